@@ -1,0 +1,37 @@
+// Business dates: conversions between the wire `Date` and absl::CivilDay,
+// and the day arithmetic the workflow needs. Pure; thread-safe.
+#ifndef COLLECTIONS_WORKFLOW_DATES_H_
+#define COLLECTIONS_WORKFLOW_DATES_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "collections/v1/common.pb.h"
+
+namespace collections::workflow {
+
+// INVALID_ARGUMENT naming `field` when the date does not exist
+// (2026-02-30, month 13, year outside 1900..9999) or is unset.
+absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date,
+                                            absl::string_view field);
+v1::Date DayToProto(absl::CivilDay day);
+// True when the message is all zeros (not set).
+bool IsUnset(const v1::Date& date);
+
+// Days since 1970-01-01, the form dates take in database columns.
+int64_t DayNumber(absl::CivilDay day);
+absl::CivilDay DayFromNumber(int64_t n);
+
+// "2026-11-29".
+std::string FormatDay(absl::CivilDay day);
+
+// Days past due on `today` for a loan whose oldest unpaid instalment fell
+// due on `oldest_unpaid_due`: 0 on the due date itself, 1 the day after.
+int32_t DaysPastDue(absl::CivilDay oldest_unpaid_due, absl::CivilDay today);
+
+}  // namespace collections::workflow
+
+#endif  // COLLECTIONS_WORKFLOW_DATES_H_

@@ -1,0 +1,32 @@
+// The collection policy: parsing from textproto, validation, the shipped
+// default, and lookups. Pure; thread-safe (all functions are stateless).
+#ifndef COLLECTIONS_WORKFLOW_POLICY_H_
+#define COLLECTIONS_WORKFLOW_POLICY_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "collections/v1/policy.pb.h"
+
+namespace collections::workflow {
+
+// Parses a textproto `Policy` and validates it. INVALID_ARGUMENT with the
+// parser's line and column, or with the rule that failed.
+absl::StatusOr<v1::Policy> ParsePolicy(absl::string_view textproto);
+
+// Every threshold ordered, every class present once with a stage and
+// actions, the allocation order a permutation, contact rules sane.
+absl::Status ValidatePolicy(const v1::Policy& policy);
+
+// The shipped default (workflow/default_policy.textproto), reproducing the
+// strategy of MISSION.md. Version 0 until stored.
+const v1::Policy& DefaultPolicy();
+absl::string_view DefaultPolicyText();
+
+// The entry for `case_class`; the policy must be valid.
+const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy,
+                                      v1::CaseClass case_class);
+
+}  // namespace collections::workflow
+
+#endif  // COLLECTIONS_WORKFLOW_POLICY_H_
