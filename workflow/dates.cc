@@ -1,1 +1,56 @@
-// placeholder: being written
+#include "workflow/dates.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace collections::workflow {
+
+absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date,
+                                            absl::string_view field) {
+  if (IsUnset(date)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  }
+  if (date.year() < 1900 || date.year() > 9999 || date.month() < 1 ||
+      date.month() > 12 || date.day() < 1 || date.day() > 31) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %04d-%02d-%02d is not a date", field, date.year(),
+                        date.month(), date.day()));
+  }
+  // CivilDay normalizes 2026-02-30 to 2026-03-02; a date that does not
+  // round-trip does not exist.
+  absl::CivilDay day(date.year(), date.month(), date.day());
+  if (day.month() != date.month() || day.day() != date.day()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: %04d-%02d-%02d does not exist", field,
+                        date.year(), date.month(), date.day()));
+  }
+  return day;
+}
+
+v1::Date DayToProto(absl::CivilDay day) {
+  v1::Date d;
+  d.set_year(static_cast<int32_t>(day.year()));
+  d.set_month(day.month());
+  d.set_day(day.day());
+  return d;
+}
+
+bool IsUnset(const v1::Date& date) {
+  return date.year() == 0 && date.month() == 0 && date.day() == 0;
+}
+
+int64_t DayNumber(absl::CivilDay day) { return day - absl::CivilDay(1970, 1, 1); }
+
+absl::CivilDay DayFromNumber(int64_t n) { return absl::CivilDay(1970, 1, 1) + n; }
+
+std::string FormatDay(absl::CivilDay day) {
+  return absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day());
+}
+
+int32_t DaysPastDue(absl::CivilDay oldest_unpaid_due, absl::CivilDay today) {
+  const int64_t d = today - oldest_unpaid_due;
+  return d > 0 ? static_cast<int32_t>(d) : 0;
+}
+
+}  // namespace collections::workflow

@@ -1,0 +1,807 @@
+// The case state machine as tables: which (stage, event) pairs it accepts,
+// and what the accepted ones do.
+#include "workflow/state_machine.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "workflow/dates.h"
+#include "workflow/money.h"
+#include "workflow/policy.h"
+
+namespace collections::workflow {
+namespace {
+
+using K = v1::CaseEvent::KindCase;
+constexpr int64_t CNY = 100;
+const absl::Time kNow = absl::FromUnixSeconds(1'795'000'000);
+
+v1::Date D(int y, int m, int d) { return DayToProto(absl::CivilDay(y, m, d)); }
+
+v1::DelinquencyRecord Record(const std::string& loan, v1::Date as_of,
+                             v1::Date oldest_due, int64_t principal,
+                             int64_t interest = 0, int64_t penalty = 0) {
+  v1::DelinquencyRecord r;
+  r.set_loan_id(loan);
+  *r.mutable_as_of() = as_of;
+  *r.mutable_oldest_unpaid_due_date() = oldest_due;
+  r.mutable_borrower()->set_borrower_id("B-" + loan);
+  r.mutable_borrower()->set_name("Wang Fang");
+  r.mutable_borrower()->add_phones("+86 138 0000 0000");
+  r.mutable_borrower()->set_address("1 Renmin Rd, Hangzhou");
+  r.set_product("mortgage");
+  r.set_principal_outstanding_fen(1'000'000 * CNY);
+  r.mutable_overdue()->set_principal_fen(principal);
+  r.mutable_overdue()->set_interest_fen(interest);
+  r.mutable_overdue()->set_penalty_fen(penalty);
+  r.mutable_credit()->set_score_band(v1::CREDIT_BAND_GOOD);
+  return r;
+}
+
+v1::CaseEvent Event(v1::Date day, const std::string& actor = "test") {
+  v1::CaseEvent e;
+  *e.mutable_business_date() = day;
+  e.set_actor(actor);
+  return e;
+}
+
+// Opens a case from a record through Decide, as the importer does.
+v1::Case Open(const v1::DelinquencyRecord& r, const v1::Policy& p = DefaultPolicy()) {
+  v1::CaseEvent e = Event(r.as_of(), "ingest");
+  e.set_case_id(7);
+  *e.mutable_imported() = r;
+  auto t = Decide(v1::Case(), e, p, kNow);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? t->next : v1::Case();
+}
+
+std::multiset<v1::TaskType> Types(const Transition& t) {
+  std::multiset<v1::TaskType> out;
+  for (const auto& task : t.create_tasks) out.insert(task.type);
+  return out;
+}
+
+// --- Which (stage, event) pairs are accepted --------------------------------
+
+// A valid event of every kind for a case in `c`'s situation.
+std::map<K, v1::CaseEvent> OneOfEachKind(const v1::Case& c) {
+  const v1::Date next = D(2026, 11, 2);
+  std::map<K, v1::CaseEvent> m;
+  auto add = [&](auto set) {
+    v1::CaseEvent e = Event(next);
+    set(e);
+    m[e.kind_case()] = e;
+  };
+  add([&](v1::CaseEvent& e) {
+    e.set_case_id(c.case_id() ? c.case_id() : 7);
+    *e.mutable_imported() = Record("L1", next, D(2026, 10, 20), 3000 * CNY);
+  });
+  add([](v1::CaseEvent& e) { e.mutable_aged(); });
+  add([](v1::CaseEvent& e) {
+    e.mutable_payment()->set_payment_id("P1");
+    e.mutable_payment()->set_amount_fen(100);
+  });
+  add([](v1::CaseEvent& e) { e.mutable_signal()->mutable_note()->set_text("hello"); });
+  add([](v1::CaseEvent& e) { e.mutable_promise_broken()->set_promise_id(2); });
+  add([](v1::CaseEvent& e) {
+    e.mutable_task_completed()->set_task_id(1);
+    e.mutable_task_completed()->set_task_type(v1::TASK_TYPE_SMS_REMINDER);
+    e.mutable_task_completed()->mutable_outcome()->mutable_sms()->set_delivered(true);
+  });
+  add([](v1::CaseEvent& e) {
+    e.mutable_plan_proposed()->set_plan_id(1);
+    e.mutable_plan_proposed()->set_total_fen(100);
+  });
+  add([](v1::CaseEvent& e) { e.mutable_plan_approved()->set_plan_id(1); });
+  add([](v1::CaseEvent& e) { e.mutable_plan_rejected()->set_plan_id(1); });
+  add([](v1::CaseEvent& e) { e.mutable_plan_completed()->set_plan_id(1); });
+  add([](v1::CaseEvent& e) { e.mutable_plan_broken()->set_plan_id(1); });
+  add([](v1::CaseEvent& e) {
+    e.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_ACCEPTED);
+  });
+  add([](v1::CaseEvent& e) { e.mutable_written_off()->set_reason("uncollectable"); });
+  add([](v1::CaseEvent& e) {
+    e.mutable_policy_migrated()->set_from_version(0);
+    e.mutable_policy_migrated()->set_to_version(1);
+  });
+  return m;
+}
+
+// A case in `stage` with a pending promise (id 2) and, in legal action,
+// with counsel.
+v1::Case CaseIn(v1::Stage stage) {
+  if (stage == v1::STAGE_UNSPECIFIED) return v1::Case();
+  v1::Case c = Open(Record("L1", D(2026, 11, 1), D(2026, 10, 20), 3000 * CNY, 500 * CNY, 100 * CNY));
+  c.set_stage(stage);
+  v1::Promise* p = c.add_promises();
+  p->set_promise_id(2);
+  p->set_amount_fen(1000 * CNY);
+  p->set_state(v1::PROMISE_STATE_PENDING);
+  if (stage == v1::STAGE_LEGAL_ACTION) c.mutable_legal()->set_phase(v1::LEGAL_PHASE_HANDED_OFF);
+  if (stage == v1::STAGE_RESOLVED || stage == v1::STAGE_CLOSED) {
+    c.set_close_reason(v1::CLOSE_REASON_CURED);
+  }
+  return c;
+}
+
+TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
+  const std::set<K> open = {K::kImported, K::kAged, K::kPayment, K::kSignal,
+                            K::kPromiseBroken, K::kTaskCompleted, K::kPlanProposed,
+                            K::kPlanApproved, K::kPlanRejected, K::kWrittenOff,
+                            K::kPolicyMigrated};
+  std::set<K> legal = open;
+  legal.insert(K::kLegalMilestone);
+  const std::set<K> plan = {K::kImported, K::kAged, K::kPayment, K::kSignal,
+                            K::kPromiseBroken, K::kTaskCompleted, K::kPlanCompleted,
+                            K::kPlanBroken, K::kWrittenOff, K::kPolicyMigrated};
+  const std::map<v1::Stage, std::set<K>> accepted = {
+      {v1::STAGE_UNSPECIFIED, {K::kImported}},
+      {v1::STAGE_REMINDER, open},
+      {v1::STAGE_COUNSELLING, open},
+      {v1::STAGE_LEGAL_ACTION, legal},
+      {v1::STAGE_REPAYMENT_PLAN, plan},
+      {v1::STAGE_RESOLVED, {K::kImported, K::kSignal}},
+      {v1::STAGE_CLOSED, {K::kSignal}},
+  };
+  v1::Policy v1_policy = DefaultPolicy();
+  v1_policy.set_version(1);
+  int checked = 0;
+  for (const auto& [stage, ok_kinds] : accepted) {
+    const v1::Case c = CaseIn(stage);
+    for (const auto& [kind, event] : OneOfEachKind(c)) {
+      const v1::Policy& p = kind == K::kPolicyMigrated ? v1_policy : DefaultPolicy();
+      auto t = Decide(c, event, p, kNow);
+      const std::string where = v1::Stage_Name(stage) + " + " + EventKindName(event);
+      if (ok_kinds.count(kind)) {
+        EXPECT_TRUE(t.ok()) << where << ": " << t.status();
+        if (t.ok()) {
+          EXPECT_EQ(t->next.version(), c.version() + 1) << where;
+          EXPECT_EQ(t->event.sequence(), t->next.version()) << where;
+          EXPECT_EQ(t->event.stage_before(), stage) << where;
+          EXPECT_EQ(t->event.stage_after(), t->next.stage()) << where;
+        }
+      } else {
+        EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition)
+            << where << ": " << t.status();
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 7 * 14);  // every stage x every event kind
+}
+
+// --- What accepted events do -------------------------------------------------
+
+struct OpenRow {
+  std::string name;
+  int dpd;
+  int64_t overdue_fen;
+  v1::CaseClass want_class;
+  v1::Stage want_stage;
+  std::multiset<v1::TaskType> want_tasks;
+};
+
+class OpenTable : public ::testing::TestWithParam<OpenRow> {};
+
+TEST_P(OpenTable, ClassDecidesStageAndFirstTasks) {
+  const OpenRow& r = GetParam();
+  const absl::CivilDay as_of(2026, 11, 29);
+  v1::CaseEvent e = Event(DayToProto(as_of), "ingest");
+  e.set_case_id(42);
+  *e.mutable_imported() =
+      Record("L42", DayToProto(as_of), DayToProto(as_of - r.dpd), r.overdue_fen);
+  auto t = Decide(v1::Case(), e, DefaultPolicy(), kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->next.case_id(), 42);
+  EXPECT_EQ(t->next.version(), 1);
+  EXPECT_EQ(t->next.days_past_due(), r.dpd);
+  EXPECT_EQ(t->next.classification().case_class(), r.want_class);
+  EXPECT_EQ(t->next.stage(), r.want_stage);
+  EXPECT_EQ(Types(*t), r.want_tasks);
+  EXPECT_EQ(t->next.borrower().time_zone(), "Asia/Shanghai");
+  EXPECT_FALSE(t->handoff.has_value());
+  for (const auto& task : t->create_tasks) {
+    EXPECT_FALSE(task.queue.empty());
+    EXPECT_GT(task.deadline, task.not_before);
+    EXPECT_EQ(task.payload.borrower_name(), "Wang Fang");
+    EXPECT_EQ(task.payload.days_past_due(), r.dpd);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Classes, OpenTable,
+    ::testing::Values(
+        OpenRow{"mild", 10, 1000 * CNY, v1::CASE_CLASS_MILD, v1::STAGE_REMINDER,
+                {v1::TASK_TYPE_SMS_REMINDER, v1::TASK_TYPE_REMINDER_CALL}},
+        OpenRow{"moderateByDays", 45, 1000 * CNY, v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING,
+                {v1::TASK_TYPE_COUNSELLING_CALL}},
+        OpenRow{"moderateByAmount", 5, 5000 * CNY, v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING,
+                {v1::TASK_TYPE_COUNSELLING_CALL}},
+        // Severe by amount only: severe communication, but no lawyers
+        // before 90 days.
+        OpenRow{"severeByAmount", 10, 30'000 * CNY, v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION,
+                {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}},
+        OpenRow{"severeByDays", 120, 1000 * CNY, v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION,
+                {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(StateMachine, OpeningNeedsSomethingOverdueAndValidInput) {
+  struct Bad {
+    std::string name;
+    void (*mutate)(v1::DelinquencyRecord&);
+    absl::StatusCode code;
+    std::string field;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"nothingOverdue", [](v1::DelinquencyRecord& r) { r.clear_overdue(); },
+            absl::StatusCode::kFailedPrecondition, "nothing overdue"},
+           {"noLoanId", [](v1::DelinquencyRecord& r) { r.clear_loan_id(); },
+            absl::StatusCode::kInvalidArgument, "loan_id"},
+           {"negativeInterest", [](v1::DelinquencyRecord& r) { r.mutable_overdue()->set_interest_fen(-1); },
+            absl::StatusCode::kInvalidArgument, "overdue.interest_fen"},
+           {"overflowingPrincipal", [](v1::DelinquencyRecord& r) { r.mutable_overdue()->set_principal_fen(kMaxFen + 1); },
+            absl::StatusCode::kInvalidArgument, "overdue.principal_fen"},
+           {"dueAfterAsOf", [](v1::DelinquencyRecord& r) { *r.mutable_oldest_unpaid_due_date() = D(2026, 12, 1); },
+            absl::StatusCode::kInvalidArgument, "oldest_unpaid_due_date"},
+           {"impossibleDate", [](v1::DelinquencyRecord& r) { *r.mutable_as_of() = D(2026, 2, 30); },
+            absl::StatusCode::kInvalidArgument, "as_of"},
+           {"unknownBand", [](v1::DelinquencyRecord& r) { r.mutable_credit()->set_score_band(static_cast<v1::CreditBand>(99)); },
+            absl::StatusCode::kInvalidArgument, "score_band"},
+       }) {
+    v1::DelinquencyRecord r = Record("L9", D(2026, 11, 29), D(2026, 11, 1), 1000 * CNY);
+    b.mutate(r);
+    v1::CaseEvent e = Event(D(2026, 11, 29));
+    e.set_case_id(9);
+    *e.mutable_imported() = r;
+    auto t = Decide(v1::Case(), e, DefaultPolicy(), kNow);
+    EXPECT_EQ(t.status().code(), b.code) << b.name << ": " << t.status();
+    EXPECT_NE(t.status().message().find(b.field), absl::string_view::npos)
+        << b.name << ": " << t.status();
+  }
+}
+
+// Applies `event` (with business date `day`) to `c` or fails the test.
+Transition Step(const v1::Case& c, v1::CaseEvent e, absl::CivilDay day) {
+  *e.mutable_business_date() = DayToProto(day);
+  if (e.actor().empty()) e.set_actor("test");
+  auto t = Decide(c, e, DefaultPolicy(), kNow);
+  EXPECT_TRUE(t.ok()) << EventKindName(e) << ": " << t.status();
+  return t.ok() ? *t : Transition{c};
+}
+
+v1::CaseEvent Aged() {
+  v1::CaseEvent e;
+  e.mutable_aged();
+  return e;
+}
+
+v1::CaseEvent Pay(const std::string& id, int64_t fen) {
+  v1::CaseEvent e;
+  e.mutable_payment()->set_payment_id(id);
+  e.mutable_payment()->set_amount_fen(fen);
+  return e;
+}
+
+v1::CaseEvent Done(v1::TaskType type, v1::TaskOutcome outcome) {
+  v1::CaseEvent e;
+  e.mutable_task_completed()->set_task_id(1);
+  e.mutable_task_completed()->set_task_type(type);
+  *e.mutable_task_completed()->mutable_outcome() = outcome;
+  return e;
+}
+
+struct AgingRow {
+  std::string name;
+  int dpd_before;
+  int64_t overdue_fen;
+  v1::Stage want_stage;
+  bool want_cancel;
+  std::multiset<v1::TaskType> want_tasks;
+  v1::LegalPhase want_phase;
+};
+
+class AgingTable : public ::testing::TestWithParam<AgingRow> {};
+
+TEST_P(AgingTable, OneDayOfAging) {
+  const AgingRow& r = GetParam();
+  const absl::CivilDay day(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(day), DayToProto(day - r.dpd_before), r.overdue_fen));
+  Transition t = Step(c, Aged(), day + 1);
+  EXPECT_EQ(t.next.days_past_due(), r.dpd_before + 1);
+  EXPECT_EQ(t.next.stage(), r.want_stage);
+  EXPECT_EQ(t.cancel_open_tasks, r.want_cancel);
+  EXPECT_EQ(Types(t), r.want_tasks);
+  EXPECT_EQ(t.next.legal().phase(), r.want_phase);
+  EXPECT_FALSE(t.handoff.has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edges, AgingTable,
+    ::testing::Values(
+        AgingRow{"day29to30StaysReminder", 29, 1000 * CNY, v1::STAGE_REMINDER, false, {},
+                 v1::LEGAL_PHASE_UNSPECIFIED},
+        AgingRow{"day30to31MovesToCounselling", 30, 1000 * CNY, v1::STAGE_COUNSELLING, true,
+                 {v1::TASK_TYPE_COUNSELLING_CALL}, v1::LEGAL_PHASE_UNSPECIFIED},
+        AgingRow{"day89to90StaysCounselling", 89, 1000 * CNY, v1::STAGE_COUNSELLING, false, {},
+                 v1::LEGAL_PHASE_UNSPECIFIED},
+        // Past 90 days: legal action, eligible once visit and letter are done.
+        AgingRow{"day90to91MovesToLegal", 90, 1000 * CNY, v1::STAGE_LEGAL_ACTION, true,
+                 {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}, v1::LEGAL_PHASE_ELIGIBLE},
+        AgingRow{"severeByAmountStaysPreLegal", 10, 30'000 * CNY, v1::STAGE_LEGAL_ACTION, false, {},
+                 v1::LEGAL_PHASE_PRE_LEGAL}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(StateMachine, AgingTwiceToTheSameDayIsRefused) {
+  const absl::CivilDay day(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(day), DayToProto(day - 3), 1000 * CNY));
+  v1::CaseEvent e = Aged();
+  *e.mutable_business_date() = DayToProto(day);
+  e.set_actor("system:aging");
+  EXPECT_EQ(Decide(c, e, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// A severe case goes to counsel only after visit, letter and waiting period,
+// past 90 days, without a hold.
+TEST(StateMachine, LegalHandoffAfterPreLegalSteps) {
+  const absl::CivilDay d0(2026, 8, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d0), DayToProto(d0 - 10), 30'000 * CNY));
+  ASSERT_EQ(c.stage(), v1::STAGE_LEGAL_ACTION);
+
+  v1::TaskOutcome visit;
+  visit.mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
+  c = Step(c, Done(v1::TASK_TYPE_HOME_VISIT, visit), d0 + 1).next;
+  EXPECT_TRUE(c.legal().home_visit_done());
+
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("EMS-1");
+  c = Step(c, Done(v1::TASK_TYPE_LEGAL_LETTER, letter), d0 + 2).next;
+  EXPECT_EQ(c.legal().letter_reference(), "EMS-1");
+  EXPECT_EQ(c.legal().phase(), v1::LEGAL_PHASE_PRE_LEGAL);
+
+  // Day 90: still no lawyers.
+  Transition t = Step(c, Aged(), d0 + 80);
+  EXPECT_EQ(t.next.days_past_due(), 90);
+  EXPECT_FALSE(t.handoff.has_value());
+  // Day 91: handed off, with the letter's wait long over.
+  t = Step(t.next, Aged(), d0 + 81);
+  ASSERT_TRUE(t.handoff.has_value());
+  EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_NEW_CASE);
+  EXPECT_EQ(t.next.legal().phase(), v1::LEGAL_PHASE_HANDED_OFF);
+  EXPECT_EQ(t.next.legal().handed_off_on().day(), (d0 + 81).day());
+  // Nothing further is handed off on later days.
+  EXPECT_FALSE(Step(t.next, Aged(), d0 + 82).handoff.has_value());
+}
+
+TEST(StateMachine, LetterWaitingPeriodHoldsTheHandoff) {
+  const absl::CivilDay d0(2026, 8, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d0), DayToProto(d0 - 95), 3000 * CNY));
+  v1::TaskOutcome visit;
+  visit.mutable_visit()->set_result(v1::VISIT_RESULT_MET);
+  c = Step(c, Done(v1::TASK_TYPE_HOME_VISIT, visit), d0).next;
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("EMS-2");
+  c = Step(c, Done(v1::TASK_TYPE_LEGAL_LETTER, letter), d0).next;
+  EXPECT_EQ(c.legal().phase(), v1::LEGAL_PHASE_ELIGIBLE);
+  EXPECT_FALSE(Step(c, Aged(), d0 + 14).handoff.has_value());  // 15-day wait
+  EXPECT_TRUE(Step(c, Aged(), d0 + 15).handoff.has_value());
+}
+
+TEST(StateMachine, HardshipHoldsLegalActionUntilAssessedNotGenuine) {
+  const absl::CivilDay d0(2026, 8, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d0), DayToProto(d0 - 100), 30'000 * CNY));
+  v1::CaseEvent h;
+  h.mutable_signal()->mutable_hardship_declared()->set_reason("lost job");
+  Transition t = Step(c, h, d0);
+  EXPECT_TRUE(t.next.holds().hardship());
+  EXPECT_EQ(t.next.legal().phase(), v1::LEGAL_PHASE_ON_HOLD);
+  EXPECT_EQ(Types(t), std::multiset<v1::TaskType>{v1::TASK_TYPE_HARDSHIP_ASSESSMENT});
+  c = t.next;
+  // Visit and letter done: still on hold.
+  v1::TaskOutcome visit;
+  visit.mutable_visit()->set_result(v1::VISIT_RESULT_MET);
+  c = Step(c, Done(v1::TASK_TYPE_HOME_VISIT, visit), d0).next;
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("EMS-3");
+  c = Step(c, Done(v1::TASK_TYPE_LEGAL_LETTER, letter), d0).next;
+  t = Step(c, Aged(), d0 + 30);
+  EXPECT_FALSE(t.handoff.has_value());
+  EXPECT_EQ(t.next.legal().phase(), v1::LEGAL_PHASE_ON_HOLD);
+
+  v1::TaskOutcome genuine;
+  genuine.mutable_hardship_assessment()->set_genuine(true);
+  Transition g = Step(t.next, Done(v1::TASK_TYPE_HARDSHIP_ASSESSMENT, genuine), d0 + 31);
+  EXPECT_TRUE(g.next.holds().hardship_genuine());
+  EXPECT_FALSE(g.handoff.has_value());
+
+  v1::TaskOutcome not_genuine;
+  not_genuine.mutable_hardship_assessment()->set_genuine(false);
+  Transition n = Step(t.next, Done(v1::TASK_TYPE_HARDSHIP_ASSESSMENT, not_genuine), d0 + 31);
+  EXPECT_FALSE(n.next.holds().hardship());
+  ASSERT_TRUE(n.handoff.has_value());
+  EXPECT_EQ(n.handoff->kind, v1::HANDOFF_KIND_NEW_CASE);
+}
+
+struct PaymentRow {
+  std::string name;
+  int64_t amount;
+  v1::OverdueAmounts want_allocated;
+  int64_t want_unallocated;
+  v1::Stage want_stage;
+};
+
+class PaymentTable : public ::testing::TestWithParam<PaymentRow> {};
+
+TEST_P(PaymentTable, AllocatesPenaltyInterestPrincipal) {
+  const PaymentRow& r = GetParam();
+  // 30 dpd; 3,000 principal + 500 interest + 100 penalty = 3,600 CNY.
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 30), 3000 * CNY,
+                           500 * CNY, 100 * CNY));
+  Transition t = Step(c, Pay("P1", r.amount), d);
+  const v1::Payment& p = t.event.payment();
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(p.allocated(),
+                                                                 r.want_allocated))
+      << p.allocated().ShortDebugString();
+  EXPECT_EQ(p.unallocated_fen(), r.want_unallocated);
+  EXPECT_EQ(t.next.stage(), r.want_stage);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()),
+            3600 * CNY - (r.amount - r.want_unallocated));
+  EXPECT_EQ(t.next.paid_total_fen(), r.amount - r.want_unallocated);
+}
+
+v1::OverdueAmounts Amounts(int64_t principal, int64_t interest, int64_t penalty) {
+  v1::OverdueAmounts a;
+  a.set_principal_fen(principal);
+  a.set_interest_fen(interest);
+  a.set_penalty_fen(penalty);
+  return a;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Amounts, PaymentTable,
+    ::testing::Values(
+        PaymentRow{"penaltyOnly", 50 * CNY, Amounts(0, 0, 50 * CNY), 0, v1::STAGE_REMINDER},
+        PaymentRow{"penaltyAndInterest", 600 * CNY, Amounts(0, 500 * CNY, 100 * CNY), 0, v1::STAGE_REMINDER},
+        PaymentRow{"intoPrincipal", 601 * CNY, Amounts(1 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_REMINDER},
+        PaymentRow{"exactCure", 3600 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_RESOLVED},
+        PaymentRow{"overpayment", 4000 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 400 * CNY, v1::STAGE_RESOLVED}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(StateMachine, FullCureResolvesFromEveryOpenStage) {
+  for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING,
+                          v1::STAGE_REPAYMENT_PLAN, v1::STAGE_LEGAL_ACTION}) {
+    v1::Case c = CaseIn(stage);
+    Transition t = Step(c, Pay("P", OverdueTotal(c.overdue())), absl::CivilDay(2026, 11, 2));
+    EXPECT_EQ(t.next.stage(), v1::STAGE_RESOLVED) << v1::Stage_Name(stage);
+    EXPECT_EQ(t.next.close_reason(), v1::CLOSE_REASON_CURED);
+    EXPECT_EQ(t.next.days_past_due(), 0);
+    EXPECT_TRUE(t.cancel_open_tasks);
+    EXPECT_TRUE(t.clear_all_timers);
+    EXPECT_TRUE(t.create_tasks.empty());
+    // Counsel had the case in legal action: it is told to withdraw.
+    EXPECT_EQ(t.handoff.has_value(), stage == v1::STAGE_LEGAL_ACTION);
+    if (t.handoff) EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_WITHDRAW);
+  }
+}
+
+TEST(StateMachine, PartialPaymentReclassifiesButNeverDeEscalates) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 5), 6000 * CNY));
+  ASSERT_EQ(c.classification().case_class(), v1::CASE_CLASS_MODERATE);
+  Transition t = Step(c, Pay("P1", 2000 * CNY), d);
+  EXPECT_EQ(t.next.classification().case_class(), v1::CASE_CLASS_MILD);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_COUNSELLING);
+}
+
+TEST(StateMachine, ImportRaisingTheClassEscalates) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 5), 1000 * CNY));
+  ASSERT_EQ(c.stage(), v1::STAGE_REMINDER);
+  v1::CaseEvent e;
+  *e.mutable_imported() = Record("L1", DayToProto(d + 1), DayToProto(d - 5), 25'000 * CNY);
+  Transition t = Step(c, e, d + 1);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_LEGAL_ACTION);
+  EXPECT_TRUE(t.cancel_open_tasks);
+  EXPECT_EQ(Types(t), (std::multiset<v1::TaskType>{v1::TASK_TYPE_HOME_VISIT,
+                                                   v1::TASK_TYPE_LEGAL_LETTER}));
+  // The same as-of date again is refused; the importer counts it unchanged.
+  auto again = Decide(t.next, [&] {
+    v1::CaseEvent x = e;
+    *x.mutable_business_date() = DayToProto(d + 1);
+    x.set_actor("ingest");
+    return x;
+  }(), DefaultPolicy(), kNow);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(StateMachine, ImportShowingNothingOverdueCuresAndALaterOneReopens) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 5), 1000 * CNY));
+  v1::CaseEvent cured;
+  *cured.mutable_imported() = Record("L1", DayToProto(d + 1), DayToProto(d + 1), 0);
+  c = Step(c, cured, d + 1).next;
+  EXPECT_EQ(c.stage(), v1::STAGE_RESOLVED);
+  v1::CaseEvent again;
+  *again.mutable_imported() = Record("L1", DayToProto(d + 40), DayToProto(d + 31), 800 * CNY);
+  Transition t = Step(c, again, d + 40);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_REMINDER);
+  EXPECT_EQ(t.next.close_reason(), v1::CLOSE_REASON_UNSPECIFIED);
+  EXPECT_EQ(t.next.days_past_due(), 9);
+  EXPECT_EQ(t.create_tasks.size(), 2u);
+}
+
+TEST(StateMachine, PromiseKeptByPaymentOrBrokenByTimer) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 5), 1000 * CNY));
+  v1::CaseEvent promise;
+  promise.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(400 * CNY);
+  *promise.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() = DayToProto(d + 7);
+  Transition t = Step(c, promise, d);
+  ASSERT_EQ(t.next.promises_size(), 1);
+  const int64_t id = t.next.promises(0).promise_id();
+  ASSERT_EQ(t.set_timers.size(), 1u);
+  EXPECT_EQ(t.set_timers[0].timer, (TimerRef{TimerKind::kPromiseDue, id}));
+  EXPECT_EQ(t.set_timers[0].due, d + 7 + 1 + 1);  // date + grace 1 + 1
+  c = t.next;
+
+  // Kept: two payments reach the amount; the timer is cleared.
+  Transition p1 = Step(c, Pay("P1", 300 * CNY), d + 2);
+  EXPECT_EQ(p1.next.promises(0).state(), v1::PROMISE_STATE_PENDING);
+  Transition p2 = Step(p1.next, Pay("P2", 100 * CNY), d + 3);
+  EXPECT_EQ(p2.next.promises(0).state(), v1::PROMISE_STATE_KEPT);
+  EXPECT_EQ(p2.clear_timers, std::vector<TimerRef>{(TimerRef{TimerKind::kPromiseDue, id})});
+
+  // Broken: the timer fires; a follow-up call; the second broken promise
+  // moves a reminder case to counselling.
+  v1::CaseEvent fired = EventForTimer({TimerKind::kPromiseDue, id});
+  Transition b = Step(c, fired, d + 9);
+  EXPECT_EQ(b.next.promises(0).state(), v1::PROMISE_STATE_BROKEN);
+  EXPECT_EQ(b.next.promises_broken(), 1);
+  EXPECT_EQ(b.next.stage(), v1::STAGE_REMINDER);
+  EXPECT_EQ(Types(b), std::multiset<v1::TaskType>{v1::TASK_TYPE_REMINDER_CALL});
+  // The timer of a kept promise is stale: refused, nothing changes.
+  v1::CaseEvent stale = fired;
+  *stale.mutable_business_date() = DayToProto(d + 9);
+  EXPECT_EQ(Decide(p2.next, stale, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  v1::CaseEvent promise2 = promise;
+  *promise2.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() = DayToProto(d + 12);
+  Transition t2 = Step(b.next, promise2, d + 10);
+  Transition b2 = Step(t2.next, EventForTimer({TimerKind::kPromiseDue, t2.next.promises(1).promise_id()}), d + 14);
+  EXPECT_EQ(b2.next.promises_broken(), 2);
+  EXPECT_EQ(b2.next.stage(), v1::STAGE_COUNSELLING);
+}
+
+TEST(StateMachine, PromisesMustBeRealistic) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 5), 1000 * CNY));
+  for (auto [amount, due] : std::vector<std::pair<int64_t, absl::CivilDay>>{
+           {0, d + 3}, {-5, d + 3}, {100, d - 1}, {100, d + 31}}) {
+    v1::CaseEvent e;
+    e.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(amount);
+    *e.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() = DayToProto(due);
+    *e.mutable_business_date() = DayToProto(d);
+    e.set_actor("agent");
+    EXPECT_EQ(Decide(c, e, DefaultPolicy(), kNow).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(StateMachine, CallOutcomes) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 40), 1000 * CNY));
+  ASSERT_EQ(c.stage(), v1::STAGE_COUNSELLING);
+
+  v1::TaskOutcome no_answer;
+  no_answer.mutable_call()->set_result(v1::CALL_RESULT_NO_ANSWER);
+  Transition t = Step(c, Done(v1::TASK_TYPE_COUNSELLING_CALL, no_answer), d);
+  ASSERT_EQ(t.create_tasks.size(), 1u);
+  EXPECT_EQ(t.create_tasks[0].type, v1::TASK_TYPE_COUNSELLING_CALL);
+  EXPECT_EQ(t.create_tasks[0].queue, "call.counselling");
+  EXPECT_EQ(t.create_tasks[0].not_before, kNow + absl::Hours(24));
+  // Retries stop after the policy's limit (3).
+  v1::Case x = c;
+  for (int i = 0; i < 3; ++i) x = Step(x, Done(v1::TASK_TYPE_COUNSELLING_CALL, no_answer), d).next;
+  EXPECT_TRUE(Step(x, Done(v1::TASK_TYPE_COUNSELLING_CALL, no_answer), d).create_tasks.empty());
+
+  v1::TaskOutcome reached;
+  reached.mutable_call()->set_result(v1::CALL_RESULT_REACHED);
+  reached.mutable_call()->set_right_party_contact(true);
+  reached.mutable_call()->set_overdue_reason(v1::OVERDUE_REASON_ILLNESS);
+  reached.mutable_call()->mutable_promise()->set_amount_fen(500 * CNY);
+  *reached.mutable_call()->mutable_promise()->mutable_due_date() = DayToProto(d + 5);
+  t = Step(c, Done(v1::TASK_TYPE_COUNSELLING_CALL, reached), d);
+  EXPECT_EQ(t.next.overdue_reason(), v1::OVERDUE_REASON_ILLNESS);
+  EXPECT_EQ(t.next.promises_size(), 1);
+  EXPECT_EQ(t.set_timers.size(), 1u);
+
+  v1::TaskOutcome wrong;
+  wrong.mutable_call()->set_result(v1::CALL_RESULT_WRONG_NUMBER);
+  EXPECT_EQ(Types(Step(c, Done(v1::TASK_TYPE_COUNSELLING_CALL, wrong), d)),
+            std::multiset<v1::TaskType>{v1::TASK_TYPE_SUPERVISOR_REVIEW});
+
+  // An outcome of the wrong type, or a promise from an unanswered call.
+  v1::CaseEvent mismatched = Done(v1::TASK_TYPE_HOME_VISIT, reached);
+  *mismatched.mutable_business_date() = DayToProto(d);
+  mismatched.set_actor("agent");
+  EXPECT_EQ(Decide(c, mismatched, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::TaskOutcome bogus = reached;
+  bogus.mutable_call()->set_result(v1::CALL_RESULT_NO_ANSWER);
+  v1::CaseEvent e = Done(v1::TASK_TYPE_COUNSELLING_CALL, bogus);
+  *e.mutable_business_date() = DayToProto(d);
+  e.set_actor("agent");
+  EXPECT_EQ(Decide(c, e, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StateMachine, HoldsAndSignals) {
+  v1::Case handed = CaseIn(v1::STAGE_LEGAL_ACTION);
+  const absl::CivilDay d(2026, 11, 2);
+  v1::CaseEvent dispute;
+  dispute.mutable_signal()->mutable_dispute_opened()->set_reason("amount wrong");
+  Transition t = Step(handed, dispute, d);
+  EXPECT_TRUE(t.next.holds().dispute_open());
+  ASSERT_TRUE(t.handoff.has_value());
+  EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_DISPUTED);
+  v1::CaseEvent resolved;
+  resolved.mutable_signal()->mutable_dispute_resolved()->set_resolution("amount right");
+  EXPECT_FALSE(Step(t.next, resolved, d).next.holds().dispute_open());
+
+  v1::CaseEvent cease;
+  cease.mutable_signal()->mutable_cease_contact()->set_reason("asked in writing");
+  EXPECT_TRUE(Step(CaseIn(v1::STAGE_REMINDER), cease, d).next.holds().cease_contact());
+
+  v1::CaseEvent dead;
+  dead.mutable_signal()->mutable_deceased();
+  t = Step(CaseIn(v1::STAGE_REMINDER), dead, d);
+  EXPECT_TRUE(t.next.holds().deceased());
+  EXPECT_TRUE(t.cancel_open_tasks);
+  EXPECT_EQ(Types(t), std::multiset<v1::TaskType>{v1::TASK_TYPE_SUPERVISOR_REVIEW});
+
+  v1::CaseEvent bankrupt;
+  bankrupt.mutable_signal()->mutable_bankruptcy()->set_court_reference("(2026) 01");
+  t = Step(CaseIn(v1::STAGE_COUNSELLING), bankrupt, d);
+  EXPECT_TRUE(t.next.holds().bankruptcy());
+  EXPECT_EQ(Types(t), std::multiset<v1::TaskType>{v1::TASK_TYPE_SUPERVISOR_REVIEW});
+
+  // A note on a closed case is fine; anything else is not.
+  v1::CaseEvent note;
+  note.mutable_signal()->mutable_note()->set_text("called the branch");
+  EXPECT_TRUE(Step(CaseIn(v1::STAGE_CLOSED), note, d).next.stage() == v1::STAGE_CLOSED);
+  *cease.mutable_business_date() = DayToProto(d);
+  cease.set_actor("test");
+  EXPECT_EQ(Decide(CaseIn(v1::STAGE_CLOSED), cease, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::CaseEvent empty;
+  empty.mutable_signal();
+  *empty.mutable_business_date() = DayToProto(d);
+  empty.set_actor("test");
+  EXPECT_EQ(Decide(CaseIn(v1::STAGE_REMINDER), empty, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StateMachine, PlansSuspendAndResumeLegalAction) {
+  const absl::CivilDay d(2026, 11, 2);
+  v1::Case c = CaseIn(v1::STAGE_LEGAL_ACTION);
+  c.mutable_overdue()->set_principal_fen(30'000 * CNY);
+  c.set_days_past_due(120);
+  *c.mutable_oldest_unpaid_due_date() = DayToProto(d - 119);
+  v1::CaseEvent approved;
+  approved.mutable_plan_approved()->set_plan_id(5);
+  approved.mutable_plan_approved()->set_approver("sup1");
+  approved.mutable_plan_approved()->set_waiver_fen(50 * CNY);
+  Transition t = Step(c, approved, d);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(t.next.waived_total_fen(), 50 * CNY);
+  EXPECT_EQ(t.next.overdue().penalty_fen(), 50 * CNY);
+  ASSERT_TRUE(t.handoff.has_value());
+  EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_SUSPEND);
+  EXPECT_EQ(Types(t), std::multiset<v1::TaskType>{v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL});
+
+  v1::CaseEvent broken;
+  broken.mutable_plan_broken()->set_plan_id(5);
+  Transition b = Step(t.next, broken, d + 30);
+  EXPECT_EQ(b.next.stage(), v1::STAGE_LEGAL_ACTION);
+
+  v1::CaseEvent completed;
+  completed.mutable_plan_completed()->set_plan_id(5);
+  completed.mutable_plan_completed()->set_kind(v1::PLAN_KIND_RESTRUCTURING);
+  Transition done = Step(t.next, completed, d + 30);
+  EXPECT_EQ(done.next.stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(done.next.close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
+
+  // A moderate case's broken plan returns it to counselling.
+  v1::Case m = CaseIn(v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(Step(m, broken, d).next.stage(), v1::STAGE_COUNSELLING);
+}
+
+TEST(StateMachine, LegalMilestonesRecoverAndConclude) {
+  const absl::CivilDay d(2026, 11, 2);
+  v1::Case c = CaseIn(v1::STAGE_LEGAL_ACTION);
+  v1::CaseEvent recovered;
+  recovered.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED);
+  recovered.mutable_legal_milestone()->set_amount_fen(1000 * CNY);
+  Transition t = Step(c, recovered, d);
+  EXPECT_EQ(t.next.legal().recovered_fen(), 1000 * CNY);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), 2600 * CNY);
+  v1::CaseEvent concluded;
+  concluded.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_CONCLUDED);
+  concluded.mutable_legal_milestone()->set_conclusion("partial");
+  Transition x = Step(t.next, concluded, d + 1);
+  EXPECT_EQ(x.next.stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(x.next.close_reason(), v1::CLOSE_REASON_LEGAL_CONCLUDED);
+  EXPECT_FALSE(x.handoff.has_value());  // counsel concluded it: nothing to withdraw
+
+  v1::CaseEvent off;
+  off.mutable_written_off()->set_reason("uncollectable");
+  Transition w = Step(c, off, d);
+  EXPECT_EQ(w.next.close_reason(), v1::CLOSE_REASON_WRITTEN_OFF);
+  ASSERT_TRUE(w.handoff.has_value());
+  EXPECT_EQ(w.handoff->kind, v1::HANDOFF_KIND_WITHDRAW);
+}
+
+TEST(StateMachine, MigrationReclassifiesUnderTheNewPolicy) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 20), 1000 * CNY));
+  v1::Policy stricter = DefaultPolicy();
+  stricter.set_version(1);
+  stricter.mutable_day_bands()->set_mild_max_days(15);
+  v1::CaseEvent e = Event(DayToProto(d), "admin");
+  e.mutable_policy_migrated()->set_from_version(0);
+  e.mutable_policy_migrated()->set_to_version(1);
+  auto t = Decide(c, e, stricter, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->next.policy_version(), 1);
+  EXPECT_EQ(t->next.stage(), v1::STAGE_COUNSELLING);
+  // Other events must come with the case's own policy version.
+  v1::CaseEvent aged = Event(DayToProto(d + 1), "system:aging");
+  aged.mutable_aged();
+  EXPECT_EQ(Decide(c, aged, stricter, kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(StateMachine, ReplayRebuildsTheCase) {
+  const absl::CivilDay d(2026, 9, 1);
+  std::vector<v1::CaseEvent> log;
+  v1::Case c;
+  absl::Time now = kNow;
+  auto apply = [&](v1::CaseEvent e, absl::CivilDay day) {
+    *e.mutable_business_date() = DayToProto(day);
+    e.set_actor("test");
+    now += absl::Minutes(7);
+    auto t = Decide(c, e, DefaultPolicy(), now);
+    ASSERT_TRUE(t.ok()) << t.status();
+    c = t->next;
+    log.push_back(t->event);
+  };
+  v1::CaseEvent open;
+  open.set_case_id(3'000'000'001);
+  *open.mutable_imported() = Record("L1", DayToProto(d), DayToProto(d - 25), 4000 * CNY, 300, 20);
+  apply(open, d);
+  for (int i = 1; i <= 70; ++i) apply(Aged(), d + i);
+  apply(Pay("P1", 1000), d + 70);
+  v1::CaseEvent note;
+  note.mutable_signal()->mutable_note()->set_text("n");
+  apply(note, d + 70);
+  ASSERT_EQ(c.stage(), v1::STAGE_LEGAL_ACTION);
+
+  auto rebuilt = Replay(log, [](int64_t v) { return v == 0 ? &DefaultPolicy() : nullptr; });
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differ;
+  differ.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differ.Compare(*rebuilt, c)) << diff;
+}
+
+}  // namespace
+}  // namespace collections::workflow
