@@ -897,6 +897,7 @@ absl::StatusOr<Transition> Decide(const v1::Case& current,
   t.event.set_stage_before(current.stage());
   t.event.set_stage_after(x.c.stage());
   t.event.set_summary(x.summary);
+  t.next_aging_day = NextAgingDay(x.c, policy);
   // Tasks created before a cancel in the same decision describe the case
   // before it moved; give every new task the final payload and priority.
   for (TaskSpec& task : t.create_tasks) {
@@ -904,6 +905,33 @@ absl::StatusOr<Transition> Decide(const v1::Case& current,
     task.payload = BuildTaskPayload(x.c, task.type, task.payload.script_key());
   }
   return t;
+}
+
+std::optional<absl::CivilDay> NextAgingDay(const v1::Case& c,
+                                           const v1::Policy& policy) {
+  if (!IsOpenStage(c.stage()) || OverdueTotal(c.overdue()) == 0) return std::nullopt;
+  auto today = DayFromProto(c.business_date(), "business_date");
+  auto due = DayFromProto(c.oldest_unpaid_due_date(), "oldest_unpaid_due_date");
+  if (!today.ok() || !due.ok()) return std::nullopt;
+  std::optional<absl::CivilDay> next;
+  auto consider = [&](absl::CivilDay day) {
+    if (day > *today && (!next || day < *next)) next = day;
+  };
+  // The first day past each band edge and past the legal day.
+  consider(*due + policy.day_bands().mild_max_days() + 1);
+  consider(*due + policy.day_bands().moderate_max_days() + 1);
+  consider(*due + policy.legal().min_days_past_due() + 1);
+  if (c.stage() == v1::STAGE_LEGAL_ACTION && !IsUnset(c.legal().letter_sent_on())) {
+    auto sent = DayFromProto(c.legal().letter_sent_on(), "letter_sent_on");
+    if (sent.ok()) consider(*sent + policy.legal().letter_wait_days());
+  }
+  return next;
+}
+
+int32_t DaysPastDueOn(const v1::Case& c, absl::CivilDay today) {
+  if (OverdueTotal(c.overdue()) == 0) return 0;
+  auto due = DayFromProto(c.oldest_unpaid_due_date(), "oldest_unpaid_due_date");
+  return due.ok() ? DaysPastDue(*due, today) : c.days_past_due();
 }
 
 v1::CaseEvent EventForTimer(const TimerRef& timer) {

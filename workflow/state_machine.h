@@ -70,6 +70,11 @@ struct Transition {
   std::vector<TimerRef> clear_timers;
   bool clear_all_timers = false;
   std::optional<HandoffSpec> handoff;
+  // The next business date on which aging can change this case (a day band
+  // edge, the legal day, the end of a letter's waiting period); empty when
+  // only events can. Aging visits only the cases whose day has come, so a
+  // day's run touches the cases that change, not the whole book.
+  std::optional<absl::CivilDay> next_aging_day;
 };
 
 // Decides what `event` does to `current` under `policy` at `now`.
@@ -80,6 +85,14 @@ struct Transition {
 absl::StatusOr<Transition> Decide(const v1::Case& current,
                                   const v1::CaseEvent& event,
                                   const v1::Policy& policy, absl::Time now);
+
+// See Transition::next_aging_day.
+std::optional<absl::CivilDay> NextAgingDay(const v1::Case& c,
+                                           const v1::Policy& policy);
+
+// Days past due of `c` on `today` (the stored figure is as of the case's
+// own business_date).
+int32_t DaysPastDueOn(const v1::Case& c, absl::CivilDay today);
 
 // The event a fired timer produces for its case.
 v1::CaseEvent EventForTimer(const TimerRef& timer);

@@ -803,5 +803,48 @@ TEST(StateMachine, ReplayRebuildsTheCase) {
   EXPECT_TRUE(differ.Compare(*rebuilt, c)) << diff;
 }
 
+// Aging only on next_aging_day must end where aging every day ends: the
+// skipped days are the ones on which nothing could change.
+TEST(StateMachine, AgingOnlyOnNextAgingDayMatchesDailyAging) {
+  const absl::CivilDay d0(2026, 6, 1);
+  struct Start { int dpd; int64_t fen; bool visit_and_letter; };
+  for (const Start& s : std::vector<Start>{{0, 100 * CNY, false}, {12, 1000 * CNY, false},
+                                           {29, 6000 * CNY, false}, {5, 30'000 * CNY, true},
+                                           {70, 30'000 * CNY, true}, {95, 900 * CNY, true}}) {
+    v1::Case open = Open(Record("L1", DayToProto(d0), DayToProto(d0 - s.dpd), s.fen));
+    if (s.visit_and_letter) {
+      v1::TaskOutcome visit;
+      visit.mutable_visit()->set_result(v1::VISIT_RESULT_MET);
+      open = Step(open, Done(v1::TASK_TYPE_HOME_VISIT, visit), d0).next;
+      v1::TaskOutcome letter;
+      letter.mutable_letter()->set_sent(true);
+      letter.mutable_letter()->set_reference("R");
+      open = Step(open, Done(v1::TASK_TYPE_LEGAL_LETTER, letter), d0).next;
+    }
+    v1::Case daily = open, sparse = open;
+    int handoffs_daily = 0, handoffs_sparse = 0, sparse_events = 0;
+    std::optional<absl::CivilDay> next = NextAgingDay(sparse, DefaultPolicy());
+    for (absl::CivilDay day = d0 + 1; day <= d0 + 150; ++day) {
+      Transition t = Step(daily, Aged(), day);
+      handoffs_daily += t.handoff.has_value();
+      daily = t.next;
+      if (next && *next == day) {
+        Transition u = Step(sparse, Aged(), day);
+        handoffs_sparse += u.handoff.has_value();
+        sparse = u.next;
+        next = u.next_aging_day;
+        ++sparse_events;
+      }
+      ASSERT_TRUE(!next || *next > day);
+      EXPECT_EQ(sparse.stage(), daily.stage()) << s.dpd << " day " << FormatDay(day);
+      EXPECT_EQ(sparse.classification().case_class(), daily.classification().case_class());
+      EXPECT_EQ(sparse.legal().phase(), daily.legal().phase());
+      EXPECT_EQ(DaysPastDueOn(sparse, day), daily.days_past_due());
+    }
+    EXPECT_EQ(handoffs_sparse, handoffs_daily);
+    EXPECT_LE(sparse_events, 4) << "aging should visit a case only at its edges";
+  }
+}
+
 }  // namespace
 }  // namespace collections::workflow
