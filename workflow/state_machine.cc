@@ -348,30 +348,9 @@ void AddReview(Ctx& x, const std::string& script_key) {
           absl::ZeroDuration(), 48, script_key);
 }
 
-absl::Status ValidateRecord(const v1::DelinquencyRecord& r) {
-  if (r.loan_id().empty()) return absl::InvalidArgumentError("loan_id is required");
-  ASSIGN_OR_RETURN(absl::CivilDay as_of, DayFromProto(r.as_of(), "as_of"));
-  ASSIGN_OR_RETURN(absl::CivilDay due, DayFromProto(r.oldest_unpaid_due_date(),
-                                                   "oldest_unpaid_due_date"));
-  if (due > as_of) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "oldest_unpaid_due_date ", FormatDay(due), " is after as_of ",
-        FormatDay(as_of)));
-  }
-  RETURN_IF_ERROR(ValidateAmounts(r.overdue(), "overdue"));
-  RETURN_IF_ERROR(ValidateFen(r.principal_outstanding_fen(), "principal_outstanding_fen"));
-  if (r.credit().prior_delinquencies() < 0) {
-    return absl::InvalidArgumentError("credit.prior_delinquencies must not be negative");
-  }
-  if (!v1::CreditBand_IsValid(r.credit().score_band())) {
-    return absl::InvalidArgumentError("credit.score_band is not a known band");
-  }
-  return absl::OkStatus();
-}
-
 absl::Status OnImported(Ctx& x, const v1::Case& before) {
   const v1::DelinquencyRecord& r = x.t.event.imported();
-  RETURN_IF_ERROR(ValidateRecord(r));
+  RETURN_IF_ERROR(ValidateDelinquencyRecord(r));
   const bool opening = before.stage() == v1::STAGE_UNSPECIFIED;
   if (!opening) {
     if (r.loan_id() != before.loan_id()) {
@@ -828,6 +807,57 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
 }
 
 }  // namespace
+
+namespace {
+
+absl::Status CheckLength(const std::string& value, size_t max,
+                         absl::string_view field) {
+  if (value.size() > max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " is too long (", value.size(), " bytes, at most ", max, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r) {
+  if (r.loan_id().empty()) return absl::InvalidArgumentError("loan_id is required");
+  RETURN_IF_ERROR(CheckLength(r.loan_id(), kMaxIdLength, "loan_id"));
+  RETURN_IF_ERROR(CheckLength(r.product(), kMaxIdLength, "product"));
+  const v1::Borrower& b = r.borrower();
+  if (b.borrower_id().empty()) {
+    return absl::InvalidArgumentError("borrower.borrower_id is required");
+  }
+  RETURN_IF_ERROR(CheckLength(b.borrower_id(), kMaxIdLength, "borrower.borrower_id"));
+  RETURN_IF_ERROR(CheckLength(b.name(), kMaxTextLength, "borrower.name"));
+  RETURN_IF_ERROR(CheckLength(b.address(), kMaxTextLength, "borrower.address"));
+  RETURN_IF_ERROR(CheckLength(b.time_zone(), kMaxIdLength, "borrower.time_zone"));
+  RETURN_IF_ERROR(CheckLength(b.region(), kMaxIdLength, "borrower.region"));
+  if (b.phones_size() > 10) {
+    return absl::InvalidArgumentError("borrower.phones: at most 10 numbers");
+  }
+  for (const std::string& phone : b.phones()) {
+    RETURN_IF_ERROR(CheckLength(phone, 32, "borrower.phones"));
+  }
+  ASSIGN_OR_RETURN(absl::CivilDay as_of, DayFromProto(r.as_of(), "as_of"));
+  ASSIGN_OR_RETURN(absl::CivilDay due, DayFromProto(r.oldest_unpaid_due_date(),
+                                                   "oldest_unpaid_due_date"));
+  if (due > as_of) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "oldest_unpaid_due_date ", FormatDay(due), " is after as_of ",
+        FormatDay(as_of)));
+  }
+  RETURN_IF_ERROR(ValidateAmounts(r.overdue(), "overdue"));
+  RETURN_IF_ERROR(ValidateFen(r.principal_outstanding_fen(), "principal_outstanding_fen"));
+  if (r.credit().prior_delinquencies() < 0) {
+    return absl::InvalidArgumentError("credit.prior_delinquencies must not be negative");
+  }
+  if (!v1::CreditBand_IsValid(r.credit().score_band())) {
+    return absl::InvalidArgumentError("credit.score_band is not a known band");
+  }
+  return absl::OkStatus();
+}
 
 bool IsOpenStage(v1::Stage stage) {
   return stage == v1::STAGE_REMINDER || stage == v1::STAGE_COUNSELLING ||

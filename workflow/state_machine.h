@@ -114,6 +114,14 @@ v1::TaskPayload BuildTaskPayload(const v1::Case& c, v1::TaskType type,
 // Urgency of work on this case: class, then days past due, then amount.
 int64_t TaskPriority(const v1::Case& c);
 
+// Checks one row of the overdue feed on its own: ids present, strings within
+// bounds, dates that exist with the due date on or before as_of, money in
+// range, enums known. INVALID_ARGUMENT with a message that starts with the
+// field's name.
+inline constexpr size_t kMaxIdLength = 64;
+inline constexpr size_t kMaxTextLength = 512;
+absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& record);
+
 bool IsOpenStage(v1::Stage stage);
 // Whether a task of this type contacts the borrower (and so is subject to
 // contact windows, caps and holds).
