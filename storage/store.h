@@ -1,19 +1,22 @@
 // Store: durable state of the collections server behind SOCI (sqlite3 or
 // postgresql, chosen by the connection string). Owns the schema and its
-// migrations, the case/event/task/timer/handoff tables, and the one write
-// path: a Command runs inside a UnitOfWork (one transaction, or a savepoint
-// within a group commit) and its caller hears back only once the commit is
-// durable.
+// migrations, the case/event/task/timer/handoff/payment tables, and the one
+// write path: a Command runs inside a UnitOfWork (one transaction, or a
+// savepoint within a group commit) and its caller hears back only once the
+// commit is durable.
 //
-// Thread-safety: Store is thread-safe. Reads run on pooled connections.
-// Writes are handed to a single writer thread (Submit/Write). A UnitOfWork
-// is only valid inside the command it was passed to.
+// Thread-safety: Store is thread-safe. Reads run on pooled connections and
+// see committed data only. Writes are handed to a single writer thread
+// (Submit/Write), which applies up to max_batch queued commands in one
+// transaction, each inside its own savepoint. A UnitOfWork is only valid
+// inside the command it was passed to, on the writer thread.
 //
 // Errors: SOCI exceptions never escape; they become absl::Status.
 // UNAVAILABLE: the database could not be reached (retry the call).
 // ABORTED: a version conflict or a busy/serialization failure (retry the
-// read-modify-write). NOT_FOUND, FAILED_PRECONDITION, INVALID_ARGUMENT come
-// from commands and the state machine.
+// read-modify-write). INTERNAL: any other database error, with its message.
+// NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, INVALID_ARGUMENT come from
+// commands, the state machine and the task lease checks.
 #ifndef COLLECTIONS_STORAGE_STORE_H_
 #define COLLECTIONS_STORAGE_STORE_H_
 
@@ -29,6 +32,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "collections/v1/case.pb.h"
+#include "collections/v1/legal_service.pb.h"
 #include "collections/v1/policy.pb.h"
 #include "collections/v1/task.pb.h"
 #include "workflow/state_machine.h"
@@ -42,8 +46,68 @@ struct StoreOptions {
   // "postgresql://host=127.0.0.1 port=5432 dbname=... user=...".
   std::string connection;
   int read_pool_size = 4;
-  // Most commands the writer applies in one commit (group commit).
+  // Most commands the writer applies in one commit (group commit); at most
+  // 64 on PostgreSQL, where each is a subtransaction.
   int max_batch = 256;
+  // SQLite busy timeout, used unless the connection string sets timeout=.
+  int sqlite_busy_timeout_ms = 5000;
+};
+
+// Which ready tasks a worker wants (see UnitOfWork::ClaimTasks).
+struct ClaimSpec {
+  std::vector<std::string> queues;  // required, at least one
+  std::vector<v1::TaskType> types;  // empty: any type
+  std::string worker;               // required
+  int max_tasks = 1;
+  absl::Duration lease = absl::Minutes(5);
+  absl::Time now;
+  // Compliance: why a candidate must not be handed out now, empty when it
+  // may be. Unset: every candidate may. The reason is stored on the task
+  // (Task.hold_reason) so that people can see why it waits.
+  std::function<std::string(const v1::Task&)> hold;
+  // Candidates examined per queue; 0 means 4 * max_tasks + 16.
+  int scan_limit = 0;
+};
+
+// A timer that has come due, as found by UnitOfWork::DueTimers.
+struct DueTimer {
+  int64_t case_id = 0;
+  workflow::TimerSpec timer;
+};
+
+// A stored payment (the payments table), for idempotency per payment id.
+struct StoredPayment {
+  int64_t case_id = 0;
+  v1::Payment payment;
+};
+
+// Filter and page of Store::ListCases (CaseService.ListCases, and the
+// business-date run that ages open cases). Defaults do not filter.
+struct CaseFilter {
+  std::vector<v1::Stage> stages;       // empty: any stage
+  std::vector<v1::CaseClass> classes;  // empty: any class
+  int32_t min_days_past_due = 0;
+  int32_t max_days_past_due = 0;  // 0: no upper bound
+  std::string assigned_queue;     // empty: any
+  int64_t policy_version = 0;     // 0: any
+  absl::Time updated_since = absl::InfinitePast();
+  // Only cases whose latest event is on an earlier business date (those an
+  // interrupted aging run has not reached yet).
+  std::optional<absl::CivilDay> business_date_before;
+  // Only cases whose next aging day is on or before this date (aging).
+  std::optional<absl::CivilDay> aging_due_through;
+  // The business date that min/max_days_past_due refer to; unset: the
+  // figure stored with each case's latest event.
+  std::optional<absl::CivilDay> today;
+  int64_t after_case_id = 0;  // page cursor: cases with a larger id
+  int limit = 100;            // clamped to 1..1000
+};
+
+struct WriterStats {
+  int64_t commits = 0;          // transactions committed
+  int64_t commands = 0;         // commands run (committed or failed)
+  int64_t failed_commands = 0;  // commands whose `done` got an error
+  int64_t largest_batch = 0;
 };
 
 class UnitOfWork;
@@ -52,10 +116,16 @@ using Command = std::function<absl::Status(UnitOfWork&)>;
 class Store {
  public:
   // Connects, applies forward migrations, and starts the writer.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
-  ~Store();  // drains the writer
+  // UNAVAILABLE when the database cannot be opened.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const StoreOptions& options);
+  ~Store();  // runs every command already submitted, then stops the writer
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
 
   Backend backend() const;
+  // The schema version after Open's migrations (the latest this build knows).
   int schema_version() const;
 
   // --- The write path -----------------------------------------------------
@@ -63,19 +133,38 @@ class Store {
   // others). `done` is called exactly once, from the writer thread, after the
   // commit is durable (OK) or with the error that rolled the command back.
   // A command's failure never affects another command of the same batch.
+  // If the command returns OK but one of its UnitOfWork calls hit a database
+  // error, the command fails with that error (nothing half-written).
+  // `done` must not block on the writer (e.g. call Write): it runs on it.
   void Submit(Command command, std::function<void(absl::Status)> done);
-  // Submit and wait.
+  // Submit and wait. Must not be called from a command or a `done`.
   absl::Status Write(Command command);
+  WriterStats writer_stats() const;
 
   // --- Reads (committed data) ----------------------------------------------
-  absl::StatusOr<v1::Case> GetCase(int64_t case_id);
+  absl::StatusOr<v1::Case> GetCase(int64_t case_id);  // NOT_FOUND
   absl::StatusOr<v1::Case> GetCaseByLoan(const std::string& loan_id);
+  // In case id order.
+  absl::StatusOr<std::vector<v1::Case>> ListCases(const CaseFilter& filter);
+  // Ordered by sequence (1, 2, ...); empty when the case has none.
   absl::StatusOr<std::vector<v1::CaseEvent>> ListEvents(int64_t case_id);
+  // Every task of the case, by task id.
   absl::StatusOr<std::vector<v1::Task>> ListTasks(int64_t case_id);
+  absl::StatusOr<v1::Task> GetTask(int64_t task_id);  // NOT_FOUND
+  // The case's pending timers, by (kind, ref).
+  absl::StatusOr<std::vector<workflow::TimerSpec>> ListTimers(int64_t case_id);
+  // Handoffs with sequence > after_sequence, in sequence order, each with
+  // the case as it was when handed off. An empty firm_id lists every firm's
+  // (firms are not assigned yet: stored handoffs have an empty firm_id).
+  absl::StatusOr<std::vector<v1::Handoff>> ListHandoffs(
+      const std::string& firm_id, int64_t after_sequence, int limit);
   // The stored policy of that version; NOT_FOUND if none.
   absl::StatusOr<v1::Policy> GetPolicy(int64_t version);
   // Highest stored version, 0 when none.
   absl::StatusOr<int64_t> CurrentPolicyVersion();
+  // Every stored version, ascending.
+  absl::StatusOr<std::vector<int64_t>> ListPolicyVersions();
+  // NOT_FOUND until SetBusinessDate has run once.
   absl::StatusOr<absl::CivilDay> BusinessDate();
 
  private:
@@ -84,39 +173,106 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
-// One transaction's view of the database, handed to a Command.
+// One transaction's view of the database, handed to a Command. Reads see the
+// writes of earlier commands of the same batch.
 class UnitOfWork {
  public:
   virtual ~UnitOfWork() = default;
 
+  // --- Cases
+  // ------------------------------------------------------------------
   virtual absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) = 0;
   virtual absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(
       const std::string& loan_id) = 0;
 
   // Reserves `n` consecutive ids from the named sequence ("case", "task",
-  // "handoff", "plan") and returns the first.
+  // "handoff", "plan") and returns the first. A new sequence starts at 1.
   virtual absl::StatusOr<int64_t> AllocateIds(const std::string& sequence,
                                               int64_t n) = 0;
+  // Makes the next id of `sequence` be `next_id` (back-fills, tests).
+  virtual absl::Status SetNextId(const std::string& sequence,
+                                 int64_t next_id) = 0;
 
   // Applies a transition atomically with the rest of the unit of work: the
-  // case row (inserted when expected_version is 0, else updated only if its
-  // version is still expected_version: ABORTED otherwise), the appended
-  // event, cancelled and created tasks, timers, and the handoff.
+  // case row (inserted when expected_version is 0: ALREADY_EXISTS if its
+  // case id or loan id is taken; else updated only if its version is still
+  // expected_version: ABORTED otherwise), the appended event, the payment
+  // row of a payment event (ALREADY_EXISTS for a payment id seen before),
+  // cancelled and created tasks, timers, and the handoff. The transition
+  // must be for version expected_version + 1 (INTERNAL otherwise: a bug).
   virtual absl::Status Apply(const workflow::Transition& transition,
                              int64_t expected_version) = 0;
 
-  // Idempotency: the stored response for (scope, key), if any, and storing
-  // one. Responses are opaque bytes (serialized protos).
+  // A payment recorded by an earlier transition, if any.
+  virtual absl::StatusOr<std::optional<StoredPayment>> FindPayment(
+      const std::string& payment_id) = 0;
+
+  // --- Tasks (DESIGN.md decision 3: leased, not given)
+  // ------------------------
+  virtual absl::StatusOr<std::optional<v1::Task>> LoadTask(int64_t task_id) = 0;
+  // Leases the most urgent ready tasks (priority, then not_before, then id)
+  // of spec.queues whose not_before has passed: state LEASED, a new lease
+  // token, lease_expires_at = now + lease, attempts + 1. On PostgreSQL the
+  // candidates are locked FOR UPDATE SKIP LOCKED, so replicas never hand out
+  // the same task. Returns the leased tasks, most urgent first.
+  virtual absl::StatusOr<std::vector<v1::Task>> ClaimTasks(
+      const ClaimSpec& spec) = 0;
+  // The task as leased under `lease_token`: NOT_FOUND for an unknown task;
+  // FAILED_PRECONDITION when it is not leased, the token is stale or the
+  // lease expired before `now`.
+  virtual absl::StatusOr<v1::Task> CheckLease(int64_t task_id,
+                                              int64_t lease_token,
+                                              absl::Time now) = 0;
+  // The following check the lease like CheckLease first.
+  // COMPLETED, with its outcome; returns the task as it was leased.
+  virtual absl::StatusOr<v1::Task> CompleteTask(int64_t task_id,
+                                                int64_t lease_token,
+                                                const v1::TaskOutcome& outcome,
+                                                absl::Time now) = 0;
+  // Back to READY from `not_before` (a failure to retry, or a release), or to
+  // INCIDENT when `incident` (failed more often than the policy allows).
+  virtual absl::StatusOr<v1::Task> ReturnTask(
+      int64_t task_id, int64_t lease_token, absl::Time not_before,
+      bool incident, const std::string& reason, absl::Time now) = 0;
+  virtual absl::StatusOr<v1::Task> ExtendLease(int64_t task_id,
+                                               int64_t lease_token,
+                                               absl::Time new_expiry,
+                                               absl::Time now) = 0;
+  // Puts up to `limit` tasks whose lease expired at or before `now` back in
+  // their queue (READY); returns their ids.
+  virtual absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now,
+                                                            int limit) = 0;
+
+  // --- Timers
+  // ------------------------------------------------------------------- Up to
+  // `limit` timers due on or before `through`, earliest first (locked FOR
+  // UPDATE SKIP LOCKED on PostgreSQL). Firing one is a transition that clears
+  // it.
+  virtual absl::StatusOr<std::vector<DueTimer>> DueTimers(
+      absl::CivilDay through, int limit) = 0;
+  // Drops one timer without a transition (one its case no longer needs).
+  virtual absl::Status DeleteTimer(int64_t case_id,
+                                   const workflow::TimerRef& timer) = 0;
+
+  // --- Idempotency
+  // ---------------------------------------------------------------- The stored
+  // response for (scope, key), if any, and storing one (replacing an earlier
+  // one). Responses are opaque bytes (serialized protos).
   virtual absl::StatusOr<std::optional<std::string>> FindResponse(
       const std::string& scope, const std::string& key) = 0;
   virtual absl::Status SaveResponse(const std::string& scope,
                                     const std::string& key,
                                     const std::string& response) = 0;
 
-  // Policies: stores `policy` as a new version (its version field is set to
-  // the one assigned) and returns that version.
+  // --- Policies and the business date
+  // --------------------------------------------- Stores `policy` as a new
+  // version (its version field is set to the one assigned: the highest stored +
+  // 1) and returns that version.
   virtual absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) = 0;
+  virtual absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(
+      int64_t version) = 0;
 
+  // NOT_FOUND until set once.
   virtual absl::StatusOr<absl::CivilDay> BusinessDate() = 0;
   virtual absl::Status SetBusinessDate(absl::CivilDay day) = 0;
 };

@@ -270,7 +270,10 @@ Transition Step(const v1::Case& c, v1::CaseEvent e, absl::CivilDay day) {
   if (e.actor().empty()) e.set_actor("test");
   auto t = Decide(c, e, DefaultPolicy(), kNow);
   EXPECT_TRUE(t.ok()) << EventKindName(e) << ": " << t.status();
-  return t.ok() ? *t : Transition{c};
+  if (t.ok()) return *t;
+  Transition unchanged;
+  unchanged.next = c;
+  return unchanged;
 }
 
 v1::CaseEvent Aged() {
@@ -488,7 +491,9 @@ TEST(StateMachine, FullCureResolvesFromEveryOpenStage) {
     EXPECT_TRUE(t.create_tasks.empty());
     // Counsel had the case in legal action: it is told to withdraw.
     EXPECT_EQ(t.handoff.has_value(), stage == v1::STAGE_LEGAL_ACTION);
-    if (t.handoff) EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_WITHDRAW);
+    if (t.handoff) {
+      EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_WITHDRAW);
+    }
   }
 }
 

@@ -1,0 +1,51 @@
+// collections.v1.CaseService on the gRPC callback API.
+// Every RPC answers UNIMPLEMENTED until issue #3 (case intake, payments,
+// signals, daily aging and the case file) brings it.
+#ifndef COLLECTIONS_SERVER_CASE_SERVICE_H_
+#define COLLECTIONS_SERVER_CASE_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "collections/v1/case_service.grpc.pb.h"
+#include "server/service_context.h"
+
+namespace collections::server {
+
+class CaseServiceImpl final : public v1::CaseService::CallbackService {
+ public:
+  explicit CaseServiceImpl(const ServiceContext& context) : context_(context) {}
+
+  grpc::ServerReadReactor<v1::ImportDelinquenciesRequest>* ImportDelinquencies(
+      grpc::CallbackServerContext* context,
+      v1::ImportDelinquenciesResponse* response) override;
+
+  grpc::ServerUnaryReactor* RecordPayment(
+      grpc::CallbackServerContext* context,
+      const v1::RecordPaymentRequest* request,
+      v1::RecordPaymentResponse* response) override;
+
+  grpc::ServerUnaryReactor* SignalCase(
+      grpc::CallbackServerContext* context,
+      const v1::SignalCaseRequest* request,
+      v1::SignalCaseResponse* response) override;
+
+  grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context,
+                                    const v1::GetCaseRequest* request,
+                                    v1::GetCaseResponse* response) override;
+
+  grpc::ServerUnaryReactor* ListCases(grpc::CallbackServerContext* context,
+                                      const v1::ListCasesRequest* request,
+                                      v1::ListCasesResponse* response) override;
+
+  grpc::ServerUnaryReactor* AdvanceBusinessDate(
+      grpc::CallbackServerContext* context,
+      const v1::AdvanceBusinessDateRequest* request,
+      v1::AdvanceBusinessDateResponse* response) override;
+
+ private:
+  ServiceContext context_;
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_CASE_SERVICE_H_

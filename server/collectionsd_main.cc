@@ -1,0 +1,148 @@
+// collectionsd: the collections gRPC server. See README.md.
+//
+//   collectionsd --listen=127.0.0.1:50051
+//       --db="sqlite3://db=var/collections.db timeout=5" [--policy=FILE]
+//
+// Exit status: 0 after a clean shutdown on SIGTERM or SIGINT; 1 when
+// start-up fails (bad policy, database unreachable, address in use); 2 for
+// bad command-line usage.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "server/config.h"
+#include "server/logging.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, listen, collections::server::kDefaultListen,
+          "Address to serve gRPC on, host:port (port 0 picks a free one).");
+ABSL_FLAG(std::string, db, collections::server::kDefaultDb,
+          "SOCI connection string of the database: "
+          "\"sqlite3://db=FILE timeout=5\" or "
+          "\"postgresql://host=H port=P dbname=D user=U\". "
+          "The SQLite file's directory must exist.");
+ABSL_FLAG(std::string, policy, "",
+          "Collection policy, a textproto collections.v1.Policy file. "
+          "Empty: the shipped default. Stored as a new version only when it "
+          "differs from the newest stored one.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "On SIGTERM/SIGINT, how long running RPCs may take to finish "
+          "before they are cancelled.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe level logged: debug, info, warning, error.");
+
+namespace {
+
+// The self-pipe: the signal handler writes the signal number, main() reads.
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void OnSignal(int sig) {
+  int saved_errno = errno;
+  unsigned char byte = static_cast<unsigned char>(sig);
+  ssize_t ignored = write(g_signal_pipe[1], &byte, 1);
+  (void)ignored;
+  errno = saved_errno;
+}
+
+bool InstallSignalHandlers(std::string* error) {
+  if (pipe2(g_signal_pipe, O_CLOEXEC) != 0) {
+    *error = absl::StrCat("pipe2: ", std::strerror(errno));
+    return false;
+  }
+  // A full pipe must never block the handler.
+  fcntl(g_signal_pipe[1], F_SETFL, O_NONBLOCK);
+  struct sigaction action;
+  std::memset(&action, 0, sizeof(action));
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int sig : {SIGTERM, SIGINT}) {
+    if (sigaction(sig, &action, nullptr) != 0) {
+      *error = absl::StrCat("sigaction: ", std::strerror(errno));
+      return false;
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+  return true;
+}
+
+// Blocks until SIGTERM or SIGINT; returns the signal.
+int WaitForSignal() {
+  unsigned char byte = 0;
+  for (;;) {
+    ssize_t n = read(g_signal_pipe[0], &byte, 1);
+    if (n == 1) return byte;
+    if (n < 0 && errno == EINTR) continue;
+    return SIGTERM;  // the pipe broke: treat as a stop request
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using collections::server::LogError;
+  using collections::server::LogInfo;
+
+  absl::SetProgramUsageMessage(
+      "the collections gRPC server for overdue mortgage loans.\n"
+      "Usage: collectionsd [--listen=HOST:PORT] [--db=SOCI_CONNECTION] "
+      "[--policy=FILE.textproto]");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::vector<std::string> extra(rest.begin() + 1, rest.end());
+    LogError("unexpected arguments: %s (all settings are --flags; see --help)",
+             absl::StrJoin(extra, " "));
+    return 2;
+  }
+  collections::server::LogLevel level;
+  if (!collections::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level),
+                                          &level)) {
+    LogError("--log_level: unknown level \"%s\" (debug, info, warning, error)",
+             absl::GetFlag(FLAGS_log_level));
+    return 2;
+  }
+  collections::server::SetMinLogLevel(level);
+  collections::server::RouteGrpcLogging();
+
+  // Before any thread starts, so that a signal during start-up is kept.
+  std::string error;
+  if (!InstallSignalHandlers(&error)) {
+    LogError("cannot install signal handlers: %s", error);
+    return 1;
+  }
+
+  collections::server::ServerConfig config;
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.db = absl::GetFlag(FLAGS_db);
+  config.policy_file = absl::GetFlag(FLAGS_policy);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+
+  LogInfo("collectionsd starting (pid %d)", static_cast<int>(getpid()));
+  auto server = collections::server::Server::Start(config);
+  if (!server.ok()) {
+    LogError("start-up failed: %s", server.status().ToString());
+    return 1;
+  }
+
+  int sig = WaitForSignal();
+  // A second signal stops the process at once (for a shutdown that hangs).
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGINT, SIG_DFL);
+  LogInfo("received %s; shutting down (a second signal stops at once)",
+          sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Shutdown();
+  server->reset();
+  LogInfo("collectionsd stopped");
+  return 0;
+}

@@ -1,0 +1,39 @@
+// How collectionsd is configured: the listen address, the database and the
+// policy. main() fills it from flags; tests fill it directly.
+#ifndef COLLECTIONS_SERVER_CONFIG_H_
+#define COLLECTIONS_SERVER_CONFIG_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "server/clock.h"
+
+namespace collections::server {
+
+inline constexpr char kDefaultListen[] = "127.0.0.1:50051";
+inline constexpr char kDefaultDb[] =
+    "sqlite3://db=var/collections.db timeout=5";
+
+struct ServerConfig {
+  // host:port to serve on; port 0 picks a free one (Server::port() tells).
+  std::string listen = kDefaultListen;
+  // SOCI connection string: "sqlite3://db=FILE timeout=5" or
+  // "postgresql://host=... port=... dbname=... user=...".
+  std::string db = kDefaultDb;
+  // A textproto collections.v1.Policy; empty: the shipped default
+  // (workflow::DefaultPolicy()).
+  std::string policy_file;
+  // Wall-clock time; null: the system clock.
+  std::shared_ptr<const Clock> clock;
+  // How long Shutdown() lets running RPCs finish before cancelling them.
+  absl::Duration shutdown_grace = absl::Seconds(10);
+};
+
+// `connection` with the value of any password=... replaced by "***", for
+// logs and error messages.
+std::string RedactConnection(const std::string& connection);
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_CONFIG_H_

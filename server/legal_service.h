@@ -1,0 +1,39 @@
+// collections.v1.LegalService on the gRPC callback API.
+// Every RPC answers UNIMPLEMENTED until issue #6 (legal handoff to counsel
+// systems and legal milestones) brings it.
+#ifndef COLLECTIONS_SERVER_LEGAL_SERVICE_H_
+#define COLLECTIONS_SERVER_LEGAL_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "collections/v1/legal_service.grpc.pb.h"
+#include "server/service_context.h"
+
+namespace collections::server {
+
+class LegalServiceImpl final : public v1::LegalService::CallbackService {
+ public:
+  explicit LegalServiceImpl(const ServiceContext& context)
+      : context_(context) {}
+
+  grpc::ServerWriteReactor<v1::Handoff>* StreamHandoffs(
+      grpc::CallbackServerContext* context,
+      const v1::StreamHandoffsRequest* request) override;
+
+  grpc::ServerUnaryReactor* AcknowledgeHandoff(
+      grpc::CallbackServerContext* context,
+      const v1::AcknowledgeHandoffRequest* request,
+      v1::AcknowledgeHandoffResponse* response) override;
+
+  grpc::ServerUnaryReactor* ReportLegalMilestone(
+      grpc::CallbackServerContext* context,
+      const v1::ReportLegalMilestoneRequest* request,
+      v1::ReportLegalMilestoneResponse* response) override;
+
+ private:
+  ServiceContext context_;
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_LEGAL_SERVICE_H_

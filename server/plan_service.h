@@ -1,0 +1,43 @@
+// collections.v1.PlanService on the gRPC callback API.
+// Every RPC answers UNIMPLEMENTED until issue #5 (repayment plans, concessions
+// and hardship) brings it.
+#ifndef COLLECTIONS_SERVER_PLAN_SERVICE_H_
+#define COLLECTIONS_SERVER_PLAN_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "collections/v1/plan_service.grpc.pb.h"
+#include "server/service_context.h"
+
+namespace collections::server {
+
+class PlanServiceImpl final : public v1::PlanService::CallbackService {
+ public:
+  explicit PlanServiceImpl(const ServiceContext& context) : context_(context) {}
+
+  grpc::ServerUnaryReactor* ProposePlan(
+      grpc::CallbackServerContext* context,
+      const v1::ProposePlanRequest* request,
+      v1::ProposePlanResponse* response) override;
+
+  grpc::ServerUnaryReactor* ApprovePlan(
+      grpc::CallbackServerContext* context,
+      const v1::ApprovePlanRequest* request,
+      v1::ApprovePlanResponse* response) override;
+
+  grpc::ServerUnaryReactor* RejectPlan(
+      grpc::CallbackServerContext* context,
+      const v1::RejectPlanRequest* request,
+      v1::RejectPlanResponse* response) override;
+
+  grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext* context,
+                                    const v1::GetPlanRequest* request,
+                                    v1::GetPlanResponse* response) override;
+
+ private:
+  ServiceContext context_;
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_PLAN_SERVICE_H_

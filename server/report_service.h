@@ -1,0 +1,53 @@
+// collections.v1.ReportService on the gRPC callback API.
+// Every RPC answers UNIMPLEMENTED until issue #7 (workflow reports for
+// managers) brings it.
+#ifndef COLLECTIONS_SERVER_REPORT_SERVICE_H_
+#define COLLECTIONS_SERVER_REPORT_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "collections/v1/report_service.grpc.pb.h"
+#include "server/service_context.h"
+
+namespace collections::server {
+
+class ReportServiceImpl final : public v1::ReportService::CallbackService {
+ public:
+  explicit ReportServiceImpl(const ServiceContext& context)
+      : context_(context) {}
+
+  grpc::ServerUnaryReactor* Portfolio(grpc::CallbackServerContext* context,
+                                      const v1::ReportRequest* request,
+                                      v1::PortfolioReport* response) override;
+
+  grpc::ServerUnaryReactor* StageFunnel(
+      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
+      v1::StageFunnelReport* response) override;
+
+  grpc::ServerUnaryReactor* RollRates(grpc::CallbackServerContext* context,
+                                      const v1::ReportRequest* request,
+                                      v1::RollRateReport* response) override;
+
+  grpc::ServerUnaryReactor* StrategyEffectiveness(
+      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
+      v1::EffectivenessReport* response) override;
+
+  grpc::ServerUnaryReactor* OverdueReasons(
+      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
+      v1::OverdueReasonsReport* response) override;
+
+  grpc::ServerUnaryReactor* AgentProductivity(
+      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
+      v1::AgentProductivityReport* response) override;
+
+  grpc::ServerUnaryReactor* SlaBreaches(grpc::CallbackServerContext* context,
+                                        const v1::ReportRequest* request,
+                                        v1::SlaReport* response) override;
+
+ private:
+  ServiceContext context_;
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_REPORT_SERVICE_H_

@@ -1,0 +1,59 @@
+// Helpers shared by the service implementations: status conversion and
+// reactors that finish an RPC at once (for errors and RPCs that later issues
+// implement).
+#ifndef COLLECTIONS_SERVER_RPC_UTIL_H_
+#define COLLECTIONS_SERVER_RPC_UTIL_H_
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace collections::server {
+
+// absl::Status and grpc::Status use the same code numbers (gRPC 1.51 has no
+// conversion of its own).
+inline grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+// UNIMPLEMENTED, naming the method and the issue that brings it.
+inline grpc::Status NotYetImplemented(absl::string_view method, int issue,
+                                      absl::string_view issue_title) {
+  return grpc::Status(
+      grpc::StatusCode::UNIMPLEMENTED,
+      absl::StrCat("collections.v1.", method,
+                   " is not implemented yet; it arrives with issue #", issue,
+                   " (", issue_title, ")"));
+}
+
+// A reactor of any callback kind (ServerReadReactor<Req>,
+// ServerWriteReactor<Resp>, ServerBidiReactor<Req, Resp>) that finishes the
+// RPC with `status` at once and deletes itself when gRPC is done with it.
+template <typename Reactor>
+class FinishNowReactor final : public Reactor {
+ public:
+  explicit FinishNowReactor(grpc::Status status) {
+    this->Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+// Unary: finishes through the context's default reactor.
+inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx,
+                                             grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_RPC_UTIL_H_

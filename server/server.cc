@@ -1,0 +1,186 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/case_service.h"
+#include "server/legal_service.h"
+#include "server/logging.h"
+#include "server/plan_service.h"
+#include "server/policy_bootstrap.h"
+#include "server/policy_service.h"
+#include "server/report_service.h"
+#include "server/task_service.h"
+#include "workflow/status_macros.h"
+
+namespace collections::server {
+namespace {
+
+// "host:port" -> "host" (IPv6 stays bracketed); no port: the whole string.
+std::string HostOf(const std::string& address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || address.back() == ']') return address;
+  return address.substr(0, colon);
+}
+
+absl::Status Annotate(const absl::Status& status, absl::string_view prefix) {
+  return absl::Status(status.code(), absl::StrCat(prefix, status.message()));
+}
+
+}  // namespace
+
+const std::vector<std::string>& CollectionsServiceNames() {
+  static const std::vector<std::string>* const names =
+      new std::vector<std::string>{
+          v1::CaseService::service_full_name(),
+          v1::TaskService::service_full_name(),
+          v1::PlanService::service_full_name(),
+          v1::LegalService::service_full_name(),
+          v1::ReportService::service_full_name(),
+          v1::PolicyService::service_full_name(),
+      };
+  return *names;
+}
+
+Server::Server(ServerConfig config) : config_(std::move(config)) {
+  clock_ = config_.clock;
+  if (clock_ == nullptr) {
+    // The system clock is a process-wide singleton: share it without owning.
+    clock_ = std::shared_ptr<const Clock>(std::shared_ptr<const Clock>(),
+                                          &SystemClock::Get());
+  }
+}
+
+Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
+  std::unique_ptr<Server> server(new Server(std::move(config)));
+  const ServerConfig& cfg = server->config_;
+
+  // The policy first: a bad file must not touch the database.
+  ASSIGN_OR_RETURN(server->policy_, LoadPolicy(cfg.policy_file));
+  LogInfo("policy: loaded %s (name \"%s\")",
+          cfg.policy_file.empty() ? std::string("the shipped default")
+                                  : absl::StrCat("file ", cfg.policy_file),
+          server->policy_.name());
+
+  const std::string db_for_log = RedactConnection(cfg.db);
+  LogInfo("database: opening %s", db_for_log);
+  storage::StoreOptions options;
+  options.connection = cfg.db;
+  absl::StatusOr<std::unique_ptr<storage::Store>> store =
+      storage::Store::Open(options);
+  if (!store.ok()) {
+    return Annotate(store.status(),
+                    absl::StrCat("cannot open database ", db_for_log, ": "));
+  }
+  server->store_ = *std::move(store);
+  LogInfo("database: %s, schema version %d",
+          server->store_->backend() == storage::Backend::kSqlite ? "sqlite3"
+                                                                 : "postgresql",
+          server->store_->schema_version());
+
+  absl::StatusOr<StoredPolicy> stored =
+      EnsurePolicyStored(*server->store_, server->policy_);
+  if (!stored.ok()) {
+    return Annotate(stored.status(), "cannot store the policy: ");
+  }
+  server->policy_version_ = stored->version;
+  server->policy_added_ = stored->added;
+  server->policy_.set_version(stored->version);
+  if (stored->added) {
+    LogInfo("policy: stored as new version %d", stored->version);
+  } else {
+    LogInfo("policy: unchanged, version %d is current", stored->version);
+  }
+
+  ServiceContext context;
+  context.store = server->store_.get();
+  context.clock = server->clock_.get();
+  server->case_service_ = std::make_unique<CaseServiceImpl>(context);
+  server->task_service_ = std::make_unique<TaskServiceImpl>(context);
+  server->plan_service_ = std::make_unique<PlanServiceImpl>(context);
+  server->legal_service_ = std::make_unique<LegalServiceImpl>(context);
+  server->report_service_ = std::make_unique<ReportServiceImpl>(context);
+  server->policy_service_ = std::make_unique<PolicyServiceImpl>(context);
+
+  // Both are process-wide switches that must precede the builder.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port
+  // would then start silently and share the traffic. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int selected_port = 0;
+  // TLS and authentication arrive with their issue; until then plaintext.
+  builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(),
+                           &selected_port);
+  builder.RegisterService(server->case_service_.get());
+  builder.RegisterService(server->task_service_.get());
+  builder.RegisterService(server->plan_service_.get());
+  builder.RegisterService(server->legal_service_.get());
+  builder.RegisterService(server->report_service_.get());
+  builder.RegisterService(server->policy_service_.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || selected_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", cfg.listen,
+                     " (address in use, or not a local address?)"));
+  }
+  server->port_ = selected_port;
+  server->address_ = absl::StrCat(HostOf(cfg.listen), ":", selected_port);
+
+  grpc::HealthCheckServiceInterface* health =
+      server->grpc_server_->GetHealthCheckService();
+  if (health != nullptr) {
+    for (const std::string& name : CollectionsServiceNames()) {
+      health->SetServingStatus(name, true);
+    }
+    health->SetServingStatus(true);
+  }
+  LogInfo(
+      "serving on %s (plaintext): %d collections.v1 services, health, "
+      "reflection",
+      server->address_, CollectionsServiceNames().size());
+  return server;
+}
+
+void Server::Shutdown() { Shutdown(config_.shutdown_grace); }
+
+void Server::Shutdown(absl::Duration grace) {
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (grpc_server_ != nullptr) {
+    LogInfo("shutting down: refusing new RPCs, running ones have %s",
+            absl::FormatDuration(grace));
+    if (grpc::HealthCheckServiceInterface* health =
+            grpc_server_->GetHealthCheckService()) {
+      health->Shutdown();  // NOT_SERVING from now on
+    }
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    grpc_server_->Wait();
+    grpc_server_.reset();
+    LogInfo("gRPC server stopped");
+  }
+  case_service_.reset();
+  task_service_.reset();
+  plan_service_.reset();
+  legal_service_.reset();
+  report_service_.reset();
+  policy_service_.reset();
+  if (store_ != nullptr) {
+    store_.reset();  // drains the writer
+    LogInfo("database closed");
+  }
+}
+
+}  // namespace collections::server

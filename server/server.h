@@ -1,0 +1,94 @@
+// collectionsd's server: opens the store, loads and stores the policy, and
+// serves the six collections.v1 services plus gRPC health checking and
+// server reflection on the callback API. main() and the in-process service
+// tests both use this class.
+#ifndef COLLECTIONS_SERVER_SERVER_H_
+#define COLLECTIONS_SERVER_SERVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collections/v1/policy.pb.h"
+#include "server/config.h"
+#include "storage/store.h"
+
+namespace collections::server {
+
+class CaseServiceImpl;
+class TaskServiceImpl;
+class PlanServiceImpl;
+class LegalServiceImpl;
+class ReportServiceImpl;
+class PolicyServiceImpl;
+
+// The fully qualified names of the services collectionsd serves (besides
+// grpc.health.v1.Health and grpc.reflection.v1alpha.ServerReflection).
+const std::vector<std::string>& CollectionsServiceNames();
+
+class Server {
+ public:
+  // Opens the store (applying migrations), loads and validates the policy,
+  // stores it as a new version if it differs from the newest stored one,
+  // and starts serving. Errors name what failed: the database, the policy
+  // file, or the listen address.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(ServerConfig config);
+
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+  ~Server();  // Shutdown(config.shutdown_grace) if not done yet.
+
+  // Reports NOT_SERVING on health, stops accepting RPCs, lets running ones
+  // finish until `grace` has passed (then cancels them), and closes the
+  // store after its writer has drained. Idempotent; thread-safe.
+  void Shutdown(absl::Duration grace);
+  void Shutdown();  // with config.shutdown_grace
+
+  // The port actually bound (useful with port 0) and "host:port".
+  int port() const { return port_; }
+  const std::string& address() const { return address_; }
+
+  // The policy version in force after start-up and whether start-up stored
+  // it as a new version.
+  int64_t policy_version() const { return policy_version_; }
+  bool policy_added() const { return policy_added_; }
+  // That policy, with its version set.
+  const v1::Policy& policy() const { return policy_; }
+
+  // Null after Shutdown().
+  storage::Store* store() { return store_.get(); }
+  const Clock& clock() const { return *clock_; }
+
+ private:
+  explicit Server(ServerConfig config);
+
+  ServerConfig config_;
+  std::shared_ptr<const Clock> clock_;
+  std::unique_ptr<storage::Store> store_;
+  v1::Policy policy_;
+  int64_t policy_version_ = 0;
+  bool policy_added_ = false;
+
+  std::unique_ptr<CaseServiceImpl> case_service_;
+  std::unique_ptr<TaskServiceImpl> task_service_;
+  std::unique_ptr<PlanServiceImpl> plan_service_;
+  std::unique_ptr<LegalServiceImpl> legal_service_;
+  std::unique_ptr<ReportServiceImpl> report_service_;
+  std::unique_ptr<PolicyServiceImpl> policy_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  std::string address_;
+
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_SERVER_H_

@@ -1,0 +1,204 @@
+#include "storage/schema.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "storage/sql.h"
+
+namespace collections::storage {
+namespace {
+
+struct Migration {
+  int version;
+  const char* name;
+  std::vector<const char*> statements;  // in Dialect() form
+};
+
+// Conventions: ids, money and instants are BIGINT (bound as long long);
+// instants are microseconds since the Unix epoch, business dates days since
+// 1970-01-01, 0 meaning unset; small enums are INTEGER holding the proto
+// enum number; messages are base64 of their binary encoding in TEXT. No
+// column is NULL, so that no read needs an indicator.
+const std::vector<Migration>& Migrations() {
+  static const auto* migrations = new std::vector<Migration>{
+      {1,
+       "initial schema",
+       {
+           // Application-allocated ids (cases, tasks, handoffs, plans): one
+           // row per sequence, bumped inside the writing transaction.
+           R"(CREATE TABLE id_sequences (
+                name TEXT PRIMARY KEY,
+                next_id BIGINT NOT NULL))",
+           R"(CREATE TABLE business_date (
+                singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+                day BIGINT NOT NULL))",
+           R"(CREATE TABLE policies (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                body TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL))",
+           // The current state of each case: the full Case in `body`, and the
+           // fields that lists and reports filter or group by as columns.
+           R"(CREATE TABLE cases (
+                case_id {id_pk},
+                loan_id TEXT NOT NULL UNIQUE,
+                version BIGINT NOT NULL,
+                stage INTEGER NOT NULL,
+                case_class INTEGER NOT NULL,
+                days_past_due INTEGER NOT NULL,
+                overdue_total_fen BIGINT NOT NULL,
+                principal_outstanding_fen BIGINT NOT NULL,
+                assigned_queue TEXT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                as_of_day BIGINT NOT NULL,
+                business_day BIGINT NOT NULL,
+                product TEXT NOT NULL,
+                region TEXT NOT NULL,
+                updated_at_us BIGINT NOT NULL,
+                -- Day numbers (0: none). Days past due on any business date
+                -- is that date minus oldest_due_day while something is
+                -- overdue; aging visits a case when next_aging_day comes.
+                oldest_due_day BIGINT NOT NULL,
+                next_aging_day BIGINT NOT NULL,
+                body TEXT NOT NULL))",
+           "CREATE INDEX cases_aging ON cases (next_aging_day, case_id) "
+           "WHERE next_aging_day > 0",
+           "CREATE INDEX cases_stage_class ON cases (stage, case_class, "
+           "case_id)",
+           "CREATE INDEX cases_queue ON cases (assigned_queue, case_id)",
+           // The append-only history; seq is the case version it produced.
+           R"(CREATE TABLE case_events (
+                case_id BIGINT NOT NULL REFERENCES cases (case_id),
+                seq BIGINT NOT NULL,
+                event_type TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                occurred_at_us BIGINT NOT NULL,
+                business_day BIGINT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                body TEXT NOT NULL,
+                PRIMARY KEY (case_id, seq)))",
+           R"(CREATE TABLE tasks (
+                task_id {id_pk},
+                case_id BIGINT NOT NULL REFERENCES cases (case_id),
+                task_type INTEGER NOT NULL,
+                queue TEXT NOT NULL,
+                state INTEGER NOT NULL,
+                priority BIGINT NOT NULL,
+                not_before_us BIGINT NOT NULL,
+                deadline_us BIGINT NOT NULL,
+                attempts INTEGER NOT NULL,
+                lease_owner TEXT NOT NULL,
+                lease_token BIGINT NOT NULL,
+                lease_expires_us BIGINT NOT NULL,
+                cost_fen BIGINT NOT NULL,
+                payload TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                hold_reason TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                completed_at_us BIGINT NOT NULL))",
+           // Claiming reads this partial index in claim order: only READY
+           // (1) tasks are in it, so it stays small however many tasks
+           // have been completed.
+           R"(CREATE INDEX tasks_ready
+                ON tasks (queue, priority DESC, not_before_us, task_id)
+                WHERE state = 1)",
+           // Lease expiry scans LEASED (2) tasks by expiry.
+           R"(CREATE INDEX tasks_leased ON tasks (lease_expires_us)
+                WHERE state = 2)",
+           "CREATE INDEX tasks_case ON tasks (case_id)",
+           // kind is workflow::TimerKind; ref its reference (promise id, ...).
+           R"(CREATE TABLE timers (
+                case_id BIGINT NOT NULL REFERENCES cases (case_id),
+                kind INTEGER NOT NULL,
+                ref BIGINT NOT NULL,
+                due_day BIGINT NOT NULL,
+                PRIMARY KEY (case_id, kind, ref)))",
+           "CREATE INDEX timers_due ON timers (due_day)",
+           // Messages for legal counsel; body is the Case as handed off.
+           R"(CREATE TABLE handoffs (
+                sequence {id_pk},
+                case_id BIGINT NOT NULL REFERENCES cases (case_id),
+                firm_id TEXT NOT NULL,
+                kind INTEGER NOT NULL,
+                reason TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                body TEXT NOT NULL))",
+           "CREATE INDEX handoffs_case ON handoffs (case_id)",
+           // One row per payment id: RecordPayment is idempotent on it.
+           R"(CREATE TABLE payments (
+                payment_id TEXT PRIMARY KEY,
+                case_id BIGINT NOT NULL REFERENCES cases (case_id),
+                amount_fen BIGINT NOT NULL,
+                paid_day BIGINT NOT NULL,
+                recorded_at_us BIGINT NOT NULL,
+                body TEXT NOT NULL))",
+           "CREATE INDEX payments_case ON payments (case_id)",
+           // Stored responses of idempotent requests, per (scope, key).
+           R"(CREATE TABLE idempotency (
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                response TEXT NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                PRIMARY KEY (scope, key)))",
+       }},
+  };
+  return *migrations;
+}
+
+// Any constant works; it only has to be the same for every server.
+constexpr long long kMigrationLockKey = 0x436f6c6c4d696772;  // "CollMigr"
+
+}  // namespace
+
+int LatestSchemaVersion() { return Migrations().back().version; }
+
+absl::StatusOr<int> Migrate(soci::session& sql, Backend backend) {
+  bool in_transaction = false;
+  try {
+    sql << (backend == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+    in_transaction = true;
+    if (backend == Backend::kPostgres) {
+      sql << "SELECT pg_advisory_xact_lock(" << kMigrationLockKey << ")";
+    }
+    sql << R"(CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at_us BIGINT NOT NULL))";
+    long long current = 0;
+    sql << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        soci::into(current);
+    if (current > LatestSchemaVersion()) {
+      sql << "ROLLBACK";
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database schema version ", current, " is newer than this server's (",
+          LatestSchemaVersion(), "): upgrade the server"));
+    }
+    for (const Migration& m : Migrations()) {
+      if (m.version <= current) continue;
+      for (const char* statement : m.statements) {
+        sql << Dialect(statement, backend);
+      }
+      const long long version = m.version;
+      const std::string name = m.name;
+      const long long now = absl::ToUnixMicros(absl::Now());
+      sql << "INSERT INTO schema_migrations (version, name, applied_at_us) "
+             "VALUES (:v, :n, :t)",
+          soci::use(version), soci::use(name), soci::use(now);
+    }
+    sql << "COMMIT";
+    return LatestSchemaVersion();
+  } catch (...) {
+    absl::Status status = StatusFromCurrentException("schema migration");
+    if (in_transaction) {
+      try {
+        sql << "ROLLBACK";
+      } catch (...) {
+      }
+    }
+    return status;
+  }
+}
+
+}  // namespace collections::storage

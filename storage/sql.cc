@@ -1,0 +1,125 @@
+#include "storage/sql.h"
+
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "soci/postgresql/soci-postgresql.h"
+#include "soci/sqlite3/soci-sqlite3.h"
+
+namespace collections::storage {
+
+absl::StatusOr<Backend> BackendOf(const std::string& connection) {
+  if (absl::StartsWith(connection, "sqlite3://")) return Backend::kSqlite;
+  if (absl::StartsWith(connection, "postgresql://")) return Backend::kPostgres;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "database connection must start with sqlite3:// or postgresql://, got \"",
+      connection.substr(0, connection.find("://")), "\""));
+}
+
+void RegisterBackends() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    soci::register_factory_sqlite3();
+    soci::register_factory_postgresql();
+  });
+}
+
+void ConfigureSession(soci::session& sql, Backend backend,
+                      const StoreOptions& options, bool reader) {
+  if (backend == Backend::kPostgres) {
+    sql << "SET client_min_messages TO WARNING";
+    return;
+  }
+  // SOCI sets sqlite3_busy_timeout from "timeout=" (seconds); without it
+  // SQLite fails at once with SQLITE_BUSY instead of waiting.
+  if (options.connection.find("timeout=") == std::string::npos) {
+    sql << "PRAGMA busy_timeout = " << options.sqlite_busy_timeout_ms;
+  }
+  sql << "PRAGMA foreign_keys = ON";
+  sql << "PRAGMA synchronous = FULL";
+  if (reader) sql << "PRAGMA query_only = ON";
+}
+
+absl::Status EnableWal(soci::session& sql) {
+  std::string mode;
+  sql << "PRAGMA journal_mode = WAL", soci::into(mode);
+  if (absl::AsciiStrToLower(mode) != "wal") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "SQLite refused WAL journaling (journal_mode is \"", mode,
+        "\"); the database must be a file on a local file system"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StatusFromCurrentException(absl::string_view context) {
+  auto with_context = [&](const char* what) {
+    return absl::StrCat(context, ": ", what);
+  };
+  try {
+    throw;
+  } catch (const soci::sqlite3_soci_error& e) {
+    // Extended result codes (SQLITE_BUSY_SNAPSHOT, ...) keep the primary
+    // code in their low byte.
+    switch (e.result() & 0xff) {
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return absl::AbortedError(with_context(e.what()));
+      case SQLITE_CANTOPEN:
+      case SQLITE_IOERR:
+        return absl::UnavailableError(with_context(e.what()));
+      case SQLITE_FULL:
+        return absl::ResourceExhaustedError(with_context(e.what()));
+      default:
+        return absl::InternalError(with_context(e.what()));
+    }
+  } catch (const soci::postgresql_soci_error& e) {
+    const std::string state = e.sqlstate();
+    // 40001 serialization_failure, 40P01 deadlock_detected,
+    // 55P03 lock_not_available.
+    if (state == "40001" || state == "40P01" || state == "55P03") {
+      return absl::AbortedError(with_context(e.what()));
+    }
+    // Class 08: connection exceptions; 57P01-03: the server is shutting
+    // down or starting up.
+    if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P") ||
+        e.get_error_category() == soci::soci_error::connection_error) {
+      return absl::UnavailableError(with_context(e.what()));
+    }
+    return absl::InternalError(with_context(e.what()));
+  } catch (const soci::soci_error& e) {
+    if (e.get_error_category() == soci::soci_error::connection_error) {
+      return absl::UnavailableError(with_context(e.what()));
+    }
+    return absl::InternalError(with_context(e.what()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(with_context(e.what()));
+  } catch (...) {
+    return absl::InternalError(with_context("unknown exception"));
+  }
+}
+
+bool SessionAlive(soci::session& sql) {
+  try {
+    return sql.is_connected();
+  } catch (...) {
+    return false;
+  }
+}
+
+bool FetchOne(soci::statement& st) {
+  if (!st.execute(true)) return false;
+  st.fetch();  // steps past the last row: SQLite resets nothing until then
+  return true;
+}
+
+std::string Dialect(absl::string_view sql, Backend backend) {
+  const bool pg = backend == Backend::kPostgres;
+  return absl::StrReplaceAll(
+      sql, {{"{id_pk}", pg ? "BIGINT PRIMARY KEY" : "INTEGER PRIMARY KEY"},
+            {"{skip_locked}", pg ? " FOR UPDATE SKIP LOCKED" : ""}});
+}
+
+}  // namespace collections::storage

@@ -1,0 +1,62 @@
+// WriterConnection: the writer thread's database session, the statements it
+// prepares once and re-executes per row, and the transaction and savepoint
+// control that group commit drives. Internal to storage/.
+//
+// Thread-safety: none. Only the writer thread (and Store::Open before the
+// thread starts) touches a WriterConnection.
+#ifndef COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
+#define COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "soci/soci.h"
+#include "storage/store.h"
+
+namespace collections::storage {
+
+class WriterConnection {
+ public:
+  // Connects, configures the session (WAL on SQLite), applies the
+  // migrations and prepares the writer's statements.
+  static absl::StatusOr<std::unique_ptr<WriterConnection>> Open(
+      const StoreOptions& options, Backend backend);
+  ~WriterConnection();
+
+  Backend backend() const { return backend_; }
+  int schema_version() const { return schema_version_; }
+
+  // Transaction control. Each returns the database error as a Status.
+  absl::Status Begin();  // BEGIN IMMEDIATE on SQLite: take the write lock now
+  absl::Status Commit();
+  void Rollback();  // best effort: the transaction is gone either way
+  absl::Status Savepoint();
+  absl::Status RollbackToSavepoint();
+  absl::Status ReleaseSavepoint();
+
+  // Runs `command` on a fresh UnitOfWork in the open transaction. Its status
+  // is the command's, or the first database error one of its UnitOfWork
+  // calls met (its writes are then rolled back by the caller). Exceptions
+  // are caught: INTERNAL.
+  absl::Status Run(const Command& command);
+
+  // False once the connection is lost; the writer then reconnects.
+  bool Alive();
+
+ private:
+  struct Statements;
+  class Transaction;
+  WriterConnection(Backend backend, const StoreOptions& options);
+  absl::Status Execute(const char* sql, const char* what);
+
+  const Backend backend_;
+  const StoreOptions options_;
+  int schema_version_ = 0;
+  soci::session sql_;
+  std::unique_ptr<Statements> st_;  // after sql_: destroyed before it
+};
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_UNIT_OF_WORK_H_

@@ -1,0 +1,369 @@
+// The server in-process, through a real gRPC channel: health, reflection,
+// UNIMPLEMENTED for the RPCs later issues bring, and the start-up policy
+// bookkeeping. Runs on SQLite always and on PostgreSQL when
+// COLLECTIONS_TEST_PG is set (scripts/test.sh sets it).
+#include <gmock/gmock.h>
+#include <google/protobuf/text_format.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/legal_service.grpc.pb.h"
+#include "collections/v1/plan_service.grpc.pb.h"
+#include "collections/v1/policy_service.grpc.pb.h"
+#include "collections/v1/report_service.grpc.pb.h"
+#include "collections/v1/task_service.grpc.pb.h"
+#include "server/clock.h"
+#include "server/config.h"
+#include "server/logging.h"
+#include "server/policy_bootstrap.h"
+#include "server/server.h"
+#include "tests/service/grpc_probe.h"
+#include "tests/service/test_env.h"
+#include "workflow/policy.h"
+
+namespace collections {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsSupersetOf;
+using testing::Serving;
+
+constexpr absl::Duration kRpcTimeout = absl::Seconds(10);
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
+  return context;
+}
+
+class ServiceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    auto dir = testing::TempDir::Create("collections-service-test");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+    if (GetParam() == "postgres") {
+      std::string admin = testing::PostgresAdminConnection();
+      if (admin.empty()) {
+        GTEST_SKIP() << "COLLECTIONS_TEST_PG is not set: PostgreSQL tests "
+                        "skipped (scripts/test.sh starts a cluster and sets "
+                        "it)";
+      }
+      auto db = testing::PostgresTestDatabase::Create(admin);
+      ASSERT_TRUE(db.ok()) << db.status();
+      pg_ = *std::move(db);
+      db_ = pg_->connection();
+    } else {
+      db_ = absl::StrCat("sqlite3://db=", dir_->path(),
+                         "/collections.db timeout=5");
+    }
+    clock_ = std::make_shared<server::FakeClock>();
+    StartServer("");
+  }
+
+  void TearDown() override {
+    channel_.reset();
+    server_.reset();
+    pg_.reset();
+    dir_.reset();
+  }
+
+  server::ServerConfig Config(const std::string& policy_file) const {
+    server::ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.db = db_;
+    config.policy_file = policy_file;
+    config.clock = clock_;
+    config.shutdown_grace = absl::Seconds(5);
+    return config;
+  }
+
+  void StartServer(const std::string& policy_file) {
+    channel_.reset();
+    server_.reset();
+    auto started = server::Server::Start(Config(policy_file));
+    ASSERT_TRUE(started.ok()) << started.status();
+    server_ = *std::move(started);
+    ASSERT_GT(server_->port(), 0);
+    channel_ = grpc::CreateChannel(server_->address(),
+                                   grpc::InsecureChannelCredentials());
+  }
+
+  std::string WritePolicyFile(const std::string& name,
+                              const v1::Policy& policy) {
+    std::string text;
+    EXPECT_TRUE(google::protobuf::TextFormat::PrintToString(policy, &text));
+    return WriteFile(name, text);
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    std::string path = absl::StrCat(dir_->path(), "/", name);
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::unique_ptr<testing::TempDir> dir_;
+  std::unique_ptr<testing::PostgresTestDatabase> pg_;
+  std::string db_;
+  std::shared_ptr<server::FakeClock> clock_;
+  std::unique_ptr<server::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_P(ServiceTest, HealthIsServing) {
+  Serving serving = Serving::kUnknown;
+  grpc::Status status =
+      testing::CheckHealth(channel_, "", kRpcTimeout, false, &serving);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(serving, Serving::kServing);
+
+  for (const std::string& name : server::CollectionsServiceNames()) {
+    status = testing::CheckHealth(channel_, name, kRpcTimeout, false, &serving);
+    ASSERT_TRUE(status.ok()) << name << ": " << status.error_message();
+    EXPECT_EQ(serving, Serving::kServing) << name;
+  }
+
+  status = testing::CheckHealth(channel_, "no.such.Service", kRpcTimeout, false,
+                                &serving);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_P(ServiceTest, ReflectionListsAllServices) {
+  std::vector<std::string> services;
+  grpc::Status status = testing::ListServices(channel_, kRpcTimeout, &services);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(
+      services,
+      IsSupersetOf({"collections.v1.CaseService", "collections.v1.TaskService",
+                    "collections.v1.PlanService", "collections.v1.LegalService",
+                    "collections.v1.ReportService",
+                    "collections.v1.PolicyService", "grpc.health.v1.Health",
+                    "grpc.reflection.v1alpha.ServerReflection"}));
+}
+
+// One RPC of each kind (unary, client-, server- and bidi-streaming) answers
+// UNIMPLEMENTED and names the issue that brings it.
+TEST_P(ServiceTest, UnimplementedRpcsNameTheirIssue) {
+  {
+    auto stub = v1::PlanService::NewStub(channel_);
+    auto context = Context();
+    v1::GetPlanRequest request;
+    v1::GetPlanResponse response;
+    grpc::Status status = stub->GetPlan(context.get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("collections.v1.PlanService/GetPlan"));
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #5"));
+  }
+  {
+    auto stub = v1::CaseService::NewStub(channel_);
+    auto context = Context();
+    v1::ImportDelinquenciesResponse response;
+    auto writer = stub->ImportDelinquencies(context.get(), &response);
+    writer->Write(v1::ImportDelinquenciesRequest());  // may fail: finished
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #3"));
+  }
+  {
+    auto stub = v1::LegalService::NewStub(channel_);
+    auto context = Context();
+    v1::StreamHandoffsRequest request;
+    request.set_firm_id("firm-1");
+    auto reader = stub->StreamHandoffs(context.get(), request);
+    v1::Handoff handoff;
+    int received = 0;
+    while (reader->Read(&handoff)) ++received;
+    grpc::Status status = reader->Finish();
+    EXPECT_EQ(received, 0);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #6"));
+  }
+  {
+    auto stub = v1::TaskService::NewStub(channel_);
+    auto context = Context();
+    auto stream = stub->StreamTasks(context.get());
+    stream->WritesDone();
+    v1::StreamTasksResponse response;
+    while (stream->Read(&response)) {
+    }
+    grpc::Status status = stream->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #4"));
+  }
+  {
+    auto stub = v1::ReportService::NewStub(channel_);
+    auto context = Context();
+    v1::ReportRequest request;
+    v1::PortfolioReport response;
+    grpc::Status status = stub->Portfolio(context.get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
+  }
+  {
+    auto stub = v1::PolicyService::NewStub(channel_);
+    auto context = Context();
+    v1::GetPolicyRequest request;
+    v1::GetPolicyResponse response;
+    grpc::Status status = stub->GetPolicy(context.get(), request, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
+  }
+}
+
+// The first start stores the default policy as version 1; restarting with
+// the same policy stores nothing; a changed policy becomes version 2.
+TEST_P(ServiceTest, PolicyIsStoredOnlyWhenItChanges) {
+  EXPECT_EQ(server_->policy_version(), 1);
+  EXPECT_TRUE(server_->policy_added());
+  {
+    auto stored = server_->store()->GetPolicy(1);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->version(), 1);
+    EXPECT_TRUE(server::SamePolicy(*stored, workflow::DefaultPolicy()));
+  }
+
+  StartServer("");
+  EXPECT_EQ(server_->policy_version(), 1);
+  EXPECT_FALSE(server_->policy_added());
+
+  // The same policy from a file (even with a version set) is no change.
+  v1::Policy same = workflow::DefaultPolicy();
+  same.set_version(42);
+  StartServer(WritePolicyFile("same.textproto", same));
+  EXPECT_EQ(server_->policy_version(), 1);
+  EXPECT_FALSE(server_->policy_added());
+
+  v1::Policy changed = workflow::DefaultPolicy();
+  changed.set_name(changed.name() + " (changed)");
+  StartServer(WritePolicyFile("changed.textproto", changed));
+  EXPECT_EQ(server_->policy_version(), 2);
+  EXPECT_TRUE(server_->policy_added());
+  auto current = server_->store()->CurrentPolicyVersion();
+  ASSERT_TRUE(current.ok()) << current.status();
+  EXPECT_EQ(*current, 2);
+  auto stored = server_->store()->GetPolicy(2);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->name(), changed.name());
+}
+
+TEST_P(ServiceTest, InvalidPolicyFileFailsStartWithoutServing) {
+  server_.reset();
+  std::string garbage = WriteFile("garbage.textproto", "day_bands { oops");
+  auto started = server::Server::Start(Config(garbage));
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr(garbage));
+
+  // Parses, but breaks a rule: the day bands out of order.
+  v1::Policy bad = workflow::DefaultPolicy();
+  bad.mutable_day_bands()->set_mild_max_days(
+      bad.day_bands().moderate_max_days() + 1);
+  std::string invalid = WritePolicyFile("invalid.textproto", bad);
+  started = server::Server::Start(Config(invalid));
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr(invalid));
+
+  started = server::Server::Start(
+      Config(absl::StrCat(dir_->path(), "/missing.textproto")));
+  ASSERT_FALSE(started.ok());
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(ServiceTest, ShutdownStopsServingAndIsIdempotent) {
+  server_->Shutdown(absl::Seconds(1));
+  EXPECT_EQ(server_->store(), nullptr);
+  server_->Shutdown(absl::Seconds(1));
+  Serving serving = Serving::kUnknown;
+  grpc::Status status =
+      testing::CheckHealth(channel_, "", absl::Seconds(2), false, &serving);
+  EXPECT_FALSE(status.ok());
+}
+
+TEST_P(ServiceTest, ServerUsesTheInjectedClock) {
+  absl::Time t0 = clock_->Now();
+  EXPECT_EQ(server_->clock().Now(), t0);
+  clock_->Advance(absl::Hours(25));
+  EXPECT_EQ(server_->clock().Now(), t0 + absl::Hours(25));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ServiceTest,
+                         ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& p) {
+                           return p.param;
+                         });
+
+// --- Small pieces of the server ---------------------------------------------
+
+TEST(ServerPieces, StartFailsOnAnAddressInUse) {
+  auto dir = testing::TempDir::Create("collections-service-test");
+  ASSERT_TRUE(dir.ok());
+  server::ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.db = absl::StrCat("sqlite3://db=", (*dir)->path(), "/a.db timeout=5");
+  auto first = server::Server::Start(config);
+  ASSERT_TRUE(first.ok()) << first.status();
+  config.listen = (*first)->address();
+  config.db = absl::StrCat("sqlite3://db=", (*dir)->path(), "/b.db timeout=5");
+  auto second = server::Server::Start(config);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr((*first)->address()));
+}
+
+TEST(ServerPieces, StartFailsOnAnUnreachableDatabase) {
+  server::ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.db = "sqlite3://db=/nonexistent-dir/x/collections.db timeout=5";
+  auto started = server::Server::Start(config);
+  ASSERT_FALSE(started.ok());
+  EXPECT_THAT(std::string(started.status().message()),
+              HasSubstr("cannot open database"));
+}
+
+TEST(ServerPieces, FakeClockMovesOnlyWhenTold) {
+  server::FakeClock clock(absl::FromUnixSeconds(1000));
+  EXPECT_EQ(clock.Now(), absl::FromUnixSeconds(1000));
+  clock.Advance(absl::Minutes(5));
+  EXPECT_EQ(clock.Now(), absl::FromUnixSeconds(1300));
+  clock.Set(absl::FromUnixSeconds(5));
+  EXPECT_EQ(clock.Now(), absl::FromUnixSeconds(5));
+  const server::Clock& system = server::SystemClock::Get();
+  EXPECT_LE(absl::AbsDuration(system.Now() - absl::Now()), absl::Minutes(1));
+}
+
+TEST(ServerPieces, RedactConnectionHidesPasswords) {
+  EXPECT_EQ(server::RedactConnection(
+                "postgresql://host=h password=s3cret user=u dbname=d"),
+            "postgresql://host=h password=*** user=u dbname=d");
+  EXPECT_EQ(server::RedactConnection("postgresql://password='a b\\' c' x=1"),
+            "postgresql://password=*** x=1");
+  EXPECT_EQ(server::RedactConnection("sqlite3://db=var/c.db timeout=5"),
+            "sqlite3://db=var/c.db timeout=5");
+}
+
+TEST(ServerPieces, LogLinesCarryUtcTimeAndLevel) {
+  absl::Time t = absl::FromUnixMicros(1767225600123456);  // 2026-01-01
+  EXPECT_EQ(server::FormatLogLine(t, server::LogLevel::kWarning, "disk low"),
+            "2026-01-01T00:00:00.123456Z WARN  disk low");
+  server::LogLevel level;
+  EXPECT_TRUE(server::ParseLogLevel("ERROR", &level));
+  EXPECT_EQ(level, server::LogLevel::kError);
+  EXPECT_FALSE(server::ParseLogLevel("loud", &level));
+}
+
+}  // namespace
+}  // namespace collections
