@@ -1,57 +1,208 @@
 #include "server/case_service.h"
 
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/case_engine.h"
 #include "server/rpc_util.h"
+#include "workflow/dates.h"
 
 namespace collections::server {
 namespace {
 
-grpc::Status NotYet(absl::string_view method) {
-  return NotYetImplemented(
-      absl::StrCat("CaseService/", method), 3,
-      "case intake, payments, signals, daily aging and the case file");
+// The field an error message starts with ("overdue.penalty_fen must ..."),
+// for ImportRowError.field; empty when it does not start with one.
+std::string FieldOf(absl::string_view message) {
+  size_t end = message.find_first_of(" :");
+  absl::string_view head = message.substr(0, end);
+  if (head.empty()) return "";
+  for (char c : head) {
+    if (!(absl::ascii_isalnum(c) || c == '_' || c == '.')) return "";
+  }
+  return head.find('_') != absl::string_view::npos ||
+                 head.find('.') != absl::string_view::npos
+             ? std::string(head)
+             : "";
+}
+
+// Streams feed rows into CaseEngine::Import with bounded rows in flight,
+// then answers with the counts once every row's outcome is durable.
+class ImportReactor final
+    : public grpc::ServerReadReactor<v1::ImportDelinquenciesRequest> {
+ public:
+  // Rows awaiting their commit before reading pauses; enough to fill the
+  // writer's group commits, small enough to bound memory.
+  static constexpr int kMaxInFlight = 2048;
+  // Errors listed in the response; the count covers the rest.
+  static constexpr int kMaxListedErrors = 10000;
+
+  ImportReactor(CaseEngine* engine, v1::ImportDelinquenciesResponse* response,
+                std::string actor)
+      : engine_(engine), response_(response), actor_(std::move(actor)) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      absl::MutexLock lock(&mu_);
+      reading_done_ = true;
+      MaybeFinish();
+      return;
+    }
+    const int64_t index = next_index_++;
+    std::string loan_id = request_.record().loan_id();
+    {
+      absl::MutexLock lock(&mu_);
+      ++in_flight_;
+    }
+    engine_->Import(std::move(*request_.mutable_record()), actor_,
+                    [this, index, loan_id](absl::StatusOr<ImportKind> result) {
+                      OnImported(index, loan_id, result);
+                    });
+    absl::MutexLock lock(&mu_);
+    if (in_flight_ < kMaxInFlight) {
+      StartRead(&request_);
+    } else {
+      paused_ = true;
+    }
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void OnImported(int64_t index, const std::string& loan_id,
+                  const absl::StatusOr<ImportKind>& result) {
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+    if (result.ok()) {
+      switch (*result) {
+        case ImportKind::kOpened: response_->set_opened(response_->opened() + 1); break;
+        case ImportKind::kUpdated: response_->set_updated(response_->updated() + 1); break;
+        case ImportKind::kUnchanged: response_->set_unchanged(response_->unchanged() + 1); break;
+      }
+    } else {
+      response_->set_rejected(response_->rejected() + 1);
+      if (response_->errors_size() < kMaxListedErrors) {
+        v1::ImportRowError* e = response_->add_errors();
+        e->set_index(index);
+        e->set_loan_id(loan_id.substr(0, 64));
+        const absl::Status& s = result.status();
+        e->set_field(FieldOf(s.message()));
+        // Bad rows are INVALID_ARGUMENT; anything else (a database that
+        // went away) is worth retrying: say which.
+        e->set_message(s.code() == absl::StatusCode::kInvalidArgument ||
+                               s.code() == absl::StatusCode::kFailedPrecondition
+                           ? std::string(s.message())
+                           : s.ToString());
+      }
+    }
+    if (paused_ && in_flight_ < kMaxInFlight / 2) {
+      paused_ = false;
+      StartRead(&request_);
+    }
+    MaybeFinish();
+  }
+
+  void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (reading_done_ && in_flight_ == 0 && !finished_) {
+      finished_ = true;
+      // Errors listed in stream order.
+      std::sort(response_->mutable_errors()->begin(), response_->mutable_errors()->end(),
+                [](const v1::ImportRowError& a, const v1::ImportRowError& b) {
+                  return a.index() < b.index();
+                });
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  CaseEngine* const engine_;
+  v1::ImportDelinquenciesResponse* const response_;
+  const std::string actor_;
+  v1::ImportDelinquenciesRequest request_;  // touched by one read at a time
+  int64_t next_index_ = 0;                  // likewise
+  absl::Mutex mu_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Finishes `reactor` with `result`, copying the value into `response`.
+template <typename Response>
+void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
+                absl::StatusOr<Response> result) {
+  if (result.ok()) *response = *std::move(result);
+  reactor->Finish(ToGrpcStatus(result.status()));
 }
 
 }  // namespace
 
 grpc::ServerReadReactor<v1::ImportDelinquenciesRequest>*
-CaseServiceImpl::ImportDelinquencies(
-    grpc::CallbackServerContext* context,
-    v1::ImportDelinquenciesResponse* response) {
-  return new FinishNowReactor<
-      grpc::ServerReadReactor<v1::ImportDelinquenciesRequest>>(
-      NotYet("ImportDelinquencies"));
+CaseServiceImpl::ImportDelinquencies(grpc::CallbackServerContext* context,
+                                     v1::ImportDelinquenciesResponse* response) {
+  return new ImportReactor(context_.cases, response, ActorOf(context, "ingest"));
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(
-    grpc::CallbackServerContext* context,
-    const v1::RecordPaymentRequest* request,
+    grpc::CallbackServerContext* context, const v1::RecordPaymentRequest* request,
     v1::RecordPaymentResponse* response) {
-  return FinishUnary(context, NotYet("RecordPayment"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.cases->RecordPayment(
+      *request, ActorOf(context, "ingest"),
+      [reactor, response](absl::StatusOr<v1::RecordPaymentResponse> r) {
+        FinishWith(reactor, response, std::move(r));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::SignalCase(
     grpc::CallbackServerContext* context, const v1::SignalCaseRequest* request,
     v1::SignalCaseResponse* response) {
-  return FinishUnary(context, NotYet("SignalCase"));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.cases->Signal(*request, ActorOf(context, "api"),
+                         [reactor, response](absl::StatusOr<v1::SignalCaseResponse> r) {
+                           FinishWith(reactor, response, std::move(r));
+                         });
+  return reactor;
 }
 
-grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(
-    grpc::CallbackServerContext* context, const v1::GetCaseRequest* request,
-    v1::GetCaseResponse* response) {
-  return FinishUnary(context, NotYet("GetCase"));
+grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* context,
+                                                   const v1::GetCaseRequest* request,
+                                                   v1::GetCaseResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule([this, reactor, request, response] {
+    FinishWith(reactor, response, context_.cases->GetCase(*request));
+  });
+  return reactor;
 }
 
-grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(
-    grpc::CallbackServerContext* context, const v1::ListCasesRequest* request,
-    v1::ListCasesResponse* response) {
-  return FinishUnary(context, NotYet("ListCases"));
+grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext* context,
+                                                     const v1::ListCasesRequest* request,
+                                                     v1::ListCasesResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule([this, reactor, request, response] {
+    FinishWith(reactor, response, context_.cases->ListCases(*request));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::AdvanceBusinessDate(
-    grpc::CallbackServerContext* context,
-    const v1::AdvanceBusinessDateRequest* request,
+    grpc::CallbackServerContext* context, const v1::AdvanceBusinessDateRequest* request,
     v1::AdvanceBusinessDateResponse* response) {
-  return FinishUnary(context, NotYet("AdvanceBusinessDate"));
+  absl::StatusOr<absl::CivilDay> to = workflow::DayFromProto(request->to(), "to");
+  if (!to.ok()) return FinishUnary(context, ToGrpcStatus(to.status()));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule([this, reactor, response, day = *to,
+                               actor = ActorOf(context, "admin")] {
+    FinishWith(reactor, response, context_.cases->AdvanceTo(day, actor));
+  });
+  return reactor;
 }
 
 }  // namespace collections::server

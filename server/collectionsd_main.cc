@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -39,6 +40,11 @@ ABSL_FLAG(std::string, policy, "",
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long running RPCs may take to finish "
           "before they are cancelled.");
+ABSL_FLAG(std::string, business_time_zone, "Asia/Shanghai",
+          "The institution's time zone; business dates are its civil days.");
+ABSL_FLAG(std::string, daily_aging_time, "01:00",
+          "Local time (HH:MM) at which the business date moves on by itself "
+          "each day; \"off\": only CaseService.AdvanceBusinessDate moves it.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe level logged: debug, info, warning, error.");
 
@@ -127,6 +133,22 @@ int main(int argc, char** argv) {
   config.db = absl::GetFlag(FLAGS_db);
   config.policy_file = absl::GetFlag(FLAGS_policy);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.business_time_zone = absl::GetFlag(FLAGS_business_time_zone);
+  {
+    const std::string at = absl::GetFlag(FLAGS_daily_aging_time);
+    int hour = 0, minute = 0;
+    char extra = 0;
+    if (at == "off") {
+      config.daily_aging_minute = -1;
+    } else if (sscanf(at.c_str(), "%d:%d%c", &hour, &minute, &extra) == 2 &&
+               hour >= 0 && hour < 24 && minute >= 0 && minute < 60) {
+      config.daily_aging_minute = hour * 60 + minute;
+    } else {
+      collections::server::LogError(
+          "--daily_aging_time=%s: expected HH:MM (00:00-23:59) or off", at);
+      return 2;
+    }
+  }
 
   LogInfo("collectionsd starting (pid %d)", static_cast<int>(getpid()));
   auto server = collections::server::Server::Start(config);

@@ -28,6 +28,11 @@ struct ServerConfig {
   std::shared_ptr<const Clock> clock;
   // How long Shutdown() lets running RPCs finish before cancelling them.
   absl::Duration shutdown_grace = absl::Seconds(10);
+  // The institution's time zone: business dates are its civil days.
+  std::string business_time_zone = "Asia/Shanghai";
+  // Local minute of the day at which the business date moves on by itself
+  // (60 = 01:00); negative: never (only AdvanceBusinessDate moves it).
+  int daily_aging_minute = 60;
 };
 
 // `connection` with the value of any password=... replaced by "***", for

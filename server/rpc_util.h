@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -52,6 +53,21 @@ inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx,
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(std::move(status));
   return reactor;
+}
+
+// Who the caller is, for the events it causes: "<default>" or, when the
+// client sends the metadata "collections-actor", "<default>:<that name>".
+// Authentication replaces this with the authenticated principal.
+inline std::string ActorOf(const grpc::CallbackServerContext* context,
+                           absl::string_view fallback) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("collections-actor");
+  if (it == metadata.end() || it->second.empty()) return std::string(fallback);
+  std::string name(it->second.data(), std::min<size_t>(it->second.size(), 64));
+  for (char& c : name) {
+    if (c < 0x21 || c > 0x7e) c = '_';
+  }
+  return absl::StrCat(fallback, ":", name);
 }
 
 }  // namespace collections::server

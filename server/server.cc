@@ -10,7 +10,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/case_engine.h"
 #include "server/case_service.h"
+#include "server/daily_aging.h"
+#include "server/executor.h"
+#include "server/policy_registry.h"
 #include "server/legal_service.h"
 #include "server/logging.h"
 #include "server/plan_service.h"
@@ -101,9 +105,31 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     LogInfo("policy: unchanged, version %d is current", stored->version);
   }
 
+  absl::TimeZone zone;
+  if (!absl::LoadTimeZone(cfg.business_time_zone, &zone)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown business time zone ", cfg.business_time_zone));
+  }
+  server->policies_ =
+      std::make_unique<PolicyRegistry>(server->store_.get(), server->policy_);
+  server->executor_ = std::make_unique<Executor>(4);
+  server->case_engine_ = std::make_unique<CaseEngine>(
+      server->store_.get(), server->clock_.get(), server->policies_.get());
+  if (absl::Status s = server->case_engine_->Start(cfg.business_time_zone); !s.ok()) {
+    return Annotate(s, "cannot load the business date: ");
+  }
+  if (cfg.daily_aging_minute >= 0) {
+    server->daily_aging_ = std::make_unique<DailyAging>(
+        server->case_engine_.get(), server->clock_.get(), zone,
+        cfg.daily_aging_minute);
+  }
+
   ServiceContext context;
   context.store = server->store_.get();
   context.clock = server->clock_.get();
+  context.policies = server->policies_.get();
+  context.executor = server->executor_.get();
+  context.cases = server->case_engine_.get();
   server->case_service_ = std::make_unique<CaseServiceImpl>(context);
   server->task_service_ = std::make_unique<TaskServiceImpl>(context);
   server->plan_service_ = std::make_unique<PlanServiceImpl>(context);
@@ -146,6 +172,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     }
     health->SetServingStatus(true);
   }
+  if (server->daily_aging_ != nullptr) server->daily_aging_->Start();
   LogInfo(
       "serving on %s (plaintext): %d collections.v1 services, health, "
       "reflection",
@@ -171,6 +198,9 @@ void Server::Shutdown(absl::Duration grace) {
     grpc_server_.reset();
     LogInfo("gRPC server stopped");
   }
+  if (daily_aging_ != nullptr) daily_aging_->Stop();
+  executor_.reset();  // runs what was scheduled, then joins
+  daily_aging_.reset();
   case_service_.reset();
   task_service_.reset();
   plan_service_.reset();
@@ -179,6 +209,8 @@ void Server::Shutdown(absl::Duration grace) {
   policy_service_.reset();
   if (store_ != nullptr) {
     store_.reset();  // drains the writer
+    case_engine_.reset();
+    policies_.reset();
     LogInfo("database closed");
   }
 }

@@ -21,7 +21,11 @@
 
 namespace collections::server {
 
+class CaseEngine;
 class CaseServiceImpl;
+class DailyAging;
+class Executor;
+class PolicyRegistry;
 class TaskServiceImpl;
 class PlanServiceImpl;
 class LegalServiceImpl;
@@ -63,6 +67,8 @@ class Server {
 
   // Null after Shutdown().
   storage::Store* store() { return store_.get(); }
+  CaseEngine* cases() { return case_engine_.get(); }
+  DailyAging* daily_aging() { return daily_aging_.get(); }
   const Clock& clock() const { return *clock_; }
 
  private:
@@ -75,6 +81,10 @@ class Server {
   int64_t policy_version_ = 0;
   bool policy_added_ = false;
 
+  std::unique_ptr<PolicyRegistry> policies_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<CaseEngine> case_engine_;
+  std::unique_ptr<DailyAging> daily_aging_;
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;
   std::unique_ptr<PlanServiceImpl> plan_service_;

@@ -4,13 +4,22 @@
 #define COLLECTIONS_SERVER_SERVICE_CONTEXT_H_
 
 #include "server/clock.h"
+#include "server/executor.h"
+#include "server/policy_registry.h"
 #include "storage/store.h"
 
 namespace collections::server {
 
+class CaseEngine;
+
 struct ServiceContext {
   storage::Store* store = nullptr;
   const Clock* clock = nullptr;
+  PolicyRegistry* policies = nullptr;
+  // Blocking work (database reads, aging runs) goes here, never on gRPC's
+  // callback threads.
+  Executor* executor = nullptr;
+  CaseEngine* cases = nullptr;
 };
 
 }  // namespace collections::server

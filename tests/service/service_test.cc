@@ -166,15 +166,13 @@ TEST_P(ServiceTest, UnimplementedRpcsNameTheirIssue) {
     EXPECT_THAT(status.error_message(), HasSubstr("issue #5"));
   }
   {
-    auto stub = v1::CaseService::NewStub(channel_);
+    auto stub = v1::ReportService::NewStub(channel_);
     auto context = Context();
-    v1::ImportDelinquenciesResponse response;
-    auto writer = stub->ImportDelinquencies(context.get(), &response);
-    writer->Write(v1::ImportDelinquenciesRequest());  // may fail: finished
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
+    v1::ReportRequest request;
+    v1::PortfolioReport response;
+    grpc::Status status = stub->Portfolio(context.get(), request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(status.error_message(), HasSubstr("issue #3"));
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
   }
   {
     auto stub = v1::LegalService::NewStub(channel_);

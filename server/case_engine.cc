@@ -1,0 +1,544 @@
+#include "server/case_engine.h"
+
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/logging.h"
+#include "workflow/dates.h"
+#include "workflow/money.h"
+#include "workflow/state_machine.h"
+#include "workflow/status_macros.h"
+
+namespace collections::server {
+namespace {
+
+using workflow::DayFromProto;
+using workflow::DayToProto;
+
+// Decides `event` for `current` (null: the event opens a case) under the
+// case's own policy version and applies the transition in `uow`.
+absl::StatusOr<workflow::Transition> DecideAndApply(
+    storage::UnitOfWork& uow, PolicyRegistry& policies, const Clock& clock,
+    const v1::Case* current, v1::CaseEvent event,
+    std::vector<workflow::TimerRef> also_clear = {}) {
+  const v1::Policy* policy = nullptr;
+  if (current == nullptr) {
+    policy = &policies.Current();
+  } else {
+    ASSIGN_OR_RETURN(policy, policies.Get(current->policy_version()));
+  }
+  ASSIGN_OR_RETURN(workflow::Transition t,
+                   workflow::Decide(current ? *current : v1::Case(), event,
+                                    *policy, clock.Now()));
+  for (const auto& timer : also_clear) t.clear_timers.push_back(timer);
+  RETURN_IF_ERROR(uow.Apply(t, current ? current->version() : 0));
+  return t;
+}
+
+// Loads the case a request names by id or loan id: NOT_FOUND naming it.
+absl::StatusOr<v1::Case> LoadTarget(storage::UnitOfWork& uow, int64_t case_id,
+                                    const std::string& loan_id) {
+  std::optional<v1::Case> c;
+  if (case_id > 0) {
+    ASSIGN_OR_RETURN(c, uow.LoadCase(case_id));
+    if (!c) return absl::NotFoundError(absl::StrCat("case_id ", case_id, " not found"));
+  } else if (!loan_id.empty()) {
+    ASSIGN_OR_RETURN(c, uow.LoadCaseByLoan(loan_id));
+    if (!c) return absl::NotFoundError(absl::StrCat("loan_id ", loan_id, " has no case"));
+  } else {
+    return absl::InvalidArgumentError("case_id or loan_id is required");
+  }
+  return *std::move(c);
+}
+
+absl::Status CheckRequestId(const std::string& id) {
+  if (id.size() > workflow::kMaxIdLength) {
+    return absl::InvalidArgumentError("request_id is too long (at most 64 bytes)");
+  }
+  return absl::OkStatus();
+}
+
+// Days past due as of the current business date; the stored figure is as of
+// the case's last event.
+void RefreshDaysPastDue(v1::Case& c, absl::CivilDay today) {
+  if (workflow::IsOpenStage(c.stage())) {
+    c.set_days_past_due(workflow::DaysPastDueOn(c, today));
+  }
+}
+
+// Waits for a known number of callbacks.
+class Pending {
+ public:
+  void Add() {
+    absl::MutexLock lock(&mu_);
+    ++outstanding_;
+  }
+  void Done(const absl::Status& status) {
+    absl::MutexLock lock(&mu_);
+    --outstanding_;
+    if (!status.ok() && first_error_.ok()) first_error_ = status;
+  }
+  absl::Status Wait() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &outstanding_));
+    return first_error_;
+  }
+  // Blocks while more than `limit` are outstanding (flow control).
+  void WaitBelow(int limit) {
+    absl::MutexLock lock(&mu_);
+    auto below = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return outstanding_ < limit;
+    };
+    mu_.Await(absl::Condition(&below));
+  }
+
+ private:
+  absl::Mutex mu_;
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status first_error_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+CaseEngine::CaseEngine(storage::Store* store, const Clock* clock,
+                       PolicyRegistry* policies)
+    : store_(store), clock_(clock), policies_(policies) {}
+
+absl::Status CaseEngine::Start(const std::string& time_zone) {
+  absl::StatusOr<absl::CivilDay> stored = store_->BusinessDate();
+  if (!stored.ok() && stored.status().code() != absl::StatusCode::kNotFound) {
+    return stored.status();
+  }
+  if (!stored.ok()) {
+    absl::TimeZone tz;
+    if (!absl::LoadTimeZone(time_zone, &tz)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown time zone ", time_zone));
+    }
+    const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), tz);
+    RETURN_IF_ERROR(store_->Write([today](storage::UnitOfWork& uow) {
+      return uow.SetBusinessDate(today);
+    }));
+    LogInfo("business date: first start, set to %s", workflow::FormatDay(today));
+    stored = today;
+  }
+  {
+    absl::MutexLock lock(&date_mu_);
+    business_date_ = *stored;
+  }
+  // Finish whatever a crash interrupted; a no-op when nothing is left.
+  auto resumed = AdvanceTo(*stored, "system:aging");
+  if (!resumed.ok()) return resumed.status();
+  if (resumed->cases_aged() + resumed->timers_fired() > 0) {
+    LogInfo("business date %s: resumed an interrupted run (%d cases aged, %d timers fired)",
+            workflow::FormatDay(*stored), resumed->cases_aged(), resumed->timers_fired());
+  }
+  return absl::OkStatus();
+}
+
+absl::CivilDay CaseEngine::BusinessDate() const {
+  absl::MutexLock lock(&date_mu_);
+  return business_date_;
+}
+
+void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
+                        std::function<void(absl::StatusOr<ImportKind>)> done) {
+  if (absl::Status s = workflow::ValidateDelinquencyRecord(record); !s.ok()) {
+    done(s);
+    return;
+  }
+  if (!record.borrower().time_zone().empty()) {
+    absl::TimeZone tz;
+    if (!absl::LoadTimeZone(record.borrower().time_zone(), &tz)) {
+      done(absl::InvalidArgumentError(absl::StrCat(
+          "borrower.time_zone ", record.borrower().time_zone(), " is not a known zone")));
+      return;
+    }
+  }
+  auto kind = std::make_shared<ImportKind>(ImportKind::kUnchanged);
+  store_->Submit(
+      [this, record = std::move(record), actor, kind](storage::UnitOfWork& uow) -> absl::Status {
+        ASSIGN_OR_RETURN(std::optional<v1::Case> current, uow.LoadCaseByLoan(record.loan_id()));
+        v1::CaseEvent event;
+        *event.mutable_business_date() = record.as_of();
+        event.set_actor(actor);
+        if (current) {
+          // Idempotent per (loan, as-of): a row already seen changes nothing.
+          auto last = DayFromProto(current->as_of(), "as_of");
+          auto as_of = DayFromProto(record.as_of(), "as_of");
+          if (last.ok() && as_of.ok() && *as_of <= *last) {
+            *kind = ImportKind::kUnchanged;
+            return absl::OkStatus();
+          }
+          *event.mutable_imported() = record;
+          RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, &*current, event).status());
+          *kind = ImportKind::kUpdated;
+          return absl::OkStatus();
+        }
+        ASSIGN_OR_RETURN(int64_t id, uow.AllocateIds("case", 1));
+        event.set_case_id(id);
+        *event.mutable_imported() = record;
+        RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, nullptr, event).status());
+        *kind = ImportKind::kOpened;
+        return absl::OkStatus();
+      },
+      [kind, done = std::move(done)](absl::Status status) {
+        if (status.ok()) {
+          done(*kind);
+        } else {
+          done(status);
+        }
+      });
+}
+
+void CaseEngine::RecordPayment(
+    v1::RecordPaymentRequest request, const std::string& actor,
+    std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done) {
+  const v1::Payment& p = request.payment();
+  absl::Status invalid;
+  if (p.payment_id().empty()) {
+    invalid = absl::InvalidArgumentError("payment.payment_id is required");
+  } else if (p.payment_id().size() > workflow::kMaxIdLength) {
+    invalid = absl::InvalidArgumentError("payment.payment_id is too long (at most 64 bytes)");
+  } else if (p.amount_fen() <= 0) {
+    invalid = absl::InvalidArgumentError("payment.amount_fen must be positive");
+  } else if (p.channel().size() > workflow::kMaxIdLength) {
+    invalid = absl::InvalidArgumentError("payment.channel is too long (at most 64 bytes)");
+  } else if (request.target_case() == v1::RecordPaymentRequest::TARGET_NOT_SET) {
+    invalid = absl::InvalidArgumentError("case_id or loan_id is required");
+  } else {
+    invalid = workflow::ValidateFen(p.amount_fen(), "payment.amount_fen");
+    if (invalid.ok() && !workflow::IsUnset(p.paid_on())) {
+      invalid = DayFromProto(p.paid_on(), "payment.paid_on").status();
+    }
+  }
+  if (!invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  auto response = std::make_shared<v1::RecordPaymentResponse>();
+  const absl::CivilDay today = BusinessDate();
+  store_->Submit(
+      [this, request = std::move(request), actor, response, today](
+          storage::UnitOfWork& uow) -> absl::Status {
+        ASSIGN_OR_RETURN(auto seen, uow.FindPayment(request.payment().payment_id()));
+        if (seen) {
+          // The first answer again; nothing changes.
+          ASSIGN_OR_RETURN(auto c, uow.LoadCase(seen->case_id));
+          if (c) *response->mutable_case_() = *c;
+          *response->mutable_payment() = seen->payment;
+          response->set_duplicate(true);
+          return absl::OkStatus();
+        }
+        ASSIGN_OR_RETURN(v1::Case current,
+                         LoadTarget(uow, request.case_id(), request.loan_id()));
+        v1::CaseEvent event;
+        *event.mutable_business_date() = DayToProto(today);
+        event.set_actor(actor);
+        *event.mutable_payment() = request.payment();
+        if (workflow::IsUnset(event.payment().paid_on())) {
+          *event.mutable_payment()->mutable_paid_on() = DayToProto(today);
+        }
+        ASSIGN_OR_RETURN(workflow::Transition t,
+                         DecideAndApply(uow, *policies_, *clock_, &current, event));
+        *response->mutable_case_() = t.next;
+        *response->mutable_payment() = t.event.payment();
+        return absl::OkStatus();
+      },
+      [response, done = std::move(done)](absl::Status status) {
+        if (status.ok()) {
+          done(std::move(*response));
+        } else {
+          done(status);
+        }
+      });
+}
+
+void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
+                        std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done) {
+  absl::Status invalid = CheckRequestId(request.request_id());
+  if (invalid.ok() && request.case_id() <= 0) {
+    invalid = absl::InvalidArgumentError("case_id is required");
+  }
+  if (invalid.ok() && request.signal().signal_case() == v1::Signal::SIGNAL_NOT_SET) {
+    invalid = absl::InvalidArgumentError("signal: one kind of signal is required");
+  }
+  if (invalid.ok()) {
+    // Free text is bounded like every other string.
+    const v1::Signal& s = request.signal();
+    for (const std::string* text :
+         {&s.note().text(), &s.hardship_declared().reason(), &s.dispute_opened().reason(),
+          &s.dispute_resolved().resolution(), &s.cease_contact().reason(),
+          &s.bankruptcy().court_reference()}) {
+      if (text->size() > 4096) {
+        invalid = absl::InvalidArgumentError("signal text is too long (at most 4096 bytes)");
+      }
+    }
+  }
+  if (!invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  auto response = std::make_shared<v1::SignalCaseResponse>();
+  const absl::CivilDay today = BusinessDate();
+  store_->Submit(
+      [this, request = std::move(request), actor, response, today](
+          storage::UnitOfWork& uow) -> absl::Status {
+        if (!request.request_id().empty()) {
+          ASSIGN_OR_RETURN(auto seen, uow.FindResponse("signal", request.request_id()));
+          if (seen) {
+            if (!response->ParseFromString(*seen)) {
+              return absl::InternalError("stored signal response is corrupt");
+            }
+            return absl::OkStatus();
+          }
+        }
+        ASSIGN_OR_RETURN(v1::Case current, LoadTarget(uow, request.case_id(), ""));
+        v1::CaseEvent event;
+        *event.mutable_business_date() = DayToProto(today);
+        event.set_actor(actor);
+        *event.mutable_signal() = request.signal();
+        ASSIGN_OR_RETURN(workflow::Transition t,
+                         DecideAndApply(uow, *policies_, *clock_, &current, event));
+        *response->mutable_case_() = t.next;
+        if (!request.request_id().empty()) {
+          RETURN_IF_ERROR(uow.SaveResponse("signal", request.request_id(),
+                                           response->SerializeAsString()));
+        }
+        return absl::OkStatus();
+      },
+      [response, done = std::move(done)](absl::Status status) {
+        if (status.ok()) {
+          done(std::move(*response));
+        } else {
+          done(status);
+        }
+      });
+}
+
+absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest& request) {
+  absl::StatusOr<v1::Case> c;
+  switch (request.target_case()) {
+    case v1::GetCaseRequest::kCaseId:
+      if (request.case_id() <= 0) return absl::InvalidArgumentError("case_id must be positive");
+      c = store_->GetCase(request.case_id());
+      break;
+    case v1::GetCaseRequest::kLoanId:
+      if (request.loan_id().empty() || request.loan_id().size() > workflow::kMaxIdLength) {
+        return absl::InvalidArgumentError("loan_id must be 1..64 bytes");
+      }
+      c = store_->GetCaseByLoan(request.loan_id());
+      break;
+    default:
+      return absl::InvalidArgumentError("case_id or loan_id is required");
+  }
+  if (!c.ok()) return c.status();
+  v1::GetCaseResponse out;
+  ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events, store_->ListEvents(c->case_id()));
+  ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->ListTasks(c->case_id()));
+  RefreshDaysPastDue(*c, BusinessDate());
+  *out.mutable_case_() = *std::move(c);
+  for (v1::CaseEvent& e : events) {
+    if (e.has_payment()) *out.add_payments() = e.payment();
+    *out.add_events() = std::move(e);
+  }
+  for (v1::Task& t : tasks) *out.add_tasks() = std::move(t);
+  return out;
+}
+
+absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
+    const v1::ListCasesRequest& request) {
+  storage::CaseFilter filter;
+  for (int s : request.stages()) {
+    if (s == v1::STAGE_UNSPECIFIED || !v1::Stage_IsValid(s)) {
+      return absl::InvalidArgumentError(absl::StrCat("stages: unknown stage ", s));
+    }
+    filter.stages.push_back(static_cast<v1::Stage>(s));
+  }
+  for (int c : request.classes()) {
+    if (c == v1::CASE_CLASS_UNSPECIFIED || !v1::CaseClass_IsValid(c)) {
+      return absl::InvalidArgumentError(absl::StrCat("classes: unknown class ", c));
+    }
+    filter.classes.push_back(static_cast<v1::CaseClass>(c));
+  }
+  if (request.min_days_past_due() < 0 || request.max_days_past_due() < 0) {
+    return absl::InvalidArgumentError("min_days_past_due and max_days_past_due must not be negative");
+  }
+  if (request.max_days_past_due() > 0 &&
+      request.max_days_past_due() < request.min_days_past_due()) {
+    return absl::InvalidArgumentError("max_days_past_due is below min_days_past_due");
+  }
+  if (request.page_size() < 0 || request.page_size() > 1000) {
+    return absl::InvalidArgumentError("page_size must be 0..1000");
+  }
+  if (request.assigned_queue().size() > workflow::kMaxIdLength) {
+    return absl::InvalidArgumentError("assigned_queue is too long");
+  }
+  if (request.policy_version() < 0) {
+    return absl::InvalidArgumentError("policy_version must not be negative");
+  }
+  int64_t after = 0;
+  if (!request.page_token().empty() &&
+      (!absl::SimpleAtoi(request.page_token(), &after) || after <= 0)) {
+    return absl::InvalidArgumentError("page_token is not one this server gave out");
+  }
+  filter.min_days_past_due = request.min_days_past_due();
+  filter.max_days_past_due = request.max_days_past_due();
+  filter.assigned_queue = request.assigned_queue();
+  filter.policy_version = request.policy_version();
+  if (request.has_updated_since()) {
+    filter.updated_since = absl::FromUnixSeconds(request.updated_since().seconds()) +
+                           absl::Nanoseconds(request.updated_since().nanos());
+  }
+  const absl::CivilDay today = BusinessDate();
+  filter.today = today;
+  filter.after_case_id = after;
+  const int page = request.page_size() == 0 ? 100 : request.page_size();
+  filter.limit = page + 1;  // one more tells whether another page exists
+  ASSIGN_OR_RETURN(std::vector<v1::Case> cases, store_->ListCases(filter));
+  v1::ListCasesResponse out;
+  for (size_t i = 0; i < cases.size() && static_cast<int>(i) < page; ++i) {
+    v1::Case& c = cases[i];
+    RefreshDaysPastDue(c, today);
+    v1::CaseSummary* s = out.add_cases();
+    s->set_case_id(c.case_id());
+    s->set_loan_id(c.loan_id());
+    s->set_stage(c.stage());
+    s->set_case_class(c.classification().case_class());
+    s->set_days_past_due(c.days_past_due());
+    s->set_overdue_total_fen(workflow::OverdueTotal(c.overdue()));
+    s->set_assigned_queue(c.assigned_queue());
+    s->set_policy_version(c.policy_version());
+    *s->mutable_updated_at() = c.updated_at();
+  }
+  if (static_cast<int>(cases.size()) > page) {
+    out.set_next_page_token(absl::StrCat(cases[page - 1].case_id()));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
+    absl::CivilDay to, const std::string& actor) {
+  absl::MutexLock lock(&aging_mu_);
+  const absl::CivilDay current = BusinessDate();
+  if (to < current) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "to: ", workflow::FormatDay(to), " is before the business date ",
+        workflow::FormatDay(current)));
+  }
+  if (to - current > 366) {
+    return absl::InvalidArgumentError("to: at most 366 days at a time");
+  }
+  DayCounts counts;
+  // The current day first: it finishes a run that a crash interrupted.
+  for (absl::CivilDay day = current; day <= to; ++day) {
+    if (day > current) {
+      RETURN_IF_ERROR(store_->Write([day](storage::UnitOfWork& uow) {
+        return uow.SetBusinessDate(day);
+      }));
+      absl::MutexLock date_lock(&date_mu_);
+      business_date_ = day;
+    }
+    RETURN_IF_ERROR(RunDay(day, actor, counts));
+  }
+  v1::AdvanceBusinessDateResponse out;
+  *out.mutable_business_date() = DayToProto(to);
+  out.set_cases_aged(counts.aged);
+  out.set_stage_changes(counts.stage_changes);
+  out.set_timers_fired(counts.timers_fired);
+  return out;
+}
+
+absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor,
+                                DayCounts& counts) {
+  RETURN_IF_ERROR(AgeCases(day, actor, counts));
+  return FireTimers(day, counts);
+}
+
+absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor,
+                                  DayCounts& counts) {
+  // Pages by case id; each case is its own command so that the writer
+  // groups them into commits and one bad case cannot stop the others.
+  constexpr int kPage = 1000;
+  Pending pending;
+  std::atomic<int64_t> aged{0}, moved{0};
+  int64_t after = 0;
+  while (true) {
+    storage::CaseFilter filter;
+    filter.aging_due_through = day;
+    filter.after_case_id = after;
+    filter.limit = kPage;
+    ASSIGN_OR_RETURN(std::vector<v1::Case> page, store_->ListCases(filter));
+    for (const v1::Case& listed : page) {
+      after = listed.case_id();
+      pending.WaitBelow(4 * kPage);
+      pending.Add();
+      store_->Submit(
+          [this, id = listed.case_id(), day, actor, &aged, &moved](
+              storage::UnitOfWork& uow) -> absl::Status {
+            ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(id));
+            // Moved on since it was listed (an event already aged it).
+            if (!c || !workflow::IsOpenStage(c->stage())) return absl::OkStatus();
+            auto last = DayFromProto(c->business_date(), "business_date");
+            if (last.ok() && *last >= day) return absl::OkStatus();
+            v1::CaseEvent event;
+            *event.mutable_business_date() = DayToProto(day);
+            event.set_actor(actor);
+            event.mutable_aged();
+            ASSIGN_OR_RETURN(workflow::Transition t,
+                             DecideAndApply(uow, *policies_, *clock_, &*c, event));
+            aged.fetch_add(1);
+            if (t.next.stage() != c->stage()) moved.fetch_add(1);
+            return absl::OkStatus();
+          },
+          [&pending](absl::Status s) { pending.Done(s); });
+    }
+    if (static_cast<int>(page.size()) < kPage) break;
+  }
+  absl::Status status = pending.Wait();
+  counts.aged += aged.load();
+  counts.stage_changes += moved.load();
+  if (!status.ok()) {
+    LogError("aging %s: %s (the run can be resumed)", workflow::FormatDay(day),
+             status.ToString());
+  }
+  return status;
+}
+
+absl::Status CaseEngine::FireTimers(absl::CivilDay day, DayCounts& counts) {
+  constexpr int kBatch = 256;
+  while (true) {
+    auto fired = std::make_shared<int64_t>(0);
+    auto more = std::make_shared<bool>(false);
+    RETURN_IF_ERROR(store_->Write([this, day, fired, more](storage::UnitOfWork& uow) -> absl::Status {
+      ASSIGN_OR_RETURN(std::vector<storage::DueTimer> due, uow.DueTimers(day, kBatch));
+      *more = static_cast<int>(due.size()) == kBatch;
+      for (const storage::DueTimer& d : due) {
+        ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(d.case_id));
+        if (c && workflow::IsOpenStage(c->stage())) {
+          v1::CaseEvent event = workflow::EventForTimer(d.timer.timer);
+          *event.mutable_business_date() = DayToProto(day);
+          auto t = DecideAndApply(uow, *policies_, *clock_, &*c, event, {d.timer.timer});
+          if (t.ok()) {
+            ++*fired;
+            continue;
+          }
+          // A timer the case no longer needs (promise kept meanwhile) is
+          // dropped; anything else is a real failure.
+          if (t.status().code() != absl::StatusCode::kFailedPrecondition) return t.status();
+        }
+        RETURN_IF_ERROR(uow.DeleteTimer(d.case_id, d.timer.timer));
+      }
+      return absl::OkStatus();
+    }));
+    counts.timers_fired += *fired;
+    if (!*more) return absl::OkStatus();
+  }
+}
+
+}  // namespace collections::server

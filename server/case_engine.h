@@ -1,0 +1,85 @@
+// CaseEngine: what CaseService does, without the gRPC plumbing. Each write
+// is a storage Command (load the case, Decide, Apply) handed to the store's
+// writer; its callback runs once the commit is durable. Reads and aging
+// block, so callers run them off gRPC's threads.
+//
+// Business dates: the current one lives in the database. Aging for a day
+// visits only the cases whose next aging day has come (see
+// workflow::Transition::next_aging_day) and then fires the durable timers due
+// that day. A run records the new date first and is idempotent per case, so
+// running it twice, or again after a crash, finishes what is left.
+//
+// Thread-safe. AdvanceTo runs one at a time.
+#ifndef COLLECTIONS_SERVER_CASE_ENGINE_H_
+#define COLLECTIONS_SERVER_CASE_ENGINE_H_
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
+#include "collections/v1/case_service.pb.h"
+#include "server/clock.h"
+#include "server/policy_registry.h"
+#include "storage/store.h"
+
+namespace collections::server {
+
+enum class ImportKind { kOpened, kUpdated, kUnchanged };
+
+class CaseEngine {
+ public:
+  CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies);
+
+  // Loads the business date (the first start sets it to today in
+  // `time_zone`) and finishes any aging run a crash interrupted.
+  absl::Status Start(const std::string& time_zone);
+
+  absl::CivilDay BusinessDate() const;
+
+  // Opens or updates the case of one feed row. Bad rows fail with
+  // INVALID_ARGUMENT (message starting with the field) and write nothing.
+  void Import(v1::DelinquencyRecord record, const std::string& actor,
+              std::function<void(absl::StatusOr<ImportKind>)> done);
+
+  void RecordPayment(v1::RecordPaymentRequest request, const std::string& actor,
+                     std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done);
+
+  void Signal(v1::SignalCaseRequest request, const std::string& actor,
+              std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done);
+
+  // Blocking reads.
+  absl::StatusOr<v1::GetCaseResponse> GetCase(const v1::GetCaseRequest& request);
+  absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request);
+
+  // Blocking: moves the business date to `to` day by day, aging and firing
+  // timers for each. `to` equal to the current date finishes that day's run.
+  absl::StatusOr<v1::AdvanceBusinessDateResponse> AdvanceTo(absl::CivilDay to,
+                                                            const std::string& actor);
+
+ private:
+  struct DayCounts {
+    int64_t aged = 0;
+    int64_t stage_changes = 0;
+    int64_t timers_fired = 0;
+  };
+  absl::Status RunDay(absl::CivilDay day, const std::string& actor, DayCounts& counts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(aging_mu_);
+  absl::Status AgeCases(absl::CivilDay day, const std::string& actor, DayCounts& counts);
+  absl::Status FireTimers(absl::CivilDay day, DayCounts& counts);
+
+  storage::Store* const store_;
+  const Clock* const clock_;
+  PolicyRegistry* const policies_;
+
+  absl::Mutex aging_mu_;  // one AdvanceTo at a time
+  mutable absl::Mutex date_mu_;
+  absl::CivilDay business_date_ ABSL_GUARDED_BY(date_mu_);
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_CASE_ENGINE_H_

@@ -1,0 +1,80 @@
+// DailyAging: moves the business date forward once a day, at a configured
+// local time in the institution's time zone, by running the same aging as
+// CaseService.AdvanceBusinessDate.
+//
+// Thread-safe. Its thread checks the injectable clock every `poll` of real
+// time; tests call Tick() with a fake clock instead of waiting.
+#ifndef COLLECTIONS_SERVER_DAILY_AGING_H_
+#define COLLECTIONS_SERVER_DAILY_AGING_H_
+
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/case_engine.h"
+#include "server/clock.h"
+#include "server/logging.h"
+#include "workflow/dates.h"
+
+namespace collections::server {
+
+class DailyAging {
+ public:
+  DailyAging(CaseEngine* engine, const Clock* clock, absl::TimeZone zone,
+             int minute_of_day)
+      : engine_(engine), clock_(clock), zone_(zone), minute_of_day_(minute_of_day) {}
+  ~DailyAging() { Stop(); }
+
+  // The local day the business date should be on now, and whether it is
+  // behind it: after the configured time the business date is today.
+  absl::StatusOr<bool> Tick() {
+    const absl::CivilSecond local = absl::ToCivilSecond(clock_->Now(), zone_);
+    const int minute = local.hour() * 60 + local.minute();
+    const absl::CivilDay today(local);
+    const absl::CivilDay due = minute >= minute_of_day_ ? today : today - 1;
+    if (due <= engine_->BusinessDate()) return false;
+    LogInfo("daily aging: advancing the business date to %s", workflow::FormatDay(due));
+    auto result = engine_->AdvanceTo(due, "system:daily-aging");
+    if (!result.ok()) return result.status();
+    LogInfo("daily aging: %d cases aged, %d stage changes, %d timers fired",
+            result->cases_aged(), result->stage_changes(), result->timers_fired());
+    return true;
+  }
+
+  void Start(absl::Duration poll = absl::Seconds(30)) {
+    thread_ = std::thread([this, poll] {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_) {
+        mu_.Unlock();
+        if (auto ticked = Tick(); !ticked.ok()) {
+          LogError("daily aging failed (will retry): %s", ticked.status().ToString());
+        }
+        mu_.Lock();
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), poll);
+      }
+    });
+  }
+
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  CaseEngine* const engine_;
+  const Clock* const clock_;
+  const absl::TimeZone zone_;
+  const int minute_of_day_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_DAILY_AGING_H_
