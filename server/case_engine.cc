@@ -1,5 +1,6 @@
 #include "server/case_engine.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -161,11 +162,16 @@ void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
     }
   }
   auto kind = std::make_shared<ImportKind>(ImportKind::kUnchanged);
+  // A row as of an earlier day than the business date is aged to the
+  // business date as it lands; a later one (a feed ahead of the aging run)
+  // counts from its own as-of date.
+  const absl::CivilDay today = std::max(BusinessDate(), *DayFromProto(record.as_of(), "as_of"));
   store_->Submit(
-      [this, record = std::move(record), actor, kind](storage::UnitOfWork& uow) -> absl::Status {
+      [this, record = std::move(record), actor, kind, today](
+          storage::UnitOfWork& uow) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Case> current, uow.LoadCaseByLoan(record.loan_id()));
         v1::CaseEvent event;
-        *event.mutable_business_date() = record.as_of();
+        *event.mutable_business_date() = DayToProto(today);
         event.set_actor(actor);
         if (current) {
           // Idempotent per (loan, as-of): a row already seen changes nothing.

@@ -1,0 +1,145 @@
+// Collectionsd: the real collectionsd binary as a child process, for the
+// end-to-end tests; and WaitUntilServing, which polls health with bounded
+// gRPC deadlines (readiness, never time passing).
+#ifndef COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
+#define COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "tests/service/grpc_probe.h"
+
+extern char** environ;
+
+#ifndef COLLECTIONSD_PATH
+#error "COLLECTIONSD_PATH must name the collectionsd binary"
+#endif
+
+namespace collections::testing {
+
+// A child process running collectionsd with its stdout and stderr in a file.
+class Collectionsd {
+ public:
+  Collectionsd(std::vector<std::string> args, std::string log_path)
+      : log_path_(std::move(log_path)) {
+    std::vector<std::string> argv_strings = {COLLECTIONSD_PATH};
+    argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& s : argv_strings) argv.push_back(s.data());
+    argv.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
+                                     O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    int rc = posix_spawn(&pid_, COLLECTIONSD_PATH, &actions, nullptr,
+                         argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) {
+      spawn_error_ = std::strerror(rc);
+      pid_ = -1;
+    }
+  }
+
+  ~Collectionsd() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+
+  bool started() const { return pid_ > 0; }
+  const std::string& spawn_error() const { return spawn_error_; }
+
+  // Non-blocking: whether the process has exited (and its status).
+  bool Exited() {
+    if (exited_) return true;
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      status_ = status;
+    }
+    return exited_;
+  }
+
+  // Blocks until the process exits; returns its wait status.
+  int Wait() {
+    while (!exited_) {
+      int status = 0;
+      pid_t r = waitpid(pid_, &status, 0);
+      if (r == pid_) {
+        exited_ = true;
+        status_ = status;
+      } else if (r < 0 && errno != EINTR) {
+        break;
+      }
+    }
+    return status_;
+  }
+
+  void Signal(int sig) { kill(pid_, sig); }
+
+  std::string Log() const {
+    std::ifstream in(log_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+ private:
+  std::string log_path_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = 0;
+  std::string spawn_error_;
+};
+
+// Polls health with wait-for-ready calls (each bounded by a gRPC deadline)
+// until SERVING, the process exits, or `limit` passes.
+inline bool WaitUntilServing(Collectionsd& process, const std::string& address,
+                      absl::Duration limit) {
+  // Reconnect quickly while the server is coming up (the default backoff
+  // starts at 1 s).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
+  auto channel = grpc::CreateCustomChannel(
+      address, grpc::InsecureChannelCredentials(), args);
+  absl::Time give_up = absl::Now() + limit;
+  while (absl::Now() < give_up) {
+    if (process.Exited()) return false;
+    Serving serving = Serving::kUnknown;
+    grpc::Status status = CheckHealth(
+        channel, "", absl::Seconds(1), /*wait_for_ready=*/true, &serving);
+    if (status.ok() && serving == Serving::kServing) return true;
+  }
+  return false;
+}
+
+inline bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace collections::testing
+
+#endif  // COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
