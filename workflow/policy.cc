@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "collections/v1/case.pb.h"
 #include "workflow/classify.h"
 
 namespace collections::workflow {
@@ -157,6 +158,23 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
     }
   }
 
+  for (const auto& rule : p.plans().kinds()) {
+    for (int k : rule.plan_kinds()) {
+      if (k == v1::PLAN_KIND_UNSPECIFIED || !v1::PlanKind_IsValid(k)) {
+        return Invalid("plans.kinds names an unknown plan kind");
+      }
+    }
+  }
+  for (const std::string& name : p.hardship().divert_to()) {
+    v1::PlanKind k;
+    if (!v1::PlanKind_Parse(absl::StrCat("PLAN_KIND_", name), &k)) {
+      return Invalid(absl::StrCat("hardship.divert_to names an unknown plan kind ", name));
+    }
+  }
+  if (p.plans().grace_days() < 0 || p.plans().deferral_interest_bp() < 0 ||
+      p.plans().reminder_days_before() < 0) {
+    return Invalid("plans: grace_days, deferral_interest_bp and reminder_days_before must not be negative");
+  }
   if (p.legal().min_days_past_due() <= 0) {
     return Invalid("legal.min_days_past_due must be positive");
   }

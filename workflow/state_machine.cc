@@ -44,7 +44,7 @@ bool Allowed(v1::Stage stage, K kind) {
         case K::kImported: case K::kAged: case K::kPayment: case K::kSignal:
         case K::kPromiseBroken: case K::kTaskCompleted: case K::kPlanProposed:
         case K::kPlanApproved: case K::kPlanRejected: case K::kWrittenOff:
-        case K::kPolicyMigrated:
+        case K::kPolicyMigrated: case K::kPenaltyWaived:
           return true;
         case K::kLegalMilestone:
           return stage == v1::STAGE_LEGAL_ACTION;
@@ -56,6 +56,7 @@ bool Allowed(v1::Stage stage, K kind) {
         case K::kImported: case K::kAged: case K::kPayment: case K::kSignal:
         case K::kPromiseBroken: case K::kTaskCompleted: case K::kPlanCompleted:
         case K::kPlanBroken: case K::kWrittenOff: case K::kPolicyMigrated:
+        case K::kPenaltyWaived:
           return true;
         default:
           return false;
@@ -693,13 +694,10 @@ absl::Status OnPlan(Ctx& x) {
       return absl::OkStatus();
     case K::kPlanApproved: {
       const auto& a = e.plan_approved();
-      RETURN_IF_ERROR(ValidateFen(a.waiver_fen(), "plan_approved.waiver_fen"));
-      if (a.waiver_fen() > x.c.overdue().penalty_fen()) {
-        return absl::InvalidArgumentError(
-            "plan_approved.waiver_fen exceeds the penalty interest overdue");
+      if (a.plan_id() <= 0) return absl::InvalidArgumentError("plan_approved.plan_id is required");
+      if (a.instalment_due_dates().empty()) {
+        return absl::InvalidArgumentError("plan_approved.instalment_due_dates is empty");
       }
-      x.c.mutable_overdue()->set_penalty_fen(x.c.overdue().penalty_fen() - a.waiver_fen());
-      x.c.set_waived_total_fen(x.c.waived_total_fen() + a.waiver_fen());
       if (x.c.legal().phase() == v1::LEGAL_PHASE_HANDED_OFF) {
         Handoff(x, v1::HANDOFF_KIND_SUSPEND, "approved repayment plan");
       }
@@ -708,10 +706,47 @@ absl::Status OnPlan(Ctx& x) {
       }
       x.Say(absl::StrCat("plan ", a.plan_id(), " approved by ", a.approver()));
       EnterStage(x, v1::STAGE_REPAYMENT_PLAN);
-      Refresh(x);
+      x.c.set_active_plan_id(a.plan_id());
+      // A durable timer per instalment (missed once the grace days pass) and
+      // a reminder call before each falls due.
+      const v1::PlanRules& rules = x.policy.plans();
+      for (int i = 0; i < a.instalment_due_dates_size(); ++i) {
+        ASSIGN_OR_RETURN(absl::CivilDay due,
+                         DayFromProto(a.instalment_due_dates(i), "plan_approved.instalment_due_dates"));
+        x.t.set_timers.push_back({{TimerKind::kInstalmentDue, a.plan_id() * 1000 + i + 1},
+                                  due + rules.grace_days() + 1});
+        const int64_t days_ahead =
+            std::max<int64_t>(0, (due - rules.reminder_days_before()) - x.today);
+        AddTask(x, v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL, x.policy.plan_actions(0).queue(),
+                absl::Hours(24) * days_ahead, 72, "plan.call.instalment_reminder");
+      }
+      return absl::OkStatus();
+    }
+    case K::kPenaltyWaived: {
+      const auto& w = e.penalty_waived();
+      if (w.amount_fen() <= 0) {
+        return absl::InvalidArgumentError("penalty_waived.amount_fen must be positive");
+      }
+      if (w.approver().empty()) {
+        return absl::InvalidArgumentError("penalty_waived.approver is required");
+      }
+      if (w.amount_fen() > x.c.overdue().penalty_fen()) {
+        return absl::InvalidArgumentError(
+            "penalty_waived.amount_fen exceeds the penalty interest overdue");
+      }
+      x.c.mutable_overdue()->set_penalty_fen(x.c.overdue().penalty_fen() - w.amount_fen());
+      x.c.set_waived_total_fen(x.c.waived_total_fen() + w.amount_fen());
+      x.Say(absl::StrCat("penalty interest of ", FormatFen(w.amount_fen()), " waived by ",
+                         w.approver()));
+      if (OverdueTotal(x.c.overdue()) == 0) {
+        Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+      } else {
+        Refresh(x);
+      }
       return absl::OkStatus();
     }
     case K::kPlanCompleted:
+      x.c.set_active_plan_id(0);
       if (e.plan_completed().kind() == v1::PLAN_KIND_RESTRUCTURING) {
         Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
       } else {
@@ -719,7 +754,13 @@ absl::Status OnPlan(Ctx& x) {
       }
       return absl::OkStatus();
     case K::kPlanBroken: {
-      x.Say(absl::StrCat("plan ", e.plan_broken().plan_id(), " broken"));
+      x.Say(absl::StrCat("plan ", e.plan_broken().plan_id(), " broken: instalment ",
+                         e.plan_broken().instalment(), " missed"));
+      x.c.set_active_plan_id(0);
+      for (int i = 1; i <= e.plan_broken().instalment_count(); ++i) {
+        x.t.clear_timers.push_back(
+            {TimerKind::kInstalmentDue, e.plan_broken().plan_id() * 1000 + i});
+      }
       Refresh(x);
       const bool to_legal =
           x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
@@ -780,7 +821,7 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
     case K::kTaskCompleted:
       return OnTaskCompleted(x);
     case K::kPlanProposed: case K::kPlanApproved: case K::kPlanRejected:
-    case K::kPlanCompleted: case K::kPlanBroken:
+    case K::kPlanCompleted: case K::kPlanBroken: case K::kPenaltyWaived:
       return OnPlan(x);
     case K::kLegalMilestone:
       return OnLegalMilestone(x);
@@ -999,6 +1040,7 @@ std::string EventKindName(const v1::CaseEvent& event) {
     case K::kLegalMilestone: return "legal_milestone";
     case K::kWrittenOff: return "written_off";
     case K::kPolicyMigrated: return "policy_migrated";
+    case K::kPenaltyWaived: return "penalty_waived";
     default: return "unknown";
   }
 }

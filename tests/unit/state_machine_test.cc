@@ -96,7 +96,15 @@ std::map<K, v1::CaseEvent> OneOfEachKind(const v1::Case& c) {
     e.mutable_plan_proposed()->set_plan_id(1);
     e.mutable_plan_proposed()->set_total_fen(100);
   });
-  add([](v1::CaseEvent& e) { e.mutable_plan_approved()->set_plan_id(1); });
+  add([](v1::CaseEvent& e) {
+    e.mutable_plan_approved()->set_plan_id(1);
+    *e.mutable_plan_approved()->add_instalment_due_dates() = D(2026, 12, 1);
+  });
+  add([](v1::CaseEvent& e) {
+    e.mutable_penalty_waived()->set_plan_id(1);
+    e.mutable_penalty_waived()->set_amount_fen(100);
+    e.mutable_penalty_waived()->set_approver("sup");
+  });
   add([](v1::CaseEvent& e) { e.mutable_plan_rejected()->set_plan_id(1); });
   add([](v1::CaseEvent& e) { e.mutable_plan_completed()->set_plan_id(1); });
   add([](v1::CaseEvent& e) { e.mutable_plan_broken()->set_plan_id(1); });
@@ -132,12 +140,13 @@ TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
   const std::set<K> open = {K::kImported, K::kAged, K::kPayment, K::kSignal,
                             K::kPromiseBroken, K::kTaskCompleted, K::kPlanProposed,
                             K::kPlanApproved, K::kPlanRejected, K::kWrittenOff,
-                            K::kPolicyMigrated};
+                            K::kPolicyMigrated, K::kPenaltyWaived};
   std::set<K> legal = open;
   legal.insert(K::kLegalMilestone);
   const std::set<K> plan = {K::kImported, K::kAged, K::kPayment, K::kSignal,
                             K::kPromiseBroken, K::kTaskCompleted, K::kPlanCompleted,
-                            K::kPlanBroken, K::kWrittenOff, K::kPolicyMigrated};
+                            K::kPlanBroken, K::kWrittenOff, K::kPolicyMigrated,
+                            K::kPenaltyWaived};
   const std::map<v1::Stage, std::set<K>> accepted = {
       {v1::STAGE_UNSPECIFIED, {K::kImported}},
       {v1::STAGE_REMINDER, open},
@@ -171,7 +180,7 @@ TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 7 * 14);  // every stage x every event kind
+  EXPECT_EQ(checked, 7 * 15);  // every stage x every event kind
 }
 
 // --- What accepted events do -------------------------------------------------
@@ -704,19 +713,43 @@ TEST(StateMachine, PlansSuspendAndResumeLegalAction) {
   v1::CaseEvent approved;
   approved.mutable_plan_approved()->set_plan_id(5);
   approved.mutable_plan_approved()->set_approver("sup1");
-  approved.mutable_plan_approved()->set_waiver_fen(50 * CNY);
+  *approved.mutable_plan_approved()->add_instalment_due_dates() = DayToProto(d + 10);
+  *approved.mutable_plan_approved()->add_instalment_due_dates() = DayToProto(d + 40);
   Transition t = Step(c, approved, d);
   EXPECT_EQ(t.next.stage(), v1::STAGE_REPAYMENT_PLAN);
-  EXPECT_EQ(t.next.waived_total_fen(), 50 * CNY);
-  EXPECT_EQ(t.next.overdue().penalty_fen(), 50 * CNY);
+  EXPECT_EQ(t.next.active_plan_id(), 5);
   ASSERT_TRUE(t.handoff.has_value());
   EXPECT_EQ(t.handoff->kind, v1::HANDOFF_KIND_SUSPEND);
-  EXPECT_EQ(Types(t), std::multiset<v1::TaskType>{v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL});
+  // The welcome call and a reminder call before each instalment.
+  EXPECT_EQ(Types(t), (std::multiset<v1::TaskType>{v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL,
+                                                   v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL,
+                                                   v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL}));
+  ASSERT_EQ(t.set_timers.size(), 2u);
+  EXPECT_EQ(t.set_timers[0].timer, (TimerRef{TimerKind::kInstalmentDue, 5001}));
+  EXPECT_EQ(t.set_timers[0].due, d + 10 + 5 + 1);  // grace 5 days
+
+  v1::CaseEvent waived;
+  waived.mutable_penalty_waived()->set_plan_id(5);
+  waived.mutable_penalty_waived()->set_amount_fen(50 * CNY);
+  waived.mutable_penalty_waived()->set_approver("sup1");
+  Transition w = Step(t.next, waived, d);
+  EXPECT_EQ(w.next.waived_total_fen(), 50 * CNY);
+  EXPECT_EQ(w.next.overdue().penalty_fen(), 50 * CNY);
+  waived.mutable_penalty_waived()->set_amount_fen(51 * CNY);  // beyond the penalty left
+  *waived.mutable_business_date() = DayToProto(d);
+  waived.set_actor("test");
+  EXPECT_EQ(Decide(w.next, waived, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  t = w;
 
   v1::CaseEvent broken;
   broken.mutable_plan_broken()->set_plan_id(5);
+  broken.mutable_plan_broken()->set_instalment(1);
+  broken.mutable_plan_broken()->set_instalment_count(2);
   Transition b = Step(t.next, broken, d + 30);
   EXPECT_EQ(b.next.stage(), v1::STAGE_LEGAL_ACTION);
+  EXPECT_EQ(b.next.active_plan_id(), 0);
+  EXPECT_EQ(b.clear_timers.size(), 2u);
 
   v1::CaseEvent completed;
   completed.mutable_plan_completed()->set_plan_id(5);
