@@ -10,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/logging.h"
+#include "server/transitions.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
+#include "workflow/plan.h"
 #include "workflow/state_machine.h"
 #include "workflow/status_macros.h"
 
@@ -20,26 +22,6 @@ namespace {
 
 using workflow::DayFromProto;
 using workflow::DayToProto;
-
-// Decides `event` for `current` (null: the event opens a case) under the
-// case's own policy version and applies the transition in `uow`.
-absl::StatusOr<workflow::Transition> DecideAndApply(
-    storage::UnitOfWork& uow, PolicyRegistry& policies, const Clock& clock,
-    const v1::Case* current, v1::CaseEvent event,
-    std::vector<workflow::TimerRef> also_clear = {}) {
-  const v1::Policy* policy = nullptr;
-  if (current == nullptr) {
-    policy = &policies.Current();
-  } else {
-    ASSIGN_OR_RETURN(policy, policies.Get(current->policy_version()));
-  }
-  ASSIGN_OR_RETURN(workflow::Transition t,
-                   workflow::Decide(current ? *current : v1::Case(), event,
-                                    *policy, clock.Now()));
-  for (const auto& timer : also_clear) t.clear_timers.push_back(timer);
-  RETURN_IF_ERROR(uow.Apply(t, current ? current->version() : 0));
-  return t;
-}
 
 // Loads the case a request names by id or loan id: NOT_FOUND naming it.
 absl::StatusOr<v1::Case> LoadTarget(storage::UnitOfWork& uow, int64_t case_id,
@@ -250,10 +232,38 @@ void CaseEngine::RecordPayment(
         if (workflow::IsUnset(event.payment().paid_on())) {
           *event.mutable_payment()->mutable_paid_on() = DayToProto(today);
         }
+        // A running plan: the payment pays its instalments in order, and an
+        // instalment paid in full no longer needs its timer.
+        std::optional<v1::Plan> plan;
+        std::vector<workflow::TimerRef> paid_instalments;
+        if (current.active_plan_id() != 0) {
+          ASSIGN_OR_RETURN(plan, uow.LoadPlan(current.active_plan_id()));
+          if (plan) {
+            for (int n : workflow::ApplyToInstalments(*plan, request.payment().amount_fen())) {
+              paid_instalments.push_back({workflow::TimerKind::kInstalmentDue,
+                                          workflow::InstalmentTimerRef(plan->plan_id(), n)});
+            }
+          }
+        }
         ASSIGN_OR_RETURN(workflow::Transition t,
-                         DecideAndApply(uow, *policies_, *clock_, &current, event));
-        *response->mutable_case_() = t.next;
+                         DecideAndApply(uow, *policies_, *clock_, &current, event,
+                                        std::move(paid_instalments)));
         *response->mutable_payment() = t.event.payment();
+        if (plan) {
+          if (!workflow::IsOpenStage(t.next.stage())) {
+            plan->set_state(v1::PLAN_STATE_COMPLETED);  // arrears paid off
+          } else if (workflow::FullyPaid(*plan)) {
+            v1::CaseEvent done;
+            *done.mutable_business_date() = DayToProto(today);
+            done.set_actor("system:plans");
+            done.mutable_plan_completed()->set_plan_id(plan->plan_id());
+            done.mutable_plan_completed()->set_kind(plan->kind());
+            ASSIGN_OR_RETURN(t, DecideAndApply(uow, *policies_, *clock_, &t.next, done));
+            plan->set_state(v1::PLAN_STATE_COMPLETED);
+          }
+          RETURN_IF_ERROR(uow.SavePlan(*plan));
+        }
+        *response->mutable_case_() = t.next;
         return absl::OkStatus();
       },
       [response, done = std::move(done)](absl::Status status) {
@@ -347,6 +357,8 @@ absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest
   v1::GetCaseResponse out;
   ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events, store_->ListEvents(c->case_id()));
   ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->ListTasks(c->case_id()));
+  ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, store_->ListPlans(c->case_id()));
+  for (v1::Plan& p : plans) *out.add_plans() = std::move(p);
   RefreshDaysPastDue(*c, BusinessDate());
   *out.mutable_case_() = *std::move(c);
   for (v1::CaseEvent& e : events) {
@@ -529,8 +541,26 @@ absl::Status CaseEngine::FireTimers(absl::CivilDay day, DayCounts& counts) {
         if (c && workflow::IsOpenStage(c->stage())) {
           v1::CaseEvent event = workflow::EventForTimer(d.timer.timer);
           *event.mutable_business_date() = DayToProto(day);
-          auto t = DecideAndApply(uow, *policies_, *clock_, &*c, event, {d.timer.timer});
+          // A missed instalment breaks the plan it belongs to, if it is the
+          // one running.
+          std::optional<v1::Plan> plan;
+          if (event.has_plan_broken()) {
+            ASSIGN_OR_RETURN(plan, uow.LoadPlan(event.plan_broken().plan_id()));
+            if (plan && plan->plan_id() == c->active_plan_id()) {
+              event.mutable_plan_broken()->set_instalment_count(plan->instalments_size());
+            } else {
+              plan.reset();
+            }
+          }
+          auto t = (event.has_plan_broken() && !plan)
+                       ? absl::StatusOr<workflow::Transition>(
+                             absl::FailedPreconditionError("plan is not running"))
+                       : DecideAndApply(uow, *policies_, *clock_, &*c, event, {d.timer.timer});
           if (t.ok()) {
+            if (plan) {
+              plan->set_state(v1::PLAN_STATE_BROKEN);
+              RETURN_IF_ERROR(uow.SavePlan(*plan));
+            }
             ++*fired;
             continue;
           }

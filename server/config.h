@@ -33,6 +33,8 @@ struct ServerConfig {
   // Local minute of the day at which the business date moves on by itself
   // (60 = 01:00); negative: never (only AdvanceBusinessDate moves it).
   int daily_aging_minute = 60;
+  // How often (real time) expired task leases are returned to their queues.
+  absl::Duration lease_reap_interval = absl::Seconds(1);
 };
 
 // `connection` with the value of any password=... replaced by "***", for

@@ -1,6 +1,11 @@
-// collections.v1.PlanService on the gRPC callback API.
-// Every RPC answers UNIMPLEMENTED until issue #5 (repayment plans, concessions
-// and hardship) brings it.
+// collections.v1.PlanService on the gRPC callback API: plans are proposed,
+// approved (maker-checker: never by the proposer; above the policy's agent
+// limits only by a supervisor) or rejected; each step is a storage command
+// that records the plan and the case event together.
+//
+// Callers name themselves with the metadata "collections-actor" and, to
+// approve above the agent limits, "collections-role: supervisor" (until
+// authentication lands, the network is trusted for this).
 #ifndef COLLECTIONS_SERVER_PLAN_SERVICE_H_
 #define COLLECTIONS_SERVER_PLAN_SERVICE_H_
 

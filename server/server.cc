@@ -21,6 +21,8 @@
 #include "server/policy_bootstrap.h"
 #include "server/policy_service.h"
 #include "server/report_service.h"
+#include "server/task_dispatcher.h"
+#include "server/task_engine.h"
 #include "server/task_service.h"
 #include "workflow/status_macros.h"
 
@@ -79,6 +81,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   LogInfo("database: opening %s", db_for_log);
   storage::StoreOptions options;
   options.connection = cfg.db;
+  // Commits that make tasks ready wake the claims waiting for them.
+  server->task_dispatcher_ = std::make_unique<TaskDispatcher>(server->clock_.get());
+  options.on_tasks_ready = [d = server->task_dispatcher_.get()](
+                               const std::vector<storage::ReadyTask>& ready) {
+    d->OnTasksReady(ready);
+  };
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(options);
   if (!store.ok()) {
@@ -118,6 +126,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   if (absl::Status s = server->case_engine_->Start(cfg.business_time_zone); !s.ok()) {
     return Annotate(s, "cannot load the business date: ");
   }
+  server->task_engine_ = std::make_unique<TaskEngine>(
+      server->store_.get(), server->clock_.get(), server->policies_.get(),
+      server->case_engine_.get());
   if (cfg.daily_aging_minute >= 0) {
     server->daily_aging_ = std::make_unique<DailyAging>(
         server->case_engine_.get(), server->clock_.get(), zone,
@@ -130,6 +141,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   context.policies = server->policies_.get();
   context.executor = server->executor_.get();
   context.cases = server->case_engine_.get();
+  context.task_dispatcher = server->task_dispatcher_.get();
+  context.tasks = server->task_engine_.get();
   server->case_service_ = std::make_unique<CaseServiceImpl>(context);
   server->task_service_ = std::make_unique<TaskServiceImpl>(context);
   server->plan_service_ = std::make_unique<PlanServiceImpl>(context);
@@ -173,6 +186,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     health->SetServingStatus(true);
   }
   if (server->daily_aging_ != nullptr) server->daily_aging_->Start();
+  server->task_dispatcher_->Start(server->store_.get(), cfg.lease_reap_interval);
   LogInfo(
       "serving on %s (plaintext): %d collections.v1 services, health, "
       "reflection",
@@ -193,6 +207,8 @@ void Server::Shutdown(absl::Duration grace) {
             grpc_server_->GetHealthCheckService()) {
       health->Shutdown();  // NOT_SERVING from now on
     }
+    // Waiting claims answer now (empty) instead of holding the grace period.
+    if (task_dispatcher_ != nullptr) task_dispatcher_->Stop();
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     grpc_server_->Wait();
     grpc_server_.reset();
@@ -210,9 +226,11 @@ void Server::Shutdown(absl::Duration grace) {
   if (store_ != nullptr) {
     store_.reset();  // drains the writer
     case_engine_.reset();
+    task_engine_.reset();
     policies_.reset();
     LogInfo("database closed");
   }
+  task_dispatcher_.reset();  // after the writer that calls it
 }
 
 }  // namespace collections::server

@@ -26,6 +26,8 @@ class CaseServiceImpl;
 class DailyAging;
 class Executor;
 class PolicyRegistry;
+class TaskDispatcher;
+class TaskEngine;
 class TaskServiceImpl;
 class PlanServiceImpl;
 class LegalServiceImpl;
@@ -69,6 +71,8 @@ class Server {
   storage::Store* store() { return store_.get(); }
   CaseEngine* cases() { return case_engine_.get(); }
   DailyAging* daily_aging() { return daily_aging_.get(); }
+  // Waiting claims and the lease reaper; tests call Tick() on it.
+  TaskDispatcher* task_dispatcher() { return task_dispatcher_.get(); }
   const Clock& clock() const { return *clock_; }
 
  private:
@@ -76,6 +80,8 @@ class Server {
 
   ServerConfig config_;
   std::shared_ptr<const Clock> clock_;
+  // Before the store: its writer calls the dispatcher until it is closed.
+  std::unique_ptr<TaskDispatcher> task_dispatcher_;
   std::unique_ptr<storage::Store> store_;
   v1::Policy policy_;
   int64_t policy_version_ = 0;
@@ -84,6 +90,7 @@ class Server {
   std::unique_ptr<PolicyRegistry> policies_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<CaseEngine> case_engine_;
+  std::unique_ptr<TaskEngine> task_engine_;
   std::unique_ptr<DailyAging> daily_aging_;
   std::unique_ptr<CaseServiceImpl> case_service_;
   std::unique_ptr<TaskServiceImpl> task_service_;

@@ -11,6 +11,8 @@
 namespace collections::server {
 
 class CaseEngine;
+class TaskDispatcher;
+class TaskEngine;
 
 struct ServiceContext {
   storage::Store* store = nullptr;
@@ -20,6 +22,9 @@ struct ServiceContext {
   // callback threads.
   Executor* executor = nullptr;
   CaseEngine* cases = nullptr;
+  // Outlive the store's last command (reactors refer to them until then).
+  TaskDispatcher* task_dispatcher = nullptr;
+  TaskEngine* tasks = nullptr;
 };
 
 }  // namespace collections::server

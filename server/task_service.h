@@ -1,6 +1,10 @@
-// collections.v1.TaskService on the gRPC callback API.
-// Every RPC answers UNIMPLEMENTED until issue #4 (task orchestration: leased
-// claiming, completion and push delivery) brings it.
+// collections.v1.TaskService on the gRPC callback API: the reactors around
+// TaskEngine (the commands) and TaskDispatcher (waiting for work).
+// ClaimTasks long-polls and StreamTasks pushes without a sleeping loop:
+// with nothing to lease they register a wait and claim again when woken.
+//
+// Thread-safe. No reactor blocks a gRPC thread; blocking reads run on the
+// executor.
 #ifndef COLLECTIONS_SERVER_TASK_SERVICE_H_
 #define COLLECTIONS_SERVER_TASK_SERVICE_H_
 
@@ -41,6 +45,10 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ReleaseTaskRequest* request,
       v1::ReleaseTaskResponse* response) override;
+
+  grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* context,
+                                      const v1::ListTasksRequest* request,
+                                      v1::ListTasksResponse* response) override;
 
  private:
   ServiceContext context_;

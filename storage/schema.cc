@@ -143,6 +143,44 @@ const std::vector<Migration>& Migrations() {
                 created_at_us BIGINT NOT NULL,
                 PRIMARY KEY (scope, key)))",
        }},
+      {2,
+       "contacts for the contact caps; task indexes for waits and incidents",
+       {
+           // One row per contact task handed out (a call dialled, an SMS
+           // sent), recorded at lease time so that caps also count calls in
+           // flight; connected is 1 once a call reached the borrower.
+           R"(CREATE TABLE contacts (
+                task_id BIGINT NOT NULL,
+                lease_token BIGINT NOT NULL,
+                case_id BIGINT NOT NULL,
+                borrower_id TEXT NOT NULL,
+                task_type INTEGER NOT NULL,
+                at_us BIGINT NOT NULL,
+                connected INTEGER NOT NULL,
+                PRIMARY KEY (task_id, lease_token)))",
+           "CREATE INDEX contacts_borrower ON contacts (borrower_id, at_us)",
+           // When a claim that found nothing should look again: the next
+           // not_before of a queue's READY tasks.
+           R"(CREATE INDEX tasks_next_ready ON tasks (queue, not_before_us)
+                WHERE state = 1)",
+           // Supervisors list incidents (state 5).
+           "CREATE INDEX tasks_incident ON tasks (task_id) WHERE state = 5",
+       }},
+      {3,
+       "repayment plans",
+       {
+           // One row per proposed plan; the full Plan (schedule, payments
+           // matched to instalments) in `body`.
+           R"(CREATE TABLE plans (
+                plan_id {id_pk},
+                case_id BIGINT NOT NULL REFERENCES cases (case_id),
+                state INTEGER NOT NULL,
+                kind INTEGER NOT NULL,
+                proposed_by TEXT NOT NULL,
+                updated_at_us BIGINT NOT NULL,
+                body TEXT NOT NULL))",
+           "CREATE INDEX plans_case ON plans (case_id, plan_id)",
+       }},
   };
   return *migrations;
 }

@@ -176,6 +176,12 @@ class Store::Impl {
       writer_.reset();
     }
 
+    // Only what a durable commit made ready wakes anyone.
+    std::vector<ReadyTask> ready;
+    if (writer_ != nullptr) ready = writer_->TakeReady();
+    if (fatal.ok() && any_ok && !ready.empty() && options_.on_tasks_ready) {
+      options_.on_tasks_ready(ready);
+    }
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       if (fatal.ok() && any_ok) ++stats_.commits;
@@ -444,6 +450,54 @@ absl::StatusOr<v1::Task> Store::GetTask(int64_t task_id) {
       });
 }
 
+absl::StatusOr<std::vector<v1::Task>> Store::FindTasks(const TaskFilter& f) {
+  return impl_->Read<std::vector<v1::Task>>(
+      "find tasks",
+      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Task>> {
+        // Like ListCases: only the filters in use, values bound in order.
+        std::vector<long long> ints;
+        std::vector<std::string> texts;
+        std::string query = absl::StrCat("SELECT ", kTaskColumns,
+                                         " FROM tasks WHERE task_id > :p0");
+        ints.push_back(f.after_task_id);
+        if (!f.states.empty()) {
+          absl::StrAppend(&query, " AND state IN (");
+          for (size_t i = 0; i < f.states.size(); ++i) {
+            ints.push_back(f.states[i]);
+            absl::StrAppend(&query, i ? ", " : "", ":p", ints.size() - 1);
+          }
+          absl::StrAppend(&query, ")");
+        }
+        if (f.case_id > 0) {
+          ints.push_back(f.case_id);
+          absl::StrAppend(&query, " AND case_id = :p", ints.size() - 1);
+        }
+        if (f.held_only) absl::StrAppend(&query, " AND hold_reason <> ''");
+        if (!f.queues.empty()) {
+          absl::StrAppend(&query, " AND queue IN (");
+          for (size_t i = 0; i < f.queues.size(); ++i) {
+            texts.push_back(f.queues[i]);
+            absl::StrAppend(&query, i ? ", " : "", ":q", i);
+          }
+          absl::StrAppend(&query, ")");
+        }
+        absl::StrAppend(&query, " ORDER BY task_id LIMIT :n");
+        const long long limit = std::clamp(f.limit, 1, 1000);
+        TaskRow row;
+        soci::details::prepare_temp_type q = (sql.prepare << query);
+        for (const long long& v : ints) q, soci::use(v);
+        for (const std::string& v : texts) q, soci::use(v);
+        q, soci::use(limit);
+        IntoTaskRow(q, row);
+        soci::statement st(q);
+        std::vector<v1::Task> tasks;
+        st.execute();
+        while (st.fetch())
+          RETURN_IF_ERROR(TaskFromRow(row, &tasks.emplace_back()));
+        return tasks;
+      });
+}
+
 absl::StatusOr<std::vector<workflow::TimerSpec>> Store::ListTimers(
     int64_t case_id) {
   return impl_->Read<std::vector<workflow::TimerSpec>>(
@@ -504,6 +558,35 @@ absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(
               DecodeMessage(body, h.mutable_case_(), "handoff case"));
         }
         return handoffs;
+      });
+}
+
+absl::StatusOr<v1::Plan> Store::GetPlan(int64_t plan_id) {
+  return impl_->Read<v1::Plan>("get plan", [&](soci::session& sql) -> absl::StatusOr<v1::Plan> {
+    const long long id = plan_id;
+    std::string body;
+    sql << "SELECT body FROM plans WHERE plan_id = :id", soci::use(id), soci::into(body);
+    if (!sql.got_data()) return absl::NotFoundError(absl::StrCat("plan ", plan_id, " not found"));
+    v1::Plan plan;
+    RETURN_IF_ERROR(DecodeMessage(body, &plan, "plan"));
+    return plan;
+  });
+}
+
+absl::StatusOr<std::vector<v1::Plan>> Store::ListPlans(int64_t case_id) {
+  return impl_->Read<std::vector<v1::Plan>>(
+      "list plans", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Plan>> {
+        const long long id = case_id;
+        std::string body;
+        soci::statement st = (sql.prepare << "SELECT body FROM plans WHERE case_id = :id "
+                                             "ORDER BY plan_id",
+                              soci::use(id), soci::into(body));
+        std::vector<v1::Plan> plans;
+        st.execute();
+        while (st.fetch()) {
+          RETURN_IF_ERROR(DecodeMessage(body, &plans.emplace_back(), "plan"));
+        }
+        return plans;
       });
 }
 

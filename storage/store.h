@@ -33,13 +33,22 @@
 #include "absl/time/time.h"
 #include "collections/v1/case.pb.h"
 #include "collections/v1/legal_service.pb.h"
+#include "collections/v1/plan_service.pb.h"
 #include "collections/v1/policy.pb.h"
 #include "collections/v1/task.pb.h"
+#include "workflow/compliance.h"
 #include "workflow/state_machine.h"
 
 namespace collections::storage {
 
 enum class Backend { kSqlite, kPostgres };
+
+// A task that is claimable from `not_before` on: created, failed or released
+// back to its queue, its lease expired, or deferred by a compliance hold.
+struct ReadyTask {
+  std::string queue;
+  absl::Time not_before;
+};
 
 struct StoreOptions {
   // SOCI connection string: "sqlite3://db=/path/file.db timeout=5" or
@@ -51,6 +60,10 @@ struct StoreOptions {
   int max_batch = 256;
   // SQLite busy timeout, used unless the connection string sets timeout=.
   int sqlite_busy_timeout_ms = 5000;
+  // Called on the writer thread after each commit that made tasks ready,
+  // before the commands' `done` callbacks, so that waiting claims can wake.
+  // Like `done`, it must not block on the writer.
+  std::function<void(const std::vector<ReadyTask>&)> on_tasks_ready;
 };
 
 // Which ready tasks a worker wants (see UnitOfWork::ClaimTasks).
@@ -67,6 +80,30 @@ struct ClaimSpec {
   std::function<std::string(const v1::Task&)> hold;
   // Candidates examined per queue; 0 means 4 * max_tasks + 16.
   int scan_limit = 0;
+};
+
+// One contact task handed out to a worker (a call dialled, an SMS sent...),
+// recorded when it is leased so that the contact caps count calls in
+// flight too. Keyed by (task_id, lease_token).
+struct ContactRecord {
+  int64_t task_id = 0;
+  int64_t lease_token = 0;
+  int64_t case_id = 0;
+  std::string borrower_id;
+  v1::TaskType task_type = v1::TASK_TYPE_UNSPECIFIED;
+  absl::Time at;
+};
+
+using workflow::CallCounts;  // what UnitOfWork::CountCalls returns
+
+// Filter and page of Store::FindTasks (supervisors' view of open work).
+struct TaskFilter {
+  std::vector<v1::TaskState> states;  // empty: any state
+  std::vector<std::string> queues;    // empty: any queue
+  bool held_only = false;             // only tasks with a hold_reason
+  int64_t case_id = 0;                // 0: any case
+  int64_t after_task_id = 0;          // page cursor
+  int limit = 100;                    // clamped to 1..1000
 };
 
 // A timer that has come due, as found by UnitOfWork::DueTimers.
@@ -151,6 +188,8 @@ class Store {
   // Every task of the case, by task id.
   absl::StatusOr<std::vector<v1::Task>> ListTasks(int64_t case_id);
   absl::StatusOr<v1::Task> GetTask(int64_t task_id);  // NOT_FOUND
+  // Tasks matching `filter`, by task id.
+  absl::StatusOr<std::vector<v1::Task>> FindTasks(const TaskFilter& filter);
   // The case's pending timers, by (kind, ref).
   absl::StatusOr<std::vector<workflow::TimerSpec>> ListTimers(int64_t case_id);
   // Handoffs with sequence > after_sequence, in sequence order, each with
@@ -158,6 +197,9 @@ class Store {
   // (firms are not assigned yet: stored handoffs have an empty firm_id).
   absl::StatusOr<std::vector<v1::Handoff>> ListHandoffs(
       const std::string& firm_id, int64_t after_sequence, int limit);
+  absl::StatusOr<v1::Plan> GetPlan(int64_t plan_id);  // NOT_FOUND
+  // Every plan of the case, oldest first.
+  absl::StatusOr<std::vector<v1::Plan>> ListPlans(int64_t case_id);
   // The stored policy of that version; NOT_FOUND if none.
   absl::StatusOr<v1::Policy> GetPolicy(int64_t version);
   // Highest stored version, 0 when none.
@@ -242,6 +284,33 @@ class UnitOfWork {
   // their queue (READY); returns their ids.
   virtual absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now,
                                                             int limit) = 0;
+  // Gives a leased task back untouched: READY, with the attempt its claim
+  // counted taken back.
+  virtual absl::StatusOr<v1::Task> ReleaseTask(int64_t task_id,
+                                               int64_t lease_token,
+                                               absl::Time now) = 0;
+  // Moves a READY task's not_before to `not_before` (a compliance hold that
+  // may lift then), so that it stops crowding the head of its queue.
+  virtual absl::Status DeferTask(int64_t task_id, absl::Time not_before) = 0;
+  // The earliest not_before later than `now` among the READY tasks of
+  // `queues`: when a claim that found nothing should look again.
+  virtual absl::StatusOr<std::optional<absl::Time>> NextReadyTime(
+      const std::vector<std::string>& queues, absl::Time now) = 0;
+
+  // --- Contacts (the caps of ContactRules)
+  // ---------------------------------------
+  // Once per lease (a (task, lease token) pair is handed out once).
+  virtual absl::Status RecordContact(const ContactRecord& contact) = 0;
+  // The call of that lease reached the borrower.
+  virtual absl::Status MarkContactConnected(int64_t task_id,
+                                            int64_t lease_token) = 0;
+  // The lease was given back untouched: nobody was contacted.
+  virtual absl::Status DeleteContact(int64_t task_id, int64_t lease_token) = 0;
+  // The borrower's call attempts and connected calls since `day_start` and
+  // attempts since `week_start` (call task types only).
+  virtual absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
+                                                absl::Time day_start,
+                                                absl::Time week_start) = 0;
 
   // --- Timers
   // ------------------------------------------------------------------- Up to
@@ -271,6 +340,11 @@ class UnitOfWork {
   virtual absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) = 0;
   virtual absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(
       int64_t version) = 0;
+
+  // --- Repayment plans ---------------------------------------------------------
+  virtual absl::StatusOr<std::optional<v1::Plan>> LoadPlan(int64_t plan_id) = 0;
+  // Inserts or replaces the plan (its plan_id must be set).
+  virtual absl::Status SavePlan(const v1::Plan& plan) = 0;
 
   // NOT_FOUND until set once.
   virtual absl::StatusOr<absl::CivilDay> BusinessDate() = 0;

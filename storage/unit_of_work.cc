@@ -37,6 +37,7 @@ struct WriterConnection::Statements {
   std::string key_text;
   std::string out_body;
   long long out_id = 0;
+  std::string out_text;
 
   // The cases row.
   long long c_case_id = 0, c_version = 0, c_expected_version = 0;
@@ -87,17 +88,26 @@ struct WriterConnection::Statements {
   std::string idem_scope, idem_key, idem_response;
   long long idem_now_us = 0;
 
+  // Contacts.
+  long long ct_task_id = 0, ct_token = 0, ct_case_id = 0, ct_at_us = 0,
+            ct_day_us = 0, ct_week_us = 0;
+  int ct_type = 0;
+  std::string ct_borrower;
+  long long ct_today = 0, ct_connected = 0, ct_week = 0;
+
   // --- Statements -----------------------------------------------------------
   soci::statement load_case, load_case_by_loan, insert_case, update_case;
   soci::statement insert_event;
   soci::statement insert_payment, find_payment;
   soci::statement cancel_tasks, insert_task, load_task, claim_candidates,
       lease_task, set_hold, complete_task, return_task, extend_lease,
-      expired_leases, expire_lease;
+      expired_leases, expire_lease, release_task, defer_task, next_ready;
   soci::statement delete_all_timers, delete_timer, upsert_timer, due_timers;
   soci::statement insert_handoff;
   soci::statement allocate_ids, set_next_id;
   soci::statement find_response, save_response;
+  soci::statement insert_contact, contact_connected, delete_contact,
+      count_calls;
 };
 
 namespace {
@@ -256,17 +266,35 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                   "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
           soci::use(t_expires_us), soci::use(key_id), soci::use(t_token))),
       expired_leases((Prepare(sql, b,
-                              "SELECT task_id FROM tasks WHERE state = 2 AND "
-                              "lease_expires_us <= :now "
+                              "SELECT task_id, queue FROM tasks WHERE "
+                              "state = 2 AND lease_expires_us <= :now "
                               "ORDER BY lease_expires_us, task_id "
                               "LIMIT :n{skip_locked}"),
                       soci::use(t_now_us), soci::use(t_limit),
-                      soci::into(out_id))),
+                      soci::into(out_id), soci::into(out_text))),
       expire_lease((Prepare(sql, b,
                             "UPDATE tasks SET state = 1, lease_owner = '', "
                             "lease_expires_us = 0 "
                             "WHERE task_id = :id AND state = 2"),
                     soci::use(key_id))),
+      release_task((
+          Prepare(sql, b,
+                  "UPDATE tasks SET state = 1, lease_owner = '', "
+                  "lease_expires_us = 0, hold_reason = '', "
+                  "attempts = attempts - 1 "
+                  "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
+          soci::use(key_id), soci::use(t_token))),
+      defer_task((Prepare(sql, b,
+                          "UPDATE tasks SET not_before_us = :not_before "
+                          "WHERE task_id = :id AND state = 1"),
+                  soci::use(t_not_before_us), soci::use(key_id))),
+      // Reads the tasks_next_ready partial index.
+      next_ready((Prepare(sql, b,
+                          "SELECT COALESCE(MIN(not_before_us), 0) FROM tasks "
+                          "WHERE queue = :queue AND state = 1 AND "
+                          "not_before_us > :now"),
+                  soci::use(t_queue), soci::use(t_now_us),
+                  soci::into(out_id))),
       delete_all_timers(
           (Prepare(sql, b, "DELETE FROM timers WHERE case_id = :case_id"),
            soci::use(tm_case_id))),
@@ -324,7 +352,34 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                    "response = excluded.response, "
                    "created_at_us = excluded.created_at_us"),
            soci::use(idem_scope), soci::use(idem_key), soci::use(idem_response),
-           soci::use(idem_now_us))) {}
+           soci::use(idem_now_us))),
+      insert_contact(
+          (Prepare(sql, b,
+                   "INSERT INTO contacts (task_id, lease_token, case_id, "
+                   "borrower_id, task_type, at_us, connected) VALUES (:task, "
+                   ":token, :case_id, :borrower, :type, :at, 0)"),
+           soci::use(ct_task_id), soci::use(ct_token), soci::use(ct_case_id),
+           soci::use(ct_borrower), soci::use(ct_type), soci::use(ct_at_us))),
+      contact_connected((Prepare(sql, b,
+                                 "UPDATE contacts SET connected = 1 WHERE "
+                                 "task_id = :task AND lease_token = :token"),
+                         soci::use(ct_task_id), soci::use(ct_token))),
+      delete_contact((Prepare(sql, b,
+                              "DELETE FROM contacts WHERE task_id = :task AND "
+                              "lease_token = :token"),
+                      soci::use(ct_task_id), soci::use(ct_token))),
+      // Calls are task types 2 (reminder), 3 (counselling) and 6 (plan
+      // follow-up); the index narrows to the borrower's last 7 days.
+      count_calls(
+          (Prepare(sql, b,
+                   "SELECT COALESCE(SUM(CASE WHEN at_us >= :day1 THEN 1 "
+                   "ELSE 0 END), 0), COALESCE(SUM(CASE WHEN at_us >= :day2 "
+                   "THEN connected ELSE 0 END), 0), COUNT(*) FROM contacts "
+                   "WHERE borrower_id = :borrower AND at_us >= :week AND "
+                   "task_type IN (2, 3, 6)"),
+           soci::use(ct_day_us), soci::use(ct_day_us), soci::use(ct_borrower),
+           soci::use(ct_week_us), soci::into(ct_today),
+           soci::into(ct_connected), soci::into(ct_week))) {}
 
 // The UnitOfWork a command sees: the writer's statements on the open
 // transaction. Any database error "poisons" it: later calls fail at once
@@ -336,6 +391,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
       : w_(writer), s_(*writer.st_) {}
 
   const absl::Status& poisoned() const { return poisoned_; }
+  // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
+  std::vector<ReadyTask>& ready() { return ready_; }
 
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override {
     return Guard("load case", [&] {
@@ -553,6 +610,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
       s_.t_token = lease_token;
       s_.return_task.execute(true);
       RETURN_IF_ERROR(OneRow(s_.return_task, task_id));
+      if (!incident) ready_.push_back({task.queue(), not_before});
       return task;
     });
   }
@@ -584,14 +642,115 @@ class WriterConnection::Transaction final : public UnitOfWork {
                    std::vector<int64_t> ids;
                    s_.t_now_us = MicrosOf(now);
                    s_.t_limit = std::max(limit, 1);
+                   std::vector<std::string> queues;
                    s_.expired_leases.execute();
-                   while (s_.expired_leases.fetch()) ids.push_back(s_.out_id);
-                   for (int64_t id : ids) {
-                     s_.key_id = id;
+                   while (s_.expired_leases.fetch()) {
+                     ids.push_back(s_.out_id);
+                     queues.push_back(s_.out_text);
+                   }
+                   for (size_t i = 0; i < ids.size(); ++i) {
+                     s_.key_id = ids[i];
                      s_.expire_lease.execute(true);
+                     if (s_.expire_lease.get_affected_rows() == 1) {
+                       ready_.push_back({std::move(queues[i]), now});
+                     }
                    }
                    return ids;
                  });
+  }
+
+  absl::StatusOr<v1::Task> ReleaseTask(int64_t task_id, int64_t lease_token,
+                                       absl::Time now) override {
+    return Guard("release task", [&]() -> absl::StatusOr<v1::Task> {
+      ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
+      s_.key_id = task_id;
+      s_.t_token = lease_token;
+      s_.release_task.execute(true);
+      RETURN_IF_ERROR(OneRow(s_.release_task, task_id));
+      ready_.push_back(
+          {task.queue(), absl::FromUnixMicros(s_.t_out.not_before_us)});
+      return task;
+    });
+  }
+
+  absl::Status DeferTask(int64_t task_id, absl::Time not_before) override {
+    return Guard("defer task", [&]() -> absl::Status {
+      s_.key_id = task_id;
+      s_.t_not_before_us = MicrosOf(not_before);
+      s_.defer_task.execute(true);
+      if (s_.defer_task.get_affected_rows() != 1) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("task ", task_id, " is not ready"));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::optional<absl::Time>> NextReadyTime(
+      const std::vector<std::string>& queues, absl::Time now) override {
+    return Guard("next ready time",
+                 [&]() -> absl::StatusOr<std::optional<absl::Time>> {
+                   std::optional<absl::Time> next;
+                   s_.t_now_us = MicrosOf(now);
+                   for (const std::string& queue : queues) {
+                     s_.t_queue = queue;
+                     s_.out_id = 0;
+                     FetchOne(s_.next_ready);
+                     if (s_.out_id == 0) continue;
+                     const absl::Time t = absl::FromUnixMicros(s_.out_id);
+                     if (!next || t < *next) next = t;
+                   }
+                   return next;
+                 });
+  }
+
+  absl::Status RecordContact(const ContactRecord& c) override {
+    return Guard("record contact", [&]() -> absl::Status {
+      s_.ct_task_id = c.task_id;
+      s_.ct_token = c.lease_token;
+      s_.ct_case_id = c.case_id;
+      s_.ct_borrower = c.borrower_id;
+      s_.ct_type = c.task_type;
+      s_.ct_at_us = MicrosOf(c.at);
+      s_.insert_contact.execute(true);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status MarkContactConnected(int64_t task_id,
+                                    int64_t lease_token) override {
+    return Guard("mark contact connected", [&]() -> absl::Status {
+      s_.ct_task_id = task_id;
+      s_.ct_token = lease_token;
+      s_.contact_connected.execute(true);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status DeleteContact(int64_t task_id, int64_t lease_token) override {
+    return Guard("delete contact", [&]() -> absl::Status {
+      s_.ct_task_id = task_id;
+      s_.ct_token = lease_token;
+      s_.delete_contact.execute(true);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
+                                        absl::Time day_start,
+                                        absl::Time week_start) override {
+    return Guard("count calls", [&]() -> absl::StatusOr<CallCounts> {
+      s_.ct_borrower = borrower_id;
+      s_.ct_day_us = MicrosOf(day_start);
+      s_.ct_week_us = MicrosOf(week_start);
+      s_.ct_today = s_.ct_connected = s_.ct_week = 0;
+      FetchOne(s_.count_calls);
+      CallCounts counts;
+      counts.attempts_today = static_cast<int>(s_.ct_today);
+      counts.connected_today = static_cast<int>(s_.ct_connected);
+      counts.attempts_in_7_days = static_cast<int>(s_.ct_week);
+      return counts;
+    });
   }
 
   absl::StatusOr<std::vector<DueTimer>> DueTimers(absl::CivilDay through,
@@ -665,6 +824,38 @@ class WriterConnection::Transaction final : public UnitOfWork {
                  "VALUES (:v, :n, :b, :t)",
           soci::use(version), soci::use(name), soci::use(body), soci::use(now);
       return version;
+    });
+  }
+
+  // Plans are few and written rarely: plain statements, not prepared ones.
+  absl::StatusOr<std::optional<v1::Plan>> LoadPlan(int64_t plan_id) override {
+    return Guard("load plan", [&]() -> absl::StatusOr<std::optional<v1::Plan>> {
+      const long long id = plan_id;
+      std::string body;
+      soci::statement st =
+          (w_.sql_.prepare << "SELECT body FROM plans WHERE plan_id = :id",
+           soci::use(id), soci::into(body));
+      if (!FetchOne(st)) return std::nullopt;
+      v1::Plan plan;
+      RETURN_IF_ERROR(DecodeMessage(body, &plan, "plan"));
+      return plan;
+    });
+  }
+
+  absl::Status SavePlan(const v1::Plan& plan) override {
+    return Guard("save plan", [&]() -> absl::Status {
+      const long long id = plan.plan_id(), case_id = plan.case_id();
+      const int state = plan.state(), kind = plan.kind();
+      const long long now = absl::ToUnixMicros(absl::Now());
+      const std::string body = EncodeMessage(plan);
+      w_.sql_ << "INSERT INTO plans (plan_id, case_id, state, kind, proposed_by, "
+                 "updated_at_us, body) VALUES (:id, :case_id, :state, :kind, "
+                 ":by, :now, :body) ON CONFLICT (plan_id) DO UPDATE SET "
+                 "state = excluded.state, updated_at_us = excluded.updated_at_us, "
+                 "body = excluded.body",
+          soci::use(id), soci::use(case_id), soci::use(state), soci::use(kind),
+          soci::use(plan.proposed_by()), soci::use(now), soci::use(body);
+      return absl::OkStatus();
     });
   }
 
@@ -850,6 +1041,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
         s_.t_cost_fen = spec.cost_fen;
         s_.t_created_at_us = occurred_us;
         s_.insert_task.execute(true);
+        ready_.push_back({spec.queue, spec.not_before});
       }
     }
 
@@ -883,6 +1075,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   WriterConnection& w_;
   Statements& s_;
   absl::Status poisoned_;
+  std::vector<ReadyTask> ready_;
 };
 
 // --- WriterConnection
@@ -954,6 +1147,9 @@ absl::Status WriterConnection::Run(const Command& command) {
     status = StatusFromCurrentException("command");
   }
   if (status.ok() && !uow.poisoned().ok()) status = uow.poisoned();
+  if (status.ok()) {
+    for (ReadyTask& r : uow.ready()) ready_.push_back(std::move(r));
+  }
   return status;
 }
 

@@ -8,6 +8,7 @@
 #define COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -44,6 +45,15 @@ class WriterConnection {
   // False once the connection is lost; the writer then reconnects.
   bool Alive();
 
+  // The tasks made ready by the commands that succeeded since the last call
+  // (see StoreOptions::on_tasks_ready); the caller drops them when the
+  // transaction rolls back.
+  std::vector<ReadyTask> TakeReady() {
+    std::vector<ReadyTask> out;
+    out.swap(ready_);
+    return out;
+  }
+
  private:
   struct Statements;
   class Transaction;
@@ -55,6 +65,7 @@ class WriterConnection {
   int schema_version_ = 0;
   soci::session sql_;
   std::unique_ptr<Statements> st_;  // after sql_: destroyed before it
+  std::vector<ReadyTask> ready_;
 };
 
 }  // namespace collections::storage

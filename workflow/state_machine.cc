@@ -231,6 +231,8 @@ void Terminate(Ctx& x, v1::Stage stage, v1::CloseReason reason) {
   }
   x.c.set_stage(stage);
   x.c.set_close_reason(reason);
+  x.c.set_active_plan_id(0);
+  x.c.clear_active_plan_kind();
   *x.c.mutable_stage_entered_on() = DayToProto(x.today);
   x.c.clear_assigned_queue();
   x.t.cancel_open_tasks = true;
@@ -288,7 +290,13 @@ void ApplyMoney(Ctx& x, int64_t applied) {
   if (OverdueTotal(x.c.overdue()) == 0) {
     x.c.set_days_past_due(0);
     Refresh(x);
-    Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+    // Arrears paid off under a restructuring: the loan runs on its new
+    // terms, so the case closes as restructured rather than cured.
+    if (x.c.active_plan_kind() == v1::PLAN_KIND_RESTRUCTURING) {
+      Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
+    } else {
+      Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+    }
     return;
   }
   Refresh(x);
@@ -707,6 +715,7 @@ absl::Status OnPlan(Ctx& x) {
       x.Say(absl::StrCat("plan ", a.plan_id(), " approved by ", a.approver()));
       EnterStage(x, v1::STAGE_REPAYMENT_PLAN);
       x.c.set_active_plan_id(a.plan_id());
+      x.c.set_active_plan_kind(a.kind());
       // A durable timer per instalment (missed once the grace days pass) and
       // a reminder call before each falls due.
       const v1::PlanRules& rules = x.policy.plans();
@@ -757,6 +766,7 @@ absl::Status OnPlan(Ctx& x) {
       x.Say(absl::StrCat("plan ", e.plan_broken().plan_id(), " broken: instalment ",
                          e.plan_broken().instalment(), " missed"));
       x.c.set_active_plan_id(0);
+      x.c.clear_active_plan_kind();
       for (int i = 1; i <= e.plan_broken().instalment_count(); ++i) {
         x.t.clear_timers.push_back(
             {TimerKind::kInstalmentDue, e.plan_broken().plan_id() * 1000 + i});

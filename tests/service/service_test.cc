@@ -155,15 +155,15 @@ TEST_P(ServiceTest, ReflectionListsAllServices) {
 // UNIMPLEMENTED and names the issue that brings it.
 TEST_P(ServiceTest, UnimplementedRpcsNameTheirIssue) {
   {
-    auto stub = v1::PlanService::NewStub(channel_);
+    auto stub = v1::PolicyService::NewStub(channel_);
     auto context = Context();
-    v1::GetPlanRequest request;
-    v1::GetPlanResponse response;
-    grpc::Status status = stub->GetPlan(context.get(), request, &response);
+    v1::ListPolicyVersionsRequest request;
+    v1::ListPolicyVersionsResponse response;
+    grpc::Status status = stub->ListPolicyVersions(context.get(), request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
     EXPECT_THAT(status.error_message(),
-                HasSubstr("collections.v1.PlanService/GetPlan"));
-    EXPECT_THAT(status.error_message(), HasSubstr("issue #5"));
+                HasSubstr("collections.v1.PolicyService/ListPolicyVersions"));
+    EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
   }
   {
     auto stub = v1::ReportService::NewStub(channel_);
@@ -187,18 +187,6 @@ TEST_P(ServiceTest, UnimplementedRpcsNameTheirIssue) {
     EXPECT_EQ(received, 0);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
     EXPECT_THAT(status.error_message(), HasSubstr("issue #6"));
-  }
-  {
-    auto stub = v1::TaskService::NewStub(channel_);
-    auto context = Context();
-    auto stream = stub->StreamTasks(context.get());
-    stream->WritesDone();
-    v1::StreamTasksResponse response;
-    while (stream->Read(&response)) {
-    }
-    grpc::Status status = stream->Finish();
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(status.error_message(), HasSubstr("issue #4"));
   }
   {
     auto stub = v1::ReportService::NewStub(channel_);

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The import and aging measurement of bench/RESULTS.md.
+#
+# For each scenario it starts a release-built collectionsd on a fresh SQLite
+# file under /tmp (--daily_aging_time=off, so only the measured RPC moves the
+# business date), streams ROWS rows through CaseService.ImportDelinquencies
+# with collections-loadgen, advances the business date by one day with
+# CaseService.AdvanceBusinessDate, counts the cases per stage, and stops the
+# server (SIGTERM). Scenarios:
+#
+#   worst    every row 30 days past due with a mild amount: each case opens
+#            in REMINDER (two tasks) and on the next day crosses into
+#            COUNSELLING (tasks cancelled, one created) -- the aging worst
+#            case, every open case at a band edge.
+#   typical  days past due and amounts spread over the class bands (see
+#            collections-loadgen --help): the next day only the few cases at
+#            a band edge are visited.
+#
+# Usage: bench/run_import_aging.sh [worst] [typical]      (default: both)
+# Environment:
+#   ROWS=1000000      rows per import
+#   BUILD_DIR=build   where collectionsd and collections-loadgen are built
+#                     (configured Release or RelWithDebInfo; built here)
+#   TMP_ROOT=/tmp     where the fresh database directory is made
+#   PERF=0            1: record `perf record -g` profiles of collectionsd for
+#                     the import and the aging pass into the run directory
+#   KEEP=0            1: keep the run directory (database, logs, profiles)
+#   CENSUS=1          0: skip counting cases per stage afterwards
+#   REV=...           what to print as the source revision (default: git's)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROWS=${ROWS:-1000000}
+BUILD_DIR=${BUILD_DIR:-build}
+TMP_ROOT=${TMP_ROOT:-/tmp}
+PERF=${PERF:-0}
+KEEP=${KEEP:-0}
+CENSUS=${CENSUS:-1}
+scenarios=("$@")
+[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(worst typical)
+
+if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
+case "$build_type" in
+  Release|RelWithDebInfo) ;;
+  *) echo "error: $BUILD_DIR is a '$build_type' build; measure an optimized one" \
+          "(cmake -S . -B $BUILD_DIR -DCMAKE_BUILD_TYPE=RelWithDebInfo)" >&2
+     exit 2 ;;
+esac
+cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-loadgen >/dev/null
+SERVER=$BUILD_DIR/server/collectionsd
+LOADGEN=$BUILD_DIR/bench/collections-loadgen
+
+run_dir=$(mktemp -d "$TMP_ROOT/collections-bench.XXXXXX")
+server_pid=""
+perf_pid=""
+cleanup() {
+  [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null || true
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [[ $KEEP == 1 ]]; then
+    echo "kept $run_dir" >&2
+  else
+    rm -rf "$run_dir"
+  fi
+}
+trap cleanup EXIT
+
+rev=${REV:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null; then rev+="+dirty"; fi
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev" \
+     "build=$build_type nproc=$(nproc)" \
+     "cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\"" \
+     "mem=$(awk '/MemTotal/ {printf "%.0fGiB", $2/1048576}' /proc/meminfo)" \
+     "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') rows=$ROWS"
+
+start_server() {  # $1: scenario name
+  local db="$run_dir/$1.db" log="$run_dir/$1.server.log"
+  rm -f "$db" "$db-wal" "$db-shm"
+  "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" \
+    --daily_aging_time=off --log_level=info >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    if addr=$(grep -o 'serving on [^ ]*' "$log" | awk '{print $3}') && [[ -n $addr ]]; then
+      ADDR=$addr
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "collectionsd did not start" >&2
+  cat "$log" >&2
+  return 1
+}
+
+stop_server() {
+  kill -TERM "$server_pid"
+  wait "$server_pid" || { echo "collectionsd exited with $?" >&2; return 1; }
+  server_pid=""
+}
+
+perf_start() {  # $1: profile name
+  [[ $PERF == 1 ]] || return 0
+  perf record -g -F 499 -p "$server_pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
+  perf_pid=$!
+  sleep 0.5
+}
+
+perf_stop() {
+  [[ -n $perf_pid ]] || return 0
+  kill -INT "$perf_pid"
+  wait "$perf_pid" || true
+  perf_pid=""
+}
+
+for scenario in "${scenarios[@]}"; do
+  case "$scenario" in
+    worst) feed=(--dpd=30 --amounts=mild --credit=clean) ;;
+    typical) feed=(--dpd=-1 --amounts=spread --credit=mixed) ;;
+    *) echo "unknown scenario $scenario (worst, typical)" >&2; exit 2 ;;
+  esac
+  start_server "$scenario"
+  # The server's first business date is today in Asia/Shanghai; so is the
+  # feed's as-of date, and aging moves one day on.
+  today=$(TZ=Asia/Shanghai date +%F)
+  tomorrow=$(TZ=Asia/Shanghai date -d "$today + 1 day" +%F)
+  perf_start "$scenario.import"
+  echo "$scenario: $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" --as_of="$today" "${feed[@]}")"
+  perf_stop
+  perf_start "$scenario.aging"
+  echo "$scenario: $("$LOADGEN" advance --server="$ADDR" --to="$tomorrow")"
+  perf_stop
+  if [[ $CENSUS == 1 ]]; then
+    echo "$scenario: $("$LOADGEN" census --server="$ADDR")"
+  fi
+  db="$run_dir/$scenario.db"
+  echo "$scenario: db_bytes=$(stat -c %s "$db") wal_bytes=$(stat -c %s "$db-wal" 2>/dev/null || echo 0)"
+  stop_server
+done

@@ -1,0 +1,262 @@
+#include "server/task_dispatcher.h"
+
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+
+#include "server/logging.h"
+#include "workflow/status_macros.h"
+
+namespace collections::server {
+namespace {
+
+// Leases returned per command: bounded so that one reap never holds the
+// writer for long.
+constexpr int kReapBatch = 500;
+
+// Expires up to kReapBatch leases; *count says how many.
+storage::Command ReapCommand(absl::Time now, std::shared_ptr<int> count) {
+  return [now, count](storage::UnitOfWork& uow) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<int64_t> ids, uow.ExpireLeases(now, kReapBatch));
+    *count = static_cast<int>(ids.size());
+    return absl::OkStatus();
+  };
+}
+
+}  // namespace
+
+TaskDispatcher::TaskDispatcher(const Clock* clock) : clock_(clock) {}
+
+TaskDispatcher::~TaskDispatcher() { Stop(); }
+
+void TaskDispatcher::Start(storage::Store* store, absl::Duration reap_interval) {
+  store_ = store;
+  reap_interval_ = reap_interval;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void TaskDispatcher::Stop() {
+  Fired fired;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [id, w] : waiters_) fired.emplace_back(std::move(w.wake), Wake::kStopping);
+    waiters_.clear();
+    by_queue_.clear();
+  }
+  Run(fired);
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t TaskDispatcher::epoch() const {
+  absl::MutexLock lock(&mu_);
+  return epoch_;
+}
+
+uint64_t TaskDispatcher::NewWaitId() {
+  absl::MutexLock lock(&mu_);
+  return next_id_++;
+}
+
+size_t TaskDispatcher::waiting() const {
+  absl::MutexLock lock(&mu_);
+  return waiters_.size();
+}
+
+void TaskDispatcher::OnTasksReady(const std::vector<storage::ReadyTask>& ready) {
+  const absl::Time now = clock_->Now();
+  Fired fired;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    ++epoch_;
+    std::unordered_map<std::string, int> now_ready;
+    for (const storage::ReadyTask& r : ready) {
+      if (r.not_before <= now) {
+        ++now_ready[r.queue];
+        queue_epoch_[r.queue] = epoch_;
+        continue;
+      }
+      // Ready later: the waits on that queue look again then.
+      auto it = by_queue_.find(r.queue);
+      if (it == by_queue_.end()) continue;
+      for (uint64_t id : it->second) {
+        Waiter& w = waiters_.at(id);
+        if (r.not_before < w.recheck) {
+          w.recheck = r.not_before;
+          kick_ = true;
+        }
+      }
+    }
+    for (const auto& [queue, n] : now_ready) WakeQueueLocked(queue, n, fired);
+  }
+  Run(fired);
+}
+
+bool TaskDispatcher::Wait(uint64_t id, WaitSpec spec, WakeFn wake, Wake* now) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) {
+    *now = Wake::kStopping;
+    return false;
+  }
+  for (const std::string& q : spec.queues) {
+    auto it = queue_epoch_.find(q);
+    if (it != queue_epoch_.end() && it->second > spec.epoch) {
+      *now = Wake::kReady;
+      return false;
+    }
+  }
+  if (spec.recheck <= clock_->Now()) {
+    *now = Wake::kReady;
+    return false;
+  }
+  if (spec.deadline <= absl::Now()) {
+    *now = Wake::kTimeout;
+    return false;
+  }
+  for (const std::string& q : spec.queues) by_queue_[q].insert(id);
+  waiters_.emplace(id, Waiter{std::move(spec.queues), spec.recheck,
+                              spec.deadline, std::move(wake)});
+  kick_ = true;
+  return true;
+}
+
+bool TaskDispatcher::Cancel(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  if (waiters_.count(id) == 0) return false;
+  RemoveLocked(id);
+  return true;
+}
+
+void TaskDispatcher::PassOn(const std::vector<std::string>& queues) {
+  Fired fired;
+  {
+    absl::MutexLock lock(&mu_);
+    uint64_t oldest = 0;
+    for (const std::string& q : queues) {
+      auto it = by_queue_.find(q);
+      if (it != by_queue_.end() && !it->second.empty() &&
+          (oldest == 0 || *it->second.begin() < oldest)) {
+        oldest = *it->second.begin();
+      }
+    }
+    if (oldest == 0) return;
+    fired.emplace_back(std::move(waiters_.at(oldest).wake), Wake::kReady);
+    RemoveLocked(oldest);
+  }
+  Run(fired);
+}
+
+absl::StatusOr<int> TaskDispatcher::ReapExpiredLeases() {
+  int total = 0;
+  while (true) {
+    auto count = std::make_shared<int>(0);
+    RETURN_IF_ERROR(store_->Write(ReapCommand(clock_->Now(), count)));
+    total += *count;
+    if (*count < kReapBatch) return total;
+  }
+}
+
+absl::StatusOr<int> TaskDispatcher::Tick() {
+  absl::StatusOr<int> reaped = ReapExpiredLeases();
+  Fired fired;
+  {
+    absl::MutexLock lock(&mu_);
+    FireDueLocked(fired);
+  }
+  Run(fired);
+  return reaped;
+}
+
+void TaskDispatcher::RemoveLocked(uint64_t id) {
+  auto it = waiters_.find(id);
+  for (const std::string& q : it->second.queues) {
+    auto qt = by_queue_.find(q);
+    qt->second.erase(id);
+    if (qt->second.empty()) by_queue_.erase(qt);
+  }
+  waiters_.erase(it);
+}
+
+void TaskDispatcher::WakeQueueLocked(const std::string& queue, int n,
+                                     Fired& fired) {
+  while (n-- > 0) {
+    auto it = by_queue_.find(queue);
+    if (it == by_queue_.end()) return;
+    const uint64_t id = *it->second.begin();
+    fired.emplace_back(std::move(waiters_.at(id).wake), Wake::kReady);
+    RemoveLocked(id);
+  }
+}
+
+void TaskDispatcher::FireDueLocked(Fired& fired) {
+  const absl::Time now = clock_->Now();
+  const absl::Time real_now = absl::Now();
+  std::vector<uint64_t> due;
+  for (auto& [id, w] : waiters_) {
+    if (w.recheck <= now) {
+      fired.emplace_back(std::move(w.wake), Wake::kReady);
+      due.push_back(id);
+    } else if (w.deadline <= real_now) {
+      fired.emplace_back(std::move(w.wake), Wake::kTimeout);
+      due.push_back(id);
+    }
+  }
+  for (uint64_t id : due) RemoveLocked(id);
+}
+
+void TaskDispatcher::Run(Fired& fired) {
+  for (auto& [wake, why] : fired) wake(why);
+  fired.clear();
+}
+
+void TaskDispatcher::Loop() {
+  Fired fired;
+  absl::MutexLock lock(&mu_);
+  next_reap_ = absl::Now() + reap_interval_;
+  while (!stopping_) {
+    // Sleep until the earliest deadline, recheck (clock time mapped onto
+    // real time) or reap, or until a new wait or stop kicks us.
+    const absl::Time clock_now = clock_->Now();
+    const absl::Time real_now = absl::Now();
+    absl::Time wake_at = next_reap_;
+    for (const auto& [id, w] : waiters_) {
+      wake_at = std::min({wake_at, w.deadline, real_now + (w.recheck - clock_now)});
+    }
+    kick_ = false;
+    auto kicked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return kick_ || stopping_;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&kicked), wake_at);
+    if (stopping_) break;
+    FireDueLocked(fired);
+    const bool reap = absl::Now() >= next_reap_ && !reaping_;
+    if (reap) {
+      reaping_ = true;
+      next_reap_ = absl::Now() + reap_interval_;
+    }
+    mu_.Unlock();
+    Run(fired);
+    if (reap) {
+      // Asynchronous: the thread keeps serving deadlines meanwhile. Expired
+      // leases wake their queues' waits through OnTasksReady.
+      auto count = std::make_shared<int>(0);
+      store_->Submit(ReapCommand(clock_->Now(), count),
+                     [this, count](absl::Status s) {
+                       if (!s.ok()) LogWarning("lease reaper: %s", s.ToString());
+                       if (*count > 0) LogDebug("lease reaper: %d leases expired", *count);
+                       absl::MutexLock lock(&mu_);
+                       reaping_ = false;
+                       // A full batch: more are waiting.
+                       if (*count == kReapBatch) {
+                         next_reap_ = absl::Now();
+                         kick_ = true;
+                       }
+                     });
+    }
+    mu_.Lock();
+  }
+}
+
+}  // namespace collections::server

@@ -1,0 +1,556 @@
+#include "server/task_engine.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "server/case_engine.h"
+#include "server/logging.h"
+#include "server/transitions.h"
+#include "workflow/compliance.h"
+#include "workflow/dates.h"
+#include "workflow/state_machine.h"
+#include "workflow/status_macros.h"
+
+namespace collections::server {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kMaxQueues = 16;
+constexpr size_t kMaxName = 64;  // worker ids, queue names, request ids
+constexpr size_t kMaxReason = 512;
+constexpr int kMaxClaim = 100;
+// Held by a case hold (cease-contact, dispute, ...), which only an event
+// lifts: how often such a task is looked at again.
+constexpr absl::Duration kCaseHoldRecheck = absl::Minutes(15);
+// Claims go round again after moving held tasks aside, at most this often.
+constexpr int kClaimRounds = 4;
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
+  *ts = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+absl::Status CheckName(const std::string& value, absl::string_view field) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
+  if (value.size() > kMaxName) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is too long (at most ", kMaxName, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTaskRef(int64_t task_id) {
+  if (task_id <= 0) return absl::InvalidArgumentError("task_id must be positive");
+  return absl::OkStatus();
+}
+
+// The lease bounds of the current policy: `d` unset means the default.
+absl::StatusOr<absl::Duration> LeaseWithin(const v1::Policy& policy,
+                                           const google::protobuf::Duration* d,
+                                           absl::string_view field) {
+  const v1::TaskRules& rules = policy.tasks();
+  if (d == nullptr) return absl::Seconds(rules.default_lease_seconds());
+  ASSIGN_OR_RETURN(absl::Duration lease, DurationFromProto(*d, field));
+  if (lease < absl::Seconds(1) || lease > absl::Seconds(rules.max_lease_seconds())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be 1 s to ", rules.max_lease_seconds(), " s (the policy's max_lease_seconds)"));
+  }
+  return lease;
+}
+
+// The lease check with a clear answer for a task whose case moved on.
+absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id,
+                               absl::Status status) {
+  if (status.code() != absl::StatusCode::kFailedPrecondition) return status;
+  ASSIGN_OR_RETURN(std::optional<v1::Task> task, uow.LoadTask(task_id));
+  if (!task || task->state() != v1::TASK_STATE_CANCELLED) return status;
+  ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(task->case_id()));
+  return absl::FailedPreconditionError(absl::StrCat(
+      "task ", task_id, " was cancelled because case ", task->case_id(),
+      " moved on (now ", c ? v1::Stage_Name(c->stage()) : "gone",
+      "); drop it: nothing to do"));
+}
+
+// Compliance at claim time, as the store's ClaimSpec::hold. Loads each
+// candidate's case once and each borrower's call counts once per round,
+// and counts the calls it lets through in the round, so that one claim
+// cannot hand out a borrower's calls past a cap. Lives inside one command.
+class ContactGate {
+ public:
+  ContactGate(storage::UnitOfWork& uow, PolicyRegistry& policies, absl::Time now)
+      : uow_(uow), policies_(policies), now_(now) {}
+
+  // Counts come from the database again (they include the last round's
+  // leases, recorded by Record).
+  void NewRound() {
+    calls_.clear();
+    accepted_.clear();
+    defer_.clear();
+  }
+
+  std::string Hold(const v1::Task& task) {
+    if (!workflow::IsContactTask(task.type())) return "";
+    const CaseInfo* c = Load(task.case_id());
+    if (c == nullptr) return "compliance check failed";
+    const bool call = workflow::IsCallTask(task.type());
+    workflow::CallCounts counts;
+    if (call) {
+      const workflow::CallCounts* stored = Calls(*c);
+      if (stored == nullptr) return "compliance check failed";
+      counts = *stored;
+      const int extra = accepted_[c->borrower_id];
+      counts.attempts_today += extra;
+      counts.attempts_in_7_days += extra;
+    }
+    const workflow::ContactDecision d =
+        workflow::CheckContact(*c->rules, c->holds, task.type(), now_, c->zone, counts);
+    if (d.hold.empty()) {
+      if (call) ++accepted_[c->borrower_id];
+      return "";
+    }
+    // Held only because of calls let through in this round: those may not
+    // all be leased, so look again at the next claim instead of tomorrow.
+    const bool this_round_only =
+        call && accepted_[c->borrower_id] > 0 &&
+        workflow::CheckContact(*c->rules, c->holds, task.type(), now_, c->zone,
+                               *Calls(*c))
+            .hold.empty();
+    if (!this_round_only) {
+      defer_.emplace_back(task.task_id(), d.recheck == absl::InfiniteFuture()
+                                              ? now_ + kCaseHoldRecheck
+                                              : d.recheck);
+    }
+    return d.hold;
+  }
+
+  const absl::Status& status() const { return status_; }
+
+  // Contacts of the tasks just leased: caps count them from now on.
+  absl::Status Record(const std::vector<v1::Task>& leased) {
+    for (const v1::Task& t : leased) {
+      if (!workflow::IsContactTask(t.type())) continue;
+      const CaseInfo* c = Load(t.case_id());
+      if (c == nullptr) return status_;
+      storage::ContactRecord r;
+      r.task_id = t.task_id();
+      r.lease_token = t.lease_token();
+      r.case_id = t.case_id();
+      r.borrower_id = c->borrower_id;
+      r.task_type = t.type();
+      r.at = now_;
+      RETURN_IF_ERROR(uow_.RecordContact(r));
+    }
+    return absl::OkStatus();
+  }
+
+  // Moves this round's held tasks to when their hold may lift; how many.
+  absl::StatusOr<int> Defer() {
+    for (const auto& [task_id, until] : defer_) {
+      RETURN_IF_ERROR(uow_.DeferTask(task_id, until));
+    }
+    return static_cast<int>(defer_.size());
+  }
+
+ private:
+  struct CaseInfo {
+    std::string borrower_id;
+    v1::Holds holds;
+    absl::TimeZone zone;
+    const v1::ContactRules* rules = nullptr;
+  };
+
+  const CaseInfo* Load(int64_t case_id) {
+    auto it = cases_.find(case_id);
+    if (it != cases_.end()) return &it->second;
+    absl::StatusOr<std::optional<v1::Case>> c = uow_.LoadCase(case_id);
+    if (!c.ok() || !c->has_value()) {
+      Fail(c.ok() ? absl::InternalError(absl::StrCat("case ", case_id, " of a task is missing"))
+                  : c.status());
+      return nullptr;
+    }
+    absl::StatusOr<const v1::Policy*> policy = policies_.Get((*c)->policy_version());
+    if (!policy.ok()) {
+      Fail(policy.status());
+      return nullptr;
+    }
+    CaseInfo info;
+    info.borrower_id = (*c)->borrower().borrower_id();
+    info.holds = (*c)->holds();
+    info.rules = &(*policy)->contact();
+    // Import checks the zone; a stored one that no longer loads (tzdata
+    // changed) falls back to the policy's default, then UTC.
+    const std::string& tz = (*c)->borrower().time_zone();
+    if (!absl::LoadTimeZone(tz.empty() ? info.rules->default_time_zone() : tz, &info.zone) &&
+        !absl::LoadTimeZone(info.rules->default_time_zone(), &info.zone)) {
+      info.zone = absl::UTCTimeZone();
+    }
+    return &cases_.emplace(case_id, std::move(info)).first->second;
+  }
+
+  const workflow::CallCounts* Calls(const CaseInfo& c) {
+    auto it = calls_.find(c.borrower_id);
+    if (it != calls_.end()) return &it->second;
+    absl::StatusOr<workflow::CallCounts> counts =
+        uow_.CountCalls(c.borrower_id, workflow::LocalDayStart(now_, c.zone),
+                        workflow::LocalDayStart(now_, c.zone, -6));
+    if (!counts.ok()) {
+      Fail(counts.status());
+      return nullptr;
+    }
+    return &calls_.emplace(c.borrower_id, *counts).first->second;
+  }
+
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+
+  storage::UnitOfWork& uow_;
+  PolicyRegistry& policies_;
+  const absl::Time now_;
+  absl::Status status_;  // Hold cannot return an error; Claim checks this
+  std::map<int64_t, CaseInfo> cases_;
+  std::map<std::string, workflow::CallCounts> calls_;
+  std::map<std::string, int> accepted_;
+  std::vector<std::pair<int64_t, absl::Time>> defer_;
+};
+
+// Runs `command` filling *out, then calls done(*out) or done(error).
+template <typename Response>
+void SubmitFor(storage::Store* store, std::shared_ptr<Response> out,
+               storage::Command command,
+               std::function<void(absl::StatusOr<Response>)> done) {
+  store->Submit(std::move(command),
+                [out, done = std::move(done)](absl::Status status) {
+                  if (status.ok()) {
+                    done(std::move(*out));
+                  } else {
+                    done(status);
+                  }
+                });
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& d,
+                                                 absl::string_view field) {
+  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999'999'999 ||
+      d.seconds() > 315'576'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " must be a non-negative duration"));
+  }
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+TaskEngine::TaskEngine(storage::Store* store, const Clock* clock,
+                       PolicyRegistry* policies, const CaseEngine* cases)
+    : store_(store), clock_(clock), policies_(policies), cases_(cases) {}
+
+absl::StatusOr<ClaimArgs> TaskEngine::CheckClaim(
+    const std::string& worker,
+    const google::protobuf::RepeatedPtrField<std::string>& queues,
+    const google::protobuf::RepeatedField<int>& types, int max_tasks,
+    const google::protobuf::Duration* lease) const {
+  ClaimArgs args;
+  RETURN_IF_ERROR(CheckName(worker, "worker_id"));
+  args.worker = worker;
+  if (queues.empty() || queues.size() > kMaxQueues) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queues: name 1 to ", kMaxQueues, " queues"));
+  }
+  for (const std::string& q : queues) {
+    RETURN_IF_ERROR(CheckName(q, "queues"));
+    if (std::find(args.queues.begin(), args.queues.end(), q) == args.queues.end()) {
+      args.queues.push_back(q);
+    }
+  }
+  for (int t : types) {
+    if (t == v1::TASK_TYPE_UNSPECIFIED || !v1::TaskType_IsValid(t)) {
+      return absl::InvalidArgumentError(absl::StrCat("task_types: unknown task type ", t));
+    }
+    args.types.push_back(static_cast<v1::TaskType>(t));
+  }
+  if (max_tasks < 1 || max_tasks > kMaxClaim) {
+    return absl::InvalidArgumentError(absl::StrCat("max_tasks must be 1..", kMaxClaim));
+  }
+  args.max_tasks = max_tasks;
+  ASSIGN_OR_RETURN(args.lease, LeaseWithin(policies_->Current(), lease, "lease"));
+  return args;
+}
+
+void TaskEngine::Claim(const ClaimArgs& args,
+                       std::function<void(absl::StatusOr<Claimed>)> done) {
+  auto out = std::make_shared<Claimed>();
+  SubmitFor<Claimed>(
+      store_, out,
+      [this, args, out](storage::UnitOfWork& uow) -> absl::Status {
+        const absl::Time now = clock_->Now();
+        ContactGate gate(uow, *policies_, now);
+        storage::ClaimSpec spec;
+        spec.queues = args.queues;
+        spec.types = args.types;
+        spec.worker = args.worker;
+        spec.max_tasks = args.max_tasks;
+        spec.lease = args.lease;
+        spec.now = now;
+        spec.hold = [&gate](const v1::Task& task) { return gate.Hold(task); };
+        // Held tasks move out of the way (Defer), so another round sees the
+        // ones behind them.
+        for (int round = 0; round < kClaimRounds; ++round) {
+          gate.NewRound();
+          ASSIGN_OR_RETURN(std::vector<v1::Task> leased, uow.ClaimTasks(spec));
+          RETURN_IF_ERROR(gate.status());
+          RETURN_IF_ERROR(gate.Record(leased));
+          ASSIGN_OR_RETURN(int deferred, gate.Defer());
+          spec.max_tasks -= static_cast<int>(leased.size());
+          for (v1::Task& t : leased) out->tasks.push_back(std::move(t));
+          if (spec.max_tasks == 0 || deferred == 0) break;
+        }
+        if (out->tasks.empty()) {
+          ASSIGN_OR_RETURN(out->recheck, uow.NextReadyTime(args.queues, now));
+        }
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void TaskEngine::Complete(
+    v1::CompleteTaskRequest request,
+    std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done) {
+  absl::Status invalid = CheckTaskRef(request.task_id());
+  if (invalid.ok()) invalid = CheckName(request.request_id(), "request_id");
+  if (invalid.ok() && request.outcome().outcome_case() == v1::TaskOutcome::OUTCOME_NOT_SET) {
+    invalid = absl::InvalidArgumentError("outcome: one outcome for the task's type is required");
+  }
+  if (invalid.ok() && request.outcome().ByteSizeLong() > 16 * 1024) {
+    invalid = absl::InvalidArgumentError("outcome is too large (at most 16 KiB)");
+  }
+  if (!invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  auto out = std::make_shared<v1::CompleteTaskResponse>();
+  const absl::CivilDay today = cases_->BusinessDate();
+  SubmitFor<v1::CompleteTaskResponse>(
+      store_, out,
+      [this, request = std::move(request), out, today](storage::UnitOfWork& uow) -> absl::Status {
+        const int64_t id = request.task_id();
+        const std::string key = absl::StrCat(id, "/", request.request_id());
+        ASSIGN_OR_RETURN(std::optional<std::string> seen, uow.FindResponse("task.complete", key));
+        if (seen) {
+          if (!out->ParseFromString(*seen)) {
+            return absl::InternalError("stored completion response is corrupt");
+          }
+          if (out->task().lease_token() != request.lease_token()) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "task ", id, ": request_id ", request.request_id(),
+                " completed another lease of this task"));
+          }
+          out->set_duplicate(true);
+          return absl::OkStatus();
+        }
+        const absl::Time now = clock_->Now();
+        absl::StatusOr<v1::Task> task =
+            uow.CompleteTask(id, request.lease_token(), request.outcome(), now);
+        if (!task.ok()) return ExplainLeaseError(uow, id, task.status());
+        ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(task->case_id()));
+        if (!c) return absl::InternalError(absl::StrCat("case ", task->case_id(), " is missing"));
+
+        // The outcome as an event; Decide rejects one of the wrong type.
+        v1::CaseEvent event;
+        *event.mutable_business_date() = workflow::DayToProto(today);
+        event.set_actor(absl::StrCat("agent:", task->lease_owner()));
+        v1::TaskCompleted* completed = event.mutable_task_completed();
+        completed->set_task_id(id);
+        completed->set_task_type(task->type());
+        *completed->mutable_outcome() = request.outcome();
+        ASSIGN_OR_RETURN(workflow::Transition t,
+                         DecideAndApply(uow, *policies_, *clock_, &*c, std::move(event)));
+        if (request.outcome().has_call() &&
+            request.outcome().call().result() == v1::CALL_RESULT_REACHED) {
+          RETURN_IF_ERROR(uow.MarkContactConnected(id, request.lease_token()));
+        }
+
+        v1::Task& done_task = *out->mutable_task();
+        done_task = *std::move(task);
+        done_task.set_state(v1::TASK_STATE_COMPLETED);
+        done_task.clear_lease_expires_at();
+        out->set_case_stage(t.next.stage());
+        return uow.SaveResponse("task.complete", key, out->SerializeAsString());
+      },
+      std::move(done));
+}
+
+void TaskEngine::Fail(v1::FailTaskRequest request,
+                      std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done) {
+  absl::Status invalid = CheckTaskRef(request.task_id());
+  std::optional<absl::Duration> retry_after;
+  if (invalid.ok() && request.reason().size() > kMaxReason) {
+    invalid = absl::InvalidArgumentError(
+        absl::StrCat("reason is too long (at most ", kMaxReason, " bytes)"));
+  }
+  if (invalid.ok() && request.has_retry_after()) {
+    absl::StatusOr<absl::Duration> d = DurationFromProto(request.retry_after(), "retry_after");
+    if (!d.ok()) {
+      invalid = d.status();
+    } else if (*d > absl::Hours(24 * 30)) {
+      invalid = absl::InvalidArgumentError("retry_after must be at most 30 days");
+    } else {
+      retry_after = *d;
+    }
+  }
+  if (!invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  auto out = std::make_shared<v1::FailTaskResponse>();
+  SubmitFor<v1::FailTaskResponse>(
+      store_, out,
+      [this, request = std::move(request), retry_after, out](storage::UnitOfWork& uow) -> absl::Status {
+        const int64_t id = request.task_id();
+        const absl::Time now = clock_->Now();
+        absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
+        if (!leased.ok()) return ExplainLeaseError(uow, id, leased.status());
+        ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(leased->case_id()));
+        if (!c) return absl::InternalError(absl::StrCat("case ", leased->case_id(), " is missing"));
+        ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c->policy_version()));
+        const v1::TaskRules& rules = policy->tasks();
+        const int attempts = leased->attempts();
+        const bool incident = attempts >= rules.max_attempts();
+        // The policy's backoff doubles per attempt, at most a day.
+        const absl::Duration backoff =
+            std::min(absl::Seconds(rules.retry_backoff_seconds()) *
+                         (int64_t{1} << std::clamp(attempts - 1, 0, 20)),
+                     absl::Hours(24));
+        const absl::Time retry_at = now + retry_after.value_or(backoff);
+        const std::string reason = request.reason().empty() ? "no reason given" : request.reason();
+        const std::string text =
+            incident ? absl::StrCat("incident: failed ", attempts, " of ", rules.max_attempts(),
+                                    " attempts; last: ", reason)
+                     : absl::StrCat("attempt ", attempts, " of ", rules.max_attempts(),
+                                    " failed: ", reason);
+        ASSIGN_OR_RETURN(v1::Task task, uow.ReturnTask(id, request.lease_token(), retry_at,
+                                                       incident, text, now));
+        task.set_state(incident ? v1::TASK_STATE_INCIDENT : v1::TASK_STATE_READY);
+        task.clear_lease_owner();
+        task.clear_lease_expires_at();
+        SetTime(retry_at, task.mutable_not_before());
+        task.set_hold_reason(text);
+        if (incident) {
+          LogWarning("task %d of case %d is an incident: %s", id, task.case_id(), text);
+        }
+        *out->mutable_task() = std::move(task);
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void TaskEngine::Extend(v1::ExtendLeaseRequest request,
+                        std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done) {
+  absl::Status invalid = CheckTaskRef(request.task_id());
+  absl::StatusOr<absl::Duration> by = LeaseWithin(
+      policies_->Current(), request.has_extend_by() ? &request.extend_by() : nullptr, "extend_by");
+  if (invalid.ok()) invalid = by.status();
+  if (!invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  auto out = std::make_shared<v1::ExtendLeaseResponse>();
+  SubmitFor<v1::ExtendLeaseResponse>(
+      store_, out,
+      [this, request = std::move(request), by = *by, out](storage::UnitOfWork& uow) -> absl::Status {
+        const absl::Time now = clock_->Now();
+        absl::StatusOr<v1::Task> task =
+            uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
+        if (!task.ok()) return ExplainLeaseError(uow, request.task_id(), task.status());
+        *out->mutable_task() = *std::move(task);
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void TaskEngine::Release(v1::ReleaseTaskRequest request,
+                         std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done) {
+  if (absl::Status invalid = CheckTaskRef(request.task_id()); !invalid.ok()) {
+    done(invalid);
+    return;
+  }
+  auto out = std::make_shared<v1::ReleaseTaskResponse>();
+  SubmitFor<v1::ReleaseTaskResponse>(
+      store_, out,
+      [this, request = std::move(request), out](storage::UnitOfWork& uow) -> absl::Status {
+        const int64_t id = request.task_id();
+        absl::StatusOr<v1::Task> task = uow.ReleaseTask(id, request.lease_token(), clock_->Now());
+        if (!task.ok()) return ExplainLeaseError(uow, id, task.status());
+        // Nobody was contacted: the caps must not count it.
+        RETURN_IF_ERROR(uow.DeleteContact(id, request.lease_token()));
+        task->set_state(v1::TASK_STATE_READY);
+        task->set_attempts(task->attempts() - 1);
+        task->clear_lease_owner();
+        task->clear_lease_expires_at();
+        *out->mutable_task() = *std::move(task);
+        return absl::OkStatus();
+      },
+      std::move(done));
+}
+
+void TaskEngine::ReleaseUndelivered(const std::vector<v1::Task>& tasks) {
+  for (const v1::Task& t : tasks) {
+    v1::ReleaseTaskRequest request;
+    request.set_task_id(t.task_id());
+    request.set_lease_token(t.lease_token());
+    Release(request, [id = t.task_id()](absl::StatusOr<v1::ReleaseTaskResponse> r) {
+      // Expiry returns it anyway; only the wait is longer.
+      if (!r.ok()) LogWarning("could not release undelivered task %d: %s", id, r.status().ToString());
+    });
+  }
+}
+
+absl::StatusOr<v1::ListTasksResponse> TaskEngine::List(const v1::ListTasksRequest& request) {
+  storage::TaskFilter filter;
+  for (int s : request.states()) {
+    if (s == v1::TASK_STATE_UNSPECIFIED || !v1::TaskState_IsValid(s)) {
+      return absl::InvalidArgumentError(absl::StrCat("states: unknown state ", s));
+    }
+    filter.states.push_back(static_cast<v1::TaskState>(s));
+  }
+  if (filter.states.empty()) {
+    filter.states = {v1::TASK_STATE_READY, v1::TASK_STATE_LEASED, v1::TASK_STATE_INCIDENT};
+  }
+  if (request.queues_size() > kMaxQueues) {
+    return absl::InvalidArgumentError(absl::StrCat("queues: at most ", kMaxQueues));
+  }
+  for (const std::string& q : request.queues()) {
+    RETURN_IF_ERROR(CheckName(q, "queues"));
+    filter.queues.push_back(q);
+  }
+  if (request.case_id() < 0) return absl::InvalidArgumentError("case_id must not be negative");
+  if (request.page_size() < 0 || request.page_size() > 1000) {
+    return absl::InvalidArgumentError("page_size must be 0..1000");
+  }
+  int64_t after = 0;
+  if (!request.page_token().empty() &&
+      (!absl::SimpleAtoi(request.page_token(), &after) || after <= 0)) {
+    return absl::InvalidArgumentError("page_token is not one this server gave out");
+  }
+  filter.held_only = request.held_only();
+  filter.case_id = request.case_id();
+  filter.after_task_id = after;
+  const int page = request.page_size() == 0 ? 100 : request.page_size();
+  filter.limit = page + 1;  // one more tells whether another page exists
+  ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->FindTasks(filter));
+  v1::ListTasksResponse out;
+  for (size_t i = 0; i < tasks.size() && static_cast<int>(i) < page; ++i) {
+    *out.add_tasks() = std::move(tasks[i]);
+  }
+  if (static_cast<int>(tasks.size()) > page) {
+    out.set_next_page_token(absl::StrCat(out.tasks(page - 1).task_id()));
+  }
+  return out;
+}
+
+}  // namespace collections::server

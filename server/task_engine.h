@@ -1,0 +1,95 @@
+// TaskEngine: what TaskService does, without the gRPC plumbing. Every
+// change is a storage Command on the store's single writer (a claim too: it
+// leases rows); its callback runs once the commit is durable.
+//
+// Claims enforce contact compliance (workflow/compliance.h) through the
+// store's claim `hold`: a contact task that may not go out now keeps its
+// place with the reason, and its not_before moves to when the hold may lift
+// so that it stops crowding the head of its queue. Completion records the
+// outcome and runs it through the state machine in the same command.
+//
+// Thread-safe. Callbacks run on the writer thread and must not block.
+#ifndef COLLECTIONS_SERVER_TASK_ENGINE_H_
+#define COLLECTIONS_SERVER_TASK_ENGINE_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "collections/v1/task_service.pb.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/repeated_field.h"
+#include "server/clock.h"
+#include "server/policy_registry.h"
+#include "storage/store.h"
+
+namespace collections::server {
+
+class CaseEngine;
+
+// A validated claim: who, from where, how many, for how long.
+struct ClaimArgs {
+  std::string worker;
+  std::vector<std::string> queues;
+  std::vector<v1::TaskType> types;  // empty: any
+  int max_tasks = 1;
+  absl::Duration lease;
+};
+
+struct Claimed {
+  std::vector<v1::Task> tasks;  // leased, most urgent first
+  // When nothing was leased: the earliest time a task of these queues
+  // becomes ready by time alone (a not_before, a hold lifting).
+  std::optional<absl::Time> recheck;
+};
+
+class TaskEngine {
+ public:
+  TaskEngine(storage::Store* store, const Clock* clock,
+             PolicyRegistry* policies, const CaseEngine* cases);
+
+  // The checks every claim passes (ClaimTasks and StreamTasks): bounds on
+  // worker, queues, types and max_tasks; the lease (unset: the policy's
+  // default) within the current policy's bounds. INVALID_ARGUMENT naming
+  // the field.
+  absl::StatusOr<ClaimArgs> CheckClaim(
+      const std::string& worker,
+      const google::protobuf::RepeatedPtrField<std::string>& queues,
+      const google::protobuf::RepeatedField<int>& types, int max_tasks,
+      const google::protobuf::Duration* lease) const;
+
+  void Claim(const ClaimArgs& args,
+             std::function<void(absl::StatusOr<Claimed>)> done);
+  void Complete(v1::CompleteTaskRequest request,
+                std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done);
+  void Fail(v1::FailTaskRequest request,
+            std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done);
+  void Extend(v1::ExtendLeaseRequest request,
+              std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done);
+  void Release(v1::ReleaseTaskRequest request,
+               std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done);
+  // Best effort, for tasks leased to a caller that went away before they
+  // reached it: gives them back untouched.
+  void ReleaseUndelivered(const std::vector<v1::Task>& tasks);
+
+  // Blocking read.
+  absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& request);
+
+ private:
+  storage::Store* const store_;
+  const Clock* const clock_;
+  PolicyRegistry* const policies_;
+  const CaseEngine* const cases_;
+};
+
+// google.protobuf.Duration -> absl::Duration; INVALID_ARGUMENT naming
+// `field` when negative or malformed.
+absl::StatusOr<absl::Duration> DurationFromProto(
+    const google::protobuf::Duration& d, absl::string_view field);
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_TASK_ENGINE_H_

@@ -1,0 +1,44 @@
+// DecideAndApply: the one way a command turns an event into a stored
+// transition (workflow::Decide under the case's own policy version, then
+// UnitOfWork::Apply guarded by the case's version). Shared by the engines'
+// commands; runs on the store's writer thread inside a command.
+#ifndef COLLECTIONS_SERVER_TRANSITIONS_H_
+#define COLLECTIONS_SERVER_TRANSITIONS_H_
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "collections/v1/case.pb.h"
+#include "server/clock.h"
+#include "server/policy_registry.h"
+#include "storage/store.h"
+#include "workflow/state_machine.h"
+#include "workflow/status_macros.h"
+
+namespace collections::server {
+
+// Decides `event` for `current` (null: the event opens a case) under the
+// case's own policy version and applies the transition in `uow`.
+// `also_clear` adds timers to clear (a fired timer).
+inline absl::StatusOr<workflow::Transition> DecideAndApply(
+    storage::UnitOfWork& uow, PolicyRegistry& policies, const Clock& clock,
+    const v1::Case* current, v1::CaseEvent event,
+    std::vector<workflow::TimerRef> also_clear = {}) {
+  const v1::Policy* policy = nullptr;
+  if (current == nullptr) {
+    policy = &policies.Current();
+  } else {
+    ASSIGN_OR_RETURN(policy, policies.Get(current->policy_version()));
+  }
+  ASSIGN_OR_RETURN(workflow::Transition t,
+                   workflow::Decide(current ? *current : v1::Case(), event,
+                                    *policy, clock.Now()));
+  for (const auto& timer : also_clear) t.clear_timers.push_back(timer);
+  RETURN_IF_ERROR(uow.Apply(t, current ? current->version() : 0));
+  return t;
+}
+
+}  // namespace collections::server
+
+#endif  // COLLECTIONS_SERVER_TRANSITIONS_H_

@@ -1,0 +1,282 @@
+// PlanService through real gRPC on SQLite and PostgreSQL: each plan kind
+// proposed and approved, payments that keep it, a missed instalment that
+// breaks it, a completed plan; maker-checker and concession limits; bad
+// proposals that write nothing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/plan_service.grpc.pb.h"
+#include "tests/service/server_fixture.h"
+#include "workflow/dates.h"
+
+namespace collections {
+namespace {
+
+using ::testing::HasSubstr;
+using workflow::DayToProto;
+
+constexpr int64_t CNY = 100;
+const absl::CivilDay kToday(2026, 11, 29);
+
+class PlanServiceTest : public testing::ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    cases_ = v1::CaseService::NewStub(channel_);
+    plans_ = v1::PlanService::NewStub(channel_);
+  }
+
+  // A case `dpd` days past due with `overdue` CNY, 10% of it penalty.
+  int64_t Open(const std::string& loan, int dpd, int64_t overdue_cny) {
+    v1::ImportDelinquenciesRequest row;
+    v1::DelinquencyRecord& r = *row.mutable_record();
+    r.set_loan_id(loan);
+    *r.mutable_as_of() = DayToProto(kToday);
+    *r.mutable_oldest_unpaid_due_date() = DayToProto(kToday - dpd);
+    r.mutable_borrower()->set_borrower_id("B-" + loan);
+    r.mutable_borrower()->set_name("Wang Wu");
+    r.set_principal_outstanding_fen(300'000 * CNY);
+    r.mutable_overdue()->set_penalty_fen(overdue_cny * CNY / 10);
+    r.mutable_overdue()->set_interest_fen(overdue_cny * CNY / 10);
+    r.mutable_overdue()->set_principal_fen(overdue_cny * CNY * 8 / 10);
+    auto context = Context();
+    v1::ImportDelinquenciesResponse response;
+    auto writer = cases_->ImportDelinquencies(context.get(), &response);
+    EXPECT_TRUE(writer->Write(row));
+    writer->WritesDone();
+    EXPECT_TRUE(writer->Finish().ok());
+    EXPECT_EQ(response.opened(), 1);
+    return Case(loan).case_().case_id();
+  }
+
+  v1::GetCaseResponse Case(const std::string& loan) {
+    auto context = Context();
+    v1::GetCaseRequest request;
+    request.set_loan_id(loan);
+    v1::GetCaseResponse out;
+    EXPECT_TRUE(cases_->GetCase(context.get(), request, &out).ok());
+    return out;
+  }
+
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& who,
+                                                 const std::string& role = "agent") {
+    auto context = Context();
+    context->AddMetadata("collections-actor", who);
+    context->AddMetadata("collections-role", role);
+    return context;
+  }
+
+  grpc::Status Propose(const v1::ProposePlanRequest& request, v1::Plan* out,
+                       const std::string& who = "alice") {
+    v1::ProposePlanResponse response;
+    grpc::Status s = plans_->ProposePlan(As(who).get(), request, &response);
+    *out = response.plan();
+    return s;
+  }
+
+  grpc::Status Approve(int64_t plan_id, const std::string& who, const std::string& role,
+                       v1::ApprovePlanResponse* out) {
+    v1::ApprovePlanRequest request;
+    request.set_plan_id(plan_id);
+    return plans_->ApprovePlan(As(who, role).get(), request, out);
+  }
+
+  v1::ProposePlanRequest Request(int64_t case_id, v1::PlanKind kind, int periods) {
+    v1::ProposePlanRequest r;
+    r.set_case_id(case_id);
+    r.set_kind(kind);
+    r.set_periods(periods);
+    *r.mutable_first_due_date() = DayToProto(kToday + 10);
+    return r;
+  }
+
+  void Pay(const std::string& loan, const std::string& id, int64_t fen) {
+    auto context = Context();
+    v1::RecordPaymentRequest request;
+    request.set_loan_id(loan);
+    request.mutable_payment()->set_payment_id(id);
+    request.mutable_payment()->set_amount_fen(fen);
+    v1::RecordPaymentResponse response;
+    grpc::Status s = cases_->RecordPayment(context.get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+
+  void Advance(absl::CivilDay to) {
+    auto context = Context();
+    v1::AdvanceBusinessDateRequest request;
+    *request.mutable_to() = DayToProto(to);
+    v1::AdvanceBusinessDateResponse response;
+    grpc::Status s = cases_->AdvanceBusinessDate(context.get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+  std::unique_ptr<v1::PlanService::Stub> plans_;
+};
+
+TEST_P(PlanServiceTest, CatchUpPlanKeptByPaymentsCompletesAndResolves) {
+  const int64_t id = Open("CU", 45, 6000);  // moderate: counselling
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(Request(id, v1::PLAN_KIND_CATCH_UP, 3), &plan).ok());
+  EXPECT_EQ(plan.state(), v1::PLAN_STATE_PROPOSED);
+  EXPECT_EQ(plan.total_fen(), 6000 * CNY);
+  EXPECT_EQ(Case("CU").case_().stage(), v1::STAGE_COUNSELLING);
+
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "bob", "agent", &approved).ok());
+  EXPECT_EQ(approved.plan().state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(approved.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(approved.case_().active_plan_id(), plan.plan_id());
+
+  // Each instalment paid on time: the plan holds through its due dates.
+  Pay("CU", "I1", 2000 * CNY);
+  Advance(kToday + 10 + 6 + 1);  // past instalment 1 and its grace
+  EXPECT_EQ(Case("CU").case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  Pay("CU", "I2", 2000 * CNY);
+  Pay("CU", "I3", 2000 * CNY);
+  v1::GetCaseResponse file = Case("CU");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_RESOLVED);
+  ASSERT_EQ(file.plans_size(), 1);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  EXPECT_EQ(file.plans(0).instalments(2).paid_fen(), 2000 * CNY);
+}
+
+TEST_P(PlanServiceTest, MissedInstalmentBreaksThePlanAndTheHistoryStays) {
+  const int64_t id = Open("MISS", 40, 6000);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(Request(id, v1::PLAN_KIND_TERM_EXTENSION, 24), &plan).ok());
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "bob", "agent", &approved).ok());
+  Advance(kToday + 10 + 5);  // due date plus grace: not yet broken
+  EXPECT_EQ(Case("MISS").case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  Advance(kToday + 10 + 6);
+  v1::GetCaseResponse file = Case("MISS");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_COUNSELLING);
+  EXPECT_EQ(file.case_().active_plan_id(), 0);
+  ASSERT_EQ(file.plans_size(), 1);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_BROKEN);
+  bool broken_event = false;
+  for (const auto& e : file.events()) broken_event |= e.has_plan_broken();
+  EXPECT_TRUE(broken_event);
+}
+
+TEST_P(PlanServiceTest, RestructuringCompletesAndClosesTheCase) {
+  const int64_t id = Open("RS", 120, 30'000);  // severe
+  v1::ProposePlanRequest r = Request(id, v1::PLAN_KIND_RESTRUCTURING, 2);
+  r.set_new_rate_basis_points(600);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(r, &plan).ok());
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &approved).ok());
+  EXPECT_EQ(approved.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  // The schedule pays more than the arrears (interest): the plan, not the
+  // arrears, decides completion.
+  Pay("RS", "R1", plan.instalments(0).amount_fen());
+  EXPECT_EQ(Case("RS").case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  Pay("RS", "R2", plan.instalments(1).amount_fen());
+  v1::GetCaseResponse file = Case("RS");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(file.case_().close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+}
+
+TEST_P(PlanServiceTest, DeferralNeedsAGenuineHardship) {
+  const int64_t id = Open("DEF", 45, 6000);
+  v1::ProposePlanRequest r = Request(id, v1::PLAN_KIND_DEFERRAL, 4);
+  r.set_deferral_months(2);
+  v1::Plan plan;
+  grpc::Status s = Propose(r, &plan);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("not offered"));
+  EXPECT_EQ(Case("DEF").events_size(), 1);  // nothing written
+}
+
+TEST_P(PlanServiceTest, MakerCheckerAndConcessionLimits) {
+  const int64_t id = Open("MC", 45, 20'000);  // 2,000 CNY penalty
+  v1::ProposePlanRequest r = Request(id, v1::PLAN_KIND_CATCH_UP, 6);
+  r.set_waiver_fen(1500 * CNY);  // over an agent's 1,000 CNY
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(r, &plan, "alice").ok());
+  EXPECT_EQ(plan.waiver_fen(), 1500 * CNY);
+
+  v1::ApprovePlanResponse out;
+  grpc::Status s = Approve(plan.plan_id(), "alice", "supervisor", &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("cannot also approve"));
+  s = Approve(plan.plan_id(), "bob", "agent", &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("supervisor"));
+  EXPECT_EQ(Case("MC").case_().stage(), v1::STAGE_COUNSELLING);  // nothing changed
+
+  ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &out).ok());
+  EXPECT_EQ(out.case_().waived_total_fen(), 1500 * CNY);
+  EXPECT_EQ(out.case_().overdue().penalty_fen(), 500 * CNY);
+  // The waiver is its own event, with approver and amount.
+  v1::GetCaseResponse file = Case("MC");
+  const v1::CaseEvent& last = file.events(file.events_size() - 1);
+  ASSERT_TRUE(last.has_penalty_waived());
+  EXPECT_EQ(last.penalty_waived().amount_fen(), 1500 * CNY);
+  EXPECT_EQ(last.penalty_waived().approver(), "agent:sue");
+
+  // Approved once: a second approval is refused.
+  s = Approve(plan.plan_id(), "tom", "supervisor", &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_P(PlanServiceTest, BadProposalsChangeNothing) {
+  const int64_t id = Open("BAD", 45, 6000);
+  v1::Plan plan;
+  EXPECT_EQ(Propose(Request(id, v1::PLAN_KIND_CATCH_UP, 61), &plan).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // term beyond policy
+  EXPECT_EQ(Propose(Request(id, v1::PLAN_KIND_TERM_EXTENSION, 60), &plan).error_code(),
+            grpc::StatusCode::OK);  // a long term is fine when instalments are big enough
+  const int64_t small = Open("SMALL", 45, 5000);
+  EXPECT_EQ(Propose(Request(small, v1::PLAN_KIND_CATCH_UP, 60), &plan).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // instalment below minimum
+  v1::ProposePlanRequest too_much = Request(small, v1::PLAN_KIND_CATCH_UP, 3);
+  too_much.set_waiver_fen(501 * CNY);  // penalty is 500
+  EXPECT_EQ(Propose(too_much, &plan).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Propose(Request(999999, v1::PLAN_KIND_CATCH_UP, 3), &plan).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::ProposePlanResponse response;
+  auto anonymous = Context();
+  EXPECT_EQ(plans_->ProposePlan(anonymous.get(), Request(small, v1::PLAN_KIND_CATCH_UP, 3),
+                                &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Case("SMALL").events_size(), 1);
+
+  // A resolved case gets no plan.
+  Pay("SMALL", "ALL", 5000 * CNY);
+  EXPECT_EQ(Propose(Request(small, v1::PLAN_KIND_CATCH_UP, 3), &plan).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  // Rejecting a proposal records it; approving it afterwards is refused.
+  v1::Plan p;
+  ASSERT_TRUE(Propose(Request(id, v1::PLAN_KIND_CATCH_UP, 3), &p).ok());
+  v1::RejectPlanRequest reject;
+  reject.set_plan_id(p.plan_id());
+  reject.set_reason("income not verified");
+  v1::RejectPlanResponse rejected;
+  ASSERT_TRUE(plans_->RejectPlan(As("sue", "supervisor").get(), reject, &rejected).ok());
+  EXPECT_EQ(rejected.plan().state(), v1::PLAN_STATE_REJECTED);
+  v1::ApprovePlanResponse out;
+  EXPECT_EQ(Approve(p.plan_id(), "bob", "agent", &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::GetPlanRequest get;
+  get.set_plan_id(p.plan_id());
+  v1::GetPlanResponse got;
+  auto ctx = Context();
+  ASSERT_TRUE(plans_->GetPlan(ctx.get(), get, &got).ok());
+  EXPECT_EQ(got.plan().reason(), "income not verified");
+}
+
+COLLECTIONS_INSTANTIATE_BACKENDS(PlanServiceTest);
+
+}  // namespace
+}  // namespace collections
