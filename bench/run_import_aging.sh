@@ -103,6 +103,24 @@ stop_server() {
   server_pid=""
 }
 
+# CPU seconds (user + system) collectionsd has used so far.
+server_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$server_pid/stat"
+}
+
+# Runs one measured step: prints its result line with the server's CPU
+# seconds for the step and the load average after it (other work on the
+# machine shows there).
+measure() {  # $1: scenario, $2: profile name, rest: the loadgen command
+  local scenario=$1 profile=$2 cpu0 out
+  shift 2
+  perf_start "$scenario.$profile"
+  cpu0=$(server_cpu)
+  out=$("$@")
+  perf_stop
+  echo "$scenario: $out server_cpu_s=$(awk -v a="$cpu0" -v b="$(server_cpu)" 'BEGIN {printf "%.1f", b - a}') loadavg=$(cut -d' ' -f1 /proc/loadavg)"
+}
+
 perf_start() {  # $1: profile name
   [[ $PERF == 1 ]] || return 0
   perf record -g -F 499 -p "$server_pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
@@ -128,12 +146,9 @@ for scenario in "${scenarios[@]}"; do
   # feed's as-of date, and aging moves one day on.
   today=$(TZ=Asia/Shanghai date +%F)
   tomorrow=$(TZ=Asia/Shanghai date -d "$today + 1 day" +%F)
-  perf_start "$scenario.import"
-  echo "$scenario: $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" --as_of="$today" "${feed[@]}")"
-  perf_stop
-  perf_start "$scenario.aging"
-  echo "$scenario: $("$LOADGEN" advance --server="$ADDR" --to="$tomorrow")"
-  perf_stop
+  measure "$scenario" import "$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
+    --as_of="$today" "${feed[@]}"
+  measure "$scenario" aging "$LOADGEN" advance --server="$ADDR" --to="$tomorrow"
   if [[ $CENSUS == 1 ]]; then
     echo "$scenario: $("$LOADGEN" census --server="$ADDR")"
   fi

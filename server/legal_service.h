@@ -1,6 +1,9 @@
-// collections.v1.LegalService on the gRPC callback API.
-// Every RPC answers UNIMPLEMENTED until issue #6 (legal handoff to counsel
-// systems and legal milestones) brings it.
+// collections.v1.LegalService on the gRPC callback API: handoffs stream to
+// each firm in sequence order, at least once, resumable from the last
+// sequence the firm stored; counsel acknowledges them and reports
+// milestones, each an event through the state machine. A firm sees and
+// touches only its own cases (identified, until authentication lands, by
+// the firm_id it sends).
 #ifndef COLLECTIONS_SERVER_LEGAL_SERVICE_H_
 #define COLLECTIONS_SERVER_LEGAL_SERVICE_H_
 

@@ -14,6 +14,7 @@
 #include "server/case_service.h"
 #include "server/daily_aging.h"
 #include "server/executor.h"
+#include "server/handoff_notifier.h"
 #include "server/policy_registry.h"
 #include "server/legal_service.h"
 #include "server/logging.h"
@@ -87,6 +88,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
                                const std::vector<storage::ReadyTask>& ready) {
     d->OnTasksReady(ready);
   };
+  // Commits that create handoffs wake the counsel streams that caught up.
+  server->handoff_notifier_ = std::make_unique<HandoffNotifier>();
+  options.on_handoffs = [n = server->handoff_notifier_.get()] { n->Notify(); };
   absl::StatusOr<std::unique_ptr<storage::Store>> store =
       storage::Store::Open(options);
   if (!store.ok()) {
@@ -141,6 +145,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   context.policies = server->policies_.get();
   context.executor = server->executor_.get();
   context.cases = server->case_engine_.get();
+  context.handoffs = server->handoff_notifier_.get();
   context.task_dispatcher = server->task_dispatcher_.get();
   context.tasks = server->task_engine_.get();
   server->case_service_ = std::make_unique<CaseServiceImpl>(context);
@@ -209,6 +214,7 @@ void Server::Shutdown(absl::Duration grace) {
     }
     // Waiting claims answer now (empty) instead of holding the grace period.
     if (task_dispatcher_ != nullptr) task_dispatcher_->Stop();
+    if (handoff_notifier_ != nullptr) handoff_notifier_->Stop();
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     grpc_server_->Wait();
     grpc_server_.reset();
@@ -224,6 +230,9 @@ void Server::Shutdown(absl::Duration grace) {
   report_service_.reset();
   policy_service_.reset();
   if (store_ != nullptr) {
+    const storage::WriterStats w = store_->writer_stats();
+    LogInfo("writer: %d commands in %d commits (largest batch %d), %d failed", w.commands,
+            w.commits, w.largest_batch, w.failed_commands);
     store_.reset();  // drains the writer
     case_engine_.reset();
     task_engine_.reset();
@@ -231,6 +240,7 @@ void Server::Shutdown(absl::Duration grace) {
     LogInfo("database closed");
   }
   task_dispatcher_.reset();  // after the writer that calls it
+  handoff_notifier_.reset();
 }
 
 }  // namespace collections::server

@@ -25,6 +25,7 @@ class CaseEngine;
 class CaseServiceImpl;
 class DailyAging;
 class Executor;
+class HandoffNotifier;
 class PolicyRegistry;
 class TaskDispatcher;
 class TaskEngine;
@@ -82,6 +83,7 @@ class Server {
   std::shared_ptr<const Clock> clock_;
   // Before the store: its writer calls the dispatcher until it is closed.
   std::unique_ptr<TaskDispatcher> task_dispatcher_;
+  std::unique_ptr<HandoffNotifier> handoff_notifier_;
   std::unique_ptr<storage::Store> store_;
   v1::Policy policy_;
   int64_t policy_version_ = 0;

@@ -11,6 +11,7 @@
 namespace collections::server {
 
 class CaseEngine;
+class HandoffNotifier;
 class TaskDispatcher;
 class TaskEngine;
 
@@ -22,6 +23,7 @@ struct ServiceContext {
   // callback threads.
   Executor* executor = nullptr;
   CaseEngine* cases = nullptr;
+  HandoffNotifier* handoffs = nullptr;
   // Outlive the store's last command (reactors refer to them until then).
   TaskDispatcher* task_dispatcher = nullptr;
   TaskEngine* tasks = nullptr;

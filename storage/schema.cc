@@ -160,9 +160,11 @@ const std::vector<Migration>& Migrations() {
                 PRIMARY KEY (task_id, lease_token)))",
            "CREATE INDEX contacts_borrower ON contacts (borrower_id, at_us)",
            // When a claim that found nothing should look again: the next
-           // not_before of a queue's READY tasks.
+           // not_before of a queue's READY tasks. The second term of the
+           // predicate, which claims do not state, keeps claims on
+           // tasks_ready (in claim order) instead of sorting a whole queue.
            R"(CREATE INDEX tasks_next_ready ON tasks (queue, not_before_us)
-                WHERE state = 1)",
+                WHERE state = 1 AND not_before_us > 0)",
            // Supervisors list incidents (state 5).
            "CREATE INDEX tasks_incident ON tasks (task_id) WHERE state = 5",
        }},
@@ -180,6 +182,16 @@ const std::vector<Migration>& Migrations() {
                 updated_at_us BIGINT NOT NULL,
                 body TEXT NOT NULL))",
            "CREATE INDEX plans_case ON plans (case_id, plan_id)",
+       }},
+      {4,
+       "handoff acknowledgements",
+       {
+           // Counsel acknowledges each handoff once: accepted, or refused
+           // with a reason.
+           "ALTER TABLE handoffs ADD COLUMN acked_at_us BIGINT NOT NULL DEFAULT 0",
+           "ALTER TABLE handoffs ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE handoffs ADD COLUMN ack_reason TEXT NOT NULL DEFAULT ''",
+           "CREATE INDEX handoffs_firm ON handoffs (firm_id, sequence)",
        }},
   };
   return *migrations;

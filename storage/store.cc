@@ -182,6 +182,10 @@ class Store::Impl {
     if (fatal.ok() && any_ok && !ready.empty() && options_.on_tasks_ready) {
       options_.on_tasks_ready(ready);
     }
+    const int handoffs = writer_ != nullptr ? writer_->TakeHandoffs() : 0;
+    if (fatal.ok() && any_ok && handoffs > 0 && options_.on_handoffs) {
+      options_.on_handoffs();
+    }
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       if (fatal.ok() && any_ok) ++stats_.commits;
@@ -529,20 +533,22 @@ absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(
       [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Handoff>> {
         const long long after = after_sequence;
         const long long n = std::clamp(limit, 1, 1000);
-        long long sequence = 0, case_id = 0, created_at_us = 0;
+        long long sequence = 0, case_id = 0, created_at_us = 0, acked_at_us = 0;
         std::string firm, reason, body;
-        int kind = 0;
+        int kind = 0, accepted = 0;
         soci::details::prepare_temp_type q =
             (sql.prepare << absl::StrCat(
                  "SELECT sequence, case_id, firm_id, kind, reason, "
-                 "created_at_us, body FROM handoffs WHERE sequence > :after",
+                 "created_at_us, body, acked_at_us, accepted FROM handoffs "
+                 "WHERE sequence > :after",
                  firm_id.empty() ? "" : " AND firm_id = :firm",
                  " ORDER BY sequence LIMIT :n"));
         q, soci::use(after);
         if (!firm_id.empty()) q, soci::use(firm_id);
         q, soci::use(n), soci::into(sequence), soci::into(case_id),
             soci::into(firm), soci::into(kind), soci::into(reason),
-            soci::into(created_at_us), soci::into(body);
+            soci::into(created_at_us), soci::into(body), soci::into(acked_at_us),
+            soci::into(accepted);
         soci::statement st(q);
         std::vector<v1::Handoff> handoffs;
         st.execute();
@@ -554,6 +560,8 @@ absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(
           h.set_case_id(case_id);
           ToTimestamp(created_at_us, h.mutable_created_at());
           h.set_reason(reason);
+          h.set_acknowledged(acked_at_us != 0);
+          h.set_accepted(accepted != 0);
           RETURN_IF_ERROR(
               DecodeMessage(body, h.mutable_case_(), "handoff case"));
         }

@@ -64,6 +64,19 @@ struct StoreOptions {
   // before the commands' `done` callbacks, so that waiting claims can wake.
   // Like `done`, it must not block on the writer.
   std::function<void(const std::vector<ReadyTask>&)> on_tasks_ready;
+  // Called on the writer thread after a commit that created handoffs, so
+  // that waiting StreamHandoffs streams look again. Must not block.
+  std::function<void()> on_handoffs;
+};
+
+// A handoff's row without its case file (see UnitOfWork::LoadHandoff).
+struct StoredHandoff {
+  int64_t sequence = 0;
+  int64_t case_id = 0;
+  std::string firm_id;
+  v1::HandoffKind kind = v1::HANDOFF_KIND_UNSPECIFIED;
+  bool acknowledged = false;
+  bool accepted = false;
 };
 
 // Which ready tasks a worker wants (see UnitOfWork::ClaimTasks).
@@ -193,8 +206,8 @@ class Store {
   // The case's pending timers, by (kind, ref).
   absl::StatusOr<std::vector<workflow::TimerSpec>> ListTimers(int64_t case_id);
   // Handoffs with sequence > after_sequence, in sequence order, each with
-  // the case as it was when handed off. An empty firm_id lists every firm's
-  // (firms are not assigned yet: stored handoffs have an empty firm_id).
+  // the case as it was when handed off (no history: see LegalService). An
+  // empty firm_id lists every firm's.
   absl::StatusOr<std::vector<v1::Handoff>> ListHandoffs(
       const std::string& firm_id, int64_t after_sequence, int limit);
   absl::StatusOr<v1::Plan> GetPlan(int64_t plan_id);  // NOT_FOUND
@@ -340,6 +353,12 @@ class UnitOfWork {
   virtual absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) = 0;
   virtual absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(
       int64_t version) = 0;
+
+  // --- Handoffs to counsel ------------------------------------------------------
+  virtual absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(int64_t sequence) = 0;
+  // Records counsel's acknowledgement once; a later one changes nothing.
+  virtual absl::Status AcknowledgeHandoff(int64_t sequence, bool accepted,
+                                          const std::string& reason, absl::Time at) = 0;
 
   // --- Repayment plans ---------------------------------------------------------
   virtual absl::StatusOr<std::optional<v1::Plan>> LoadPlan(int64_t plan_id) = 0;

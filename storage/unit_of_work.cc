@@ -288,11 +288,11 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                           "UPDATE tasks SET not_before_us = :not_before "
                           "WHERE task_id = :id AND state = 1"),
                   soci::use(t_not_before_us), soci::use(key_id))),
-      // Reads the tasks_next_ready partial index.
+      // Reads the tasks_next_ready partial index (its predicate verbatim).
       next_ready((Prepare(sql, b,
                           "SELECT COALESCE(MIN(not_before_us), 0) FROM tasks "
                           "WHERE queue = :queue AND state = 1 AND "
-                          "not_before_us > :now"),
+                          "not_before_us > 0 AND not_before_us > :now"),
                   soci::use(t_queue), soci::use(t_now_us),
                   soci::into(out_id))),
       delete_all_timers(
@@ -393,6 +393,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   const absl::Status& poisoned() const { return poisoned_; }
   // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
   std::vector<ReadyTask>& ready() { return ready_; }
+  int handoffs() const { return handoffs_; }
 
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override {
     return Guard("load case", [&] {
@@ -827,6 +828,41 @@ class WriterConnection::Transaction final : public UnitOfWork {
     });
   }
 
+  absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(int64_t sequence) override {
+    return Guard("load handoff", [&]() -> absl::StatusOr<std::optional<StoredHandoff>> {
+      const long long seq = sequence;
+      long long case_id = 0, acked_at_us = 0;
+      int kind = 0, accepted = 0;
+      std::string firm;
+      soci::statement st =
+          (w_.sql_.prepare << "SELECT case_id, firm_id, kind, acked_at_us, accepted "
+                              "FROM handoffs WHERE sequence = :seq",
+           soci::use(seq), soci::into(case_id), soci::into(firm), soci::into(kind),
+           soci::into(acked_at_us), soci::into(accepted));
+      if (!FetchOne(st)) return std::nullopt;
+      StoredHandoff h;
+      h.sequence = sequence;
+      h.case_id = case_id;
+      h.firm_id = firm;
+      h.kind = static_cast<v1::HandoffKind>(kind);
+      h.acknowledged = acked_at_us != 0;
+      h.accepted = accepted != 0;
+      return h;
+    });
+  }
+
+  absl::Status AcknowledgeHandoff(int64_t sequence, bool accepted, const std::string& reason,
+                                  absl::Time at) override {
+    return Guard("acknowledge handoff", [&]() -> absl::Status {
+      const long long seq = sequence, at_us = std::max<long long>(1, absl::ToUnixMicros(at));
+      const int ok = accepted ? 1 : 0;
+      w_.sql_ << "UPDATE handoffs SET acked_at_us = :at, accepted = :ok, ack_reason = :reason "
+                 "WHERE sequence = :seq AND acked_at_us = 0",
+          soci::use(at_us), soci::use(ok), soci::use(reason), soci::use(seq);
+      return absl::OkStatus();
+    });
+  }
+
   // Plans are few and written rarely: plain statements, not prepared ones.
   absl::StatusOr<std::optional<v1::Plan>> LoadPlan(int64_t plan_id) override {
     return Guard("load plan", [&]() -> absl::StatusOr<std::optional<v1::Plan>> {
@@ -1062,12 +1098,13 @@ class WriterConnection::Transaction final : public UnitOfWork {
     if (t.handoff.has_value()) {
       s_.h_sequence = Allocate("handoff", 1);
       s_.h_case_id = case_id;
-      s_.h_firm_id.clear();  // firms are assigned by a later change
+      s_.h_firm_id = t.handoff->firm_id;
       s_.h_kind = t.handoff->kind;
       s_.h_reason = t.handoff->reason;
       s_.h_created_at_us = occurred_us;
       s_.h_body = s_.c_body;  // the case as handed off
       s_.insert_handoff.execute(true);
+      ++handoffs_;
     }
     return absl::OkStatus();
   }
@@ -1076,6 +1113,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   Statements& s_;
   absl::Status poisoned_;
   std::vector<ReadyTask> ready_;
+  int handoffs_ = 0;  // handoffs this unit of work created
 };
 
 // --- WriterConnection
@@ -1149,6 +1187,7 @@ absl::Status WriterConnection::Run(const Command& command) {
   if (status.ok() && !uow.poisoned().ok()) status = uow.poisoned();
   if (status.ok()) {
     for (ReadyTask& r : uow.ready()) ready_.push_back(std::move(r));
+    handoffs_ += uow.handoffs();
   }
   return status;
 }

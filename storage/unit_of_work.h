@@ -8,6 +8,7 @@
 #define COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -53,6 +54,9 @@ class WriterConnection {
     out.swap(ready_);
     return out;
   }
+  // How many handoffs the commands that succeeded created since the last
+  // call (see StoreOptions::on_handoffs).
+  int TakeHandoffs() { return std::exchange(handoffs_, 0); }
 
  private:
   struct Statements;
@@ -66,6 +70,7 @@ class WriterConnection {
   soci::session sql_;
   std::unique_ptr<Statements> st_;  // after sql_: destroyed before it
   std::vector<ReadyTask> ready_;
+  int handoffs_ = 0;
 };
 
 }  // namespace collections::storage

@@ -41,7 +41,7 @@ absl::Time NextWindowOpening(const v1::ContactRules& rules,
   const int start = rules.window_start_minute();
   absl::CivilDay day(local);
   if (local.hour() * 60 + local.minute() >= start) ++day;  // past today's
-  // FromCivil moves a start inside a DST gap to the later side.
+  // A start inside a DST gap opens when the gap ends.
   return absl::FromCivil(absl::CivilMinute(day.year(), day.month(), day.day(),
                                            start / 60, start % 60),
                          zone);

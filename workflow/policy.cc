@@ -178,6 +178,16 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
   if (p.legal().min_days_past_due() <= 0) {
     return Invalid("legal.min_days_past_due must be positive");
   }
+  if (p.legal().firms().empty()) return Invalid("legal.firms is empty");
+  for (const auto& firm : p.legal().firms()) {
+    if (firm.firm_id().empty() || firm.firm_id().size() > 64) {
+      return Invalid("legal.firms: firm_id must be 1..64 bytes");
+    }
+    if (firm.min_overdue_fen() < 0 || firm.max_overdue_fen() < 0 ||
+        (firm.max_overdue_fen() > 0 && firm.max_overdue_fen() < firm.min_overdue_fen())) {
+      return Invalid(absl::StrCat("legal.firms ", firm.firm_id(), ": amount range out of order"));
+    }
+  }
   if (p.legal().letter_wait_days() < 0) {
     return Invalid("legal.letter_wait_days is negative");
   }

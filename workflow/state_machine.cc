@@ -177,9 +177,13 @@ bool LegalHold(const v1::Holds& h) {
   return h.hardship() || h.dispute_open() || h.bankruptcy() || h.deceased();
 }
 
+// New cases go to the firm the policy assigns; updates to the case's firm.
 void Handoff(Ctx& x, v1::HandoffKind kind, std::string reason) {
-  x.Say(absl::StrCat("handoff ", v1::HandoffKind_Name(kind)));
-  x.t.handoff = HandoffSpec{kind, std::move(reason)};
+  std::string firm = kind == v1::HANDOFF_KIND_NEW_CASE ? AssignFirm(x.c, x.policy)
+                                                       : x.c.legal().firm_id();
+  if (kind == v1::HANDOFF_KIND_NEW_CASE) x.c.mutable_legal()->set_firm_id(firm);
+  x.Say(absl::StrCat("handoff ", v1::HandoffKind_Name(kind), " to ", firm));
+  x.t.handoff = HandoffSpec{kind, std::move(reason), std::move(firm)};
 }
 
 // Legal proceedings: only past the policy's day, only without a hold, and
@@ -188,7 +192,7 @@ void UpdateLegal(Ctx& x) {
   if (x.c.stage() != v1::STAGE_LEGAL_ACTION) return;
   v1::LegalState& legal = *x.c.mutable_legal();
   if (legal.phase() == v1::LEGAL_PHASE_HANDED_OFF ||
-      legal.phase() == v1::LEGAL_PHASE_CONCLUDED) {
+      legal.phase() == v1::LEGAL_PHASE_CONCLUDED || legal.awaiting_review()) {
     return;
   }
   const v1::LegalRule& rule = x.policy.legal();
@@ -641,6 +645,7 @@ absl::Status OnTaskCompleted(Ctx& x) {
       }
       return absl::OkStatus();
     case v1::TaskOutcome::kReview:
+      x.c.mutable_legal()->set_awaiting_review(false);
       if (outcome.review().write_off()) {
         Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_WRITTEN_OFF);
       } else {
@@ -662,6 +667,10 @@ absl::Status OnLegalMilestone(Ctx& x) {
       !v1::LegalMilestoneKind_IsValid(m.kind())) {
     return absl::InvalidArgumentError("legal_milestone.kind is required");
   }
+  if (!m.firm_id().empty() && m.firm_id() != x.c.legal().firm_id()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "case ", x.c.case_id(), " is with ", x.c.legal().firm_id(), ", not ", m.firm_id()));
+  }
   RETURN_IF_ERROR(ValidateFen(m.amount_fen(), "legal_milestone.amount_fen"));
   x.Say(absl::StrCat("legal milestone ", v1::LegalMilestoneKind_Name(m.kind())));
   switch (m.kind()) {
@@ -675,6 +684,22 @@ absl::Status OnLegalMilestone(Ctx& x) {
       x.c.mutable_legal()->set_recovered_fen(x.c.legal().recovered_fen() + applied);
       x.c.set_paid_total_fen(x.c.paid_total_fen() + applied);
       Refresh(x);
+      return absl::OkStatus();
+    }
+    case v1::LEGAL_MILESTONE_KIND_ACCEPTED:
+      *x.c.mutable_legal()->mutable_accepted_on() = DayToProto(x.today);
+      return absl::OkStatus();
+    case v1::LEGAL_MILESTONE_KIND_REFUSED: {
+      // Back from counsel: a supervisor decides what next; the refusing
+      // firm never gets it again.
+      v1::LegalState& legal = *x.c.mutable_legal();
+      legal.add_refused_by(legal.firm_id());
+      legal.clear_firm_id();
+      legal.clear_handed_off_on();
+      legal.clear_accepted_on();
+      legal.set_phase(v1::LEGAL_PHASE_ELIGIBLE);
+      legal.set_awaiting_review(true);
+      AddReview(x, "review.counsel_refused");
       return absl::OkStatus();
     }
     case v1::LEGAL_MILESTONE_KIND_CONCLUDED:
@@ -1070,6 +1095,28 @@ absl::StatusOr<v1::Case> Replay(const std::vector<v1::CaseEvent>& events,
     c = std::move(t.next);
   }
   return c;
+}
+
+std::string AssignFirm(const v1::Case& c, const v1::Policy& policy) {
+  const int64_t overdue = OverdueTotal(c.overdue());
+  const auto& refused = c.legal().refused_by();
+  auto available = [&](const v1::FirmRule& f) {
+    return std::find(refused.begin(), refused.end(), f.firm_id()) == refused.end();
+  };
+  for (const v1::FirmRule& f : policy.legal().firms()) {
+    if (!available(f)) continue;
+    const bool region = f.regions().empty() ||
+                        std::find(f.regions().begin(), f.regions().end(),
+                                  c.borrower().region()) != f.regions().end();
+    const bool amount = overdue >= f.min_overdue_fen() &&
+                        (f.max_overdue_fen() == 0 || overdue <= f.max_overdue_fen());
+    if (region && amount) return f.firm_id();
+  }
+  for (const v1::FirmRule& f : policy.legal().firms()) {
+    if (available(f)) return f.firm_id();
+  }
+  // Every firm refused it: the first one, for a supervisor to sort out.
+  return policy.legal().firms().empty() ? "" : policy.legal().firms(0).firm_id();
 }
 
 v1::TaskPayload BuildTaskPayload(const v1::Case& c, v1::TaskType type,

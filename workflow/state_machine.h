@@ -59,6 +59,7 @@ struct TimerSpec {
 struct HandoffSpec {
   v1::HandoffKind kind = v1::HANDOFF_KIND_UNSPECIFIED;
   std::string reason;
+  std::string firm_id;  // the firm that gets it
 };
 
 struct Transition {
@@ -106,6 +107,9 @@ std::string EventKindName(const v1::CaseEvent& event);
 using PolicyLookup = std::function<const v1::Policy*(int64_t version)>;
 absl::StatusOr<v1::Case> Replay(const std::vector<v1::CaseEvent>& events,
                                 const PolicyLookup& policies);
+
+// The firm a new legal case goes to under the policy's rules.
+std::string AssignFirm(const v1::Case& c, const v1::Policy& policy);
 
 // What a worker needs for a task on this case, trimmed by task type.
 v1::TaskPayload BuildTaskPayload(const v1::Case& c, v1::TaskType type,

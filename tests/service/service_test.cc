@@ -174,38 +174,6 @@ TEST_P(ServiceTest, UnimplementedRpcsNameTheirIssue) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
     EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
   }
-  {
-    auto stub = v1::LegalService::NewStub(channel_);
-    auto context = Context();
-    v1::StreamHandoffsRequest request;
-    request.set_firm_id("firm-1");
-    auto reader = stub->StreamHandoffs(context.get(), request);
-    v1::Handoff handoff;
-    int received = 0;
-    while (reader->Read(&handoff)) ++received;
-    grpc::Status status = reader->Finish();
-    EXPECT_EQ(received, 0);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(status.error_message(), HasSubstr("issue #6"));
-  }
-  {
-    auto stub = v1::ReportService::NewStub(channel_);
-    auto context = Context();
-    v1::ReportRequest request;
-    v1::PortfolioReport response;
-    grpc::Status status = stub->Portfolio(context.get(), request, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
-  }
-  {
-    auto stub = v1::PolicyService::NewStub(channel_);
-    auto context = Context();
-    v1::GetPolicyRequest request;
-    v1::GetPolicyResponse response;
-    grpc::Status status = stub->GetPolicy(context.get(), request, &response);
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_THAT(status.error_message(), HasSubstr("issue #7"));
-  }
 }
 
 // The first start stores the default policy as version 1; restarting with

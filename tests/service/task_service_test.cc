@@ -767,10 +767,15 @@ TEST_P(TaskServiceTest, FailuresBackOffThenBecomeAnIncidentForSupervisors) {
   EXPECT_THAT(incidents.tasks(0).hold_reason(), HasSubstr("number unreachable"));
 }
 
-TEST_P(TaskServiceTest, ConcurrentClaimersNeverGetTheSameTask) {
+TEST_P(TaskServiceTest, ConcurrentClaimersOnTwoReplicasNeverGetTheSameTask) {
   std::vector<v1::DelinquencyRecord> rows;
   for (int i = 0; i < 120; ++i) rows.push_back(Mild(absl::StrCat("CC-", i)));
   Import(rows);
+  // A second server on the same database: its own writer (SKIP LOCKED on
+  // PostgreSQL, the write lock on SQLite) against the first one's.
+  auto replica = server::Server::Start(Config());
+  ASSERT_TRUE(replica.ok()) << replica.status();
+  const std::vector<std::string> addresses = {server_->address(), (*replica)->address()};
 
   std::mutex mu;
   std::vector<int64_t> claimed;
@@ -779,7 +784,7 @@ TEST_P(TaskServiceTest, ConcurrentClaimersNeverGetTheSameTask) {
   for (int w = 0; w < 8; ++w) {
     workers.emplace_back([&, w] {
       auto stub = v1::TaskService::NewStub(
-          grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+          grpc::CreateChannel(addresses[w % 2], grpc::InsecureChannelCredentials()));
       for (;;) {
         auto context = Context();
         v1::ClaimTasksResponse out;

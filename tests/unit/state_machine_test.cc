@@ -841,6 +841,50 @@ TEST(StateMachine, ReplayRebuildsTheCase) {
   EXPECT_TRUE(differ.Compare(*rebuilt, c)) << diff;
 }
 
+TEST(StateMachine, FirmsByPolicyAndARefusalGoesToASupervisorThenAnotherFirm) {
+  const absl::CivilDay d0(2026, 8, 1);
+  v1::DelinquencyRecord r = Record("L1", DayToProto(d0), DayToProto(d0 - 100), 30'000 * CNY);
+  r.mutable_borrower()->set_region("SH");
+  v1::Case c = Open(r);
+  EXPECT_EQ(AssignFirm(c, DefaultPolicy()), "firm-shanghai");
+  v1::TaskOutcome visit;
+  visit.mutable_visit()->set_result(v1::VISIT_RESULT_MET);
+  c = Step(c, Done(v1::TASK_TYPE_HOME_VISIT, visit), d0).next;
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("R");
+  c = Step(c, Done(v1::TASK_TYPE_LEGAL_LETTER, letter), d0).next;
+  Transition t = Step(c, Aged(), d0 + 15);
+  ASSERT_TRUE(t.handoff.has_value());
+  EXPECT_EQ(t.handoff->firm_id, "firm-shanghai");
+  EXPECT_EQ(t.next.legal().firm_id(), "firm-shanghai");
+
+  // Another firm's milestone is refused; the firm's own refusal is taken.
+  v1::CaseEvent wrong;
+  wrong.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_ACCEPTED);
+  wrong.mutable_legal_milestone()->set_firm_id("firm-national");
+  *wrong.mutable_business_date() = DayToProto(d0 + 16);
+  wrong.set_actor("legal");
+  EXPECT_EQ(Decide(t.next, wrong, DefaultPolicy(), kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::CaseEvent refused;
+  refused.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_REFUSED);
+  refused.mutable_legal_milestone()->set_firm_id("firm-shanghai");
+  Transition back = Step(t.next, refused, d0 + 16);
+  EXPECT_EQ(back.next.legal().phase(), v1::LEGAL_PHASE_ELIGIBLE);
+  EXPECT_TRUE(back.next.legal().awaiting_review());
+  EXPECT_FALSE(back.handoff.has_value());
+  EXPECT_EQ(Types(back), std::multiset<v1::TaskType>{v1::TASK_TYPE_SUPERVISOR_REVIEW});
+  // Aging does not send it anywhere while the supervisor has it ...
+  EXPECT_FALSE(Step(back.next, Aged(), d0 + 17).handoff.has_value());
+  // ... and after the review it goes to the next firm.
+  v1::TaskOutcome review;
+  review.mutable_review()->set_decision("send to the national firm");
+  Transition again = Step(back.next, Done(v1::TASK_TYPE_SUPERVISOR_REVIEW, review), d0 + 17);
+  ASSERT_TRUE(again.handoff.has_value());
+  EXPECT_EQ(again.handoff->firm_id, "firm-national");
+}
+
 // Aging only on next_aging_day must end where aging every day ends: the
 // skipped days are the ones on which nothing could change.
 TEST(StateMachine, AgingOnlyOnNextAgingDayMatchesDailyAging) {
