@@ -108,17 +108,26 @@ server_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$server_pid/stat"
 }
 
+# Bytes collectionsd has caused to be written to storage so far.
+server_written() {
+  awk '/^write_bytes/ {print $2}' "/proc/$server_pid/io"
+}
+
 # Runs one measured step: prints its result line with the server's CPU
 # seconds for the step and the load average after it (other work on the
 # machine shows there).
 measure() {  # $1: scenario, $2: profile name, rest: the loadgen command
-  local scenario=$1 profile=$2 cpu0 out
+  local scenario=$1 profile=$2 cpu0 written0 out
   shift 2
   perf_start "$scenario.$profile"
   cpu0=$(server_cpu)
+  written0=$(server_written)
   out=$("$@")
   perf_stop
-  echo "$scenario: $out server_cpu_s=$(awk -v a="$cpu0" -v b="$(server_cpu)" 'BEGIN {printf "%.1f", b - a}') loadavg=$(cut -d' ' -f1 /proc/loadavg)"
+  echo "$scenario: $out" \
+    "server_cpu_s=$(awk -v a="$cpu0" -v b="$(server_cpu)" 'BEGIN {printf "%.1f", b - a}')" \
+    "server_written_mb=$(( ($(server_written) - written0) / 1048576 ))" \
+    "loadavg=$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 perf_start() {  # $1: profile name

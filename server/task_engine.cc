@@ -130,10 +130,10 @@ class ContactGate {
 
   const absl::Status& status() const { return status_; }
 
-  // Contacts of the tasks just leased: caps count them from now on.
+  // The calls just leased: the caps count them from now on.
   absl::Status Record(const std::vector<v1::Task>& leased) {
     for (const v1::Task& t : leased) {
-      if (!workflow::IsContactTask(t.type())) continue;
+      if (!workflow::IsCallTask(t.type())) continue;
       const CaseInfo* c = Load(t.case_id());
       if (c == nullptr) return status_;
       storage::ContactRecord r;

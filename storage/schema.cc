@@ -146,9 +146,9 @@ const std::vector<Migration>& Migrations() {
       {2,
        "contacts for the contact caps; task indexes for waits and incidents",
        {
-           // One row per contact task handed out (a call dialled, an SMS
-           // sent), recorded at lease time so that caps also count calls in
-           // flight; connected is 1 once a call reached the borrower.
+           // One row per call handed out, recorded at lease time so that the
+           // caps also count calls in flight; connected is 1 once the call
+           // reached the borrower.
            R"(CREATE TABLE contacts (
                 task_id BIGINT NOT NULL,
                 lease_token BIGINT NOT NULL,

@@ -95,9 +95,8 @@ struct ClaimSpec {
   int scan_limit = 0;
 };
 
-// One contact task handed out to a worker (a call dialled, an SMS sent...),
-// recorded when it is leased so that the contact caps count calls in
-// flight too. Keyed by (task_id, lease_token).
+// A call handed out to a worker, recorded when it is leased so that the
+// contact caps count calls in flight too. Keyed by (task_id, lease_token).
 struct ContactRecord {
   int64_t task_id = 0;
   int64_t lease_token = 0;

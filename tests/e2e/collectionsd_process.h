@@ -31,12 +31,14 @@ extern char** environ;
 
 namespace collections::testing {
 
-// A child process running collectionsd with its stdout and stderr in a file.
+// A child process running collectionsd (or another of the project's
+// binaries) with its stdout and stderr in a file.
 class Collectionsd {
  public:
-  Collectionsd(std::vector<std::string> args, std::string log_path)
+  Collectionsd(std::vector<std::string> args, std::string log_path,
+               std::string binary = COLLECTIONSD_PATH)
       : log_path_(std::move(log_path)) {
-    std::vector<std::string> argv_strings = {COLLECTIONSD_PATH};
+    std::vector<std::string> argv_strings = {binary};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (std::string& s : argv_strings) argv.push_back(s.data());
@@ -49,7 +51,7 @@ class Collectionsd {
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawn(&pid_, COLLECTIONSD_PATH, &actions, nullptr,
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr,
                          argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {

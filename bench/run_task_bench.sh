@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The TaskService measurement of bench/RESULTS.md: claim->complete cycles per
+# second, and task-delivery latency at a fixed creation rate, on SQLite with
+# full durability (WAL, synchronous=FULL: a commit is on disk before any
+# caller hears of it).
+#
+# Each scenario starts a fresh collectionsd on a new SQLite file under
+# TMP_ROOT, runs collections-taskbench against it, and stops the server
+# (SIGTERM; its last log lines give the writer's commands, commits and
+# largest batch).
+#
+#   cycles    TASKS mild cases imported (an SMS task each), then WORKERS
+#             workers claim BATCH at a time and complete them.
+#   latency   RATE tasks/s created for DURATION seconds while STREAMS workers take
+#             them by StreamTasks push and complete them.
+#   poll      the same with ClaimTasks long-polls instead of push.
+#
+# Usage: bench/run_task_bench.sh [cycles] [latency] [poll]   (default: all)
+# Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
+#   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PERF=0 (1: perf record -g the
+#   server into the kept run directory) KEEP=0
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+TASKS=${TASKS:-50000}
+WORKERS=${WORKERS:-8}
+BATCH=${BATCH:-32}
+RATE=${RATE:-1000}
+DURATION=${DURATION:-20}
+STREAMS=${STREAMS:-4}
+BUILD_DIR=${BUILD_DIR:-build}
+TMP_ROOT=${TMP_ROOT:-/tmp}
+PERF=${PERF:-0}
+KEEP=${KEEP:-$PERF}
+scenarios=("$@")
+[[ ${#scenarios[@]} -gt 0 ]] || scenarios=(cycles latency poll)
+
+if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
+case "$build_type" in
+  Release|RelWithDebInfo) ;;
+  *) echo "error: $BUILD_DIR is a '$build_type' build; measure an optimized one" >&2; exit 2 ;;
+esac
+cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-taskbench >/dev/null
+SERVER=$BUILD_DIR/server/collectionsd
+BENCH=$BUILD_DIR/bench/collections-taskbench
+
+run_dir=$(mktemp -d "$TMP_ROOT/collections-taskbench.XXXXXX")
+server_pid=""
+perf_pid=""
+cleanup() {
+  [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null || true
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [[ $KEEP == 1 ]]; then echo "kept $run_dir" >&2; else rm -rf "$run_dir"; fi
+}
+trap cleanup EXIT
+
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null; then rev+="+dirty"; fi
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev build=$build_type nproc=$(nproc)" \
+     "cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\"" \
+     "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+
+start_server() {  # $1: scenario
+  local db="$run_dir/$1.db" log="$run_dir/$1.server.log"
+  "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" \
+    --daily_aging_time=off >"$log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    if addr=$(grep -o 'serving on [^ ]*' "$log" | awk '{print $3}') && [[ -n $addr ]]; then
+      ADDR=$addr
+      if [[ $PERF == 1 ]]; then
+        perf record -g -F 499 -p "$server_pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 0.5
+      fi
+      return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "collectionsd did not start" >&2
+  return 1
+}
+
+stop_server() {  # $1: scenario
+  if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=""; fi
+  kill -TERM "$server_pid"
+  wait "$server_pid" || { echo "collectionsd exited with $?" >&2; return 1; }
+  server_pid=""
+  echo "$1: $(grep -o 'writer: .*' "$run_dir/$1.server.log")"
+}
+
+for scenario in "${scenarios[@]}"; do
+  start_server "$scenario"
+  case "$scenario" in
+    cycles) args=(cycles --tasks="$TASKS" --workers="$WORKERS" --batch="$BATCH") ;;
+    latency) args=(latency --rate="$RATE" --seconds="$DURATION" --streams="$STREAMS" --delivery=stream) ;;
+    poll) args=(latency --rate="$RATE" --seconds="$DURATION" --streams="$STREAMS" --delivery=poll) ;;
+    *) echo "unknown scenario $scenario (cycles, latency, poll)" >&2; exit 2 ;;
+  esac
+  echo "$scenario: $("$BENCH" --server="$ADDR" "${args[@]}")"
+  stop_server "$scenario"
+done

@@ -1,0 +1,226 @@
+// End to end with the real binaries: collectionsd hands a severe case to
+// counsel and the reference receiver (collections-legal-receiver) stores it
+// as a JSON file and acknowledges it; the receiver and the server are both
+// restarted mid-stream; a later withdrawal arrives; nothing is stored twice.
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/task_service.grpc.pb.h"
+#include "tests/e2e/collectionsd_process.h"
+#include "tests/service/test_env.h"
+
+namespace collections {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Collectionsd;
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  return context;
+}
+
+// Contact tasks are handed out only in the borrower's daytime: a zone where
+// it is about noon now.
+std::string NoonZone() {
+  const int utc_hour = absl::ToCivilHour(absl::Now(), absl::UTCTimeZone()).hour();
+  const int offset = 12 - utc_hour;
+  if (offset == 0) return "Etc/UTC";
+  return absl::StrCat("Etc/GMT", offset > 0 ? "-" : "+", std::abs(offset));
+}
+
+std::set<std::string> HandoffFiles(const std::string& dir) {
+  std::set<std::string> out;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("handoff-", 0) == 0) out.insert(name);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+// Waits (bounded) until `dir` holds `n` handoff files: readiness, not time.
+bool WaitForFiles(const std::string& dir, size_t n, Collectionsd& receiver) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < give_up) {
+    if (HandoffFiles(dir).size() >= n) return true;
+    if (receiver.Exited()) return HandoffFiles(dir).size() >= n;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+class LegalEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = testing::TempDir::Create("collections-legal-e2e");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+    auto port = testing::PickFreePort();
+    ASSERT_TRUE(port.ok());
+    address_ = absl::StrCat("127.0.0.1:", *port);
+    inbox_ = dir_->path() + "/inbox";
+  }
+
+  void StartServer(const std::string& log) {
+    server_ = std::make_unique<Collectionsd>(
+        std::vector<std::string>{"--listen=" + address_,
+                                 "--db=sqlite3://db=" + dir_->path() + "/c.db timeout=5",
+                                 "--daily_aging_time=off"},
+        dir_->path() + "/" + log);
+    ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60)))
+        << server_->Log();
+    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  }
+
+  void StopServer() {
+    channel_.reset();
+    server_->Signal(SIGTERM);
+    const int status = server_->Wait();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << server_->Log();
+  }
+
+  std::unique_ptr<Collectionsd> Receiver(const std::string& log, bool once) {
+    std::vector<std::string> args = {"--server=" + address_, "--firm=firm-national",
+                                     "--dir=" + inbox_};
+    if (once) args.push_back("--once");
+    return std::make_unique<Collectionsd>(args, dir_->path() + "/" + log,
+                                          COLLECTIONS_LEGAL_RECEIVER_PATH);
+  }
+
+  void CompleteOne(const std::string& queue, const v1::TaskOutcome& outcome) {
+    auto tasks = v1::TaskService::NewStub(channel_);
+    v1::ClaimTasksRequest claim;
+    claim.set_worker_id("e2e");
+    claim.add_queues(queue);
+    claim.set_max_tasks(1);
+    v1::ClaimTasksResponse claimed;
+    ASSERT_TRUE(tasks->ClaimTasks(Context().get(), claim, &claimed).ok());
+    ASSERT_EQ(claimed.tasks_size(), 1) << "nothing to claim in " << queue;
+    v1::CompleteTaskRequest done;
+    done.set_task_id(claimed.tasks(0).task_id());
+    done.set_lease_token(claimed.tasks(0).lease_token());
+    done.set_request_id(absl::StrCat("e2e-", claimed.tasks(0).task_id()));
+    *done.mutable_outcome() = outcome;
+    v1::CompleteTaskResponse out;
+    grpc::Status s = tasks->CompleteTask(Context().get(), done, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  std::unique_ptr<testing::TempDir> dir_;
+  std::string address_, inbox_;
+  std::unique_ptr<Collectionsd> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
+  StartServer("server1.log");
+  ASSERT_FALSE(HasFatalFailure());
+  auto cases = v1::CaseService::NewStub(channel_);
+  v1::ImportDelinquenciesResponse imported;
+  {
+    auto context = Context();
+    auto writer = cases->ImportDelinquencies(context.get(), &imported);
+    v1::ImportDelinquenciesRequest row;
+    v1::DelinquencyRecord& r = *row.mutable_record();
+    r.set_loan_id("LEGAL-1");
+    r.mutable_as_of()->set_year(2026);
+    r.mutable_as_of()->set_month(8);
+    r.mutable_as_of()->set_day(1);
+    r.mutable_oldest_unpaid_due_date()->set_year(2026);
+    r.mutable_oldest_unpaid_due_date()->set_month(4);
+    r.mutable_oldest_unpaid_due_date()->set_day(1);
+    r.mutable_borrower()->set_borrower_id("B1");
+    r.mutable_borrower()->set_name("Sun Li");
+    r.mutable_borrower()->set_address("9 Xihu Rd, Hangzhou");
+    r.mutable_borrower()->set_region("ZJ");
+    r.mutable_borrower()->set_time_zone(NoonZone());
+    r.mutable_overdue()->set_principal_fen(3'000'000);
+    ASSERT_TRUE(writer->Write(row));
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+  }
+  ASSERT_EQ(imported.opened(), 1);
+  v1::TaskOutcome visit;
+  visit.mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
+  CompleteOne("field", visit);
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("EMS-E2E");
+  CompleteOne("letters", letter);
+  ASSERT_FALSE(HasFatalFailure());
+
+  // The letter's waiting period passes: the case goes to counsel.
+  v1::GetCaseRequest get;
+  get.set_loan_id("LEGAL-1");
+  v1::GetCaseResponse file;
+  ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+  v1::AdvanceBusinessDateRequest advance;
+  {
+    absl::CivilDay day(file.case_().business_date().year(), file.case_().business_date().month(),
+                       file.case_().business_date().day());
+    day += 15;
+    advance.mutable_to()->set_year(static_cast<int>(day.year()));
+    advance.mutable_to()->set_month(day.month());
+    advance.mutable_to()->set_day(day.day());
+  }
+  v1::AdvanceBusinessDateResponse advanced;
+  ASSERT_TRUE(cases->AdvanceBusinessDate(Context().get(), advance, &advanced).ok());
+
+  // The receiver stores it and acknowledges it.
+  auto receiver = Receiver("receiver1.log", /*once=*/false);
+  ASSERT_TRUE(WaitForFiles(inbox_, 1, *receiver)) << receiver->Log();
+  receiver->Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+  std::ifstream first(inbox_ + "/" + *HandoffFiles(inbox_).begin());
+  std::string json((std::istreambuf_iterator<char>(first)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(json, HasSubstr("HANDOFF_KIND_NEW_CASE"));
+  EXPECT_THAT(json, HasSubstr("EMS-E2E"));
+  ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+  EXPECT_TRUE(file.case_().legal().has_accepted_on()) << "not acknowledged";
+
+  // A follower receiver keeps going while the server restarts; a full
+  // payment afterwards sends a withdrawal.
+  receiver = Receiver("receiver2.log", /*once=*/false);
+  StopServer();
+  StartServer("server2.log");
+  ASSERT_FALSE(HasFatalFailure());
+  cases = v1::CaseService::NewStub(channel_);
+  v1::RecordPaymentRequest pay;
+  pay.set_loan_id("LEGAL-1");
+  pay.mutable_payment()->set_payment_id("PAID-IN-FULL");
+  pay.mutable_payment()->set_amount_fen(3'000'000);
+  v1::RecordPaymentResponse paid;
+  ASSERT_TRUE(cases->RecordPayment(Context().get(), pay, &paid).ok());
+  EXPECT_EQ(paid.case_().stage(), v1::STAGE_RESOLVED);
+  ASSERT_TRUE(WaitForFiles(inbox_, 2, *receiver)) << receiver->Log();
+  receiver->Signal(SIGTERM);
+  receiver->Wait();
+
+  // Starting over from the stored sequence stores nothing twice.
+  auto again = Receiver("receiver3.log", /*once=*/true);
+  const int status = again->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << again->Log();
+  EXPECT_EQ(HandoffFiles(inbox_).size(), 2u);
+  EXPECT_THAT(again->Log(), HasSubstr("resuming after sequence"));
+  channel_.reset();
+  cases.reset();
+  StopServer();
+}
+
+}  // namespace
+}  // namespace collections
