@@ -359,6 +359,8 @@ absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest
   ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->ListTasks(c->case_id()));
   ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, store_->ListPlans(c->case_id()));
   for (v1::Plan& p : plans) *out.add_plans() = std::move(p);
+  ASSIGN_OR_RETURN(std::vector<v1::Handoff> handoffs, store_->ListCaseHandoffs(c->case_id()));
+  for (v1::Handoff& h : handoffs) *out.add_handoffs() = std::move(h);
   RefreshDaysPastDue(*c, BusinessDate());
   *out.mutable_case_() = *std::move(c);
   for (v1::CaseEvent& e : events) {

@@ -569,6 +569,37 @@ absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(
       });
 }
 
+absl::StatusOr<std::vector<v1::Handoff>> Store::ListCaseHandoffs(int64_t case_id) {
+  return impl_->Read<std::vector<v1::Handoff>>(
+      "list case handoffs", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Handoff>> {
+        const long long id = case_id;
+        long long sequence = 0, created_at_us = 0, acked_at_us = 0;
+        std::string firm, reason;
+        int kind = 0, accepted = 0;
+        soci::statement st =
+            (sql.prepare << "SELECT sequence, firm_id, kind, reason, created_at_us, "
+                            "acked_at_us, accepted FROM handoffs WHERE case_id = :id "
+                            "ORDER BY sequence",
+             soci::use(id), soci::into(sequence), soci::into(firm), soci::into(kind),
+             soci::into(reason), soci::into(created_at_us), soci::into(acked_at_us),
+             soci::into(accepted));
+        std::vector<v1::Handoff> out;
+        st.execute();
+        while (st.fetch()) {
+          v1::Handoff& h = out.emplace_back();
+          h.set_sequence(sequence);
+          h.set_case_id(case_id);
+          h.set_firm_id(firm);
+          h.set_kind(static_cast<v1::HandoffKind>(kind));
+          h.set_reason(reason);
+          ToTimestamp(created_at_us, h.mutable_created_at());
+          h.set_acknowledged(acked_at_us != 0);
+          h.set_accepted(accepted != 0);
+        }
+        return out;
+      });
+}
+
 absl::StatusOr<v1::Plan> Store::GetPlan(int64_t plan_id) {
   return impl_->Read<v1::Plan>("get plan", [&](soci::session& sql) -> absl::StatusOr<v1::Plan> {
     const long long id = plan_id;

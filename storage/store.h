@@ -209,6 +209,8 @@ class Store {
   // empty firm_id lists every firm's.
   absl::StatusOr<std::vector<v1::Handoff>> ListHandoffs(
       const std::string& firm_id, int64_t after_sequence, int limit);
+  // Every handoff of one case, in sequence order (GetCase).
+  absl::StatusOr<std::vector<v1::Handoff>> ListCaseHandoffs(int64_t case_id);
   absl::StatusOr<v1::Plan> GetPlan(int64_t plan_id);  // NOT_FOUND
   // Every plan of the case, oldest first.
   absl::StatusOr<std::vector<v1::Plan>> ListPlans(int64_t case_id);

@@ -249,6 +249,12 @@ TEST_P(LegalServiceTest, FullPaymentWithdrawsAndARefusalGoesToASupervisor) {
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].kind(), v1::HANDOFF_KIND_WITHDRAW);
   EXPECT_EQ(next[0].case_id(), paid);
+  // The case file lists both, the first acknowledged by nobody yet.
+  v1::GetCaseResponse paid_file = File("PAID");
+  ASSERT_EQ(paid_file.handoffs_size(), 2);
+  EXPECT_EQ(paid_file.handoffs(0).kind(), v1::HANDOFF_KIND_NEW_CASE);
+  EXPECT_EQ(paid_file.handoffs(1).kind(), v1::HANDOFF_KIND_WITHDRAW);
+  EXPECT_FALSE(paid_file.handoffs(0).acknowledged());
 
   // The other is refused: back to a supervisor, not to the same firm.
   const int64_t seq = handoffs[0].case_id() == refused ? handoffs[0].sequence()
