@@ -157,16 +157,6 @@ class HandoffStream final : public grpc::ServerWriteReactor<v1::Handoff> {
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // fetches and waits in flight
 };
 
-template <typename Response>
-void Run(storage::Store* store, grpc::ServerUnaryReactor* reactor, Response* response,
-         std::function<absl::Status(storage::UnitOfWork&, Response&)> body) {
-  auto out = std::make_shared<Response>();
-  store->Submit([body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
-                [reactor, response, out](absl::Status status) {
-                  if (status.ok()) *response = std::move(*out);
-                  reactor->Finish(ToGrpcStatus(status));
-                });
-}
 
 }  // namespace
 
@@ -198,7 +188,7 @@ grpc::ServerUnaryReactor* LegalServiceImpl::AcknowledgeHandoff(
   if (!invalid.ok()) return FinishUnary(context, ToGrpcStatus(invalid));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::CivilDay today = context_.cases->BusinessDate();
-  Run<v1::AcknowledgeHandoffResponse>(
+  SubmitUnary<v1::AcknowledgeHandoffResponse>(
       context_.store, reactor, response,
       [this, req = *request, today](storage::UnitOfWork& uow,
                                     v1::AcknowledgeHandoffResponse&) -> absl::Status {
@@ -257,7 +247,7 @@ grpc::ServerUnaryReactor* LegalServiceImpl::ReportLegalMilestone(
   if (!invalid.ok()) return FinishUnary(context, ToGrpcStatus(invalid));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::CivilDay today = context_.cases->BusinessDate();
-  Run<v1::ReportLegalMilestoneResponse>(
+  SubmitUnary<v1::ReportLegalMilestoneResponse>(
       context_.store, reactor, response,
       [this, req = *request, today](storage::UnitOfWork& uow,
                                     v1::ReportLegalMilestoneResponse& out) -> absl::Status {

@@ -35,16 +35,6 @@ bool IsSupervisor(const grpc::CallbackServerContext* context) {
   return it != metadata.end() && it->second == "supervisor";
 }
 
-template <typename Response>
-void Run(storage::Store* store, grpc::ServerUnaryReactor* reactor, Response* response,
-         std::function<absl::Status(storage::UnitOfWork&, Response&)> body) {
-  auto out = std::make_shared<Response>();
-  store->Submit([body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
-                [reactor, response, out](absl::Status status) {
-                  if (status.ok()) *response = std::move(*out);
-                  reactor->Finish(ToGrpcStatus(status));
-                });
-}
 
 absl::StatusOr<v1::Case> LoadCase(storage::UnitOfWork& uow, int64_t case_id) {
   ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(case_id));
@@ -81,7 +71,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ProposePlan(grpc::CallbackServerConte
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::CivilDay today = context_.cases->BusinessDate();
-  Run<v1::ProposePlanResponse>(
+  SubmitUnary<v1::ProposePlanResponse>(
       context_.store, reactor, response,
       [this, req = *request, who = *actor, today](storage::UnitOfWork& uow,
                                                   v1::ProposePlanResponse& out) -> absl::Status {
@@ -122,7 +112,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ApprovePlan(grpc::CallbackServerConte
   if (!actor.ok()) return FinishUnary(context, ToGrpcStatus(actor.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::CivilDay today = context_.cases->BusinessDate();
-  Run<v1::ApprovePlanResponse>(
+  SubmitUnary<v1::ApprovePlanResponse>(
       context_.store, reactor, response,
       [this, plan_id = request->plan_id(), who = *actor, supervisor = IsSupervisor(context),
        today](storage::UnitOfWork& uow, v1::ApprovePlanResponse& out) -> absl::Status {
@@ -184,7 +174,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::RejectPlan(grpc::CallbackServerContex
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::CivilDay today = context_.cases->BusinessDate();
-  Run<v1::RejectPlanResponse>(
+  SubmitUnary<v1::RejectPlanResponse>(
       context_.store, reactor, response,
       [this, req = *request, who = *actor, today](storage::UnitOfWork& uow,
                                                   v1::RejectPlanResponse& out) -> absl::Status {

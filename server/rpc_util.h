@@ -8,12 +8,15 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "storage/store.h"
 
 namespace collections::server {
 
@@ -68,6 +71,20 @@ inline std::string ActorOf(const grpc::CallbackServerContext* context,
     if (c < 0x21 || c > 0x7e) c = '_';
   }
   return absl::StrCat(fallback, ":", name);
+}
+
+// Runs `body` as one storage command and finishes the unary RPC once the
+// commit is durable: with `body`'s response on success, else its error
+// (and then nothing it wrote is kept).
+template <typename Response>
+void SubmitUnary(storage::Store* store, grpc::ServerUnaryReactor* reactor, Response* response,
+                 std::function<absl::Status(storage::UnitOfWork&, Response&)> body) {
+  auto out = std::make_shared<Response>();
+  store->Submit([body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
+                [reactor, response, out](absl::Status status) {
+                  if (status.ok()) *response = std::move(*out);
+                  reactor->Finish(ToGrpcStatus(status));
+                });
 }
 
 }  // namespace collections::server
