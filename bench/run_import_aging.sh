@@ -26,6 +26,7 @@
 #                     the import and the aging pass into the run directory
 #   KEEP=0            1: keep the run directory (database, logs, profiles)
 #   CENSUS=1          0: skip counting cases per stage afterwards
+#   AGING=1           0: import only (no aging pass)
 #   REV=...           what to print as the source revision (default: git's)
 set -euo pipefail
 
@@ -36,6 +37,7 @@ TMP_ROOT=${TMP_ROOT:-/tmp}
 PERF=${PERF:-0}
 KEEP=${KEEP:-0}
 CENSUS=${CENSUS:-1}
+AGING=${AGING:-1}
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=(worst typical)
 
@@ -157,7 +159,9 @@ for scenario in "${scenarios[@]}"; do
   tomorrow=$(TZ=Asia/Shanghai date -d "$today + 1 day" +%F)
   measure "$scenario" import "$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
     --as_of="$today" "${feed[@]}"
-  measure "$scenario" aging "$LOADGEN" advance --server="$ADDR" --to="$tomorrow"
+  if [[ $AGING == 1 ]]; then
+    measure "$scenario" aging "$LOADGEN" advance --server="$ADDR" --to="$tomorrow"
+  fi
   if [[ $CENSUS == 1 ]]; then
     echo "$scenario: $("$LOADGEN" census --server="$ADDR")"
   fi

@@ -72,7 +72,7 @@ start_server() {  # $1: scenario
     --daily_aging_time=off >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do
-    if addr=$(grep -o 'serving on [^ ]*' "$log" | awk '{print $3}') && [[ -n $addr ]]; then
+    if addr=$(grep -o 'serving on [^ ]*' "$log" 2>/dev/null | awk '{print $3}') && [[ -n $addr ]]; then
       ADDR=$addr
       if [[ $PERF == 1 ]]; then
         perf record -g -F 499 -p "$server_pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &

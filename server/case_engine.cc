@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "server/logging.h"
 #include "server/transitions.h"
+#include "storage/reports.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
 #include "workflow/plan.h"
@@ -477,7 +478,9 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
 absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor,
                                 DayCounts& counts) {
   RETURN_IF_ERROR(AgeCases(day, actor, counts));
-  return FireTimers(day, counts);
+  RETURN_IF_ERROR(FireTimers(day, counts));
+  // The book as the day's run left it, for the portfolio and roll rates.
+  return storage::TakeReportSnapshot(*store_, day);
 }
 
 absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor,

@@ -1,57 +1,171 @@
 #include "server/report_service.h"
 
+#include <functional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/case_engine.h"
 #include "server/rpc_util.h"
+#include "storage/reports.h"
+#include "workflow/dates.h"
+#include "workflow/state_machine.h"
 
 namespace collections::server {
 namespace {
 
-grpc::Status NotYet(absl::string_view method) {
-  return NotYetImplemented(absl::StrCat("ReportService/", method), 7,
-                           "workflow reports for managers");
+using workflow::DayFromProto;
+using workflow::DayToProto;
+using workflow::FormatDay;
+
+constexpr int kMaxPeriodDays = 3660;
+
+absl::Status CheckFilter(const std::string& value, const char* field) {
+  if (value.size() > workflow::kMaxIdLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is too long (at most ", workflow::kMaxIdLength, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+// The request as a query: defaults filled in, everything checked.
+absl::StatusOr<storage::ReportQuery> QueryOf(const v1::ReportRequest& r, absl::CivilDay today,
+                                             absl::Time now) {
+  storage::ReportQuery q;
+  q.to = today;
+  if (!workflow::IsUnset(r.to())) {
+    absl::StatusOr<absl::CivilDay> to = DayFromProto(r.to(), "to");
+    if (!to.ok()) return to.status();
+    if (*to > today) {
+      return absl::InvalidArgumentError(absl::StrCat("to: ", FormatDay(*to),
+                                                     " is after the current business date ",
+                                                     FormatDay(today)));
+    }
+    q.to = *to;
+  }
+  q.from = q.to - 29;
+  if (!workflow::IsUnset(r.from())) {
+    absl::StatusOr<absl::CivilDay> from = DayFromProto(r.from(), "from");
+    if (!from.ok()) return from.status();
+    if (*from > q.to) {
+      return absl::InvalidArgumentError(absl::StrCat("from: ", FormatDay(*from),
+                                                     " is after to (", FormatDay(q.to), ")"));
+    }
+    q.from = *from;
+  }
+  if (q.to - q.from >= kMaxPeriodDays) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the period is longer than ", kMaxPeriodDays, " days"));
+  }
+  if (absl::Status s = CheckFilter(r.product(), "product"); !s.ok()) return s;
+  if (absl::Status s = CheckFilter(r.region(), "region"); !s.ok()) return s;
+  if (absl::Status s = CheckFilter(r.queue(), "queue"); !s.ok()) return s;
+  if (r.policy_version() < 0) {
+    return absl::InvalidArgumentError("policy_version must not be negative");
+  }
+  if (r.cure_window_days() < 0 || r.cure_window_days() > 365) {
+    return absl::InvalidArgumentError("cure_window_days must be 1..365 (0: 30)");
+  }
+  q.product = r.product();
+  q.region = r.region();
+  q.queue = r.queue();
+  q.policy_version = r.policy_version();
+  q.cure_window_days = r.cure_window_days() == 0 ? 30 : r.cure_window_days();
+  q.now = now;
+  return q;
+}
+
+// Runs `read` on the executor and finishes the RPC with its report, whose
+// period is filled in where the report did not set it.
+template <typename Report>
+grpc::ServerUnaryReactor* Serve(
+    const ServiceContext& ctx, grpc::CallbackServerContext* context,
+    const v1::ReportRequest* request, Report* response,
+    std::function<absl::StatusOr<Report>(storage::Store&, const storage::ReportQuery&)> read) {
+  absl::StatusOr<storage::ReportQuery> query =
+      QueryOf(*request, ctx.cases->BusinessDate(), ctx.clock->Now());
+  if (!query.ok()) return FinishUnary(context, ToGrpcStatus(query.status()));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  ctx.executor->Schedule([store = ctx.store, reactor, response, q = *std::move(query),
+                          read = std::move(read)] {
+    absl::StatusOr<Report> report = read(*store, q);
+    if (report.ok()) {
+      if (!report->has_from()) *report->mutable_from() = DayToProto(q.from);
+      if (!report->has_to()) *report->mutable_to() = DayToProto(q.to);
+      if (!report->has_as_of()) *report->mutable_as_of() = report->to();
+      *response = *std::move(report);
+    }
+    reactor->Finish(ToGrpcStatus(report.status()));
+  });
+  return reactor;
 }
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ReportServiceImpl::Portfolio(
-    grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-    v1::PortfolioReport* response) {
-  return FinishUnary(context, NotYet("Portfolio"));
+grpc::ServerUnaryReactor* ReportServiceImpl::Portfolio(grpc::CallbackServerContext* context,
+                                                       const v1::ReportRequest* request,
+                                                       v1::PortfolioReport* response) {
+  // A point in time: the period is the snapshot's day.
+  return Serve<v1::PortfolioReport>(
+      context_, context, request, response,
+      [](storage::Store& store,
+         const storage::ReportQuery& q) -> absl::StatusOr<v1::PortfolioReport> {
+        absl::StatusOr<v1::PortfolioReport> r = storage::ReadPortfolio(store, q);
+        if (r.ok()) {
+          *r->mutable_from() = r->as_of();
+          *r->mutable_to() = r->as_of();
+        }
+        return r;
+      });
 }
 
-grpc::ServerUnaryReactor* ReportServiceImpl::StageFunnel(
-    grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-    v1::StageFunnelReport* response) {
-  return FinishUnary(context, NotYet("StageFunnel"));
+grpc::ServerUnaryReactor* ReportServiceImpl::StageFunnel(grpc::CallbackServerContext* context,
+                                                         const v1::ReportRequest* request,
+                                                         v1::StageFunnelReport* response) {
+  return Serve<v1::StageFunnelReport>(context_, context, request, response,
+                                      storage::ReadStageFunnel);
 }
 
-grpc::ServerUnaryReactor* ReportServiceImpl::RollRates(
-    grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-    v1::RollRateReport* response) {
-  return FinishUnary(context, NotYet("RollRates"));
+grpc::ServerUnaryReactor* ReportServiceImpl::RollRates(grpc::CallbackServerContext* context,
+                                                       const v1::ReportRequest* request,
+                                                       v1::RollRateReport* response) {
+  return Serve<v1::RollRateReport>(context_, context, request, response,
+                                   storage::ReadRollRates);
 }
 
 grpc::ServerUnaryReactor* ReportServiceImpl::StrategyEffectiveness(
     grpc::CallbackServerContext* context, const v1::ReportRequest* request,
     v1::EffectivenessReport* response) {
-  return FinishUnary(context, NotYet("StrategyEffectiveness"));
+  return Serve<v1::EffectivenessReport>(context_, context, request, response,
+                                        storage::ReadEffectiveness);
 }
 
-grpc::ServerUnaryReactor* ReportServiceImpl::OverdueReasons(
-    grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-    v1::OverdueReasonsReport* response) {
-  return FinishUnary(context, NotYet("OverdueReasons"));
+grpc::ServerUnaryReactor* ReportServiceImpl::OverdueReasons(grpc::CallbackServerContext* context,
+                                                            const v1::ReportRequest* request,
+                                                            v1::OverdueReasonsReport* response) {
+  return Serve<v1::OverdueReasonsReport>(context_, context, request, response,
+                                         storage::ReadOverdueReasons);
 }
 
 grpc::ServerUnaryReactor* ReportServiceImpl::AgentProductivity(
     grpc::CallbackServerContext* context, const v1::ReportRequest* request,
     v1::AgentProductivityReport* response) {
-  return FinishUnary(context, NotYet("AgentProductivity"));
+  return Serve<v1::AgentProductivityReport>(context_, context, request, response,
+                                            storage::ReadAgentProductivity);
 }
 
-grpc::ServerUnaryReactor* ReportServiceImpl::SlaBreaches(
-    grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-    v1::SlaReport* response) {
-  return FinishUnary(context, NotYet("SlaBreaches"));
+grpc::ServerUnaryReactor* ReportServiceImpl::SlaBreaches(grpc::CallbackServerContext* context,
+                                                         const v1::ReportRequest* request,
+                                                         v1::SlaReport* response) {
+  // Open work is counted now: consistent as of the current business date.
+  const absl::CivilDay today = context_.cases->BusinessDate();
+  return Serve<v1::SlaReport>(
+      context_, context, request, response,
+      [today](storage::Store& store,
+              const storage::ReportQuery& q) -> absl::StatusOr<v1::SlaReport> {
+        absl::StatusOr<v1::SlaReport> r = storage::ReadSlaBreaches(store, q);
+        if (r.ok()) *r->mutable_as_of() = DayToProto(today);
+        return r;
+      });
 }
 
 }  // namespace collections::server

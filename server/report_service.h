@@ -1,6 +1,10 @@
-// collections.v1.ReportService on the gRPC callback API.
-// Every RPC answers UNIMPLEMENTED until issue #7 (workflow reports for
-// managers) brings it.
+// collections.v1.ReportService on the gRPC callback API: validates the
+// request (the period defaults to the 30 days up to the current business
+// date), runs the report's queries (storage/reports.h) on the executor and
+// says what the figures are consistent as of.
+//
+// Thread-safe: gRPC calls the methods on its threads; the work runs on
+// context.executor and finishes the reactor from there.
 #ifndef COLLECTIONS_SERVER_REPORT_SERVICE_H_
 #define COLLECTIONS_SERVER_REPORT_SERVICE_H_
 

@@ -1,6 +1,7 @@
 #include "server/task_dispatcher.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -71,10 +72,10 @@ void TaskDispatcher::OnTasksReady(const std::vector<storage::ReadyTask>& ready) 
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     ++epoch_;
-    std::unordered_map<std::string, int> now_ready;
+    std::map<std::pair<std::string, v1::TaskType>, int> now_ready;
     for (const storage::ReadyTask& r : ready) {
       if (r.not_before <= now) {
-        ++now_ready[r.queue];
+        ++now_ready[{r.queue, r.type}];
         queue_epoch_[r.queue] = epoch_;
         continue;
       }
@@ -89,7 +90,7 @@ void TaskDispatcher::OnTasksReady(const std::vector<storage::ReadyTask>& ready) 
         }
       }
     }
-    for (const auto& [queue, n] : now_ready) WakeQueueLocked(queue, n, fired);
+    for (const auto& [key, n] : now_ready) WakeQueueLocked(key.first, key.second, n, fired);
   }
   Run(fired);
 }
@@ -116,8 +117,8 @@ bool TaskDispatcher::Wait(uint64_t id, WaitSpec spec, WakeFn wake, Wake* now) {
     return false;
   }
   for (const std::string& q : spec.queues) by_queue_[q].insert(id);
-  waiters_.emplace(id, Waiter{std::move(spec.queues), spec.recheck,
-                              spec.deadline, std::move(wake)});
+  waiters_.emplace(id, Waiter{std::move(spec.queues), std::move(spec.types),
+                              spec.recheck, spec.deadline, std::move(wake)});
   kick_ = true;
   return true;
 }
@@ -173,18 +174,26 @@ void TaskDispatcher::RemoveLocked(uint64_t id) {
   auto it = waiters_.find(id);
   for (const std::string& q : it->second.queues) {
     auto qt = by_queue_.find(q);
+    if (qt == by_queue_.end()) continue;
     qt->second.erase(id);
     if (qt->second.empty()) by_queue_.erase(qt);
   }
   waiters_.erase(it);
 }
 
-void TaskDispatcher::WakeQueueLocked(const std::string& queue, int n,
-                                     Fired& fired) {
-  while (n-- > 0) {
-    auto it = by_queue_.find(queue);
-    if (it == by_queue_.end()) return;
-    const uint64_t id = *it->second.begin();
+void TaskDispatcher::WakeQueueLocked(const std::string& queue, v1::TaskType type,
+                                     int n, Fired& fired) {
+  auto it = by_queue_.find(queue);
+  if (it == by_queue_.end()) return;
+  std::vector<uint64_t> chosen;
+  for (uint64_t id : it->second) {  // oldest first
+    if (static_cast<int>(chosen.size()) == n) break;
+    const std::vector<v1::TaskType>& types = waiters_.at(id).types;
+    if (types.empty() || std::find(types.begin(), types.end(), type) != types.end()) {
+      chosen.push_back(id);
+    }
+  }
+  for (uint64_t id : chosen) {
     fired.emplace_back(std::move(waiters_.at(id).wake), Wake::kReady);
     RemoveLocked(id);
   }

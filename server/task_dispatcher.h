@@ -1,10 +1,10 @@
 // TaskDispatcher: wakes the claims that wait for work (ClaimTasks
 // long-polls, StreamTasks streams) and returns expired leases to their
 // queues. No polling loop: a waiting claim wakes when
-//  - a commit made tasks of its queues ready (created, failed or released
-//    back, lease expired): the store calls OnTasksReady after the commit,
-//    which wakes as many waits of each queue as tasks became ready there,
-//    oldest first;
+//  - a commit made tasks of its queues (and types) ready (created, failed
+//    or released back, lease expired): the store calls OnTasksReady after
+//    the commit, which wakes as many waits as tasks became ready, oldest
+//    first;
 //  - its recheck time comes: what its claim found would become ready by
 //    time passing alone (the next not_before in its queues, which is also
 //    when a compliance hold lifts);
@@ -52,6 +52,7 @@ class TaskDispatcher {
 
   struct WaitSpec {
     std::vector<std::string> queues;
+    std::vector<v1::TaskType> types;               // empty: any
     uint64_t epoch = 0;                            // epoch() before the claim
     absl::Time recheck = absl::InfiniteFuture();   // clock time
     absl::Time deadline = absl::InfiniteFuture();  // real time (absl::Now)
@@ -62,7 +63,8 @@ class TaskDispatcher {
   TaskDispatcher(const TaskDispatcher&) = delete;
   TaskDispatcher& operator=(const TaskDispatcher&) = delete;
 
-  // Starts the thread (timers and the lease reaper).
+  // Starts the thread (timers and the lease reaper). Before Tick() and
+  // ReapExpiredLeases().
   void Start(storage::Store* store, absl::Duration reap_interval);
   // Wakes every wait with kStopping (later ones get it at once) and joins
   // the thread. Idempotent.
@@ -95,6 +97,7 @@ class TaskDispatcher {
  private:
   struct Waiter {
     std::vector<std::string> queues;
+    std::vector<v1::TaskType> types;
     absl::Time recheck;
     absl::Time deadline;
     WakeFn wake;
@@ -103,9 +106,9 @@ class TaskDispatcher {
 
   void Loop();
   void RemoveLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Wakes the `n` oldest waits of `queue` with kReady.
-  void WakeQueueLocked(const std::string& queue, int n, Fired& fired)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes the `n` oldest waits of `queue` that take `type`, with kReady.
+  void WakeQueueLocked(const std::string& queue, v1::TaskType type, int n,
+                       Fired& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FireDueLocked(Fired& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void Run(Fired& fired);
 

@@ -297,6 +297,9 @@ void TaskEngine::Claim(const ClaimArgs& args,
         spec.max_tasks = args.max_tasks;
         spec.lease = args.lease;
         spec.now = now;
+        // Candidates read per round: held ones move aside (Defer), so a
+        // small margin suffices unless a type filter skips some.
+        if (args.types.empty()) spec.scan_limit = args.max_tasks + 8;
         spec.hold = [&gate](const v1::Task& task) { return gate.Hold(task); };
         // Held tasks move out of the way (Defer), so another round sees the
         // ones behind them.
@@ -379,6 +382,7 @@ void TaskEngine::Complete(
         done_task = *std::move(task);
         done_task.set_state(v1::TASK_STATE_COMPLETED);
         done_task.clear_lease_expires_at();
+        done_task.clear_payload();  // the worker has it; keeps the stored answer small
         out->set_case_stage(t.next.stage());
         return uow.SaveResponse("task.complete", key, out->SerializeAsString());
       },

@@ -105,6 +105,7 @@ class ClaimReactor final : public grpc::ServerUnaryReactor {
     }
     TaskDispatcher::WaitSpec spec;
     spec.queues = args_.queues;
+    spec.types = args_.types;
     spec.epoch = epoch;
     spec.recheck = r->recheck.value_or(absl::InfiniteFuture());
     spec.deadline = deadline_;

@@ -193,6 +193,82 @@ const std::vector<Migration>& Migrations() {
            "ALTER TABLE handoffs ADD COLUMN ack_reason TEXT NOT NULL DEFAULT ''",
            "CREATE INDEX handoffs_firm ON handoffs (firm_id, sequence)",
        }},
+      {5,
+       "reports: event facts, promises, daily snapshots of the book",
+       {
+           // One row per event that matters to a report (storage/
+           // report_facts.h), written with the event: what its binary body
+           // hides from SQL. day is the event's business date.
+           R"(CREATE TABLE report_events (
+                case_id BIGINT NOT NULL,
+                seq BIGINT NOT NULL,
+                day BIGINT NOT NULL,
+                event_type TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                stage_before INTEGER NOT NULL,
+                stage_after INTEGER NOT NULL,
+                case_class INTEGER NOT NULL,
+                close_reason INTEGER NOT NULL,
+                task_id BIGINT NOT NULL,
+                task_type INTEGER NOT NULL,
+                contact INTEGER NOT NULL,
+                right_party INTEGER NOT NULL,
+                reason INTEGER NOT NULL,
+                promise_fen BIGINT NOT NULL,
+                recovered_fen BIGINT NOT NULL,
+                waived_fen BIGINT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                product TEXT NOT NULL,
+                region TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                PRIMARY KEY (case_id, seq)))",
+           "CREATE INDEX report_events_day ON report_events (day)",
+           // Each promise to pay; promise_id is the seq of the event that
+           // took it (its report_events row), state a PromiseState.
+           R"(CREATE TABLE report_promises (
+                case_id BIGINT NOT NULL,
+                promise_id BIGINT NOT NULL,
+                state INTEGER NOT NULL,
+                resolved_day BIGINT NOT NULL,
+                PRIMARY KEY (case_id, promise_id)))",
+           // Every open case as each day's run left it. snap_key is
+           // day * 2^40 + case_id: one integer key, so that a day is one
+           // key range and a case's row on another day one key lookup.
+           // bucket: 0 current, 1 1-30, 2 31-60, 3 61-90, 4 91-180, 5 180+.
+           R"(CREATE TABLE report_snapshots (
+                snap_key {id_pk},
+                bucket INTEGER NOT NULL,
+                stage INTEGER NOT NULL,
+                case_class INTEGER NOT NULL,
+                overdue_fen BIGINT NOT NULL,
+                principal_fen BIGINT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                product TEXT NOT NULL,
+                region TEXT NOT NULL,
+                queue TEXT NOT NULL))",
+           // The same per day, summed: the portfolio report reads this.
+           R"(CREATE TABLE report_portfolio (
+                day BIGINT NOT NULL,
+                stage INTEGER NOT NULL,
+                case_class INTEGER NOT NULL,
+                bucket INTEGER NOT NULL,
+                policy_version BIGINT NOT NULL,
+                product TEXT NOT NULL,
+                region TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                cases BIGINT NOT NULL,
+                overdue_fen BIGINT NOT NULL,
+                principal_fen BIGINT NOT NULL,
+                PRIMARY KEY (day, stage, case_class, bucket, policy_version,
+                             product, region, queue)))",
+           // Complete snapshots; per_case is 0 once retention dropped the
+           // day's report_snapshots rows (its summary stays).
+           R"(CREATE TABLE report_snapshot_days (
+                day BIGINT PRIMARY KEY,
+                cases BIGINT NOT NULL,
+                per_case INTEGER NOT NULL,
+                taken_at_us BIGINT NOT NULL))",
+       }},
   };
   return *migrations;
 }

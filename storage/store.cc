@@ -683,4 +683,15 @@ absl::StatusOr<absl::CivilDay> Store::BusinessDate() {
       });
 }
 
+absl::Status Store::ReadForReport(
+    const std::function<absl::Status(soci::session&)>& read) {
+  return impl_
+      ->Read<bool>("report",
+                   [&](soci::session& sql) -> absl::StatusOr<bool> {
+                     RETURN_IF_ERROR(read(sql));
+                     return true;
+                   })
+      .status();
+}
+
 }  // namespace collections::storage

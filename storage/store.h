@@ -39,6 +39,10 @@
 #include "workflow/compliance.h"
 #include "workflow/state_machine.h"
 
+namespace soci {
+class session;
+}  // namespace soci
+
 namespace collections::storage {
 
 enum class Backend { kSqlite, kPostgres };
@@ -47,6 +51,7 @@ enum class Backend { kSqlite, kPostgres };
 // back to its queue, its lease expired, or deferred by a compliance hold.
 struct ReadyTask {
   std::string queue;
+  v1::TaskType type = v1::TASK_TYPE_UNSPECIFIED;
   absl::Time not_before;
 };
 
@@ -223,6 +228,10 @@ class Store {
   // NOT_FOUND until SetBusinessDate has run once.
   absl::StatusOr<absl::CivilDay> BusinessDate();
 
+  // Runs `read` on a pooled reader connection; SOCI exceptions become a
+  // Status. Internal to storage/ (the report queries of reports.cc).
+  absl::Status ReadForReport(const std::function<absl::Status(soci::session&)>& read);
+
  private:
   class Impl;
   explicit Store(std::unique_ptr<Impl> impl);
@@ -369,6 +378,12 @@ class UnitOfWork {
   // NOT_FOUND until set once.
   virtual absl::StatusOr<absl::CivilDay> BusinessDate() = 0;
   virtual absl::Status SetBusinessDate(absl::CivilDay day) = 0;
+
+  // --- Reports ---------------------------------------------------------------
+  // Runs one step of a report snapshot on this unit of work's connection; a
+  // SOCI exception fails the command. Internal to storage/ (reports.cc).
+  virtual absl::Status RunReportStep(
+      const std::function<void(soci::session&, Backend)>& step) = 0;
 };
 
 }  // namespace collections::storage

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "storage/codec.h"
+#include "storage/report_facts.h"
 #include "storage/schema.h"
 #include "storage/sql.h"
 #include "workflow/dates.h"
@@ -38,6 +39,7 @@ struct WriterConnection::Statements {
   std::string out_body;
   long long out_id = 0;
   std::string out_text;
+  int out_type = 0;
 
   // The cases row.
   long long c_case_id = 0, c_version = 0, c_expected_version = 0;
@@ -108,6 +110,7 @@ struct WriterConnection::Statements {
   soci::statement find_response, save_response;
   soci::statement insert_contact, contact_connected, delete_contact,
       count_calls;
+  ReportFactWriter report_facts;  // rows for the reports, with each transition
 };
 
 namespace {
@@ -266,12 +269,13 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                   "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
           soci::use(t_expires_us), soci::use(key_id), soci::use(t_token))),
       expired_leases((Prepare(sql, b,
-                              "SELECT task_id, queue FROM tasks WHERE "
+                              "SELECT task_id, queue, task_type FROM tasks WHERE "
                               "state = 2 AND lease_expires_us <= :now "
                               "ORDER BY lease_expires_us, task_id "
                               "LIMIT :n{skip_locked}"),
                       soci::use(t_now_us), soci::use(t_limit),
-                      soci::into(out_id), soci::into(out_text))),
+                      soci::into(out_id), soci::into(out_text),
+                      soci::into(out_type))),
       expire_lease((Prepare(sql, b,
                             "UPDATE tasks SET state = 1, lease_owner = '', "
                             "lease_expires_us = 0 "
@@ -379,7 +383,8 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                    "task_type IN (2, 3, 6)"),
            soci::use(ct_day_us), soci::use(ct_day_us), soci::use(ct_borrower),
            soci::use(ct_week_us), soci::into(ct_today),
-           soci::into(ct_connected), soci::into(ct_week))) {}
+           soci::into(ct_connected), soci::into(ct_week))),
+      report_facts(sql, b) {}
 
 // The UnitOfWork a command sees: the writer's statements on the open
 // transaction. Any database error "poisons" it: later calls fail at once
@@ -611,7 +616,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
       s_.t_token = lease_token;
       s_.return_task.execute(true);
       RETURN_IF_ERROR(OneRow(s_.return_task, task_id));
-      if (!incident) ready_.push_back({task.queue(), not_before});
+      if (!incident) ready_.push_back({task.queue(), task.type(), not_before});
       return task;
     });
   }
@@ -643,17 +648,18 @@ class WriterConnection::Transaction final : public UnitOfWork {
                    std::vector<int64_t> ids;
                    s_.t_now_us = MicrosOf(now);
                    s_.t_limit = std::max(limit, 1);
-                   std::vector<std::string> queues;
+                   std::vector<ReadyTask> found;
                    s_.expired_leases.execute();
                    while (s_.expired_leases.fetch()) {
                      ids.push_back(s_.out_id);
-                     queues.push_back(s_.out_text);
+                     found.push_back({s_.out_text,
+                                      static_cast<v1::TaskType>(s_.out_type), now});
                    }
                    for (size_t i = 0; i < ids.size(); ++i) {
                      s_.key_id = ids[i];
                      s_.expire_lease.execute(true);
                      if (s_.expire_lease.get_affected_rows() == 1) {
-                       ready_.push_back({std::move(queues[i]), now});
+                       ready_.push_back(std::move(found[i]));
                      }
                    }
                    return ids;
@@ -668,8 +674,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
       s_.t_token = lease_token;
       s_.release_task.execute(true);
       RETURN_IF_ERROR(OneRow(s_.release_task, task_id));
-      ready_.push_back(
-          {task.queue(), absl::FromUnixMicros(s_.t_out.not_before_us)});
+      ready_.push_back({task.queue(), task.type(),
+                        absl::FromUnixMicros(s_.t_out.not_before_us)});
       return task;
     });
   }
@@ -937,6 +943,14 @@ class WriterConnection::Transaction final : public UnitOfWork {
     });
   }
 
+  absl::Status RunReportStep(
+      const std::function<void(soci::session&, Backend)>& step) override {
+    return Guard("report snapshot", [&] {
+      step(w_.sql_, w_.backend_);
+      return absl::OkStatus();
+    });
+  }
+
  private:
   // Runs `f`, turning a SOCI exception into a Status that also poisons this
   // unit of work.
@@ -1077,7 +1091,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
         s_.t_cost_fen = spec.cost_fen;
         s_.t_created_at_us = occurred_us;
         s_.insert_task.execute(true);
-        ready_.push_back({spec.queue, spec.not_before});
+        ready_.push_back({spec.queue, spec.type, spec.not_before});
       }
     }
 
@@ -1106,6 +1120,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
       s_.insert_handoff.execute(true);
       ++handoffs_;
     }
+    s_.report_facts.Append(t);
     return absl::OkStatus();
   }
 

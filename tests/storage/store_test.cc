@@ -16,6 +16,8 @@
 #include <future>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <mutex>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -1031,6 +1033,112 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
               }).ok());
   EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_INCIDENT);
   (void)a;
+}
+
+// What TaskService builds on: the ready-task report after commits, release,
+// deferral, the next ready time, call counts and the supervisors' list.
+TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
+  std::mutex mu;
+  std::vector<ReadyTask> reported;
+  store_.reset();
+  StoreOptions options;
+  options.on_tasks_ready = [&](const std::vector<ReadyTask>& ready) {
+    std::lock_guard<std::mutex> lock(mu);
+    reported.insert(reported.end(), ready.begin(), ready.end());
+  };
+  OpenStore(options);
+  auto take = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::string> queues;
+    for (const ReadyTask& r : reported) queues.push_back(r.queue);
+    reported.clear();
+    return queues;
+  };
+  // Created tasks are reported once committed; a rolled-back command's not.
+  v1::Case a = Open("L-a");  // tasks 1 (sms, now), 2 (call.early, +24h)
+  EXPECT_EQ(take(), (std::vector<std::string>{"sms", "call.early"}));
+  EXPECT_EQ(store_->Write([&](UnitOfWork& uow) -> absl::Status {
+              EXPECT_TRUE(uow.Apply(Opening(7, "L-b"), 0).ok());
+              return absl::AbortedError("changed my mind");
+            }).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_TRUE(take().empty());
+
+  auto write = [&](auto f) { return store_->Write(f); };
+  ClaimSpec spec;
+  spec.queues = {"sms"};
+  spec.worker = "w1";
+  spec.now = kNow;
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.ClaimTasks(spec).status(); }).ok());
+  EXPECT_EQ(store_->GetTask(1)->attempts(), 1);
+  // A release gives the attempt back and makes the task ready again.
+  v1::Task released;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<v1::Task> r = u.ReleaseTask(1, 1, kNow);
+                if (r.ok()) released = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(released.task_id(), 1);
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
+  EXPECT_EQ(store_->GetTask(1)->attempts(), 0);
+  EXPECT_EQ(take(), (std::vector<std::string>{"sms"}));
+  EXPECT_EQ(write([&](UnitOfWork& u) { return u.ReleaseTask(1, 1, kNow).status(); }).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Deferred: out of the claimable set until then; the next ready time says when.
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.DeferTask(1, kNow + absl::Hours(2)); }).ok());
+  EXPECT_EQ(write([&](UnitOfWork& u) { return u.ClaimTasks(spec).status(); }).code(),
+            absl::StatusCode::kOk);
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
+  std::optional<absl::Time> next;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<std::optional<absl::Time>> r =
+                    u.NextReadyTime({"sms", "call.early"}, kNow);
+                if (r.ok()) next = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(next, kNow + absl::Hours(2));
+
+  // Calls per borrower: today, connected today, and the last 7 days.
+  auto record = [&](int64_t task, int64_t token, v1::TaskType type, absl::Time at) {
+    ContactRecord c{task, token, a.case_id(), "B-L-a", type, at};
+    return write([&](UnitOfWork& u) { return u.RecordContact(c); });
+  };
+  ASSERT_TRUE(record(2, 1, v1::TASK_TYPE_REMINDER_CALL, kNow - absl::Hours(72)).ok());
+  ASSERT_TRUE(record(2, 2, v1::TASK_TYPE_REMINDER_CALL, kNow).ok());
+  ASSERT_TRUE(record(2, 3, v1::TASK_TYPE_COUNSELLING_CALL, kNow).ok());
+  ASSERT_TRUE(record(1, 9, v1::TASK_TYPE_SMS_REMINDER, kNow).ok());  // not a call
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.MarkContactConnected(2, 2); }).ok());
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.DeleteContact(2, 3); }).ok());
+  CallCounts counts;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<CallCounts> r =
+                    u.CountCalls("B-L-a", kNow - absl::Hours(1), kNow - absl::Hours(24 * 6));
+                if (r.ok()) counts = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(counts.attempts_today, 1);
+  EXPECT_EQ(counts.connected_today, 1);
+  EXPECT_EQ(counts.attempts_in_7_days, 2);
+
+  // Supervisors' list: held tasks, by state and queue.
+  spec.queues = {"call.early"};
+  spec.now = kNow + absl::Hours(25);
+  spec.hold = [](const v1::Task&) { return std::string("cap reached"); };
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.ClaimTasks(spec).status(); }).ok());
+  TaskFilter filter;
+  filter.held_only = true;
+  absl::StatusOr<std::vector<v1::Task>> held = store_->FindTasks(filter);
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_EQ((*held)[0].task_id(), 2);
+  filter = TaskFilter();
+  filter.states = {v1::TASK_STATE_READY};
+  filter.queues = {"sms"};
+  filter.case_id = a.case_id();
+  ASSERT_EQ(store_->FindTasks(filter)->size(), 1u);
+  filter.after_task_id = 1;
+  EXPECT_TRUE(store_->FindTasks(filter)->empty());
 }
 
 TEST_P(StoreTest, DueTimersComeEarliestFirst) {

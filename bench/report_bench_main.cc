@@ -1,0 +1,244 @@
+// collections-report-bench: how long the book reports (Portfolio and
+// RollRates) take on a large book. It opens --cases cases on a fresh
+// database through the real write path (workflow::Decide, then
+// UnitOfWork::Apply via the store's writer), takes the snapshot of the first
+// day, moves money on a third of the cases (payments that cure or reduce
+// them), takes the snapshot thirty days later, and then times the report
+// queries (storage/reports.h, what ReportService runs on its executor).
+//
+//   collections-report-bench --cases=1000000 [--db=CONNECTION] [--runs=5]
+//
+// Without --db it uses a new SQLite file under $TMPDIR and removes it.
+// Results go to stdout; bench/RESULTS.md records them.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "storage/reports.h"
+#include "storage/store.h"
+#include "workflow/dates.h"
+#include "workflow/policy.h"
+#include "workflow/state_machine.h"
+#include "workflow/status_macros.h"
+
+ABSL_FLAG(int64_t, cases, 1000000, "cases in the book");
+ABSL_FLAG(std::string, db, "", "SOCI connection string (default: a new SQLite file)");
+ABSL_FLAG(int, runs, 5, "timed runs of each report");
+
+namespace collections {
+namespace {
+
+constexpr int64_t kChunk = 2000;  // cases per write command
+const absl::CivilDay kStart(2026, 1, 1);
+const absl::CivilDay kEnd = kStart + 30;
+
+// A deterministic spread of the book: days past due 1..240, overdue 800 to
+// 60,000 CNY, 30 regions, 3 products.
+v1::DelinquencyRecord Record(int64_t i) {
+  const uint64_t h = static_cast<uint64_t>(i) * 2654435761u;
+  v1::DelinquencyRecord r;
+  r.set_loan_id(absl::StrCat("L", i));
+  *r.mutable_as_of() = workflow::DayToProto(kStart);
+  *r.mutable_oldest_unpaid_due_date() = workflow::DayToProto(kStart - (1 + h % 240));
+  r.mutable_borrower()->set_borrower_id(absl::StrCat("B", i));
+  r.mutable_borrower()->set_name("Bench Borrower");
+  r.mutable_borrower()->add_phones("+86 138 0000 0000");
+  r.mutable_borrower()->set_address("1 Bench Road");
+  r.mutable_borrower()->set_region(absl::StrCat("R", (h >> 8) % 30));
+  r.set_product(std::vector<std::string>{"mortgage-30y", "mortgage-20y", "consumer"}[(h >> 16) % 3]);
+  r.set_principal_outstanding_fen(50'000'000 + (h % 1000) * 100'000);
+  const int64_t overdue = 80'000 + (h >> 4) % 5'920'000;
+  r.mutable_overdue()->set_penalty_fen(overdue / 10);
+  r.mutable_overdue()->set_interest_fen(overdue / 5);
+  r.mutable_overdue()->set_principal_fen(overdue - overdue / 10 - overdue / 5);
+  r.mutable_credit()->set_score_band(v1::CREDIT_BAND_GOOD);
+  return r;
+}
+
+// Submits `chunks` commands, at most 4 in flight, and waits for all.
+absl::Status RunChunks(storage::Store& store, int64_t n,
+                       const std::function<absl::Status(storage::UnitOfWork&, int64_t, int64_t)>& f) {
+  absl::Mutex mu;
+  int outstanding = 0;
+  absl::Status first;
+  for (int64_t lo = 1; lo <= n; lo += kChunk) {
+    const int64_t hi = std::min(n, lo + kChunk - 1);
+    {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(+[](int* k) { return *k < 4; }, &outstanding));
+      ++outstanding;
+    }
+    store.Submit([&f, lo, hi](storage::UnitOfWork& uow) { return f(uow, lo, hi); },
+                 [&](absl::Status s) {
+                   absl::MutexLock lock(&mu);
+                   --outstanding;
+                   if (!s.ok() && first.ok()) first = s;
+                 });
+  }
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(+[](int* k) { return *k == 0; }, &outstanding));
+  return first;
+}
+
+struct Timing {
+  double first_ms = 0, median_ms = 0, best_ms = 0;
+};
+
+template <typename F>
+absl::StatusOr<Timing> Time(int runs, F&& f) {
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const absl::Time start = absl::Now();
+    RETURN_IF_ERROR(f());
+    ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  Timing t;
+  t.first_ms = ms.front();
+  std::sort(ms.begin(), ms.end());
+  t.median_ms = ms[ms.size() / 2];
+  t.best_ms = ms.front();
+  return t;
+}
+
+absl::Status Main() {
+  const int64_t n = absl::GetFlag(FLAGS_cases);
+  std::string db = absl::GetFlag(FLAGS_db);
+  std::string file;
+  if (db.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    file = absl::StrCat(tmp ? tmp : "/tmp", "/collections-report-bench-", getpid(), ".db");
+    db = absl::StrCat("sqlite3://db=", file, " timeout=30");
+  }
+  storage::StoreOptions options;
+  options.connection = db;
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::Store> store, storage::Store::Open(options));
+  v1::Policy policy = workflow::DefaultPolicy();
+  RETURN_IF_ERROR(store->Write([&policy](storage::UnitOfWork& uow) {
+    RETURN_IF_ERROR(uow.PutPolicy(policy).status());
+    return uow.SetBusinessDate(kStart);
+  }));
+  const absl::Time now = absl::Now();
+
+  absl::Time t0 = absl::Now();
+  RETURN_IF_ERROR(RunChunks(*store, n, [&](storage::UnitOfWork& uow, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i <= hi; ++i) {
+      v1::CaseEvent e;
+      e.set_case_id(i);
+      *e.mutable_business_date() = workflow::DayToProto(kStart);
+      e.set_actor("ingest:bench");
+      *e.mutable_imported() = Record(i);
+      ASSIGN_OR_RETURN(workflow::Transition t, workflow::Decide(v1::Case(), e, policy, now));
+      RETURN_IF_ERROR(uow.Apply(t, 0));
+    }
+    return absl::OkStatus();
+  }));
+  RETURN_IF_ERROR(store->Write([n](storage::UnitOfWork& uow) { return uow.SetNextId("case", n + 1); }));
+  const double open_s = absl::ToDoubleSeconds(absl::Now() - t0);
+
+  t0 = absl::Now();
+  RETURN_IF_ERROR(storage::TakeReportSnapshot(*store, kStart));
+  const double snap1_s = absl::ToDoubleSeconds(absl::Now() - t0);
+
+  // A third of the book moves: every sixth case pays in full (cured), every
+  // sixth but one pays half.
+  t0 = absl::Now();
+  RETURN_IF_ERROR(store->Write([](storage::UnitOfWork& uow) { return uow.SetBusinessDate(kEnd); }));
+  RETURN_IF_ERROR(RunChunks(*store, n, [&](storage::UnitOfWork& uow, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i <= hi; ++i) {
+      if (i % 6 > 1) continue;
+      ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(i));
+      if (!c) return absl::InternalError(absl::StrCat("case ", i, " is missing"));
+      const v1::OverdueAmounts& o = c->overdue();
+      const int64_t owed = o.principal_fen() + o.interest_fen() + o.penalty_fen();
+      v1::CaseEvent e;
+      *e.mutable_business_date() = workflow::DayToProto(kEnd - 10);
+      e.set_actor("ingest:bench");
+      e.mutable_payment()->set_payment_id(absl::StrCat("P", i));
+      e.mutable_payment()->set_amount_fen(i % 6 == 0 ? owed : owed / 2);
+      ASSIGN_OR_RETURN(workflow::Transition t, workflow::Decide(*c, e, policy, now));
+      RETURN_IF_ERROR(uow.Apply(t, c->version()));
+    }
+    return absl::OkStatus();
+  }));
+  const double pay_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  t0 = absl::Now();
+  RETURN_IF_ERROR(storage::TakeReportSnapshot(*store, kEnd));
+  const double snap2_s = absl::ToDoubleSeconds(absl::Now() - t0);
+
+  storage::ReportQuery q;
+  q.from = kStart;
+  q.to = kEnd;
+  q.now = absl::Now();
+  storage::ReportQuery region = q;
+  region.region = "R7";
+  const int runs = absl::GetFlag(FLAGS_runs);
+  int64_t book = 0, cells = 0;
+  ASSIGN_OR_RETURN(Timing portfolio, Time(runs, [&]() -> absl::Status {
+                     ASSIGN_OR_RETURN(v1::PortfolioReport r, storage::ReadPortfolio(*store, q));
+                     book = r.cases();
+                     return absl::OkStatus();
+                   }));
+  ASSIGN_OR_RETURN(Timing rolls, Time(runs, [&]() -> absl::Status {
+                     ASSIGN_OR_RETURN(v1::RollRateReport r, storage::ReadRollRates(*store, q));
+                     cells = r.cells_size();
+                     return absl::OkStatus();
+                   }));
+  ASSIGN_OR_RETURN(Timing rolls_region, Time(runs, [&]() -> absl::Status {
+                     return storage::ReadRollRates(*store, region).status();
+                   }));
+  ASSIGN_OR_RETURN(Timing funnel, Time(runs, [&]() -> absl::Status {
+                     return storage::ReadStageFunnel(*store, q).status();
+                   }));
+
+  std::printf("backend            %s\n",
+              store->backend() == storage::Backend::kSqlite ? "sqlite3" : "postgresql");
+  std::printf("cases              %lld (open at the end: %lld)\n", static_cast<long long>(n),
+              static_cast<long long>(book));
+  std::printf("open cases         %.1f s (%.0f cases/s, Decide + Apply through the writer)\n",
+              open_s, n / open_s);
+  std::printf("snapshot, day 1    %.1f s\n", snap1_s);
+  std::printf("payments           %.1f s (%lld cases)\n", pay_s,
+              static_cast<long long>(n / 3));
+  std::printf("snapshot, day 31   %.1f s\n", snap2_s);
+  auto row = [](const char* name, const Timing& t) {
+    std::printf("%-18s first %7.1f ms   median %7.1f ms   best %7.1f ms\n", name, t.first_ms,
+                t.median_ms, t.best_ms);
+  };
+  row("portfolio", portfolio);
+  row("roll rates", rolls);
+  row("roll rates, region", rolls_region);
+  row("stage funnel", funnel);
+  std::printf("(roll-rate cells: %lld; %d runs each)\n", static_cast<long long>(cells), runs);
+  store.reset();
+  if (!file.empty()) {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::remove((file + suffix).c_str());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace collections
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "times the Portfolio and RollRates reports on a large book; see bench/RESULTS.md");
+  absl::ParseCommandLine(argc, argv);
+  absl::Status s = collections::Main();
+  if (!s.ok()) {
+    std::fprintf(stderr, "collections-report-bench: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,142 @@
+#include "storage/report_facts.h"
+
+#include "storage/codec.h"
+#include "storage/sql.h"
+
+namespace collections::storage {
+namespace {
+
+using K = v1::CaseEvent::KindCase;
+
+// Whether the event leaves a report_events row.
+bool Matters(const v1::CaseEvent& e) {
+  if (e.stage_before() != e.stage_after()) return true;
+  switch (e.kind_case()) {
+    case K::kPayment:
+    case K::kTaskCompleted:
+    case K::kPenaltyWaived:
+    case K::kPromiseBroken:
+      return true;
+    case K::kSignal:
+      return e.signal().has_promise_to_pay();
+    case K::kLegalMilestone:
+      return e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
+    : insert_event_(
+          (sql.prepare << "INSERT INTO report_events (case_id, seq, day, event_type, "
+                          "actor, stage_before, stage_after, case_class, close_reason, "
+                          "task_id, task_type, contact, right_party, reason, promise_fen, "
+                          "recovered_fen, waived_fen, policy_version, product, region, "
+                          "queue) VALUES (:case_id, :seq, :day, :type, :actor, :sb, :sa, "
+                          ":class, :close, :task_id, :task_type, :contact, :rpc, :reason, "
+                          ":promise, :recovered, :waived, :pv, :product, :region, :queue)",
+           soci::use(case_id_), soci::use(seq_), soci::use(day_), soci::use(event_type_),
+           soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
+           soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_),
+           soci::use(task_type_), soci::use(contact_), soci::use(right_party_),
+           soci::use(reason_), soci::use(promise_fen_), soci::use(recovered_fen_),
+           soci::use(waived_fen_), soci::use(policy_version_), soci::use(product_),
+           soci::use(region_), soci::use(queue_))),
+      // A promise is inserted when taken and updated when its state moves
+      // on; an unchanged one is left alone.
+      upsert_promise_(
+          (sql.prepare << "INSERT INTO report_promises (case_id, promise_id, state, "
+                          "resolved_day) VALUES (:case_id, :promise_id, :state, :day) "
+                          "ON CONFLICT (case_id, promise_id) DO UPDATE SET "
+                          "state = excluded.state, resolved_day = excluded.resolved_day "
+                          "WHERE report_promises.state <> excluded.state",
+           soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
+           soci::use(resolved_day_))) {
+  (void)backend;  // the same SQL runs on both
+}
+
+void ReportFactWriter::Append(const workflow::Transition& t) {
+  const v1::CaseEvent& e = t.event;
+  const v1::Case& c = t.next;
+  case_id_ = c.case_id();
+  day_ = DayColumn(e.business_date());
+
+  // Promises: every event but aging may take, keep, break or supersede one.
+  if (e.kind_case() != K::kAged) {
+    for (const v1::Promise& p : c.promises()) {
+      const bool taken_now = p.promise_id() == c.version();
+      if (!taken_now && p.state() == v1::PROMISE_STATE_PENDING) continue;
+      promise_id_ = p.promise_id();
+      promise_state_ = p.state();
+      resolved_day_ = p.state() == v1::PROMISE_STATE_PENDING ? 0 : day_;
+      upsert_promise_.execute(true);
+    }
+  }
+
+  if (!Matters(e)) return;
+  seq_ = e.sequence();
+  event_type_ = workflow::EventKindName(e);
+  actor_ = e.actor();
+  stage_before_ = e.stage_before();
+  stage_after_ = e.stage_after();
+  case_class_ = c.classification().case_class();
+  close_reason_ = workflow::IsOpenStage(c.stage()) ? 0 : c.close_reason();
+  task_id_ = 0;
+  task_type_ = contact_ = right_party_ = reason_ = 0;
+  promise_fen_ = recovered_fen_ = waived_fen_ = 0;
+  switch (e.kind_case()) {
+    case K::kTaskCompleted: {
+      const v1::TaskCompleted& done = e.task_completed();
+      task_id_ = done.task_id();
+      task_type_ = done.task_type();
+      // Mirrors what the state machine takes from an outcome.
+      if (done.outcome().has_call()) {
+        const v1::CallOutcome& call = done.outcome().call();
+        const bool reached = call.result() == v1::CALL_RESULT_REACHED;
+        contact_ = 1;
+        right_party_ = reached && call.right_party_contact();
+        if (reached) {
+          reason_ = call.overdue_reason();
+          if (call.has_promise()) promise_fen_ = call.promise().amount_fen();
+        }
+      } else if (done.outcome().has_visit()) {
+        const v1::VisitOutcome& visit = done.outcome().visit();
+        contact_ = 1;
+        right_party_ = visit.result() == v1::VISIT_RESULT_MET;
+        reason_ = visit.overdue_reason();
+        if (visit.has_promise()) promise_fen_ = visit.promise().amount_fen();
+      }
+      break;
+    }
+    case K::kSignal:
+      if (e.signal().has_promise_to_pay()) {
+        promise_fen_ = e.signal().promise_to_pay().amount_fen();
+      }
+      break;
+    case K::kPayment: {
+      // What reached the loan; an overpayment beyond it is not recovery.
+      const v1::OverdueAmounts& a = e.payment().allocated();
+      recovered_fen_ = a.principal_fen() + a.interest_fen() + a.penalty_fen();
+      break;
+    }
+    case K::kLegalMilestone:
+      if (e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
+        recovered_fen_ = e.legal_milestone().amount_fen();
+      }
+      break;
+    case K::kPenaltyWaived:
+      waived_fen_ = e.penalty_waived().amount_fen();
+      break;
+    default:
+      break;
+  }
+  policy_version_ = e.policy_version();
+  product_ = c.product();
+  region_ = c.borrower().region();
+  queue_ = c.assigned_queue();
+  insert_event_.execute(true);
+}
+
+}  // namespace collections::storage

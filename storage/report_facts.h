@@ -1,0 +1,52 @@
+// ReportFactWriter: the writer-side half of the reports. Every transition
+// that matters to a report (a stage change, a payment, a task outcome, a
+// waiver, a promise) leaves one row in `report_events`, and every promise
+// that is taken or settled one row in `report_promises`, in the same
+// transaction as the transition itself. The rows carry in columns what the
+// event's binary body hides from SQL (stages, class, outcome, amounts), so
+// that the report queries of reports.cc aggregate in the database.
+//
+// Aging events that change no stage, plain imports, notes and most plan
+// events leave nothing: the daily snapshots cover the book.
+//
+// Internal to storage/. Thread-safety: none; owned by the writer's
+// statements and used only on the writer thread.
+#ifndef COLLECTIONS_STORAGE_REPORT_FACTS_H_
+#define COLLECTIONS_STORAGE_REPORT_FACTS_H_
+
+#include <string>
+
+#include "soci/soci.h"
+#include "storage/store.h"
+#include "workflow/state_machine.h"
+
+namespace collections::storage {
+
+class ReportFactWriter {
+ public:
+  // Prepares the statements on the writer's session. Throws soci_error.
+  ReportFactWriter(soci::session& sql, Backend backend);
+
+  // Records what `t` means to the reports. Throws soci_error.
+  void Append(const workflow::Transition& t);
+
+ private:
+  // Bound values (the statements point at them).
+  long long case_id_ = 0, seq_ = 0, day_ = 0;
+  std::string event_type_, actor_;
+  int stage_before_ = 0, stage_after_ = 0, case_class_ = 0, close_reason_ = 0;
+  long long task_id_ = 0;
+  int task_type_ = 0, contact_ = 0, right_party_ = 0, reason_ = 0;
+  long long promise_fen_ = 0, recovered_fen_ = 0, waived_fen_ = 0;
+  long long policy_version_ = 0;
+  std::string product_, region_, queue_;
+  long long promise_id_ = 0, resolved_day_ = 0;
+  int promise_state_ = 0;
+
+  soci::statement insert_event_;
+  soci::statement upsert_promise_;
+};
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_REPORT_FACTS_H_

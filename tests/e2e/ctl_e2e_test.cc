@@ -1,0 +1,462 @@
+// End to end: collectionsctl against the real collectionsd binary through a
+// scripted month. A policy taken out, edited and put back (with a contact
+// window of the whole day, so that agents can work whatever the hour); the
+// feed imported from CSV with a bad row; agents completing tasks with mixed
+// outcomes; payments, promises (two broken), a plan that breaks, a legal
+// handoff; the business date advanced day by day for thirty days — and then
+// every report through the CLI, compared with golden files in each output
+// format. Dates in the output are written relative to the first business
+// date ("D+7"), so the goldens hold on any day. The HTML page is opened in
+// headless Chromium (when installed) and a screenshot taken.
+//
+// COLLECTIONS_UPDATE_GOLDEN=1 rewrites the golden files instead of
+// comparing (review the diff before committing it).
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/plan_service.grpc.pb.h"
+#include "collections/v1/task_service.grpc.pb.h"
+#include "tests/e2e/collectionsd_process.h"
+#include "tests/service/test_env.h"
+
+#ifndef COLLECTIONSCTL_PATH
+#error "COLLECTIONSCTL_PATH must name the collectionsctl binary"
+#endif
+#ifndef COLLECTIONS_GOLDEN_DIR
+#error "COLLECTIONS_GOLDEN_DIR must name tests/e2e/golden"
+#endif
+
+namespace collections {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Collectionsd;
+
+std::string Day(absl::CivilDay d) {
+  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct Ran {
+  int exit = -1;
+  std::string out, err;
+};
+
+// Runs a program with its output in files under `dir`.
+Ran Spawn(const std::string& dir, const std::vector<std::string>& argv_s) {
+  static int runs = 0;
+  const std::string out = absl::StrCat(dir, "/run", ++runs, ".out");
+  const std::string err = absl::StrCat(dir, "/run", runs, ".err");
+  std::vector<std::string> copy = argv_s;
+  std::vector<char*> argv;
+  for (std::string& s : copy) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  Ran ran;
+  if (posix_spawnp(&pid, copy[0].c_str(), &actions, nullptr, argv.data(), environ) != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    ran.err = "cannot start " + copy[0];
+    return ran;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ran.exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  ran.out = ReadFile(out);
+  ran.err = ReadFile(err);
+  return ran;
+}
+
+class CtlEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = testing::TempDir::Create("collections-ctl-e2e");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *std::move(dir);
+    auto port = testing::PickFreePort();
+    ASSERT_TRUE(port.ok()) << port.status();
+    address_ = absl::StrCat("127.0.0.1:", *port);
+    server_ = std::make_unique<Collectionsd>(
+        std::vector<std::string>{"--listen=" + address_,
+                                 absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
+                                 "--daily_aging_time=off"},
+        absl::StrCat(dir_->path(), "/server.log"));
+    ASSERT_TRUE(server_->started()) << server_->spawn_error();
+    ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60)))
+        << server_->Log();
+    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    // The first business date is today in the business time zone; running
+    // it again fixes D0 whatever the clock did meanwhile.
+    absl::TimeZone shanghai;
+    ASSERT_TRUE(absl::LoadTimeZone("Asia/Shanghai", &shanghai));
+    d0_ = absl::ToCivilDay(absl::Now(), shanghai);
+    Ran r = Ctl({"date", "advance", "--to=" + Day(d0_)});
+    ASSERT_EQ(r.exit, 0) << r.err << server_->Log();
+  }
+
+  void TearDown() override {
+    channel_.reset();
+    if (server_ != nullptr) {
+      server_->Signal(SIGTERM);
+      server_->Wait();
+    }
+  }
+
+  Ran Ctl(std::vector<std::string> args, bool with_server = true) {
+    args.insert(args.begin(), COLLECTIONSCTL_PATH);
+    if (with_server) args.push_back("--server=" + address_);
+    return Spawn(dir_->path(), args);
+  }
+
+  // `out` with every date near D0 written as D+k, for the goldens.
+  std::string Relative(std::string out) const {
+    std::vector<std::pair<std::string, std::string>> dates;
+    for (int k = -400; k <= 400; ++k) {
+      dates.push_back({Day(d0_ + k), k == 0 ? "D" : absl::StrCat("D", k > 0 ? "+" : "", k)});
+    }
+    dates.push_back({dir_->path(), "TMP"});
+    return absl::StrReplaceAll(out, dates);
+  }
+
+  // Compares with (or, under COLLECTIONS_UPDATE_GOLDEN, writes) a golden.
+  void Golden(const std::string& name, const Ran& r) {
+    EXPECT_EQ(r.exit, 0) << name << ": " << r.err;
+    const std::string got = Relative(r.out);
+    const std::string path = absl::StrCat(COLLECTIONS_GOLDEN_DIR, "/", name);
+    const char* update = std::getenv("COLLECTIONS_UPDATE_GOLDEN");
+    if (update != nullptr && std::string(update) == "1") {
+      std::ofstream(path, std::ios::binary | std::ios::trunc) << got;
+      return;
+    }
+    EXPECT_EQ(got, ReadFile(path)) << "golden " << path
+                                   << " differs (COLLECTIONS_UPDATE_GOLDEN=1 rewrites it)";
+  }
+
+  int64_t CaseId(const std::string& loan) {
+    auto stub = v1::CaseService::NewStub(channel_);
+    grpc::ClientContext context;
+    v1::GetCaseRequest request;
+    request.set_loan_id(loan);
+    v1::GetCaseResponse out;
+    EXPECT_TRUE(stub->GetCase(&context, request, &out).ok()) << loan;
+    return out.case_().case_id();
+  }
+
+  // An agent's round in `queue`: each task of the loans in `outcomes` is
+  // completed with its outcome, the others go back.
+  void Work(const std::string& queue, const std::string& worker,
+            const std::map<std::string, v1::TaskOutcome>& outcomes) {
+    std::map<int64_t, v1::TaskOutcome> by_case;
+    for (const auto& [loan, o] : outcomes) by_case[CaseId(loan)] = o;
+    auto tasks = v1::TaskService::NewStub(channel_);
+    grpc::ClientContext context;
+    v1::ClaimTasksRequest claim;
+    claim.set_worker_id(worker);
+    claim.add_queues(queue);
+    claim.set_max_tasks(100);
+    v1::ClaimTasksResponse claimed;
+    ASSERT_TRUE(tasks->ClaimTasks(&context, claim, &claimed).ok());
+    size_t done = 0;
+    for (const v1::Task& t : claimed.tasks()) {
+      auto it = by_case.find(t.case_id());
+      grpc::ClientContext c;
+      if (it == by_case.end()) {
+        v1::ReleaseTaskRequest release;
+        release.set_task_id(t.task_id());
+        release.set_lease_token(t.lease_token());
+        v1::ReleaseTaskResponse ignored;
+        EXPECT_TRUE(tasks->ReleaseTask(&c, release, &ignored).ok());
+        continue;
+      }
+      v1::CompleteTaskRequest complete;
+      complete.set_task_id(t.task_id());
+      complete.set_lease_token(t.lease_token());
+      complete.set_request_id(absl::StrCat("e2e-", t.task_id()));
+      *complete.mutable_outcome() = it->second;
+      v1::CompleteTaskResponse out;
+      grpc::Status s = tasks->CompleteTask(&c, complete, &out);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      by_case.erase(it);
+      ++done;
+    }
+    EXPECT_TRUE(by_case.empty()) << queue << ": " << by_case.size() << " tasks not found";
+  }
+
+  void AdvanceTo(int k) {
+    Ran r = Ctl({"date", "advance", "--to=" + Day(d0_ + k)});
+    ASSERT_EQ(r.exit, 0) << r.err;
+  }
+
+  std::unique_ptr<testing::TempDir> dir_;
+  std::string address_;
+  std::unique_ptr<Collectionsd> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  absl::CivilDay d0_;
+};
+
+v1::TaskOutcome Call(v1::CallResult result, v1::OverdueReason reason = v1::OVERDUE_REASON_UNSPECIFIED) {
+  v1::TaskOutcome o;
+  o.mutable_call()->set_result(result);
+  o.mutable_call()->set_right_party_contact(result == v1::CALL_RESULT_REACHED);
+  o.mutable_call()->set_overdue_reason(reason);
+  return o;
+}
+v1::TaskOutcome Sms() {
+  v1::TaskOutcome o;
+  o.mutable_sms()->set_delivered(true);
+  o.mutable_sms()->set_gateway_reference("gw");
+  return o;
+}
+v1::TaskOutcome Visit(v1::VisitResult result, v1::OverdueReason reason) {
+  v1::TaskOutcome o;
+  o.mutable_visit()->set_result(result);
+  o.mutable_visit()->set_overdue_reason(reason);
+  return o;
+}
+
+TEST_F(CtlEndToEnd, ExitCodesAndMessagesScriptsCanTrust) {
+  Ran help = Ctl({"--help"}, false);
+  EXPECT_EQ(help.exit, 0);
+  EXPECT_THAT(help.out, HasSubstr("report roll-rates"));
+  EXPECT_THAT(help.out, HasSubstr("Exit status"));
+  for (const char* cmd : {"report portfolio", "case show", "import", "pay", "signal",
+                          "policy migrate", "date advance"}) {
+    std::vector<std::string> words = absl::StrSplit(cmd, ' ');
+    words.push_back("--help");
+    Ran r = Ctl(words, false);
+    EXPECT_EQ(r.exit, 0) << cmd;
+    EXPECT_THAT(r.out, HasSubstr(absl::StrCat("collectionsctl ", cmd))) << cmd;
+  }
+
+  Ran bad_flag = Ctl({"report", "funnel", "--form=2026-01-01"});
+  EXPECT_EQ(bad_flag.exit, 2);
+  EXPECT_THAT(bad_flag.err, HasSubstr("unknown flag --form"));
+  Ran bad_date = Ctl({"report", "funnel", "--from=2026-02-30"});
+  EXPECT_EQ(bad_date.exit, 2);
+  EXPECT_THAT(bad_date.err, HasSubstr("--from must be a date"));
+  Ran no_file = Ctl({"import", absl::StrCat(dir_->path(), "/missing.csv")});
+  EXPECT_EQ(no_file.exit, 2);
+  EXPECT_THAT(no_file.err, HasSubstr("cannot read"));
+  Ran refused = Ctl({"case", "show", "--loan=NOPE"});
+  EXPECT_EQ(refused.exit, 1);
+  EXPECT_THAT(refused.err, HasSubstr("NOT_FOUND"));
+  Ran future = Ctl({"report", "sla", "--to=" + Day(d0_ + 3)});
+  EXPECT_EQ(future.exit, 1);
+  EXPECT_THAT(future.err, HasSubstr("INVALID_ARGUMENT: to: "));
+  Ran away = Spawn(dir_->path(), {COLLECTIONSCTL_PATH, "report", "portfolio", "--server=127.0.0.1:1"});
+  EXPECT_EQ(away.exit, 4);
+  EXPECT_THAT(away.err, HasSubstr("is collectionsd running at 127.0.0.1:1"));
+}
+
+TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
+  // One case under the shipped policy, before the change.
+  const std::string header =
+      "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,address,region,"
+      "product,principal_outstanding_cny,overdue_principal_cny,overdue_interest_cny,"
+      "overdue_penalty_cny,credit_band\n";
+  auto row = [&](const std::string& loan, int dpd, const std::string& overdue,
+                 const std::string& product = "mortgage") {
+    return absl::StrCat(loan, ",", Day(d0_), ",", Day(d0_ - dpd), ",B-", loan, ",Borrower ", loan,
+                        ",+86 138 0000 0000,\"1 Road, Shanghai\",SH,", product, ",500000,",
+                        overdue, ",0,0,good\n");
+  };
+  const std::string early = absl::StrCat(dir_->path(), "/early.csv");
+  std::ofstream(early) << header << row("X1", 20, "3000");
+  ASSERT_EQ(Ctl({"import", early}).exit, 0);
+
+  // The policy, taken out, given a whole-day contact window, put back.
+  const std::string policy = absl::StrCat(dir_->path(), "/policy.textproto");
+  Ran got = Ctl({"policy", "get", "--out=" + policy});
+  ASSERT_EQ(got.exit, 0) << got.err;
+  std::string text = ReadFile(policy);
+  ASSERT_THAT(text, HasSubstr("window_start_minute: 480"));
+  text = absl::StrReplaceAll(text, {{"window_start_minute: 480", "window_start_minute: 0"},
+                                    {"window_end_minute: 1260", "window_end_minute: 1440"},
+                                    {"name: \"default (MISSION.md strategy)\"",
+                                     "name: \"default, contact at any hour\""}});
+  std::ofstream(policy, std::ios::trunc) << text;
+  Golden("policy_put.txt", Ctl({"policy", "put", policy}));
+  Ran again = Ctl({"policy", "put", policy});
+  EXPECT_THAT(again.out, HasSubstr("no (equal to the current version)"));
+  Golden("policy_migrate.txt", Ctl({"policy", "migrate", "--from=1", "--to=2"}));
+  Ran versions = Ctl({"policy", "versions", "--format=csv"});
+  EXPECT_THAT(versions.out, HasSubstr("2,\"default, contact at any hour\",1,yes,"));
+
+  // The feed: mild M*, moderate C*, severe S*, and a row with a bad date.
+  const std::string feed = absl::StrCat(dir_->path(), "/feed.csv");
+  std::ofstream(feed) << header << row("M1", 5, "2000") << row("M2", 12, "3500")
+                      << row("M3", 25, "4000") << row("C1", 40, "8000")
+                      << row("C2", 50, "12000") << row("C3", 8, "9000", "consumer")
+                      << row("S1", 100, "30000") << row("S2", 190, "45000")
+                      << "BAD,2026-02-30,2026-01-01,B-BAD,x,,,SH,mortgage,1,1,0,0,good\n";
+  Ran imported = Ctl({"import", feed});
+  EXPECT_EQ(imported.exit, 3) << imported.err;  // one row rejected
+  Golden("import.txt", {0, imported.out, ""});
+
+  // Day 0: the agents' round.
+  ASSERT_NO_FATAL_FAILURE(
+      Work("sms", "gw-sms", {{"M1", Sms()}, {"M2", Sms()}, {"M3", Sms()}, {"X1", Sms()}}));
+  v1::TaskOutcome promise = Call(v1::CALL_RESULT_REACHED, v1::OVERDUE_REASON_INCOME_DROP);
+  promise.mutable_call()->mutable_promise()->set_amount_fen(200'000);
+  promise.mutable_call()->mutable_promise()->mutable_due_date()->set_year((d0_ + 4).year());
+  promise.mutable_call()->mutable_promise()->mutable_due_date()->set_month((d0_ + 4).month());
+  promise.mutable_call()->mutable_promise()->mutable_due_date()->set_day((d0_ + 4).day());
+  v1::TaskOutcome plan_call = Call(v1::CALL_RESULT_REACHED, v1::OVERDUE_REASON_UNEMPLOYMENT);
+  plan_call.mutable_call()->set_plan_requested(true);
+  ASSERT_NO_FATAL_FAILURE(Work("call.counselling", "agent-li",
+                               {{"C1", promise},
+                                {"C2", plan_call},
+                                {"C3", Call(v1::CALL_RESULT_NO_ANSWER)}}));
+  ASSERT_NO_FATAL_FAILURE(
+      Work("field", "field-wang",
+           {{"S1", Visit(v1::VISIT_RESULT_MET, v1::OVERDUE_REASON_BUSINESS_FAILURE)},
+            {"S2", Visit(v1::VISIT_RESULT_NOT_HOME, v1::OVERDUE_REASON_UNSPECIFIED)}}));
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("EMS-1");
+  ASSERT_NO_FATAL_FAILURE(Work("letters", "letters-bot", {{"S1", letter}}));
+
+  // C2: a catch-up plan in three instalments, the first due on day 7.
+  {
+    auto plans = v1::PlanService::NewStub(channel_);
+    v1::ProposePlanRequest propose;
+    propose.set_case_id(CaseId("C2"));
+    propose.set_kind(v1::PLAN_KIND_CATCH_UP);
+    propose.set_periods(3);
+    propose.mutable_first_due_date()->set_year((d0_ + 7).year());
+    propose.mutable_first_due_date()->set_month((d0_ + 7).month());
+    propose.mutable_first_due_date()->set_day((d0_ + 7).day());
+    grpc::ClientContext c1;
+    c1.AddMetadata("collections-actor", "alice");
+    v1::ProposePlanResponse proposed;
+    grpc::Status s = plans->ProposePlan(&c1, propose, &proposed);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    grpc::ClientContext c2;
+    c2.AddMetadata("collections-actor", "bob");
+    v1::ApprovePlanRequest approve;
+    approve.set_plan_id(proposed.plan().plan_id());
+    v1::ApprovePlanResponse approved;
+    s = plans->ApprovePlan(&c2, approve, &approved);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  // M2 promises 1,000 for day 5 (by phone banking: a signal).
+  Ran signal = Ctl({"signal", "promise", absl::StrCat("--case=", CaseId("M2")), "--amount=1000",
+                    "--due=" + Day(d0_ + 5)});
+  ASSERT_EQ(signal.exit, 0) << signal.err;
+
+  // The month, day by day: M1 pays in full on day 3, C1 keeps its promise
+  // on day 4, M2 breaks two promises, C2 misses its first instalment, S1 is
+  // handed to counsel once the letter's 15 days have passed.
+  for (int k = 1; k <= 30; ++k) {
+    ASSERT_NO_FATAL_FAILURE(AdvanceTo(k));
+    if (k == 3) {
+      Ran pay = Ctl({"pay", "--loan=M1", "--payment_id=PAY-M1", "--amount=2000"});
+      ASSERT_EQ(pay.exit, 0) << pay.err;
+      Golden("pay.txt", pay);
+      EXPECT_EQ(Ctl({"pay", "--loan=M1", "--payment_id=PAY-M1", "--amount=2000"}).exit, 0);
+    }
+    if (k == 4) {
+      ASSERT_EQ(Ctl({"pay", "--loan=C1", "--payment_id=PAY-C1", "--amount=2000.00",
+                     "--channel=bank_transfer"})
+                    .exit,
+                0);
+    }
+    if (k == 8) {
+      ASSERT_EQ(Ctl({"signal", "promise", absl::StrCat("--case=", CaseId("M2")),
+                     "--amount=500", "--due=" + Day(d0_ + 10)})
+                    .exit,
+                0);
+    }
+  }
+  // Day 30 again, so that its snapshot has everything of the day.
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(30));
+
+  Ran s1 = Ctl({"case", "show", "--loan=S1"});
+  ASSERT_EQ(s1.exit, 0) << s1.err;
+  EXPECT_THAT(s1.out, HasSubstr("handed_off"));
+  Ran c2 = Ctl({"case", "show", "--loan=C2", "--format=csv", "--section=plans"});
+  EXPECT_THAT(c2.out, HasSubstr(",catch_up,broken,"));
+
+  // The reports, each format at least once.
+  const std::string month = "--from=" + Day(d0_);
+  Golden("portfolio.txt", Ctl({"report", "portfolio"}));
+  Golden("portfolio.json", Ctl({"report", "portfolio", "--format=json"}));
+  Golden("funnel.csv", Ctl({"report", "funnel", month, "--format=csv"}));
+  Golden("roll_rates.txt", Ctl({"report", "roll-rates", month}));
+  Golden("roll_rates.csv", Ctl({"report", "roll-rates", month, "--format=csv", "--section=cells"}));
+  Golden("effectiveness.txt", Ctl({"report", "effectiveness", month}));
+  Golden("effectiveness.json", Ctl({"report", "effectiveness", month, "--format=json"}));
+  Golden("reasons.txt", Ctl({"report", "reasons", month}));
+  Golden("agents.csv", Ctl({"report", "agents", month, "--format=csv"}));
+  Golden("sla.json", Ctl({"report", "sla", month, "--format=json"}));
+  Golden("cases.txt", Ctl({"case", "list", "--stage=counselling,legal_action"}));
+  Golden("portfolio_consumer.csv", Ctl({"report", "portfolio", "--product=consumer",
+                                        "--format=csv", "--section=cells"}));
+
+  // One page with every chart, self-contained.
+  const std::string page = absl::StrCat(::testing::TempDir(), "collections-report.html");
+  Ran html = Ctl({"report", "all", month, "--html=" + page});
+  ASSERT_EQ(html.exit, 0) << html.err;
+  const std::string body = ReadFile(page);
+  for (const char* chart : {"Stage funnel", "Roll-rate heat map", "Recovery and cure trend",
+                            "Overdue reasons", "Overdue by days past due"}) {
+    EXPECT_THAT(body, HasSubstr(absl::StrCat("aria-label=\"", chart, "\""))) << chart;
+  }
+  EXPECT_THAT(body, HasSubstr("@media print"));
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("src=")));   // nothing loaded
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("href=")));  // from anywhere
+
+  // Headless Chromium renders it.
+  Ran which = Spawn(dir_->path(), {"sh", "-c", "command -v chromium"});
+  if (which.exit != 0) {
+    GTEST_SKIP() << "chromium is not installed (apt-get install chromium): the page was "
+                    "written but not rendered";
+  }
+  const std::string shot = absl::StrCat(::testing::TempDir(), "collections-report.png");
+  std::remove(shot.c_str());
+  Ran chromium = Spawn(dir_->path(),
+                       {"timeout", "120", "chromium", "--headless=new", "--no-sandbox",
+                        "--disable-gpu", "--hide-scrollbars", "--window-size=1100,4000",
+                        "--screenshot=" + shot, "file://" + page});
+  ASSERT_EQ(chromium.exit, 0) << chromium.err;
+  const std::string png = ReadFile(shot);
+  ASSERT_GT(png.size(), 10000u) << chromium.err;
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  std::cout << "report page: " << page << "\nscreenshot: " << shot << "\n";
+}
+
+}  // namespace
+}  // namespace collections

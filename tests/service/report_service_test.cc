@@ -1,0 +1,593 @@
+// ReportService through real gRPC on SQLite and PostgreSQL, against a small
+// portfolio whose every figure is computed by hand below: six cases opened
+// on 2026-11-29 and driven for a week by tasks, payments, a promise, a plan
+// with a waiver and aging. Each rate's numerator and denominator is checked.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/plan_service.grpc.pb.h"
+#include "collections/v1/report_service.grpc.pb.h"
+#include "collections/v1/task_service.grpc.pb.h"
+#include "tests/service/server_fixture.h"
+#include "workflow/dates.h"
+
+namespace collections {
+namespace {
+
+using ::testing::HasSubstr;
+using workflow::DayToProto;
+
+constexpr int64_t CNY = 100;
+const absl::CivilDay kDay0(2026, 11, 29);  // the fixture's first business date
+const absl::CivilDay kDay6 = kDay0 + 6;
+
+// A feed row: `dpd` days past due on kDay0, `overdue` split 10% penalty,
+// 20% interest, the rest principal; 600,000 CNY outstanding.
+v1::DelinquencyRecord Row(const std::string& loan, int dpd, int64_t overdue,
+                          const std::string& product = "mortgage-30y") {
+  v1::DelinquencyRecord r;
+  r.set_loan_id(loan);
+  *r.mutable_as_of() = DayToProto(kDay0);
+  *r.mutable_oldest_unpaid_due_date() = DayToProto(kDay0 - dpd);
+  r.mutable_borrower()->set_borrower_id("B-" + loan);
+  r.mutable_borrower()->set_name("Li Lei");
+  r.mutable_borrower()->add_phones("+86 139 0000 0000");
+  r.mutable_borrower()->set_address("8 Nanjing Rd, Shanghai");
+  r.mutable_borrower()->set_region("SH");
+  r.set_product(product);
+  r.set_principal_outstanding_fen(600'000 * CNY);
+  r.mutable_overdue()->set_penalty_fen(overdue / 10);
+  r.mutable_overdue()->set_interest_fen(overdue / 5);
+  r.mutable_overdue()->set_principal_fen(overdue - overdue / 10 - overdue / 5);
+  r.mutable_credit()->set_score_band(v1::CREDIT_BAND_GOOD);
+  return r;
+}
+
+v1::TaskOutcome Sms() {
+  v1::TaskOutcome o;
+  o.mutable_sms()->set_delivered(true);
+  o.mutable_sms()->set_gateway_reference("gw");
+  return o;
+}
+
+class ReportServiceTest : public testing::ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    cases_ = v1::CaseService::NewStub(channel_);
+    tasks_ = v1::TaskService::NewStub(channel_);
+    plans_ = v1::PlanService::NewStub(channel_);
+    reports_ = v1::ReportService::NewStub(channel_);
+  }
+
+  void Import(const std::vector<v1::DelinquencyRecord>& rows) {
+    auto context = Context();
+    v1::ImportDelinquenciesResponse response;
+    auto writer = cases_->ImportDelinquencies(context.get(), &response);
+    for (const auto& r : rows) {
+      v1::ImportDelinquenciesRequest request;
+      *request.mutable_record() = r;
+      ASSERT_TRUE(writer->Write(request));
+    }
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+    ASSERT_EQ(response.rejected(), 0) << response.DebugString();
+  }
+
+  int64_t CaseId(const std::string& loan) {
+    auto context = Context();
+    v1::GetCaseRequest request;
+    request.set_loan_id(loan);
+    v1::GetCaseResponse out;
+    EXPECT_TRUE(cases_->GetCase(context.get(), request, &out).ok()) << loan;
+    return out.case_().case_id();
+  }
+
+  // Runs the business date up to `to` (again, for the current date: that
+  // re-takes its snapshot), the fake clock along with it.
+  void AdvanceTo(absl::CivilDay to) {
+    clock_->Advance(absl::Hours(24) * (to - date_));
+    date_ = to;
+    auto context = Context(absl::Seconds(120));
+    v1::AdvanceBusinessDateRequest request;
+    *request.mutable_to() = DayToProto(to);
+    v1::AdvanceBusinessDateResponse response;
+    grpc::Status s = cases_->AdvanceBusinessDate(context.get(), request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // Claims `queue` as `worker`; keeps the task of `loan`, releases others.
+  v1::Task Claim(const std::string& queue, const std::string& loan,
+                 const std::string& worker) {
+    const int64_t case_id = CaseId(loan);
+    auto context = Context();
+    v1::ClaimTasksRequest request;
+    request.set_worker_id(worker);
+    request.add_queues(queue);
+    request.set_max_tasks(100);
+    v1::ClaimTasksResponse out;
+    grpc::Status s = tasks_->ClaimTasks(context.get(), request, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    v1::Task found;
+    for (const v1::Task& t : out.tasks()) {
+      if (t.case_id() == case_id && found.task_id() == 0) {
+        found = t;
+        continue;
+      }
+      auto release_context = Context();
+      v1::ReleaseTaskRequest release;
+      release.set_task_id(t.task_id());
+      release.set_lease_token(t.lease_token());
+      v1::ReleaseTaskResponse ignored;
+      EXPECT_TRUE(tasks_->ReleaseTask(release_context.get(), release, &ignored).ok());
+    }
+    EXPECT_NE(found.task_id(), 0) << "no task of " << loan << " in " << queue;
+    return found;
+  }
+
+  void Complete(const v1::Task& task, const v1::TaskOutcome& outcome) {
+    auto context = Context();
+    v1::CompleteTaskRequest request;
+    request.set_task_id(task.task_id());
+    request.set_lease_token(task.lease_token());
+    request.set_request_id(absl::StrCat("r", task.task_id()));
+    *request.mutable_outcome() = outcome;
+    v1::CompleteTaskResponse out;
+    grpc::Status s = tasks_->CompleteTask(context.get(), request, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  void Pay(const std::string& loan, const std::string& id, int64_t fen) {
+    auto context = Context();
+    v1::RecordPaymentRequest request;
+    request.set_loan_id(loan);
+    request.mutable_payment()->set_payment_id(id);
+    request.mutable_payment()->set_amount_fen(fen);
+    v1::RecordPaymentResponse response;
+    grpc::Status s = cases_->RecordPayment(context.get(), request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  void Signal(const std::string& loan, const v1::Signal& signal) {
+    auto context = Context();
+    v1::SignalCaseRequest request;
+    request.set_case_id(CaseId(loan));
+    *request.mutable_signal() = signal;
+    v1::SignalCaseResponse out;
+    grpc::Status s = cases_->SignalCase(context.get(), request, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& who) {
+    auto context = Context();
+    context->AddMetadata("collections-actor", who);
+    context->AddMetadata("collections-role", "agent");
+    return context;
+  }
+
+  // The week of the portfolio; every report figure below follows from it.
+  void RunTheWeek() {
+    // Day 0. A, B mild (reminder); C moderate by days, D moderate by
+    // amount (counselling); E, F severe (legal action), F another product.
+    Import({Row("A", 10, 3'000 * CNY), Row("B", 20, 4'000 * CNY), Row("C", 45, 3'000 * CNY),
+            Row("D", 5, 10'000 * CNY), Row("E", 120, 30'000 * CNY),
+            Row("F", 200, 25'000 * CNY, "consumer")});
+
+    Complete(Claim("sms", "A", "gw-sms"), Sms());
+    Complete(Claim("sms", "B", "gw-sms"), Sms());
+
+    // Counselling: C reached (reason, promise of 1,000); D not reached. Each
+    // call takes 90 s from claim to completion.
+    {
+      v1::Task c = Claim("call.counselling", "C", "agent-li");
+      clock_->Advance(absl::Seconds(90));
+      v1::TaskOutcome o;
+      v1::CallOutcome& call = *o.mutable_call();
+      call.set_result(v1::CALL_RESULT_REACHED);
+      call.set_right_party_contact(true);
+      call.set_overdue_reason(v1::OVERDUE_REASON_UNEMPLOYMENT);
+      call.mutable_promise()->set_amount_fen(1'000 * CNY);
+      *call.mutable_promise()->mutable_due_date() = DayToProto(kDay0 + 1);
+      Complete(c, o);
+      v1::Task d = Claim("call.counselling", "D", "agent-li");
+      clock_->Advance(absl::Seconds(90));
+      v1::TaskOutcome no_answer;
+      no_answer.mutable_call()->set_result(v1::CALL_RESULT_NO_ANSWER);
+      Complete(d, no_answer);
+    }
+
+    // E: visited (met, illness), then a legal letter sent.
+    {
+      v1::TaskOutcome visit;
+      visit.mutable_visit()->set_result(v1::VISIT_RESULT_MET);
+      visit.mutable_visit()->set_overdue_reason(v1::OVERDUE_REASON_ILLNESS);
+      Complete(Claim("field", "E", "field-wang"), visit);
+      v1::TaskOutcome letter;
+      letter.mutable_letter()->set_sent(true);
+      letter.mutable_letter()->set_reference("EMS-1");
+      Complete(Claim("letters", "E", "letters-bot"), letter);
+    }
+
+    Pay("C", "P-C", 1'000 * CNY);  // keeps C's promise
+    Pay("A", "P-A", 3'000 * CNY);  // cures A
+
+    // E: a catch-up plan with 1,000 of penalty interest waived.
+    {
+      v1::ProposePlanRequest propose;
+      propose.set_case_id(CaseId("E"));
+      propose.set_kind(v1::PLAN_KIND_CATCH_UP);
+      propose.set_periods(3);
+      propose.set_waiver_fen(1'000 * CNY);
+      *propose.mutable_first_due_date() = DayToProto(kDay0 + 10);
+      v1::ProposePlanResponse proposed;
+      grpc::Status s = plans_->ProposePlan(As("alice").get(), propose, &proposed);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      v1::ApprovePlanRequest approve;
+      approve.set_plan_id(proposed.plan().plan_id());
+      v1::ApprovePlanResponse approved;
+      s = plans_->ApprovePlan(As("bob").get(), approve, &approved);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      ASSERT_EQ(approved.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+    }
+
+    // Day 1: B promises 500 for day 2 by phone banking (a signal, no task)
+    // and breaks it.
+    ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));
+    v1::Signal promise;
+    promise.mutable_promise_to_pay()->set_amount_fen(500 * CNY);
+    *promise.mutable_promise_to_pay()->mutable_due_date() = DayToProto(kDay0 + 2);
+    Signal("B", promise);
+
+    // Day 6: D pays in full; the day's snapshot is taken again after it.
+    ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay6));
+    Pay("D", "P-D", 10'000 * CNY);
+    ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay6));
+
+    // F asks not to be contacted; its visit is then held back at claim.
+    v1::Signal cease;
+    cease.mutable_cease_contact()->set_reason("asked");
+    Signal("F", cease);
+    auto context = Context();
+    v1::ClaimTasksRequest claim;
+    claim.set_worker_id("field-wang");
+    claim.add_queues("field");
+    claim.set_max_tasks(10);
+    v1::ClaimTasksResponse none;
+    ASSERT_TRUE(tasks_->ClaimTasks(context.get(), claim, &none).ok());
+    ASSERT_EQ(none.tasks_size(), 0);
+  }
+
+  v1::ReportRequest Week() const {
+    v1::ReportRequest r;
+    *r.mutable_from() = DayToProto(kDay0);
+    *r.mutable_to() = DayToProto(kDay6);
+    return r;
+  }
+
+  std::unique_ptr<v1::CaseService::Stub> cases_;
+  std::unique_ptr<v1::TaskService::Stub> tasks_;
+  std::unique_ptr<v1::PlanService::Stub> plans_;
+  std::unique_ptr<v1::ReportService::Stub> reports_;
+  absl::CivilDay date_ = kDay0;
+};
+
+#define CALL(method, request, out)                                              \
+  do {                                                                          \
+    auto ctx_ = Context();                                                      \
+    grpc::Status s_ = reports_->method(ctx_.get(), request, out);               \
+    ASSERT_TRUE(s_.ok()) << #method << ": " << s_.error_message();              \
+  } while (0)
+
+TEST_P(ReportServiceTest, FiguresOfAHandComputedWeek) {
+  ASSERT_NO_FATAL_FAILURE(RunTheWeek());
+
+  // --- Portfolio on day 6: B, C, E, F open; A and D cured.
+  {
+    v1::PortfolioReport p;
+    CALL(Portfolio, v1::ReportRequest(), &p);
+    EXPECT_EQ(workflow::DayFromProto(p.as_of(), "").value(), kDay6);
+    struct Cell {
+      v1::CaseClass c;
+      v1::Stage s;
+      std::string bucket;
+      int64_t cases, overdue;
+    };
+    const std::vector<Cell> want = {
+        {v1::CASE_CLASS_MILD, v1::STAGE_REMINDER, "1-30", 1, 4'000 * CNY},           // B, 26 dpd
+        {v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING, "31-60", 1, 2'000 * CNY},   // C, 51 dpd
+        {v1::CASE_CLASS_SEVERE, v1::STAGE_REPAYMENT_PLAN, "91-180", 1, 29'000 * CNY},  // E
+        {v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION, "180+", 1, 25'000 * CNY},    // F
+    };
+    ASSERT_EQ(p.cells_size(), static_cast<int>(want.size())) << p.DebugString();
+    for (size_t i = 0; i < want.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(p.cells(i).case_class(), want[i].c);
+      EXPECT_EQ(p.cells(i).stage(), want[i].s);
+      EXPECT_EQ(p.cells(i).dpd_bucket(), want[i].bucket);
+      EXPECT_EQ(p.cells(i).cases(), want[i].cases);
+      EXPECT_EQ(p.cells(i).overdue_fen(), want[i].overdue);
+      EXPECT_EQ(p.cells(i).principal_outstanding_fen(), 600'000 * CNY);
+    }
+    EXPECT_EQ(p.cases(), 4);
+    EXPECT_EQ(p.overdue_fen(), 60'000 * CNY);
+    EXPECT_EQ(p.principal_outstanding_fen(), 4 * 600'000 * CNY);
+
+    // Day 0 closed with A cured, C paid 1,000 and E's 1,000 waived (the
+    // run of day 1 began by running day 0 again); by product only F.
+    v1::ReportRequest day0;
+    *day0.mutable_to() = DayToProto(kDay0);
+    CALL(Portfolio, day0, &p);
+    EXPECT_EQ(p.cases(), 5);
+    EXPECT_EQ(p.overdue_fen(), 70'000 * CNY);
+    v1::ReportRequest consumer;
+    consumer.set_product("consumer");
+    CALL(Portfolio, consumer, &p);
+    EXPECT_EQ(p.cases(), 1);
+    EXPECT_EQ(p.overdue_fen(), 25'000 * CNY);
+  }
+
+  // --- Stage funnel: six opened on day 0; E moved from legal action to a
+  // plan; A and D cured.
+  {
+    v1::StageFunnelReport f;
+    CALL(StageFunnel, Week(), &f);
+    ASSERT_EQ(f.rows_size(), 4);
+    auto check = [&](int i, v1::Stage stage, int64_t entered, int64_t resolved,
+                     int64_t moved_on, int64_t still, int64_t closed) {
+      SCOPED_TRACE(v1::Stage_Name(stage));
+      EXPECT_EQ(f.rows(i).stage(), stage);
+      EXPECT_EQ(f.rows(i).entered(), entered);
+      EXPECT_EQ(f.rows(i).resolved(), resolved);
+      EXPECT_EQ(f.rows(i).moved_on(), moved_on);
+      EXPECT_EQ(f.rows(i).still_there(), still);
+      EXPECT_EQ(f.rows(i).closed(), closed);
+    };
+    check(0, v1::STAGE_REMINDER, 2, 1, 0, 1, 0);        // A cured, B there
+    check(1, v1::STAGE_COUNSELLING, 2, 1, 0, 1, 0);     // D cured, C there
+    check(2, v1::STAGE_REPAYMENT_PLAN, 1, 0, 0, 1, 0);  // E
+    check(3, v1::STAGE_LEGAL_ACTION, 2, 0, 1, 1, 0);    // E on to a plan, F there
+    EXPECT_EQ(workflow::DayFromProto(f.as_of(), "").value(), kDay6);
+  }
+
+  // --- Roll rates, close of day 0 -> close of day 6, each case tracked (A
+  // was cured before day 0 closed).
+  {
+    v1::RollRateReport r;
+    CALL(RollRates, Week(), &r);
+    EXPECT_EQ(workflow::DayFromProto(r.from(), "").value(), kDay0);
+    EXPECT_EQ(workflow::DayFromProto(r.to(), "").value(), kDay6);
+    EXPECT_THAT(r.buckets(), ::testing::ElementsAre("current", "1-30", "31-60", "61-90",
+                                                    "91-180", "180+", "resolved", "closed"));
+    std::map<std::pair<std::string, std::string>, v1::RollRateCell> cells;
+    for (const auto& c : r.cells()) cells[{c.from_bucket(), c.to_bucket()}] = c;
+    ASSERT_EQ(cells.size(), 5u) << r.DebugString();
+    // 1-30 at the start: B (4,000), D (10,000). Case roll rate to
+    // "resolved" 1 / 2, amount roll rate 10,000 / 14,000.
+    const auto& stay = cells.at({"1-30", "1-30"});  // B
+    EXPECT_EQ(stay.cases(), 1);
+    EXPECT_EQ(stay.cases_at_start(), 2);
+    EXPECT_EQ(stay.overdue_fen(), 4'000 * CNY);
+    EXPECT_EQ(stay.overdue_fen_at_start(), 14'000 * CNY);
+    EXPECT_EQ(stay.overdue_fen_at_end(), 4'000 * CNY);
+    const auto& cured = cells.at({"1-30", "resolved"});  // D
+    EXPECT_EQ(cured.cases(), 1);
+    EXPECT_EQ(cured.cases_at_start(), 2);
+    EXPECT_EQ(cured.overdue_fen(), 10'000 * CNY);
+    EXPECT_EQ(cured.overdue_fen_at_start(), 14'000 * CNY);
+    EXPECT_EQ(cured.overdue_fen_at_end(), 0);
+    const auto& c = cells.at({"31-60", "31-60"});  // C, 2,000 after paying 1,000
+    EXPECT_EQ(c.cases(), 1);
+    EXPECT_EQ(c.cases_at_start(), 1);
+    EXPECT_EQ(c.overdue_fen(), 2'000 * CNY);
+    EXPECT_EQ(c.overdue_fen_at_end(), 2'000 * CNY);
+    EXPECT_EQ(cells.at({"91-180", "91-180"}).overdue_fen_at_end(), 29'000 * CNY);  // E
+    EXPECT_EQ(cells.at({"180+", "180+"}).cases(), 1);                              // F
+  }
+
+  // --- Strategy effectiveness, window 30 days.
+  {
+    v1::EffectivenessReport e;
+    CALL(StrategyEffectiveness, Week(), &e);
+    EXPECT_EQ(e.cure_window_days(), 30);
+    std::map<v1::TaskType, v1::EffectivenessRow> rows;
+    for (const auto& r : e.rows()) rows[r.action()] = r;
+    ASSERT_EQ(rows.size(), 5u) << e.DebugString();
+
+    // B's promise came by a signal, not a task: kept rate 0 / (0 + 1).
+    const auto& none = rows.at(v1::TASK_TYPE_UNSPECIFIED);
+    EXPECT_EQ(none.case_class(), v1::CASE_CLASS_MILD);
+    EXPECT_EQ(none.stage(), v1::STAGE_REMINDER);
+    EXPECT_EQ(none.promises(), 1);
+    EXPECT_EQ(none.promises_kept(), 0);
+    EXPECT_EQ(none.promises_broken(), 1);
+    EXPECT_EQ(none.tasks(), 0);
+    EXPECT_EQ(none.recovered_fen(), 0);
+
+    const auto& sms = rows.at(v1::TASK_TYPE_SMS_REMINDER);  // A and B
+    EXPECT_EQ(sms.case_class(), v1::CASE_CLASS_MILD);
+    EXPECT_EQ(sms.stage(), v1::STAGE_REMINDER);
+    EXPECT_EQ(sms.tasks(), 2);
+    EXPECT_EQ(sms.cost_fen(), 2 * 10);
+    EXPECT_EQ(sms.cases(), 2);  // cure rate 1 / 2: A
+    EXPECT_EQ(sms.cured(), 1);
+    EXPECT_EQ(sms.contacts(), 0);
+    EXPECT_EQ(sms.recovered_fen(), 3'000 * CNY);  // A's payment, last touch the SMS
+
+    const auto& call = rows.at(v1::TASK_TYPE_COUNSELLING_CALL);  // C and D
+    EXPECT_EQ(call.case_class(), v1::CASE_CLASS_MODERATE);
+    EXPECT_EQ(call.stage(), v1::STAGE_COUNSELLING);
+    EXPECT_EQ(call.tasks(), 2);
+    EXPECT_EQ(call.cost_fen(), 2 * 800);
+    EXPECT_EQ(call.cases(), 2);  // cure rate 1 / 2: D on day 6
+    EXPECT_EQ(call.cured(), 1);
+    EXPECT_EQ(call.contacts(), 2);  // right-party rate 1 / 2: C
+    EXPECT_EQ(call.right_party_contacts(), 1);
+    EXPECT_EQ(call.promises(), 1);  // kept rate 1 / (1 + 0)
+    EXPECT_EQ(call.promises_kept(), 1);
+    EXPECT_EQ(call.promises_broken(), 0);
+    EXPECT_EQ(call.recovered_fen(), 11'000 * CNY);  // C's 1,000 and D's 10,000
+
+    const auto& visit = rows.at(v1::TASK_TYPE_HOME_VISIT);  // E
+    EXPECT_EQ(visit.case_class(), v1::CASE_CLASS_SEVERE);
+    EXPECT_EQ(visit.stage(), v1::STAGE_LEGAL_ACTION);
+    EXPECT_EQ(visit.cost_fen(), 5000);
+    EXPECT_EQ(visit.contacts(), 1);  // met: right-party 1 / 1
+    EXPECT_EQ(visit.right_party_contacts(), 1);
+    EXPECT_EQ(visit.cured(), 0);
+
+    const auto& letter = rows.at(v1::TASK_TYPE_LEGAL_LETTER);  // E, the waiver's last touch
+    EXPECT_EQ(letter.cost_fen(), 2000);
+    EXPECT_EQ(letter.contacts(), 0);
+    EXPECT_EQ(letter.concessions_fen(), 1'000 * CNY);
+    EXPECT_EQ(letter.recovered_fen(), 0);
+
+    // Cost and benefit: 14,000 recovered for 86.20 spent.
+    EXPECT_EQ(e.totals().tasks(), 6);
+    EXPECT_EQ(e.totals().cost_fen(), 20 + 1600 + 5000 + 2000);
+    EXPECT_EQ(e.totals().recovered_fen(), 14'000 * CNY);
+    EXPECT_EQ(e.totals().concessions_fen(), 1'000 * CNY);
+    EXPECT_EQ(e.totals().cured(), 2);
+    EXPECT_EQ(e.totals().entered(), 6);
+
+    // One point a day; money and cures on day 0 and day 6.
+    ASSERT_EQ(e.trend_size(), 7);
+    EXPECT_EQ(e.trend(0).recovered_fen(), 4'000 * CNY);
+    EXPECT_EQ(e.trend(0).cured(), 1);
+    EXPECT_EQ(e.trend(0).entered(), 6);
+    EXPECT_EQ(e.trend(0).cost_fen(), 8620);
+    EXPECT_EQ(e.trend(6).recovered_fen(), 10'000 * CNY);
+    EXPECT_EQ(e.trend(6).cured(), 1);
+    EXPECT_EQ(e.trend(3).recovered_fen(), 0);
+
+    // A queue filter keeps its tasks and the money attributed to them.
+    v1::ReportRequest sms_only = Week();
+    sms_only.set_queue("sms");
+    CALL(StrategyEffectiveness, sms_only, &e);
+    ASSERT_EQ(e.rows_size(), 1);
+    EXPECT_EQ(e.totals().recovered_fen(), 3'000 * CNY);
+    EXPECT_EQ(e.totals().cost_fen(), 20);
+  }
+
+  // --- Overdue reasons: C (unemployment), E (illness).
+  {
+    v1::OverdueReasonsReport r;
+    CALL(OverdueReasons, Week(), &r);
+    ASSERT_EQ(r.rows_size(), 2) << r.DebugString();
+    EXPECT_EQ(r.rows(0).case_class(), v1::CASE_CLASS_MODERATE);
+    EXPECT_EQ(r.rows(0).reason(), v1::OVERDUE_REASON_UNEMPLOYMENT);
+    EXPECT_EQ(r.rows(0).cases(), 1);
+    EXPECT_EQ(r.rows(1).case_class(), v1::CASE_CLASS_SEVERE);
+    EXPECT_EQ(r.rows(1).reason(), v1::OVERDUE_REASON_ILLNESS);
+    ASSERT_EQ(r.trend_size(), 2);
+    EXPECT_EQ(workflow::DayFromProto(r.trend(0).start(), "").value(), kDay0);
+  }
+
+  // --- Agents.
+  {
+    v1::AgentProductivityReport a;
+    CALL(AgentProductivity, Week(), &a);
+    std::map<std::string, v1::AgentRow> rows;
+    for (const auto& r : a.rows()) rows[r.agent() + "/" + r.queue()] = r;
+    ASSERT_EQ(rows.size(), 4u) << a.DebugString();
+    const auto& li = rows.at("agent-li/call.counselling");
+    EXPECT_EQ(li.completed(), 2);
+    EXPECT_EQ(li.contacts(), 2);
+    EXPECT_EQ(li.right_party_contacts(), 1);
+    EXPECT_EQ(li.promises(), 1);
+    EXPECT_EQ(li.promises_kept(), 1);
+    EXPECT_EQ(li.recovered_fen(), 11'000 * CNY);
+    EXPECT_EQ(li.handled(), 2);
+    EXPECT_EQ(li.avg_handling_seconds(), 90);
+    EXPECT_EQ(li.cost_fen(), 1600);
+    EXPECT_EQ(rows.at("gw-sms/sms").completed(), 2);
+    EXPECT_EQ(rows.at("gw-sms/sms").recovered_fen(), 3'000 * CNY);
+    EXPECT_EQ(rows.at("field-wang/field").right_party_contacts(), 1);
+    EXPECT_EQ(rows.at("letters-bot/letters").recovered_fen(), 0);
+  }
+
+  // --- SLA: F's letter is past its 72 h deadline; F's visit is held back.
+  {
+    v1::SlaReport s;
+    CALL(SlaBreaches, Week(), &s);
+    std::map<std::string, v1::SlaRow> rows;
+    for (const auto& r : s.rows()) rows[r.queue()] = r;
+    const auto& letters = rows.at("letters");
+    EXPECT_EQ(letters.open(), 1);
+    EXPECT_EQ(letters.past_deadline(), 1);
+    EXPECT_EQ(letters.completed(), 1);
+    EXPECT_EQ(letters.completed_late(), 0);
+    const auto& field = rows.at("field");
+    EXPECT_EQ(field.open(), 1);
+    EXPECT_EQ(field.past_deadline(), 0);
+    EXPECT_EQ(field.held_back(), 1);
+    EXPECT_EQ(field.completed(), 1);
+    EXPECT_EQ(rows.at("sms").completed(), 2);
+    ASSERT_EQ(s.holds_size(), 1) << s.DebugString();
+    EXPECT_EQ(s.holds(0).queue(), "field");
+    EXPECT_EQ(s.holds(0).reason(), "cease contact");
+    EXPECT_EQ(s.holds(0).tasks(), 1);
+    EXPECT_EQ(workflow::DayFromProto(s.as_of(), "").value(), kDay6);
+  }
+}
+
+TEST_P(ReportServiceTest, PeriodsAreCheckedAndMissingSnapshotsNamed) {
+  Import({Row("A", 10, 3'000 * CNY)});
+  v1::ReportRequest future;
+  *future.mutable_to() = DayToProto(kDay0 + 1);
+  v1::PortfolioReport p;
+  auto ctx = Context();
+  grpc::Status s = reports_->Portfolio(ctx.get(), future, &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("after the current business date"));
+
+  v1::ReportRequest backwards;
+  *backwards.mutable_from() = DayToProto(kDay0);
+  *backwards.mutable_to() = DayToProto(kDay0 - 1);
+  v1::StageFunnelReport f;
+  ctx = Context();
+  s = reports_->StageFunnel(ctx.get(), backwards, &f);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::ReportRequest window;
+  window.set_cure_window_days(400);
+  v1::EffectivenessReport e;
+  ctx = Context();
+  EXPECT_EQ(reports_->StrategyEffectiveness(ctx.get(), window, &e).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  // The server's start took the first day's snapshot (before the import):
+  // a period before it has none; one reaching into it starts there.
+  v1::RollRateReport r;
+  v1::ReportRequest early;
+  *early.mutable_from() = DayToProto(kDay0 - 10);
+  *early.mutable_to() = DayToProto(kDay0 - 5);
+  ctx = Context();
+  s = reports_->RollRates(ctx.get(), early, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("exist from 2026-11-29 to 2026-11-29"));
+  early.clear_to();
+  ctx = Context();
+  ASSERT_TRUE(reports_->RollRates(ctx.get(), early, &r).ok());
+  EXPECT_EQ(workflow::DayFromProto(r.from(), "").value(), kDay0);
+
+  // Today's snapshot predates the import until the day is run again.
+  ctx = Context();
+  ASSERT_TRUE(reports_->Portfolio(ctx.get(), v1::ReportRequest(), &p).ok());
+  EXPECT_EQ(p.cases(), 0);
+  AdvanceTo(kDay0);
+  ctx = Context();
+  ASSERT_TRUE(reports_->Portfolio(ctx.get(), v1::ReportRequest(), &p).ok());
+  EXPECT_EQ(p.cases(), 1);
+}
+
+COLLECTIONS_INSTANTIATE_BACKENDS(ReportServiceTest);
+
+}  // namespace
+}  // namespace collections
