@@ -36,6 +36,10 @@
 ABSL_FLAG(int64_t, cases, 1000000, "cases in the book");
 ABSL_FLAG(std::string, db, "", "SOCI connection string (default: a new SQLite file)");
 ABSL_FLAG(int, runs, 5, "timed runs of each report");
+ABSL_FLAG(bool, keep, false, "keep the SQLite file it made (to look at the queries)");
+ABSL_FLAG(bool, reuse, false,
+          "time the reports on the book an earlier run left in --db (built with the same "
+          "--cases) instead of building it");
 
 namespace collections {
 namespace {
@@ -112,25 +116,20 @@ absl::StatusOr<Timing> Time(int runs, F&& f) {
   return t;
 }
 
-absl::Status Main() {
-  const int64_t n = absl::GetFlag(FLAGS_cases);
-  std::string db = absl::GetFlag(FLAGS_db);
-  std::string file;
-  if (db.empty()) {
-    const char* tmp = getenv("TMPDIR");
-    file = absl::StrCat(tmp ? tmp : "/tmp", "/collections-report-bench-", getpid(), ".db");
-    db = absl::StrCat("sqlite3://db=", file, " timeout=30");
-  }
-  storage::StoreOptions options;
-  options.connection = db;
-  ASSIGN_OR_RETURN(std::unique_ptr<storage::Store> store, storage::Store::Open(options));
-  v1::Policy policy = workflow::DefaultPolicy();
-  RETURN_IF_ERROR(store->Write([&policy](storage::UnitOfWork& uow) {
+// How long building the book took, in seconds.
+struct BuildTimes {
+  double open_s = 0, snap1_s = 0, pay_s = 0, snap2_s = 0;
+};
+
+// Opens `n` cases on kStart, snapshots it, moves money on a third of them
+// and snapshots kEnd.
+absl::Status BuildBook(storage::Store* store, int64_t n, const v1::Policy& policy,
+                       BuildTimes* t) {
+  RETURN_IF_ERROR(store->Write([policy](storage::UnitOfWork& uow) mutable {
     RETURN_IF_ERROR(uow.PutPolicy(policy).status());
     return uow.SetBusinessDate(kStart);
   }));
   const absl::Time now = absl::Now();
-
   absl::Time t0 = absl::Now();
   RETURN_IF_ERROR(RunChunks(*store, n, [&](storage::UnitOfWork& uow, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i <= hi; ++i) {
@@ -145,11 +144,11 @@ absl::Status Main() {
     return absl::OkStatus();
   }));
   RETURN_IF_ERROR(store->Write([n](storage::UnitOfWork& uow) { return uow.SetNextId("case", n + 1); }));
-  const double open_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  t->open_s = absl::ToDoubleSeconds(absl::Now() - t0);
 
   t0 = absl::Now();
   RETURN_IF_ERROR(storage::TakeReportSnapshot(*store, kStart));
-  const double snap1_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  t->snap1_s = absl::ToDoubleSeconds(absl::Now() - t0);
 
   // A third of the book moves: every sixth case pays in full (cured), every
   // sixth but one pays half.
@@ -172,10 +171,28 @@ absl::Status Main() {
     }
     return absl::OkStatus();
   }));
-  const double pay_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  t->pay_s = absl::ToDoubleSeconds(absl::Now() - t0);
   t0 = absl::Now();
   RETURN_IF_ERROR(storage::TakeReportSnapshot(*store, kEnd));
-  const double snap2_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  t->snap2_s = absl::ToDoubleSeconds(absl::Now() - t0);
+  return absl::OkStatus();
+}
+
+absl::Status Main() {
+  const int64_t n = absl::GetFlag(FLAGS_cases);
+  std::string db = absl::GetFlag(FLAGS_db);
+  std::string file;
+  if (db.empty()) {
+    const char* tmp = getenv("TMPDIR");
+    file = absl::StrCat(tmp ? tmp : "/tmp", "/collections-report-bench-", getpid(), ".db");
+    db = absl::StrCat("sqlite3://db=", file, " timeout=30");
+  }
+  storage::StoreOptions options;
+  options.connection = db;
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::Store> store, storage::Store::Open(options));
+  const v1::Policy policy = workflow::DefaultPolicy();
+  BuildTimes built;
+  if (!absl::GetFlag(FLAGS_reuse)) RETURN_IF_ERROR(BuildBook(store.get(), n, policy, &built));
 
   storage::ReportQuery q;
   q.from = kStart;
@@ -207,11 +224,11 @@ absl::Status Main() {
   std::printf("cases              %lld (open at the end: %lld)\n", static_cast<long long>(n),
               static_cast<long long>(book));
   std::printf("open cases         %.1f s (%.0f cases/s, Decide + Apply through the writer)\n",
-              open_s, n / open_s);
-  std::printf("snapshot, day 1    %.1f s\n", snap1_s);
-  std::printf("payments           %.1f s (%lld cases)\n", pay_s,
+              built.open_s, n / built.open_s);
+  std::printf("snapshot, day 1    %.1f s\n", built.snap1_s);
+  std::printf("payments           %.1f s (%lld cases)\n", built.pay_s,
               static_cast<long long>(n / 3));
-  std::printf("snapshot, day 31   %.1f s\n", snap2_s);
+  std::printf("snapshot, day 31   %.1f s\n", built.snap2_s);
   auto row = [](const char* name, const Timing& t) {
     std::printf("%-18s first %7.1f ms   median %7.1f ms   best %7.1f ms\n", name, t.first_ms,
                 t.median_ms, t.best_ms);
@@ -222,7 +239,9 @@ absl::Status Main() {
   row("stage funnel", funnel);
   std::printf("(roll-rate cells: %lld; %d runs each)\n", static_cast<long long>(cells), runs);
   store.reset();
-  if (!file.empty()) {
+  if (!file.empty() && absl::GetFlag(FLAGS_keep)) {
+    std::printf("kept %s\n", file.c_str());
+  } else if (!file.empty()) {
     for (const char* suffix : {"", "-wal", "-shm"}) std::remove((file + suffix).c_str());
   }
   return absl::OkStatus();

@@ -8,10 +8,11 @@
 # CaseService.AdvanceBusinessDate, counts the cases per stage, and stops the
 # server (SIGTERM). Scenarios:
 #
-#   worst    every row 30 days past due with a mild amount: each case opens
-#            in REMINDER (two tasks) and on the next day crosses into
-#            COUNSELLING (tasks cancelled, one created) -- the aging worst
-#            case, every open case at a band edge.
+#   worst    every row 30 days past due, with a mild amount and a clean
+#            credit record: each case opens in REMINDER (two tasks) and on
+#            the next day crosses into COUNSELLING (both tasks cancelled, one
+#            created) -- the aging worst case, every open case at a band
+#            edge at once.
 #   typical  days past due and amounts spread over the class bands (see
 #            collections-loadgen --help): the next day only the few cases at
 #            a band edge are visited.

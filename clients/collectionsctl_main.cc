@@ -256,6 +256,9 @@ int ReportAll(Run& run) {
   v1::ReportRequest request;
   int exit = kOk;
   if (!ReportRequestOf(run, &request, &exit)) return exit;
+  if (run.format == Format::kCsv && !run.args.Has("html")) {
+    return run.Usage("report all prints tables or JSON; for CSV run one report at a time");
+  }
   auto stub = v1::ReportService::NewStub(run.Channel());
   ReportSet set;
   int worst = kOk;
@@ -282,9 +285,6 @@ int ReportAll(Run& run) {
   if (run.args.Has("html")) {
     const int written = WriteHtml(run, set, request);
     return written != kOk ? written : worst;
-  }
-  if (run.format == Format::kCsv) {
-    return run.Usage("report all prints tables or JSON; for CSV run one report at a time");
   }
   std::vector<Document> docs;
   if (set.portfolio) docs.push_back(View(*set.portfolio));
@@ -965,7 +965,9 @@ std::string MainHelp() {
 }
 
 std::string CommandHelp(const Command& c) {
-  std::string out = absl::StrCat("collectionsctl ", c.path, " ", c.usage, "\n\n", c.summary, ".\n");
+  std::string summary = c.summary;
+  summary[0] = absl::ascii_toupper(summary[0]);
+  std::string out = absl::StrCat("collectionsctl ", c.path, " ", c.usage, "\n\n", summary, ".\n");
   if (!c.details.empty()) absl::StrAppend(&out, "\n", c.details, "\n");
   if (!c.flags.empty()) absl::StrAppend(&out, "\nFlags:\n", FlagHelp(c.flags));
   absl::StrAppend(&out, "\nFlags of every command:\n", FlagHelp(GlobalFlags()));

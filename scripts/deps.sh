@@ -11,6 +11,7 @@ PACKAGES=(
   libabsl-dev libsoci-dev libsqlite3-dev libpq-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql tzdata
+  chromium  # the e2e test renders collectionsctl's HTML report headless
 )
 
 installed() {

@@ -485,24 +485,24 @@ absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor,
 
 absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor,
                                   DayCounts& counts) {
-  // Pages by case id; each case is its own command so that the writer
-  // groups them into commits and one bad case cannot stop the others.
+  // Pages through the due cases in (next aging day, case id) order, reading
+  // only the index; each case is its own command so that the writer groups
+  // them into commits and one bad case cannot stop the others. A case aged
+  // here moves its next aging day past `day`, out of the listing, and
+  // events on it meanwhile do the same, so the cursor never misses one.
   constexpr int kPage = 1000;
   Pending pending;
   std::atomic<int64_t> aged{0}, moved{0};
-  int64_t after = 0;
+  storage::AgingCursor after;
   while (true) {
-    storage::CaseFilter filter;
-    filter.aging_due_through = day;
-    filter.after_case_id = after;
-    filter.limit = kPage;
-    ASSIGN_OR_RETURN(std::vector<v1::Case> page, store_->ListCases(filter));
-    for (const v1::Case& listed : page) {
-      after = listed.case_id();
+    ASSIGN_OR_RETURN(std::vector<storage::AgingCursor> page,
+                     store_->ListAgingDue(day, after, kPage));
+    for (const storage::AgingCursor& listed : page) {
+      after = listed;
       pending.WaitBelow(4 * kPage);
       pending.Add();
       store_->Submit(
-          [this, id = listed.case_id(), day, actor, &aged, &moved](
+          [this, id = listed.case_id, day, actor, &aged, &moved](
               storage::UnitOfWork& uow) -> absl::Status {
             ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(id));
             // Moved on since it was listed (an event already aged it).

@@ -223,6 +223,10 @@ const std::vector<Migration>& Migrations() {
                 queue TEXT NOT NULL,
                 PRIMARY KEY (case_id, seq)))",
            "CREATE INDEX report_events_day ON report_events (day)",
+           // Closures (stage 6, CLOSED, is final): roll rates tell closed
+           // cases from cured ones with it.
+           "CREATE INDEX report_events_closed ON report_events (day) "
+           "WHERE stage_after = 6",
            // Each promise to pay; promise_id is the seq of the event that
            // took it (its report_events row), state a PromiseState.
            R"(CREATE TABLE report_promises (

@@ -22,6 +22,14 @@ absl::StatusOr<Backend> BackendOf(const std::string& connection) {
 void RegisterBackends() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // Savepoint journals (the writer opens one per command of a group
+    // commit) stay in memory up to this size, in one allocation, before
+    // spilling to a temporary file. SQLite's default, 64 KiB, sends a
+    // command that touches more than 16 existing pages to a file write by
+    // write. Only possible before SQLite initializes; if something in the
+    // process initialized it already, the default stays (slower, not
+    // wrong).
+    sqlite_api::sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20);
     soci::register_factory_sqlite3();
     soci::register_factory_postgresql();
   });
@@ -40,7 +48,16 @@ void ConfigureSession(soci::session& sql, Backend backend,
   }
   sql << "PRAGMA foreign_keys = ON";
   sql << "PRAGMA synchronous = FULL";
-  if (reader) sql << "PRAGMA query_only = ON";
+  if (reader) {
+    sql << "PRAGMA query_only = ON";
+    return;
+  }
+  // The writer (see StoreOptions): its page cache, how often it
+  // checkpoints, and the size the WAL file shrinks back to after one.
+  sql << "PRAGMA cache_size = -" << options.sqlite_writer_cache_kib;
+  sql << "PRAGMA wal_autocheckpoint = "
+      << options.sqlite_wal_autocheckpoint_pages;
+  sql << "PRAGMA journal_size_limit = " << (64 << 20);
 }
 
 absl::Status EnableWal(soci::session& sql) {

@@ -393,6 +393,47 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
       });
 }
 
+absl::StatusOr<std::vector<AgingCursor>> Store::ListAgingDue(
+    absl::CivilDay through, AgingCursor after, int limit) {
+  return impl_->Read<std::vector<AgingCursor>>(
+      "list cases due for aging",
+      [&](soci::session& sql) -> absl::StatusOr<std::vector<AgingCursor>> {
+        // Day by day: an equality on next_aging_day and a range on case_id
+        // seek in cases_aging (next_aging_day, case_id), where a range on
+        // both would scan every due entry before the cursor. The literal
+        // "next_aging_day > 0" lets the partial index serve the query.
+        const long long last = workflow::DayNumber(through);
+        const long long n = std::clamp(limit, 1, 1000);
+        long long day = after.day, after_id = after.case_id, want = n;
+        long long id = 0, next = 0;
+        soci::statement in_day =
+            (sql.prepare << "SELECT case_id FROM cases WHERE "
+                            "next_aging_day > 0 AND next_aging_day = :day "
+                            "AND case_id > :after ORDER BY case_id LIMIT :n",
+             soci::use(day), soci::use(after_id), soci::use(want),
+             soci::into(id));
+        soci::statement next_day =
+            (sql.prepare << "SELECT COALESCE(MIN(next_aging_day), 0) "
+                            "FROM cases WHERE next_aging_day > 0 "
+                            "AND next_aging_day > :day",
+             soci::use(day), soci::into(next));
+        std::vector<AgingCursor> due;
+        while (static_cast<long long>(due.size()) < n) {
+          if (day > 0) {
+            want = n - static_cast<long long>(due.size());
+            in_day.execute();
+            while (in_day.fetch()) due.push_back({day, id});
+            if (static_cast<long long>(due.size()) >= n) break;
+          }
+          FetchOne(next_day);
+          if (next == 0 || next > last) break;
+          day = next;
+          after_id = 0;
+        }
+        return due;
+      });
+}
+
 absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEvents(int64_t case_id) {
   return impl_->Read<std::vector<v1::CaseEvent>>(
       "list events",

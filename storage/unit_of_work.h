@@ -7,7 +7,10 @@
 #ifndef COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
 #define COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
 
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -63,6 +66,19 @@ class WriterConnection {
   class Transaction;
   WriterConnection(Backend backend, const StoreOptions& options);
   absl::Status Execute(const char* sql, const char* what);
+  // Runs `prepared` when there is one, else `sql` as a one-off statement.
+  absl::Status Execute(soci::statement* prepared, const char* sql,
+                       const char* what);
+
+  // Ids of a sequence reserved ahead in one statement and handed out one
+  // command at a time: [next, end). See Transaction::Allocate.
+  struct IdBlock {
+    int64_t next = 0;
+    int64_t end = 0;
+  };
+  // Forgets every reserved block: their reservation may have been rolled
+  // back with the savepoint or transaction that made it.
+  void DropIdBlocks() { id_blocks_.clear(); }
 
   const Backend backend_;
   const StoreOptions options_;
@@ -71,6 +87,7 @@ class WriterConnection {
   std::unique_ptr<Statements> st_;  // after sql_: destroyed before it
   std::vector<ReadyTask> ready_;
   int handoffs_ = 0;
+  std::map<std::string, IdBlock> id_blocks_;
 };
 
 }  // namespace collections::storage

@@ -587,6 +587,50 @@ TEST_P(ReportServiceTest, PeriodsAreCheckedAndMissingSnapshotsNamed) {
   EXPECT_EQ(p.cases(), 1);
 }
 
+// A case that leaves the book is "resolved" at the end of a roll, unless it
+// was closed (written off, restructured, legal concluded) in the period.
+TEST_P(ReportServiceTest, RollRatesTellClosedFromCured) {
+  Import({Row("P", 40, 6'000 * CNY), Row("Q", 45, 8'000 * CNY), Row("R", 50, 9'000 * CNY)});
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));  // day 0 closes with all three open
+  Pay("P", "P-1", 6'000 * CNY);
+  v1::Signal bankrupt;
+  bankrupt.mutable_bankruptcy()->set_court_reference("(2026) Hu 01 Po 7");
+  Signal("Q", bankrupt);
+  v1::TaskOutcome write_off;
+  write_off.mutable_review()->set_decision("no assets");
+  write_off.mutable_review()->set_write_off(true);
+  Complete(Claim("supervisor", "Q", "sup-zhao"), write_off);
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 2));  // day 1 closes without P and Q
+
+  v1::ReportRequest r;
+  *r.mutable_from() = DayToProto(kDay0);
+  *r.mutable_to() = DayToProto(kDay0 + 1);
+  v1::RollRateReport rolls;
+  CALL(RollRates, r, &rolls);
+  std::map<std::string, v1::RollRateCell> cells;
+  for (const auto& c : rolls.cells()) cells[c.to_bucket()] = c;
+  ASSERT_EQ(cells.size(), 3u) << rolls.DebugString();
+  for (const auto& [to, c] : cells) {
+    EXPECT_EQ(c.from_bucket(), "31-60");
+    EXPECT_EQ(c.cases(), 1) << to;
+    EXPECT_EQ(c.cases_at_start(), 3);
+    EXPECT_EQ(c.overdue_fen_at_start(), 23'000 * CNY);
+  }
+  EXPECT_EQ(cells.at("resolved").overdue_fen(), 6'000 * CNY);  // P
+  EXPECT_EQ(cells.at("closed").overdue_fen(), 8'000 * CNY);    // Q
+  EXPECT_EQ(cells.at("closed").overdue_fen_at_end(), 0);
+  EXPECT_EQ(cells.at("31-60").overdue_fen_at_end(), 9'000 * CNY);  // R
+
+  // The funnel says the same of the counselling stage.
+  v1::StageFunnelReport f;
+  CALL(StageFunnel, r, &f);
+  EXPECT_EQ(f.rows(1).stage(), v1::STAGE_COUNSELLING);
+  EXPECT_EQ(f.rows(1).entered(), 3);
+  EXPECT_EQ(f.rows(1).resolved(), 1);
+  EXPECT_EQ(f.rows(1).closed(), 1);
+  EXPECT_EQ(f.rows(1).still_there(), 1);
+}
+
 COLLECTIONS_INSTANTIATE_BACKENDS(ReportServiceTest);
 
 }  // namespace
