@@ -28,7 +28,7 @@ constexpr long long kDayShift = 1LL << 40;
 long long SnapBase(absl::CivilDay day) { return DayNumber(day) * kDayShift; }
 
 // Cases copied per snapshot command.
-constexpr long long kSnapshotChunk = 20000;
+constexpr long long kSnapshotChunk = 10000;
 
 // Stage numbers the SQL below spells out (collections.v1.Stage), and
 // PromiseState's KEPT and BROKEN.
