@@ -44,7 +44,7 @@ ABSL_FLAG(bool, reuse, false,
 namespace collections {
 namespace {
 
-constexpr int64_t kChunk = 500;  // cases per write command (small: see RESULTS.md)
+constexpr int64_t kChunk = 100;  // cases per write command (small: see RESULTS.md)
 const absl::CivilDay kStart(2026, 1, 1);
 const absl::CivilDay kEnd = kStart + 30;
 

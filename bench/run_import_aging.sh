@@ -23,8 +23,10 @@
 #   BUILD_DIR=build   where collectionsd and collections-loadgen are built
 #                     (configured Release or RelWithDebInfo; built here)
 #   TMP_ROOT=/tmp     where the fresh database directory is made
-#   PERF=0            1: record `perf record -g` profiles of collectionsd for
-#                     the import and the aging pass into the run directory
+#   PERF=0            1: record `perf record --call-graph dwarf` profiles of
+#                     collectionsd for the import and the aging pass into the
+#                     run directory (use with KEEP=1; read them with
+#                     `perf report -i FILE --children`)
 #   KEEP=0            1: keep the run directory (database, logs, profiles)
 #   CENSUS=1          0: skip counting cases per stage afterwards
 #   AGING=1           0: import only (no aging pass)
@@ -135,7 +137,9 @@ measure() {  # $1: scenario, $2: profile name, rest: the loadgen command
 
 perf_start() {  # $1: profile name
   [[ $PERF == 1 ]] || return 0
-  perf record -g -F 499 -p "$server_pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
+  # DWARF unwinding: Debian's libsqlite3 has no frame pointers.
+  perf record --call-graph dwarf,16384 -F 99 -p "$server_pid" \
+    -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
   perf_pid=$!
   sleep 0.5
 }

@@ -18,7 +18,9 @@
 # Usage: bench/run_task_bench.sh [cycles] [latency] [poll]   (default: all)
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
 #   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PERF=0 (1: perf record -g the
-#   server into the kept run directory) KEEP=0
+#   server into the kept run directory) KEEP=0 WAIT_IDLE=0 (1: before each
+#   scenario, wait until the machine has been >= 90% idle for 20 s -- for a
+#   machine shared with other work)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,6 +34,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 TMP_ROOT=${TMP_ROOT:-/tmp}
 PERF=${PERF:-0}
 KEEP=${KEEP:-$PERF}
+WAIT_IDLE=${WAIT_IDLE:-0}
 scenarios=("$@")
 [[ ${#scenarios[@]} -gt 0 ]] || scenarios=(cycles latency poll)
 
@@ -66,6 +69,23 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev build=$build_type nproc=$(nproc)
      "cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\"" \
      "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 
+busy_percent() {  # over the next 5 s, from /proc/stat
+  local u n s i w x y z t1 i1
+  read -r _ u n s i w x y z _ < /proc/stat; t1=$((u+n+s+i+w+x+y+z)); i1=$((i+w))
+  sleep 5
+  read -r _ u n s i w x y z _ < /proc/stat
+  echo $(( 100 - 100 * (i + w - i1) / (u + n + s + i + w + x + y + z - t1) ))
+}
+
+wait_idle() {
+  [[ $WAIT_IDLE == 1 ]] || return 0
+  local quiet=0
+  while (( quiet < 4 )); do
+    if (( $(busy_percent) <= 10 )); then quiet=$((quiet + 1)); else quiet=0; fi
+  done
+  echo "# idle at $(date -u +%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 start_server() {  # $1: scenario
   local db="$run_dir/$1.db" log="$run_dir/$1.server.log"
   "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" \
@@ -97,6 +117,7 @@ stop_server() {  # $1: scenario
 }
 
 for scenario in "${scenarios[@]}"; do
+  wait_idle
   start_server "$scenario"
   case "$scenario" in
     cycles) args=(cycles --tasks="$TASKS" --workers="$WORKERS" --batch="$BATCH") ;;

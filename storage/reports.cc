@@ -104,23 +104,31 @@ std::string Sum(absl::string_view expr) {
   return absl::StrCat("CAST(COALESCE(SUM(", expr, "), 0) AS BIGINT)");
 }
 
-// The period and the case filters, on report_events alias `a`.
-void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
-  q << " AND " << a << ".day >= ";
-  q.Int(DayNumber(f.from));
-  q << " AND " << a << ".day <= ";
-  q.Int(DayNumber(f.to));
+// The case filters (product, region, policy version) on alias `a`.
+void CaseFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
   if (!f.product.empty()) (q << " AND " << a << ".product = ").Text(f.product);
   if (!f.region.empty()) (q << " AND " << a << ".region = ").Text(f.region);
   if (f.policy_version > 0) (q << " AND " << a << ".policy_version = ").Int(f.policy_version);
 }
 
+// The period on report_events alias `a`.
+void PeriodFilter(Sql& q, const ReportQuery& f, absl::string_view a) {
+  q << " AND " << a << ".day >= ";
+  q.Int(DayNumber(f.from));
+  q << " AND " << a << ".day <= ";
+  q.Int(DayNumber(f.to));
+}
+
+// The period and the case filters, on report_events alias `a`.
+void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
+  PeriodFilter(q, f, a);
+  CaseFilters(q, f, a);
+}
+
 // The case filters on a snapshot table alias (report_snapshots or
 // report_portfolio).
 void BookFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
-  if (!f.product.empty()) (q << " AND " << a << ".product = ").Text(f.product);
-  if (!f.region.empty()) (q << " AND " << a << ".region = ").Text(f.region);
-  if (f.policy_version > 0) (q << " AND " << a << ".policy_version = ").Int(f.policy_version);
+  CaseFilters(q, f, a);
   if (!f.queue.empty()) (q << " AND " << a << ".queue = ").Text(f.queue);
 }
 
@@ -272,8 +280,10 @@ absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuer
 absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const ReportQuery& f) {
   return Read<v1::StageFunnelReport>(
       store, [&](soci::session& sql, v1::StageFunnelReport& out) -> absl::Status {
-        // Each case's first entry into each stage in the period, and the
-        // stage its last change on or before `to` left it in.
+        // Each case's first entry into each stage in the period (nth = 1),
+        // and the stage its last change in the period left it in: that
+        // change is at or after the entry, so the period's rows suffice.
+        // The filters apply to the entry, not to the later changes.
         Sql q;
         q << "SELECT x.stage, COUNT(*), "
           << Sum("CASE WHEN x.end_stage = 5 THEN 1 ELSE 0 END") << ", "
@@ -281,16 +291,16 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
                  "THEN 1 ELSE 0 END")
           << ", " << Sum("CASE WHEN x.end_stage = x.stage THEN 1 ELSE 0 END") << ", "
           << Sum("CASE WHEN x.end_stage = 6 THEN 1 ELSE 0 END")
-          << " FROM (SELECT e.stage, (SELECT g.stage_after FROM report_events g "
-             "WHERE g.case_id = e.case_id AND g.stage_after <> g.stage_before AND g.day <= ";
-        q.Int(DayNumber(f.to));
-        q << " ORDER BY g.seq DESC LIMIT 1) AS end_stage FROM (SELECT r.stage_after AS stage, "
-             "r.case_id FROM report_events r WHERE r.stage_after <> r.stage_before AND "
-             "r.stage_after IN "
-          << kOpenStages;
-        EventFilters(q, f, "r");
-        if (!f.queue.empty()) (q << " AND r.queue = ").Text(f.queue);
-        q << " GROUP BY r.stage_after, r.case_id) e) x GROUP BY x.stage ORDER BY x.stage";
+          << " FROM (SELECT r.stage_after AS stage, r.product, r.region, r.policy_version, "
+             "r.queue, FIRST_VALUE(r.stage_after) OVER (PARTITION BY r.case_id ORDER BY "
+             "r.seq DESC) AS end_stage, ROW_NUMBER() OVER (PARTITION BY r.case_id, "
+             "r.stage_after ORDER BY r.seq) AS nth FROM report_events r WHERE "
+             "r.stage_after <> r.stage_before";
+        PeriodFilter(q, f, "r");
+        q << ") x WHERE x.nth = 1 AND x.stage IN " << kOpenStages;
+        CaseFilters(q, f, "x");
+        if (!f.queue.empty()) (q << " AND x.queue = ").Text(f.queue);
+        q << " GROUP BY x.stage";
         std::map<int, Sql::Row> by_stage;
         for (Sql::Row& r : q.Rows(sql, 0, 6)) by_stage[r.n[0]] = std::move(r);
         for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING,
