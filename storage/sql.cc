@@ -22,14 +22,6 @@ absl::StatusOr<Backend> BackendOf(const std::string& connection) {
 void RegisterBackends() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // Savepoint journals (the writer opens one per command of a group
-    // commit) stay in memory up to this size, in one allocation, before
-    // spilling to a temporary file. SQLite's default, 64 KiB, sends a
-    // command that touches more than 16 existing pages to a file write by
-    // write. Only possible before SQLite initializes; if something in the
-    // process initialized it already, the default stays (slower, not
-    // wrong).
-    sqlite_api::sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20);
     soci::register_factory_sqlite3();
     soci::register_factory_postgresql();
   });
@@ -55,6 +47,15 @@ void ConfigureSession(soci::session& sql, Backend backend,
   // The writer (see StoreOptions): its page cache, how often it
   // checkpoints, and the size the WAL file shrinks back to after one.
   sql << "PRAGMA cache_size = -" << options.sqlite_writer_cache_kib;
+  // Savepoint journals (one per command of a group commit: the original of
+  // every page the command changes) in memory. By default SQLite keeps
+  // 64 KiB in memory and then writes the rest to a temporary file, page by
+  // page, for every command that touches more than 16 pages. In memory
+  // they have no size limit but memory. (Raising the spill size instead,
+  // SQLITE_CONFIG_STMTJRNL_SPILL, is faster still but broken in SQLite
+  // 3.40.1: a journal that outgrows it fails with SQLITE_FULL and rolls back
+  // the whole group commit; see bench/RESULTS.md.)
+  sql << "PRAGMA temp_store = MEMORY";
   sql << "PRAGMA wal_autocheckpoint = "
       << options.sqlite_wal_autocheckpoint_pages;
   sql << "PRAGMA journal_size_limit = " << (64 << 20);

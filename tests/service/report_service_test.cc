@@ -631,6 +631,29 @@ TEST_P(ReportServiceTest, RollRatesTellClosedFromCured) {
   EXPECT_EQ(f.rows(1).still_there(), 1);
 }
 
+// Past 100 days a snapshot keeps its per-case rows only on the first and
+// last day of a month; its summary (the portfolio) stays.
+TEST_P(ReportServiceTest, OldSnapshotsKeepMonthEndsAndSummaries) {
+  Import({Row("A", 10, 3'000 * CNY)});
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 102));
+  v1::ReportRequest day0;
+  *day0.mutable_to() = DayToProto(kDay0);
+  v1::PortfolioReport p;
+  CALL(Portfolio, day0, &p);
+  EXPECT_EQ(workflow::DayFromProto(p.as_of(), "").value(), kDay0);
+  EXPECT_EQ(p.cases(), 1);
+
+  // 2026-11-29 lost its cases; 2026-11-30, a month's last day, kept them.
+  v1::ReportRequest r;
+  *r.mutable_from() = DayToProto(kDay0);
+  v1::RollRateReport rolls;
+  CALL(RollRates, r, &rolls);
+  EXPECT_EQ(workflow::DayFromProto(rolls.from(), "").value(), absl::CivilDay(2026, 11, 30));
+  ASSERT_EQ(rolls.cells_size(), 1);
+  EXPECT_EQ(rolls.cells(0).from_bucket(), "1-30");
+  EXPECT_EQ(rolls.cells(0).to_bucket(), "91-180");
+}
+
 COLLECTIONS_INSTANTIATE_BACKENDS(ReportServiceTest);
 
 }  // namespace
