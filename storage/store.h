@@ -63,7 +63,7 @@ struct StoreOptions {
   // Most commands the writer applies in one commit (group commit); at most
   // 64 on PostgreSQL, where each is a subtransaction. On SQLite a larger
   // commit writes each B-tree page it touches once for all its commands (a
-  // 1,000,000-row import writes a fifth less than with 256; see
+  // 300,000-row import wrote a quarter fewer bytes than with 256; see
   // bench/RESULTS.md); a command waits at most for the batch ahead of it.
   int max_batch = 1024;
   // SQLite busy timeout, used unless the connection string sets timeout=.
@@ -75,12 +75,12 @@ struct StoreOptions {
   // WAL into the database file). SQLite's default, 1000 pages, makes the
   // writer stop for a checkpoint every few group commits under load, each
   // writing the same hot index pages again; 262144 pages (1 GiB) lets a
-  // checkpoint write a page once for many commits (a bulk import runs about
-  // a third faster), at the price of a longer pause of the writer per
-  // checkpoint (seconds, once per GiB written) and a WAL that readers and
-  // crash recovery read through. Durability is the same either way: a
-  // commit is acknowledged once the WAL is synced. Lower it for steadier
-  // latency.
+  // checkpoint write a page once for many commits (a bulk import ran about
+  // a third faster than at 65536 pages), at the price of a longer pause of
+  // the writer per checkpoint (seconds, once per GiB written) and a WAL
+  // that readers and crash recovery read through. Durability is the same
+  // either way: a commit is acknowledged once the WAL is synced. Lower it
+  // for steadier latency.
   int sqlite_wal_autocheckpoint_pages = 262144;
   // Called on the writer thread after each commit that made tasks ready,
   // before the commands' `done` callbacks, so that waiting claims can wake.
