@@ -28,8 +28,10 @@ constexpr int kMaxClaim = 100;
 // Held by a case hold (cease-contact, dispute, ...), which only an event
 // lifts: how often such a task is looked at again.
 constexpr absl::Duration kCaseHoldRecheck = absl::Minutes(15);
-// Claims go round again after moving held tasks aside, at most this often.
-constexpr int kClaimRounds = 4;
+// A claim reads max_tasks candidates per queue; when some were held (and
+// moved aside), it goes round again reading more (x4 + 16 each time), at
+// most this many rounds in one command.
+constexpr int kClaimRounds = 6;
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
   *ts = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -297,24 +299,33 @@ void TaskEngine::Claim(const ClaimArgs& args,
         spec.max_tasks = args.max_tasks;
         spec.lease = args.lease;
         spec.now = now;
-        // Candidates read per round: held ones move aside (Defer), so a
-        // small margin suffices unless a type filter skips some.
-        if (args.types.empty()) spec.scan_limit = args.max_tasks + 8;
+        // Candidates read and checked per queue: just enough at first (held
+        // ones move aside for the next round); the default margin when a
+        // type filter skips some.
+        if (args.types.empty()) spec.scan_limit = args.max_tasks;
         spec.hold = [&gate](const v1::Task& task) { return gate.Hold(task); };
         // Held tasks move out of the way (Defer), so another round sees the
         // ones behind them.
+        int deferred = 0;
         for (int round = 0; round < kClaimRounds; ++round) {
           gate.NewRound();
           ASSIGN_OR_RETURN(std::vector<v1::Task> leased, uow.ClaimTasks(spec));
           RETURN_IF_ERROR(gate.status());
           RETURN_IF_ERROR(gate.Record(leased));
-          ASSIGN_OR_RETURN(int deferred, gate.Defer());
+          ASSIGN_OR_RETURN(deferred, gate.Defer());
           spec.max_tasks -= static_cast<int>(leased.size());
           for (v1::Task& t : leased) out->tasks.push_back(std::move(t));
           if (spec.max_tasks == 0 || deferred == 0) break;
+          if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
         }
         if (out->tasks.empty()) {
-          ASSIGN_OR_RETURN(out->recheck, uow.NextReadyTime(args.queues, now));
+          // Still moving held tasks aside: look again at once, for the
+          // claimable ones behind them.
+          if (deferred > 0) {
+            out->recheck = now;
+          } else {
+            ASSIGN_OR_RETURN(out->recheck, uow.NextReadyTime(args.queues, now));
+          }
         }
         return absl::OkStatus();
       },

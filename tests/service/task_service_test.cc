@@ -887,6 +887,26 @@ TEST_P(TaskServiceTest, EachBorrowerIsContactedInTheirOwnTimeZone) {
   EXPECT_THAT(ClaimAll("sms"), SizeIs(1));
 }
 
+TEST_P(TaskServiceTest, HeldTasksAtTheHeadOfAQueueDoNotHideTheOnesBehind) {
+  // 22:00 in Shanghai, 09:00 in New York. Thirty more urgent (larger)
+  // Shanghai cases sit in front of one New York case.
+  clock_->Set(Local(absl::CivilSecond(2026, 11, 30, 22, 0, 0)));
+  std::vector<v1::DelinquencyRecord> rows;
+  for (int i = 0; i < 30; ++i) {
+    rows.push_back(Record(absl::StrCat("NIGHT-", i), 10, 4'000 * CNY, "", "Asia/Shanghai"));
+  }
+  rows.push_back(Record("DAY", 10, 1'000 * CNY, "", "America/New_York"));
+  Import(rows);
+  v1::ClaimTasksResponse out;
+  ASSERT_TRUE(Claim(ClaimRequest("w", {"sms"}, 1), &out).ok());
+  ASSERT_THAT(out.tasks(), SizeIs(1));
+  EXPECT_EQ(out.tasks(0).case_id(), CaseId("DAY"));
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_THAT(TaskOf(absl::StrCat("NIGHT-", i), v1::TASK_TYPE_SMS_REMINDER).hold_reason(),
+                HasSubstr("outside the contact window"));
+  }
+}
+
 TEST_P(TaskServiceTest, CaseHoldsStopContactTasksButNotOtherWork) {
   Import({Mild("CEASE"), Mild("DISPUTE")});
   v1::Signal cease;
