@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages this project needs, and only when one is
 # missing (then: apt-get update once, apt-get install). Must run as root when
-# something is missing; needs no standard input. See ../shared/TOOLCHAIN.md
+# something is missing; needs no standard input. See docs/toolchain.md
 # for why every library comes from Debian.
 set -euo pipefail
 
