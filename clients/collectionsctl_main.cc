@@ -836,7 +836,9 @@ const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       ReportCommand<v1::PortfolioReport>(
           "portfolio", "open cases and amounts by class, stage and days past due",
-          "The book as of --to (the newest daily snapshot on or before it).",
+          "The book as of --to: today's computed live from the cases (\"book live\"), a\n"
+          "past day's from its daily snapshot (the newest on or before it). The heading\n"
+          "says which (as_of, data_from, data_to, book).",
           &v1::ReportService::Stub::Portfolio, &ReportSet::portfolio),
       ReportCommand<v1::StageFunnelReport>(
           "funnel", "cases entering each stage and where they went",
@@ -844,8 +846,9 @@ const std::vector<Command>& Commands() {
           &v1::ReportService::Stub::StageFunnel, &ReportSet::funnel),
       ReportCommand<v1::RollRateReport>(
           "roll-rates", "where each days-past-due bucket's cases moved",
-          "Each case in a bucket at --from (snapshot) followed to --to: the share of\n"
-          "cases and of overdue amount per destination bucket, resolved or closed.",
+          "Each case in a bucket at --from (snapshot) followed to --to (today: the cases\n"
+          "as they stand, \"book live\"): the share of cases and of overdue amount per\n"
+          "destination bucket, resolved or closed.",
           &v1::ReportService::Stub::RollRates, &ReportSet::roll_rates),
       ReportCommand<v1::EffectivenessReport>(
           "effectiveness", "strategy effectiveness, cost and benefit",
@@ -941,7 +944,8 @@ const std::vector<Command>& Commands() {
        "--to=DATE",
        "move the business date on, aging cases day by day",
        "Each day: aging, due timers, the day's snapshot for reports. --to equal to\n"
-       "the current date runs that day again (and refreshes its snapshot).",
+       "the current date runs that day again (and refreshes its snapshot; today's\n"
+       "book in reports is live anyway).",
        {{"to", "DATE", "the new business date"}},
        DateAdvance},
   };

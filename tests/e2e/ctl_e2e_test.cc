@@ -326,6 +326,14 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   EXPECT_EQ(imported.exit, 3) << imported.err;  // one row rejected
   Golden("import.txt", {0, imported.out, ""});
 
+  // The day of the import, today's book already holds the feed (computed
+  // live, not the snapshot the day's run took before it).
+  Ran book = Ctl({"report", "portfolio", "--format=json"});
+  ASSERT_EQ(book.exit, 0) << book.err;
+  EXPECT_THAT(Relative(book.out), HasSubstr("\"as_of\": \"D\",\n  \"data_from\": \"D\",\n  "
+                                            "\"data_to\": \"D\",\n  \"book\": \"live\""));
+  EXPECT_THAT(book.out, HasSubstr("\"totals\": [\n    {\"cases\": 9,"));
+
   // Day 0: the agents' round.
   ASSERT_NO_FATAL_FAILURE(
       Work("sms", "gw-sms", {{"M1", Sms()}, {"M2", Sms()}, {"M3", Sms()}, {"X1", Sms()}}));
