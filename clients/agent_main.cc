@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -68,8 +69,10 @@ OUTCOME, one of (for the task's type):
   DUR is like 90s, 5m, 1h.
 
 Exit status: 0 done; 1 the server refused (the message says why; a task
-that was cancelled or re-leased cannot be reported: drop it); 2 bad usage;
-3 nothing to claim; 4 the server is unreachable or busy (try again).
+that was cancelled or re-leased cannot be reported: drop it), or the answer
+is larger than the gRPC message limit (ask for less: --max, --states,
+--queues); retrying will not help; 2 bad usage; 3 nothing to claim; 4 the
+server is unreachable or busy (try again).
 )";
 
 enum Exit { kOk = 0, kRefused = 1, kBadUsage = 2, kNothing = 3, kUnavailable = 4 };
@@ -327,10 +330,20 @@ int Failed(const grpc::Status& s) {
   std::fprintf(stderr, "collections-agent: %s: %s\n", CodeName(s.error_code()),
                s.error_message().c_str());
   switch (s.error_code()) {
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      // Also a message over gRPC's size limit ("Received message larger
+      // than max"), which no retry can help; the requests are far below it.
+      if (absl::StrContains(absl::AsciiStrToLower(s.error_message()), "larger than max")) {
+        std::fprintf(stderr,
+                     "  (the answer is larger than the gRPC message limit: retrying will not "
+                     "help; ask for less at a time: a smaller --max, narrower --states, "
+                     "--queues or --case)\n");
+        return kRefused;
+      }
+      return kUnavailable;
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return kUnavailable;
     default:
       return kRefused;

@@ -4,10 +4,11 @@
 // policies and the business date. It speaks the public contract only
 // (collections.v1 over gRPC) and includes nothing of the server.
 //
-// Exit status, for scripts: 0 done; 1 the server refused the request (the
-// message says why); 2 bad usage or an unreadable input file; 3 an import
-// finished but rejected some rows (listed); 4 the server is unreachable or
-// busy (try again).
+// Exit status, for scripts: 0 done; 1 the server refused the request, or
+// its answer is larger than the gRPC message limit (the message says why;
+// retrying the same command will not help); 2 bad usage or an unreadable
+// input file; 3 an import finished but rejected some rows (listed); 4 the
+// server is unreachable or busy (try again).
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -43,6 +44,14 @@ namespace collections::ctl {
 namespace {
 
 enum Exit { kOk = 0, kRefused = 1, kBadUsage = 2, kRejectedRows = 3, kUnavailable = 4 };
+
+// RESOURCE_EXHAUSTED also stands for a message over gRPC's size limit
+// ("Received message larger than max (N vs. M)"), which no retry can help.
+// The commands' requests are far below the limit, so it is the answer.
+bool OverMessageLimit(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StrContains(absl::AsciiStrToLower(s.error_message()), "larger than max");
+}
 
 // What every command gets: parsed flags, where to write, the server.
 struct Run {
@@ -92,7 +101,16 @@ struct Run {
             << "; --timeout=SECONDS waits longer)\n";
         return kUnavailable;
       case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        if (OverMessageLimit(s)) {
+          err << "  (the answer is larger than the gRPC message limit: retrying will not help;\n"
+                 "   narrow the request (a shorter --from/--to, --product, --region, --queue)\n"
+                 "   or page it (--page_size where the command has it))\n";
+          return kRefused;
+        }
+        err << "  (the server is short of a resource for now; try again later)\n";
+        return kUnavailable;
       case grpc::StatusCode::ABORTED:
+        err << "  (a conflicting change came first; try again)\n";
         return kUnavailable;
       default:
         return kRefused;
@@ -836,7 +854,9 @@ const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       ReportCommand<v1::PortfolioReport>(
           "portfolio", "open cases and amounts by class, stage and days past due",
-          "The book as of --to (the newest daily snapshot on or before it).",
+          "The book as of --to: today's computed live from the cases (\"book live\"), a\n"
+          "past day's from its daily snapshot (the newest on or before it). The heading\n"
+          "says which (as_of, data_from, data_to, book).",
           &v1::ReportService::Stub::Portfolio, &ReportSet::portfolio),
       ReportCommand<v1::StageFunnelReport>(
           "funnel", "cases entering each stage and where they went",
@@ -844,8 +864,9 @@ const std::vector<Command>& Commands() {
           &v1::ReportService::Stub::StageFunnel, &ReportSet::funnel),
       ReportCommand<v1::RollRateReport>(
           "roll-rates", "where each days-past-due bucket's cases moved",
-          "Each case in a bucket at --from (snapshot) followed to --to: the share of\n"
-          "cases and of overdue amount per destination bucket, resolved or closed.",
+          "Each case in a bucket at --from (snapshot) followed to --to (today: the cases\n"
+          "as they stand, \"book live\"): the share of cases and of overdue amount per\n"
+          "destination bucket, resolved or closed.",
           &v1::ReportService::Stub::RollRates, &ReportSet::roll_rates),
       ReportCommand<v1::EffectivenessReport>(
           "effectiveness", "strategy effectiveness, cost and benefit",
@@ -941,7 +962,8 @@ const std::vector<Command>& Commands() {
        "--to=DATE",
        "move the business date on, aging cases day by day",
        "Each day: aging, due timers, the day's snapshot for reports. --to equal to\n"
-       "the current date runs that day again (and refreshes its snapshot).",
+       "the current date runs that day again (and refreshes its snapshot; today's\n"
+       "book in reports is live anyway).",
        {{"to", "DATE", "the new business date"}},
        DateAdvance},
   };
@@ -957,9 +979,10 @@ std::string MainHelp() {
                     c.summary, "\n");
   }
   absl::StrAppend(&out, "\nFlags of every command:\n", FlagHelp(GlobalFlags()),
-                  "\nExit status: 0 done; 1 the server refused (the message says why); 2 bad\n"
-                  "usage or unreadable input; 3 an import rejected some rows; 4 the server is\n"
-                  "unreachable or busy (try again).\n\n"
+                  "\nExit status: 0 done; 1 the server refused, or the answer is\n"
+                  "larger than the gRPC message limit (the message says why; retrying will not\n"
+                  "help); 2 bad usage or unreadable input; 3 an import rejected some rows; 4 the\n"
+                  "server is unreachable or busy (try again).\n\n"
                   "'collectionsctl COMMAND --help' explains a command.\n");
   return out;
 }

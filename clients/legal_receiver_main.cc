@@ -3,26 +3,63 @@
 // into a folder, and acknowledges a handoff only once its file is durably on
 // disk. After a restart it resumes from the last sequence it stored, so
 // nothing is lost; a handoff delivered again (at-least-once) is ignored.
+// An acknowledgement the server has not answered is never dropped: it is
+// recorded on disk before the stored sequence moves past its handoff, and
+// retried (with backoff, also after a restart) until the server answers.
 //
 //   collections-legal-receiver --server=127.0.0.1:50051 --firm=firm-shanghai
 //       --dir=/var/lib/counsel/inbox [--once]
 //
-// Files: <dir>/handoff-<sequence>.json (the Handoff message as JSON) and
-// <dir>/LAST_SEQUENCE (the highest sequence stored). Exit status: 0 after
-// --once drained what was there, or on SIGINT/SIGTERM; 1 on a lasting
-// error; 2 for bad usage.
+// Files in <dir>:
+//   handoff-<sequence>.json   the Handoff message as JSON
+//   LAST_SEQUENCE             the highest sequence stored
+//   pending-acks/ack-<sequence>
+//                             an acknowledgement owed to the server; written
+//                             (fsync) before LAST_SEQUENCE moves past the
+//                             handoff, removed once the server accepted it
+//   pending-acks/ack-<sequence>.refused
+//                             the server refused it for good (the file says
+//                             why); not retried until renamed back
+// Every file is written to a temporary name, fsynced, renamed and the
+// folder fsynced.
+//
+// Acknowledgements are sent in sequence order by a thread of their own, so
+// storing never waits for them. A failure the server may get over
+// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, INTERNAL,
+// UNKNOWN, CANCELLED) is retried after 0.5 s, doubling up to 10 s, for as
+// long as the receiver runs; any other answer (e.g. NOT_FOUND) is final and
+// leaves a .refused file.
+//
+// Exit status: 0 after --once drained what was there and every
+// acknowledgement was answered, or on SIGINT/SIGTERM (pending
+// acknowledgements stay on disk for the next start); 1 on a lasting error
+// (--once: also when acknowledgements are still pending after 10 failed
+// attempts in a row); 2 for bad usage.
+//
+// Test-only: when the environment variable
+// COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS names a file, no acknowledgement
+// is sent while that file exists (they wait in pending-acks), so that a test
+// can stop the server between a stored file and its acknowledgement.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -105,6 +142,192 @@ std::string WriteDurably(const std::string& dir, const std::string& name, const 
   return "";
 }
 
+// fsync of a folder, after a file in it was created, renamed or removed.
+std::string SyncFolder(const std::string& dir) {
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return "open " + dir + ": " + strerror(errno);
+  const int rc = fsync(dfd);
+  close(dfd);
+  if (rc != 0) return "fsync " + dir + ": " + strerror(errno);
+  return "";
+}
+
+bool Transient(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::CANCELLED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The acknowledgements owed to the server: one file each in
+// <dir>/pending-acks, sent in sequence order by Run() (its own thread) until
+// the server answers. Thread-safe.
+class AckSender {
+ public:
+  AckSender(collections::v1::LegalService::Stub* stub, std::string firm, const std::string& dir)
+      : stub_(stub), firm_(std::move(firm)), dir_(dir + "/pending-acks") {
+    if (const char* gate = std::getenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS")) hold_ = gate;
+  }
+
+  // Creates the folder and loads what an earlier run left owed.
+  std::string Open() {
+    if (mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+      return "mkdir " + dir_ + ": " + strerror(errno);
+    }
+    std::string error = SyncFolder(dir_ + "/..");
+    if (!error.empty()) return error;
+    DIR* d = opendir(dir_.c_str());
+    if (d == nullptr) return "open " + dir_ + ": " + strerror(errno);
+    std::lock_guard<std::mutex> lock(mu_);
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      char* end = nullptr;
+      if (name.rfind("ack-", 0) != 0) continue;
+      const long long seq = std::strtoll(name.c_str() + 4, &end, 10);
+      if (seq > 0 && end != nullptr && *end == '\0') owed_.insert(seq);
+    }
+    closedir(d);
+    return "";
+  }
+
+  // Durably records that `sequence` is owed an acknowledgement. Call before
+  // the stored sequence moves past it.
+  std::string Record(int64_t sequence) {
+    std::string error =
+        WriteDurably(dir_, Name(sequence), std::to_string(sequence) + "\n");
+    if (!error.empty()) return error;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      owed_.insert(sequence);
+    }
+    cv_.notify_all();
+    return "";
+  }
+
+  size_t Pending() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return owed_.size();
+  }
+  std::set<int64_t> Owed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return owed_;
+  }
+  int FailuresInARow() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failures_in_a_row_;
+  }
+
+  // Sends until Stop(); an acknowledgement in flight is cancelled then (and
+  // stays owed).
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      if (owed_.empty() || Clock::now() < next_attempt_) {
+        if (owed_.empty()) {
+          cv_.wait(lock, [&] { return stop_ || !owed_.empty(); });
+        } else {
+          cv_.wait_until(lock, next_attempt_, [&] { return stop_; });
+        }
+        continue;
+      }
+      if (!hold_.empty() && access(hold_.c_str(), F_OK) == 0) {
+        cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stop_; });
+        continue;
+      }
+      const int64_t sequence = *owed_.begin();
+      grpc::ClientContext context;
+      context.set_deadline(Clock::now() + std::chrono::seconds(10));
+      in_flight_ = &context;
+      lock.unlock();
+      collections::v1::AcknowledgeHandoffRequest ack;
+      ack.set_firm_id(firm_);
+      ack.set_sequence(sequence);
+      ack.set_accepted(true);
+      collections::v1::AcknowledgeHandoffResponse ignored;
+      const grpc::Status s = stub_->AcknowledgeHandoff(&context, ack, &ignored);
+      const std::string name = Name(sequence);
+      std::string note;
+      if (s.ok()) {
+        if (unlink((dir_ + "/" + name).c_str()) != 0 && errno != ENOENT) {
+          note = std::string("; cannot remove it: ") + strerror(errno);
+        } else {
+          note = SyncFolder(dir_);
+          if (!note.empty()) note = "; " + note;
+        }
+        fprintf(stderr, "receiver: acknowledged handoff-%lld.json%s\n",
+                static_cast<long long>(sequence), note.c_str());
+      } else if (!Transient(s.error_code())) {
+        note = WriteDurably(dir_, name + ".refused",
+                            "sequence " + std::to_string(sequence) + ": code " +
+                                std::to_string(s.error_code()) + ": " + s.error_message() + "\n");
+        if (note.empty() && unlink((dir_ + "/" + name).c_str()) != 0) {
+          note = std::string("cannot remove ") + name + ": " + strerror(errno);
+        }
+        if (note.empty()) note = SyncFolder(dir_);
+        fprintf(stderr,
+                "receiver: the server refused the acknowledgement of handoff-%lld.json for good "
+                "(code %d: %s); kept as pending-acks/%s.refused, not retried%s%s\n",
+                static_cast<long long>(sequence), static_cast<int>(s.error_code()),
+                s.error_message().c_str(), name.c_str(), note.empty() ? "" : "; ", note.c_str());
+      }
+      lock.lock();
+      in_flight_ = nullptr;
+      if (s.ok() || !Transient(s.error_code())) {
+        owed_.erase(sequence);
+        failures_in_a_row_ = 0;
+        backoff_ = kFirstBackoff;
+        continue;
+      }
+      // The server did not answer: everything owed waits, then the oldest
+      // is tried again.
+      ++failures_in_a_row_;
+      next_attempt_ = Clock::now() + backoff_;
+      fprintf(stderr,
+              "receiver: could not acknowledge handoff-%lld.json (%s); %zu pending, retrying in "
+              "%lld ms\n",
+              static_cast<long long>(sequence), s.error_message().c_str(), owed_.size(),
+              static_cast<long long>(backoff_.count()));
+      backoff_ = std::min(backoff_ * 2, kLastBackoff);
+    }
+  }
+
+  void Stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    if (in_flight_ != nullptr) in_flight_->TryCancel();
+    cv_.notify_all();
+  }
+
+ private:
+  using Clock = std::chrono::system_clock;
+  static constexpr std::chrono::milliseconds kFirstBackoff{500};
+  static constexpr std::chrono::milliseconds kLastBackoff{10000};
+
+  static std::string Name(int64_t sequence) { return "ack-" + std::to_string(sequence); }
+
+  collections::v1::LegalService::Stub* const stub_;
+  const std::string firm_;
+  const std::string dir_;
+  std::string hold_;  // test-only gate (see the top of the file)
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<int64_t> owed_;
+  bool stop_ = false;
+  grpc::ClientContext* in_flight_ = nullptr;
+  Clock::time_point next_attempt_;
+  std::chrono::milliseconds backoff_ = kFirstBackoff;
+  int failures_in_a_row_ = 0;
+};
+
 int64_t ReadLastSequence(const std::string& dir) {
   std::ifstream in(dir + "/LAST_SEQUENCE");
   int64_t last = 0;
@@ -127,11 +350,36 @@ int main(int argc, char** argv) {
   signal(SIGTERM, OnSignal);
   signal(SIGPIPE, SIG_IGN);
 
-  auto channel = grpc::CreateChannel(flags.server, grpc::InsecureChannelCredentials());
+  // Reconnect within seconds of a server coming back (gRPC's default
+  // backoff grows to two minutes).
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+  auto channel = grpc::CreateCustomChannel(flags.server, grpc::InsecureChannelCredentials(),
+                                           channel_args);
   auto stub = collections::v1::LegalService::NewStub(channel);
   int64_t last = ReadLastSequence(flags.dir);
   fprintf(stderr, "receiver: firm %s, folder %s, resuming after sequence %lld\n",
           flags.firm.c_str(), flags.dir.c_str(), static_cast<long long>(last));
+  AckSender acks(stub.get(), flags.firm, flags.dir);
+  if (std::string error = acks.Open(); !error.empty()) {
+    fprintf(stderr, "receiver: %s\n", error.c_str());
+    return 1;
+  }
+  if (size_t owed = acks.Pending(); owed > 0) {
+    fprintf(stderr, "receiver: %zu acknowledgement(s) pending from an earlier run (from sequence %lld)\n",
+            owed, static_cast<long long>(*acks.Owed().begin()));
+  }
+  std::thread ack_thread([&acks] { acks.Run(); });
+  const auto finish = [&](int code) {
+    acks.Stop();
+    ack_thread.join();
+    if (size_t owed = acks.Pending(); owed > 0) {
+      fprintf(stderr, "receiver: %zu acknowledgement(s) still pending in %s/pending-acks; the "
+              "next start retries them\n", owed, flags.dir.c_str());
+    }
+    return code;
+  };
 
   int failures = 0;
   while (!g_stop) {
@@ -155,41 +403,40 @@ int main(int argc, char** argv) {
       if (!google::protobuf::util::MessageToJsonString(handoff, &json, options).ok()) {
         fprintf(stderr, "receiver: cannot encode handoff %lld\n",
                 static_cast<long long>(handoff.sequence()));
-        return 1;
+        return finish(1);
       }
       const std::string name = "handoff-" + std::to_string(handoff.sequence()) + ".json";
+      // The file, then the acknowledgement owed, then the cursor: a crash
+      // between any two leaves the handoff delivered again or its
+      // acknowledgement still owed, never neither.
       std::string error = WriteDurably(flags.dir, name, json);
+      if (error.empty()) error = acks.Record(handoff.sequence());
       if (error.empty()) {
         error = WriteDurably(flags.dir, "LAST_SEQUENCE", std::to_string(handoff.sequence()) + "\n");
       }
       if (!error.empty()) {
         fprintf(stderr, "receiver: %s\n", error.c_str());
-        return 1;
+        return finish(1);
       }
       last = handoff.sequence();
       ++received;
-      // Only now, with the file durable, tell the server the firm has it.
-      grpc::ClientContext ack_context;
-      ack_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-      collections::v1::AcknowledgeHandoffRequest ack;
-      ack.set_firm_id(flags.firm);
-      ack.set_sequence(handoff.sequence());
-      ack.set_accepted(true);
-      collections::v1::AcknowledgeHandoffResponse ignored;
-      grpc::Status s = stub->AcknowledgeHandoff(&ack_context, ack, &ignored);
-      if (!s.ok()) {
-        // Stored anyway; the acknowledgement is retried by the counsel
-        // system's own process. Say so.
-        fprintf(stderr, "receiver: stored %s but could not acknowledge it: %s\n", name.c_str(),
-                s.error_message().c_str());
-      }
       fprintf(stderr, "receiver: stored %s (%s, case %lld)\n", name.c_str(),
               collections::v1::HandoffKind_Name(handoff.kind()).c_str(),
               static_cast<long long>(handoff.case_id()));
     }
     grpc::Status status = reader->Finish();
     const bool expected_end = status.ok() || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-    if (flags.once && expected_end && received == 0) break;
+    if (flags.once && expected_end && received == 0) {
+      // Caught up; done once the server has answered every acknowledgement.
+      while (!g_stop && acks.Pending() > 0 && acks.FailuresInARow() < 10) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (!g_stop && acks.Pending() > 0) {
+        fprintf(stderr, "receiver: giving up: the server does not answer acknowledgements\n");
+        return finish(1);
+      }
+      break;
+    }
     if (expected_end) {
       failures = 0;
       continue;
@@ -197,12 +444,12 @@ int main(int argc, char** argv) {
     // The server is away (restarting): back off a little and resume.
     if (++failures > 60) {
       fprintf(stderr, "receiver: giving up: %s\n", status.error_message().c_str());
-      return 1;
+      return finish(1);
     }
     fprintf(stderr, "receiver: stream ended (%s); resuming after %lld\n",
             status.error_message().c_str(), static_cast<long long>(last));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   fprintf(stderr, "receiver: stopped at sequence %lld\n", static_cast<long long>(last));
-  return 0;
+  return finish(0);
 }

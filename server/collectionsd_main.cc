@@ -120,6 +120,10 @@ int main(int argc, char** argv) {
   }
   collections::server::SetMinLogLevel(level);
   collections::server::RouteGrpcLogging();
+  // Protobuf logs a line per request with invalid UTF-8: rate-limited.
+  collections::server::RouteProtobufLogging(std::shared_ptr<const collections::server::Clock>(
+      std::shared_ptr<const collections::server::Clock>(),
+      &collections::server::SystemClock::Get()));
 
   // Before any thread starts, so that a signal during start-up is kept.
   std::string error;
@@ -165,6 +169,7 @@ int main(int argc, char** argv) {
           sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
   server->reset();
+  collections::server::LogProtobufLogSummary();
   LogInfo("collectionsd stopped");
   return 0;
 }

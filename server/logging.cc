@@ -1,10 +1,14 @@
 #include "server/logging.h"
 
+#include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
 #include <atomic>
 #include <cstdio>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -97,5 +101,123 @@ void Log(LogLevel level, absl::string_view message) {
 }
 
 void RouteGrpcLogging() { gpr_set_log_function(&GrpcLogFunction); }
+
+namespace {
+
+// Protobuf's messages, per call site, in minutes of the clock given to
+// RouteProtobufLogging.
+class ProtobufLogLimiter {
+ public:
+  static ProtobufLogLimiter& Get() {
+    static ProtobufLogLimiter* const limiter = new ProtobufLogLimiter();
+    return *limiter;
+  }
+
+  void Restart(std::shared_ptr<const Clock> clock) {
+    absl::MutexLock lock(&mu_);
+    clock_ = std::move(clock);
+    sites_.clear();
+  }
+
+  // Logs `message` from `site` unless this minute already had its lines.
+  void Handle(LogLevel level, const std::string& site, const std::string& message) {
+    std::string summary;
+    bool write = false;
+    {
+      absl::MutexLock lock(&mu_);
+      ++counts_.messages;
+      const absl::Time now = clock_ != nullptr ? clock_->Now() : absl::Now();
+      Site& s = sites_[site];
+      // A new minute (or a clock set back): summarise the last one's rest.
+      if (s.logged == 0 || now < s.minute_start || now - s.minute_start >= absl::Minutes(1)) {
+        summary = Summary(site, s);
+        s.minute_start = now;
+        s.logged = 0;
+        s.suppressed = 0;
+      }
+      if (s.logged < kProtobufLinesPerMinute) {
+        ++s.logged;
+        write = true;
+      } else {
+        ++s.suppressed;
+        ++counts_.suppressed;
+      }
+    }
+    if (!summary.empty()) Log(LogLevel::kWarning, summary);
+    if (write) Log(level, absl::StrCat("protobuf ", site, ": ", message));
+  }
+
+  ProtobufLogCounts Counts() {
+    absl::MutexLock lock(&mu_);
+    return counts_;
+  }
+
+  void LogSummary() {
+    std::vector<std::string> lines;
+    ProtobufLogCounts counts;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [site, s] : sites_) {
+        std::string summary = Summary(site, s);
+        if (!summary.empty()) lines.push_back(std::move(summary));
+        s.suppressed = 0;
+      }
+      counts = counts_;
+    }
+    for (const std::string& line : lines) Log(LogLevel::kWarning, line);
+    LogInfo("protobuf log: %d messages since start, %d of them suppressed (at most %d a minute "
+            "per kind are logged)",
+            counts.messages, counts.suppressed, kProtobufLinesPerMinute);
+  }
+
+ private:
+  struct Site {
+    absl::Time minute_start;
+    int logged = 0;
+    int64_t suppressed = 0;
+  };
+
+  static std::string Summary(const std::string& site, const Site& s) {
+    if (s.suppressed == 0) return "";
+    return absl::StrCat("protobuf ", site, ": ", s.suppressed,
+                        " more like this suppressed (at most ", kProtobufLinesPerMinute,
+                        " a minute are logged)");
+  }
+
+  absl::Mutex mu_;
+  std::shared_ptr<const Clock> clock_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Site> sites_ ABSL_GUARDED_BY(mu_);
+  ProtobufLogCounts counts_ ABSL_GUARDED_BY(mu_);
+};
+
+void ProtobufLogHandler(google::protobuf::LogLevel level, const char* filename, int line,
+                        const std::string& message) {
+  LogLevel ours = LogLevel::kError;
+  switch (level) {
+    case google::protobuf::LOGLEVEL_INFO:
+      ours = LogLevel::kInfo;
+      break;
+    case google::protobuf::LOGLEVEL_WARNING:
+      ours = LogLevel::kWarning;
+      break;
+    default:
+      break;
+  }
+  absl::string_view path(filename != nullptr ? filename : "?");
+  size_t slash = path.rfind('/');
+  if (slash != absl::string_view::npos) path.remove_prefix(slash + 1);
+  ProtobufLogLimiter::Get().Handle(ours, absl::StrCat(path, ":", line), message);
+}
+
+}  // namespace
+
+void RouteProtobufLogging(std::shared_ptr<const Clock> clock) {
+  ProtobufLogLimiter::Get().Restart(std::move(clock));
+  google::protobuf::SetLogHandler(&ProtobufLogHandler);
+}
+
+ProtobufLogCounts GetProtobufLogCounts() { return ProtobufLogLimiter::Get().Counts(); }
+
+void LogProtobufLogSummary() { ProtobufLogLimiter::Get().LogSummary(); }
 
 }  // namespace collections::server

@@ -5,11 +5,14 @@
 #ifndef COLLECTIONS_SERVER_LOGGING_H_
 #define COLLECTIONS_SERVER_LOGGING_H_
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/clock.h"
 
 namespace collections::server {
 
@@ -25,6 +28,29 @@ void Log(LogLevel level, absl::string_view message);
 // Sends gRPC's own log lines (gpr_log) through Log, so that the server's
 // stderr has one format. Process-wide; call once from main().
 void RouteGrpcLogging();
+
+// Sends protobuf's own log messages (GOOGLE_LOG; e.g. one ERROR per request
+// whose string field holds invalid UTF-8) through Log, rate-limited: at
+// most kProtobufLinesPerMinute lines per call site (file:line, i.e. per kind
+// of message) per minute of `clock`; the rest are counted and, once that
+// minute is over, summarised in one line ("N more like this suppressed")
+// before the next line of that kind, or at shutdown by
+// LogProtobufLogSummary(). Process-wide; call once from main() (tests may
+// call it again with their clock: that restarts the minutes, not the
+// counts).
+inline constexpr int kProtobufLinesPerMinute = 5;
+void RouteProtobufLogging(std::shared_ptr<const Clock> clock);
+
+// Protobuf's log messages since the process started: every one, and those
+// the rate limit kept out of the log. For a metrics endpoint.
+struct ProtobufLogCounts {
+  int64_t messages = 0;
+  int64_t suppressed = 0;
+};
+ProtobufLogCounts GetProtobufLogCounts();
+
+// Logs suppressed messages not yet summarised and the counts. For shutdown.
+void LogProtobufLogSummary();
 
 // The formatted line Log() writes for `message` at `when` (without the
 // newline). Exposed for tests.

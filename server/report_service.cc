@@ -1,6 +1,8 @@
 #include "server/report_service.h"
 
+#include <algorithm>
 #include <functional>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -71,11 +73,15 @@ absl::StatusOr<storage::ReportQuery> QueryOf(const v1::ReportRequest& r, absl::C
   q.policy_version = r.policy_version();
   q.cure_window_days = r.cure_window_days() == 0 ? 30 : r.cure_window_days();
   q.now = now;
+  q.today = today;
   return q;
 }
 
 // Runs `read` on the executor and finishes the RPC with its report, whose
-// period is filled in where the report did not set it.
+// period is filled in where the report did not set it. The dates the data
+// covers, where the report did not set them (the flows), are the period
+// from the first day this database has report data for; unset when the
+// period ends before it.
 template <typename Report>
 grpc::ServerUnaryReactor* Serve(
     const ServiceContext& ctx, grpc::CallbackServerContext* context,
@@ -88,6 +94,18 @@ grpc::ServerUnaryReactor* Serve(
   ctx.executor->Schedule([store = ctx.store, reactor, response, q = *std::move(query),
                           read = std::move(read)] {
     absl::StatusOr<Report> report = read(*store, q);
+    if (report.ok() && !report->has_data_from() && !report->has_data_to()) {
+      absl::StatusOr<std::optional<absl::CivilDay>> first = storage::FirstReportDay(*store);
+      if (first.ok()) {
+        const absl::CivilDay data_from = first->has_value() ? std::max(q.from, **first) : q.from;
+        if (data_from <= q.to) {
+          *report->mutable_data_from() = DayToProto(data_from);
+          *report->mutable_data_to() = DayToProto(q.to);
+        }
+      } else {
+        report = first.status();
+      }
+    }
     if (report.ok()) {
       if (!report->has_from()) *report->mutable_from() = DayToProto(q.from);
       if (!report->has_to()) *report->mutable_to() = DayToProto(q.to);

@@ -25,6 +25,7 @@
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
 #include "server/task_service.h"
+#include "server/unparsed_request_interceptor.h"
 #include "workflow/status_macros.h"
 
 namespace collections::server {
@@ -163,6 +164,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   // gRPC sets SO_REUSEPORT by default: a second server on the same port
   // would then start silently and share the traffic. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // A request gRPC cannot parse is answered INVALID_ARGUMENT, not
+  // UNIMPLEMENTED.
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<UnparsedRequestInterceptorFactory>());
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   int selected_port = 0;
   // TLS and authentication arrive with their issue; until then plaintext.
   builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(),

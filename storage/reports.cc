@@ -211,6 +211,23 @@ absl::StatusOr<absl::CivilDay> SnapshotOnOrBefore(soci::session& sql, absl::Civi
       FormatDay(DayFromNumber(range[0].n[0])), " to ", FormatDay(DayFromNumber(range[0].n[1]))));
 }
 
+// The days-past-due bucket number (an index into DpdBuckets()) of a case
+// whose oldest unpaid due day is `column`, on business date `d`: days past
+// due is d - oldest_due_day (0 when nothing is overdue); the bucket bounds
+// are due days.
+std::string BucketSql(long long d, absl::string_view column) {
+  return absl::StrCat("CASE WHEN ", column, " = 0 OR ", column, " >= ", d, " THEN 0 WHEN ",
+                      column, " >= ", d - 30, " THEN 1 WHEN ", column, " >= ", d - 60,
+                      " THEN 2 WHEN ", column, " >= ", d - 90, " THEN 3 WHEN ", column,
+                      " >= ", d - 180, " THEN 4 ELSE 5 END");
+}
+
+// Whether the book of `day` is read live from the cases (see
+// ReportQuery::today).
+bool IsLive(const ReportQuery& f, absl::CivilDay day) {
+  return f.today.has_value() && day == *f.today;
+}
+
 // Money (payments, legal recoveries, waivers) in the period, each with the
 // task it is attributed to: the last one completed on the case within the
 // window before it. Alias m is the money's row, a the task's (NULL when
@@ -249,16 +266,31 @@ const std::vector<std::string>& DpdBuckets() {
 absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuery& f) {
   return Read<v1::PortfolioReport>(
       store, [&](soci::session& sql, v1::PortfolioReport& out) -> absl::Status {
-        ASSIGN_OR_RETURN(absl::CivilDay day,
-                         SnapshotOnOrBefore(sql, f.to, /*per_case=*/false, "portfolio"));
-        *out.mutable_as_of() = DayToProto(day);
         Sql q;
-        q << "SELECT b.case_class, b.stage, b.bucket, " << Sum("b.cases") << ", "
-          << Sum("b.overdue_fen") << ", " << Sum("b.principal_fen")
-          << " FROM report_portfolio b WHERE b.day = ";
-        q.Int(DayNumber(day));
-        BookFilters(q, f, "b");
-        q << " GROUP BY b.case_class, b.stage, b.bucket ORDER BY b.case_class, b.stage, b.bucket";
+        absl::CivilDay day = f.to;
+        if (IsLive(f, f.to)) {
+          // Today: the open cases as they stand, summed like a snapshot.
+          out.set_live(true);
+          q << "SELECT c.case_class, c.stage, " << BucketSql(DayNumber(day), "c.oldest_due_day")
+            << ", COUNT(*), " << Sum("c.overdue_total_fen") << ", "
+            << Sum("c.principal_outstanding_fen") << " FROM cases c WHERE c.stage IN "
+            << kOpenStages;
+          CaseFilters(q, f, "c");
+          if (!f.queue.empty()) (q << " AND c.assigned_queue = ").Text(f.queue);
+          q << " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+        } else {
+          ASSIGN_OR_RETURN(day, SnapshotOnOrBefore(sql, f.to, /*per_case=*/false, "portfolio"));
+          q << "SELECT b.case_class, b.stage, b.bucket, " << Sum("b.cases") << ", "
+            << Sum("b.overdue_fen") << ", " << Sum("b.principal_fen")
+            << " FROM report_portfolio b WHERE b.day = ";
+          q.Int(DayNumber(day));
+          BookFilters(q, f, "b");
+          q << " GROUP BY b.case_class, b.stage, b.bucket ORDER BY b.case_class, b.stage, "
+               "b.bucket";
+        }
+        *out.mutable_as_of() = DayToProto(day);
+        *out.mutable_data_from() = DayToProto(day);
+        *out.mutable_data_to() = DayToProto(day);
         for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
           v1::PortfolioCell* c = out.add_cells();
           c->set_case_class(static_cast<v1::CaseClass>(r.n[0]));
@@ -325,8 +357,14 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
 absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery& f) {
   return Read<v1::RollRateReport>(
       store, [&](soci::session& sql, v1::RollRateReport& out) -> absl::Status {
-        ASSIGN_OR_RETURN(absl::CivilDay end,
-                         SnapshotOnOrBefore(sql, f.to, /*per_case=*/true, "roll rates: to"));
+        // The end: today's book live, or the snapshot of `to` (or the
+        // newest before it).
+        const bool live = IsLive(f, f.to);
+        absl::CivilDay end = f.to;
+        if (!live) {
+          ASSIGN_OR_RETURN(end,
+                           SnapshotOnOrBefore(sql, f.to, /*per_case=*/true, "roll rates: to"));
+        }
         // The start: the snapshot of `from` or the newest before it, else
         // the first one in the period (the book's history begins there).
         absl::StatusOr<absl::CivilDay> start =
@@ -345,6 +383,9 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         *out.mutable_as_of() = DayToProto(end);
         *out.mutable_from() = DayToProto(*start);
         *out.mutable_to() = DayToProto(end);
+        *out.mutable_data_from() = out.from();
+        *out.mutable_data_to() = out.to();
+        out.set_live(live);
         for (const std::string& b : DpdBuckets()) out.add_buckets(b);
         out.add_buckets("resolved");
         out.add_buckets("closed");
@@ -355,15 +396,25 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         const long long base = SnapBase(*start);
         const long long end_base = SnapBase(end);
         Sql q;
-        q << absl::StrCat("SELECT s.bucket, COALESCE(e.bucket, ", kResolved, "), COUNT(*), ")
-          << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_fen, 0)")
-          << " FROM report_snapshots s LEFT JOIN report_snapshots e ON e.snap_key = "
-             "s.snap_key + ";
-        q.Int(end_base - base);
-        q << " AND e.snap_key > ";
-        q.Int(end_base);
-        q << " AND e.snap_key < ";
-        q.Int(end_base + kDayShift);
+        if (live) {
+          // The end row is the case itself, while it is open.
+          q << "SELECT s.bucket, CASE WHEN e.case_id IS NULL THEN " << absl::StrCat(kResolved)
+            << " ELSE " << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
+            << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_total_fen, 0)")
+            << " FROM report_snapshots s LEFT JOIN cases e ON e.case_id = s.snap_key - ";
+          q.Int(base);
+          q << " AND e.stage IN " << kOpenStages;
+        } else {
+          q << absl::StrCat("SELECT s.bucket, COALESCE(e.bucket, ", kResolved, "), COUNT(*), ")
+            << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_fen, 0)")
+            << " FROM report_snapshots s LEFT JOIN report_snapshots e ON e.snap_key = "
+               "s.snap_key + ";
+          q.Int(end_base - base);
+          q << " AND e.snap_key > ";
+          q.Int(end_base);
+          q << " AND e.snap_key < ";
+          q.Int(end_base + kDayShift);
+        }
         q << " WHERE s.snap_key > ";
         q.Int(base);
         q << " AND s.snap_key < ";
@@ -753,12 +804,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
       sql << "DELETE FROM report_portfolio WHERE day = " << d;
     });
   }));
-  // Days past due on `day` is day - oldest_due_day (0 when nothing is
-  // overdue); the bucket bounds are due days.
-  const std::string bucket = absl::StrCat(
-      "CASE WHEN oldest_due_day = 0 OR oldest_due_day >= ", d, " THEN 0 WHEN oldest_due_day >= ",
-      d - 30, " THEN 1 WHEN oldest_due_day >= ", d - 60, " THEN 2 WHEN oldest_due_day >= ", d - 90,
-      " THEN 3 WHEN oldest_due_day >= ", d - 180, " THEN 4 ELSE 5 END");
+  const std::string bucket = BucketSql(d, "oldest_due_day");
   for (long long lo = 0; lo < max_case_id; lo += kSnapshotChunk) {
     const long long hi = std::min(lo + kSnapshotChunk, max_case_id);
     const std::string keys =
@@ -829,6 +875,17 @@ absl::StatusOr<std::vector<SnapshotDay>> ListSnapshotDays(Store& store) {
         for (const Sql::Row& r : q.Rows(sql, 0, 3)) {
           out.push_back({DayFromNumber(r.n[0]), r.n[1], r.n[2] != 0});
         }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::optional<absl::CivilDay>> FirstReportDay(Store& store) {
+  return Read<std::optional<absl::CivilDay>>(
+      store, [&](soci::session& sql, std::optional<absl::CivilDay>& out) -> absl::Status {
+        Sql q;
+        q << "SELECT COALESCE(MIN(day), -1) FROM report_snapshot_days";
+        std::vector<Sql::Row> rows = q.Rows(sql, 0, 1);
+        if (!rows.empty() && rows[0].n[0] >= 0) out = DayFromNumber(rows[0].n[0]);
         return absl::OkStatus();
       });
 }

@@ -46,11 +46,16 @@ struct ReportQuery {
   std::string queue;
   int cure_window_days = 30;
   absl::Time now;  // SlaBreaches: the instant open work is counted at
+  // The current business date. The book of this day is read from the
+  // cases as they stand (live), never from its snapshot: the day's run
+  // took that before the day's imports and payments. Unset: snapshots only.
+  std::optional<absl::CivilDay> today;
 };
 
-// The reports. `as_of`, `from` and `to` are left for the caller to fill
-// except where the data decides them (the snapshot days of the book
-// reports). FAILED_PRECONDITION when a book report has no snapshot to use.
+// The reports. `as_of`, `from`, `to`, `data_from` and `data_to` are left
+// for the caller to fill except where the data decides them (the book
+// reports: the snapshot days, or `today` when live). FAILED_PRECONDITION
+// when a book report has no snapshot to use.
 absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuery& q);
 absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const ReportQuery& q);
 absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery& q);
@@ -79,6 +84,11 @@ struct SnapshotDay {
   bool per_case = false;  // false once retention dropped its case rows
 };
 absl::StatusOr<std::vector<SnapshotDay>> ListSnapshotDays(Store& store);
+
+// The first business date whose run this database recorded (its first
+// snapshot day, kept for good): report data starts there. nullopt when no
+// day has run yet.
+absl::StatusOr<std::optional<absl::CivilDay>> FirstReportDay(Store& store);
 
 // For PolicyService: open cases per policy version, and each stored
 // version's name and creation time.

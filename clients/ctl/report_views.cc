@@ -28,9 +28,25 @@ Column Money(std::string key) { return {std::move(key), Kind::kMoney}; }
 Column Rate(std::string key) { return {std::move(key), Kind::kRate}; }
 Column Ratio(std::string key) { return {std::move(key), Kind::kRatio}; }
 
-std::vector<std::pair<std::string, std::string>> Period(const v1::Date& as_of, const v1::Date& from,
-                                                        const v1::Date& to) {
-  return {{"as_of", DateText(as_of)}, {"from", DateText(from)}, {"to", DateText(to)}};
+std::string DateOrNone(const v1::Date& d) {
+  const std::string text = DateText(d);
+  return text.empty() ? "none" : text;
+}
+
+// The period asked for, then the dates the figures come from ("none":
+// the period holds no data).
+template <typename Report>
+std::vector<std::pair<std::string, std::string>> Period(const Report& r) {
+  return {{"as_of", DateText(r.as_of())},
+          {"from", DateText(r.from())},
+          {"to", DateText(r.to())},
+          {"data_from", DateOrNone(r.data_from())},
+          {"data_to", DateOrNone(r.data_to())}};
+}
+
+// Whether the book (today's) was computed live or read from a snapshot.
+std::pair<std::string, std::string> BookSource(bool live) {
+  return {"book", live ? "live" : "snapshot"};
 }
 
 std::string Escape(const std::string& s) {
@@ -296,7 +312,13 @@ std::string ActionText(int t) {
 std::string ReasonText(int r) { return Short(v1::OverdueReason_Name(r), "OVERDUE_REASON_"); }
 
 Document View(const v1::PortfolioReport& r) {
-  Document doc{"portfolio", "Portfolio", {{"as_of", DateText(r.as_of())}}, {}};
+  Document doc{"portfolio",
+               "Portfolio",
+               {{"as_of", DateText(r.as_of())},
+                {"data_from", DateOrNone(r.data_from())},
+                {"data_to", DateOrNone(r.data_to())},
+                BookSource(r.live())},
+               {}};
   Table cells{{Text("class"), Text("stage"), Text("dpd_bucket"), Int("cases"), Money("overdue"),
                Money("principal_outstanding")},
               {}};
@@ -326,7 +348,7 @@ Document View(const v1::PortfolioReport& r) {
 }
 
 Document View(const v1::StageFunnelReport& r) {
-  Document doc{"funnel", "Stage funnel", Period(r.as_of(), r.from(), r.to()), {}};
+  Document doc{"funnel", "Stage funnel", Period(r), {}};
   Table t{{Text("stage"), Int("entered"), Int("still_there"), Int("moved_on"), Int("resolved"),
            Int("closed"), Rate("resolved_share")},
           {}};
@@ -340,7 +362,8 @@ Document View(const v1::StageFunnelReport& r) {
 }
 
 Document View(const v1::RollRateReport& r) {
-  Document doc{"roll-rates", "Roll rates", Period(r.as_of(), r.from(), r.to()), {}};
+  Document doc{"roll-rates", "Roll rates", Period(r), {}};
+  doc.meta.push_back(BookSource(r.live()));
   Table cells{{Text("from_bucket"), Text("to_bucket"), Int("cases"), Int("cases_at_start"),
                Rate("case_rate"), Money("overdue"), Money("overdue_at_start"), Rate("amount_rate"),
                Money("overdue_at_end")},
@@ -376,7 +399,7 @@ Document View(const v1::RollRateReport& r) {
 }
 
 Document View(const v1::EffectivenessReport& r) {
-  Document doc{"effectiveness", "Strategy effectiveness", Period(r.as_of(), r.from(), r.to()), {}};
+  Document doc{"effectiveness", "Strategy effectiveness", Period(r), {}};
   doc.meta.push_back({"cure_window_days", absl::StrCat(r.cure_window_days())});
   Table rows{{Text("class"), Text("stage"), Text("action"), Int("tasks"), Money("cost"),
               Int("cases"), Int("cured"), Rate("cure_rate"), Int("contacts"),
@@ -417,7 +440,7 @@ Document View(const v1::EffectivenessReport& r) {
 }
 
 Document View(const v1::OverdueReasonsReport& r) {
-  Document doc{"reasons", "Overdue reasons", Period(r.as_of(), r.from(), r.to()), {}};
+  Document doc{"reasons", "Overdue reasons", Period(r), {}};
   std::map<int, int64_t> per_class;
   for (const auto& row : r.rows()) per_class[row.case_class()] += row.cases();
   Table rows{{Text("class"), Text("reason"), Int("cases"), Rate("share_of_class")}, {}};
@@ -436,7 +459,7 @@ Document View(const v1::OverdueReasonsReport& r) {
 }
 
 Document View(const v1::AgentProductivityReport& r) {
-  Document doc{"agents", "Agent productivity", Period(r.as_of(), r.from(), r.to()), {}};
+  Document doc{"agents", "Agent productivity", Period(r), {}};
   Table t{{Text("agent"), Text("queue"), Int("completed"), Int("contacts"), Int("right_party"),
            Rate("rpc_rate"), Int("promises"), Int("kept"), Int("broken"), Rate("kept_rate"),
            Money("recovered"), Int("avg_handling_s"), Int("handled"), Money("cost")},
@@ -455,7 +478,7 @@ Document View(const v1::AgentProductivityReport& r) {
 }
 
 Document View(const v1::SlaReport& r) {
-  Document doc{"sla", "SLA and incidents", Period(r.as_of(), r.from(), r.to()), {}};
+  Document doc{"sla", "SLA and incidents", Period(r), {}};
   Table t{{Text("queue"), Int("open"), Int("past_deadline"), Rate("past_deadline_share"),
            Int("held_back"), Int("incidents"), Int("completed"), Int("completed_late"),
            Rate("late_share")},

@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/plan_service.grpc.pb.h"
+#include "collections/v1/report_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/e2e/collectionsd_process.h"
 #include "tests/service/test_env.h"
@@ -281,6 +282,74 @@ TEST_F(CtlEndToEnd, ExitCodesAndMessagesScriptsCanTrust) {
   EXPECT_THAT(away.err, HasSubstr("is collectionsd running at 127.0.0.1:1"));
 }
 
+// A stand-in server whose answers are either larger than gRPC's default
+// 4 MiB message limit (a real oversized answer: the client's gRPC refuses
+// it) or RESOURCE_EXHAUSTED for a real, passing shortage.
+class OversizeServer final : public v1::ReportService::Service,
+                             public v1::TaskService::Service {
+ public:
+  static std::string Huge() { return std::string(5 << 20, 'x'); }
+  grpc::Status Portfolio(grpc::ServerContext*, const v1::ReportRequest*,
+                         v1::PortfolioReport* out) override {
+    out->add_cells()->set_dpd_bucket(Huge());
+    return grpc::Status::OK;
+  }
+  grpc::Status StageFunnel(grpc::ServerContext*, const v1::ReportRequest*,
+                           v1::StageFunnelReport*) override {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "report slots are all in use");
+  }
+  grpc::Status ListTasks(grpc::ServerContext*, const v1::ListTasksRequest*,
+                         v1::ListTasksResponse* out) override {
+    out->add_tasks()->set_hold_reason(Huge());
+    return grpc::Status::OK;
+  }
+  grpc::Status ClaimTasks(grpc::ServerContext*, const v1::ClaimTasksRequest*,
+                          v1::ClaimTasksResponse*) override {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many waiting claims");
+  }
+};
+
+// RESOURCE_EXHAUSTED for an answer over the message limit is permanent
+// (exit 1, saying what to do); a real shortage is "try again" (exit 4). The
+// same for the agent console.
+TEST(CtlExitCodes, AnswerOverTheMessageLimitIsNotTryAgain) {
+  auto dir = testing::TempDir::Create("collections-ctl-oversize");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  OversizeServer service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(static_cast<v1::ReportService::Service*>(&service));
+  builder.RegisterService(static_cast<v1::TaskService::Service*>(&service));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const std::string address = absl::StrCat("--server=127.0.0.1:", port);
+
+  Ran big = Spawn((*dir)->path(), {COLLECTIONSCTL_PATH, "report", "portfolio", address});
+  EXPECT_EQ(big.exit, 1) << big.err;
+  EXPECT_THAT(big.err, HasSubstr("RESOURCE_EXHAUSTED"));
+  EXPECT_THAT(big.err, HasSubstr("the answer is larger than the gRPC message limit"));
+  EXPECT_THAT(big.err, HasSubstr("narrow the request"));
+  Ran busy = Spawn((*dir)->path(), {COLLECTIONSCTL_PATH, "report", "funnel", address});
+  EXPECT_EQ(busy.exit, 4) << busy.err;
+  EXPECT_THAT(busy.err, HasSubstr("report slots are all in use"));
+  EXPECT_THAT(busy.err, HasSubstr("try again"));
+  Ran help = Spawn((*dir)->path(), {COLLECTIONSCTL_PATH, "--help"});
+  EXPECT_THAT(help.out, HasSubstr("larger than the gRPC message limit"));
+
+  Ran list = Spawn((*dir)->path(), {COLLECTIONS_AGENT_PATH, address, "list"});
+  EXPECT_EQ(list.exit, 1) << list.err;
+  EXPECT_THAT(list.err, HasSubstr("the answer is larger than the gRPC message limit"));
+  Ran claim =
+      Spawn((*dir)->path(), {COLLECTIONS_AGENT_PATH, address, "--worker=amy", "claim",
+                             "--queues=sms"});
+  EXPECT_EQ(claim.exit, 4) << claim.err;
+  EXPECT_THAT(claim.err, HasSubstr("too many waiting claims"));
+  Ran agent_help = Spawn((*dir)->path(), {COLLECTIONS_AGENT_PATH, "--help"});
+  EXPECT_THAT(agent_help.out + agent_help.err, HasSubstr("larger than the gRPC message limit"));
+  server->Shutdown();
+}
+
 TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   // One case under the shipped policy, before the change.
   const std::string header =
@@ -325,6 +394,14 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   Ran imported = Ctl({"import", feed});
   EXPECT_EQ(imported.exit, 3) << imported.err;  // one row rejected
   Golden("import.txt", {0, imported.out, ""});
+
+  // The day of the import, today's book already holds the feed (computed
+  // live, not the snapshot the day's run took before it).
+  Ran book = Ctl({"report", "portfolio", "--format=json"});
+  ASSERT_EQ(book.exit, 0) << book.err;
+  EXPECT_THAT(Relative(book.out), HasSubstr("\"as_of\": \"D\",\n  \"data_from\": \"D\",\n  "
+                                            "\"data_to\": \"D\",\n  \"book\": \"live\""));
+  EXPECT_THAT(book.out, HasSubstr("\"totals\": [\n    {\"cases\": 9,"));
 
   // Day 0: the agents' round.
   ASSERT_NO_FATAL_FAILURE(

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/e2e/collectionsd_process.h"
 #include "tests/service/test_env.h"
@@ -121,6 +123,35 @@ class LegalEndToEnd : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 
+  // The acknowledgements the receiver still owes the server.
+  std::set<std::string> PendingAcks() const {
+    std::set<std::string> out;
+    if (DIR* d = opendir((inbox_ + "/pending-acks").c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        if (name.rfind("ack-", 0) == 0) out.insert(name);
+      }
+      closedir(d);
+    }
+    return out;
+  }
+
+  // Waits (bounded) until `done()` while `process` runs: readiness, not
+  // time.
+  template <typename Done>
+  static bool WaitUntil(Done done, Collectionsd& process) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < give_up) {
+      if (done()) return true;
+      if (process.Exited()) return done();
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+  static bool WaitForLog(Collectionsd& process, const std::string& text) {
+    return WaitUntil([&] { return process.Log().find(text) != std::string::npos; }, process);
+  }
+
   std::unique_ptr<testing::TempDir> dir_;
   std::string address_, inbox_;
   std::unique_ptr<Collectionsd> server_;
@@ -219,6 +250,133 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   EXPECT_THAT(again->Log(), HasSubstr("resuming after sequence"));
   channel_.reset();
   cases.reset();
+  StopServer();
+}
+
+// Acknowledgements survive a server killed between a stored file and its
+// acknowledgement, and a receiver killed while they were pending: each
+// stored handoff is kept in pending-acks until the server answers, retried
+// with backoff, also after a restart of the receiver. The window is held
+// open deterministically with the receiver's test-only gate
+// (COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS names a file; while it exists
+// no acknowledgement is sent).
+TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
+  StartServer("server1.log");
+  ASSERT_FALSE(HasFatalFailure());
+  auto cases = v1::CaseService::NewStub(channel_);
+  const std::vector<std::string> loans = {"LEGAL-A", "LEGAL-B"};
+  {
+    auto context = Context();
+    v1::ImportDelinquenciesResponse imported;
+    auto writer = cases->ImportDelinquencies(context.get(), &imported);
+    for (const std::string& loan : loans) {
+      v1::ImportDelinquenciesRequest row;
+      v1::DelinquencyRecord& r = *row.mutable_record();
+      r.set_loan_id(loan);
+      r.mutable_as_of()->set_year(2026);
+      r.mutable_as_of()->set_month(8);
+      r.mutable_as_of()->set_day(1);
+      r.mutable_oldest_unpaid_due_date()->set_year(2026);
+      r.mutable_oldest_unpaid_due_date()->set_month(4);
+      r.mutable_oldest_unpaid_due_date()->set_day(1);
+      r.mutable_borrower()->set_borrower_id("B-" + loan);
+      r.mutable_borrower()->set_name("Sun Li");
+      r.mutable_borrower()->set_address("9 Xihu Rd, Hangzhou");
+      r.mutable_borrower()->set_region("ZJ");
+      r.mutable_borrower()->set_time_zone(NoonZone());
+      r.mutable_overdue()->set_principal_fen(3'000'000);
+      ASSERT_TRUE(writer->Write(row));
+    }
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+    ASSERT_EQ(imported.opened(), 2);
+  }
+  for (size_t i = 0; i < loans.size(); ++i) {
+    v1::TaskOutcome visit;
+    visit.mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
+    CompleteOne("field", visit);
+    v1::TaskOutcome letter;
+    letter.mutable_letter()->set_sent(true);
+    letter.mutable_letter()->set_reference("EMS-E2E");
+    CompleteOne("letters", letter);
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  v1::GetCaseRequest get;
+  get.set_loan_id(loans[0]);
+  v1::GetCaseResponse file;
+  ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+  v1::AdvanceBusinessDateRequest advance;
+  {
+    absl::CivilDay day(file.case_().business_date().year(), file.case_().business_date().month(),
+                       file.case_().business_date().day());
+    day += 15;
+    advance.mutable_to()->set_year(static_cast<int>(day.year()));
+    advance.mutable_to()->set_month(day.month());
+    advance.mutable_to()->set_day(day.day());
+  }
+  v1::AdvanceBusinessDateResponse advanced;
+  ASSERT_TRUE(cases->AdvanceBusinessDate(Context().get(), advance, &advanced).ok());
+
+  // The receiver stores both handoffs while acknowledgements are held.
+  const std::string gate = dir_->path() + "/hold-acks";
+  std::ofstream(gate) << "hold\n";
+  setenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS", gate.c_str(), 1);
+  auto receiver = Receiver("receiver1.log", /*once=*/false);
+  unsetenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS");
+  ASSERT_TRUE(WaitForFiles(inbox_, 2, *receiver)) << receiver->Log();
+  ASSERT_TRUE(WaitUntil([&] { return PendingAcks().size() == 2; }, *receiver))
+      << receiver->Log();
+
+  // The server dies before any acknowledgement; the receiver tries, fails,
+  // and keeps them pending; then the receiver dies too.
+  server_->Signal(SIGKILL);
+  server_->Wait();
+  channel_.reset();
+  cases.reset();
+  unlink(gate.c_str());
+  ASSERT_TRUE(WaitForLog(*receiver, "could not acknowledge")) << receiver->Log();
+  receiver->Signal(SIGKILL);
+  receiver->Wait();
+  EXPECT_EQ(PendingAcks().size(), 2u);
+
+  // A new receiver finds them on disk and retries until the server is back.
+  receiver = Receiver("receiver2.log", /*once=*/false);
+  ASSERT_TRUE(WaitForLog(*receiver, "could not acknowledge")) << receiver->Log();
+  StartServer("server2.log");
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_TRUE(WaitUntil([&] { return PendingAcks().empty(); }, *receiver)) << receiver->Log();
+  receiver->Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+
+  // Every handoff is acknowledged on the server, and stored exactly once.
+  EXPECT_EQ(HandoffFiles(inbox_).size(), 2u);
+  auto legal = v1::LegalService::NewStub(channel_);
+  grpc::ClientContext stream_context;
+  stream_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  v1::StreamHandoffsRequest all;
+  all.set_firm_id("firm-national");
+  auto reader = legal->StreamHandoffs(&stream_context, all);
+  v1::Handoff handoff;
+  std::set<int64_t> acknowledged;
+  int handoffs = 0;
+  while (reader->Read(&handoff)) {
+    ++handoffs;
+    EXPECT_TRUE(handoff.acknowledged()) << handoff.sequence();
+    if (handoff.acknowledged()) acknowledged.insert(handoff.sequence());
+    EXPECT_TRUE(testing::FileExists(
+        absl::StrCat(inbox_, "/handoff-", handoff.sequence(), ".json")));
+  }
+  reader->Finish();
+  EXPECT_EQ(handoffs, 2);
+  EXPECT_EQ(acknowledged.size(), 2u);
+  cases = v1::CaseService::NewStub(channel_);
+  for (const std::string& loan : loans) {
+    get.set_loan_id(loan);
+    ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+    EXPECT_TRUE(file.case_().legal().has_accepted_on()) << loan << " not acknowledged";
+  }
+  cases.reset();
+  legal.reset();
   StopServer();
 }
 

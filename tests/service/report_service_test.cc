@@ -577,14 +577,92 @@ TEST_P(ReportServiceTest, PeriodsAreCheckedAndMissingSnapshotsNamed) {
   ASSERT_TRUE(reports_->RollRates(ctx.get(), early, &r).ok());
   EXPECT_EQ(workflow::DayFromProto(r.from(), "").value(), kDay0);
 
-  // Today's snapshot predates the import until the day is run again.
-  ctx = Context();
-  ASSERT_TRUE(reports_->Portfolio(ctx.get(), v1::ReportRequest(), &p).ok());
-  EXPECT_EQ(p.cases(), 0);
-  AdvanceTo(kDay0);
-  ctx = Context();
-  ASSERT_TRUE(reports_->Portfolio(ctx.get(), v1::ReportRequest(), &p).ok());
-  EXPECT_EQ(p.cases(), 1);
+}
+
+// The day a feed is imported, today's book shows it: the current business
+// date's portfolio (and the end of a roll to it) is computed from the cases
+// as they stand, not from the snapshot the day's run took before the
+// import. Past days come from their snapshots, and every answer says which
+// dates its figures come from.
+TEST_P(ReportServiceTest, TodaysBookIsLiveAndReportsSayWhichDatesTheyCover) {
+  Import({Row("A", 10, 3'000 * CNY), Row("B", 40, 6'000 * CNY)});
+  const auto day = [](const v1::Date& d) { return workflow::DayFromProto(d, "").value(); };
+
+  v1::PortfolioReport p;
+  CALL(Portfolio, v1::ReportRequest(), &p);
+  EXPECT_EQ(p.cases(), 2) << p.DebugString();
+  EXPECT_EQ(p.overdue_fen(), 9'000 * CNY);
+  EXPECT_TRUE(p.live());
+  EXPECT_EQ(day(p.as_of()), kDay0);
+  EXPECT_EQ(day(p.data_from()), kDay0);
+  EXPECT_EQ(day(p.data_to()), kDay0);
+  ASSERT_EQ(p.cells_size(), 2);
+  EXPECT_EQ(p.cells(0).dpd_bucket(), "1-30");
+  EXPECT_EQ(p.cells(1).dpd_bucket(), "31-60");
+
+  // Day 0 closes with both; on day 1 A pays in full.
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));
+  Pay("A", "P-A", 3'000 * CNY);
+  CALL(Portfolio, v1::ReportRequest(), &p);
+  EXPECT_EQ(p.cases(), 1) << p.DebugString();
+  EXPECT_TRUE(p.live());
+  EXPECT_EQ(day(p.as_of()), kDay0 + 1);
+
+  v1::ReportRequest yesterday;
+  *yesterday.mutable_to() = DayToProto(kDay0);
+  CALL(Portfolio, yesterday, &p);
+  EXPECT_EQ(p.cases(), 2);
+  EXPECT_FALSE(p.live());
+  EXPECT_EQ(day(p.data_from()), kDay0);
+  EXPECT_EQ(day(p.data_to()), kDay0);
+
+  // The roll from day 0 to today ends with the cases as they are now: A
+  // cured, B still 31-60 (a day older).
+  v1::ReportRequest roll;
+  *roll.mutable_from() = DayToProto(kDay0);
+  v1::RollRateReport rolls;
+  CALL(RollRates, roll, &rolls);
+  EXPECT_TRUE(rolls.live());
+  EXPECT_EQ(day(rolls.from()), kDay0);
+  EXPECT_EQ(day(rolls.to()), kDay0 + 1);
+  EXPECT_EQ(day(rolls.data_from()), kDay0);
+  EXPECT_EQ(day(rolls.data_to()), kDay0 + 1);
+  std::map<std::string, v1::RollRateCell> cells;
+  for (const auto& c : rolls.cells()) cells[c.from_bucket() + ">" + c.to_bucket()] = c;
+  ASSERT_EQ(cells.size(), 2u) << rolls.DebugString();
+  EXPECT_EQ(cells.at("1-30>resolved").cases(), 1);
+  EXPECT_EQ(cells.at("31-60>31-60").overdue_fen_at_end(), 6'000 * CNY);
+
+  // A roll ending on a past day is that day's snapshot.
+  *roll.mutable_to() = DayToProto(kDay0);
+  CALL(RollRates, roll, &rolls);
+  EXPECT_FALSE(rolls.live());
+
+  // Flows: a 30-day period on a database whose first day is day 0 has data
+  // from day 0 only; a period wholly before it has none.
+  v1::StageFunnelReport f;
+  CALL(StageFunnel, v1::ReportRequest(), &f);
+  EXPECT_EQ(day(f.from()), kDay0 + 1 - 29);
+  EXPECT_EQ(day(f.data_from()), kDay0);
+  EXPECT_EQ(day(f.data_to()), kDay0 + 1);
+  EXPECT_EQ(f.rows(0).entered() + f.rows(1).entered(), 2);
+  v1::ReportRequest before;
+  *before.mutable_from() = DayToProto(kDay0 - 20);
+  *before.mutable_to() = DayToProto(kDay0 - 10);
+  v1::EffectivenessReport e;
+  CALL(StrategyEffectiveness, before, &e);
+  EXPECT_FALSE(e.has_data_from());
+  EXPECT_FALSE(e.has_data_to());
+  v1::SlaReport sla;
+  CALL(SlaBreaches, v1::ReportRequest(), &sla);
+  EXPECT_EQ(day(sla.data_from()), kDay0);
+  EXPECT_EQ(day(sla.data_to()), kDay0 + 1);
+  v1::OverdueReasonsReport reasons;
+  CALL(OverdueReasons, v1::ReportRequest(), &reasons);
+  EXPECT_EQ(day(reasons.data_from()), kDay0);
+  v1::AgentProductivityReport agents;
+  CALL(AgentProductivity, v1::ReportRequest(), &agents);
+  EXPECT_EQ(day(agents.data_from()), kDay0);
 }
 
 // A case that leaves the book is "resolved" at the end of a roll, unless it

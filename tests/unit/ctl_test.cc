@@ -8,6 +8,7 @@
 #include "clients/ctl/args.h"
 #include "clients/ctl/feed_csv.h"
 #include "clients/ctl/output.h"
+#include "clients/ctl/report_views.h"
 
 namespace collections::ctl {
 namespace {
@@ -110,6 +111,60 @@ TEST(Render, OneDocumentThreeWays) {
   EXPECT_THAT(json.str(), HasSubstr("\"rate\": null"));
   EXPECT_FALSE(Render(doc, Format::kCsv, "trend", csv, &error));
   EXPECT_THAT(error, HasSubstr("has: rows"));
+}
+
+v1::Date Day(int y, int m, int d) {
+  v1::Date out;
+  out.set_year(y);
+  out.set_month(m);
+  out.set_day(d);
+  return out;
+}
+
+std::string TableOf(const Document& doc) {
+  std::ostringstream out;
+  std::string error;
+  EXPECT_TRUE(Render(doc, Format::kTable, "", out, &error)) << error;
+  return out.str();
+}
+
+// Every report says which dates its figures come from, and the book
+// whether it is today's live one or a stored snapshot.
+TEST(ReportViews, SayWhichDatesTheDataCovers) {
+  v1::PortfolioReport p;
+  *p.mutable_as_of() = Day(2026, 11, 29);
+  *p.mutable_data_from() = p.as_of();
+  *p.mutable_data_to() = p.as_of();
+  p.set_live(true);
+  EXPECT_THAT(TableOf(View(p)),
+              HasSubstr("Portfolio (as_of 2026-11-29, data_from 2026-11-29, data_to 2026-11-29, "
+                        "book live)\n"));
+  p.set_live(false);
+  EXPECT_THAT(TableOf(View(p)), HasSubstr("book snapshot"));
+
+  v1::StageFunnelReport f;
+  *f.mutable_as_of() = Day(2026, 11, 30);
+  *f.mutable_from() = Day(2026, 11, 1);
+  *f.mutable_to() = Day(2026, 11, 30);
+  *f.mutable_data_from() = Day(2026, 11, 29);
+  *f.mutable_data_to() = Day(2026, 11, 30);
+  EXPECT_THAT(TableOf(View(f)),
+              HasSubstr("(as_of 2026-11-30, from 2026-11-01, to 2026-11-30, data_from 2026-11-29, "
+                        "data_to 2026-11-30)"));
+  std::ostringstream json;
+  std::string error;
+  ASSERT_TRUE(Render(View(f), Format::kJson, "", json, &error));
+  EXPECT_THAT(json.str(), HasSubstr("\"data_from\": \"2026-11-29\""));
+
+  // A period with no data at all says so.
+  v1::EffectivenessReport e;
+  *e.mutable_from() = Day(2026, 10, 1);
+  *e.mutable_to() = Day(2026, 10, 10);
+  EXPECT_THAT(TableOf(View(e)), HasSubstr("data_from none, data_to none"));
+
+  v1::RollRateReport r;
+  r.set_live(true);
+  EXPECT_THAT(TableOf(View(r)), HasSubstr("book live"));
 }
 
 }  // namespace
