@@ -348,7 +348,9 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request,
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
-        if (!task.ok()) return ExplainLeaseError(uow, request.task_id(), request.lease_token(), task.status());
+        if (!task.ok()) {
+          return ExplainLeaseError(uow, request.task_id(), request.lease_token(), task.status());
+        }
         *out->mutable_task() = *std::move(task);
         return absl::OkStatus();
       },

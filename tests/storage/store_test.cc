@@ -1150,6 +1150,54 @@ TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
   EXPECT_TRUE(store_->FindTasks(filter)->empty());
 }
 
+// Migration 7: a call in progress at the upgrade keeps its reservation
+// against the connected cap; calls that ended before do not get one.
+TEST_P(StoreTest, CallsInProgressAtTheUpgradeKeepTheirReservation) {
+  const v1::Case a = Open("L-a");  // task 2: a call, ready from +24h
+  const absl::Time at = kNow + absl::Hours(25);
+  ClaimSpec spec;
+  spec.queues = {"call.early"};
+  spec.worker = "w1";
+  spec.now = at;
+  std::vector<v1::Task> leased;
+  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<std::vector<v1::Task>> r = u.ClaimTasks(spec);
+                if (r.ok()) leased = *r;
+                return r.status();
+              }).ok());
+  ASSERT_EQ(leased.size(), 1u);
+  const int64_t token = leased[0].lease_token();
+
+  // Back to the contacts of schema 5, as a server before the upgrade left
+  // them: the leased call, and an earlier lease of it that ended unconnected.
+  store_.reset();
+  {
+    auto sql = Raw();
+    *sql << "DELETE FROM schema_migrations WHERE version = 7";
+    *sql << "DROP TABLE contact_borrowers";
+    *sql << "ALTER TABLE contacts DROP COLUMN ended";
+    const long long at_us = absl::ToUnixMicros(at);
+    const long long case_id = a.case_id();
+    for (long long t : {token, token - 1}) {
+      *sql << "INSERT INTO contacts (task_id, lease_token, case_id, borrower_id, task_type, "
+              "at_us, connected) VALUES (2, :token, :case_id, 'B-up', 2, :at, 0)",
+          soci::use(t), soci::use(case_id), soci::use(at_us);
+    }
+  }
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  CallCounts counts;
+  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<CallCounts> r =
+                    u.CountCalls("B-up", at - absl::Hours(1), at - absl::Hours(24 * 6), at);
+                if (r.ok()) counts = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(counts.attempts_today, 2);
+  EXPECT_EQ(counts.connected_today, 0);
+  EXPECT_EQ(counts.unreported_today, 1);
+}
+
 TEST_P(StoreTest, DueTimersComeEarliestFirst) {
   v1::Case a = Open("L-a");  // timer due 2026-11-10
   workflow::Transition tb = Opening(2, "L-b");
