@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/case_engine.h"
+#include "server/contact_gate.h"
 #include "server/logging.h"
 #include "server/transitions.h"
 #include "workflow/compliance.h"
@@ -25,9 +26,6 @@ constexpr int kMaxQueues = 16;
 constexpr size_t kMaxName = 64;  // worker ids, queue names, request ids
 constexpr size_t kMaxReason = 512;
 constexpr int kMaxClaim = 100;
-// Held by a case hold (cease-contact, dispute, ...), which only an event
-// lifts: how often such a task is looked at again.
-constexpr absl::Duration kCaseHoldRecheck = absl::Minutes(15);
 // A claim reads max_tasks candidates per queue; when some were held (and
 // moved aside), it goes round again reading more (x4 + 16 each time), at
 // most this many rounds in one command.
@@ -65,161 +63,20 @@ absl::StatusOr<absl::Duration> LeaseWithin(const v1::Policy& policy,
   return lease;
 }
 
-// The lease check with a clear answer for a task whose case moved on.
+// The lease check with a clear answer for a task whose case moved on (a
+// token that was never issued is still called that).
 absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id,
-                               absl::Status status) {
+                               int64_t lease_token, absl::Status status) {
   if (status.code() != absl::StatusCode::kFailedPrecondition) return status;
   ASSIGN_OR_RETURN(std::optional<v1::Task> task, uow.LoadTask(task_id));
   if (!task || task->state() != v1::TASK_STATE_CANCELLED) return status;
+  if (lease_token <= 0 || lease_token > task->lease_token()) return status;
   ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(task->case_id()));
   return absl::FailedPreconditionError(absl::StrCat(
       "task ", task_id, " was cancelled because case ", task->case_id(),
       " moved on (now ", c ? v1::Stage_Name(c->stage()) : "gone",
       "); drop it: nothing to do"));
 }
-
-// Compliance at claim time, as the store's ClaimSpec::hold. Loads each
-// candidate's case once and each borrower's call counts once per round,
-// and counts the calls it lets through in the round, so that one claim
-// cannot hand out a borrower's calls past a cap. Lives inside one command.
-class ContactGate {
- public:
-  ContactGate(storage::UnitOfWork& uow, PolicyRegistry& policies, absl::Time now)
-      : uow_(uow), policies_(policies), now_(now) {}
-
-  // Counts come from the database again (they include the last round's
-  // leases, recorded by Record).
-  void NewRound() {
-    calls_.clear();
-    accepted_.clear();
-    defer_.clear();
-  }
-
-  std::string Hold(const v1::Task& task) {
-    if (!workflow::IsContactTask(task.type())) return "";
-    const CaseInfo* c = Load(task.case_id());
-    if (c == nullptr) return "compliance check failed";
-    const bool call = workflow::IsCallTask(task.type());
-    workflow::CallCounts counts;
-    if (call) {
-      const workflow::CallCounts* stored = Calls(*c);
-      if (stored == nullptr) return "compliance check failed";
-      counts = *stored;
-      const int extra = accepted_[c->borrower_id];
-      counts.attempts_today += extra;
-      counts.attempts_in_7_days += extra;
-    }
-    const workflow::ContactDecision d =
-        workflow::CheckContact(*c->rules, c->holds, task.type(), now_, c->zone, counts);
-    if (d.hold.empty()) {
-      if (call) ++accepted_[c->borrower_id];
-      return "";
-    }
-    // Held only because of calls let through in this round: those may not
-    // all be leased, so look again at the next claim instead of tomorrow.
-    const bool this_round_only =
-        call && accepted_[c->borrower_id] > 0 &&
-        workflow::CheckContact(*c->rules, c->holds, task.type(), now_, c->zone,
-                               *Calls(*c))
-            .hold.empty();
-    if (!this_round_only) {
-      defer_.emplace_back(task.task_id(), d.recheck == absl::InfiniteFuture()
-                                              ? now_ + kCaseHoldRecheck
-                                              : d.recheck);
-    }
-    return d.hold;
-  }
-
-  const absl::Status& status() const { return status_; }
-
-  // The calls just leased: the caps count them from now on.
-  absl::Status Record(const std::vector<v1::Task>& leased) {
-    for (const v1::Task& t : leased) {
-      if (!workflow::IsCallTask(t.type())) continue;
-      const CaseInfo* c = Load(t.case_id());
-      if (c == nullptr) return status_;
-      storage::ContactRecord r;
-      r.task_id = t.task_id();
-      r.lease_token = t.lease_token();
-      r.case_id = t.case_id();
-      r.borrower_id = c->borrower_id;
-      r.task_type = t.type();
-      r.at = now_;
-      RETURN_IF_ERROR(uow_.RecordContact(r));
-    }
-    return absl::OkStatus();
-  }
-
-  // Moves this round's held tasks to when their hold may lift; how many.
-  absl::StatusOr<int> Defer() {
-    for (const auto& [task_id, until] : defer_) {
-      RETURN_IF_ERROR(uow_.DeferTask(task_id, until));
-    }
-    return static_cast<int>(defer_.size());
-  }
-
- private:
-  struct CaseInfo {
-    std::string borrower_id;
-    v1::Holds holds;
-    absl::TimeZone zone;
-    const v1::ContactRules* rules = nullptr;
-  };
-
-  const CaseInfo* Load(int64_t case_id) {
-    auto it = cases_.find(case_id);
-    if (it != cases_.end()) return &it->second;
-    absl::StatusOr<std::optional<v1::Case>> c = uow_.LoadCase(case_id);
-    if (!c.ok() || !c->has_value()) {
-      Fail(c.ok() ? absl::InternalError(absl::StrCat("case ", case_id, " of a task is missing"))
-                  : c.status());
-      return nullptr;
-    }
-    absl::StatusOr<const v1::Policy*> policy = policies_.Get((*c)->policy_version());
-    if (!policy.ok()) {
-      Fail(policy.status());
-      return nullptr;
-    }
-    CaseInfo info;
-    info.borrower_id = (*c)->borrower().borrower_id();
-    info.holds = (*c)->holds();
-    info.rules = &(*policy)->contact();
-    // Import checks the zone; a stored one that no longer loads (tzdata
-    // changed) falls back to the policy's default, then UTC.
-    const std::string& tz = (*c)->borrower().time_zone();
-    if (!absl::LoadTimeZone(tz.empty() ? info.rules->default_time_zone() : tz, &info.zone) &&
-        !absl::LoadTimeZone(info.rules->default_time_zone(), &info.zone)) {
-      info.zone = absl::UTCTimeZone();
-    }
-    return &cases_.emplace(case_id, std::move(info)).first->second;
-  }
-
-  const workflow::CallCounts* Calls(const CaseInfo& c) {
-    auto it = calls_.find(c.borrower_id);
-    if (it != calls_.end()) return &it->second;
-    absl::StatusOr<workflow::CallCounts> counts =
-        uow_.CountCalls(c.borrower_id, workflow::LocalDayStart(now_, c.zone),
-                        workflow::LocalDayStart(now_, c.zone, -6));
-    if (!counts.ok()) {
-      Fail(counts.status());
-      return nullptr;
-    }
-    return &calls_.emplace(c.borrower_id, *counts).first->second;
-  }
-
-  void Fail(absl::Status s) {
-    if (status_.ok()) status_ = std::move(s);
-  }
-
-  storage::UnitOfWork& uow_;
-  PolicyRegistry& policies_;
-  const absl::Time now_;
-  absl::Status status_;  // Hold cannot return an error; Claim checks this
-  std::map<int64_t, CaseInfo> cases_;
-  std::map<std::string, workflow::CallCounts> calls_;
-  std::map<std::string, int> accepted_;
-  std::vector<std::pair<int64_t, absl::Time>> defer_;
-};
 
 // Runs `command` filling *out, then calls done(*out) or done(error).
 template <typename Response>
@@ -370,7 +227,7 @@ void TaskEngine::Complete(
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> task =
             uow.CompleteTask(id, request.lease_token(), request.outcome(), now);
-        if (!task.ok()) return ExplainLeaseError(uow, id, task.status());
+        if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
         ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(task->case_id()));
         if (!c) return absl::InternalError(absl::StrCat("case ", task->case_id(), " is missing"));
 
@@ -384,9 +241,13 @@ void TaskEngine::Complete(
         *completed->mutable_outcome() = request.outcome();
         ASSIGN_OR_RETURN(workflow::Transition t,
                          DecideAndApply(uow, *policies_, *clock_, &*c, std::move(event)));
-        if (request.outcome().has_call() &&
-            request.outcome().call().result() == v1::CALL_RESULT_REACHED) {
-          RETURN_IF_ERROR(uow.MarkContactConnected(id, request.lease_token()));
+        // The call's reservation against the connected cap becomes a
+        // connected call, or goes.
+        if (workflow::IsCallTask(task->type())) {
+          RETURN_IF_ERROR(uow.EndContact(
+              id, request.lease_token(),
+              request.outcome().has_call() &&
+                  request.outcome().call().result() == v1::CALL_RESULT_REACHED));
         }
 
         v1::Task& done_task = *out->mutable_task();
@@ -429,7 +290,7 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
         const int64_t id = request.task_id();
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
-        if (!leased.ok()) return ExplainLeaseError(uow, id, leased.status());
+        if (!leased.ok()) return ExplainLeaseError(uow, id, request.lease_token(), leased.status());
         ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(leased->case_id()));
         if (!c) return absl::InternalError(absl::StrCat("case ", leased->case_id(), " is missing"));
         ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c->policy_version()));
@@ -450,6 +311,12 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
                                     " failed: ", reason);
         ASSIGN_OR_RETURN(v1::Task task, uow.ReturnTask(id, request.lease_token(), retry_at,
                                                        incident, text, now));
+        // A call that reached the borrower is completed as reached; a
+        // failure says it did not, so its reservation against the
+        // connected cap goes (the attempt still counts).
+        if (workflow::IsCallTask(task.type())) {
+          RETURN_IF_ERROR(uow.EndContact(id, request.lease_token(), false));
+        }
         task.set_state(incident ? v1::TASK_STATE_INCIDENT : v1::TASK_STATE_READY);
         task.clear_lease_owner();
         task.clear_lease_expires_at();
@@ -481,7 +348,9 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request,
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
-        if (!task.ok()) return ExplainLeaseError(uow, request.task_id(), task.status());
+        if (!task.ok()) {
+          return ExplainLeaseError(uow, request.task_id(), request.lease_token(), task.status());
+        }
         *out->mutable_task() = *std::move(task);
         return absl::OkStatus();
       },
@@ -500,7 +369,7 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request,
       [this, request = std::move(request), out](storage::UnitOfWork& uow) -> absl::Status {
         const int64_t id = request.task_id();
         absl::StatusOr<v1::Task> task = uow.ReleaseTask(id, request.lease_token(), clock_->Now());
-        if (!task.ok()) return ExplainLeaseError(uow, id, task.status());
+        if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
         // Nobody was contacted: the caps must not count it.
         RETURN_IF_ERROR(uow.DeleteContact(id, request.lease_token()));
         task->set_state(v1::TASK_STATE_READY);

@@ -1,7 +1,8 @@
 // DecideAndApply: the one way a command turns an event into a stored
 // transition (workflow::Decide under the case's own policy version, then
-// UnitOfWork::Apply guarded by the case's version). Shared by the engines'
-// commands; runs on the store's writer thread inside a command.
+// UnitOfWork::Apply guarded by the case's version, and a re-check of held
+// contact tasks when the transition lifted a case hold). Shared by the
+// engines' commands; runs on the store's writer thread inside a command.
 #ifndef COLLECTIONS_SERVER_TRANSITIONS_H_
 #define COLLECTIONS_SERVER_TRANSITIONS_H_
 
@@ -11,8 +12,10 @@
 #include "absl/status/statusor.h"
 #include "collections/v1/case.pb.h"
 #include "server/clock.h"
+#include "server/contact_gate.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
+#include "workflow/compliance.h"
 #include "workflow/state_machine.h"
 #include "workflow/status_macros.h"
 
@@ -36,6 +39,11 @@ inline absl::StatusOr<workflow::Transition> DecideAndApply(
                                     *policy, clock.Now()));
   for (const auto& timer : also_clear) t.clear_timers.push_back(timer);
   RETURN_IF_ERROR(uow.Apply(t, current ? current->version() : 0));
+  // A lifted hold (a dispute resolved, ...) frees the case's held contact
+  // tasks now, in the same transaction, not at their next recheck.
+  if (current != nullptr && workflow::ContactHoldLifted(current->holds(), t.next.holds())) {
+    RETURN_IF_ERROR(RecheckLiftedHolds(uow, policies, clock.Now(), t.next.case_id()));
+  }
   return t;
 }
 

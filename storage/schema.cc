@@ -273,6 +273,26 @@ const std::vector<Migration>& Migrations() {
                 per_case INTEGER NOT NULL,
                 taken_at_us BIGINT NOT NULL))",
        }},
+      {7,
+       "contact caps: calls not yet reported reserve a connection; a lock row per borrower",
+       {
+           // ended is 0 while nobody has reported how the call ended (in
+           // progress, or its lease lapsed unreported): such a call may have
+           // connected, so the connected cap counts it (a reservation). A
+           // report (reached or not, or a failure) sets it to 1; connected
+           // then says whether it reached the borrower.
+           "ALTER TABLE contacts ADD COLUMN ended INTEGER NOT NULL DEFAULT 1",
+           // Calls in progress at the upgrade keep their reservation.
+           R"(UPDATE contacts SET ended = 0 WHERE connected = 0 AND EXISTS (
+                SELECT 1 FROM tasks t WHERE t.task_id = contacts.task_id AND
+                t.lease_token = contacts.lease_token AND t.state = 2))",
+           // A claim takes this row (an upsert: a row lock on PostgreSQL)
+           // before it counts a borrower's calls, so that claims for one
+           // borrower in parallel transactions take turns.
+           R"(CREATE TABLE contact_borrowers (
+                borrower_id TEXT PRIMARY KEY,
+                locked_at_us BIGINT NOT NULL))",
+       }},
   };
   return *migrations;
 }

@@ -348,6 +348,16 @@ class UnitOfWork {
   // Moves a READY task's not_before to `not_before` (a compliance hold that
   // may lift then), so that it stops crowding the head of its queue.
   virtual absl::Status DeferTask(int64_t task_id, absl::Time not_before) = 0;
+  // The case's READY tasks that carry a hold_reason (compliance holds and
+  // failures waiting for their retry), by task id.
+  virtual absl::StatusOr<std::vector<v1::Task>> HeldTasks(int64_t case_id) = 0;
+  // A READY task looked at again by compliance (a hold was lifted): its
+  // hold_reason and not_before. With no reason left it is claimable from
+  // `not_before`, and reported ready (StoreOptions::on_tasks_ready) so that
+  // waiting claims wake. FAILED_PRECONDITION when it is not READY.
+  virtual absl::Status RecheckHold(const v1::Task& task,
+                                   const std::string& hold_reason,
+                                   absl::Time not_before) = 0;
   // The earliest not_before later than `now` among the READY tasks of
   // `queues`: when a claim that found nothing should look again.
   virtual absl::StatusOr<std::optional<absl::Time>> NextReadyTime(
@@ -355,18 +365,31 @@ class UnitOfWork {
 
   // --- Contacts (the caps of ContactRules)
   // ---------------------------------------
-  // Once per lease (a (task, lease token) pair is handed out once).
+  // A call handed out: an attempt, and a reservation against the connected
+  // cap until EndContact (see workflow::CallCounts). Once per lease (a
+  // (task, lease token) pair is handed out once).
   virtual absl::Status RecordContact(const ContactRecord& contact) = 0;
-  // The call of that lease reached the borrower.
-  virtual absl::Status MarkContactConnected(int64_t task_id,
-                                            int64_t lease_token) = 0;
+  // Someone reported how the call of that lease ended: it reached the
+  // borrower (`connected`), or it did not (not reached, or failed), which
+  // frees its reservation. A lease that lapses is not an end: nobody knows
+  // whether the call connected, so it keeps counting.
+  virtual absl::Status EndContact(int64_t task_id, int64_t lease_token,
+                                  bool connected) = 0;
   // The lease was given back untouched: nobody was contacted.
   virtual absl::Status DeleteContact(int64_t task_id, int64_t lease_token) = 0;
-  // The borrower's call attempts and connected calls since `day_start` and
-  // attempts since `week_start` (call task types only).
+  // The borrower's calls (call task types only): attempts, connected and
+  // unreported calls since `day_start`, attempts since `week_start`.
+  // First takes the borrower's lock row (contact_borrowers) until the
+  // transaction ends, so that a claim's count and the calls it records are
+  // not interleaved with another transaction's claim for the same borrower:
+  // on PostgreSQL a parallel claim waits at this call and then counts what
+  // the first one committed (two claims taking two borrowers in opposite
+  // order: PostgreSQL detects the deadlock and one fails with ABORTED); on
+  // SQLite writers are serialised anyway.
   virtual absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
                                                 absl::Time day_start,
-                                                absl::Time week_start) = 0;
+                                                absl::Time week_start,
+                                                absl::Time now) = 0;
 
   // --- Timers
   // ------------------------------------------------------------------- Up to

@@ -95,20 +95,21 @@ struct WriterConnection::Statements {
             ct_day_us = 0, ct_week_us = 0;
   int ct_type = 0;
   std::string ct_borrower;
-  long long ct_today = 0, ct_connected = 0, ct_week = 0;
+  long long ct_today = 0, ct_connected = 0, ct_week = 0, ct_unreported = 0,
+            ct_connected_flag = 0;
 
   // --- Statements -----------------------------------------------------------
   soci::statement load_case, load_case_by_loan, insert_case, update_case;
   soci::statement insert_event;
   soci::statement insert_payment, find_payment;
   soci::statement cancel_tasks, insert_task, load_task, claim_candidates,
-      lease_task, set_hold, complete_task, return_task, extend_lease,
+      lease_task, set_hold, held_tasks, recheck_hold, complete_task, return_task, extend_lease,
       expired_leases, expire_lease, release_task, defer_task, next_ready;
   soci::statement delete_all_timers, delete_timer, upsert_timer, due_timers;
   soci::statement insert_handoff;
   soci::statement allocate_ids, set_next_id;
   soci::statement find_response, save_response;
-  soci::statement insert_contact, contact_connected, delete_contact,
+  soci::statement insert_contact, end_contact, delete_contact, lock_borrower,
       count_calls;
   ReportFactWriter report_facts;  // rows for the reports, with each transition
   // Group-commit control, run around every command of a batch: prepared
@@ -251,6 +252,17 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                         "UPDATE tasks SET hold_reason = :reason "
                         "WHERE task_id = :id"),
                 soci::use(t_text), soci::use(key_id))),
+      held_tasks((PrepareTaskSelect(sql, b,
+                                    "WHERE case_id = :case_id AND state = 1 "
+                                    "AND hold_reason <> '' ORDER BY task_id",
+                                    t_out),
+                  soci::use(key_id))),
+      recheck_hold((Prepare(sql, b,
+                            "UPDATE tasks SET hold_reason = :reason, "
+                            "not_before_us = :not_before "
+                            "WHERE task_id = :id AND state = 1"),
+                    soci::use(t_text), soci::use(t_not_before_us),
+                    soci::use(key_id))),
       complete_task((
           Prepare(sql, b,
                   "UPDATE tasks SET state = 3, outcome = :outcome, "
@@ -364,30 +376,44 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
       insert_contact(
           (Prepare(sql, b,
                    "INSERT INTO contacts (task_id, lease_token, case_id, "
-                   "borrower_id, task_type, at_us, connected) VALUES (:task, "
-                   ":token, :case_id, :borrower, :type, :at, 0)"),
+                   "borrower_id, task_type, at_us, connected, ended) VALUES "
+                   "(:task, :token, :case_id, :borrower, :type, :at, 0, 0)"),
            soci::use(ct_task_id), soci::use(ct_token), soci::use(ct_case_id),
            soci::use(ct_borrower), soci::use(ct_type), soci::use(ct_at_us))),
-      contact_connected((Prepare(sql, b,
-                                 "UPDATE contacts SET connected = 1 WHERE "
-                                 "task_id = :task AND lease_token = :token"),
-                         soci::use(ct_task_id), soci::use(ct_token))),
+      end_contact((Prepare(sql, b,
+                           "UPDATE contacts SET connected = :connected, "
+                           "ended = 1 WHERE task_id = :task AND "
+                           "lease_token = :token"),
+                   soci::use(ct_connected_flag), soci::use(ct_task_id),
+                   soci::use(ct_token))),
       delete_contact((Prepare(sql, b,
                               "DELETE FROM contacts WHERE task_id = :task AND "
                               "lease_token = :token"),
                       soci::use(ct_task_id), soci::use(ct_token))),
+      // An upsert that changes the row: on PostgreSQL it holds the row's
+      // lock until the transaction ends (a second claim for the borrower
+      // waits here, then counts what the first one committed).
+      lock_borrower((Prepare(sql, b,
+                             "INSERT INTO contact_borrowers (borrower_id, "
+                             "locked_at_us) VALUES (:borrower, :at) "
+                             "ON CONFLICT (borrower_id) DO UPDATE SET "
+                             "locked_at_us = excluded.locked_at_us"),
+                     soci::use(ct_borrower), soci::use(ct_at_us))),
       // Calls are task types 2 (reminder), 3 (counselling) and 6 (plan
       // follow-up); the index narrows to the borrower's last 7 days.
       count_calls(
           (Prepare(sql, b,
                    "SELECT COALESCE(SUM(CASE WHEN at_us >= :day1 THEN 1 "
                    "ELSE 0 END), 0), COALESCE(SUM(CASE WHEN at_us >= :day2 "
-                   "THEN connected ELSE 0 END), 0), COUNT(*) FROM contacts "
+                   "THEN connected ELSE 0 END), 0), COUNT(*), "
+                   "COALESCE(SUM(CASE WHEN at_us >= :day3 AND ended = 0 "
+                   "THEN 1 ELSE 0 END), 0) FROM contacts "
                    "WHERE borrower_id = :borrower AND at_us >= :week AND "
                    "task_type IN (2, 3, 6)"),
-           soci::use(ct_day_us), soci::use(ct_day_us), soci::use(ct_borrower),
-           soci::use(ct_week_us), soci::into(ct_today),
-           soci::into(ct_connected), soci::into(ct_week))),
+           soci::use(ct_day_us), soci::use(ct_day_us), soci::use(ct_day_us),
+           soci::use(ct_borrower), soci::use(ct_week_us), soci::into(ct_today),
+           soci::into(ct_connected), soci::into(ct_week),
+           soci::into(ct_unreported))),
       report_facts(sql, b) {
   if (b == Backend::kSqlite) {
     savepoint = std::make_unique<soci::statement>(
@@ -725,6 +751,38 @@ class WriterConnection::Transaction final : public UnitOfWork {
                  });
   }
 
+  absl::StatusOr<std::vector<v1::Task>> HeldTasks(int64_t case_id) override {
+    return Guard("held tasks", [&]() -> absl::StatusOr<std::vector<v1::Task>> {
+      std::vector<TaskRow> rows;
+      s_.key_id = case_id;
+      s_.held_tasks.execute();
+      while (s_.held_tasks.fetch()) rows.push_back(s_.t_out);
+      std::vector<v1::Task> tasks(rows.size());
+      for (size_t i = 0; i < rows.size(); ++i) {
+        RETURN_IF_ERROR(TaskFromRow(rows[i], &tasks[i]));
+      }
+      return tasks;
+    });
+  }
+
+  absl::Status RecheckHold(const v1::Task& task, const std::string& hold_reason,
+                           absl::Time not_before) override {
+    return Guard("recheck hold", [&]() -> absl::Status {
+      s_.key_id = task.task_id();
+      s_.t_text = hold_reason;
+      s_.t_not_before_us = MicrosOf(not_before);
+      s_.recheck_hold.execute(true);
+      if (s_.recheck_hold.get_affected_rows() != 1) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("task ", task.task_id(), " is not ready"));
+      }
+      if (hold_reason.empty()) {
+        ready_.push_back({task.queue(), task.type(), not_before});
+      }
+      return absl::OkStatus();
+    });
+  }
+
   absl::Status RecordContact(const ContactRecord& c) override {
     return Guard("record contact", [&]() -> absl::Status {
       s_.ct_task_id = c.task_id;
@@ -738,12 +796,13 @@ class WriterConnection::Transaction final : public UnitOfWork {
     });
   }
 
-  absl::Status MarkContactConnected(int64_t task_id,
-                                    int64_t lease_token) override {
-    return Guard("mark contact connected", [&]() -> absl::Status {
+  absl::Status EndContact(int64_t task_id, int64_t lease_token,
+                          bool connected) override {
+    return Guard("end contact", [&]() -> absl::Status {
       s_.ct_task_id = task_id;
       s_.ct_token = lease_token;
-      s_.contact_connected.execute(true);
+      s_.ct_connected_flag = connected ? 1 : 0;
+      s_.end_contact.execute(true);
       return absl::OkStatus();
     });
   }
@@ -759,17 +818,21 @@ class WriterConnection::Transaction final : public UnitOfWork {
 
   absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
                                         absl::Time day_start,
-                                        absl::Time week_start) override {
+                                        absl::Time week_start,
+                                        absl::Time now) override {
     return Guard("count calls", [&]() -> absl::StatusOr<CallCounts> {
       s_.ct_borrower = borrower_id;
+      s_.ct_at_us = MicrosOf(now);
+      s_.lock_borrower.execute(true);
       s_.ct_day_us = MicrosOf(day_start);
       s_.ct_week_us = MicrosOf(week_start);
-      s_.ct_today = s_.ct_connected = s_.ct_week = 0;
+      s_.ct_today = s_.ct_connected = s_.ct_week = s_.ct_unreported = 0;
       FetchOne(s_.count_calls);
       CallCounts counts;
       counts.attempts_today = static_cast<int>(s_.ct_today);
       counts.connected_today = static_cast<int>(s_.ct_connected);
       counts.attempts_in_7_days = static_cast<int>(s_.ct_week);
+      counts.unreported_today = static_cast<int>(s_.ct_unreported);
       return counts;
     });
   }
@@ -1026,18 +1089,55 @@ class WriterConnection::Transaction final : public UnitOfWork {
       return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
     }
     const TaskRow& row = s_.t_out;
-    if (row.state != v1::TASK_STATE_LEASED) {
+    // Tokens only grow, one per claim: a larger one was never handed out, a
+    // smaller one belongs to a lease the task has had since.
+    if (lease_token <= 0 || lease_token > row.lease_token) {
       return absl::FailedPreconditionError(LeaseError(
-          task_id, absl::StrCat("not leased (state ",
-                                v1::TaskState_Name(row.state), ")")));
+          task_id, absl::StrCat("lease token ", lease_token,
+                                " was never issued (the task's latest is ",
+                                row.lease_token, ")")));
     }
-    if (row.lease_token != lease_token) {
-      return absl::FailedPreconditionError(
-          LeaseError(task_id, "stale lease token (the task was leased again)"));
+    if (lease_token < row.lease_token) {
+      return absl::FailedPreconditionError(LeaseError(
+          task_id,
+          absl::StrCat("stale lease token ", lease_token,
+                       ": the task was leased again since (lease token ",
+                       row.lease_token, ", now ",
+                       v1::TaskState_Name(row.state), ")")));
     }
-    if (row.lease_expires_us <= MicrosOf(now)) {
-      return absl::FailedPreconditionError(
-          LeaseError(task_id, "lease expired"));
+    switch (row.state) {
+      case v1::TASK_STATE_LEASED:
+        if (row.lease_expires_us <= MicrosOf(now)) {
+          return absl::FailedPreconditionError(LeaseError(
+              task_id,
+              absl::StrCat("lease token ", lease_token, " expired at ",
+                           absl::FormatTime(
+                               "%Y-%m-%dT%H:%M:%SZ",
+                               absl::FromUnixMicros(row.lease_expires_us),
+                               absl::UTCTimeZone()),
+                           " (the task goes back to its queue)")));
+        }
+        break;
+      case v1::TASK_STATE_READY:
+        return absl::FailedPreconditionError(LeaseError(
+            task_id, absl::StrCat("lease token ", lease_token,
+                                  " is no longer held: it expired, or was "
+                                  "released or failed, and the task is back "
+                                  "in its queue (TASK_STATE_READY, not "
+                                  "leased)")));
+      case v1::TASK_STATE_COMPLETED:
+        return absl::FailedPreconditionError(LeaseError(
+            task_id, absl::StrCat("already completed under lease token ",
+                                  lease_token, " (not leased any more)")));
+      case v1::TASK_STATE_INCIDENT:
+        return absl::FailedPreconditionError(LeaseError(
+            task_id, absl::StrCat("lease token ", lease_token,
+                                  " ended in a failure that made the task an "
+                                  "incident for supervisors (not leased)")));
+      default:
+        return absl::FailedPreconditionError(LeaseError(
+            task_id, absl::StrCat("not leased (state ",
+                                  v1::TaskState_Name(row.state), ")")));
     }
     v1::Task task;
     RETURN_IF_ERROR(TaskFromRow(row, &task));

@@ -1,11 +1,19 @@
 #include "workflow/compliance.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
 
 namespace collections::workflow {
 namespace {
+
+// The reasons of the case holds, in the order CheckContact applies them.
+constexpr char kDeceased[] = "borrower deceased: no contact";
+constexpr char kBankruptcy[] = "bankruptcy: no contact";
+constexpr char kDispute[] = "open dispute: no contact until it is resolved";
+constexpr char kCeaseContact[] = "cease-contact requested by the borrower";
 
 std::string Hhmm(int minute) {
   return absl::StrFormat("%02d:%02d", minute / 60, minute % 60);
@@ -54,13 +62,13 @@ ContactDecision CheckContact(const v1::ContactRules& rules,
   ContactDecision d;
   d.recheck = absl::InfiniteFuture();
   if (holds.deceased()) {
-    d.hold = "borrower deceased: no contact";
+    d.hold = kDeceased;
   } else if (holds.bankruptcy()) {
-    d.hold = "bankruptcy: no contact";
+    d.hold = kBankruptcy;
   } else if (holds.dispute_open()) {
-    d.hold = "open dispute: no contact until it is resolved";
+    d.hold = kDispute;
   } else if (holds.cease_contact()) {
-    d.hold = "cease-contact requested by the borrower";
+    d.hold = kCeaseContact;
   }
   if (!d.hold.empty()) return d;
 
@@ -77,9 +85,15 @@ ContactDecision CheckContact(const v1::ContactRules& rules,
   if (!IsCallTask(type)) return d;
 
   std::string cap;
-  if (calls.connected_today >= rules.max_connected_calls_per_day()) {
-    cap = absl::StrCat(calls.connected_today, " connected calls today (cap ",
-                       rules.max_connected_calls_per_day(), ")");
+  if (calls.connected_today + calls.unreported_today >=
+      rules.max_connected_calls_per_day()) {
+    // Unreported calls may have connected: they hold their place.
+    cap = absl::StrCat(calls.connected_today, " connected calls today",
+                       calls.unreported_today > 0
+                           ? absl::StrCat(" + ", calls.unreported_today,
+                                          " not yet reported")
+                           : "",
+                       " (cap ", rules.max_connected_calls_per_day(), ")");
   } else if (calls.attempts_today >= rules.max_call_attempts_per_day()) {
     cap = absl::StrCat(calls.attempts_today, " call attempts today (cap ",
                        rules.max_call_attempts_per_day(), ")");
@@ -90,11 +104,40 @@ ContactDecision CheckContact(const v1::ContactRules& rules,
   }
   if (cap.empty()) return d;
   // Counts move on with the local day; look again when the window opens on
-  // the next one.
+  // the next one. While calls are out, a report or a release may free a
+  // place any moment: look again soon.
   d.recheck = NextWindowOpening(rules, zone, LocalDayStart(now, zone, 1));
+  if (calls.unreported_today > 0) {
+    d.recheck = std::min(d.recheck, now + kUnreportedCallRecheck);
+  }
   d.hold = absl::StrCat("call cap reached for this borrower: ", cap,
                         "; next try ", Local(d.recheck, zone));
   return d;
+}
+
+void ReserveCall(CallCounts& calls) {
+  ++calls.attempts_today;
+  ++calls.attempts_in_7_days;
+  ++calls.unreported_today;
+}
+
+void EndCall(CallCounts& calls, bool connected) {
+  if (calls.unreported_today > 0) --calls.unreported_today;
+  if (connected) ++calls.connected_today;
+}
+
+bool ContactHoldLifted(const v1::Holds& before, const v1::Holds& after) {
+  return (before.deceased() && !after.deceased()) ||
+         (before.bankruptcy() && !after.bankruptcy()) ||
+         (before.dispute_open() && !after.dispute_open()) ||
+         (before.cease_contact() && !after.cease_contact());
+}
+
+bool IsCaseHoldReason(absl::string_view hold_reason) {
+  for (const char* reason : {kDeceased, kBankruptcy, kDispute, kCeaseContact}) {
+    if (hold_reason == reason) return true;
+  }
+  return false;
 }
 
 }  // namespace collections::workflow

@@ -1,9 +1,12 @@
 // Contact compliance as a table: case holds, the window's edges in the
-// borrower's zone (DST days included), and the call caps.
+// borrower's zone (DST days included), the call caps with calls not yet
+// reported counted as reservations, and which holds an event lifts.
 #include "workflow/compliance.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <vector>
 
 #include "workflow/policy.h"
 
@@ -97,6 +100,115 @@ TEST_F(ComplianceTest, CaseHoldsComeFirstAndWaitForAnEvent) {
   v1::Holds hardship;  // pauses legal action, not contact
   hardship.set_hardship(true);
   EXPECT_EQ(Check(noon, v1::TASK_TYPE_REMINDER_CALL, {}, hardship).hold, "");
+}
+
+TEST_F(ComplianceTest, CallsNotYetReportedCountAgainstTheConnectedCap) {
+  const absl::Time noon = At(2026, 11, 29, 12, 0);
+  const struct {
+    CallCounts calls;  // attempts today, connected today, attempts in 7 days, unreported
+    const char* hold;  // "" when the call may go out
+  } rows[] = {
+      {{2, 2, 2, 0}, ""},
+      {{3, 3, 3, 0}, "3 connected calls today (cap 3)"},
+      {{3, 2, 3, 1}, "2 connected calls today + 1 not yet reported (cap 3)"},
+      {{3, 0, 3, 3}, "0 connected calls today + 3 not yet reported (cap 3)"},
+      {{3, 1, 3, 1}, ""},
+      {{5, 2, 5, 0}, ""},  // three of the five ended unconnected
+      {{6, 0, 6, 2}, "6 call attempts today (cap 6)"},
+  };
+  for (const auto& row : rows) {
+    const ContactDecision d = Check(noon, v1::TASK_TYPE_COUNSELLING_CALL, row.calls);
+    if (row.hold[0] == '\0') {
+      EXPECT_EQ(d.hold, "") << row.calls.unreported_today;
+    } else {
+      EXPECT_THAT(d.hold, HasSubstr(row.hold));
+      // The next day's window; while calls are out, a minute (a report or a
+      // release may free a place).
+      EXPECT_EQ(d.recheck, row.calls.unreported_today > 0 ? noon + absl::Minutes(1)
+                                                          : At(2026, 11, 30, 8, 0));
+    }
+  }
+}
+
+// What a claim does: check, then reserve, call by call. However the calls
+// are batched, a borrower never gets more calls out than the connected cap
+// allows, until calls end unconnected.
+TEST_F(ComplianceTest, ReservationsKeepEveryBatchWithinTheConnectedCap) {
+  const absl::Time noon = At(2026, 11, 29, 12, 0);
+  auto claim = [&](CallCounts& calls, int wanted) {
+    int granted = 0;
+    for (int i = 0; i < wanted; ++i) {
+      if (!Check(noon, v1::TASK_TYPE_COUNSELLING_CALL, calls).hold.empty()) break;
+      ReserveCall(calls);
+      ++granted;
+    }
+    return granted;
+  };
+  const struct {
+    std::vector<int> batches;    // calls asked for by successive claims
+    std::vector<bool> endings;   // then how the granted ones end (reached?)
+    int granted;                 // calls handed out by the batches
+    int granted_after;           // a further claim of 20, after the endings
+  } rows[] = {
+      {{20}, {true, true, true}, 3, 0},
+      {{1, 1, 1, 1}, {true, true, true}, 3, 0},
+      {{2, 2}, {true, false, true}, 3, 1},    // one ended unconnected
+      {{4}, {false, false, false}, 3, 3},     // none connected: the attempts
+      {{20}, {}, 3, 0},                       // unreported (lapsed) still count
+      {{1}, {false}, 1, 3},
+  };
+  for (const auto& row : rows) {
+    CallCounts calls;
+    int granted = 0;
+    for (int n : row.batches) granted += claim(calls, n);
+    EXPECT_EQ(granted, row.granted);
+    for (bool reached : row.endings) EndCall(calls, reached);
+    EXPECT_EQ(claim(calls, 20), row.granted_after);
+    EXPECT_LE(calls.connected_today + calls.unreported_today,
+              rules_.max_connected_calls_per_day());
+    EXPECT_LE(calls.attempts_today, rules_.max_call_attempts_per_day());
+  }
+}
+
+TEST_F(ComplianceTest, WhichEventsLiftAContactHold) {
+  auto holds = [](bool dispute, bool cease, bool bankruptcy, bool deceased, bool hardship) {
+    v1::Holds h;
+    h.set_dispute_open(dispute);
+    h.set_cease_contact(cease);
+    h.set_bankruptcy(bankruptcy);
+    h.set_deceased(deceased);
+    h.set_hardship(hardship);
+    return h;
+  };
+  const struct {
+    v1::Holds before, after;
+    bool lifted;
+  } rows[] = {
+      {holds(true, false, false, false, false), holds(false, false, false, false, false), true},
+      {holds(true, true, false, false, false), holds(false, true, false, false, false), true},
+      {holds(false, true, false, false, false), holds(false, false, false, false, false), true},
+      {holds(false, false, false, false, false), holds(true, false, false, false, false), false},
+      {holds(true, false, false, false, false), holds(true, false, false, false, false), false},
+      {holds(false, false, false, false, true), holds(false, false, false, false, false), false},
+      {holds(false, false, true, false, false), holds(false, false, false, false, false), true},
+  };
+  for (const auto& row : rows) {
+    EXPECT_EQ(ContactHoldLifted(row.before, row.after), row.lifted)
+        << row.before.ShortDebugString() << " -> " << row.after.ShortDebugString();
+  }
+  // The reasons a case hold leaves on a task, and only those, are lifted by
+  // such an event (a window, a cap or a failure's retry wait stays).
+  const absl::Time noon = At(2026, 11, 29, 12, 0);
+  for (const v1::Holds& h : {holds(true, false, false, false, false),
+                             holds(false, true, false, false, false),
+                             holds(false, false, true, false, false),
+                             holds(false, false, false, true, false)}) {
+    EXPECT_TRUE(IsCaseHoldReason(Check(noon, v1::TASK_TYPE_SMS_REMINDER, {}, h).hold));
+  }
+  EXPECT_FALSE(IsCaseHoldReason(Check(At(2026, 11, 29, 23, 0)).hold));
+  EXPECT_FALSE(IsCaseHoldReason(Check(noon, v1::TASK_TYPE_REMINDER_CALL, {3, 3, 3, 0}).hold));
+  EXPECT_FALSE(IsCaseHoldReason("attempt 1 of 5 failed: dialer down"));
+  EXPECT_FALSE(IsCaseHoldReason(""));
 }
 
 TEST_F(ComplianceTest, LocalDaysStartAtLocalMidnight) {
