@@ -115,12 +115,11 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
         promise_fen_ = e.signal().promise_to_pay().amount_fen();
       }
       break;
-    case K::kPayment: {
-      // What reached the loan; an overpayment beyond it is not recovery.
-      const v1::OverdueAmounts& a = e.payment().allocated();
-      recovered_fen_ = a.principal_fen() + a.interest_fen() + a.penalty_fen();
+    case K::kPayment:
+      // What paid something owed: the plan's instalments (their interest
+      // too) and the arrears. An overpayment beyond them is not recovery.
+      recovered_fen_ = e.payment().amount_fen() - e.payment().unallocated_fen();
       break;
-    }
     case K::kLegalMilestone:
       if (e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
         recovered_fen_ = e.legal_milestone().amount_fen();
