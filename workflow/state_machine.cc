@@ -62,10 +62,12 @@ bool Allowed(v1::Stage stage, K kind) {
           return false;
       }
     case v1::STAGE_RESOLVED:
-      // A cured loan may fall overdue again; notes may still be added.
-      return kind == K::kImported || kind == K::kSignal;
+      // A cured loan may fall overdue again; notes may still be added; money
+      // that comes in late is held as unallocated, never refused.
+      return kind == K::kImported || kind == K::kSignal || kind == K::kPayment;
     case v1::STAGE_CLOSED:
-      return kind == K::kSignal;  // notes only, checked below
+      // Notes only (checked below), and late money as above.
+      return kind == K::kSignal || kind == K::kPayment;
     default:
       return false;
   }
@@ -469,6 +471,20 @@ absl::Status OnPayment(Ctx& x) {
   pay.clear_allocated();
   pay.clear_plan_fen();
   const int64_t amount = pay.amount_fen();
+  // Everything received counts in paid_total_fen; what pays nothing owed is
+  // also held in unallocated_fen for core banking to refund or apply.
+  x.c.set_paid_total_fen(x.c.paid_total_fen() + amount);
+  if (!IsOpenStage(x.c.stage())) {
+    // Core banking posts what it received, sometimes late: the money is
+    // recorded, never refused, and re-opens nothing.
+    pay.set_unallocated_fen(amount);
+    x.c.set_unallocated_fen(x.c.unallocated_fen() + amount);
+    x.Say(absl::StrCat("payment ", FormatFen(amount), " received after the case was ",
+                       x.c.stage() == v1::STAGE_RESOLVED ? "resolved" : "closed", " (",
+                       v1::CloseReason_Name(x.c.close_reason()),
+                       "): held as unallocated for core banking to refund or apply"));
+    return absl::OkStatus();
+  }
   x.Say(absl::StrCat("payment ", FormatFen(amount)));
   // A running plan is paid first; its part lowers the overdue amounts by as
   // much, up to what is overdue (the plan's own interest was never overdue).
@@ -489,7 +505,11 @@ absl::Status OnPayment(Ctx& x) {
   }
   const int64_t left = Allocate(x, amount - to_plan, pay.mutable_allocated());
   pay.set_unallocated_fen(left);
-  x.c.set_paid_total_fen(x.c.paid_total_fen() + amount - left);
+  if (left > 0) {
+    x.c.set_unallocated_fen(x.c.unallocated_fen() + left);
+    x.Say(absl::StrCat(FormatFen(left), " beyond what is owed: held as unallocated for core "
+                       "banking to refund or apply"));
+  }
   ApplyMoney(x, amount - left, plan_ran);
   return absl::OkStatus();
 }

@@ -221,6 +221,7 @@ TEST_P(PlanServiceTest, TermExtensionRunsUntilItsLastInstalment) {
                 file.case_().overdue().principal_fen(),
             5750 * CNY);
   EXPECT_EQ(file.case_().active_plan_outstanding_fen(), 5750 * CNY);
+  EXPECT_EQ(file.case_().unallocated_fen(), 0);
   ASSERT_EQ(file.plans_size(), 1);
   EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_APPROVED);
   EXPECT_EQ(InstalmentsPaid(file.plans(0)), 1);
@@ -279,6 +280,34 @@ TEST_P(PlanServiceTest, RestructuringClosesOnlyAfterTheTwelfthInstalment) {
   EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
   EXPECT_EQ(InstalmentsPaid(file.plans(0)), 12);
   EXPECT_EQ(file.case_().paid_total_fen(), paid + plan.instalments(11).amount_fen());
+}
+
+// Issue 10: a payment core banking posts after the plan closed the case is
+// recorded, held as unallocated, and leaves the case CLOSED.
+TEST_P(PlanServiceTest, PaymentAfterThePlanClosedTheCaseIsHeld) {
+  const int64_t id = Open("RSL", 120, 30'000);
+  v1::ProposePlanRequest r = Request(id, v1::PLAN_KIND_RESTRUCTURING, 2);
+  r.set_new_rate_basis_points(600);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(r, &plan).ok());
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &approved).ok());
+  Pay("RSL", "RSL-1", plan.instalments(0).amount_fen());
+  Pay("RSL", "RSL-2", plan.instalments(1).amount_fen());
+  ASSERT_EQ(Case("RSL").case_().stage(), v1::STAGE_CLOSED);
+
+  v1::RecordPaymentResponse late = Pay("RSL", "RSL-LATE", 120 * CNY);
+  EXPECT_FALSE(late.duplicate());
+  EXPECT_EQ(late.payment().unallocated_fen(), 120 * CNY);
+  EXPECT_EQ(late.payment().plan_fen(), 0);
+  v1::GetCaseResponse file = Case("RSL");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(file.case_().close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
+  EXPECT_EQ(file.case_().unallocated_fen(), 120 * CNY);
+  EXPECT_EQ(file.case_().paid_total_fen(), plan.total_fen() + 120 * CNY);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  EXPECT_THAT(file.events(file.events_size() - 1).summary(),
+              HasSubstr("received after the case was closed (CLOSE_REASON_RESTRUCTURED)"));
 }
 
 TEST_P(PlanServiceTest, DeferralNeedsAGenuineHardship) {

@@ -680,9 +680,34 @@ TEST_P(ReportServiceTest, PlanPaymentsAreRecoveredAndTheCaseEndsWithThePlan) {
   EXPECT_EQ(eff.totals().recovered_fen(), 33'900 * CNY);
   EXPECT_EQ(paid, 33'900 * CNY);
   EXPECT_EQ(eff.totals().cured(), 0);  // closed as restructured, not cured
+  EXPECT_EQ(eff.totals().unallocated_fen(), 0);
   CALL(StageFunnel, r, &funnel);
   EXPECT_EQ(funnel.rows(2).still_there(), 0);
   EXPECT_EQ(funnel.rows(2).closed(), 1);
+
+  // Issue 10: 120.00 CNY posted after the case closed is shown apart from
+  // what was recovered, never in it; and an overpayment the same way.
+  Pay("G", "G-LATE", 120 * CNY);
+  Import({Row("H", 10, 1'000 * CNY)});
+  Pay("H", "H-1", 1'050 * CNY);  // cures H, 50.00 beyond what is owed
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));
+  CALL(StrategyEffectiveness, r, &eff);
+  EXPECT_EQ(eff.totals().recovered_fen(), 33'900 * CNY + 1'000 * CNY);
+  EXPECT_EQ(eff.totals().unallocated_fen(), 170 * CNY);
+  EXPECT_EQ(eff.totals().cured(), 1);  // H only; G's late payment cures nothing
+  int64_t rows_recovered = 0, rows_unallocated = 0, trend_recovered = 0, trend_unallocated = 0;
+  for (const auto& row : eff.rows()) {
+    rows_recovered += row.recovered_fen();
+    rows_unallocated += row.unallocated_fen();
+  }
+  for (const auto& p : eff.trend()) {
+    trend_recovered += p.recovered_fen();
+    trend_unallocated += p.unallocated_fen();
+  }
+  EXPECT_EQ(rows_recovered, eff.totals().recovered_fen());
+  EXPECT_EQ(rows_unallocated, 170 * CNY);
+  EXPECT_EQ(trend_recovered, eff.totals().recovered_fen());
+  EXPECT_EQ(trend_unallocated, 170 * CNY);
 }
 
 // Past 100 days a snapshot keeps its per-case rows only on the first and

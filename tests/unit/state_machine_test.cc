@@ -154,8 +154,9 @@ TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
       {v1::STAGE_COUNSELLING, open},
       {v1::STAGE_LEGAL_ACTION, legal},
       {v1::STAGE_REPAYMENT_PLAN, plan},
-      {v1::STAGE_RESOLVED, {K::kImported, K::kSignal}},
-      {v1::STAGE_CLOSED, {K::kSignal}},
+      // Money is never refused: a late payment is held as unallocated.
+      {v1::STAGE_RESOLVED, {K::kImported, K::kSignal, K::kPayment}},
+      {v1::STAGE_CLOSED, {K::kSignal, K::kPayment}},
   };
   v1::Policy v1_policy = DefaultPolicy();
   v1_policy.set_version(1);
@@ -467,7 +468,12 @@ TEST_P(PaymentTable, AllocatesPenaltyInterestPrincipal) {
   EXPECT_EQ(t.next.stage(), r.want_stage);
   EXPECT_EQ(OverdueTotal(t.next.overdue()),
             3600 * CNY - (r.amount - r.want_unallocated));
-  EXPECT_EQ(t.next.paid_total_fen(), r.amount - r.want_unallocated);
+  // Everything received; the part that paid nothing owed is held.
+  EXPECT_EQ(t.next.paid_total_fen(), r.amount);
+  EXPECT_EQ(t.next.unallocated_fen(), r.want_unallocated);
+  EXPECT_EQ(t.event.summary().find("held as unallocated") != std::string::npos,
+            r.want_unallocated > 0)
+      << t.event.summary();
 }
 
 v1::OverdueAmounts Amounts(int64_t principal, int64_t interest, int64_t penalty) {
@@ -486,6 +492,62 @@ INSTANTIATE_TEST_SUITE_P(
         PaymentRow{"intoPrincipal", 601 * CNY, Amounts(1 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_REMINDER},
         PaymentRow{"exactCure", 3600 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_RESOLVED},
         PaymentRow{"overpayment", 4000 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 400 * CNY, v1::STAGE_RESOLVED}),
+    [](const auto& info) { return info.param.name; });
+
+struct LatePaymentRow {
+  std::string name;
+  v1::Stage stage;
+  v1::CloseReason reason;
+  std::string want_said;
+};
+
+void PrintTo(const LatePaymentRow& r, std::ostream* os) { *os << r.name; }
+
+class LatePaymentTable : public ::testing::TestWithParam<LatePaymentRow> {};
+
+// Core banking posts what it received, sometimes after the case ended: the
+// money is recorded and held as unallocated; the case keeps its stage.
+TEST_P(LatePaymentTable, IsHeldAsUnallocatedAndChangesNoStage) {
+  const LatePaymentRow& r = GetParam();
+  v1::Case c = CaseIn(r.stage);
+  c.set_close_reason(r.reason);
+  c.set_paid_total_fen(3600 * CNY);
+  c.set_unallocated_fen(10 * CNY);
+  const v1::OverdueAmounts overdue_before = c.overdue();
+  Transition t = Step(c, Pay("LATE", 120 * CNY), absl::CivilDay(2026, 11, 20));
+  const v1::Payment& p = t.event.payment();
+  EXPECT_EQ(p.unallocated_fen(), 120 * CNY);
+  EXPECT_EQ(OverdueTotal(p.allocated()), 0);
+  EXPECT_EQ(p.plan_fen(), 0);
+  EXPECT_EQ(t.next.stage(), r.stage);
+  EXPECT_EQ(t.next.close_reason(), r.reason);
+  EXPECT_EQ(t.event.stage_before(), t.event.stage_after());
+  EXPECT_EQ(t.next.paid_total_fen(), 3720 * CNY);
+  EXPECT_EQ(t.next.unallocated_fen(), 130 * CNY);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(t.next.overdue(),
+                                                                 overdue_before));
+  EXPECT_NE(t.event.summary().find(r.want_said), std::string::npos) << t.event.summary();
+  EXPECT_NE(t.event.summary().find("held as unallocated for core banking to refund or apply"),
+            std::string::npos)
+      << t.event.summary();
+  EXPECT_TRUE(t.create_tasks.empty());
+  EXPECT_FALSE(t.cancel_open_tasks);
+  EXPECT_TRUE(t.set_timers.empty());
+  EXPECT_FALSE(t.handoff.has_value());
+  EXPECT_EQ(t.next.version(), c.version() + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Stages, LatePaymentTable,
+    ::testing::Values(
+        LatePaymentRow{"cured", v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED,
+                       "received after the case was resolved (CLOSE_REASON_CURED)"},
+        LatePaymentRow{"restructured", v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED,
+                       "received after the case was closed (CLOSE_REASON_RESTRUCTURED)"},
+        LatePaymentRow{"writtenOff", v1::STAGE_CLOSED, v1::CLOSE_REASON_WRITTEN_OFF,
+                       "received after the case was closed (CLOSE_REASON_WRITTEN_OFF)"},
+        LatePaymentRow{"legalConcluded", v1::STAGE_CLOSED, v1::CLOSE_REASON_LEGAL_CONCLUDED,
+                       "received after the case was closed (CLOSE_REASON_LEGAL_CONCLUDED)"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, FullCureResolvesFromEveryOpenStage) {
@@ -794,6 +856,8 @@ struct PlanPaymentRow {
   int64_t want_plan_outstanding;    // the case's, after the last
 };
 
+void PrintTo(const PlanPaymentRow& r, std::ostream* os) { *os << r.name; }
+
 class PlanPaymentTable : public ::testing::TestWithParam<PlanPaymentRow> {};
 
 // The first `k` instalments of a 12-month restructuring of 6,000.00 CNY at
@@ -836,7 +900,8 @@ TEST_P(PlanPaymentTable, PaymentsPayThePlanAndTheCaseStaysInItUntilItCompletes) 
   EXPECT_EQ(OverdueTotal(t.next.overdue()), r.want_overdue);
   EXPECT_EQ(t.next.active_plan_outstanding_fen(), r.want_plan_outstanding);
   EXPECT_EQ(t.next.active_plan_id(), 5);
-  EXPECT_EQ(t.next.paid_total_fen(), received - p.unallocated_fen());
+  EXPECT_EQ(t.next.paid_total_fen(), received);
+  EXPECT_EQ(t.next.unallocated_fen(), r.want_unallocated);
   if (r.want_stage == v1::STAGE_REPAYMENT_PLAN) {
     EXPECT_FALSE(t.clear_all_timers);
     EXPECT_FALSE(t.cancel_open_tasks);
@@ -947,6 +1012,7 @@ TEST(StateMachine, ReplayRebuildsACaseThroughItsPlan) {
   completed.mutable_plan_completed()->set_plan_id(5);
   completed.mutable_plan_completed()->set_kind(v1::PLAN_KIND_RESTRUCTURING);
   apply(completed, d + 340);
+  apply(Pay("LATE", 100 * CNY), d + 341);
   ASSERT_EQ(c.stage(), v1::STAGE_CLOSED);
 
   auto rebuilt = Replay(log, [](int64_t v) { return v == 0 ? &DefaultPolicy() : nullptr; });
