@@ -312,8 +312,7 @@ void ApplyMoney(Ctx& x, int64_t applied, bool plan_ran) {
     Refresh(x);
     if (plan_ran) {
       if (x.c.active_plan_outstanding_fen() > 0) {
-        x.Say(absl::StrCat("nothing overdue; plan ", x.c.active_plan_id(), " still owed ",
-                           FormatFen(x.c.active_plan_outstanding_fen())));
+        x.Say("nothing overdue; the case stays in its plan until the last instalment");
       }
       return;
     }

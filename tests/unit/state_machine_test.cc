@@ -959,6 +959,9 @@ TEST(StateMachine, OnlyThePlansCompletionEndsIt) {
   EXPECT_EQ(t.next.stage(), v1::STAGE_REPAYMENT_PLAN);
   EXPECT_EQ(t.event.payment().plan_fen(), 6780 * CNY);
   EXPECT_EQ(t.event.payment().unallocated_fen(), 0);
+  EXPECT_NE(t.event.summary().find("6,780.00 CNY to plan 5, now paid in full"),
+            std::string::npos)
+      << t.event.summary();
   v1::CaseEvent completed;
   completed.mutable_plan_completed()->set_plan_id(5);
   completed.mutable_plan_completed()->set_kind(v1::PLAN_KIND_RESTRUCTURING);
