@@ -391,7 +391,13 @@ int CaseShow(Run& run) {
   field("days_past_due", absl::StrCat(c.days_past_due()));
   field("overdue", Cny(Overdue(c.overdue())));
   field("principal_outstanding", Cny(c.principal_outstanding_fen()));
-  field("paid_total", Cny(c.paid_total_fen()));
+  field("paid_total", Cny(c.paid_total_fen()));  // everything received
+  // Received but paying nothing owed: held for core banking to refund or apply.
+  if (c.unallocated_fen() != 0) field("unallocated", Cny(c.unallocated_fen()));
+  if (c.active_plan_id() != 0) {
+    field("active_plan", absl::StrCat(c.active_plan_id(), ", still owed ",
+                                      Cny(c.active_plan_outstanding_fen())));
+  }
   field("waived_total", Cny(c.waived_total_fen()));
   field("assigned_queue", c.assigned_queue());
   field("policy_version", absl::StrCat(c.policy_version()));

@@ -233,8 +233,10 @@ void CaseEngine::RecordPayment(
         if (workflow::IsUnset(event.payment().paid_on())) {
           *event.mutable_payment()->mutable_paid_on() = DayToProto(today);
         }
-        // A running plan: the payment pays its instalments in order, and an
-        // instalment paid in full no longer needs its timer.
+        // A running plan: the payment pays its instalments in order (as much
+        // as the state machine puts into the plan, Payment.plan_fen: both stop
+        // at what the plan still owes), and an instalment paid in full no
+        // longer needs its timer.
         std::optional<v1::Plan> plan;
         std::vector<workflow::TimerRef> paid_instalments;
         if (current.active_plan_id() != 0) {
@@ -252,8 +254,12 @@ void CaseEngine::RecordPayment(
         *response->mutable_payment() = t.event.payment();
         if (plan) {
           if (!workflow::IsOpenStage(t.next.stage())) {
-            plan->set_state(v1::PLAN_STATE_COMPLETED);  // arrears paid off
+            // A plan approved before plans tracked their balance ends when
+            // the arrears are paid off.
+            plan->set_state(v1::PLAN_STATE_COMPLETED);
           } else if (workflow::FullyPaid(*plan)) {
+            // Every instalment paid: only now does the case leave
+            // REPAYMENT_PLAN (cured, or closed as restructured).
             v1::CaseEvent done;
             *done.mutable_business_date() = DayToProto(today);
             done.set_actor("system:plans");

@@ -144,6 +144,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ApprovePlan(grpc::CallbackServerConte
         a.set_kind(plan.kind());
         a.set_approver(who);
         a.set_waiver_fen(plan.waiver_fen());
+        a.set_total_fen(plan.total_fen());  // what the case owes the plan from now on
         for (const auto& i : plan.instalments()) *a.add_instalment_due_dates() = i.due_date();
         ASSIGN_OR_RETURN(workflow::Transition t,
                          DecideAndApply(uow, *context_.policies, *context_.clock, &c, e));

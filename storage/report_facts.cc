@@ -34,16 +34,17 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                           "actor, stage_before, stage_after, case_class, close_reason, "
                           "task_id, task_type, contact, right_party, reason, promise_fen, "
                           "recovered_fen, waived_fen, policy_version, product, region, "
-                          "queue) VALUES (:case_id, :seq, :day, :type, :actor, :sb, :sa, "
-                          ":class, :close, :task_id, :task_type, :contact, :rpc, :reason, "
-                          ":promise, :recovered, :waived, :pv, :product, :region, :queue)",
+                          "queue, unallocated_fen) VALUES (:case_id, :seq, :day, :type, "
+                          ":actor, :sb, :sa, :class, :close, :task_id, :task_type, :contact, "
+                          ":rpc, :reason, :promise, :recovered, :waived, :pv, :product, "
+                          ":region, :queue, :unallocated)",
            soci::use(case_id_), soci::use(seq_), soci::use(day_), soci::use(event_type_),
            soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
            soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_),
            soci::use(task_type_), soci::use(contact_), soci::use(right_party_),
            soci::use(reason_), soci::use(promise_fen_), soci::use(recovered_fen_),
            soci::use(waived_fen_), soci::use(policy_version_), soci::use(product_),
-           soci::use(region_), soci::use(queue_))),
+           soci::use(region_), soci::use(queue_), soci::use(unallocated_fen_))),
       // A promise is inserted when taken and updated when its state moves
       // on; an unchanged one is left alone.
       upsert_promise_(
@@ -85,7 +86,7 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
   close_reason_ = workflow::IsOpenStage(c.stage()) ? 0 : c.close_reason();
   task_id_ = 0;
   task_type_ = contact_ = right_party_ = reason_ = 0;
-  promise_fen_ = recovered_fen_ = waived_fen_ = 0;
+  promise_fen_ = recovered_fen_ = waived_fen_ = unallocated_fen_ = 0;
   switch (e.kind_case()) {
     case K::kTaskCompleted: {
       const v1::TaskCompleted& done = e.task_completed();
@@ -115,12 +116,13 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
         promise_fen_ = e.signal().promise_to_pay().amount_fen();
       }
       break;
-    case K::kPayment: {
-      // What reached the loan; an overpayment beyond it is not recovery.
-      const v1::OverdueAmounts& a = e.payment().allocated();
-      recovered_fen_ = a.principal_fen() + a.interest_fen() + a.penalty_fen();
+    case K::kPayment:
+      // What paid something owed: the plan's instalments (their interest
+      // too) and the arrears. What paid nothing owed (an overpayment, money
+      // after the case ended) is not recovery: it has its own column.
+      recovered_fen_ = e.payment().amount_fen() - e.payment().unallocated_fen();
+      unallocated_fen_ = e.payment().unallocated_fen();
       break;
-    }
     case K::kLegalMilestone:
       if (e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
         recovered_fen_ = e.legal_milestone().amount_fen();

@@ -37,7 +37,7 @@ class ReportFactWriter {
   int stage_before_ = 0, stage_after_ = 0, case_class_ = 0, close_reason_ = 0;
   long long task_id_ = 0;
   int task_type_ = 0, contact_ = 0, right_party_ = 0, reason_ = 0;
-  long long promise_fen_ = 0, recovered_fen_ = 0, waived_fen_ = 0;
+  long long promise_fen_ = 0, recovered_fen_ = 0, waived_fen_ = 0, unallocated_fen_ = 0;
   long long policy_version_ = 0;
   std::string product_, region_, queue_;
   long long promise_id_ = 0, resolved_day_ = 0;

@@ -238,7 +238,7 @@ void MoneyFrom(Sql& q, const ReportQuery& f) {
        "AND b.task_id > 0 AND b.day >= m.day - ";
   q.Int(f.cure_window_days);
   q << ") LEFT JOIN tasks ta ON ta.task_id = a.task_id"
-       " WHERE (m.recovered_fen > 0 OR m.waived_fen > 0)";
+       " WHERE (m.recovered_fen > 0 OR m.waived_fen > 0 OR m.unallocated_fen > 0)";
   EventFilters(q, f, "m");
   QueueFilter(q, f, "ta");
 }
@@ -554,17 +554,21 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
         money << "SELECT COALESCE(a.case_class, m.case_class), "
                  "COALESCE(a.stage_before, m.stage_before), COALESCE(a.task_type, 0), ";
         StepOf(money, f, steps, "m.day");
-        money << ", " << Sum("m.recovered_fen") << ", " << Sum("m.waived_fen");
+        money << ", " << Sum("m.recovered_fen") << ", " << Sum("m.waived_fen") << ", "
+              << Sum("m.unallocated_fen");
         MoneyFrom(money, f);
         money << " GROUP BY 1, 2, 3, 4";
-        for (const Sql::Row& r : money.Rows(sql, 0, 6)) {
+        for (const Sql::Row& r : money.Rows(sql, 0, 7)) {
           v1::EffectivenessRow& e = row(r.n[0], r.n[1], r.n[2]);
           e.set_recovered_fen(e.recovered_fen() + r.n[4]);
           e.set_concessions_fen(e.concessions_fen() + r.n[5]);
+          e.set_unallocated_fen(e.unallocated_fen() + r.n[6]);
           totals.set_recovered_fen(totals.recovered_fen() + r.n[4]);
           totals.set_concessions_fen(totals.concessions_fen() + r.n[5]);
+          totals.set_unallocated_fen(totals.unallocated_fen() + r.n[6]);
           if (v1::TrendPoint* p = point(r.n[3])) {
             p->set_recovered_fen(p->recovered_fen() + r.n[4]);
+            p->set_unallocated_fen(p->unallocated_fen() + r.n[6]);
           }
         }
 
@@ -694,12 +698,15 @@ absl::StatusOr<v1::AgentProductivityReport> ReadAgentProductivity(Store& store,
         }
 
         Sql money;
-        money << "SELECT ta.lease_owner, ta.queue, " << Sum("m.recovered_fen");
+        money << "SELECT ta.lease_owner, ta.queue, " << Sum("m.recovered_fen") << ", "
+              << Sum("m.unallocated_fen");
         MoneyFrom(money, f);
         money << " AND ta.task_id IS NOT NULL GROUP BY ta.lease_owner, ta.queue";
-        for (const Sql::Row& r : money.Rows(sql, 2, 1)) {
+        for (const Sql::Row& r : money.Rows(sql, 2, 2)) {
           auto it = rows.find({r.s[0], r.s[1]});
-          if (it != rows.end()) it->second.set_recovered_fen(r.n[0]);
+          if (it == rows.end()) continue;
+          it->second.set_recovered_fen(r.n[0]);
+          it->second.set_unallocated_fen(r.n[1]);
         }
         for (auto& [key, a] : rows) *out.add_rows() = std::move(a);
         out.set_cure_window_days(f.cure_window_days);

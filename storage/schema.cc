@@ -273,6 +273,14 @@ const std::vector<Migration>& Migrations() {
                 per_case INTEGER NOT NULL,
                 taken_at_us BIGINT NOT NULL))",
        }},
+      {6,
+       "reports: the unallocated part of payments",
+       {
+           // What a payment paid that nothing owed (beyond the plan and the
+           // arrears, or after the case ended), apart from recovered_fen.
+           // Rows written before this migration hold 0.
+           "ALTER TABLE report_events ADD COLUMN unallocated_fen BIGINT NOT NULL DEFAULT 0",
+       }},
       {7,
        "contact caps: calls not yet reported reserve a connection; a lock row per borrower",
        {

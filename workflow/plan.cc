@@ -123,10 +123,10 @@ absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c,
       for (auto& i : SpreadEvenly(arrears, r.periods(), first_due)) *plan.add_instalments() = i;
       break;
     case v1::PLAN_KIND_TERM_EXTENSION:
-      // Arrears and the principal not yet due, re-spread over a longer term.
-      for (auto& i : SpreadEvenly(arrears + c.principal_outstanding_fen(), r.periods(), first_due)) {
-        *plan.add_instalments() = i;
-      }
+      // The arrears over a longer term. Never the principal not yet due:
+      // re-amortising the loan is core banking's, which books it; the plan
+      // tracks what the borrower owes the collections case.
+      for (auto& i : SpreadEvenly(arrears, r.periods(), first_due)) *plan.add_instalments() = i;
       break;
     case v1::PLAN_KIND_DEFERRAL: {
       if (r.deferral_months() < 1 || r.deferral_months() > 12) {

@@ -2,8 +2,11 @@
 // agent proposes, checking it against the policy, matching payments to
 // instalments, and who may approve it. Pure; thread-safe.
 //
-// Rounding never loses a fen: a plan's instalments sum exactly to its total;
-// the first (total mod n) instalments carry one fen more.
+// A plan covers the case's arrears (what is overdue, less the waiver) plus
+// the interest the plan itself adds (deferral, restructuring); never the
+// contractual principal not yet due, whose re-amortisation core banking
+// books. Rounding never loses a fen: a plan's instalments sum exactly to its
+// total; the first (total mod n) instalments carry one fen more.
 #ifndef COLLECTIONS_WORKFLOW_PLAN_H_
 #define COLLECTIONS_WORKFLOW_PLAN_H_
 

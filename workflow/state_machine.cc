@@ -62,10 +62,12 @@ bool Allowed(v1::Stage stage, K kind) {
           return false;
       }
     case v1::STAGE_RESOLVED:
-      // A cured loan may fall overdue again; notes may still be added.
-      return kind == K::kImported || kind == K::kSignal;
+      // A cured loan may fall overdue again; notes may still be added; money
+      // that comes in late is held as unallocated, never refused.
+      return kind == K::kImported || kind == K::kSignal || kind == K::kPayment;
     case v1::STAGE_CLOSED:
-      return kind == K::kSignal;  // notes only, checked below
+      // Notes only (checked below), and late money as above.
+      return kind == K::kSignal || kind == K::kPayment;
     default:
       return false;
   }
@@ -223,6 +225,20 @@ void UpdateLegal(Ctx& x) {
   }
 }
 
+// Whether the case runs a plan whose balance it tracks: approved with its
+// total, and not yet paid. The case stays in REPAYMENT_PLAN until the plan
+// completes or breaks. A plan approved before PlanApproved carried its total
+// is not tracked and ends, as it did then, once nothing is overdue.
+bool PlanRuns(const v1::Case& c) {
+  return c.active_plan_id() != 0 && c.active_plan_outstanding_fen() > 0;
+}
+
+void ClearPlan(v1::Case& c) {
+  c.set_active_plan_id(0);
+  c.clear_active_plan_kind();
+  c.clear_active_plan_outstanding_fen();
+}
+
 // Leaves the open stages for good (until a new delinquency reopens it).
 void Terminate(Ctx& x, v1::Stage stage, v1::CloseReason reason) {
   x.Say(absl::StrCat(StageName(x.c.stage()), " -> ", StageName(stage), " (",
@@ -235,8 +251,7 @@ void Terminate(Ctx& x, v1::Stage stage, v1::CloseReason reason) {
   }
   x.c.set_stage(stage);
   x.c.set_close_reason(reason);
-  x.c.set_active_plan_id(0);
-  x.c.clear_active_plan_kind();
+  ClearPlan(x.c);
   *x.c.mutable_stage_entered_on() = DayToProto(x.today);
   x.c.clear_assigned_queue();
   x.t.cancel_open_tasks = true;
@@ -279,9 +294,10 @@ int64_t Allocate(Ctx& x, int64_t amount, v1::OverdueAmounts* allocated) {
   return amount;
 }
 
-// Money that reached the loan: promises, totals, cure or re-classification.
-void ApplyMoney(Ctx& x, int64_t applied) {
-  x.c.set_paid_total_fen(x.c.paid_total_fen() + applied);
+// Money that paid something owed: promises, then cure or re-classification.
+// `plan_ran`: a tracked plan ran before this money, so only its completion
+// (PlanCompleted) ends the case, not the arrears being paid.
+void ApplyMoney(Ctx& x, int64_t applied, bool plan_ran) {
   for (auto& p : *x.c.mutable_promises()) {
     if (p.state() != v1::PROMISE_STATE_PENDING) continue;
     p.set_paid_fen(p.paid_fen() + applied);
@@ -294,8 +310,15 @@ void ApplyMoney(Ctx& x, int64_t applied) {
   if (OverdueTotal(x.c.overdue()) == 0) {
     x.c.set_days_past_due(0);
     Refresh(x);
-    // Arrears paid off under a restructuring: the loan runs on its new
-    // terms, so the case closes as restructured rather than cured.
+    if (plan_ran) {
+      if (x.c.active_plan_outstanding_fen() > 0) {
+        x.Say("nothing overdue; the case stays in its plan until the last instalment");
+      }
+      return;
+    }
+    // A plan approved before plans tracked their balance: arrears paid off
+    // end it. Under a restructuring the loan runs on its new terms, so the
+    // case closes as restructured rather than cured.
     if (x.c.active_plan_kind() == v1::PLAN_KIND_RESTRUCTURING) {
       Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
     } else {
@@ -413,6 +436,13 @@ absl::Status OnImported(Ctx& x, const v1::Case& before) {
   }
   if (OverdueTotal(c.overdue()) == 0) {
     Refresh(x);
+    if (PlanRuns(c)) {
+      // Only the plan's completion ends it (core banking may show nothing
+      // overdue once it has booked a restructuring).
+      x.Say(absl::StrCat("nothing overdue; plan ", c.active_plan_id(), " still owed ",
+                         FormatFen(c.active_plan_outstanding_fen())));
+      return absl::OkStatus();
+    }
     Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
     return absl::OkStatus();
   }
@@ -438,10 +468,48 @@ absl::Status OnPayment(Ctx& x) {
     RETURN_IF_ERROR(DayFromProto(pay.paid_on(), "payment.paid_on").status());
   }
   pay.clear_allocated();
-  const int64_t left = Allocate(x, pay.amount_fen(), pay.mutable_allocated());
+  pay.clear_plan_fen();
+  const int64_t amount = pay.amount_fen();
+  // Everything received counts in paid_total_fen; what pays nothing owed is
+  // also held in unallocated_fen for core banking to refund or apply.
+  x.c.set_paid_total_fen(x.c.paid_total_fen() + amount);
+  if (!IsOpenStage(x.c.stage())) {
+    // Core banking posts what it received, sometimes late: the money is
+    // recorded, never refused, and re-opens nothing.
+    pay.set_unallocated_fen(amount);
+    x.c.set_unallocated_fen(x.c.unallocated_fen() + amount);
+    x.Say(absl::StrCat("payment ", FormatFen(amount), " received after the case was ",
+                       x.c.stage() == v1::STAGE_RESOLVED ? "resolved" : "closed", " (",
+                       v1::CloseReason_Name(x.c.close_reason()),
+                       "): held as unallocated for core banking to refund or apply"));
+    return absl::OkStatus();
+  }
+  x.Say(absl::StrCat("payment ", FormatFen(amount)));
+  // A running plan is paid first; its part lowers the overdue amounts by as
+  // much, up to what is overdue (the plan's own interest was never overdue).
+  // What is left pays any overdue amount beyond the plan; the rest is
+  // unallocated.
+  const bool plan_ran = PlanRuns(x.c);
+  int64_t to_plan = 0;
+  if (plan_ran) {
+    to_plan = std::min(amount, x.c.active_plan_outstanding_fen());
+    x.c.set_active_plan_outstanding_fen(x.c.active_plan_outstanding_fen() - to_plan);
+    pay.set_plan_fen(to_plan);
+    x.Say(absl::StrCat(FormatFen(to_plan), " to plan ", x.c.active_plan_id(),
+                       x.c.active_plan_outstanding_fen() == 0
+                           ? ", now paid in full"
+                           : absl::StrCat(", ", FormatFen(x.c.active_plan_outstanding_fen()),
+                                          " still owed")));
+    Allocate(x, to_plan, pay.mutable_allocated());
+  }
+  const int64_t left = Allocate(x, amount - to_plan, pay.mutable_allocated());
   pay.set_unallocated_fen(left);
-  x.Say(absl::StrCat("payment ", FormatFen(pay.amount_fen())));
-  ApplyMoney(x, pay.amount_fen() - left);
+  if (left > 0) {
+    x.c.set_unallocated_fen(x.c.unallocated_fen() + left);
+    x.Say(absl::StrCat(FormatFen(left), " beyond what is owed: held as unallocated for core "
+                       "banking to refund or apply"));
+  }
+  ApplyMoney(x, amount - left, plan_ran);
   return absl::OkStatus();
 }
 
@@ -731,6 +799,10 @@ absl::Status OnPlan(Ctx& x) {
       if (a.instalment_due_dates().empty()) {
         return absl::InvalidArgumentError("plan_approved.instalment_due_dates is empty");
       }
+      if (a.total_fen() < 0) {
+        return absl::InvalidArgumentError("plan_approved.total_fen must not be negative");
+      }
+      RETURN_IF_ERROR(ValidateFen(a.total_fen(), "plan_approved.total_fen"));
       if (x.c.legal().phase() == v1::LEGAL_PHASE_HANDED_OFF) {
         Handoff(x, v1::HANDOFF_KIND_SUSPEND, "approved repayment plan");
       }
@@ -741,6 +813,7 @@ absl::Status OnPlan(Ctx& x) {
       EnterStage(x, v1::STAGE_REPAYMENT_PLAN);
       x.c.set_active_plan_id(a.plan_id());
       x.c.set_active_plan_kind(a.kind());
+      x.c.set_active_plan_outstanding_fen(a.total_fen());
       // A durable timer per instalment (missed once the grace days pass) and
       // a reminder call before each falls due.
       const v1::PlanRules& rules = x.policy.plans();
@@ -772,7 +845,7 @@ absl::Status OnPlan(Ctx& x) {
       x.c.set_waived_total_fen(x.c.waived_total_fen() + w.amount_fen());
       x.Say(absl::StrCat("penalty interest of ", FormatFen(w.amount_fen()), " waived by ",
                          w.approver()));
-      if (OverdueTotal(x.c.overdue()) == 0) {
+      if (OverdueTotal(x.c.overdue()) == 0 && !PlanRuns(x.c)) {
         Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
       } else {
         Refresh(x);
@@ -780,7 +853,7 @@ absl::Status OnPlan(Ctx& x) {
       return absl::OkStatus();
     }
     case K::kPlanCompleted:
-      x.c.set_active_plan_id(0);
+      x.Say(absl::StrCat("plan ", e.plan_completed().plan_id(), " completed: every instalment paid"));
       if (e.plan_completed().kind() == v1::PLAN_KIND_RESTRUCTURING) {
         Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
       } else {
@@ -790,8 +863,7 @@ absl::Status OnPlan(Ctx& x) {
     case K::kPlanBroken: {
       x.Say(absl::StrCat("plan ", e.plan_broken().plan_id(), " broken: instalment ",
                          e.plan_broken().instalment(), " missed"));
-      x.c.set_active_plan_id(0);
-      x.c.clear_active_plan_kind();
+      ClearPlan(x.c);
       for (int i = 1; i <= e.plan_broken().instalment_count(); ++i) {
         x.t.clear_timers.push_back(
             {TimerKind::kInstalmentDue, e.plan_broken().plan_id() * 1000 + i});

@@ -4,7 +4,9 @@
 //
 // Stages: REMINDER, COUNSELLING, REPAYMENT_PLAN, LEGAL_ACTION (open);
 // RESOLVED, CLOSED (terminal). A case that does not exist yet has stage
-// UNSPECIFIED and accepts only an `imported` event, which opens it.
+// UNSPECIFIED and accepts only an `imported` event, which opens it. A
+// terminal case still takes payments (held as unallocated; money is never
+// refused) and notes; a RESOLVED one also a new delinquency.
 #ifndef COLLECTIONS_WORKFLOW_STATE_MACHINE_H_
 #define COLLECTIONS_WORKFLOW_STATE_MACHINE_H_
 

@@ -405,7 +405,7 @@ Document View(const v1::EffectivenessReport& r) {
               Int("cases"), Int("cured"), Rate("cure_rate"), Int("contacts"),
               Int("right_party"), Rate("rpc_rate"), Int("promises"), Int("kept"), Int("broken"),
               Rate("kept_rate"), Money("recovered"), Money("concessions"),
-              Ratio("recovered_per_cny")},
+              Ratio("recovered_per_cny"), Money("unallocated")},
              {}};
   for (const auto& e : r.rows()) {
     rows.Add({Cell::Text(ClassText(e.case_class())), Cell::Text(StageText(e.stage())),
@@ -416,24 +416,26 @@ Document View(const v1::EffectivenessReport& r) {
               Cell::Int(e.promises_kept()), Cell::Int(e.promises_broken()),
               Cell::Rate(e.promises_kept(), e.promises_kept() + e.promises_broken()),
               Cell::Money(e.recovered_fen()), Cell::Money(e.concessions_fen()),
-              Cell::Rate(e.recovered_fen(), e.cost_fen())});
+              Cell::Rate(e.recovered_fen(), e.cost_fen()), Cell::Money(e.unallocated_fen())});
   }
   doc.sections.push_back({"rows", "By class, stage and action", rows});
   const auto& t = r.totals();
+  // unallocated (last, so that existing columns keep their places): money
+  // received that paid nothing owed, never in recovered.
   Table totals{{Int("tasks"), Money("cost"), Money("recovered"), Money("concessions"),
-                Ratio("recovered_per_cny"), Int("cured"), Int("entered")},
+                Ratio("recovered_per_cny"), Int("cured"), Int("entered"), Money("unallocated")},
                {}};
   totals.Add({Cell::Int(t.tasks()), Cell::Money(t.cost_fen()), Cell::Money(t.recovered_fen()),
               Cell::Money(t.concessions_fen()), Cell::Rate(t.recovered_fen(), t.cost_fen()),
-              Cell::Int(t.cured()), Cell::Int(t.entered())});
+              Cell::Int(t.cured()), Cell::Int(t.entered()), Cell::Money(t.unallocated_fen())});
   doc.sections.push_back({"totals", "Cost and benefit", totals});
   Table trend{{Text("start"), Int("days"), Money("recovered"), Int("cured"), Money("cost"),
-               Int("entered")},
+               Int("entered"), Money("unallocated")},
               {}};
   for (const auto& p : r.trend()) {
     trend.Add({Cell::Text(DateText(p.start())), Cell::Int(p.days()),
                Cell::Money(p.recovered_fen()), Cell::Int(p.cured()), Cell::Money(p.cost_fen()),
-               Cell::Int(p.entered())});
+               Cell::Int(p.entered()), Cell::Money(p.unallocated_fen())});
   }
   doc.sections.push_back({"trend", "Trend", trend});
   return doc;
@@ -462,7 +464,8 @@ Document View(const v1::AgentProductivityReport& r) {
   Document doc{"agents", "Agent productivity", Period(r), {}};
   Table t{{Text("agent"), Text("queue"), Int("completed"), Int("contacts"), Int("right_party"),
            Rate("rpc_rate"), Int("promises"), Int("kept"), Int("broken"), Rate("kept_rate"),
-           Money("recovered"), Int("avg_handling_s"), Int("handled"), Money("cost")},
+           Money("recovered"), Int("avg_handling_s"), Int("handled"), Money("cost"),
+           Money("unallocated")},
           {}};
   for (const auto& a : r.rows()) {
     t.Add({Cell::Text(a.agent()), Cell::Text(a.queue()), Cell::Int(a.completed()),
@@ -471,7 +474,7 @@ Document View(const v1::AgentProductivityReport& r) {
            Cell::Int(a.promises_kept()), Cell::Int(a.promises_broken()),
            Cell::Rate(a.promises_kept(), a.promises_kept() + a.promises_broken()),
            Cell::Money(a.recovered_fen()), Cell::Int(a.avg_handling_seconds()),
-           Cell::Int(a.handled()), Cell::Money(a.cost_fen())});
+           Cell::Int(a.handled()), Cell::Money(a.cost_fen()), Cell::Money(a.unallocated_fen())});
   }
   doc.sections.push_back({"agents", "Per agent and queue", t});
   return doc;

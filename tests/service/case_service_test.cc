@@ -290,6 +290,59 @@ TEST_P(CaseServiceTest, PartialAndDuplicatePaymentsAndBadPayments) {
   EXPECT_EQ(MustGet("P").case_().version(), first.case_().version());
 }
 
+// Issue 10: money that came in is never refused. An overpayment, and a
+// payment after the case was resolved, are recorded (idempotently), held as
+// unallocated and shown in the case file; the case keeps its stage.
+TEST_P(CaseServiceTest, OverpaymentsAndLatePaymentsAreHeldAsUnallocated) {
+  Import({Record("LATE", 5, 1000 * CNY)});
+  v1::RecordPaymentResponse cure;
+  ASSERT_TRUE(Pay("LATE", "L-1", 1200 * CNY, &cure).ok());
+  EXPECT_EQ(cure.case_().stage(), v1::STAGE_RESOLVED);
+  EXPECT_EQ(cure.payment().unallocated_fen(), 200 * CNY);
+  EXPECT_EQ(cure.case_().paid_total_fen(), 1200 * CNY);
+  EXPECT_EQ(cure.case_().unallocated_fen(), 200 * CNY);
+
+  v1::RecordPaymentResponse late;
+  grpc::Status s = Pay("LATE", "L-2", 300 * CNY, &late);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(late.duplicate());
+  EXPECT_EQ(late.case_().stage(), v1::STAGE_RESOLVED);
+  EXPECT_EQ(late.case_().close_reason(), v1::CLOSE_REASON_CURED);
+  EXPECT_EQ(late.payment().unallocated_fen(), 300 * CNY);
+  EXPECT_EQ(late.payment().allocated().principal_fen() + late.payment().allocated().interest_fen() +
+                late.payment().allocated().penalty_fen(),
+            0);
+  EXPECT_EQ(late.case_().paid_total_fen(), 1500 * CNY);
+  EXPECT_EQ(late.case_().unallocated_fen(), 500 * CNY);
+
+  // A repeat is the first answer again and changes nothing.
+  v1::RecordPaymentResponse again;
+  ASSERT_TRUE(Pay("LATE", "L-2", 300 * CNY, &again).ok());
+  EXPECT_TRUE(again.duplicate());
+  EXPECT_EQ(again.case_().version(), late.case_().version());
+  EXPECT_EQ(again.payment().unallocated_fen(), 300 * CNY);
+
+  v1::GetCaseResponse file = MustGet("LATE");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_RESOLVED);
+  EXPECT_EQ(file.case_().paid_total_fen(), 1500 * CNY);
+  EXPECT_EQ(file.case_().unallocated_fen(), 500 * CNY);
+  ASSERT_EQ(file.payments_size(), 2);
+  EXPECT_EQ(file.payments(1).payment_id(), "L-2");
+  EXPECT_EQ(file.payments(1).unallocated_fen(), 300 * CNY);
+  const v1::CaseEvent& last = file.events(file.events_size() - 1);
+  ASSERT_TRUE(last.has_payment());
+  EXPECT_EQ(last.stage_before(), v1::STAGE_RESOLVED);
+  EXPECT_EQ(last.stage_after(), v1::STAGE_RESOLVED);
+  EXPECT_THAT(last.summary(), HasSubstr("received after the case was resolved"));
+  EXPECT_THAT(last.summary(), HasSubstr("held as unallocated for core banking to refund or apply"));
+  EXPECT_TRUE(OpenTaskTypes(file).empty());  // no work re-opened
+
+  // Bad input is still refused and changes nothing.
+  v1::RecordPaymentResponse bad;
+  EXPECT_EQ(Pay("LATE", "L-3", 0, &bad).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(MustGet("LATE").case_().version(), late.case_().version());
+}
+
 TEST_P(CaseServiceTest, EverySignalIsAnEventAndRequestIdsAreIdempotent) {
   Import({Record("S", 120, 30'000 * CNY)});
   const int64_t id = MustGet("S").case_().case_id();

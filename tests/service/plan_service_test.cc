@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/plan_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
@@ -32,7 +33,8 @@ class PlanServiceTest : public testing::ServerFixture {
   }
 
   // A case `dpd` days past due with `overdue` CNY, 10% of it penalty.
-  int64_t Open(const std::string& loan, int dpd, int64_t overdue_cny) {
+  int64_t Open(const std::string& loan, int dpd, int64_t overdue_cny,
+               int64_t principal_outstanding_cny = 300'000) {
     v1::ImportDelinquenciesRequest row;
     v1::DelinquencyRecord& r = *row.mutable_record();
     r.set_loan_id(loan);
@@ -40,7 +42,7 @@ class PlanServiceTest : public testing::ServerFixture {
     *r.mutable_oldest_unpaid_due_date() = DayToProto(kToday - dpd);
     r.mutable_borrower()->set_borrower_id("B-" + loan);
     r.mutable_borrower()->set_name("Wang Wu");
-    r.set_principal_outstanding_fen(300'000 * CNY);
+    r.set_principal_outstanding_fen(principal_outstanding_cny * CNY);
     r.mutable_overdue()->set_penalty_fen(overdue_cny * CNY / 10);
     r.mutable_overdue()->set_interest_fen(overdue_cny * CNY / 10);
     r.mutable_overdue()->set_principal_fen(overdue_cny * CNY * 8 / 10);
@@ -95,7 +97,7 @@ class PlanServiceTest : public testing::ServerFixture {
     return r;
   }
 
-  void Pay(const std::string& loan, const std::string& id, int64_t fen) {
+  v1::RecordPaymentResponse Pay(const std::string& loan, const std::string& id, int64_t fen) {
     auto context = Context();
     v1::RecordPaymentRequest request;
     request.set_loan_id(loan);
@@ -103,7 +105,14 @@ class PlanServiceTest : public testing::ServerFixture {
     request.mutable_payment()->set_amount_fen(fen);
     v1::RecordPaymentResponse response;
     grpc::Status s = cases_->RecordPayment(context.get(), request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(s.ok()) << id << ": " << s.error_message();
+    return response;
+  }
+
+  static int InstalmentsPaid(const v1::Plan& plan) {
+    int n = 0;
+    for (const auto& i : plan.instalments()) n += i.paid_fen() == i.amount_fen();
+    return n;
   }
 
   void Advance(absl::CivilDay to) {
@@ -183,6 +192,122 @@ TEST_P(PlanServiceTest, RestructuringCompletesAndClosesTheCase) {
   EXPECT_EQ(file.case_().stage(), v1::STAGE_CLOSED);
   EXPECT_EQ(file.case_().close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
   EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+}
+
+// Issue 10: a term extension covers the arrears, not the principal not yet
+// due, and its first instalment does not end it.
+TEST_P(PlanServiceTest, TermExtensionRunsUntilItsLastInstalment) {
+  // 1,000,000.00 CNY principal outstanding, 6,000.00 overdue, 45 dpd.
+  const int64_t id = Open("TE", 45, 6000, 1'000'000);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(Request(id, v1::PLAN_KIND_TERM_EXTENSION, 24), &plan).ok());
+  EXPECT_EQ(plan.total_fen(), 6000 * CNY);
+  ASSERT_EQ(plan.instalments_size(), 24);
+  EXPECT_EQ(plan.instalments(0).amount_fen(), 250 * CNY);
+  EXPECT_EQ(plan.instalments(23).amount_fen(), 250 * CNY);
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "bob", "agent", &approved).ok());
+  EXPECT_EQ(approved.case_().active_plan_outstanding_fen(), 6000 * CNY);
+
+  // The first instalment on its due date.
+  Advance(kToday + 10);
+  v1::RecordPaymentResponse first = Pay("TE", "TE-1", 250 * CNY);
+  EXPECT_EQ(first.payment().plan_fen(), 250 * CNY);
+  EXPECT_EQ(first.payment().unallocated_fen(), 0);
+  EXPECT_EQ(first.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  v1::GetCaseResponse file = Case("TE");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(file.case_().overdue().penalty_fen() + file.case_().overdue().interest_fen() +
+                file.case_().overdue().principal_fen(),
+            5750 * CNY);
+  EXPECT_EQ(file.case_().active_plan_outstanding_fen(), 5750 * CNY);
+  EXPECT_EQ(file.case_().unallocated_fen(), 0);
+  ASSERT_EQ(file.plans_size(), 1);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(InstalmentsPaid(file.plans(0)), 1);
+
+  // Instalment 2 is taken; so are the rest, and the last one cures the case.
+  v1::RecordPaymentResponse second = Pay("TE", "TE-2", 250 * CNY);
+  EXPECT_EQ(second.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  for (int n = 3; n <= 23; ++n) Pay("TE", absl::StrCat("TE-", n), 250 * CNY);
+  file = Case("TE");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(InstalmentsPaid(file.plans(0)), 23);
+  v1::RecordPaymentResponse last = Pay("TE", "TE-24", 250 * CNY);
+  EXPECT_EQ(last.case_().stage(), v1::STAGE_RESOLVED);
+  EXPECT_EQ(last.case_().close_reason(), v1::CLOSE_REASON_CURED);
+  file = Case("TE");
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  EXPECT_EQ(InstalmentsPaid(file.plans(0)), 24);
+  EXPECT_EQ(file.case_().paid_total_fen(), 6000 * CNY);
+}
+
+// Issue 10: a 12-month restructuring closes the case only after the 12th
+// instalment, so that the interest at the new rate is collected.
+TEST_P(PlanServiceTest, RestructuringClosesOnlyAfterTheTwelfthInstalment) {
+  const int64_t id = Open("RS12", 120, 30'000);  // severe
+  v1::ProposePlanRequest r = Request(id, v1::PLAN_KIND_RESTRUCTURING, 12);
+  r.set_new_rate_basis_points(2400);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(r, &plan).ok());
+  // 2,500.00 a month plus interest on what is still owed: 3,100.00,
+  // 3,050.00, ... 2,550.00; 33,900.00 in all.
+  EXPECT_EQ(plan.total_fen(), 33'900 * CNY);
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &approved).ok());
+  int64_t paid = 0;
+  for (int n = 0; n < 11; ++n) {
+    v1::RecordPaymentResponse p =
+        Pay("RS12", absl::StrCat("RS-", n + 1), plan.instalments(n).amount_fen());
+    EXPECT_EQ(p.case_().stage(), v1::STAGE_REPAYMENT_PLAN) << "instalment " << n + 1;
+    EXPECT_EQ(p.payment().unallocated_fen(), 0);
+    paid += plan.instalments(n).amount_fen();
+  }
+  v1::GetCaseResponse file = Case("RS12");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(file.case_().overdue().principal_fen() + file.case_().overdue().interest_fen() +
+                file.case_().overdue().penalty_fen(),
+            0);  // the arrears are paid; the plan's interest is not
+  EXPECT_EQ(InstalmentsPaid(file.plans(0)), 11);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_APPROVED);
+
+  v1::RecordPaymentResponse last = Pay("RS12", "RS-12", plan.instalments(11).amount_fen());
+  EXPECT_EQ(last.payment().plan_fen(), plan.instalments(11).amount_fen());
+  EXPECT_EQ(last.payment().unallocated_fen(), 0);
+  EXPECT_EQ(last.case_().stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(last.case_().close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
+  file = Case("RS12");
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  EXPECT_EQ(InstalmentsPaid(file.plans(0)), 12);
+  EXPECT_EQ(file.case_().paid_total_fen(), paid + plan.instalments(11).amount_fen());
+}
+
+// Issue 10: a payment core banking posts after the plan closed the case is
+// recorded, held as unallocated, and leaves the case CLOSED.
+TEST_P(PlanServiceTest, PaymentAfterThePlanClosedTheCaseIsHeld) {
+  const int64_t id = Open("RSL", 120, 30'000);
+  v1::ProposePlanRequest r = Request(id, v1::PLAN_KIND_RESTRUCTURING, 2);
+  r.set_new_rate_basis_points(600);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(r, &plan).ok());
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &approved).ok());
+  Pay("RSL", "RSL-1", plan.instalments(0).amount_fen());
+  Pay("RSL", "RSL-2", plan.instalments(1).amount_fen());
+  ASSERT_EQ(Case("RSL").case_().stage(), v1::STAGE_CLOSED);
+
+  v1::RecordPaymentResponse late = Pay("RSL", "RSL-LATE", 120 * CNY);
+  EXPECT_FALSE(late.duplicate());
+  EXPECT_EQ(late.payment().unallocated_fen(), 120 * CNY);
+  EXPECT_EQ(late.payment().plan_fen(), 0);
+  v1::GetCaseResponse file = Case("RSL");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(file.case_().close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
+  EXPECT_EQ(file.case_().unallocated_fen(), 120 * CNY);
+  EXPECT_EQ(file.case_().paid_total_fen(), plan.total_fen() + 120 * CNY);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  EXPECT_THAT(file.events(file.events_size() - 1).summary(),
+              HasSubstr("received after the case was closed (CLOSE_REASON_RESTRUCTURED)"));
 }
 
 TEST_P(PlanServiceTest, DeferralNeedsAGenuineHardship) {

@@ -709,6 +709,85 @@ TEST_P(ReportServiceTest, RollRatesTellClosedFromCured) {
   EXPECT_EQ(f.rows(1).still_there(), 1);
 }
 
+// Issue 10: money paid into a plan is recovered (its interest too), and a
+// case is not cured or closed while its plan still runs.
+TEST_P(ReportServiceTest, PlanPaymentsAreRecoveredAndTheCaseEndsWithThePlan) {
+  Import({Row("G", 120, 30'000 * CNY)});  // severe
+  v1::ProposePlanRequest propose;
+  propose.set_case_id(CaseId("G"));
+  propose.set_kind(v1::PLAN_KIND_RESTRUCTURING);
+  propose.set_periods(12);
+  propose.set_new_rate_basis_points(2400);
+  *propose.mutable_first_due_date() = DayToProto(kDay0 + 10);
+  v1::ProposePlanResponse proposed;
+  grpc::Status s = plans_->ProposePlan(As("alice").get(), propose, &proposed);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Plan& plan = proposed.plan();
+  ASSERT_EQ(plan.total_fen(), 33'900 * CNY);  // 30,000 of arrears, 3,900 of interest
+  v1::ApprovePlanRequest approve;
+  approve.set_plan_id(plan.plan_id());
+  v1::ApprovePlanResponse approved;
+  s = plans_->ApprovePlan(As("bob").get(), approve, &approved);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  int64_t paid = 0;
+  for (int n = 0; n < 11; ++n) {
+    Pay("G", absl::StrCat("G-", n + 1), plan.instalments(n).amount_fen());
+    paid += plan.instalments(n).amount_fen();
+  }
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));
+  v1::ReportRequest r;
+  *r.mutable_from() = DayToProto(kDay0);
+  *r.mutable_to() = DayToProto(kDay0 + 1);
+  v1::EffectivenessReport eff;
+  CALL(StrategyEffectiveness, r, &eff);
+  EXPECT_EQ(eff.totals().recovered_fen(), paid);  // 31,350.00: more than the arrears
+  EXPECT_EQ(eff.totals().cured(), 0);
+  v1::StageFunnelReport funnel;
+  CALL(StageFunnel, r, &funnel);
+  ASSERT_EQ(funnel.rows(2).stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(funnel.rows(2).entered(), 1);
+  EXPECT_EQ(funnel.rows(2).still_there(), 1);
+  EXPECT_EQ(funnel.rows(2).closed(), 0);
+
+  // The 12th instalment is the plan's interest: recovered, and it closes
+  // the case as restructured.
+  Pay("G", "G-12", plan.instalments(11).amount_fen());
+  paid += plan.instalments(11).amount_fen();
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));
+  CALL(StrategyEffectiveness, r, &eff);
+  EXPECT_EQ(eff.totals().recovered_fen(), 33'900 * CNY);
+  EXPECT_EQ(paid, 33'900 * CNY);
+  EXPECT_EQ(eff.totals().cured(), 0);  // closed as restructured, not cured
+  EXPECT_EQ(eff.totals().unallocated_fen(), 0);
+  CALL(StageFunnel, r, &funnel);
+  EXPECT_EQ(funnel.rows(2).still_there(), 0);
+  EXPECT_EQ(funnel.rows(2).closed(), 1);
+
+  // Issue 10: 120.00 CNY posted after the case closed is shown apart from
+  // what was recovered, never in it; and an overpayment the same way.
+  Pay("G", "G-LATE", 120 * CNY);
+  Import({Row("H", 10, 1'000 * CNY)});
+  Pay("H", "H-1", 1'050 * CNY);  // cures H, 50.00 beyond what is owed
+  ASSERT_NO_FATAL_FAILURE(AdvanceTo(kDay0 + 1));
+  CALL(StrategyEffectiveness, r, &eff);
+  EXPECT_EQ(eff.totals().recovered_fen(), 33'900 * CNY + 1'000 * CNY);
+  EXPECT_EQ(eff.totals().unallocated_fen(), 170 * CNY);
+  EXPECT_EQ(eff.totals().cured(), 1);  // H only; G's late payment cures nothing
+  int64_t rows_recovered = 0, rows_unallocated = 0, trend_recovered = 0, trend_unallocated = 0;
+  for (const auto& row : eff.rows()) {
+    rows_recovered += row.recovered_fen();
+    rows_unallocated += row.unallocated_fen();
+  }
+  for (const auto& p : eff.trend()) {
+    trend_recovered += p.recovered_fen();
+    trend_unallocated += p.unallocated_fen();
+  }
+  EXPECT_EQ(rows_recovered, eff.totals().recovered_fen());
+  EXPECT_EQ(rows_unallocated, 170 * CNY);
+  EXPECT_EQ(trend_recovered, eff.totals().recovered_fen());
+  EXPECT_EQ(trend_unallocated, 170 * CNY);
+}
+
 // Past 100 days a snapshot keeps its per-case rows only on the first and
 // last day of a month; its summary (the portfolio) stays.
 TEST_P(ReportServiceTest, OldSnapshotsKeepMonthEndsAndSummaries) {

@@ -324,6 +324,39 @@ TEST_P(StoreTest, MigrationsAreRecordedAndIdempotentOnReopen) {
   }
 }
 
+// Migration 6 (issue 10): report_events gets the unallocated part of a
+// payment, apart from recovered_fen; rows written before it hold 0.
+TEST_P(StoreTest, PaymentsRecordTheirUnallocatedPartForReportsAndOldRowsMigrate) {
+  const v1::Case c = Open("L-U");
+  workflow::Transition t = Following(c);
+  t.event.mutable_payment()->set_payment_id("P-U");
+  t.event.mutable_payment()->set_amount_fen(3'500 * CNY);
+  t.event.mutable_payment()->mutable_allocated()->set_principal_fen(3'000 * CNY);
+  t.event.mutable_payment()->set_unallocated_fen(500 * CNY);
+  t.next.mutable_overdue()->set_principal_fen(0);
+  ASSERT_TRUE(Apply(t, c.version()).ok());
+  auto sql = Raw();
+  long long recovered = -1, unallocated = -1;
+  *sql << "SELECT recovered_fen, unallocated_fen FROM report_events WHERE case_id = "
+       << c.case_id() << " AND seq = " << t.event.sequence(),
+      soci::into(recovered), soci::into(unallocated);
+  EXPECT_EQ(recovered, 3'000 * CNY);
+  EXPECT_EQ(unallocated, 500 * CNY);
+
+  // A database at schema 5 (the column dropped, its migration forgotten)
+  // with a report row of that time: reopening migrates it, the row reads 0.
+  store_.reset();
+  *sql << "ALTER TABLE report_events DROP COLUMN unallocated_fen";
+  *sql << "DELETE FROM schema_migrations WHERE version = 6";
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  *sql << "SELECT recovered_fen, unallocated_fen FROM report_events WHERE case_id = "
+       << c.case_id() << " AND seq = " << t.event.sequence(),
+      soci::into(recovered), soci::into(unallocated);
+  EXPECT_EQ(recovered, 3'000 * CNY);
+  EXPECT_EQ(unallocated, 0);
+}
+
 TEST_P(StoreTest, SqliteJournalIsWal) {
   if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "SQLite only";
   auto sql = Raw();

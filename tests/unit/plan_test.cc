@@ -142,8 +142,9 @@ INSTANTIATE_TEST_SUITE_P(
                 absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
         KindRow{"catchUpWithWaiver", v1::PLAN_KIND_CATCH_UP, 3, 0, 0, 150 * CNY, 0,
                 5850 * CNY, absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
+        // The arrears over a longer term: never the principal not yet due.
         KindRow{"termExtension", v1::PLAN_KIND_TERM_EXTENSION, 60, 0, 0, 0, 0,
-                506'000 * CNY, absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
+                6000 * CNY, absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
         // A zero-interest deferral of 2 months: the first instalment falls
         // on the last day of February.
         KindRow{"zeroInterestDeferral", v1::PLAN_KIND_DEFERRAL, 4, 2, 0, 0, 0, 6000 * CNY,
@@ -194,6 +195,29 @@ TEST(Plan, ProposalsOutsideThePolicyAreRefused) {
     EXPECT_NE(plan.status().message().find(b.message), absl::string_view::npos)
         << b.name << ": " << plan.status();
   }
+}
+
+// Issue 10: 1,000,000.00 CNY principal outstanding, 6,000.00 CNY overdue,
+// 45 days past due, a 24-month term extension. The plan covers the arrears
+// (6,000.00 in 24 instalments of 250.00); re-amortising the principal not
+// yet due is core banking's business.
+TEST(Plan, TermExtensionCoversTheArrearsNotThePrincipalNotYetDue) {
+  v1::Case c = ModerateCase();
+  c.set_principal_outstanding_fen(1'000'000 * CNY);
+  c.set_days_past_due(45);
+  auto plan = BuildPlan(c, Request(v1::PLAN_KIND_TERM_EXTENSION, 24), DefaultPolicy(), kToday);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->total_fen(), 6000 * CNY);
+  ASSERT_EQ(plan->instalments_size(), 24);
+  for (const auto& i : plan->instalments()) EXPECT_EQ(i.amount_fen(), 250 * CNY) << i.number();
+
+  // The minimum instalment still applies: 5,900.00 over 60 months is 98.33.
+  c.mutable_overdue()->set_principal_fen(4900 * CNY);
+  auto small = BuildPlan(c, Request(v1::PLAN_KIND_TERM_EXTENSION, 60), DefaultPolicy(), kToday);
+  EXPECT_EQ(small.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(small.status().message().find("below the minimum instalment 100.00"),
+            absl::string_view::npos)
+      << small.status();
 }
 
 TEST(Plan, WaiverPercentIsAShareOfThePenalty) {

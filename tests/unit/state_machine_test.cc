@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "workflow/dates.h"
@@ -153,8 +154,9 @@ TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
       {v1::STAGE_COUNSELLING, open},
       {v1::STAGE_LEGAL_ACTION, legal},
       {v1::STAGE_REPAYMENT_PLAN, plan},
-      {v1::STAGE_RESOLVED, {K::kImported, K::kSignal}},
-      {v1::STAGE_CLOSED, {K::kSignal}},
+      // Money is never refused: a late payment is held as unallocated.
+      {v1::STAGE_RESOLVED, {K::kImported, K::kSignal, K::kPayment}},
+      {v1::STAGE_CLOSED, {K::kSignal, K::kPayment}},
   };
   v1::Policy v1_policy = DefaultPolicy();
   v1_policy.set_version(1);
@@ -466,7 +468,12 @@ TEST_P(PaymentTable, AllocatesPenaltyInterestPrincipal) {
   EXPECT_EQ(t.next.stage(), r.want_stage);
   EXPECT_EQ(OverdueTotal(t.next.overdue()),
             3600 * CNY - (r.amount - r.want_unallocated));
-  EXPECT_EQ(t.next.paid_total_fen(), r.amount - r.want_unallocated);
+  // Everything received; the part that paid nothing owed is held.
+  EXPECT_EQ(t.next.paid_total_fen(), r.amount);
+  EXPECT_EQ(t.next.unallocated_fen(), r.want_unallocated);
+  EXPECT_EQ(t.event.summary().find("held as unallocated") != std::string::npos,
+            r.want_unallocated > 0)
+      << t.event.summary();
 }
 
 v1::OverdueAmounts Amounts(int64_t principal, int64_t interest, int64_t penalty) {
@@ -485,6 +492,62 @@ INSTANTIATE_TEST_SUITE_P(
         PaymentRow{"intoPrincipal", 601 * CNY, Amounts(1 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_REMINDER},
         PaymentRow{"exactCure", 3600 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_RESOLVED},
         PaymentRow{"overpayment", 4000 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 400 * CNY, v1::STAGE_RESOLVED}),
+    [](const auto& info) { return info.param.name; });
+
+struct LatePaymentRow {
+  std::string name;
+  v1::Stage stage;
+  v1::CloseReason reason;
+  std::string want_said;
+};
+
+void PrintTo(const LatePaymentRow& r, std::ostream* os) { *os << r.name; }
+
+class LatePaymentTable : public ::testing::TestWithParam<LatePaymentRow> {};
+
+// Core banking posts what it received, sometimes after the case ended: the
+// money is recorded and held as unallocated; the case keeps its stage.
+TEST_P(LatePaymentTable, IsHeldAsUnallocatedAndChangesNoStage) {
+  const LatePaymentRow& r = GetParam();
+  v1::Case c = CaseIn(r.stage);
+  c.set_close_reason(r.reason);
+  c.set_paid_total_fen(3600 * CNY);
+  c.set_unallocated_fen(10 * CNY);
+  const v1::OverdueAmounts overdue_before = c.overdue();
+  Transition t = Step(c, Pay("LATE", 120 * CNY), absl::CivilDay(2026, 11, 20));
+  const v1::Payment& p = t.event.payment();
+  EXPECT_EQ(p.unallocated_fen(), 120 * CNY);
+  EXPECT_EQ(OverdueTotal(p.allocated()), 0);
+  EXPECT_EQ(p.plan_fen(), 0);
+  EXPECT_EQ(t.next.stage(), r.stage);
+  EXPECT_EQ(t.next.close_reason(), r.reason);
+  EXPECT_EQ(t.event.stage_before(), t.event.stage_after());
+  EXPECT_EQ(t.next.paid_total_fen(), 3720 * CNY);
+  EXPECT_EQ(t.next.unallocated_fen(), 130 * CNY);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(t.next.overdue(),
+                                                                 overdue_before));
+  EXPECT_NE(t.event.summary().find(r.want_said), std::string::npos) << t.event.summary();
+  EXPECT_NE(t.event.summary().find("held as unallocated for core banking to refund or apply"),
+            std::string::npos)
+      << t.event.summary();
+  EXPECT_TRUE(t.create_tasks.empty());
+  EXPECT_FALSE(t.cancel_open_tasks);
+  EXPECT_TRUE(t.set_timers.empty());
+  EXPECT_FALSE(t.handoff.has_value());
+  EXPECT_EQ(t.next.version(), c.version() + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Stages, LatePaymentTable,
+    ::testing::Values(
+        LatePaymentRow{"cured", v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED,
+                       "received after the case was resolved (CLOSE_REASON_CURED)"},
+        LatePaymentRow{"restructured", v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED,
+                       "received after the case was closed (CLOSE_REASON_RESTRUCTURED)"},
+        LatePaymentRow{"writtenOff", v1::STAGE_CLOSED, v1::CLOSE_REASON_WRITTEN_OFF,
+                       "received after the case was closed (CLOSE_REASON_WRITTEN_OFF)"},
+        LatePaymentRow{"legalConcluded", v1::STAGE_CLOSED, v1::CLOSE_REASON_LEGAL_CONCLUDED,
+                       "received after the case was closed (CLOSE_REASON_LEGAL_CONCLUDED)"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, FullCureResolvesFromEveryOpenStage) {
@@ -761,6 +824,206 @@ TEST(StateMachine, PlansSuspendAndResumeLegalAction) {
   // A moderate case's broken plan returns it to counselling.
   v1::Case m = CaseIn(v1::STAGE_REPAYMENT_PLAN);
   EXPECT_EQ(Step(m, broken, d).next.stage(), v1::STAGE_COUNSELLING);
+}
+
+// --- Payments while a plan runs (issue 10) ----------------------------------
+
+// The plan's approval as the plan service records it: `count` monthly
+// instalments from d + 10, summing to `total`.
+v1::CaseEvent Approved(int64_t plan_id, v1::PlanKind kind, int64_t total, int count,
+                       absl::CivilDay d) {
+  v1::CaseEvent e;
+  v1::PlanApproved& a = *e.mutable_plan_approved();
+  a.set_plan_id(plan_id);
+  a.set_kind(kind);
+  a.set_approver("sup1");
+  a.set_total_fen(total);
+  for (int i = 0; i < count; ++i) *a.add_instalment_due_dates() = DayToProto(d + 10 + 30 * i);
+  return e;
+}
+
+struct PlanPaymentRow {
+  std::string name;
+  v1::PlanKind kind;
+  int64_t plan_total;
+  int instalments;
+  std::vector<int64_t> payments;  // in order; the row checks the last
+  v1::Stage want_stage;
+  int64_t want_plan_fen;            // of the last payment
+  int64_t want_allocated;           // of the last payment, summed
+  int64_t want_unallocated;         // of the last payment
+  int64_t want_overdue;             // the case's, after the last
+  int64_t want_plan_outstanding;    // the case's, after the last
+};
+
+void PrintTo(const PlanPaymentRow& r, std::ostream* os) { *os << r.name; }
+
+class PlanPaymentTable : public ::testing::TestWithParam<PlanPaymentRow> {};
+
+// The first `k` instalments of a 12-month restructuring of 6,000.00 CNY at
+// 2400 bp (what workflow::BuildPlan schedules): 620.00, 610.00, ...
+std::vector<int64_t> Restructured(int k) {
+  std::vector<int64_t> out;
+  for (int i = 0; i < k; ++i) out.push_back((620 - 10 * i) * CNY);
+  return out;
+}
+
+// A moderate case: 45 dpd, 6,000.00 CNY overdue (5,000 principal, 700
+// interest, 300 penalty), 1,000,000.00 CNY principal outstanding. A plan
+// holds the case in REPAYMENT_PLAN until every instalment is paid: a payment
+// pays the plan and lowers the overdue amounts by as much, up to what is
+// overdue; only the plan's completion (the PlanCompleted event the plan
+// service appends) resolves it.
+TEST_P(PlanPaymentTable, PaymentsPayThePlanAndTheCaseStaysInItUntilItCompletes) {
+  const PlanPaymentRow& r = GetParam();
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY,
+                           300 * CNY));
+  ASSERT_EQ(c.stage(), v1::STAGE_COUNSELLING);
+  c = Step(c, Approved(5, r.kind, r.plan_total, r.instalments, d), d).next;
+  ASSERT_EQ(c.stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(c.active_plan_outstanding_fen(), r.plan_total);
+  Transition t;
+  t.next = c;
+  int n = 0;
+  int64_t received = 0;
+  for (int64_t amount : r.payments) {
+    t = Step(t.next, Pay(absl::StrCat("P", n + 1), amount), d + 10 + 30 * n);
+    ++n;
+    received += amount;
+  }
+  const v1::Payment& p = t.event.payment();
+  EXPECT_EQ(t.next.stage(), r.want_stage);
+  EXPECT_EQ(p.plan_fen(), r.want_plan_fen);
+  EXPECT_EQ(OverdueTotal(p.allocated()), r.want_allocated);
+  EXPECT_EQ(p.unallocated_fen(), r.want_unallocated);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), r.want_overdue);
+  EXPECT_EQ(t.next.active_plan_outstanding_fen(), r.want_plan_outstanding);
+  EXPECT_EQ(t.next.active_plan_id(), 5);
+  EXPECT_EQ(t.next.paid_total_fen(), received);
+  EXPECT_EQ(t.next.unallocated_fen(), r.want_unallocated);
+  if (r.want_stage == v1::STAGE_REPAYMENT_PLAN) {
+    EXPECT_FALSE(t.clear_all_timers);
+    EXPECT_FALSE(t.cancel_open_tasks);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Plans, PlanPaymentTable,
+    ::testing::Values(
+        // 6,000.00 in 24 instalments of 250.00: the first one paid leaves
+        // the case in its plan with 5,750.00 overdue.
+        PlanPaymentRow{"termExtensionFirstInstalment", v1::PLAN_KIND_TERM_EXTENSION,
+                       6000 * CNY, 24, {250 * CNY}, v1::STAGE_REPAYMENT_PLAN,
+                       250 * CNY, 250 * CNY, 0, 5750 * CNY, 5750 * CNY},
+        PlanPaymentRow{"termExtensionSecondInstalment", v1::PLAN_KIND_TERM_EXTENSION,
+                       6000 * CNY, 24, {250 * CNY, 250 * CNY}, v1::STAGE_REPAYMENT_PLAN,
+                       250 * CNY, 250 * CNY, 0, 5500 * CNY, 5500 * CNY},
+        // Restructuring at 24% a year: 6,000.00 of arrears in 12 parts of
+        // 500.00, each with a month's interest on what is still owed:
+        // instalments 620.00, 610.00, ... 510.00 (6,780.00 in all). The
+        // 11th (520.00) pays the last 250.00 of arrears; the case stays in
+        // its plan, and the 12th (510.00, interest on the plan) lowers
+        // nothing overdue.
+        PlanPaymentRow{"restructuringEleventhPaysTheArrears", v1::PLAN_KIND_RESTRUCTURING,
+                       6780 * CNY, 12, Restructured(11), v1::STAGE_REPAYMENT_PLAN,
+                       520 * CNY, 250 * CNY, 0, 0, 510 * CNY},
+        PlanPaymentRow{"restructuringTwelfth", v1::PLAN_KIND_RESTRUCTURING, 6780 * CNY, 12,
+                       Restructured(12), v1::STAGE_REPAYMENT_PLAN, 510 * CNY, 0, 0, 0, 0},
+        // More than the plan owes: the plan first, then nothing overdue is
+        // left, so the rest is unallocated.
+        PlanPaymentRow{"beyondThePlan", v1::PLAN_KIND_CATCH_UP, 6000 * CNY, 3,
+                       {7000 * CNY}, v1::STAGE_REPAYMENT_PLAN, 6000 * CNY, 6000 * CNY,
+                       1000 * CNY, 0, 0},
+        // A plan that covers less than is overdue (a waiver, or arrears that
+        // grew since): beyond the plan, the payment pays the overdue rest.
+        PlanPaymentRow{"planThenArrears", v1::PLAN_KIND_CATCH_UP, 5000 * CNY, 2,
+                       {5500 * CNY}, v1::STAGE_REPAYMENT_PLAN, 5000 * CNY, 5500 * CNY, 0,
+                       500 * CNY, 0}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(StateMachine, OnlyThePlansCompletionEndsIt) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY,
+                           300 * CNY));
+  c = Step(c, Approved(5, v1::PLAN_KIND_RESTRUCTURING, 6780 * CNY, 12, d), d).next;
+  // Core banking books the restructuring and reports nothing overdue: the
+  // plan still runs.
+  v1::CaseEvent nothing_overdue;
+  *nothing_overdue.mutable_imported() = Record("L1", DayToProto(d + 1), DayToProto(d + 1), 0);
+  Transition t = Step(c, nothing_overdue, d + 1);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(t.next.active_plan_outstanding_fen(), 6780 * CNY);
+  // Paid in full: still in the plan until PlanCompleted.
+  t = Step(t.next, Pay("ALL", 6780 * CNY), d + 2);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_REPAYMENT_PLAN);
+  EXPECT_EQ(t.event.payment().plan_fen(), 6780 * CNY);
+  EXPECT_EQ(t.event.payment().unallocated_fen(), 0);
+  EXPECT_NE(t.event.summary().find("6,780.00 CNY to plan 5, now paid in full"),
+            std::string::npos)
+      << t.event.summary();
+  v1::CaseEvent completed;
+  completed.mutable_plan_completed()->set_plan_id(5);
+  completed.mutable_plan_completed()->set_kind(v1::PLAN_KIND_RESTRUCTURING);
+  t = Step(t.next, completed, d + 2);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(t.next.close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
+  EXPECT_EQ(t.next.active_plan_id(), 0);
+  EXPECT_EQ(t.next.active_plan_outstanding_fen(), 0);
+
+  // A broken plan forgets what it still owed.
+  v1::Case b = Open(Record("L2", DayToProto(d), DayToProto(d - 45), 6000 * CNY));
+  b = Step(b, Approved(6, v1::PLAN_KIND_CATCH_UP, 6000 * CNY, 3, d), d).next;
+  b = Step(b, Pay("B1", 2000 * CNY), d + 10).next;
+  v1::CaseEvent broken;
+  broken.mutable_plan_broken()->set_plan_id(6);
+  broken.mutable_plan_broken()->set_instalment(2);
+  broken.mutable_plan_broken()->set_instalment_count(3);
+  t = Step(b, broken, d + 40);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_COUNSELLING);
+  EXPECT_EQ(t.next.active_plan_outstanding_fen(), 0);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), 4000 * CNY);
+}
+
+TEST(StateMachine, ReplayRebuildsACaseThroughItsPlan) {
+  const absl::CivilDay d(2026, 9, 1);
+  std::vector<v1::CaseEvent> log;
+  v1::Case c;
+  absl::Time now = kNow;
+  auto apply = [&](v1::CaseEvent e, absl::CivilDay day) {
+    *e.mutable_business_date() = DayToProto(day);
+    e.set_actor("test");
+    now += absl::Minutes(7);
+    auto t = Decide(c, e, DefaultPolicy(), now);
+    ASSERT_TRUE(t.ok()) << t.status();
+    c = t->next;
+    log.push_back(t->event);
+  };
+  v1::CaseEvent open;
+  open.set_case_id(11);
+  *open.mutable_imported() = Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY,
+                                    700 * CNY, 300 * CNY);
+  apply(open, d);
+  apply(Approved(5, v1::PLAN_KIND_RESTRUCTURING, 6780 * CNY, 12, d), d);
+  int i = 0;
+  for (int64_t amount : Restructured(12)) {
+    apply(Pay(absl::StrCat("P", i), amount), d + 10 + 30 * i);
+    ++i;
+  }
+  ASSERT_EQ(c.stage(), v1::STAGE_REPAYMENT_PLAN);
+  v1::CaseEvent completed;
+  completed.mutable_plan_completed()->set_plan_id(5);
+  completed.mutable_plan_completed()->set_kind(v1::PLAN_KIND_RESTRUCTURING);
+  apply(completed, d + 340);
+  apply(Pay("LATE", 100 * CNY), d + 341);
+  ASSERT_EQ(c.stage(), v1::STAGE_CLOSED);
+
+  auto rebuilt = Replay(log, [](int64_t v) { return v == 0 ? &DefaultPolicy() : nullptr; });
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  std::string diff;
+  google::protobuf::util::MessageDifferencer differ;
+  differ.ReportDifferencesToString(&diff);
+  EXPECT_TRUE(differ.Compare(*rebuilt, c)) << diff;
 }
 
 TEST(StateMachine, LegalMilestonesRecoverAndConclude) {
