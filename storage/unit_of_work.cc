@@ -12,6 +12,7 @@
 #include "storage/report_facts.h"
 #include "storage/schema.h"
 #include "storage/sql.h"
+#include "storage/sql_enums.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
 #include "workflow/status_macros.h"
@@ -122,7 +123,7 @@ namespace {
 
 // `sql.prepare << Dialect(text)`, the start of every prepared statement.
 soci::details::prepare_temp_type Prepare(soci::session& sql, Backend backend,
-                                         const char* text) {
+                                         absl::string_view text) {
   return sql.prepare << Dialect(text, backend);
 }
 
@@ -213,19 +214,26 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                     soci::use(key_text), soci::into(out_id),
                     soci::into(out_body))),
       cancel_tasks((Prepare(sql, b,
-                            "UPDATE tasks SET state = 4, lease_expires_us = 0, "
-                            "hold_reason = '', completed_at_us = :now "
-                            "WHERE case_id = :case_id AND state IN (1, 2)"),
+                            absl::StrCat("UPDATE tasks SET state = ",
+                                         kSqlTaskCancelled,
+                                         ", lease_expires_us = 0, "
+                                         "hold_reason = '', completed_at_us = "
+                                         ":now WHERE case_id = :case_id AND "
+                                         "state IN ",
+                                         kSqlOpenTaskStates)),
                     soci::use(t_now_us), soci::use(key_id))),
       insert_task(
           (Prepare(sql, b,
-                   "INSERT INTO tasks (task_id, case_id, task_type, queue, "
-                   "state, priority, not_before_us, deadline_us, attempts, "
-                   "lease_owner, lease_token, lease_expires_us, cost_fen, "
-                   "payload, outcome, hold_reason, created_at_us, "
-                   "completed_at_us) VALUES (:task_id, :case_id, :type, "
-                   ":queue, 1, :priority, :not_before_us, :deadline_us, 0, "
-                   "'', 0, 0, :cost_fen, :payload, '', '', :created_at_us, 0)"),
+                   absl::StrCat(
+                       "INSERT INTO tasks (task_id, case_id, task_type, queue, "
+                       "state, priority, not_before_us, deadline_us, "
+                       "attempts, lease_owner, lease_token, lease_expires_us, "
+                       "cost_fen, payload, outcome, hold_reason, "
+                       "created_at_us, completed_at_us) VALUES (:task_id, "
+                       ":case_id, :type, :queue, ",
+                       kSqlTaskReady,
+                       ", :priority, :not_before_us, :deadline_us, 0, '', 0, "
+                       "0, :cost_fen, :payload, '', '', :created_at_us, 0)")),
            soci::use(t_in.task_id), soci::use(t_in.case_id),
            soci::use(t_in.task_type), soci::use(t_in.queue),
            soci::use(t_in.priority), soci::use(t_in.not_before_us),
@@ -236,83 +244,110 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
       // Reads the tasks_ready partial index in its order.
       claim_candidates(
           (PrepareTaskSelect(sql, b,
-                             "WHERE queue = :queue AND state = 1 AND "
-                             "not_before_us <= :now ORDER BY priority DESC, "
-                             "not_before_us, task_id LIMIT :n{skip_locked}",
+                             absl::StrCat("WHERE queue = :queue AND state = ",
+                                          kSqlTaskReady,
+                                          " AND not_before_us <= :now "
+                                          "ORDER BY priority DESC, "
+                                          "not_before_us, task_id "
+                                          "LIMIT :n{skip_locked}"),
                              t_out),
            soci::use(t_queue), soci::use(t_now_us), soci::use(t_limit))),
       lease_task((Prepare(sql, b,
-                          "UPDATE tasks SET state = 2, lease_owner = :owner, "
-                          "lease_token = :token, lease_expires_us = :expires, "
-                          "attempts = attempts + 1, hold_reason = '' "
-                          "WHERE task_id = :id AND state = 1"),
+                          absl::StrCat("UPDATE tasks SET state = ",
+                                       kSqlTaskLeased,
+                                       ", lease_owner = :owner, "
+                                       "lease_token = :token, "
+                                       "lease_expires_us = :expires, "
+                                       "attempts = attempts + 1, "
+                                       "hold_reason = '' "
+                                       "WHERE task_id = :id AND state = ",
+                                       kSqlTaskReady)),
                   soci::use(t_owner), soci::use(t_new_token),
                   soci::use(t_expires_us), soci::use(key_id))),
       set_hold((Prepare(sql, b,
                         "UPDATE tasks SET hold_reason = :reason "
                         "WHERE task_id = :id"),
                 soci::use(t_text), soci::use(key_id))),
-      held_tasks((PrepareTaskSelect(sql, b,
-                                    "WHERE case_id = :case_id AND state = 1 "
-                                    "AND hold_reason <> '' ORDER BY task_id",
-                                    t_out),
+      held_tasks((PrepareTaskSelect(
+                      sql, b,
+                      absl::StrCat("WHERE case_id = :case_id AND state = ",
+                                   kSqlTaskReady,
+                                   " AND hold_reason <> '' ORDER BY task_id"),
+                      t_out),
                   soci::use(key_id))),
       recheck_hold((Prepare(sql, b,
-                            "UPDATE tasks SET hold_reason = :reason, "
-                            "not_before_us = :not_before "
-                            "WHERE task_id = :id AND state = 1"),
+                            absl::StrCat("UPDATE tasks SET hold_reason = "
+                                         ":reason, not_before_us = :not_before "
+                                         "WHERE task_id = :id AND state = ",
+                                         kSqlTaskReady)),
                     soci::use(t_text), soci::use(t_not_before_us),
                     soci::use(key_id))),
       complete_task((
           Prepare(sql, b,
-                  "UPDATE tasks SET state = 3, outcome = :outcome, "
-                  "lease_expires_us = 0, hold_reason = '', "
-                  "completed_at_us = :now "
-                  "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
+                  absl::StrCat("UPDATE tasks SET state = ", kSqlTaskCompleted,
+                               ", outcome = :outcome, "
+                               "lease_expires_us = 0, hold_reason = '', "
+                               "completed_at_us = :now "
+                               "WHERE task_id = :id AND state = ",
+                               kSqlTaskLeased, " AND lease_token = :token")),
           soci::use(t_text), soci::use(t_now_us), soci::use(key_id),
           soci::use(t_token))),
       return_task((
           Prepare(sql, b,
-                  "UPDATE tasks SET state = :state, "
-                  "not_before_us = :not_before, lease_owner = '', "
-                  "lease_expires_us = 0, hold_reason = :reason "
-                  "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
+                  absl::StrCat("UPDATE tasks SET state = :state, "
+                               "not_before_us = :not_before, lease_owner = '', "
+                               "lease_expires_us = 0, hold_reason = :reason "
+                               "WHERE task_id = :id AND state = ",
+                               kSqlTaskLeased, " AND lease_token = :token")),
           soci::use(t_state), soci::use(t_not_before_us), soci::use(t_text),
           soci::use(key_id), soci::use(t_token))),
       extend_lease((
           Prepare(sql, b,
-                  "UPDATE tasks SET lease_expires_us = :expires "
-                  "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
+                  absl::StrCat("UPDATE tasks SET lease_expires_us = :expires "
+                               "WHERE task_id = :id AND state = ",
+                               kSqlTaskLeased, " AND lease_token = :token")),
           soci::use(t_expires_us), soci::use(key_id), soci::use(t_token))),
       expired_leases((Prepare(sql, b,
-                              "SELECT task_id, queue, task_type FROM tasks WHERE "
-                              "state = 2 AND lease_expires_us <= :now "
-                              "ORDER BY lease_expires_us, task_id "
-                              "LIMIT :n{skip_locked}"),
+                              absl::StrCat("SELECT task_id, queue, task_type "
+                                           "FROM tasks WHERE state = ",
+                                           kSqlTaskLeased,
+                                           " AND lease_expires_us <= :now "
+                                           "ORDER BY lease_expires_us, task_id "
+                                           "LIMIT :n{skip_locked}")),
                       soci::use(t_now_us), soci::use(t_limit),
                       soci::into(out_id), soci::into(out_text),
                       soci::into(out_type))),
       expire_lease((Prepare(sql, b,
-                            "UPDATE tasks SET state = 1, lease_owner = '', "
-                            "lease_expires_us = 0 "
-                            "WHERE task_id = :id AND state = 2"),
+                            absl::StrCat("UPDATE tasks SET state = ",
+                                         kSqlTaskReady,
+                                         ", lease_owner = '', "
+                                         "lease_expires_us = 0 "
+                                         "WHERE task_id = :id AND state = ",
+                                         kSqlTaskLeased)),
                     soci::use(key_id))),
       release_task((
           Prepare(sql, b,
-                  "UPDATE tasks SET state = 1, lease_owner = '', "
-                  "lease_expires_us = 0, hold_reason = '', "
-                  "attempts = attempts - 1 "
-                  "WHERE task_id = :id AND state = 2 AND lease_token = :token"),
+                  absl::StrCat("UPDATE tasks SET state = ", kSqlTaskReady,
+                               ", lease_owner = '', "
+                               "lease_expires_us = 0, hold_reason = '', "
+                               "attempts = attempts - 1 "
+                               "WHERE task_id = :id AND state = ",
+                               kSqlTaskLeased, " AND lease_token = :token")),
           soci::use(key_id), soci::use(t_token))),
       defer_task((Prepare(sql, b,
-                          "UPDATE tasks SET not_before_us = :not_before "
-                          "WHERE task_id = :id AND state = 1"),
+                          absl::StrCat("UPDATE tasks SET not_before_us = "
+                                       ":not_before WHERE task_id = :id AND "
+                                       "state = ",
+                                       kSqlTaskReady)),
                   soci::use(t_not_before_us), soci::use(key_id))),
       // Reads the tasks_next_ready partial index (its predicate verbatim).
       next_ready((Prepare(sql, b,
-                          "SELECT COALESCE(MIN(not_before_us), 0) FROM tasks "
-                          "WHERE queue = :queue AND state = 1 AND "
-                          "not_before_us > 0 AND not_before_us > :now"),
+                          absl::StrCat("SELECT COALESCE(MIN(not_before_us), 0) "
+                                       "FROM tasks WHERE queue = :queue AND "
+                                       "state = ",
+                                       kSqlTaskReady,
+                                       " AND not_before_us > 0 AND "
+                                       "not_before_us > :now")),
                   soci::use(t_queue), soci::use(t_now_us),
                   soci::into(out_id))),
       delete_all_timers(
@@ -399,17 +434,20 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                              "ON CONFLICT (borrower_id) DO UPDATE SET "
                              "locked_at_us = excluded.locked_at_us"),
                      soci::use(ct_borrower), soci::use(ct_at_us))),
-      // Calls are task types 2 (reminder), 3 (counselling) and 6 (plan
-      // follow-up); the index narrows to the borrower's last 7 days.
+      // Calls are the task types of kSqlCallTaskTypes (reminder,
+      // counselling, plan follow-up); the index narrows to the borrower's
+      // last 7 days.
       count_calls(
           (Prepare(sql, b,
-                   "SELECT COALESCE(SUM(CASE WHEN at_us >= :day1 THEN 1 "
-                   "ELSE 0 END), 0), COALESCE(SUM(CASE WHEN at_us >= :day2 "
-                   "THEN connected ELSE 0 END), 0), COUNT(*), "
-                   "COALESCE(SUM(CASE WHEN at_us >= :day3 AND ended = 0 "
-                   "THEN 1 ELSE 0 END), 0) FROM contacts "
-                   "WHERE borrower_id = :borrower AND at_us >= :week AND "
-                   "task_type IN (2, 3, 6)"),
+                   absl::StrCat(
+                       "SELECT COALESCE(SUM(CASE WHEN at_us >= :day1 THEN 1 "
+                       "ELSE 0 END), 0), COALESCE(SUM(CASE WHEN at_us >= "
+                       ":day2 THEN connected ELSE 0 END), 0), COUNT(*), "
+                       "COALESCE(SUM(CASE WHEN at_us >= :day3 AND ended = 0 "
+                       "THEN 1 ELSE 0 END), 0) FROM contacts "
+                       "WHERE borrower_id = :borrower AND at_us >= :week AND "
+                       "task_type IN ",
+                       kSqlCallTaskTypes)),
            soci::use(ct_day_us), soci::use(ct_day_us), soci::use(ct_day_us),
            soci::use(ct_borrower), soci::use(ct_week_us), soci::into(ct_today),
            soci::into(ct_connected), soci::into(ct_week),

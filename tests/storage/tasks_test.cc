@@ -10,6 +10,8 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
 #include "storage/schema.h"
+#include "storage/sql_enums.h"
+#include "workflow/compliance.h"
 #include "workflow/dates.h"
 
 namespace collections::storage {
@@ -369,6 +371,23 @@ TEST_P(StoreTest, DueTimersComeEarliestFirst) {
   std::vector<workflow::TimerSpec> timers = *store_->ListTimers(2);
   ASSERT_EQ(timers.size(), 1u);
   EXPECT_EQ(timers[0].due, absl::CivilDay(2026, 12, 12));
+}
+
+// The SQL that counts calls against the contact caps names the call task
+// types as a list (storage/sql_enums.h); it must be exactly the types the
+// workflow's caps treat as calls.
+TEST(SqlEnumsTest, CallTaskTypesAreTheWorkflowsCalls) {
+  std::string calls = "(";
+  for (int type = v1::TaskType_MIN; type <= v1::TaskType_MAX; ++type) {
+    if (!v1::TaskType_IsValid(type) ||
+        !workflow::IsCallTask(static_cast<v1::TaskType>(type))) {
+      continue;
+    }
+    if (calls.size() > 1) calls += ", ";
+    calls += std::to_string(type);
+  }
+  calls += ")";
+  EXPECT_EQ(calls, kSqlCallTaskTypes);
 }
 
 }  // namespace
