@@ -1,28 +1,13 @@
 #include "server/policy_service.h"
 
-#include <algorithm>
-#include <memory>
-#include <optional>
-#include <string>
 #include <utility>
-#include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "server/case_engine.h"
-#include "server/policy_bootstrap.h"
 #include "server/rpc_util.h"
-#include "storage/reports.h"
-#include "workflow/dates.h"
-#include "workflow/policy.h"
-#include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {
 
-constexpr int kMaxCaseIds = 10000;
-constexpr int kMaxListedErrors = 100;
-
+// Finishes `reactor` with `result`, copying the value into `response`.
 template <typename Response>
 void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
                 absl::StatusOr<Response> result) {
@@ -30,235 +15,67 @@ void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
   reactor->Finish(ToGrpcStatus(result.status()));
 }
 
-// What the commands of one migration did; Wait blocks until every one has
-// been answered.
-class Tally {
- public:
-  void Add() {
-    absl::MutexLock lock(&mu_);
-    ++outstanding_;
-  }
-  void Done(int64_t case_id, bool skipped, const absl::Status& status) {
-    absl::MutexLock lock(&mu_);
-    --outstanding_;
-    if (!status.ok()) {
-      out_.set_failed(out_.failed() + 1);
-      errors_.emplace_back(case_id, std::string(status.message()));
-    } else if (skipped) {
-      out_.set_skipped(out_.skipped() + 1);
-    } else {
-      out_.set_migrated(out_.migrated() + 1);
-    }
-  }
-  // Flow control: blocks while more than `limit` commands are queued.
-  void WaitBelow(int limit) {
-    absl::MutexLock lock(&mu_);
-    auto below = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return outstanding_ < limit;
-    };
-    mu_.Await(absl::Condition(&below));
-  }
-  v1::MigrateCasesResponse Wait() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &outstanding_));
-    std::sort(errors_.begin(), errors_.end());
-    for (size_t i = 0; i < errors_.size() && i < kMaxListedErrors; ++i) {
-      v1::MigrateCaseError* e = out_.add_errors();
-      e->set_case_id(errors_[i].first);
-      e->set_message(errors_[i].second);
-    }
-    return out_;
-  }
-
- private:
-  absl::Mutex mu_;
-  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::MigrateCasesResponse out_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<int64_t, std::string>> errors_ ABSL_GUARDED_BY(mu_);
-};
-
 }  // namespace
 
-grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerContext* context,
-                                                       const v1::GetPolicyRequest* request,
-                                                       v1::GetPolicyResponse* response) {
-  if (request->version() < 0) {
-    return FinishUnary(context, ToGrpcStatus(absl::InvalidArgumentError(
-                                    "version must not be negative (0: the current one)")));
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, version = request->version()] {
-    absl::StatusOr<const v1::Policy*> policy =
-        version == 0 ? &context_.policies->Current() : context_.policies->Get(version);
-    if (policy.ok()) *response->mutable_policy() = **policy;
-    reactor->Finish(ToGrpcStatus(policy.status()));
-  });
-  return reactor;
-}
+PolicyServiceImpl::PolicyServiceImpl(const ServiceContext& context)
+    : context_(context),
+      engine_(context.store, context.clock, context.policies, context.cases) {}
 
-grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(grpc::CallbackServerContext* context,
-                                                       const v1::PutPolicyRequest* request,
-                                                       v1::PutPolicyResponse* response) {
-  absl::Status invalid;
-  if (!request->has_policy()) {
-    invalid = absl::InvalidArgumentError("policy is required");
-  } else if (request->policy().version() != 0) {
-    invalid = absl::InvalidArgumentError(
-        "policy.version must be 0: the server assigns versions");
-  } else if (absl::Status s = workflow::ValidatePolicy(request->policy()); !s.ok()) {
-    invalid = absl::InvalidArgumentError(absl::StrCat("policy: ", s.message()));
+grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(
+    grpc::CallbackServerContext* context, const v1::GetPolicyRequest* request,
+    v1::GetPolicyResponse* response) {
+  if (absl::Status invalid = PolicyEngine::CheckGet(*request); !invalid.ok()) {
+    return FinishUnary(context, ToGrpcStatus(invalid));
   }
-  if (!invalid.ok()) return FinishUnary(context, ToGrpcStatus(invalid));
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, policy = request->policy()] {
-    FinishWith(reactor, response, Put(policy));
-  });
-  return reactor;
-}
-
-absl::StatusOr<v1::PutPolicyResponse> PolicyServiceImpl::Put(v1::Policy policy) {
-  absl::MutexLock lock(&put_mu_);
-  v1::PutPolicyResponse out;
-  const v1::Policy& current = context_.policies->Current();
-  if (SamePolicy(current, policy)) {
-    *out.mutable_policy() = current;
-    out.set_unchanged(true);
-    return out;
-  }
-  RETURN_IF_ERROR(context_.store->Write([&policy](storage::UnitOfWork& uow) {
-    return uow.PutPolicy(policy).status();  // sets policy.version
-  }));
-  context_.policies->SetCurrent(policy);
-  *out.mutable_policy() = std::move(policy);
-  return out;
-}
-
-grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
-    grpc::CallbackServerContext* context, const v1::ListPolicyVersionsRequest* request,
-    v1::ListPolicyVersionsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response] {
-    auto list = [this]() -> absl::StatusOr<v1::ListPolicyVersionsResponse> {
-      ASSIGN_OR_RETURN(std::vector<storage::PolicyVersionInfo> versions,
-                       storage::ListPolicyVersionInfo(*context_.store));
-      ASSIGN_OR_RETURN(auto open, storage::OpenCasesByPolicyVersion(*context_.store));
-      v1::ListPolicyVersionsResponse out;
-      for (const storage::PolicyVersionInfo& v : versions) {
-        v1::PolicyVersion* p = out.add_versions();
-        p->set_version(v.version);
-        p->set_name(v.name);
-        p->set_open_cases(open.count(v.version) ? open.at(v.version) : 0);
-        p->mutable_created_at()->set_seconds(absl::ToUnixSeconds(v.created_at));
-      }
-      out.set_current(context_.policies->Current().version());
-      return out;
-    };
-    FinishWith(reactor, response, list());
-  });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(grpc::CallbackServerContext* context,
-                                                          const v1::MigrateCasesRequest* request,
-                                                          v1::MigrateCasesResponse* response) {
-  absl::Status invalid;
-  if (request->to_version() < 0 || request->from_version() < 0) {
-    invalid = absl::InvalidArgumentError("to_version and from_version must not be negative");
-  } else if (request->case_ids().empty() == (request->from_version() == 0)) {
-    invalid = absl::InvalidArgumentError("give either case_ids or from_version (not both)");
-  } else if (request->case_ids_size() > kMaxCaseIds) {
-    invalid = absl::InvalidArgumentError(
-        absl::StrCat("case_ids: at most ", kMaxCaseIds, " per call (or use from_version)"));
-  } else {
-    for (int64_t id : request->case_ids()) {
-      if (id <= 0) invalid = absl::InvalidArgumentError("case_ids must be positive");
-    }
-  }
-  if (!invalid.ok()) return FinishUnary(context, ToGrpcStatus(invalid));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.executor->Schedule(
-      [this, reactor, request, response, actor = ActorOf(context, "admin")] {
-        FinishWith(reactor, response, Migrate(*request, actor));
+      [this, reactor, response, version = request->version()] {
+        absl::StatusOr<v1::Policy> policy = engine_.Get(version);
+        if (policy.ok()) *response->mutable_policy() = *std::move(policy);
+        reactor->Finish(ToGrpcStatus(policy.status()));
       });
   return reactor;
 }
 
-absl::StatusOr<v1::MigrateCasesResponse> PolicyServiceImpl::Migrate(
-    const v1::MigrateCasesRequest& request, const std::string& actor) {
-  const int64_t to_version = request.to_version() == 0
-                                 ? context_.policies->Current().version()
-                                 : request.to_version();
-  ASSIGN_OR_RETURN(const v1::Policy* target, context_.policies->Get(to_version));
-  if (request.from_version() > 0) {
-    RETURN_IF_ERROR(context_.policies->Get(request.from_version()).status());
-    if (request.from_version() >= to_version) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "to_version ", to_version, " is not newer than from_version ", request.from_version()));
-    }
+grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(
+    grpc::CallbackServerContext* context, const v1::PutPolicyRequest* request,
+    v1::PutPolicyResponse* response) {
+  if (absl::Status invalid = PolicyEngine::CheckPut(*request); !invalid.ok()) {
+    return FinishUnary(context, ToGrpcStatus(invalid));
   }
-  const absl::CivilDay today = context_.cases->BusinessDate();
-  storage::Store* store = context_.store;
-  const Clock* clock = context_.clock;
-  Tally tally;
-  // One command per case, so that one case's failure stays its own and the
-  // writer groups the moves into commits.
-  auto move = [&](int64_t case_id) {
-    auto skipped = std::make_shared<bool>(false);
-    tally.WaitBelow(2048);
-    tally.Add();
-    store->Submit(
-        [=](storage::UnitOfWork& uow) -> absl::Status {
-          ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(case_id));
-          if (!c) return absl::NotFoundError(absl::StrCat("case_id ", case_id, " not found"));
-          if (c->policy_version() >= to_version) {
-            *skipped = true;
-            return absl::OkStatus();
-          }
-          if (!workflow::IsOpenStage(c->stage())) {
-            return absl::FailedPreconditionError(
-                absl::StrCat("case ", case_id, " is ", v1::Stage_Name(c->stage()),
-                             ": only open cases move to another policy"));
-          }
-          v1::CaseEvent event;
-          *event.mutable_business_date() = workflow::DayToProto(today);
-          event.set_actor(actor);
-          event.mutable_policy_migrated()->set_from_version(c->policy_version());
-          event.mutable_policy_migrated()->set_to_version(to_version);
-          // Decided under the new version: it re-classifies the case.
-          ASSIGN_OR_RETURN(workflow::Transition t,
-                           workflow::Decide(*c, event, *target, clock->Now()));
-          return uow.Apply(t, c->version());
-        },
-        [&tally, case_id, skipped](absl::Status s) { tally.Done(case_id, *skipped, s); });
-  };
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule(
+      [this, reactor, response, policy = request->policy()] {
+        FinishWith(reactor, response, engine_.Put(policy));
+      });
+  return reactor;
+}
 
-  if (request.from_version() == 0) {
-    for (int64_t id : request.case_ids()) move(id);
-  } else {
-    storage::CaseFilter filter;
-    filter.policy_version = request.from_version();
-    filter.stages = {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING, v1::STAGE_REPAYMENT_PLAN,
-                     v1::STAGE_LEGAL_ACTION};
-    filter.limit = 1000;
-    absl::Status listed;
-    while (true) {
-      absl::StatusOr<std::vector<v1::Case>> page = store->ListCases(filter);
-      if (!page.ok()) {
-        listed = page.status();
-        break;
-      }
-      for (const v1::Case& c : *page) move(c.case_id());
-      if (static_cast<int>(page->size()) < filter.limit) break;
-      filter.after_case_id = page->back().case_id();
-    }
-    if (!listed.ok()) {
-      tally.Wait();  // the commands refer to the tally
-      return listed;
-    }
+grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
+    grpc::CallbackServerContext* context,
+    const v1::ListPolicyVersionsRequest* request,
+    v1::ListPolicyVersionsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule([this, reactor, response] {
+    FinishWith(reactor, response, engine_.ListVersions());
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(
+    grpc::CallbackServerContext* context,
+    const v1::MigrateCasesRequest* request,
+    v1::MigrateCasesResponse* response) {
+  if (absl::Status invalid = PolicyEngine::CheckMigrate(*request);
+      !invalid.ok()) {
+    return FinishUnary(context, ToGrpcStatus(invalid));
   }
-  v1::MigrateCasesResponse out = tally.Wait();
-  out.set_to_version(to_version);
-  return out;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule(
+      [this, reactor, request, response, actor = ActorOf(context, "admin")] {
+        FinishWith(reactor, response, engine_.Migrate(*request, actor));
+      });
+  return reactor;
 }
 
 }  // namespace collections::server

@@ -1,27 +1,24 @@
-// collections.v1.PolicyService on the gRPC callback API: reads and stores
-// policy versions (PolicyRegistry keeps the one new cases get) and migrates
-// cases to a newer version, each move a `policy_migrated` event decided by
-// workflow::Decide under the new version and applied through the store's
-// writer like any other transition.
+// collections.v1.PolicyService on the gRPC callback API: a thin adapter
+// around PolicyEngine (policy_engine.h), which holds the logic. Each method
+// checks the request (bad input is answered at once and changes nothing),
+// runs the engine on the executor and answers with its result.
 //
 // Thread-safe: gRPC calls the methods on its threads; blocking work runs on
-// context.executor. PutPolicy calls run one at a time, so the newest stored
-// version is the current one.
+// context.executor, never on a gRPC thread.
 #ifndef COLLECTIONS_SERVER_POLICY_SERVICE_H_
 #define COLLECTIONS_SERVER_POLICY_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
-#include "absl/synchronization/mutex.h"
 #include "collections/v1/policy_service.grpc.pb.h"
+#include "server/policy_engine.h"
 #include "server/service_context.h"
 
 namespace collections::server {
 
 class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
  public:
-  explicit PolicyServiceImpl(const ServiceContext& context)
-      : context_(context) {}
+  explicit PolicyServiceImpl(const ServiceContext& context);
 
   grpc::ServerUnaryReactor* GetPolicy(grpc::CallbackServerContext* context,
                                       const v1::GetPolicyRequest* request,
@@ -42,12 +39,8 @@ class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
       v1::MigrateCasesResponse* response) override;
 
  private:
-  absl::StatusOr<v1::PutPolicyResponse> Put(v1::Policy policy);
-  absl::StatusOr<v1::MigrateCasesResponse> Migrate(const v1::MigrateCasesRequest& request,
-                                                   const std::string& actor);
-
   ServiceContext context_;
-  absl::Mutex put_mu_;  // one PutPolicy at a time
+  PolicyEngine engine_;
 };
 
 }  // namespace collections::server

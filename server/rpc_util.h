@@ -1,6 +1,6 @@
-// Helpers shared by the service implementations: status conversion and
-// reactors that finish an RPC at once (for errors and RPCs that later issues
-// implement).
+// Helpers shared by the service implementations: status conversion,
+// reactors that finish an RPC at once (for errors), the caller's actor name
+// and unary RPCs answered by one storage command.
 #ifndef COLLECTIONS_SERVER_RPC_UTIL_H_
 #define COLLECTIONS_SERVER_RPC_UTIL_H_
 
@@ -26,16 +26,6 @@ inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
-}
-
-// UNIMPLEMENTED, naming the method and the issue that brings it.
-inline grpc::Status NotYetImplemented(absl::string_view method, int issue,
-                                      absl::string_view issue_title) {
-  return grpc::Status(
-      grpc::StatusCode::UNIMPLEMENTED,
-      absl::StrCat("collections.v1.", method,
-                   " is not implemented yet; it arrives with issue #", issue,
-                   " (", issue_title, ")"));
 }
 
 // A reactor of any callback kind (ServerReadReactor<Req>,

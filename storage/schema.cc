@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/sql.h"
+#include "storage/sql_enums.h"
 
 namespace collections::storage {
 namespace {
@@ -13,7 +14,10 @@ namespace {
 struct Migration {
   int version;
   const char* name;
-  std::vector<const char*> statements;  // in Dialect() form
+  // In Dialect() form. A migration's text is history: once released it
+  // never changes, so enum numbers come from storage/sql_enums.h, whose
+  // constants are the literal text they were written with.
+  std::vector<std::string> statements;
 };
 
 // Conventions: ids, money and instants are BIGINT (bound as long long);
@@ -101,12 +105,14 @@ const std::vector<Migration>& Migrations() {
            // Claiming reads this partial index in claim order: only READY
            // (1) tasks are in it, so it stays small however many tasks
            // have been completed.
-           R"(CREATE INDEX tasks_ready
+           absl::StrCat(R"(CREATE INDEX tasks_ready
                 ON tasks (queue, priority DESC, not_before_us, task_id)
-                WHERE state = 1)",
+                WHERE state = )",
+                        kSqlTaskReady),
            // Lease expiry scans LEASED (2) tasks by expiry.
-           R"(CREATE INDEX tasks_leased ON tasks (lease_expires_us)
-                WHERE state = 2)",
+           absl::StrCat(R"(CREATE INDEX tasks_leased ON tasks (lease_expires_us)
+                WHERE state = )",
+                        kSqlTaskLeased),
            "CREATE INDEX tasks_case ON tasks (case_id)",
            // kind is workflow::TimerKind; ref its reference (promise id, ...).
            R"(CREATE TABLE timers (
@@ -163,10 +169,13 @@ const std::vector<Migration>& Migrations() {
            // not_before of a queue's READY tasks. The second term of the
            // predicate, which claims do not state, keeps claims on
            // tasks_ready (in claim order) instead of sorting a whole queue.
-           R"(CREATE INDEX tasks_next_ready ON tasks (queue, not_before_us)
-                WHERE state = 1 AND not_before_us > 0)",
+           absl::StrCat(R"(CREATE INDEX tasks_next_ready ON tasks (queue, not_before_us)
+                WHERE state = )",
+                        kSqlTaskReady, " AND not_before_us > 0"),
            // Supervisors list incidents (state 5).
-           "CREATE INDEX tasks_incident ON tasks (task_id) WHERE state = 5",
+           absl::StrCat(
+               "CREATE INDEX tasks_incident ON tasks (task_id) WHERE state = ",
+               kSqlTaskIncident),
        }},
       {3,
        "repayment plans",
@@ -225,8 +234,9 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX report_events_day ON report_events (day)",
            // Closures (stage 6, CLOSED, is final): roll rates tell closed
            // cases from cured ones with it.
-           "CREATE INDEX report_events_closed ON report_events (day) "
-           "WHERE stage_after = 6",
+           absl::StrCat("CREATE INDEX report_events_closed ON report_events "
+                        "(day) WHERE stage_after = ",
+                        kSqlStageClosed),
            // Each promise to pay; promise_id is the seq of the event that
            // took it (its report_events row), state a PromiseState.
            R"(CREATE TABLE report_promises (
@@ -291,9 +301,11 @@ const std::vector<Migration>& Migrations() {
            // then says whether it reached the borrower.
            "ALTER TABLE contacts ADD COLUMN ended INTEGER NOT NULL DEFAULT 1",
            // Calls in progress at the upgrade keep their reservation.
-           R"(UPDATE contacts SET ended = 0 WHERE connected = 0 AND EXISTS (
+           absl::StrCat(
+               R"(UPDATE contacts SET ended = 0 WHERE connected = 0 AND EXISTS (
                 SELECT 1 FROM tasks t WHERE t.task_id = contacts.task_id AND
-                t.lease_token = contacts.lease_token AND t.state = 2))",
+                t.lease_token = contacts.lease_token AND t.state = )",
+               kSqlTaskLeased, ")"),
            // A claim takes this row (an upsert: a row lock on PostgreSQL)
            // before it counts a borrower's calls, so that claims for one
            // borrower in parallel transactions take turns.
@@ -335,7 +347,7 @@ absl::StatusOr<int> Migrate(soci::session& sql, Backend backend) {
     }
     for (const Migration& m : Migrations()) {
       if (m.version <= current) continue;
-      for (const char* statement : m.statements) {
+      for (const std::string& statement : m.statements) {
         sql << Dialect(statement, backend);
       }
       const long long version = m.version;

@@ -1,95 +1,9 @@
-// WriterConnection: the writer thread's database session, the statements it
-// prepares once and re-executes per row, and the transaction and savepoint
-// control that group commit drives. Internal to storage/.
-//
-// Thread-safety: none. Only the writer thread (and Store::Open before the
-// thread starts) touches a WriterConnection.
+// Forwarding header, kept only until store.cc includes
+// storage/writer_connection.h (where WriterConnection is declared) instead.
+// Internal to storage/; include writer_connection.h in new code.
 #ifndef COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
 #define COLLECTIONS_STORAGE_UNIT_OF_WORK_H_
 
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "soci/soci.h"
-#include "storage/store.h"
-
-namespace collections::storage {
-
-class WriterConnection {
- public:
-  // Connects, configures the session (WAL on SQLite), applies the
-  // migrations and prepares the writer's statements.
-  static absl::StatusOr<std::unique_ptr<WriterConnection>> Open(
-      const StoreOptions& options, Backend backend);
-  ~WriterConnection();
-
-  Backend backend() const { return backend_; }
-  int schema_version() const { return schema_version_; }
-
-  // Transaction control. Each returns the database error as a Status.
-  absl::Status Begin();  // BEGIN IMMEDIATE on SQLite: take the write lock now
-  absl::Status Commit();
-  void Rollback();  // best effort: the transaction is gone either way
-  absl::Status Savepoint();
-  absl::Status RollbackToSavepoint();
-  absl::Status ReleaseSavepoint();
-
-  // Runs `command` on a fresh UnitOfWork in the open transaction. Its status
-  // is the command's, or the first database error one of its UnitOfWork
-  // calls met (its writes are then rolled back by the caller). Exceptions
-  // are caught: INTERNAL.
-  absl::Status Run(const Command& command);
-
-  // False once the connection is lost; the writer then reconnects.
-  bool Alive();
-
-  // The tasks made ready by the commands that succeeded since the last call
-  // (see StoreOptions::on_tasks_ready); the caller drops them when the
-  // transaction rolls back.
-  std::vector<ReadyTask> TakeReady() {
-    std::vector<ReadyTask> out;
-    out.swap(ready_);
-    return out;
-  }
-  // How many handoffs the commands that succeeded created since the last
-  // call (see StoreOptions::on_handoffs).
-  int TakeHandoffs() { return std::exchange(handoffs_, 0); }
-
- private:
-  struct Statements;
-  class Transaction;
-  WriterConnection(Backend backend, const StoreOptions& options);
-  absl::Status Execute(const char* sql, const char* what);
-  // Runs `prepared` when there is one, else `sql` as a one-off statement.
-  absl::Status Execute(soci::statement* prepared, const char* sql,
-                       const char* what);
-
-  // Ids of a sequence reserved ahead in one statement and handed out one
-  // command at a time: [next, end). See Transaction::Allocate.
-  struct IdBlock {
-    int64_t next = 0;
-    int64_t end = 0;
-  };
-  // Forgets every reserved block: their reservation may have been rolled
-  // back with the savepoint or transaction that made it.
-  void DropIdBlocks() { id_blocks_.clear(); }
-
-  const Backend backend_;
-  const StoreOptions options_;
-  int schema_version_ = 0;
-  soci::session sql_;
-  std::unique_ptr<Statements> st_;  // after sql_: destroyed before it
-  std::vector<ReadyTask> ready_;
-  int handoffs_ = 0;
-  std::map<std::string, IdBlock> id_blocks_;
-};
-
-}  // namespace collections::storage
+#include "storage/writer_connection.h"
 
 #endif  // COLLECTIONS_STORAGE_UNIT_OF_WORK_H_

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/policy_service.grpc.pb.h"
@@ -218,6 +219,72 @@ TEST_P(PolicyServiceTest, RunningCasesKeepTheirVersionUntilMigrated) {
   v1::MigrateCasesRequest both = ids;
   both.set_from_version(1);
   EXPECT_EQ(Migrate(both, &moved).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Every malformed request is answered INVALID_ARGUMENT, saying what is
+// wrong, and changes nothing: no version stored, no case moved.
+TEST_P(PolicyServiceTest, MalformedRequestsAreRefusedAndChangeNothing) {
+  Import(Row("M", 12, 4'000 * CNY));
+  v1::PutPolicyResponse put;
+  ASSERT_TRUE(Put(Tighter(), &put).ok());
+  ASSERT_EQ(put.policy().version(), 2);
+  const int64_t m = File("M").case_().case_id();
+
+  {
+    auto context = Context();
+    v1::PutPolicyResponse out;
+    grpc::Status s = policies_->PutPolicy(context.get(), {}, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("policy is required"));
+  }
+
+  struct Case {
+    const char* what;
+    v1::MigrateCasesRequest request;
+    const char* message;
+  };
+  std::vector<Case> cases;
+  {
+    Case c{"negative to_version", {}, "must not be negative"};
+    c.request.set_to_version(-1);
+    c.request.set_from_version(1);
+    cases.push_back(c);
+  }
+  {
+    Case c{"negative from_version", {}, "must not be negative"};
+    c.request.set_from_version(-1);
+    cases.push_back(c);
+  }
+  cases.push_back({"neither selection", {}, "either case_ids or from_version"});
+  {
+    Case c{"both selections", {}, "either case_ids or from_version"};
+    c.request.add_case_ids(m);
+    c.request.set_from_version(1);
+    cases.push_back(c);
+  }
+  {
+    Case c{"too many ids", {}, "at most 10000 per call"};
+    for (int i = 0; i < 10'001; ++i) c.request.add_case_ids(m);
+    cases.push_back(c);
+  }
+  {
+    Case c{"a non-positive id", {}, "case_ids must be positive"};
+    c.request.add_case_ids(m);
+    c.request.add_case_ids(0);
+    cases.push_back(c);
+  }
+  for (const Case& c : cases) {
+    v1::MigrateCasesResponse out;
+    grpc::Status s = Migrate(c.request, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.what;
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message)) << c.what;
+  }
+
+  v1::GetPolicyResponse current;
+  ASSERT_TRUE(Get(0, &current).ok());
+  EXPECT_EQ(current.policy().version(), 2);
+  EXPECT_EQ(File("M").case_().policy_version(), 1);
+  EXPECT_EQ(File("M").case_().version(), 1);
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(PolicyServiceTest);

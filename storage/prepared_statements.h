@@ -1,0 +1,116 @@
+// WriterConnection::Statements: every statement the writer runs per row,
+// prepared once per connection (WriterConnection::Open), with the variables
+// they bind. A statement reads its use() variables at each execute() and
+// writes its into() variables at each fetch(), so the variables live here
+// next to the statements that point at them (declared first: constructed
+// first). Enum numbers in their SQL come from sql_enums.h. Internal to
+// storage/.
+//
+// Thread-safety: none. Only the writer thread, through its WriterConnection
+// and the Transaction of the command it runs, touches them.
+#ifndef COLLECTIONS_STORAGE_PREPARED_STATEMENTS_H_
+#define COLLECTIONS_STORAGE_PREPARED_STATEMENTS_H_
+
+#include <memory>
+#include <string>
+
+#include "soci/soci.h"
+#include "storage/codec.h"
+#include "storage/report_facts.h"
+#include "storage/store.h"
+#include "storage/writer_connection.h"
+
+namespace collections::storage {
+
+struct WriterConnection::Statements {
+  Statements(soci::session& sql, Backend backend);
+
+  // --- Bound values ---------------------------------------------------------
+  // Lookups by key.
+  long long key_id = 0;
+  std::string key_text;
+  std::string out_body;
+  long long out_id = 0;
+  std::string out_text;
+  int out_type = 0;
+
+  // The cases row.
+  long long c_case_id = 0, c_version = 0, c_expected_version = 0;
+  std::string c_loan_id;
+  int c_stage = 0, c_class = 0, c_days_past_due = 0;
+  long long c_overdue_total_fen = 0, c_principal_fen = 0;
+  std::string c_queue;
+  long long c_policy_version = 0, c_as_of_day = 0, c_business_day = 0;
+  std::string c_product, c_region;
+  long long c_updated_at_us = 0, c_oldest_due_day = 0, c_next_aging_day = 0;
+  std::string c_body;
+
+  // The case_events row.
+  long long e_case_id = 0, e_seq = 0;
+  std::string e_type, e_actor;
+  long long e_occurred_at_us = 0, e_business_day = 0, e_policy_version = 0;
+  std::string e_body;
+
+  // The payments row.
+  std::string p_payment_id;
+  long long p_case_id = 0, p_amount_fen = 0, p_paid_day = 0,
+            p_recorded_at_us = 0;
+  std::string p_body;
+
+  // Tasks: t_in is written, t_out read.
+  TaskRow t_in;
+  long long t_cost_fen = 0, t_created_at_us = 0;
+  TaskRow t_out;
+  long long t_now_us = 0, t_limit = 0, t_token = 0, t_new_token = 0,
+            t_expires_us = 0, t_not_before_us = 0;
+  int t_state = 0;
+  std::string t_queue, t_owner, t_text;
+
+  // Timers.
+  long long tm_case_id = 0, tm_ref = 0, tm_due_day = 0, tm_limit = 0;
+  int tm_kind = 0;
+
+  // Handoffs.
+  long long h_sequence = 0, h_case_id = 0, h_created_at_us = 0;
+  std::string h_firm_id, h_reason, h_body;
+  int h_kind = 0;
+
+  // Id sequences.
+  std::string seq_name;
+  long long seq_initial = 0, seq_n = 0, seq_next = 0;
+
+  // Idempotency.
+  std::string idem_scope, idem_key, idem_response;
+  long long idem_now_us = 0;
+
+  // Contacts.
+  long long ct_task_id = 0, ct_token = 0, ct_case_id = 0, ct_at_us = 0,
+            ct_day_us = 0, ct_week_us = 0;
+  int ct_type = 0;
+  std::string ct_borrower;
+  long long ct_today = 0, ct_connected = 0, ct_week = 0, ct_unreported = 0,
+            ct_connected_flag = 0;
+
+  // --- Statements -----------------------------------------------------------
+  soci::statement load_case, load_case_by_loan, insert_case, update_case;
+  soci::statement insert_event;
+  soci::statement insert_payment, find_payment;
+  soci::statement cancel_tasks, insert_task, load_task, claim_candidates,
+      lease_task, set_hold, held_tasks, recheck_hold, complete_task, return_task, extend_lease,
+      expired_leases, expire_lease, release_task, defer_task, next_ready;
+  soci::statement delete_all_timers, delete_timer, upsert_timer, due_timers;
+  soci::statement insert_handoff;
+  soci::statement allocate_ids, set_next_id;
+  soci::statement find_response, save_response;
+  soci::statement insert_contact, end_contact, delete_contact, lock_borrower,
+      count_calls;
+  ReportFactWriter report_facts;  // rows for the reports, with each transition
+  // Group-commit control, run around every command of a batch: prepared
+  // once on SQLite (null on PostgreSQL, which runs them as plain statements).
+  std::unique_ptr<soci::statement> savepoint, release_savepoint,
+      rollback_to_savepoint;
+};
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_PREPARED_STATEMENTS_H_

@@ -1,0 +1,103 @@
+#include "storage/writer_connection.h"
+
+#include <memory>
+#include <utility>
+
+#include "storage/prepared_statements.h"
+#include "storage/schema.h"
+#include "storage/sql.h"
+#include "storage/writer_transaction.h"
+#include "workflow/status_macros.h"
+
+namespace collections::storage {
+
+WriterConnection::WriterConnection(Backend backend, const StoreOptions& options)
+    : backend_(backend), options_(options) {}
+
+WriterConnection::~WriterConnection() = default;
+
+absl::StatusOr<std::unique_ptr<WriterConnection>> WriterConnection::Open(
+    const StoreOptions& options, Backend backend) {
+  RegisterBackends();
+  std::unique_ptr<WriterConnection> w(new WriterConnection(backend, options));
+  try {
+    w->sql_.open(options.connection);
+  } catch (...) {
+    absl::Status s = StatusFromCurrentException("cannot open the database");
+    return absl::UnavailableError(s.message());
+  }
+  try {
+    ConfigureSession(w->sql_, backend, options, /*reader=*/false);
+    if (backend == Backend::kSqlite) RETURN_IF_ERROR(EnableWal(w->sql_));
+  } catch (...) {
+    return StatusFromCurrentException("cannot configure the database session");
+  }
+  ASSIGN_OR_RETURN(w->schema_version_, Migrate(w->sql_, backend));
+  try {
+    w->st_ = std::make_unique<Statements>(w->sql_, backend);
+  } catch (...) {
+    return StatusFromCurrentException("cannot prepare the writer's statements");
+  }
+  return w;
+}
+
+absl::Status WriterConnection::Execute(const char* sql, const char* what) {
+  try {
+    sql_ << sql;
+    return absl::OkStatus();
+  } catch (...) {
+    return StatusFromCurrentException(what);
+  }
+}
+
+absl::Status WriterConnection::Begin() {
+  return Execute(backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN",
+                 "begin transaction");
+}
+absl::Status WriterConnection::Commit() { return Execute("COMMIT", "commit"); }
+void WriterConnection::Rollback() {
+  DropIdBlocks();
+  Execute("ROLLBACK", "rollback").IgnoreError();
+}
+absl::Status WriterConnection::Execute(soci::statement* prepared,
+                                       const char* sql, const char* what) {
+  if (prepared == nullptr) return Execute(sql, what);
+  try {
+    prepared->execute(true);
+    return absl::OkStatus();
+  } catch (...) {
+    return StatusFromCurrentException(what);
+  }
+}
+absl::Status WriterConnection::Savepoint() {
+  return Execute(st_->savepoint.get(), "SAVEPOINT command", "savepoint");
+}
+absl::Status WriterConnection::RollbackToSavepoint() {
+  DropIdBlocks();
+  return Execute(st_->rollback_to_savepoint.get(),
+                 "ROLLBACK TO SAVEPOINT command", "rollback to savepoint");
+}
+absl::Status WriterConnection::ReleaseSavepoint() {
+  return Execute(st_->release_savepoint.get(), "RELEASE SAVEPOINT command",
+                 "release savepoint");
+}
+
+absl::Status WriterConnection::Run(const Command& command) {
+  Transaction uow(*this);
+  absl::Status status;
+  try {
+    status = command(uow);
+  } catch (...) {
+    status = StatusFromCurrentException("command");
+  }
+  if (status.ok() && !uow.poisoned().ok()) status = uow.poisoned();
+  if (status.ok()) {
+    for (ReadyTask& r : uow.ready()) ready_.push_back(std::move(r));
+    handoffs_ += uow.handoffs();
+  }
+  return status;
+}
+
+bool WriterConnection::Alive() { return SessionAlive(sql_); }
+
+}  // namespace collections::storage

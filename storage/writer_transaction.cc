@@ -1,0 +1,454 @@
+// WriterConnection::Transaction (writer_transaction.h): cases, events,
+// payments, ids, timers, idempotency, policies, handoffs, plans, the
+// business date and report steps. The task operations are in
+// writer_tasks.cc.
+#include "storage/writer_transaction.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "storage/codec.h"
+#include "workflow/dates.h"
+#include "workflow/money.h"
+#include "workflow/status_macros.h"
+
+namespace collections::storage {
+
+absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCase(
+    int64_t case_id) {
+  return Guard("load case", [&] {
+    s_.key_id = case_id;
+    return CaseFrom(s_.load_case);
+  });
+}
+
+absl::StatusOr<std::optional<v1::Case>>
+WriterConnection::Transaction::LoadCaseByLoan(const std::string& loan_id) {
+  return Guard("load case by loan", [&] {
+    s_.key_text = loan_id;
+    return CaseFrom(s_.load_case_by_loan);
+  });
+}
+
+absl::StatusOr<int64_t> WriterConnection::Transaction::AllocateIds(
+    const std::string& sequence, int64_t n) {
+  if (n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot allocate ", n, " ids from ", sequence));
+  }
+  return Guard("allocate ids", [&]() -> absl::StatusOr<int64_t> {
+    return Allocate(sequence, n);
+  });
+}
+
+absl::Status WriterConnection::Transaction::SetNextId(
+    const std::string& sequence, int64_t next_id) {
+  if (next_id < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("next id of ", sequence, " must be positive"));
+  }
+  return Guard("set next id", [&] {
+    w_.id_blocks_.erase(sequence);
+    s_.seq_name = sequence;
+    s_.seq_initial = next_id;
+    s_.set_next_id.execute(true);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status WriterConnection::Transaction::Apply(const workflow::Transition& t,
+                                                  int64_t expected_version) {
+  const v1::Case& c = t.next;
+  if (expected_version < 0 || c.case_id() <= 0 ||
+      c.version() != expected_version + 1 ||
+      t.event.case_id() != c.case_id() || t.event.sequence() != c.version()) {
+    return absl::InternalError(absl::StrFormat(
+        "transition of case %d to version %d (event case %d sequence %d) "
+        "does not follow version %d",
+        c.case_id(), c.version(), t.event.case_id(), t.event.sequence(),
+        expected_version));
+  }
+  return Guard("apply transition", [&]() -> absl::Status {
+    SetCaseRow(c, t.next_aging_day);
+    if (expected_version == 0) {
+      s_.insert_case.execute(true);
+      if (s_.insert_case.get_affected_rows() == 0) {
+        return absl::AlreadyExistsError(absl::StrFormat(
+            "case %d or a case for loan \"%s\" already exists", c.case_id(),
+            c.loan_id()));
+      }
+    } else {
+      s_.c_expected_version = expected_version;
+      s_.update_case.execute(true);
+      if (s_.update_case.get_affected_rows() == 0) {
+        return absl::AbortedError(absl::StrFormat(
+            "case %d changed concurrently (expected version %d)", c.case_id(),
+            expected_version));
+      }
+    }
+    // The case row is written: from here a failure must fail the whole
+    // command, whatever it does with the error.
+    absl::Status status = ApplyEffects(t);
+    if (!status.ok()) poisoned_ = status;
+    return status;
+  });
+}
+
+absl::StatusOr<std::optional<StoredPayment>>
+WriterConnection::Transaction::FindPayment(const std::string& payment_id) {
+  return Guard(
+      "find payment", [&]() -> absl::StatusOr<std::optional<StoredPayment>> {
+        s_.key_text = payment_id;
+        if (!FetchOne(s_.find_payment)) return std::nullopt;
+        StoredPayment p;
+        p.case_id = s_.out_id;
+        RETURN_IF_ERROR(DecodeMessage(s_.out_body, &p.payment, "payment"));
+        return p;
+      });
+}
+
+absl::StatusOr<std::vector<DueTimer>> WriterConnection::Transaction::DueTimers(
+    absl::CivilDay through, int limit) {
+  return Guard("due timers", [&]() -> absl::StatusOr<std::vector<DueTimer>> {
+    std::vector<DueTimer> due;
+    s_.tm_due_day = workflow::DayNumber(through);
+    s_.tm_limit = std::max(limit, 1);
+    s_.due_timers.execute();
+    while (s_.due_timers.fetch()) {
+      DueTimer t;
+      t.case_id = s_.tm_case_id;
+      t.timer.timer.kind = static_cast<workflow::TimerKind>(s_.tm_kind);
+      t.timer.timer.ref = s_.tm_ref;
+      t.timer.due = workflow::DayFromNumber(s_.out_id);
+      due.push_back(t);
+    }
+    return due;
+  });
+}
+
+absl::Status WriterConnection::Transaction::DeleteTimer(
+    int64_t case_id, const workflow::TimerRef& timer) {
+  return Guard("delete timer", [&]() -> absl::Status {
+    s_.tm_case_id = case_id;
+    s_.tm_kind = static_cast<int>(timer.kind);
+    s_.tm_ref = timer.ref;
+    s_.delete_timer.execute(true);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<std::string>>
+WriterConnection::Transaction::FindResponse(const std::string& scope,
+                                            const std::string& key) {
+  return Guard(
+      "find response", [&]() -> absl::StatusOr<std::optional<std::string>> {
+        s_.idem_scope = scope;
+        s_.idem_key = key;
+        if (!FetchOne(s_.find_response)) return std::nullopt;
+        std::string bytes;
+        if (!absl::Base64Unescape(s_.idem_response, &bytes)) {
+          return absl::InternalError(absl::StrCat(
+              "stored response for ", scope, "/", key, " is corrupt"));
+        }
+        return bytes;
+      });
+}
+
+absl::Status WriterConnection::Transaction::SaveResponse(
+    const std::string& scope, const std::string& key,
+    const std::string& response) {
+  return Guard("save response", [&] {
+    s_.idem_scope = scope;
+    s_.idem_key = key;
+    s_.idem_response = absl::Base64Escape(response);
+    s_.idem_now_us = absl::ToUnixMicros(absl::Now());
+    s_.save_response.execute(true);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> WriterConnection::Transaction::PutPolicy(
+    v1::Policy& policy) {
+  return Guard("put policy", [&]() -> absl::StatusOr<int64_t> {
+    // From a sequence rather than MAX(version) + 1: concurrent replicas
+    // then wait on its row instead of colliding on the primary key.
+    const long long version = Allocate("policy", 1);
+    policy.set_version(version);
+    const std::string body = EncodeMessage(policy);
+    const std::string name = policy.name();
+    const long long now = absl::ToUnixMicros(absl::Now());
+    w_.sql_ << "INSERT INTO policies (version, name, body, created_at_us) "
+               "VALUES (:v, :n, :b, :t)",
+        soci::use(version), soci::use(name), soci::use(body), soci::use(now);
+    return version;
+  });
+}
+
+absl::StatusOr<std::optional<StoredHandoff>>
+WriterConnection::Transaction::LoadHandoff(int64_t sequence) {
+  return Guard("load handoff", [&]() -> absl::StatusOr<std::optional<StoredHandoff>> {
+    const long long seq = sequence;
+    long long case_id = 0, acked_at_us = 0;
+    int kind = 0, accepted = 0;
+    std::string firm;
+    soci::statement st =
+        (w_.sql_.prepare << "SELECT case_id, firm_id, kind, acked_at_us, accepted "
+                            "FROM handoffs WHERE sequence = :seq",
+         soci::use(seq), soci::into(case_id), soci::into(firm), soci::into(kind),
+         soci::into(acked_at_us), soci::into(accepted));
+    if (!FetchOne(st)) return std::nullopt;
+    StoredHandoff h;
+    h.sequence = sequence;
+    h.case_id = case_id;
+    h.firm_id = firm;
+    h.kind = static_cast<v1::HandoffKind>(kind);
+    h.acknowledged = acked_at_us != 0;
+    h.accepted = accepted != 0;
+    return h;
+  });
+}
+
+absl::Status WriterConnection::Transaction::AcknowledgeHandoff(
+    int64_t sequence, bool accepted, const std::string& reason, absl::Time at) {
+  return Guard("acknowledge handoff", [&]() -> absl::Status {
+    const long long seq = sequence, at_us = std::max<long long>(1, absl::ToUnixMicros(at));
+    const int ok = accepted ? 1 : 0;
+    w_.sql_ << "UPDATE handoffs SET acked_at_us = :at, accepted = :ok, ack_reason = :reason "
+               "WHERE sequence = :seq AND acked_at_us = 0",
+        soci::use(at_us), soci::use(ok), soci::use(reason), soci::use(seq);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<v1::Plan>> WriterConnection::Transaction::LoadPlan(
+    int64_t plan_id) {
+  return Guard("load plan", [&]() -> absl::StatusOr<std::optional<v1::Plan>> {
+    const long long id = plan_id;
+    std::string body;
+    soci::statement st =
+        (w_.sql_.prepare << "SELECT body FROM plans WHERE plan_id = :id",
+         soci::use(id), soci::into(body));
+    if (!FetchOne(st)) return std::nullopt;
+    v1::Plan plan;
+    RETURN_IF_ERROR(DecodeMessage(body, &plan, "plan"));
+    return plan;
+  });
+}
+
+absl::Status WriterConnection::Transaction::SavePlan(const v1::Plan& plan) {
+  return Guard("save plan", [&]() -> absl::Status {
+    const long long id = plan.plan_id(), case_id = plan.case_id();
+    const int state = plan.state(), kind = plan.kind();
+    const long long now = absl::ToUnixMicros(absl::Now());
+    const std::string body = EncodeMessage(plan);
+    w_.sql_ << "INSERT INTO plans (plan_id, case_id, state, kind, proposed_by, "
+               "updated_at_us, body) VALUES (:id, :case_id, :state, :kind, "
+               ":by, :now, :body) ON CONFLICT (plan_id) DO UPDATE SET "
+               "state = excluded.state, updated_at_us = excluded.updated_at_us, "
+               "body = excluded.body",
+        soci::use(id), soci::use(case_id), soci::use(state), soci::use(kind),
+        soci::use(plan.proposed_by()), soci::use(now), soci::use(body);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<v1::Policy>>
+WriterConnection::Transaction::LoadPolicy(int64_t version) {
+  return Guard("load policy",
+               [&]() -> absl::StatusOr<std::optional<v1::Policy>> {
+                 const long long v = version;
+                 std::string body;
+                 soci::statement st =
+                     (w_.sql_.prepare
+                          << "SELECT body FROM policies WHERE version = :v",
+                      soci::use(v), soci::into(body));
+                 if (!FetchOne(st)) return std::nullopt;
+                 v1::Policy policy;
+                 RETURN_IF_ERROR(DecodeMessage(body, &policy, "policy"));
+                 return policy;
+               });
+}
+
+absl::StatusOr<absl::CivilDay> WriterConnection::Transaction::BusinessDate() {
+  return Guard(
+      "business date", [&]() -> absl::StatusOr<absl::CivilDay> {
+        long long day = 0;
+        soci::statement st =
+            (w_.sql_.prepare
+                 << "SELECT day FROM business_date WHERE singleton = 1",
+             soci::into(day));
+        if (!FetchOne(st)) {
+          return absl::NotFoundError("the business date has not been set");
+        }
+        return workflow::DayFromNumber(day);
+      });
+}
+
+absl::Status WriterConnection::Transaction::SetBusinessDate(
+    absl::CivilDay day) {
+  return Guard("set business date", [&] {
+    const long long n = workflow::DayNumber(day);
+    w_.sql_ << "INSERT INTO business_date (singleton, day) VALUES (1, :d) "
+               "ON CONFLICT (singleton) DO UPDATE SET day = excluded.day",
+        soci::use(n);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status WriterConnection::Transaction::RunReportStep(
+    const std::function<void(soci::session&, Backend)>& step) {
+  return Guard("report snapshot", [&] {
+    step(w_.sql_, w_.backend_);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::CaseFrom(
+    soci::statement& st) {
+  if (!FetchOne(st)) return std::nullopt;
+  v1::Case c;
+  RETURN_IF_ERROR(DecodeMessage(s_.out_body, &c, "case"));
+  return c;
+}
+
+long long WriterConnection::Transaction::Allocate(const std::string& sequence,
+                                                  int64_t n) {
+  constexpr int64_t kIdBlock = 256;
+  if (sequence != "case" && sequence != "task") return Reserve(sequence, n);
+  WriterConnection::IdBlock& block = w_.id_blocks_[sequence];
+  if (block.end - block.next < n) {
+    const int64_t reserve = std::max(n, kIdBlock);
+    const int64_t first = Reserve(sequence, reserve);
+    block.next = first;
+    block.end = first + reserve;
+  }
+  const long long first = block.next;
+  block.next += n;
+  return first;
+}
+
+long long WriterConnection::Transaction::Reserve(const std::string& sequence,
+                                                 int64_t n) {
+  s_.seq_name = sequence;
+  s_.seq_n = n;
+  s_.seq_initial = 1 + n;  // a new sequence hands out 1..n
+  FetchOne(s_.allocate_ids);
+  return s_.seq_next - n;
+}
+
+void WriterConnection::Transaction::SetCaseRow(
+    const v1::Case& c, const std::optional<absl::CivilDay>& next_aging_day) {
+  s_.c_case_id = c.case_id();
+  s_.c_loan_id = c.loan_id();
+  s_.c_version = c.version();
+  s_.c_stage = c.stage();
+  s_.c_class = c.classification().case_class();
+  s_.c_days_past_due = c.days_past_due();
+  s_.c_overdue_total_fen = workflow::OverdueTotal(c.overdue());
+  s_.c_principal_fen = c.principal_outstanding_fen();
+  s_.c_queue = c.assigned_queue();
+  s_.c_policy_version = c.policy_version();
+  s_.c_as_of_day = DayColumn(c.as_of());
+  s_.c_business_day = DayColumn(c.business_date());
+  s_.c_product = c.product();
+  s_.c_region = c.borrower().region();
+  s_.c_updated_at_us = MicrosOf(c.updated_at());
+  s_.c_oldest_due_day = workflow::OverdueTotal(c.overdue()) > 0
+                            ? DayColumn(c.oldest_unpaid_due_date())
+                            : 0;
+  s_.c_next_aging_day =
+      next_aging_day ? workflow::DayNumber(*next_aging_day) : 0;
+  s_.c_body = EncodeMessage(c);
+}
+
+absl::Status WriterConnection::Transaction::ApplyEffects(
+    const workflow::Transition& t) {
+  const v1::Case& c = t.next;
+  const v1::CaseEvent& event = t.event;
+  const long long case_id = c.case_id();
+  const long long occurred_us = MicrosOf(event.occurred_at());
+
+  s_.e_case_id = case_id;
+  s_.e_seq = event.sequence();
+  s_.e_type = workflow::EventKindName(event);
+  s_.e_actor = event.actor();
+  s_.e_occurred_at_us = occurred_us;
+  s_.e_business_day = DayColumn(event.business_date());
+  s_.e_policy_version = event.policy_version();
+  s_.e_body = EncodeMessage(event);
+  s_.insert_event.execute(true);
+
+  if (event.has_payment()) {
+    const v1::Payment& p = event.payment();
+    s_.p_payment_id = p.payment_id();
+    s_.p_case_id = case_id;
+    s_.p_amount_fen = p.amount_fen();
+    s_.p_paid_day = DayColumn(p.paid_on());
+    s_.p_recorded_at_us = occurred_us;
+    s_.p_body = EncodeMessage(p);
+    s_.insert_payment.execute(true);
+    if (s_.insert_payment.get_affected_rows() == 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "payment \"", p.payment_id(), "\" was already recorded"));
+    }
+  }
+
+  if (t.cancel_open_tasks) {
+    s_.key_id = case_id;
+    s_.t_now_us = occurred_us;
+    s_.cancel_tasks.execute(true);
+  }
+  if (!t.create_tasks.empty()) {
+    long long id = Allocate("task", t.create_tasks.size());
+    for (const workflow::TaskSpec& spec : t.create_tasks) {
+      TaskRow& row = s_.t_in;
+      row.task_id = id++;
+      row.case_id = case_id;
+      row.task_type = spec.type;
+      row.queue = spec.queue;
+      row.priority = spec.priority;
+      row.not_before_us = MicrosOf(spec.not_before);
+      row.deadline_us = MicrosOf(spec.deadline);
+      row.payload = EncodeMessage(spec.payload);
+      s_.t_cost_fen = spec.cost_fen;
+      s_.t_created_at_us = occurred_us;
+      s_.insert_task.execute(true);
+      ready_.push_back({spec.queue, spec.type, spec.not_before});
+    }
+  }
+
+  s_.tm_case_id = case_id;
+  if (t.clear_all_timers) s_.delete_all_timers.execute(true);
+  for (const workflow::TimerRef& ref : t.clear_timers) {
+    s_.tm_kind = static_cast<int>(ref.kind);
+    s_.tm_ref = ref.ref;
+    s_.delete_timer.execute(true);
+  }
+  for (const workflow::TimerSpec& timer : t.set_timers) {
+    s_.tm_kind = static_cast<int>(timer.timer.kind);
+    s_.tm_ref = timer.timer.ref;
+    s_.tm_due_day = workflow::DayNumber(timer.due);
+    s_.upsert_timer.execute(true);
+  }
+
+  if (t.handoff.has_value()) {
+    s_.h_sequence = Allocate("handoff", 1);
+    s_.h_case_id = case_id;
+    s_.h_firm_id = t.handoff->firm_id;
+    s_.h_kind = t.handoff->kind;
+    s_.h_reason = t.handoff->reason;
+    s_.h_created_at_us = occurred_us;
+    s_.h_body = s_.c_body;  // the case as handed off
+    s_.insert_handoff.execute(true);
+    ++handoffs_;
+  }
+  s_.report_facts.Append(t);
+  return absl::OkStatus();
+}
+
+}  // namespace collections::storage

@@ -1,0 +1,161 @@
+// WriterConnection::Transaction: the UnitOfWork a command sees, the
+// writer's prepared statements (prepared_statements.h) on the open
+// transaction. Any database error "poisons" it: later calls fail at once
+// (PostgreSQL refuses statements after an error until the savepoint is rolled
+// back anyway) and the command fails whatever it returns. Its task
+// operations (claims, leases, holds, contacts and call counts) are defined in
+// writer_tasks.cc, everything else in writer_transaction.cc. Internal to
+// storage/.
+//
+// Thread-safety: none. A Transaction lives on the writer thread for the one
+// command WriterConnection::Run made it for.
+#ifndef COLLECTIONS_STORAGE_WRITER_TRANSACTION_H_
+#define COLLECTIONS_STORAGE_WRITER_TRANSACTION_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "soci/soci.h"
+#include "storage/prepared_statements.h"
+#include "storage/sql.h"
+#include "storage/store.h"
+#include "storage/writer_connection.h"
+
+namespace collections::storage {
+
+class WriterConnection::Transaction final : public UnitOfWork {
+ public:
+  explicit Transaction(WriterConnection& writer)
+      : w_(writer), s_(*writer.st_) {}
+  const absl::Status& poisoned() const { return poisoned_; }
+  // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
+  std::vector<ReadyTask>& ready() { return ready_; }
+  int handoffs() const { return handoffs_; }
+
+  // --- Cases, events, payments, ids (writer_transaction.cc) -----------------
+  absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override;
+  absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(
+      const std::string& loan_id) override;
+  absl::StatusOr<int64_t> AllocateIds(const std::string& sequence,
+                                      int64_t n) override;
+  absl::Status SetNextId(const std::string& sequence, int64_t next_id) override;
+  absl::Status Apply(const workflow::Transition& t,
+                     int64_t expected_version) override;
+  absl::StatusOr<std::optional<StoredPayment>> FindPayment(
+      const std::string& payment_id) override;
+
+  // --- Tasks, contacts and call counts (writer_tasks.cc) --------------------
+  absl::StatusOr<std::optional<v1::Task>> LoadTask(int64_t task_id) override;
+  absl::StatusOr<std::vector<v1::Task>> ClaimTasks(
+      const ClaimSpec& spec) override;
+  absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
+                                      absl::Time now) override;
+  absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,
+                                        const v1::TaskOutcome& outcome,
+                                        absl::Time now) override;
+  absl::StatusOr<v1::Task> ReturnTask(int64_t task_id, int64_t lease_token,
+                                      absl::Time not_before, bool incident,
+                                      const std::string& reason,
+                                      absl::Time now) override;
+  absl::StatusOr<v1::Task> ExtendLease(int64_t task_id, int64_t lease_token,
+                                       absl::Time new_expiry,
+                                       absl::Time now) override;
+  absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now,
+                                                    int limit) override;
+  absl::StatusOr<v1::Task> ReleaseTask(int64_t task_id, int64_t lease_token,
+                                       absl::Time now) override;
+  absl::Status DeferTask(int64_t task_id, absl::Time not_before) override;
+  absl::StatusOr<std::optional<absl::Time>> NextReadyTime(
+      const std::vector<std::string>& queues, absl::Time now) override;
+  absl::StatusOr<std::vector<v1::Task>> HeldTasks(int64_t case_id) override;
+  absl::Status RecheckHold(const v1::Task& task, const std::string& hold_reason,
+                           absl::Time not_before) override;
+  absl::Status RecordContact(const ContactRecord& c) override;
+  absl::Status EndContact(int64_t task_id, int64_t lease_token,
+                          bool connected) override;
+  absl::Status DeleteContact(int64_t task_id, int64_t lease_token) override;
+  absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
+                                        absl::Time day_start,
+                                        absl::Time week_start,
+                                        absl::Time now) override;
+
+  // --- Timers, idempotency, policies, handoffs, plans, business date,
+  // reports (writer_transaction.cc) ------------------------------------------
+  absl::StatusOr<std::vector<DueTimer>> DueTimers(absl::CivilDay through,
+                                                  int limit) override;
+  absl::Status DeleteTimer(int64_t case_id,
+                           const workflow::TimerRef& timer) override;
+  absl::StatusOr<std::optional<std::string>> FindResponse(
+      const std::string& scope, const std::string& key) override;
+  absl::Status SaveResponse(const std::string& scope, const std::string& key,
+                            const std::string& response) override;
+  absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) override;
+  absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(
+      int64_t sequence) override;
+  absl::Status AcknowledgeHandoff(int64_t sequence, bool accepted,
+                                  const std::string& reason,
+                                  absl::Time at) override;
+  // Plans are few and written rarely: plain statements, not prepared ones.
+  absl::StatusOr<std::optional<v1::Plan>> LoadPlan(int64_t plan_id) override;
+  absl::Status SavePlan(const v1::Plan& plan) override;
+  absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(
+      int64_t version) override;
+  absl::StatusOr<absl::CivilDay> BusinessDate() override;
+  absl::Status SetBusinessDate(absl::CivilDay day) override;
+  absl::Status RunReportStep(
+      const std::function<void(soci::session&, Backend)>& step) override;
+
+ private:
+  // Runs `f`, turning a SOCI exception into a Status that also poisons this
+  // unit of work.
+  template <typename F>
+  auto Guard(const char* what, F&& f) -> decltype(f()) {
+    if (!poisoned_.ok()) return poisoned_;
+    try {
+      return f();
+    } catch (...) {
+      poisoned_ = StatusFromCurrentException(what);
+      return poisoned_;
+    }
+  }
+
+  absl::StatusOr<std::optional<v1::Case>> CaseFrom(soci::statement& st);
+  // Reserves n consecutive ids of `sequence`; throws. Case and task ids
+  // come from blocks of kIdBlock reserved in one statement, instead of one
+  // UPDATE of id_sequences per case or task. A block's reservation is a
+  // write of the transaction like any other, and WriterConnection forgets
+  // every block whenever a savepoint or the transaction rolls back, so an
+  // id is never handed out twice; the cost is a gap in the ids after a
+  // rollback or a restart. Other sequences (handoffs, policies, plans) are
+  // bumped per call: handoff sequences follow commit order, which the
+  // handoff stream relies on.
+  long long Allocate(const std::string& sequence, int64_t n);
+  // Bumps the sequence's row by n in one statement; throws.
+  long long Reserve(const std::string& sequence, int64_t n);
+  absl::StatusOr<v1::Task> Leased(int64_t task_id, int64_t lease_token,
+                                  absl::Time now);
+  // The row Leased() just checked changed under us only if another writer
+  // got there first (PostgreSQL replicas).
+  absl::Status OneRow(soci::statement& st, int64_t task_id);
+  void SetCaseRow(const v1::Case& c,
+                  const std::optional<absl::CivilDay>& next_aging_day);
+  // Everything of a transition after the case row. Throws soci_error.
+  absl::Status ApplyEffects(const workflow::Transition& t);
+
+  WriterConnection& w_;
+  Statements& s_;
+  absl::Status poisoned_;
+  std::vector<ReadyTask> ready_;
+  int handoffs_ = 0;  // handoffs this unit of work created
+};
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_WRITER_TRANSACTION_H_

@@ -1,0 +1,506 @@
+// The storage suite: cases, events, payments, timers, batches and reads.
+// See store_fixture.h for the backends and the fixture.
+#include "tests/storage/store_fixture.h"
+
+#include <atomic>
+#include <future>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "soci/soci.h"
+#include "workflow/dates.h"
+
+namespace collections::storage {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+TEST_P(StoreTest, OpeningTransitionReadsBack) {
+  workflow::Transition t;
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    absl::StatusOr<int64_t> id = uow.AllocateIds("case", 1);
+                    if (!id.ok()) return id.status();
+                    EXPECT_EQ(*id, 1);  // a new sequence starts at 1
+                    t = Opening(*id, "L-1");
+                    return uow.Apply(t, 0);
+                  })
+                  .ok());
+
+  absl::StatusOr<v1::Case> c = store_->GetCase(1);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*c, t.next)) << c->DebugString();
+  absl::StatusOr<v1::Case> by_loan = store_->GetCaseByLoan("L-1");
+  ASSERT_TRUE(by_loan.ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(*by_loan, t.next));
+  EXPECT_EQ(store_->GetCase(2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(),
+            absl::StatusCode::kNotFound);
+
+  absl::StatusOr<std::vector<v1::CaseEvent>> events = store_->ListEvents(1);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals((*events)[0], t.event));
+  EXPECT_TRUE(store_->ListEvents(2)->empty());
+
+  absl::StatusOr<std::vector<v1::Task>> tasks = store_->ListTasks(1);
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  ASSERT_EQ(tasks->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const v1::Task& task = (*tasks)[i];
+    const workflow::TaskSpec& spec = t.create_tasks[i];
+    EXPECT_EQ(task.task_id(), static_cast<int64_t>(i + 1));
+    EXPECT_EQ(task.case_id(), 1);
+    EXPECT_EQ(task.type(), spec.type);
+    EXPECT_EQ(task.queue(), spec.queue);
+    EXPECT_EQ(task.state(), v1::TASK_STATE_READY);
+    EXPECT_EQ(task.priority(), spec.priority);
+    EXPECT_EQ(task.not_before().seconds(),
+              absl::ToUnixSeconds(spec.not_before));
+    EXPECT_EQ(task.deadline().seconds(), absl::ToUnixSeconds(spec.deadline));
+    EXPECT_EQ(task.attempts(), 0);
+    EXPECT_EQ(task.lease_token(), 0);
+    EXPECT_FALSE(task.has_lease_expires_at());
+    EXPECT_TRUE(MessageDifferencer::Equals(task.payload(), spec.payload));
+  }
+  absl::StatusOr<v1::Task> one = store_->GetTask(2);
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(*one, (*tasks)[1]));
+  EXPECT_EQ(store_->GetTask(3).status().code(), absl::StatusCode::kNotFound);
+
+  absl::StatusOr<std::vector<workflow::TimerSpec>> timers =
+      store_->ListTimers(1);
+  ASSERT_TRUE(timers.ok());
+  ASSERT_EQ(timers->size(), 1u);
+  EXPECT_EQ((*timers)[0].timer, t.set_timers[0].timer);
+  EXPECT_EQ((*timers)[0].due, t.set_timers[0].due);
+
+  // The columns beside the body.
+  auto sql = Raw();
+  std::string type, actor, queue;
+  long long day = 0, total = 0;
+  int stage = 0;
+  *sql << "SELECT event_type, actor, business_day FROM case_events "
+          "WHERE case_id = 1 AND seq = 1",
+      soci::into(type), soci::into(actor), soci::into(day);
+  EXPECT_EQ(type, "imported");
+  EXPECT_EQ(actor, "ingest:test");
+  EXPECT_EQ(day, workflow::DayNumber(absl::CivilDay(2026, 11, 1)));
+  *sql << "SELECT stage, assigned_queue, overdue_total_fen FROM cases "
+          "WHERE case_id = 1",
+      soci::into(stage), soci::into(queue), soci::into(total);
+  EXPECT_EQ(stage, v1::STAGE_REMINDER);
+  EXPECT_EQ(queue, "sms");
+  EXPECT_EQ(total, 3'000 * CNY);
+}
+
+TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
+  const int64_t case_id = k2To31 + 5;
+  const int64_t task_id = (int64_t{1} << 32) + 7;
+  const int64_t handoff = (int64_t{1} << 33) + 1;
+  const int64_t overdue = 3'000'000'000'00;       // 3 billion CNY
+  const int64_t principal = 900'000'000'000'000;  // 9 trillion CNY
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    if (auto s = uow.SetNextId("case", case_id); !s.ok())
+                      return s;
+                    if (auto s = uow.SetNextId("task", task_id); !s.ok())
+                      return s;
+                    return uow.SetNextId("handoff", handoff);
+                  })
+                  .ok());
+
+  workflow::Transition t;
+  int64_t next_case = 0;
+  ASSERT_TRUE(
+      store_
+          ->Write([&](UnitOfWork& uow) -> absl::Status {
+            absl::StatusOr<int64_t> id = uow.AllocateIds("case", 1);
+            if (!id.ok()) return id.status();
+            EXPECT_EQ(*id, case_id);
+            t = Opening(*id, "L-big", overdue);
+            t.next.set_principal_outstanding_fen(principal);
+            t.next.mutable_classification()->set_overdue_total_fen(overdue);
+            t.create_tasks[0].priority = 3'000'000'123'456;
+            t.create_tasks[0].cost_fen = overdue;
+            t.create_tasks[0].payload.set_overdue_total_fen(overdue);
+            t.set_timers[0].timer.ref = k2To31 + 9;
+            t.handoff =
+                workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "severe"};
+            if (auto s = uow.Apply(t, 0); !s.ok()) return s;
+            absl::StatusOr<int64_t> after = uow.AllocateIds("case", 1);
+            if (!after.ok()) return after.status();
+            next_case = *after;
+            return absl::OkStatus();
+          })
+          .ok());
+  EXPECT_EQ(next_case, case_id + 1);
+
+  absl::StatusOr<v1::Case> c = store_->GetCase(case_id);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->case_id(), case_id);
+  EXPECT_EQ(c->overdue().principal_fen(), overdue);
+  EXPECT_EQ(c->principal_outstanding_fen(), principal);
+  EXPECT_TRUE(MessageDifferencer::Equals(*c, t.next));
+
+  absl::StatusOr<std::vector<v1::Task>> tasks = store_->ListTasks(case_id);
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  ASSERT_EQ(tasks->size(), 2u);
+  EXPECT_EQ((*tasks)[0].task_id(), task_id);
+  EXPECT_EQ((*tasks)[1].task_id(), task_id + 1);
+  EXPECT_EQ((*tasks)[0].case_id(), case_id);
+  EXPECT_EQ((*tasks)[0].priority(), 3'000'000'123'456);
+  EXPECT_EQ((*tasks)[0].payload().overdue_total_fen(), overdue);
+  EXPECT_TRUE(store_->GetTask(task_id + 1).ok());
+
+  absl::StatusOr<std::vector<workflow::TimerSpec>> timers =
+      store_->ListTimers(case_id);
+  ASSERT_TRUE(timers.ok());
+  ASSERT_EQ(timers->size(), 1u);
+  EXPECT_EQ((*timers)[0].timer.ref, k2To31 + 9);
+
+  absl::StatusOr<std::vector<v1::Handoff>> handoffs =
+      store_->ListHandoffs("", 0, 10);
+  ASSERT_TRUE(handoffs.ok()) << handoffs.status();
+  ASSERT_EQ(handoffs->size(), 1u);
+  EXPECT_EQ((*handoffs)[0].sequence(), handoff);
+  EXPECT_EQ((*handoffs)[0].case_id(), case_id);
+  EXPECT_EQ((*handoffs)[0].kind(), v1::HANDOFF_KIND_NEW_CASE);
+  EXPECT_EQ((*handoffs)[0].reason(), "severe");
+  EXPECT_TRUE(MessageDifferencer::Equals((*handoffs)[0].case_(), t.next));
+  EXPECT_TRUE(store_->ListHandoffs("", handoff, 10)->empty());
+
+  // The BIGINT columns themselves, read as long long.
+  auto sql = Raw();
+  long long id = 0, total = 0, outstanding = 0, cost = 0, task = 0;
+  *sql << "SELECT case_id, overdue_total_fen, principal_outstanding_fen "
+          "FROM cases WHERE loan_id = 'L-big'",
+      soci::into(id), soci::into(total), soci::into(outstanding);
+  EXPECT_EQ(id, case_id);
+  EXPECT_EQ(total, overdue);
+  EXPECT_EQ(outstanding, principal);
+  *sql << "SELECT task_id, cost_fen FROM tasks WHERE priority = 3000000123456",
+      soci::into(task), soci::into(cost);
+  EXPECT_EQ(task, task_id);
+  EXPECT_EQ(cost, overdue);
+
+  CaseFilter f;
+  f.after_case_id = k2To31;
+  absl::StatusOr<std::vector<v1::Case>> listed = store_->ListCases(f);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].case_id(), case_id);
+}
+
+TEST_P(StoreTest, InsertingAnExistingCaseIsAlreadyExists) {
+  ASSERT_TRUE(Apply(Opening(1, "L-1"), 0).ok());
+  EXPECT_EQ(Apply(Opening(1, "L-2"), 0).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Apply(Opening(2, "L-1"), 0).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListEvents(2)->empty());
+  EXPECT_EQ(store_->ListTasks(1)->size(), 2u);
+}
+
+TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
+  v1::Case c1 = Open("L-1");
+  // Version 2: the stage moves on; open tasks are cancelled, a new one made.
+  workflow::Transition t2 = Following(c1);
+  t2.next.set_stage(v1::STAGE_COUNSELLING);
+  t2.cancel_open_tasks = true;
+  t2.clear_all_timers = true;
+  t2.create_tasks = {
+      MakeTask(v1::TASK_TYPE_COUNSELLING_CALL, "call.counselling", 500, kNow)};
+  ASSERT_TRUE(Apply(t2, 1).ok());
+
+  // A writer that read version 1 loses, with all its effects.
+  workflow::Transition stale = Following(c1);
+  stale.create_tasks = {MakeTask(v1::TASK_TYPE_HOME_VISIT, "field", 900, kNow)};
+  stale.set_timers = {
+      {{workflow::TimerKind::kPromiseDue, 99}, absl::CivilDay(2026, 12, 1)}};
+  stale.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "x"};
+  absl::Status s = Apply(stale, 1);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_NE(s.message().find("changed concurrently"), std::string::npos) << s;
+  // So does one that expects a version the case never had.
+  workflow::Transition ahead = Following(t2.next);
+  ahead.next.set_version(6);
+  ahead.event.set_sequence(6);
+  EXPECT_EQ(Apply(ahead, 5).code(), absl::StatusCode::kAborted);
+
+  absl::StatusOr<v1::Case> now = store_->GetCase(c1.case_id());
+  ASSERT_TRUE(now.ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(*now, t2.next));
+  EXPECT_EQ(store_->ListEvents(c1.case_id())->size(), 2u);
+  std::vector<v1::Task> tasks = *store_->ListTasks(c1.case_id());
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(tasks[1].state(), v1::TASK_STATE_CANCELLED);
+  EXPECT_EQ(tasks[2].state(), v1::TASK_STATE_READY);
+  EXPECT_EQ(tasks[2].type(), v1::TASK_TYPE_COUNSELLING_CALL);
+  EXPECT_TRUE(store_->ListTimers(c1.case_id())->empty());
+  EXPECT_TRUE(store_->ListHandoffs("", 0, 10)->empty());
+
+  // A transition that does not follow its expected version is a bug.
+  EXPECT_EQ(Apply(Following(t2.next), 1).code(), absl::StatusCode::kInternal);
+}
+
+TEST_P(StoreTest, FailedCommandLeavesNothingHalfWritten) {
+  v1::Case c1 = Open("L-1");
+  workflow::Transition paid = Following(c1);
+  paid.event.mutable_payment()->set_payment_id("P-1");
+  paid.event.mutable_payment()->set_amount_fen(500 * CNY);
+  *paid.event.mutable_payment()->mutable_paid_on() = D(2026, 11, 2);
+  ASSERT_TRUE(Apply(paid, 1).ok());
+  absl::StatusOr<std::optional<StoredPayment>> p;
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) {
+                    p = uow.FindPayment("P-1");
+                    return p.status();
+                  })
+                  .ok());
+  ASSERT_TRUE(p->has_value());
+  EXPECT_EQ((*p)->case_id, c1.case_id());
+  EXPECT_EQ((*p)->payment.amount_fen(), 500 * CNY);
+
+  // The same payment id again: the case row is written before the payment
+  // row fails, so the command fails even though it ignores the error.
+  workflow::Transition again = Following(paid.next);
+  *again.event.mutable_payment() = paid.event.payment();
+  again.create_tasks = {MakeTask(v1::TASK_TYPE_SMS_REMINDER, "sms", 1, kNow)};
+  absl::Status s = store_->Write([&](UnitOfWork& uow) {
+    uow.Apply(again, 2).IgnoreError();
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
+
+  // A command that applies and then fails rolls its writes back.
+  workflow::Transition note = Following(paid.next);
+  note.create_tasks = {MakeTask(v1::TASK_TYPE_SMS_REMINDER, "sms", 1, kNow)};
+  s = store_->Write([&](UnitOfWork& uow) -> absl::Status {
+    if (auto a = uow.Apply(note, 2); !a.ok()) return a;
+    return absl::FailedPreconditionError("changed my mind");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  // And one that throws.
+  s = store_->Write([&](UnitOfWork& uow) -> absl::Status {
+    if (auto a = uow.Apply(note, 2); !a.ok()) return a;
+    throw std::runtime_error("boom");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("boom"), std::string::npos);
+
+  absl::StatusOr<v1::Case> c = store_->GetCase(c1.case_id());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->version(), 2);
+  EXPECT_EQ(store_->ListEvents(c1.case_id())->size(), 2u);
+  EXPECT_EQ(store_->ListTasks(c1.case_id())->size(), 2u);
+}
+
+TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
+  // Case 1 holds handoff sequence 1, so that a command rewinding the
+  // sequence hits a real database error (a primary key violation) in the
+  // middle of its transition: PostgreSQL aborts the transaction there, and
+  // only the command's savepoint saves the rest of the batch.
+  {
+    workflow::Transition t = Opening(1, "L-0");
+    t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "first"};
+    ASSERT_TRUE(Apply(t, 0).ok());
+  }
+
+  // Hold the writer so that everything below queues up into one batch.
+  std::promise<void> started, release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<absl::Status> blocker_done;
+  store_->Submit(
+      [&started, gate](UnitOfWork&) {
+        started.set_value();
+        gate.wait();
+        return absl::OkStatus();
+      },
+      [&](absl::Status s) { blocker_done.set_value(s); });
+  started.get_future().wait();
+
+  enum Kind { kOk, kDuplicateLoan, kFailsAfterWriting, kThrows, kDbError };
+  const std::vector<Kind> kinds = {
+      kOk, kDuplicateLoan, kOk,      kFailsAfterWriting,
+      kOk, kThrows,        kDbError, kOk};
+  std::vector<std::promise<absl::Status>> done(kinds.size());
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    const Kind kind = kinds[i];
+    const int64_t case_id = 100 + i;
+    store_->Submit(
+        [kind, case_id](UnitOfWork& uow) -> absl::Status {
+          workflow::Transition t = Opening(
+              case_id, kind == kDuplicateLoan ? std::string("L-0")
+                                              : absl::StrCat("L-", case_id));
+          t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "batch"};
+          if (kind == kDbError) {
+            if (auto s = uow.SetNextId("handoff", 1); !s.ok()) return s;
+            uow.Apply(t, 0).IgnoreError();
+            return absl::OkStatus();  // poisoned: fails anyway
+          }
+          if (auto s = uow.Apply(t, 0); !s.ok()) return s;
+          if (kind == kFailsAfterWriting) return absl::CancelledError("no");
+          if (kind == kThrows) throw std::runtime_error("thrown");
+          return absl::OkStatus();
+        },
+        [&done, i](absl::Status s) { done[i].set_value(s); });
+  }
+  release.set_value();
+  ASSERT_TRUE(blocker_done.get_future().get().ok());
+
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    absl::Status s = done[i].get_future().get();
+    const std::string loan = absl::StrCat("L-", 100 + i);
+    switch (kinds[i]) {
+      case kOk:
+        EXPECT_TRUE(s.ok()) << i << ": " << s;
+        EXPECT_TRUE(store_->GetCaseByLoan(loan).ok()) << loan;
+        EXPECT_EQ(store_->ListTasks(100 + i)->size(), 2u);
+        break;
+      case kDuplicateLoan:
+        EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
+        break;
+      case kFailsAfterWriting:
+        EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+        break;
+      case kThrows:
+        EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+        break;
+      case kDbError:
+        EXPECT_EQ(s.code(), absl::StatusCode::kInternal) << s;
+        break;
+    }
+    if (kinds[i] != kOk) {
+      EXPECT_EQ(store_->GetCase(100 + i).status().code(),
+                absl::StatusCode::kNotFound)
+          << i;
+      EXPECT_TRUE(store_->ListTasks(100 + i)->empty());
+    }
+  }
+  // The successful commands' handoffs follow case 1's without a gap: the
+  // rewinding command's SetNextId was rolled back with it.
+  std::vector<v1::Handoff> handoffs = *store_->ListHandoffs("", 0, 100);
+  ASSERT_EQ(handoffs.size(), 5u);
+  for (size_t i = 0; i < handoffs.size(); ++i) {
+    EXPECT_EQ(handoffs[i].sequence(), static_cast<int64_t>(i + 1));
+  }
+  WriterStats stats = store_->writer_stats();
+  EXPECT_GE(stats.largest_batch, static_cast<int64_t>(kinds.size()));
+  EXPECT_EQ(stats.failed_commands, 4);
+}
+
+TEST_P(StoreTest, ConcurrentWritersAllLand) {
+  constexpr int kThreads = 8, kPerThread = 25;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::Status s = store_->Write([&](UnitOfWork& uow) -> absl::Status {
+          absl::StatusOr<int64_t> id = uow.AllocateIds("case", 1);
+          if (!id.ok()) return id.status();
+          return uow.Apply(Opening(*id, absl::StrCat("L-", t, "-", i)), 0);
+        });
+        if (!s.ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures, 0);
+  CaseFilter f;
+  f.limit = 1000;
+  EXPECT_EQ(store_->ListCases(f)->size(), size_t{kThreads * kPerThread});
+  WriterStats stats = store_->writer_stats();
+  EXPECT_EQ(stats.commands, kThreads * kPerThread);
+  EXPECT_LE(stats.commits, stats.commands);
+}
+
+TEST_P(StoreTest, ReadsSeeOnlyCommittedData) {
+  std::promise<void> applied, release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<absl::Status> done;
+  store_->Submit(
+      [&applied, gate](UnitOfWork& uow) -> absl::Status {
+        if (auto s = uow.Apply(Opening(1, "L-1"), 0); !s.ok()) return s;
+        applied.set_value();
+        gate.wait();
+        return absl::OkStatus();
+      },
+      [&](absl::Status s) { done.set_value(s); });
+  applied.get_future().wait();
+  EXPECT_EQ(store_->GetCaseByLoan("L-1").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ListEvents(1)->empty());
+  release.set_value();
+  ASSERT_TRUE(done.get_future().get().ok());
+  EXPECT_TRUE(store_->GetCaseByLoan("L-1").ok());
+}
+
+TEST_P(StoreTest, ListCasesFiltersAndPages) {
+  std::vector<v1::Case> cases;
+  for (int i = 0; i < 5; ++i) cases.push_back(Open(absl::StrCat("L-", i)));
+  // Case 3 (id 4) becomes severe legal action at 95 days, aged to 2026-12-01.
+  workflow::Transition t = Following(cases[3]);
+  t.next.set_stage(v1::STAGE_LEGAL_ACTION);
+  t.next.mutable_classification()->set_case_class(v1::CASE_CLASS_SEVERE);
+  t.next.set_days_past_due(95);
+  t.next.set_assigned_queue("field");
+  *t.next.mutable_business_date() = D(2026, 12, 1);
+  ASSERT_TRUE(Apply(t, 1).ok());
+
+  auto ids = [&](const CaseFilter& f) {
+    std::vector<int64_t> out;
+    absl::StatusOr<std::vector<v1::Case>> r = store_->ListCases(f);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (r.ok()) {
+      for (const v1::Case& c : *r) out.push_back(c.case_id());
+    }
+    return out;
+  };
+  using V = std::vector<int64_t>;
+  CaseFilter f;
+  EXPECT_EQ(ids(f), (V{1, 2, 3, 4, 5}));
+  f.stages = {v1::STAGE_LEGAL_ACTION};
+  EXPECT_EQ(ids(f), (V{4}));
+  f.stages = {v1::STAGE_REMINDER, v1::STAGE_LEGAL_ACTION};
+  EXPECT_EQ(ids(f), (V{1, 2, 3, 4, 5}));
+  f = CaseFilter();
+  f.classes = {v1::CASE_CLASS_MILD};
+  EXPECT_EQ(ids(f), (V{1, 2, 3, 5}));
+  f = CaseFilter();
+  f.min_days_past_due = 90;
+  EXPECT_EQ(ids(f), (V{4}));
+  f = CaseFilter();
+  f.max_days_past_due = 30;
+  EXPECT_EQ(ids(f), (V{1, 2, 3, 5}));
+  f = CaseFilter();
+  f.assigned_queue = "field";
+  EXPECT_EQ(ids(f), (V{4}));
+  f = CaseFilter();
+  f.business_date_before = absl::CivilDay(2026, 12, 1);
+  EXPECT_EQ(ids(f), (V{1, 2, 3, 5}));
+  f = CaseFilter();
+  f.policy_version = 2;
+  EXPECT_EQ(ids(f), V{});
+  f = CaseFilter();
+  f.updated_since = kNow + absl::Seconds(30);
+  EXPECT_EQ(ids(f), (V{4}));
+  f = CaseFilter();
+  f.limit = 2;
+  EXPECT_EQ(ids(f), (V{1, 2}));
+  f.after_case_id = 2;
+  EXPECT_EQ(ids(f), (V{3, 4}));
+  f.after_case_id = 4;
+  EXPECT_EQ(ids(f), (V{5}));
+}
+
+}  // namespace
+}  // namespace collections::storage

@@ -1,0 +1,242 @@
+// The storage suite's shared fixture: see store_fixture.h.
+#include "tests/storage/store_fixture.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/time_util.h"
+#include "storage/sql.h"
+#include "workflow/dates.h"
+
+namespace collections::storage {
+
+using google::protobuf::util::TimeUtil;
+
+v1::Date D(int y, int m, int d) {
+  return workflow::DayToProto(absl::CivilDay(y, m, d));
+}
+
+google::protobuf::Timestamp Ts(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+
+namespace {
+
+class SqliteDatabase : public TestDatabase {
+ public:
+  SqliteDatabase() {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "storage_test.XXXXXX")
+            .string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp");
+    dir_ = tmpl;
+  }
+  ~SqliteDatabase() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  std::string connection() const override {
+    return absl::StrCat("sqlite3://db=", dir_, "/collections.db");
+  }
+
+ private:
+  std::string dir_;
+};
+
+class PostgresDatabase : public TestDatabase {
+ public:
+  explicit PostgresDatabase(std::string admin) : admin_(std::move(admin)) {
+    std::random_device rd;
+    name_ = absl::StrFormat("ct_%08x%08x", rd(), rd());
+    soci::session sql(admin_);
+    sql << "SET client_min_messages TO WARNING";
+    sql << "CREATE DATABASE " << name_;
+  }
+  ~PostgresDatabase() override {
+    try {
+      soci::session sql(admin_);
+      sql << "SET client_min_messages TO WARNING";
+      sql << "DROP DATABASE IF EXISTS " << name_ << " WITH (FORCE)";
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cannot drop " << name_ << ": " << e.what();
+    }
+  }
+  // The admin connection string with this database's dbname.
+  std::string connection() const override {
+    std::string c = admin_;
+    size_t at = c.find("dbname=");
+    if (at != std::string::npos) {
+      size_t end = c.find(' ', at);
+      c.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
+    }
+    while (!c.empty() && c.back() == ' ') c.pop_back();
+    return absl::StrCat(c, " dbname=", name_);
+  }
+
+ private:
+  std::string admin_;
+  std::string name_;
+};
+
+std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+}
+
+}  // namespace
+
+workflow::TaskSpec MakeTask(v1::TaskType type, const std::string& queue,
+                            int64_t priority, absl::Time not_before) {
+  workflow::TaskSpec t;
+  t.type = type;
+  t.queue = queue;
+  t.priority = priority;
+  t.not_before = not_before;
+  t.deadline = not_before + absl::Hours(24);
+  t.cost_fen = 10;
+  t.payload.set_borrower_name("Li Lei");
+  t.payload.set_phone("+86 138 0000 0000");
+  t.payload.set_script_key("reminder.sms.friendly");
+  return t;
+}
+
+// Opens case `case_id` for `loan`: a mild REMINDER case with an SMS task,
+// a reminder call due a day later, and a promise timer.
+workflow::Transition Opening(int64_t case_id, const std::string& loan,
+                             int64_t overdue_fen) {
+  workflow::Transition t;
+  v1::Case& c = t.next;
+  c.set_case_id(case_id);
+  c.set_version(1);
+  c.set_policy_version(1);
+  c.set_loan_id(loan);
+  c.set_product("mortgage");
+  c.mutable_borrower()->set_borrower_id("B-" + loan);
+  c.mutable_borrower()->set_name("Li Lei");
+  c.mutable_borrower()->add_phones("+86 138 0000 0000");
+  c.mutable_borrower()->set_region("ZJ");
+  c.set_principal_outstanding_fen(1'000'000 * CNY);
+  c.mutable_overdue()->set_principal_fen(overdue_fen);
+  *c.mutable_oldest_unpaid_due_date() = D(2026, 10, 20);
+  *c.mutable_as_of() = D(2026, 11, 1);
+  *c.mutable_business_date() = D(2026, 11, 1);
+  *c.mutable_opened_on() = D(2026, 11, 1);
+  *c.mutable_stage_entered_on() = D(2026, 11, 1);
+  c.set_days_past_due(12);
+  c.mutable_classification()->set_case_class(v1::CASE_CLASS_MILD);
+  c.set_stage(v1::STAGE_REMINDER);
+  c.set_assigned_queue("sms");
+  *c.mutable_updated_at() = Ts(kNow);
+
+  v1::CaseEvent& e = t.event;
+  e.set_case_id(case_id);
+  e.set_sequence(1);
+  *e.mutable_occurred_at() = Ts(kNow);
+  *e.mutable_business_date() = D(2026, 11, 1);
+  e.set_actor("ingest:test");
+  e.set_policy_version(1);
+  e.mutable_imported()->set_loan_id(loan);
+  *e.mutable_imported()->mutable_as_of() = D(2026, 11, 1);
+  e.mutable_imported()->mutable_overdue()->set_principal_fen(overdue_fen);
+  e.set_stage_after(v1::STAGE_REMINDER);
+
+  t.create_tasks = {MakeTask(v1::TASK_TYPE_SMS_REMINDER, "sms", 200, kNow),
+                    MakeTask(v1::TASK_TYPE_REMINDER_CALL, "call.early", 100,
+                             kNow + absl::Hours(24))};
+  t.set_timers = {
+      {{workflow::TimerKind::kPromiseDue, 7}, absl::CivilDay(2026, 11, 10)}};
+  return t;
+}
+
+// The next version of `current`: an agent's note, no effects.
+workflow::Transition Following(const v1::Case& current,
+                               absl::Time at) {
+  workflow::Transition t;
+  t.next = current;
+  t.next.set_version(current.version() + 1);
+  *t.next.mutable_updated_at() = Ts(at);
+  v1::CaseEvent& e = t.event;
+  e.set_case_id(current.case_id());
+  e.set_sequence(t.next.version());
+  *e.mutable_occurred_at() = Ts(at);
+  *e.mutable_business_date() = current.business_date();
+  e.set_actor("agent:a1");
+  e.set_policy_version(current.policy_version());
+  e.mutable_signal()->mutable_note()->set_text("called, no answer");
+  return t;
+}
+
+// --- The fixture ------------------------------------------------------------
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite,
+                                           Backend::kPostgres),
+                         BackendName);
+
+void StoreTest::SetUp() {
+  RegisterBackends();
+  if (GetParam() == Backend::kPostgres) {
+    const char* admin = std::getenv("COLLECTIONS_TEST_PG");
+    if (admin == nullptr || *admin == '\0') {
+      GTEST_SKIP() << "PostgreSQL not tested: set COLLECTIONS_TEST_PG to a "
+                      "connection string, e.g. \"postgresql://host=127.0.0.1 "
+                      "port=55432 user=postgres dbname=postgres\"";
+    }
+    try {
+      db_ = std::make_unique<PostgresDatabase>(admin);
+    } catch (const std::exception& e) {
+      FAIL() << "cannot create a test database with COLLECTIONS_TEST_PG=\""
+             << admin << "\": " << e.what();
+    }
+  } else {
+    db_ = std::make_unique<SqliteDatabase>();
+  }
+  OpenStore();
+}
+
+void StoreTest::TearDown() {
+  store_.reset();
+  db_.reset();
+}
+
+void StoreTest::OpenStore(StoreOptions options) {
+  options.connection = db_->connection();
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = *std::move(store);
+}
+
+std::unique_ptr<soci::session> StoreTest::Raw() {
+  auto sql = std::make_unique<soci::session>(db_->connection());
+  if (GetParam() == Backend::kPostgres) {
+    *sql << "SET client_min_messages TO WARNING";
+  }
+  return sql;
+}
+
+absl::Status StoreTest::Apply(const workflow::Transition& t,
+                              int64_t expected) {
+  return store_->Write([&](UnitOfWork& uow) { return uow.Apply(t, expected); });
+}
+
+v1::Case StoreTest::Open(const std::string& loan, int64_t overdue_fen) {
+  workflow::Transition t;
+  absl::Status s = store_->Write([&](UnitOfWork& uow) -> absl::Status {
+    absl::StatusOr<int64_t> id = uow.AllocateIds("case", 1);
+    if (!id.ok()) return id.status();
+    t = Opening(*id, loan, overdue_fen);
+    return uow.Apply(t, 0);
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return t.next;
+}
+
+}  // namespace collections::storage

@@ -1,0 +1,394 @@
+// The storage suite: tasks (leases, fencing, holds, readiness, call counts) and due timers.
+// See store_fixture.h for the backends and the fixture.
+#include "tests/storage/store_fixture.h"
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/util/message_differencer.h"
+#include "soci/soci.h"
+#include "storage/schema.h"
+#include "storage/sql_enums.h"
+#include "workflow/compliance.h"
+#include "workflow/dates.h"
+
+namespace collections::storage {
+namespace {
+
+using google::protobuf::util::MessageDifferencer;
+
+TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
+  v1::Case a = Open("L-a");  // tasks 1 (sms, 200, now), 2 (call, 100, +24h)
+  workflow::Transition tb = Opening(2, "L-b");
+  tb.create_tasks = {MakeTask(v1::TASK_TYPE_SMS_REMINDER, "sms", 300, kNow)};
+  ASSERT_TRUE(Apply(tb, 0).ok());  // task 3
+
+  auto claim = [&](ClaimSpec spec) {
+    std::vector<v1::Task> got;
+    absl::Status s = store_->Write([&](UnitOfWork& uow) -> absl::Status {
+      absl::StatusOr<std::vector<v1::Task>> r = uow.ClaimTasks(spec);
+      if (!r.ok()) return r.status();
+      got = *r;
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return got;
+  };
+  ClaimSpec spec;
+  spec.queues = {"sms"};
+  spec.worker = "w1";
+  spec.max_tasks = 10;
+  spec.lease = absl::Minutes(5);
+  spec.now = kNow;
+  std::vector<v1::Task> leased = claim(spec);
+  ASSERT_EQ(leased.size(), 2u);
+  EXPECT_EQ(leased[0].task_id(), 3);  // the more urgent first
+  EXPECT_EQ(leased[1].task_id(), 1);
+  for (const v1::Task& t : leased) {
+    EXPECT_EQ(t.state(), v1::TASK_STATE_LEASED);
+    EXPECT_EQ(t.lease_owner(), "w1");
+    EXPECT_EQ(t.lease_token(), 1);
+    EXPECT_EQ(t.attempts(), 1);
+    EXPECT_EQ(t.lease_expires_at().seconds(),
+              absl::ToUnixSeconds(kNow + absl::Minutes(5)));
+    absl::StatusOr<v1::Task> stored = store_->GetTask(t.task_id());
+    ASSERT_TRUE(stored.ok());
+    EXPECT_TRUE(MessageDifferencer::Equals(*stored, t))
+        << stored->DebugString();
+  }
+  EXPECT_TRUE(claim(spec).empty());  // nothing is handed out twice
+
+  // Not before its time.
+  spec.queues = {"call.early"};
+  EXPECT_TRUE(claim(spec).empty());
+  spec.now = kNow + absl::Hours(25);
+  spec.types = {v1::TASK_TYPE_HOME_VISIT};
+  EXPECT_TRUE(claim(spec).empty());
+  spec.types = {v1::TASK_TYPE_REMINDER_CALL};
+  // Compliance holds keep it in the queue, with the reason recorded.
+  spec.hold = [](const v1::Task&) {
+    return std::string("outside contact window");
+  };
+  EXPECT_TRUE(claim(spec).empty());
+  EXPECT_EQ(store_->GetTask(2)->hold_reason(), "outside contact window");
+  EXPECT_EQ(store_->GetTask(2)->state(), v1::TASK_STATE_READY);
+  spec.hold = nullptr;
+  ASSERT_EQ(claim(spec).size(), 1u);
+  EXPECT_EQ(store_->GetTask(2)->hold_reason(), "");
+
+  auto write = [&](auto f) { return store_->Write(f); };
+  v1::TaskOutcome outcome;
+  outcome.mutable_sms()->set_delivered(true);
+  const absl::Time t1 = kNow + absl::Minutes(1);
+  // Stale token, unknown task, then the real completion, then again.
+  EXPECT_EQ(write([&](UnitOfWork& u) {
+              return u.CompleteTask(3, 2, outcome, t1).status();
+            }).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(write([&](UnitOfWork& u) {
+              return u.CompleteTask(99, 1, outcome, t1).status();
+            }).code(),
+            absl::StatusCode::kNotFound);
+  v1::Task completed;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<v1::Task> r = u.CompleteTask(3, 1, outcome, t1);
+                if (r.ok()) completed = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(completed.type(), v1::TASK_TYPE_SMS_REMINDER);
+  EXPECT_EQ(store_->GetTask(3)->state(), v1::TASK_STATE_COMPLETED);
+  EXPECT_EQ(write([&](UnitOfWork& u) {
+              return u.CompleteTask(3, 1, outcome, t1).status();
+            }).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Task 1: extend, then return it for a retry in an hour.
+  ASSERT_TRUE(
+      write([&](UnitOfWork& u) {
+        return u.ExtendLease(1, 1, kNow + absl::Minutes(30), t1).status();
+      }).ok());
+  EXPECT_EQ(store_->GetTask(1)->lease_expires_at().seconds(),
+            absl::ToUnixSeconds(kNow + absl::Minutes(30)));
+  ASSERT_TRUE(write([&](UnitOfWork& u) {
+                return u
+                    .ReturnTask(1, 1, kNow + absl::Hours(1), false,
+                                "gateway down", t1)
+                    .status();
+              }).ok());
+  absl::StatusOr<v1::Task> returned = store_->GetTask(1);
+  EXPECT_EQ(returned->state(), v1::TASK_STATE_READY);
+  EXPECT_EQ(returned->hold_reason(), "gateway down");
+  EXPECT_EQ(returned->lease_owner(), "");
+  spec = ClaimSpec();
+  spec.queues = {"sms"};
+  spec.worker = "w2";
+  spec.now = kNow + absl::Minutes(2);
+  EXPECT_TRUE(claim(spec).empty());
+  spec.now = kNow + absl::Hours(2);
+  leased = claim(spec);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(leased[0].lease_token(), 2);  // a new token fences off w1
+  EXPECT_EQ(leased[0].attempts(), 2);
+  EXPECT_EQ(write([&](UnitOfWork& u) {
+              return u.CheckLease(1, 1, kNow + absl::Hours(2)).status();
+            }).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Its lease (5 minutes by default) runs out: back in the queue.
+  std::vector<int64_t> expired;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<std::vector<int64_t>> r =
+                    u.ExpireLeases(kNow + absl::Hours(3), 100);
+                if (r.ok()) expired = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(expired, (std::vector<int64_t>{1}));
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
+  EXPECT_EQ(
+      write([&](UnitOfWork& u) {
+        return u.CompleteTask(1, 2, outcome, kNow + absl::Hours(3)).status();
+      }).code(),
+      absl::StatusCode::kFailedPrecondition);
+  // An expired lease cannot be completed even before the sweep.
+  spec.now = kNow + absl::Hours(4);
+  leased = claim(spec);
+  ASSERT_EQ(leased.size(), 1u);
+  EXPECT_EQ(
+      write([&](UnitOfWork& u) {
+        return u.CompleteTask(1, 3, outcome, kNow + absl::Hours(5)).status();
+      }).code(),
+      absl::StatusCode::kFailedPrecondition);
+  // Failing too often: an incident.
+  ASSERT_TRUE(write([&](UnitOfWork& u) {
+                return u
+                    .ReturnTask(1, 3, kNow, true, "3 failures",
+                                kNow + absl::Hours(4))
+                    .status();
+              }).ok());
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_INCIDENT);
+  (void)a;
+}
+
+// What TaskService builds on: the ready-task report after commits, release,
+// deferral, the next ready time, call counts and the supervisors' list.
+TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
+  std::mutex mu;
+  std::vector<ReadyTask> reported;
+  store_.reset();
+  StoreOptions options;
+  options.on_tasks_ready = [&](const std::vector<ReadyTask>& ready) {
+    std::lock_guard<std::mutex> lock(mu);
+    reported.insert(reported.end(), ready.begin(), ready.end());
+  };
+  OpenStore(options);
+  auto take = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    std::vector<std::string> queues;
+    for (const ReadyTask& r : reported) queues.push_back(r.queue);
+    reported.clear();
+    return queues;
+  };
+  // Created tasks are reported once committed; a rolled-back command's not.
+  v1::Case a = Open("L-a");  // tasks 1 (sms, now), 2 (call.early, +24h)
+  EXPECT_EQ(take(), (std::vector<std::string>{"sms", "call.early"}));
+  EXPECT_EQ(store_->Write([&](UnitOfWork& uow) -> absl::Status {
+              EXPECT_TRUE(uow.Apply(Opening(7, "L-b"), 0).ok());
+              return absl::AbortedError("changed my mind");
+            }).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_TRUE(take().empty());
+
+  auto write = [&](auto f) { return store_->Write(f); };
+  ClaimSpec spec;
+  spec.queues = {"sms"};
+  spec.worker = "w1";
+  spec.now = kNow;
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.ClaimTasks(spec).status(); }).ok());
+  EXPECT_EQ(store_->GetTask(1)->attempts(), 1);
+  // A release gives the attempt back and makes the task ready again.
+  v1::Task released;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<v1::Task> r = u.ReleaseTask(1, 1, kNow);
+                if (r.ok()) released = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(released.task_id(), 1);
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
+  EXPECT_EQ(store_->GetTask(1)->attempts(), 0);
+  EXPECT_EQ(take(), (std::vector<std::string>{"sms"}));
+  EXPECT_EQ(write([&](UnitOfWork& u) { return u.ReleaseTask(1, 1, kNow).status(); }).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Deferred: out of the claimable set until then; the next ready time says when.
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.DeferTask(1, kNow + absl::Hours(2)); }).ok());
+  EXPECT_EQ(write([&](UnitOfWork& u) { return u.ClaimTasks(spec).status(); }).code(),
+            absl::StatusCode::kOk);
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
+  std::optional<absl::Time> next;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<std::optional<absl::Time>> r =
+                    u.NextReadyTime({"sms", "call.early"}, kNow);
+                if (r.ok()) next = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(next, kNow + absl::Hours(2));
+
+  // Calls per borrower: today, connected today, unreported today (each a
+  // reservation against the connected cap), and the last 7 days.
+  auto record = [&](int64_t task, int64_t token, v1::TaskType type, absl::Time at) {
+    ContactRecord c{task, token, a.case_id(), "B-L-a", type, at};
+    return write([&](UnitOfWork& u) { return u.RecordContact(c); });
+  };
+  ASSERT_TRUE(record(2, 1, v1::TASK_TYPE_REMINDER_CALL, kNow - absl::Hours(72)).ok());
+  ASSERT_TRUE(record(2, 2, v1::TASK_TYPE_REMINDER_CALL, kNow).ok());
+  ASSERT_TRUE(record(2, 3, v1::TASK_TYPE_COUNSELLING_CALL, kNow).ok());
+  ASSERT_TRUE(record(2, 4, v1::TASK_TYPE_COUNSELLING_CALL, kNow).ok());
+  ASSERT_TRUE(record(2, 5, v1::TASK_TYPE_COUNSELLING_CALL, kNow).ok());
+  ASSERT_TRUE(record(1, 9, v1::TASK_TYPE_SMS_REMINDER, kNow).ok());  // not a call
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.EndContact(2, 2, true); }).ok());
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.DeleteContact(2, 3); }).ok());
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.EndContact(2, 5, false); }).ok());
+  CallCounts counts;
+  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<CallCounts> r = u.CountCalls(
+                    "B-L-a", kNow - absl::Hours(1), kNow - absl::Hours(24 * 6), kNow);
+                if (r.ok()) counts = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(counts.attempts_today, 3);
+  EXPECT_EQ(counts.connected_today, 1);
+  EXPECT_EQ(counts.unreported_today, 1);  // (2, 4); (2, 1) is not today's
+  EXPECT_EQ(counts.attempts_in_7_days, 4);
+
+  // Supervisors' list: held tasks, by state and queue.
+  spec.queues = {"call.early"};
+  spec.now = kNow + absl::Hours(25);
+  spec.hold = [](const v1::Task&) { return std::string("cap reached"); };
+  ASSERT_TRUE(write([&](UnitOfWork& u) { return u.ClaimTasks(spec).status(); }).ok());
+  TaskFilter filter;
+  filter.held_only = true;
+  absl::StatusOr<std::vector<v1::Task>> held = store_->FindTasks(filter);
+  ASSERT_TRUE(held.ok()) << held.status();
+  ASSERT_EQ(held->size(), 1u);
+  EXPECT_EQ((*held)[0].task_id(), 2);
+  filter = TaskFilter();
+  filter.states = {v1::TASK_STATE_READY};
+  filter.queues = {"sms"};
+  filter.case_id = a.case_id();
+  ASSERT_EQ(store_->FindTasks(filter)->size(), 1u);
+  filter.after_task_id = 1;
+  EXPECT_TRUE(store_->FindTasks(filter)->empty());
+}
+
+// Migration 7: a call in progress at the upgrade keeps its reservation
+// against the connected cap; calls that ended before do not get one.
+TEST_P(StoreTest, CallsInProgressAtTheUpgradeKeepTheirReservation) {
+  const v1::Case a = Open("L-a");  // task 2: a call, ready from +24h
+  const absl::Time at = kNow + absl::Hours(25);
+  ClaimSpec spec;
+  spec.queues = {"call.early"};
+  spec.worker = "w1";
+  spec.now = at;
+  std::vector<v1::Task> leased;
+  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<std::vector<v1::Task>> r = u.ClaimTasks(spec);
+                if (r.ok()) leased = *r;
+                return r.status();
+              }).ok());
+  ASSERT_EQ(leased.size(), 1u);
+  const int64_t token = leased[0].lease_token();
+
+  // Back to the contacts of schema 5, as a server before the upgrade left
+  // them: the leased call, and an earlier lease of it that ended unconnected.
+  store_.reset();
+  {
+    auto sql = Raw();
+    *sql << "DELETE FROM schema_migrations WHERE version = 7";
+    *sql << "DROP TABLE contact_borrowers";
+    *sql << "ALTER TABLE contacts DROP COLUMN ended";
+    const long long at_us = absl::ToUnixMicros(at);
+    const long long case_id = a.case_id();
+    for (long long t : {token, token - 1}) {
+      *sql << "INSERT INTO contacts (task_id, lease_token, case_id, borrower_id, task_type, "
+              "at_us, connected) VALUES (2, :token, :case_id, 'B-up', 2, :at, 0)",
+          soci::use(t), soci::use(case_id), soci::use(at_us);
+    }
+  }
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  CallCounts counts;
+  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) -> absl::Status {
+                absl::StatusOr<CallCounts> r =
+                    u.CountCalls("B-up", at - absl::Hours(1), at - absl::Hours(24 * 6), at);
+                if (r.ok()) counts = *r;
+                return r.status();
+              }).ok());
+  EXPECT_EQ(counts.attempts_today, 2);
+  EXPECT_EQ(counts.connected_today, 0);
+  EXPECT_EQ(counts.unreported_today, 1);
+}
+
+TEST_P(StoreTest, DueTimersComeEarliestFirst) {
+  v1::Case a = Open("L-a");  // timer due 2026-11-10
+  workflow::Transition tb = Opening(2, "L-b");
+  tb.set_timers = {
+      {{workflow::TimerKind::kInstalmentDue, 5001},
+       absl::CivilDay(2026, 11, 12)},
+      {{workflow::TimerKind::kPromiseDue, 3}, absl::CivilDay(2026, 11, 9)}};
+  ASSERT_TRUE(Apply(tb, 0).ok());
+  auto due = [&](absl::CivilDay day) {
+    std::vector<DueTimer> out;
+    EXPECT_TRUE(store_
+                    ->Write([&](UnitOfWork& u) -> absl::Status {
+                      absl::StatusOr<std::vector<DueTimer>> r =
+                          u.DueTimers(day, 10);
+                      if (r.ok()) out = *r;
+                      return r.status();
+                    })
+                    .ok());
+    return out;
+  };
+  EXPECT_TRUE(due(absl::CivilDay(2026, 11, 8)).empty());
+  std::vector<DueTimer> d = due(absl::CivilDay(2026, 11, 10));
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].case_id, 2);
+  EXPECT_EQ(d[0].timer.timer.ref, 3);
+  EXPECT_EQ(d[0].timer.due, absl::CivilDay(2026, 11, 9));
+  EXPECT_EQ(d[1].case_id, a.case_id());
+  d = due(absl::CivilDay(2027, 1, 1));
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[2].timer.timer.kind, workflow::TimerKind::kInstalmentDue);
+  EXPECT_EQ(d[2].timer.timer.ref, 5001);
+
+  // Clearing one and re-setting another (an upsert moves its date).
+  workflow::Transition t = Following(tb.next);
+  t.clear_timers = {{workflow::TimerKind::kPromiseDue, 3}};
+  t.set_timers = {{{workflow::TimerKind::kInstalmentDue, 5001},
+                   absl::CivilDay(2026, 12, 12)}};
+  ASSERT_TRUE(Apply(t, 1).ok());
+  std::vector<workflow::TimerSpec> timers = *store_->ListTimers(2);
+  ASSERT_EQ(timers.size(), 1u);
+  EXPECT_EQ(timers[0].due, absl::CivilDay(2026, 12, 12));
+}
+
+// The SQL that counts calls against the contact caps names the call task
+// types as a list (storage/sql_enums.h); it must be exactly the types the
+// workflow's caps treat as calls.
+TEST(SqlEnumsTest, CallTaskTypesAreTheWorkflowsCalls) {
+  std::string calls = "(";
+  for (int type = v1::TaskType_MIN; type <= v1::TaskType_MAX; ++type) {
+    if (!v1::TaskType_IsValid(type) ||
+        !workflow::IsCallTask(static_cast<v1::TaskType>(type))) {
+      continue;
+    }
+    if (calls.size() > 1) calls += ", ";
+    calls += std::to_string(type);
+  }
+  calls += ")";
+  EXPECT_EQ(calls, kSqlCallTaskTypes);
+}
+
+}  // namespace
+}  // namespace collections::storage
