@@ -552,6 +552,21 @@ int Import(Run& run) {
   if (sent_all) writer->WritesDone();
   grpc::Status s = writer->Finish();
   if (!s.ok()) {
+    // A row the server could not decode: it names the row's place in the
+    // stream, which maps back to a line of the file.
+    const auto& trailers = context->GetServerTrailingMetadata();
+    auto bad = trailers.find("collections-import-bad-frame");
+    int64_t frame = -1;
+    if (bad != trailers.end() &&
+        absl::SimpleAtoi(absl::string_view(bad->second.data(), bad->second.size()), &frame) &&
+        frame >= 0 && frame < static_cast<int64_t>(line_of.size())) {
+      run.err << "collectionsctl import: the server could not decode line " << line_of[frame]
+              << " of " << path
+              << " (is the file UTF-8?) and stopped there: nothing from that line on was "
+                 "imported; the lines before it were (see the counts below). Fix that line "
+                 "and import the file again (rows already imported are unchanged)\n";
+      return run.Failed(s);
+    }
     run.err << "collectionsctl import: the server stopped the import after " << line_of.size()
             << " rows were sent; rows it acknowledged before are stored and importing the file "
                "again is safe\n";

@@ -458,5 +458,29 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   std::cout << "report page: " << page << "\nscreenshot: " << shot << "\n";
 }
 
+TEST_F(CtlEndToEnd, AnImportTheServerCannotDecodeFailsNamingTheLine) {
+  // The second row's name is GBK, not UTF-8: the server cannot decode that
+  // row, so the import fails there (the first row stays imported, the third
+  // is never read) instead of answering as if the file had ended.
+  const std::string feed = absl::StrCat(dir_->path(), "/gbk.csv");
+  const std::string rest = ",+86 138 0000 0000,Shanghai,SH,mortgage,500000,3000,0,0,good\n";
+  std::ofstream(feed, std::ios::binary)
+      << "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,address,"
+         "region,product,principal_outstanding_cny,overdue_principal_cny,"
+         "overdue_interest_cny,overdue_penalty_cny,credit_band\n"
+      << "G1," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G1,Li Lei" << rest
+      << "G2," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G2,\xc0\xee\xc0\xd7" << rest
+      << "G3," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G3,Han Meimei" << rest;
+  Ran imported = Ctl({"import", feed});
+  EXPECT_EQ(imported.exit, 1) << imported.err;
+  EXPECT_THAT(imported.err, HasSubstr("line 3"));
+  EXPECT_THAT(imported.err, HasSubstr("INVALID_ARGUMENT: frame 1 "));
+  EXPECT_THAT(imported.err, HasSubstr("1 opened"));
+  EXPECT_EQ(Ctl({"case", "show", "--loan=G1"}).exit, 0);
+  Ran g3 = Ctl({"case", "show", "--loan=G3"});
+  EXPECT_EQ(g3.exit, 1);
+  EXPECT_THAT(g3.err, HasSubstr("NOT_FOUND"));
+}
+
 }  // namespace
 }  // namespace collections

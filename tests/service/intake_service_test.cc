@@ -1,0 +1,193 @@
+// Intake and lists through real gRPC on SQLite and PostgreSQL: an import
+// stream that breaks mid-way, implausible dates, paging at the maximum page
+// size, and case files whose history is too long for one message.
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/task_service.grpc.pb.h"
+#include "tests/service/server_fixture.h"
+#include "workflow/dates.h"
+
+namespace collections {
+namespace {
+
+using ::testing::HasSubstr;
+using workflow::DayToProto;
+
+constexpr int64_t CNY = 100;
+const absl::CivilDay kToday(2026, 11, 29);
+
+v1::DelinquencyRecord Record(const std::string& loan, int dpd, int64_t overdue_fen,
+                             absl::CivilDay as_of = kToday) {
+  v1::DelinquencyRecord r;
+  r.set_loan_id(loan);
+  *r.mutable_as_of() = DayToProto(as_of);
+  *r.mutable_oldest_unpaid_due_date() = DayToProto(as_of - dpd);
+  r.mutable_borrower()->set_borrower_id("B-" + loan);
+  r.mutable_borrower()->set_name("Li Lei");
+  r.mutable_borrower()->set_region("SH");
+  r.set_product("mortgage-30y");
+  r.set_principal_outstanding_fen(800'000 * CNY);
+  r.mutable_overdue()->set_interest_fen(overdue_fen / 5);
+  r.mutable_overdue()->set_principal_fen(overdue_fen - overdue_fen / 5);
+  r.mutable_credit()->set_score_band(v1::CREDIT_BAND_GOOD);
+  return r;
+}
+
+std::string Frame(const v1::DelinquencyRecord& record) {
+  v1::ImportDelinquenciesRequest request;
+  *request.mutable_record() = record;
+  return request.SerializeAsString();
+}
+
+class IntakeServiceTest : public testing::ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    stub_ = v1::CaseService::NewStub(channel_);
+  }
+
+  v1::ImportDelinquenciesResponse Import(const std::vector<v1::DelinquencyRecord>& rows) {
+    auto context = Context(absl::Seconds(120));
+    v1::ImportDelinquenciesResponse response;
+    auto writer = stub_->ImportDelinquencies(context.get(), &response);
+    for (const auto& r : rows) {
+      v1::ImportDelinquenciesRequest request;
+      *request.mutable_record() = r;
+      EXPECT_TRUE(writer->Write(request));
+    }
+    writer->WritesDone();
+    grpc::Status status = writer->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  // Streams raw frames (any bytes) to ImportDelinquencies through a generic
+  // stub, as a client with a broken encoder would.
+  grpc::Status ImportFrames(const std::vector<std::string>& frames,
+                            v1::ImportDelinquenciesResponse* response,
+                            std::multimap<std::string, std::string>* trailers = nullptr) {
+    grpc::GenericStub generic(channel_);
+    grpc::CompletionQueue cq;
+    auto context = Context();
+    auto call = generic.PrepareCall(
+        context.get(), "/collections.v1.CaseService/ImportDelinquencies", &cq);
+    auto wait = [&cq] {
+      void* tag = nullptr;
+      bool ok = false;
+      EXPECT_TRUE(cq.Next(&tag, &ok));
+      return ok;
+    };
+    void* const tag = reinterpret_cast<void*>(1);
+    call->StartCall(tag);
+    EXPECT_TRUE(wait());
+    for (const std::string& frame : frames) {
+      grpc::Slice slice(frame);
+      grpc::ByteBuffer buffer(&slice, 1);
+      call->Write(buffer, tag);
+      if (!wait()) break;  // the server finished the call
+    }
+    call->WritesDone(tag);
+    wait();
+    grpc::ByteBuffer reply;
+    call->Read(&reply, tag);
+    const bool got_reply = wait();
+    grpc::Status status;
+    call->Finish(&status, tag);
+    EXPECT_TRUE(wait());
+    if (got_reply) {
+      std::vector<grpc::Slice> slices;
+      EXPECT_TRUE(reply.Dump(&slices).ok());
+      std::string bytes;
+      for (const grpc::Slice& s : slices) {
+        bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      }
+      EXPECT_TRUE(response->ParseFromString(bytes));
+    }
+    if (trailers != nullptr) {
+      for (const auto& [key, value] : context->GetServerTrailingMetadata()) {
+        trailers->emplace(std::string(key.data(), key.size()),
+                          std::string(value.data(), value.size()));
+      }
+    }
+    cq.Shutdown();
+    void* ignored_tag;
+    bool ignored_ok;
+    while (cq.Next(&ignored_tag, &ignored_ok)) {
+    }
+    return status;
+  }
+
+  grpc::Status GetCase(const std::string& loan, v1::GetCaseResponse* out) {
+    auto context = Context();
+    v1::GetCaseRequest request;
+    request.set_loan_id(loan);
+    return stub_->GetCase(context.get(), request, out);
+  }
+
+  std::unique_ptr<v1::CaseService::Stub> stub_;
+};
+
+// --- A stream that breaks mid-way ----------------------------------------------
+
+TEST_P(IntakeServiceTest, AnUndecodableFrameFailsTheImportNamingTheFrameAndTheCount) {
+  v1::ImportDelinquenciesResponse response;
+  std::multimap<std::string, std::string> trailers;
+  grpc::Status status = ImportFrames(
+      {Frame(Record("GOOD-0", 5, 1000 * CNY)), Frame(Record("GOOD-1", 5, 1000 * CNY)),
+       std::string("\xff\xff\xff\xff\x0f garbage", 14),
+       Frame(Record("AFTER-3", 5, 1000 * CNY))},
+      &response, &trailers);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("frame 2"));
+  EXPECT_THAT(status.error_message(), HasSubstr("2 rows before it"));
+  EXPECT_THAT(status.error_message(), HasSubstr("2 opened"));
+  auto bad = trailers.find("collections-import-bad-frame");
+  ASSERT_NE(bad, trailers.end());
+  EXPECT_EQ(bad->second, "2");
+
+  // The rows before it are stored; nothing after it was read.
+  v1::GetCaseResponse file;
+  EXPECT_TRUE(GetCase("GOOD-0", &file).ok());
+  EXPECT_TRUE(GetCase("GOOD-1", &file).ok());
+  EXPECT_EQ(GetCase("AFTER-3", &file).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_P(IntakeServiceTest, AnUndecodableFirstFrameImportsNothing) {
+  v1::ImportDelinquenciesResponse response;
+  // A string field that is not UTF-8 (a GBK-encoded name) does not decode.
+  v1::DelinquencyRecord gbk = Record("GBK", 5, 1000 * CNY);
+  gbk.mutable_borrower()->set_name("\xc0\xee\xc0\xd7");
+  grpc::Status status = ImportFrames(
+      {Frame(gbk), Frame(Record("AFTER-1", 5, 1000 * CNY))}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("frame 0"));
+  v1::GetCaseResponse file;
+  EXPECT_EQ(GetCase("AFTER-1", &file).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_P(IntakeServiceTest, RawFramesThatDecodeImportAsBefore) {
+  v1::ImportDelinquenciesResponse response;
+  v1::DelinquencyRecord no_loan = Record("", 5, 1000 * CNY);
+  grpc::Status status = ImportFrames(
+      {Frame(Record("A", 5, 1000 * CNY)), Frame(no_loan), Frame(Record("B", 5, 1000 * CNY))},
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.opened(), 2);
+  EXPECT_EQ(response.rejected(), 1);
+  ASSERT_EQ(response.errors_size(), 1);
+  EXPECT_EQ(response.errors(0).index(), 1);
+}
+
+COLLECTIONS_INSTANTIATE_BACKENDS(IntakeServiceTest);
+
+}  // namespace
+}  // namespace collections
