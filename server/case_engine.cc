@@ -132,7 +132,9 @@ absl::CivilDay CaseEngine::BusinessDate() const {
 
 void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
                         std::function<void(absl::StatusOr<ImportKind>)> done) {
-  if (absl::Status s = workflow::ValidateDelinquencyRecord(record); !s.ok()) {
+  if (absl::Status s = workflow::ValidateDelinquencyRecord(record, policies_->Current(),
+                                                           BusinessDate());
+      !s.ok()) {
     done(s);
     return;
   }

@@ -11,9 +11,11 @@
 #include <vector>
 
 #include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/policy_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
 #include "workflow/dates.h"
+#include "workflow/policy.h"
 
 namespace collections {
 namespace {
@@ -185,6 +187,54 @@ TEST_P(IntakeServiceTest, RawFramesThatDecodeImportAsBefore) {
   EXPECT_EQ(response.rejected(), 1);
   ASSERT_EQ(response.errors_size(), 1);
   EXPECT_EQ(response.errors(0).index(), 1);
+}
+
+// --- Implausible dates --------------------------------------------------------
+
+TEST_P(IntakeServiceTest, ImplausibleDatesAreRejectedRowByRow) {
+  v1::DelinquencyRecord placeholder = Record("OLD", 0, 1000 * CNY);
+  *placeholder.mutable_oldest_unpaid_due_date() = DayToProto(absl::CivilDay(1900, 1, 1));
+  v1::DelinquencyRecord far_ahead = Record("AHEAD", 10, 1000 * CNY, absl::CivilDay(9999, 1, 1));
+  v1::ImportDelinquenciesResponse r =
+      Import({Record("FINE", 45, 1000 * CNY), placeholder, far_ahead});
+  EXPECT_EQ(r.opened(), 1);
+  EXPECT_EQ(r.rejected(), 2);
+  ASSERT_EQ(r.errors_size(), 2);
+  EXPECT_EQ(r.errors(0).index(), 1);
+  EXPECT_EQ(r.errors(0).field(), "oldest_unpaid_due_date");
+  EXPECT_THAT(r.errors(0).message(), HasSubstr("1900-01-01"));
+  EXPECT_THAT(r.errors(0).message(), HasSubstr("30 years"));
+  EXPECT_EQ(r.errors(1).index(), 2);
+  EXPECT_EQ(r.errors(1).field(), "as_of");
+  v1::GetCaseResponse file;
+  EXPECT_EQ(GetCase("OLD", &file).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(GetCase("AHEAD", &file).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_P(IntakeServiceTest, APolicyWithTighterDateBoundsAppliesToTheNextRowsAndBadBoundsAreRefused) {
+  auto policies = v1::PolicyService::NewStub(channel_);
+  v1::PutPolicyRequest put;
+  *put.mutable_policy() = workflow::DefaultPolicy();
+  put.mutable_policy()->mutable_intake()->set_max_years_overdue(101);
+  v1::PutPolicyResponse stored;
+  {
+    auto context = Context();
+    grpc::Status s = policies->PutPolicy(context.get(), put, &stored);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("intake.max_years_overdue"));
+  }
+  put.mutable_policy()->mutable_intake()->set_max_years_overdue(2);
+  {
+    auto context = Context();
+    grpc::Status s = policies->PutPolicy(context.get(), put, &stored);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::ImportDelinquenciesResponse r =
+      Import({Record("TWO", 365 * 2, 1000 * CNY), Record("THREE", 365 * 3, 1000 * CNY)});
+  EXPECT_EQ(r.opened(), 1);
+  ASSERT_EQ(r.errors_size(), 1);
+  EXPECT_EQ(r.errors(0).loan_id(), "THREE");
+  EXPECT_THAT(r.errors(0).message(), HasSubstr("more than 2 years"));
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(IntakeServiceTest);
