@@ -396,8 +396,9 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
       request.max_days_past_due() < request.min_days_past_due()) {
     return absl::InvalidArgumentError("max_days_past_due is below min_days_past_due");
   }
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError("page_size must be 0..1000");
+  if (request.page_size() < 0 || request.page_size() > storage::kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 0..", storage::kMaxPageSize, " (0: 100)"));
   }
   if (request.assigned_queue().size() > workflow::kMaxIdLength) {
     return absl::InvalidArgumentError("assigned_queue is too long");

@@ -376,7 +376,7 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
         const bool by_queue = !f.assigned_queue.empty();
         if (by_queue) absl::StrAppend(&query, " AND assigned_queue = :q");
         absl::StrAppend(&query, " ORDER BY case_id LIMIT :n");
-        const long long limit = std::clamp(f.limit, 1, 1000);
+        const long long limit = std::clamp(f.limit, 1, kMaxListRows);
 
         std::string body;
         soci::details::prepare_temp_type q = (sql.prepare << query);
@@ -527,7 +527,7 @@ absl::StatusOr<std::vector<v1::Task>> Store::FindTasks(const TaskFilter& f) {
           absl::StrAppend(&query, ")");
         }
         absl::StrAppend(&query, " ORDER BY task_id LIMIT :n");
-        const long long limit = std::clamp(f.limit, 1, 1000);
+        const long long limit = std::clamp(f.limit, 1, kMaxListRows);
         TaskRow row;
         soci::details::prepare_temp_type q = (sql.prepare << query);
         for (const long long& v : ints) q, soci::use(v);

@@ -237,6 +237,49 @@ TEST_P(IntakeServiceTest, APolicyWithTighterDateBoundsAppliesToTheNextRowsAndBad
   EXPECT_THAT(r.errors(0).message(), HasSubstr("more than 2 years"));
 }
 
+// --- Paging at the documented maximum -------------------------------------------
+
+TEST_P(IntakeServiceTest, PagingAtTheMaximumPageSizeSeesEveryCaseAndTaskOnce) {
+  constexpr int kCases = 1003;
+  std::vector<v1::DelinquencyRecord> rows;
+  for (int i = 0; i < kCases; ++i) rows.push_back(Record(absl::StrCat("P", i), 5, 1000 * CNY));
+  ASSERT_EQ(Import(rows).opened(), kCases);
+
+  std::set<int64_t> cases;
+  int pages = 0;
+  v1::ListCasesRequest list;
+  list.set_page_size(1000);
+  do {
+    auto context = Context();
+    v1::ListCasesResponse page;
+    grpc::Status s = stub_->ListCases(context.get(), list, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ++pages;
+    for (const auto& c : page.cases()) EXPECT_TRUE(cases.insert(c.case_id()).second) << c.case_id();
+    list.set_page_token(page.next_page_token());
+  } while (!list.page_token().empty() && pages < 10);
+  EXPECT_EQ(cases.size(), static_cast<size_t>(kCases));
+  EXPECT_EQ(pages, 2);
+
+  // Each mild case has an SMS and a call: 2,006 open tasks, three pages.
+  auto tasks = v1::TaskService::NewStub(channel_);
+  std::set<int64_t> seen;
+  pages = 0;
+  v1::ListTasksRequest list_tasks;
+  list_tasks.set_page_size(1000);
+  do {
+    auto context = Context();
+    v1::ListTasksResponse page;
+    grpc::Status s = tasks->ListTasks(context.get(), list_tasks, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ++pages;
+    for (const auto& t : page.tasks()) EXPECT_TRUE(seen.insert(t.task_id()).second) << t.task_id();
+    list_tasks.set_page_token(page.next_page_token());
+  } while (!list_tasks.page_token().empty() && pages < 10);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(2 * kCases));
+  EXPECT_EQ(pages, 3);
+}
+
 COLLECTIONS_INSTANTIATE_BACKENDS(IntakeServiceTest);
 
 }  // namespace
