@@ -501,6 +501,21 @@ absl::Status OnSignal(Ctx& x, const v1::Case& before) {
       if (s.note().text().empty()) {
         return absl::InvalidArgumentError("signal.note.text is required");
       }
+      {
+        // A bounded number per business date keeps the case file readable
+        // and small enough to hand over; the next date takes more.
+        const int cap = MaxNotesPerDay(x.policy);
+        auto day = DayFromProto(before.notes_day(), "notes_day");
+        const int today = day.ok() && *day == x.today ? before.notes_on_day() : 0;
+        if (today >= cap) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "case ", before.case_id(), " already has ", today, " notes on ", FormatDay(x.today),
+              ", the most one business date takes (policy case_file.max_notes_per_day); "
+              "write more in one note (up to 4096 bytes) or add it on the next business date"));
+        }
+        *x.c.mutable_notes_day() = DayToProto(x.today);
+        x.c.set_notes_on_day(today + 1);
+      }
       x.Say("note");
       break;
     default:

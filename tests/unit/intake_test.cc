@@ -76,5 +76,62 @@ INSTANTIATE_TEST_SUITE_P(
         DateRow{"unsetMeansDefaultAhead", kToday + 31, kToday, 0, 0, ""}),
     [](const auto& info) { return info.param.name; });
 
+// --- Notes per case per business date -------------------------------------------
+
+struct NotesRow {
+  std::string name;
+  int cap;            // the policy's max_notes_per_day (0: default)
+  int first_day;      // notes added on the business date
+  int next_day;       // notes added the next business date
+  int refused_first;  // how many of first_day's are refused
+};
+
+class NotesCap : public ::testing::TestWithParam<NotesRow> {};
+
+TEST_P(NotesCap, BoundedPerBusinessDate) {
+  const NotesRow& row = GetParam();
+  v1::Policy policy = DefaultPolicy();
+  policy.mutable_case_file()->set_max_notes_per_day(row.cap);
+  ASSERT_TRUE(ValidatePolicy(policy).ok());
+  v1::CaseEvent open;
+  *open.mutable_business_date() = DayToProto(kBusinessDate);
+  open.set_actor("ingest");
+  open.set_case_id(3);
+  *open.mutable_imported() = Row(kBusinessDate, kBusinessDate - 10);
+  auto opened = Decide(v1::Case(), open, policy, absl::UnixEpoch());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  v1::Case c = opened->next;
+  auto add = [&](absl::CivilDay day) {
+    v1::CaseEvent e;
+    *e.mutable_business_date() = DayToProto(day);
+    e.set_actor("api");
+    e.mutable_signal()->mutable_note()->set_text("called the branch");
+    auto t = Decide(c, e, policy, absl::UnixEpoch());
+    if (t.ok()) c = t->next;
+    return t.status();
+  };
+  int refused = 0;
+  for (int i = 0; i < row.first_day; ++i) {
+    absl::Status s = add(kBusinessDate);
+    if (!s.ok()) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+      EXPECT_NE(s.message().find("case_file.max_notes_per_day"), absl::string_view::npos) << s;
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, row.refused_first);
+  for (int i = 0; i < row.next_day; ++i) {
+    EXPECT_TRUE(add(kBusinessDate + 1).ok()) << row.name << " next day, note " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, NotesCap,
+    ::testing::Values(NotesRow{"underTheCap", 3, 3, 3, 0},
+                      NotesRow{"overTheCap", 3, 5, 3, 2},
+                      NotesRow{"unsetMeansFifty", 0, 52, 50, 2},
+                      NotesRow{"shippedDefaultFifty", 50, 51, 1, 1}),
+    [](const auto& info) { return info.param.name; });
+
 }  // namespace
 }  // namespace collections::workflow
