@@ -241,6 +241,16 @@ class Store {
                                                         int limit);
   // Ordered by sequence (1, 2, ...); empty when the case has none.
   absl::StatusOr<std::vector<v1::CaseEvent>> ListEvents(int64_t case_id);
+  // A page of a case's events, returned in sequence order: those with
+  // after_sequence < sequence <= through_sequence (0: no upper bound), at
+  // most `limit` (clamped to 1..kMaxListRows). The lowest sequences, or with
+  // `newest` the highest.
+  absl::StatusOr<std::vector<v1::CaseEvent>> ListEventsPage(int64_t case_id,
+                                                            int64_t after_sequence,
+                                                            int64_t through_sequence,
+                                                            int limit, bool newest);
+  // Every payment recorded on a case, in the order recorded.
+  absl::StatusOr<std::vector<v1::Payment>> ListCasePayments(int64_t case_id);
   // Every task of the case, by task id.
   absl::StatusOr<std::vector<v1::Task>> ListTasks(int64_t case_id);
   absl::StatusOr<v1::Task> GetTask(int64_t task_id);  // NOT_FOUND

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/policy_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
@@ -133,6 +134,65 @@ class IntakeServiceTest : public testing::ServerFixture {
     v1::GetCaseRequest request;
     request.set_loan_id(loan);
     return stub_->GetCase(context.get(), request, out);
+  }
+
+  // Makes the current policy the default with `notes_per_day`, for the
+  // cases opened from now on.
+  void PutNotesCap(int notes_per_day) {
+    auto policies = v1::PolicyService::NewStub(channel_);
+    v1::PutPolicyRequest put;
+    *put.mutable_policy() = workflow::DefaultPolicy();
+    put.mutable_policy()->mutable_case_file()->set_max_notes_per_day(notes_per_day);
+    v1::PutPolicyResponse stored;
+    auto context = Context();
+    grpc::Status s = policies->PutPolicy(context.get(), put, &stored);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  grpc::Status Note(int64_t case_id, const std::string& text) {
+    auto context = Context();
+    v1::SignalCaseRequest request;
+    request.set_case_id(case_id);
+    request.mutable_signal()->mutable_note()->set_text(text);
+    v1::SignalCaseResponse out;
+    return stub_->SignalCase(context.get(), request, &out);
+  }
+
+  void Advance(absl::CivilDay to) {
+    auto context = Context(absl::Seconds(120));
+    v1::AdvanceBusinessDateRequest request;
+    *request.mutable_to() = DayToProto(to);
+    v1::AdvanceBusinessDateResponse response;
+    grpc::Status s = stub_->AdvanceBusinessDate(context.get(), request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // Claims the case's task from `queue` and completes it with `outcome`.
+  void Do(int64_t case_id, const std::string& queue, const v1::TaskOutcome& outcome) {
+    auto tasks = v1::TaskService::NewStub(channel_);
+    v1::ClaimTasksRequest claim;
+    claim.set_worker_id("worker-1");
+    claim.add_queues(queue);
+    claim.set_max_tasks(100);
+    v1::ClaimTasksResponse claimed;
+    auto context = Context();
+    grpc::Status s = tasks->ClaimTasks(context.get(), claim, &claimed);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    bool done = false;
+    for (const v1::Task& t : claimed.tasks()) {
+      if (t.case_id() != case_id || done) continue;
+      v1::CompleteTaskRequest complete;
+      complete.set_task_id(t.task_id());
+      complete.set_lease_token(t.lease_token());
+      complete.set_request_id(absl::StrCat("done-", t.task_id()));
+      *complete.mutable_outcome() = outcome;
+      v1::CompleteTaskResponse out;
+      auto ctx = Context();
+      s = tasks->CompleteTask(ctx.get(), complete, &out);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      done = true;
+    }
+    ASSERT_TRUE(done) << "no task of case " << case_id << " in queue " << queue;
   }
 
   std::unique_ptr<v1::CaseService::Stub> stub_;
@@ -278,6 +338,151 @@ TEST_P(IntakeServiceTest, PagingAtTheMaximumPageSizeSeesEveryCaseAndTaskOnce) {
   } while (!list_tasks.page_token().empty() && pages < 10);
   EXPECT_EQ(seen.size(), static_cast<size_t>(2 * kCases));
   EXPECT_EQ(pages, 3);
+}
+
+// --- Long case histories --------------------------------------------------------
+
+TEST_P(IntakeServiceTest, AHistoryLargerThanOneMessageIsReadInPages) {
+  ASSERT_NO_FATAL_FAILURE(PutNotesCap(1000));
+  Import({Record("LONG", 10, 1000 * CNY)});
+  v1::GetCaseResponse file;
+  ASSERT_TRUE(GetCase("LONG", &file).ok());
+  const int64_t id = file.case_().case_id();
+  // 1,100 notes of 4 KB over two days: 4.5 MB of history, more than one
+  // 4 MB message.
+  for (int i = 0; i < 1100; ++i) {
+    if (i == 550) Advance(kToday + 1);
+    grpc::Status s = Note(id, absl::StrCat("note ", i, " ", std::string(4000, 'x')));
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+
+  // The first page: the case, its tasks and the oldest events.
+  grpc::Status s = GetCase("LONG", &file);
+  ASSERT_TRUE(s.ok()) << grpc::StatusCode(s.error_code()) << " " << s.error_message();
+  const int64_t version = file.case_().version();
+  EXPECT_EQ(file.events_size(), 100);
+  EXPECT_EQ(file.events(0).sequence(), 1);
+  EXPECT_FALSE(file.tasks().empty());
+  EXPECT_FALSE(file.next_events_page_token().empty());
+
+  // Paging at the maximum sees every event once, in order.
+  std::vector<int64_t> seen;
+  v1::GetCaseRequest request;
+  request.set_case_id(id);
+  request.set_events_page_size(500);
+  int pages = 0;
+  do {
+    auto context = Context();
+    v1::GetCaseResponse page;
+    s = stub_->GetCase(context.get(), request, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(page.case_().case_id(), id);
+    EXPECT_EQ(page.tasks().empty(), pages > 0);  // tasks on the first page only
+    for (const auto& e : page.events()) seen.push_back(e.sequence());
+    request.set_events_page_token(page.next_events_page_token());
+    ++pages;
+  } while (!request.events_page_token().empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  ASSERT_EQ(seen.size(), static_cast<size_t>(version));
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i + 1));
+
+  // Bad paging input is refused and says why.
+  request.set_events_page_size(501);
+  request.clear_events_page_token();
+  {
+    auto context = Context();
+    v1::GetCaseResponse page;
+    s = stub_->GetCase(context.get(), request, &page);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("events_page_size"));
+  }
+  request.set_events_page_size(10);
+  request.set_events_page_token("999:5");  // another case's
+  {
+    auto context = Context();
+    v1::GetCaseResponse page;
+    s = stub_->GetCase(context.get(), request, &page);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  }
+}
+
+TEST_P(IntakeServiceTest, NotesPerCasePerBusinessDateAreCapped) {
+  Import({Record("NOTES", 10, 1000 * CNY)});
+  v1::GetCaseResponse file;
+  ASSERT_TRUE(GetCase("NOTES", &file).ok());
+  const int64_t id = file.case_().case_id();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(Note(id, absl::StrCat("note ", i)).ok()) << i;
+  grpc::Status refused = Note(id, "one more");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("case_file.max_notes_per_day"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("next business date"));
+  Advance(kToday + 1);
+  EXPECT_TRUE(Note(id, "the next day").ok());
+}
+
+TEST_P(IntakeServiceTest, AHandoffCarriesRecentHistoryAndTheFirmPagesThroughTheRest) {
+  ASSERT_NO_FATAL_FAILURE(PutNotesCap(1000));
+  Import({Record("SEV", 80, 30'000 * CNY)});  // severe, pre-legal, Shanghai
+  v1::GetCaseResponse file;
+  ASSERT_TRUE(GetCase("SEV", &file).ok());
+  const int64_t id = file.case_().case_id();
+  for (int i = 0; i < 250; ++i) ASSERT_TRUE(Note(id, absl::StrCat("visit note ", i)).ok());
+  v1::TaskOutcome visit;
+  visit.mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
+  ASSERT_NO_FATAL_FAILURE(Do(id, "field", visit));
+  v1::TaskOutcome letter;
+  letter.mutable_letter()->set_sent(true);
+  letter.mutable_letter()->set_reference("EMS-1");
+  ASSERT_NO_FATAL_FAILURE(Do(id, "letters", letter));
+  Advance(kToday + 15);  // past 90 days and the letter's wait: handed off
+
+  auto legal = v1::LegalService::NewStub(channel_);
+  v1::Handoff h;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    v1::StreamHandoffsRequest request;
+    request.set_firm_id("firm-shanghai");
+    auto reader = legal->StreamHandoffs(&context, request);
+    ASSERT_TRUE(reader->Read(&h));
+    context.TryCancel();
+    reader->Finish();
+  }
+  ASSERT_EQ(h.case_id(), id);
+  const int64_t version = h.case_().version();
+  ASSERT_GT(version, 250);
+  EXPECT_TRUE(h.history_truncated());
+  ASSERT_EQ(h.history_size(), 200);
+  EXPECT_EQ(h.history(199).sequence(), version);  // the most recent, oldest first
+  EXPECT_EQ(h.history(0).sequence(), version - 199);
+
+  // The firm fetches the whole history up to the handoff, page by page.
+  std::vector<int64_t> seen;
+  v1::GetHandoffHistoryRequest request;
+  request.set_firm_id("firm-shanghai");
+  request.set_sequence(h.sequence());
+  request.set_page_size(120);
+  int pages = 0;
+  do {
+    auto context = Context();
+    v1::GetHandoffHistoryResponse page;
+    grpc::Status s = legal->GetHandoffHistory(context.get(), request, &page);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(page.case_id(), id);
+    for (const auto& e : page.events()) seen.push_back(e.sequence());
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  ASSERT_EQ(seen.size(), static_cast<size_t>(version));
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i + 1));
+
+  // Another firm cannot read it.
+  request.set_firm_id("firm-national");
+  request.clear_page_token();
+  auto context = Context();
+  v1::GetHandoffHistoryResponse page;
+  EXPECT_EQ(legal->GetHandoffHistory(context.get(), request, &page).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(IntakeServiceTest);
