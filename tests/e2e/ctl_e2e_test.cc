@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -480,6 +481,40 @@ TEST_F(CtlEndToEnd, AnImportTheServerCannotDecodeFailsNamingTheLine) {
   Ran g3 = Ctl({"case", "show", "--loan=G3"});
   EXPECT_EQ(g3.exit, 1);
   EXPECT_THAT(g3.err, HasSubstr("NOT_FOUND"));
+}
+
+TEST_F(CtlEndToEnd, CaseShowPagesThroughALongHistory) {
+  const std::string feed = absl::StrCat(dir_->path(), "/one.csv");
+  std::ofstream(feed) << "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,"
+                         "address,region,product,principal_outstanding_cny,"
+                         "overdue_principal_cny,overdue_interest_cny,overdue_penalty_cny,"
+                         "credit_band\n"
+                      << "H1," << Day(d0_) << "," << Day(d0_ - 10)
+                      << ",B-H1,Li Lei,,Shanghai,SH,mortgage,500000,3000,0,0,good\n";
+  ASSERT_EQ(Ctl({"import", feed}).exit, 0);
+  const int64_t id = CaseId("H1");
+  for (int i = 0; i < 50; ++i) {
+    Ran noted = Ctl({"signal", "note", absl::StrCat("--case=", id),
+                     absl::StrCat("--text=note number ", i)});
+    ASSERT_EQ(noted.exit, 0) << noted.err;
+  }
+  // The 51st note of the day is past the cap: refused, not "try again".
+  Ran capped = Ctl({"signal", "note", absl::StrCat("--case=", id), "--text=one too many"});
+  EXPECT_EQ(capped.exit, 1) << capped.err;
+  EXPECT_THAT(capped.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(capped.err, HasSubstr("next business date"));
+
+  // 51 events, fetched 7 at a time: every one shown once.
+  Ran shown = Ctl({"case", "show", absl::StrCat("--case=", id), "--page_size=7",
+                   "--format=csv", "--section=events"});
+  ASSERT_EQ(shown.exit, 0) << shown.err;
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_THAT(shown.out, HasSubstr(absl::StrCat("\n", i + 2, ",", Day(d0_), ",signal.note,"))) << i;
+  }
+  EXPECT_EQ(std::count(shown.out.begin(), shown.out.end(), '\n'), 52) << shown.out;
+  Ran recent = Ctl({"case", "show", absl::StrCat("--case=", id), "--events=5", "--page_size=7"});
+  ASSERT_EQ(recent.exit, 0) << recent.err;
+  EXPECT_THAT(recent.out, HasSubstr("the last 5 of 51 events"));
 }
 
 }  // namespace
