@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -370,11 +371,48 @@ int CaseShow(Run& run) {
   v1::GetCaseRequest request;
   int exit = kOk;
   if (!CaseTarget(run, &request, &exit)) return exit;
+  absl::StatusOr<int64_t> last = run.args.Int("events", 0),
+                          page_size = run.args.Int("page_size", 500);
+  for (const auto* v : {&last, &page_size}) {
+    if (!v->ok()) return run.Usage(std::string(v->status().message()));
+  }
+  if (*last < 0) return run.Usage("--events must be 0 (all) or more");
+  if (*page_size < 1 || *page_size > 500) return run.Usage("--page_size must be 1..500");
+  request.set_events_page_size(static_cast<int32_t>(*page_size));
   auto stub = v1::CaseService::NewStub(run.Channel());
+  // The history comes in pages (oldest first); the first page carries the
+  // rest of the file.
   v1::GetCaseResponse file;
-  auto context = run.Context();
-  grpc::Status s = stub->GetCase(context.get(), request, &file);
-  if (!s.ok()) return run.Failed(s);
+  std::deque<v1::CaseEvent> history;
+  int64_t total_events = 0;
+  do {
+    v1::GetCaseResponse page;
+    auto context = run.Context();
+    grpc::Status s = stub->GetCase(context.get(), request, &page);
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      // Waiting cannot shrink a case file: say so rather than "try again".
+      run.err << "collectionsctl " << run.command << ": the case file is too large for one "
+              << "answer (" << s.error_message() << "); retrying will not help. A server that "
+              << "pages case histories (issue 10) answers this; --page_size=N asks for fewer "
+              << "events at a time\n";
+      return kRefused;
+    }
+    if (!s.ok()) return run.Failed(s);
+    for (v1::CaseEvent& e : *page.mutable_events()) {
+      ++total_events;
+      history.push_back(std::move(e));
+      if (*last > 0 && static_cast<int64_t>(history.size()) > *last) history.pop_front();
+    }
+    page.clear_events();
+    std::string next = page.next_events_page_token();
+    if (next == request.events_page_token()) next.clear();  // no progress: stop
+    if (request.events_page_token().empty()) {
+      file = std::move(page);
+    } else {
+      *file.mutable_case_() = page.case_();  // the newest state
+    }
+    request.set_events_page_token(next);
+  } while (!request.events_page_token().empty());
   const v1::Case& c = file.case_();
   Document doc{"case", absl::StrCat("Case ", c.case_id()), {}, {}};
   Table fields{{{"field", Kind::kText}, {"value", Kind::kText}}, {}};
@@ -417,7 +455,11 @@ int CaseShow(Run& run) {
   Table events{{{"seq", Kind::kInt}, {"day", Kind::kText}, {"event", Kind::kText},
                 {"actor", Kind::kText}, {"stage", Kind::kText}, {"summary", Kind::kText}},
                {}};
-  for (const v1::CaseEvent& e : file.events()) {
+  if (static_cast<int64_t>(history.size()) < total_events) {
+    doc.meta.push_back({"note", absl::StrCat("the last ", history.size(), " of ", total_events,
+                                             " events; --events=0 shows all")});
+  }
+  for (const v1::CaseEvent& e : history) {
     const std::string stage = e.stage_before() == e.stage_after()
                                   ? StageText(e.stage_after())
                                   : absl::StrCat(StageText(e.stage_before()), " -> ",
@@ -576,6 +618,21 @@ int Import(Run& run) {
   if (sent_all) writer->WritesDone();
   grpc::Status s = writer->Finish();
   if (!s.ok()) {
+    // A row the server could not decode: it names the row's place in the
+    // stream, which maps back to a line of the file.
+    const auto& trailers = context->GetServerTrailingMetadata();
+    auto bad = trailers.find("collections-import-bad-frame");
+    int64_t frame = -1;
+    if (bad != trailers.end() &&
+        absl::SimpleAtoi(absl::string_view(bad->second.data(), bad->second.size()), &frame) &&
+        frame >= 0 && frame < static_cast<int64_t>(line_of.size())) {
+      run.err << "collectionsctl import: the server could not decode line " << line_of[frame]
+              << " of " << path
+              << " (is the file UTF-8?) and stopped there: nothing from that line on was "
+                 "imported; the lines before it were (see the counts below). Fix that line "
+                 "and import the file again (rows already imported are unchanged)\n";
+      return run.Failed(s);
+    }
     run.err << "collectionsctl import: the server stopped the import after " << line_of.size()
             << " rows were sent; rows it acknowledged before are stored and importing the file "
                "again is safe\n";
@@ -898,6 +955,8 @@ const std::vector<Command>& Commands() {
        "Sections: case, events, tasks, payments, plans.",
        {{"case", "ID", "the case id (or give it after the command)"},
         {"loan", "LOAN_ID", "the loan id instead"},
+        {"events", "N", "only the N most recent events (default 0: the whole history)"},
+        {"page_size", "N", "events fetched per request, 1..500 (default 500)"},
         {"section", "NAME", "--format=csv: which table to print"}},
        CaseShow},
       {"case list",

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "server/logging.h"
 #include "server/transitions.h"
@@ -132,7 +133,9 @@ absl::CivilDay CaseEngine::BusinessDate() const {
 
 void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
                         std::function<void(absl::StatusOr<ImportKind>)> done) {
-  if (absl::Status s = workflow::ValidateDelinquencyRecord(record); !s.ok()) {
+  if (absl::Status s = workflow::ValidateDelinquencyRecord(record, policies_->Current(),
+                                                           BusinessDate());
+      !s.ok()) {
     done(s);
     return;
   }
@@ -345,6 +348,10 @@ void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
 }
 
 absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest& request) {
+  if (request.events_page_size() < 0 || request.events_page_size() > kMaxEventsPage) {
+    return absl::InvalidArgumentError(absl::StrCat("events_page_size must be 0..", kMaxEventsPage,
+                                                   " (0: ", kDefaultEventsPage, ")"));
+  }
   absl::StatusOr<v1::Case> c;
   switch (request.target_case()) {
     case v1::GetCaseRequest::kCaseId:
@@ -361,20 +368,42 @@ absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest
       return absl::InvalidArgumentError("case_id or loan_id is required");
   }
   if (!c.ok()) return c.status();
+  // The token is "<case id>:<last sequence given>", so that it cannot page
+  // another case by mistake.
+  int64_t after = 0;
+  const bool first_page = request.events_page_token().empty();
+  if (!first_page) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(request.events_page_token(), absl::MaxSplits(':', 1));
+    int64_t token_case = 0;
+    if (!absl::SimpleAtoi(parts.first, &token_case) || token_case != c->case_id() ||
+        !absl::SimpleAtoi(parts.second, &after) || after <= 0) {
+      return absl::InvalidArgumentError(
+          "events_page_token is not one this server gave out for this case");
+    }
+  }
+  const int page = request.events_page_size() == 0 ? kDefaultEventsPage
+                                                   : request.events_page_size();
   v1::GetCaseResponse out;
-  ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events, store_->ListEvents(c->case_id()));
-  ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->ListTasks(c->case_id()));
-  ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, store_->ListPlans(c->case_id()));
-  for (v1::Plan& p : plans) *out.add_plans() = std::move(p);
-  ASSIGN_OR_RETURN(std::vector<v1::Handoff> handoffs, store_->ListCaseHandoffs(c->case_id()));
-  for (v1::Handoff& h : handoffs) *out.add_handoffs() = std::move(h);
+  ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events,
+                   store_->ListEventsPage(c->case_id(), after, 0, page + 1, /*newest=*/false));
+  if (static_cast<int>(events.size()) > page) {
+    events.resize(page);
+    out.set_next_events_page_token(absl::StrCat(c->case_id(), ":", events.back().sequence()));
+  }
+  if (first_page) {
+    ASSIGN_OR_RETURN(std::vector<v1::Task> tasks, store_->ListTasks(c->case_id()));
+    for (v1::Task& t : tasks) *out.add_tasks() = std::move(t);
+    ASSIGN_OR_RETURN(std::vector<v1::Payment> payments, store_->ListCasePayments(c->case_id()));
+    for (v1::Payment& p : payments) *out.add_payments() = std::move(p);
+    ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, store_->ListPlans(c->case_id()));
+    for (v1::Plan& p : plans) *out.add_plans() = std::move(p);
+    ASSIGN_OR_RETURN(std::vector<v1::Handoff> handoffs, store_->ListCaseHandoffs(c->case_id()));
+    for (v1::Handoff& h : handoffs) *out.add_handoffs() = std::move(h);
+  }
   RefreshDaysPastDue(*c, BusinessDate());
   *out.mutable_case_() = *std::move(c);
-  for (v1::CaseEvent& e : events) {
-    if (e.has_payment()) *out.add_payments() = e.payment();
-    *out.add_events() = std::move(e);
-  }
-  for (v1::Task& t : tasks) *out.add_tasks() = std::move(t);
+  for (v1::CaseEvent& e : events) *out.add_events() = std::move(e);
   return out;
 }
 
@@ -400,8 +429,9 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
       request.max_days_past_due() < request.min_days_past_due()) {
     return absl::InvalidArgumentError("max_days_past_due is below min_days_past_due");
   }
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError("page_size must be 0..1000");
+  if (request.page_size() < 0 || request.page_size() > storage::kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 0..", storage::kMaxPageSize, " (0: 100)"));
   }
   if (request.assigned_queue().size() > workflow::kMaxIdLength) {
     return absl::InvalidArgumentError("assigned_queue is too long");

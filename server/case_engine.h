@@ -51,6 +51,11 @@ class CaseEngine {
   void Signal(v1::SignalCaseRequest request, const std::string& actor,
               std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done);
 
+  // Events per GetCase page: the default and the most a request may ask
+  // for (500 notes of 4 KB stay well inside gRPC's 4 MB message limit).
+  static constexpr int kDefaultEventsPage = 100;
+  static constexpr int kMaxEventsPage = 500;
+
   // Blocking reads.
   absl::StatusOr<v1::GetCaseResponse> GetCase(const v1::GetCaseRequest& request);
   absl::StatusOr<v1::ListCasesResponse> ListCases(const v1::ListCasesRequest& request);

@@ -33,8 +33,15 @@ std::string FieldOf(absl::string_view message) {
 
 // Streams feed rows into CaseEngine::Import with bounded rows in flight,
 // then answers with the counts once every row's outcome is durable.
-class ImportReactor final
-    : public grpc::ServerReadReactor<v1::ImportDelinquenciesRequest> {
+//
+// Frames arrive raw and are decoded here: gRPC's own decoding reports a
+// frame that does not parse exactly like the end of the stream, which would
+// answer a broken stream as complete. A frame that does not decode stops
+// the reading; once the rows before it are durable, the call fails with
+// INVALID_ARGUMENT naming the frame's index and the outcome of the rows
+// before it (each row is its own command: they stay as they landed), and
+// the trailing metadata "collections-import-bad-frame" carries the index.
+class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   // Rows awaiting their commit before reading pauses; enough to fill the
   // writer's group commits, small enough to bound memory.
@@ -42,10 +49,10 @@ class ImportReactor final
   // Errors listed in the response; the count covers the rest.
   static constexpr int kMaxListedErrors = 10000;
 
-  ImportReactor(CaseEngine* engine, v1::ImportDelinquenciesResponse* response,
-                std::string actor)
-      : engine_(engine), response_(response), actor_(std::move(actor)) {
-    StartRead(&request_);
+  ImportReactor(CaseEngine* engine, grpc::CallbackServerContext* context,
+                grpc::ByteBuffer* response, std::string actor)
+      : engine_(engine), context_(context), response_(response), actor_(std::move(actor)) {
+    StartRead(&frame_);
   }
 
   void OnReadDone(bool ok) override {
@@ -56,18 +63,28 @@ class ImportReactor final
       return;
     }
     const int64_t index = next_index_++;
-    std::string loan_id = request_.record().loan_id();
+    v1::ImportDelinquenciesRequest request;
+    if (!grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_,
+                                                                                &request)
+             .ok()) {
+      absl::MutexLock lock(&mu_);
+      bad_frame_ = index;
+      reading_done_ = true;  // nothing after it is read
+      MaybeFinish();
+      return;
+    }
+    std::string loan_id = request.record().loan_id();
     {
       absl::MutexLock lock(&mu_);
       ++in_flight_;
     }
-    engine_->Import(std::move(*request_.mutable_record()), actor_,
+    engine_->Import(std::move(*request.mutable_record()), actor_,
                     [this, index, loan_id](absl::StatusOr<ImportKind> result) {
                       OnImported(index, loan_id, result);
                     });
     absl::MutexLock lock(&mu_);
     if (in_flight_ < kMaxInFlight) {
-      StartRead(&request_);
+      StartRead(&frame_);
     } else {
       paused_ = true;
     }
@@ -82,14 +99,14 @@ class ImportReactor final
     --in_flight_;
     if (result.ok()) {
       switch (*result) {
-        case ImportKind::kOpened: response_->set_opened(response_->opened() + 1); break;
-        case ImportKind::kUpdated: response_->set_updated(response_->updated() + 1); break;
-        case ImportKind::kUnchanged: response_->set_unchanged(response_->unchanged() + 1); break;
+        case ImportKind::kOpened: answer_.set_opened(answer_.opened() + 1); break;
+        case ImportKind::kUpdated: answer_.set_updated(answer_.updated() + 1); break;
+        case ImportKind::kUnchanged: answer_.set_unchanged(answer_.unchanged() + 1); break;
       }
     } else {
-      response_->set_rejected(response_->rejected() + 1);
-      if (response_->errors_size() < kMaxListedErrors) {
-        v1::ImportRowError* e = response_->add_errors();
+      answer_.set_rejected(answer_.rejected() + 1);
+      if (answer_.errors_size() < kMaxListedErrors) {
+        v1::ImportRowError* e = answer_.add_errors();
         e->set_index(index);
         e->set_loan_id(loan_id.substr(0, 64));
         const absl::Status& s = result.status();
@@ -102,34 +119,56 @@ class ImportReactor final
                            : s.ToString());
       }
     }
-    if (paused_ && in_flight_ < kMaxInFlight / 2) {
+    if (paused_ && in_flight_ < kMaxInFlight / 2 && !reading_done_) {
       paused_ = false;
-      StartRead(&request_);
+      StartRead(&frame_);
     }
     MaybeFinish();
   }
 
   void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (reading_done_ && in_flight_ == 0 && !finished_) {
-      finished_ = true;
-      // Errors listed in stream order.
-      std::sort(response_->mutable_errors()->begin(), response_->mutable_errors()->end(),
-                [](const v1::ImportRowError& a, const v1::ImportRowError& b) {
-                  return a.index() < b.index();
-                });
-      Finish(grpc::Status::OK);
+    if (!reading_done_ || in_flight_ != 0 || finished_) return;
+    finished_ = true;
+    if (bad_frame_ >= 0) {
+      context_->AddTrailingMetadata("collections-import-bad-frame", absl::StrCat(bad_frame_));
+      Finish(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat(
+              "frame ", bad_frame_,
+              " of the stream (0-based) is not an ImportDelinquenciesRequest that decodes "
+              "(is every string valid UTF-8?); nothing from it on was read. The ",
+              bad_frame_, " rows before it were each processed on its own and stay as they "
+              "landed: ", answer_.opened(), " opened, ", answer_.updated(), " updated, ",
+              answer_.unchanged(), " unchanged, ", answer_.rejected(),
+              " rejected. Fix the row and send the stream again from frame ", bad_frame_,
+              " (sending the earlier rows again is harmless: rows are idempotent per "
+              "loan_id and as_of).")));
+      return;
     }
+    // Errors listed in stream order.
+    std::sort(answer_.mutable_errors()->begin(), answer_.mutable_errors()->end(),
+              [](const v1::ImportRowError& a, const v1::ImportRowError& b) {
+                return a.index() < b.index();
+              });
+    bool own_buffer = false;
+    grpc::Status serialized =
+        grpc::SerializationTraits<v1::ImportDelinquenciesResponse>::Serialize(
+            answer_, response_, &own_buffer);
+    Finish(serialized);
   }
 
   CaseEngine* const engine_;
-  v1::ImportDelinquenciesResponse* const response_;
+  grpc::CallbackServerContext* const context_;
+  grpc::ByteBuffer* const response_;
   const std::string actor_;
-  v1::ImportDelinquenciesRequest request_;  // touched by one read at a time
-  int64_t next_index_ = 0;                  // likewise
+  grpc::ByteBuffer frame_;  // touched by one read at a time
+  int64_t next_index_ = 0;  // likewise
   absl::Mutex mu_;
+  v1::ImportDelinquenciesResponse answer_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t bad_frame_ ABSL_GUARDED_BY(mu_) = -1;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
@@ -143,10 +182,9 @@ void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
 
 }  // namespace
 
-grpc::ServerReadReactor<v1::ImportDelinquenciesRequest>*
-CaseServiceImpl::ImportDelinquencies(grpc::CallbackServerContext* context,
-                                     v1::ImportDelinquenciesResponse* response) {
-  return new ImportReactor(context_.cases, response, ActorOf(context, "ingest"));
+grpc::ServerReadReactor<grpc::ByteBuffer>* CaseServiceImpl::ImportDelinquencies(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  return new ImportReactor(context_.cases, context, response, ActorOf(context, "ingest"));
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(

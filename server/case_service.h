@@ -1,6 +1,7 @@
-// collections.v1.CaseService on the gRPC callback API.
-// Every RPC answers UNIMPLEMENTED until issue #3 (case intake, payments,
-// signals, daily aging and the case file) brings it.
+// collections.v1.CaseService on the gRPC callback API. ImportDelinquencies
+// reads raw frames and decodes them itself, so that a frame that does not
+// decode fails the call instead of reading as the end of the stream.
+// Thread-safe; the engine behind it does the work.
 #ifndef COLLECTIONS_SERVER_CASE_SERVICE_H_
 #define COLLECTIONS_SERVER_CASE_SERVICE_H_
 
@@ -11,13 +12,15 @@
 
 namespace collections::server {
 
-class CaseServiceImpl final : public v1::CaseService::CallbackService {
+class CaseServiceImpl final
+    : public v1::CaseService::WithRawCallbackMethod_ImportDelinquencies<
+          v1::CaseService::CallbackService> {
  public:
   explicit CaseServiceImpl(const ServiceContext& context) : context_(context) {}
 
-  grpc::ServerReadReactor<v1::ImportDelinquenciesRequest>* ImportDelinquencies(
-      grpc::CallbackServerContext* context,
-      v1::ImportDelinquenciesResponse* response) override;
+  // Raw: `response` receives the encoded ImportDelinquenciesResponse.
+  grpc::ServerReadReactor<grpc::ByteBuffer>* ImportDelinquencies(
+      grpc::CallbackServerContext* context, grpc::ByteBuffer* response) override;
 
   grpc::ServerUnaryReactor* RecordPayment(
       grpc::CallbackServerContext* context,

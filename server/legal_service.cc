@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "server/case_engine.h"
 #include "server/handoff_notifier.h"
@@ -19,6 +21,13 @@
 
 namespace collections::server {
 namespace {
+
+// Events a handoff carries at most (the most recent); see
+// Handoff.history_truncated.
+constexpr int kHandoffHistoryEvents = 200;
+// GetHandoffHistory's page sizes, as GetCase's.
+constexpr int kDefaultHistoryPage = 100;
+constexpr int kMaxHistoryPage = 500;
 
 absl::Status CheckFirm(const std::string& firm_id) {
   if (firm_id.empty() || firm_id.size() > workflow::kMaxIdLength) {
@@ -88,15 +97,24 @@ class HandoffStream final : public grpc::ServerWriteReactor<v1::Handoff> {
     });
   }
 
-  // The next handoffs with the case file's history up to each handoff.
+  // The next handoffs, each with the most recent events of the case file up
+  // to the handoff: a bounded message, so that no case's history can block
+  // the firm's stream. The firm pages through the rest with
+  // GetHandoffHistory.
   absl::StatusOr<std::vector<v1::Handoff>> Load(int64_t after) {
     ASSIGN_OR_RETURN(std::vector<v1::Handoff> list,
                      context_.store->ListHandoffs(firm_, after, 100));
     for (v1::Handoff& h : list) {
-      ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events, context_.store->ListEvents(h.case_id()));
-      for (v1::CaseEvent& e : events) {
-        if (e.sequence() <= h.case_().version()) *h.add_history() = std::move(e);
+      if (h.case_().version() <= 0) continue;
+      ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events,
+                       context_.store->ListEventsPage(h.case_id(), 0, h.case_().version(),
+                                                      kHandoffHistoryEvents + 1,
+                                                      /*newest=*/true));
+      if (static_cast<int>(events.size()) > kHandoffHistoryEvents) {
+        events.erase(events.begin());
+        h.set_history_truncated(true);
       }
+      for (v1::CaseEvent& e : events) *h.add_history() = std::move(e);
     }
     return list;
   }
@@ -276,6 +294,62 @@ grpc::ServerUnaryReactor* LegalServiceImpl::ReportLegalMilestone(
         }
         return absl::OkStatus();
       });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LegalServiceImpl::GetHandoffHistory(
+    grpc::CallbackServerContext* context, const v1::GetHandoffHistoryRequest* request,
+    v1::GetHandoffHistoryResponse* response) {
+  absl::Status invalid = CheckFirm(request->firm_id());
+  if (invalid.ok() && request->sequence() <= 0) {
+    invalid = absl::InvalidArgumentError("sequence is required");
+  }
+  if (invalid.ok() && (request->page_size() < 0 || request->page_size() > kMaxHistoryPage)) {
+    invalid = absl::InvalidArgumentError(absl::StrCat("page_size must be 0..", kMaxHistoryPage,
+                                                      " (0: ", kDefaultHistoryPage, ")"));
+  }
+  // The token is "<handoff sequence>:<last event sequence given>".
+  int64_t after = 0;
+  if (invalid.ok() && !request->page_token().empty()) {
+    std::pair<std::string, std::string> parts =
+        absl::StrSplit(request->page_token(), absl::MaxSplits(':', 1));
+    int64_t token_handoff = 0;
+    if (!absl::SimpleAtoi(parts.first, &token_handoff) ||
+        token_handoff != request->sequence() || !absl::SimpleAtoi(parts.second, &after) ||
+        after <= 0) {
+      invalid = absl::InvalidArgumentError(
+          "page_token is not one this server gave out for this handoff");
+    }
+  }
+  if (!invalid.ok()) return FinishUnary(context, ToGrpcStatus(invalid));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule([this, reactor, request, response, after] {
+    auto result = [&]() -> absl::StatusOr<v1::GetHandoffHistoryResponse> {
+      ASSIGN_OR_RETURN(std::vector<v1::Handoff> found,
+                       context_.store->ListHandoffs(request->firm_id(), request->sequence() - 1, 1));
+      // Another firm's handoff looks the same as none: nothing leaks.
+      if (found.empty() || found[0].sequence() != request->sequence()) {
+        return absl::NotFoundError(absl::StrCat("handoff ", request->sequence(),
+                                                " not found for firm ", request->firm_id()));
+      }
+      const v1::Handoff& h = found[0];
+      const int page = request->page_size() == 0 ? kDefaultHistoryPage : request->page_size();
+      v1::GetHandoffHistoryResponse out;
+      out.set_case_id(h.case_id());
+      if (h.case_().version() <= 0) return out;
+      ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events,
+                       context_.store->ListEventsPage(h.case_id(), after, h.case_().version(),
+                                                      page + 1, /*newest=*/false));
+      if (static_cast<int>(events.size()) > page) {
+        events.resize(page);
+        out.set_next_page_token(absl::StrCat(h.sequence(), ":", events.back().sequence()));
+      }
+      for (v1::CaseEvent& e : events) *out.add_events() = std::move(e);
+      return out;
+    }();
+    if (result.ok()) *response = *std::move(result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+  });
   return reactor;
 }
 

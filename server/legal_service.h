@@ -33,6 +33,11 @@ class LegalServiceImpl final : public v1::LegalService::CallbackService {
       const v1::ReportLegalMilestoneRequest* request,
       v1::ReportLegalMilestoneResponse* response) override;
 
+  grpc::ServerUnaryReactor* GetHandoffHistory(
+      grpc::CallbackServerContext* context,
+      const v1::GetHandoffHistoryRequest* request,
+      v1::GetHandoffHistoryResponse* response) override;
+
  private:
   ServiceContext context_;
 };

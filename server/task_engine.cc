@@ -413,8 +413,9 @@ absl::StatusOr<v1::ListTasksResponse> TaskEngine::List(const v1::ListTasksReques
     filter.queues.push_back(q);
   }
   if (request.case_id() < 0) return absl::InvalidArgumentError("case_id must not be negative");
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError("page_size must be 0..1000");
+  if (request.page_size() < 0 || request.page_size() > storage::kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 0..", storage::kMaxPageSize, " (0: 100)"));
   }
   int64_t after = 0;
   if (!request.page_token().empty() &&

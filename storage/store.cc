@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -376,7 +377,7 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
         const bool by_queue = !f.assigned_queue.empty();
         if (by_queue) absl::StrAppend(&query, " AND assigned_queue = :q");
         absl::StrAppend(&query, " ORDER BY case_id LIMIT :n");
-        const long long limit = std::clamp(f.limit, 1, 1000);
+        const long long limit = std::clamp(f.limit, 1, kMaxListRows);
 
         std::string body;
         soci::details::prepare_temp_type q = (sql.prepare << query);
@@ -450,6 +451,53 @@ absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEvents(int64_t case_id) {
           RETURN_IF_ERROR(DecodeMessage(body, &events.emplace_back(), "event"));
         }
         return events;
+      });
+}
+
+absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEventsPage(int64_t case_id,
+                                                                 int64_t after_sequence,
+                                                                 int64_t through_sequence,
+                                                                 int limit, bool newest) {
+  return impl_->Read<std::vector<v1::CaseEvent>>(
+      "list events",
+      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::CaseEvent>> {
+        const long long id = case_id, after = after_sequence,
+                        through = through_sequence > 0 ? through_sequence
+                                                       : std::numeric_limits<long long>::max();
+        const long long n = std::clamp(limit, 1, kMaxListRows);
+        std::string body;
+        soci::statement st =
+            (sql.prepare << absl::StrCat("SELECT body FROM case_events WHERE case_id = :id "
+                                         "AND seq > :after AND seq <= :through ORDER BY seq",
+                                         newest ? " DESC" : "", " LIMIT :n"),
+             soci::use(id), soci::use(after), soci::use(through), soci::use(n),
+             soci::into(body));
+        std::vector<v1::CaseEvent> events;
+        st.execute();
+        while (st.fetch()) {
+          RETURN_IF_ERROR(DecodeMessage(body, &events.emplace_back(), "event"));
+        }
+        if (newest) std::reverse(events.begin(), events.end());
+        return events;
+      });
+}
+
+absl::StatusOr<std::vector<v1::Payment>> Store::ListCasePayments(int64_t case_id) {
+  return impl_->Read<std::vector<v1::Payment>>(
+      "list payments",
+      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Payment>> {
+        const long long id = case_id;
+        std::string body;
+        soci::statement st =
+            (sql.prepare << "SELECT body FROM payments WHERE case_id = :id "
+                            "ORDER BY recorded_at_us, payment_id",
+             soci::use(id), soci::into(body));
+        std::vector<v1::Payment> payments;
+        st.execute();
+        while (st.fetch()) {
+          RETURN_IF_ERROR(DecodeMessage(body, &payments.emplace_back(), "payment"));
+        }
+        return payments;
       });
 }
 
@@ -527,7 +575,7 @@ absl::StatusOr<std::vector<v1::Task>> Store::FindTasks(const TaskFilter& f) {
           absl::StrAppend(&query, ")");
         }
         absl::StrAppend(&query, " ORDER BY task_id LIMIT :n");
-        const long long limit = std::clamp(f.limit, 1, 1000);
+        const long long limit = std::clamp(f.limit, 1, kMaxListRows);
         TaskRow row;
         soci::details::prepare_temp_type q = (sql.prepare << query);
         for (const long long& v : ints) q, soci::use(v);

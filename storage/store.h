@@ -130,6 +130,12 @@ struct ContactRecord {
 
 using workflow::CallCounts;  // what UnitOfWork::CountCalls returns
 
+// The largest page the list RPCs give out. The stores return up to one row
+// more (kMaxListRows) so that a caller paging at the maximum can tell
+// whether another page exists.
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kMaxListRows = kMaxPageSize + 1;
+
 // Filter and page of Store::FindTasks (supervisors' view of open work).
 struct TaskFilter {
   std::vector<v1::TaskState> states;  // empty: any state
@@ -137,7 +143,7 @@ struct TaskFilter {
   bool held_only = false;             // only tasks with a hold_reason
   int64_t case_id = 0;                // 0: any case
   int64_t after_task_id = 0;          // page cursor
-  int limit = 100;                    // clamped to 1..1000
+  int limit = 100;                    // clamped to 1..kMaxListRows
 };
 
 // A timer that has come due, as found by UnitOfWork::DueTimers.
@@ -171,7 +177,7 @@ struct CaseFilter {
   // figure stored with each case's latest event.
   std::optional<absl::CivilDay> today;
   int64_t after_case_id = 0;  // page cursor: cases with a larger id
-  int limit = 100;            // clamped to 1..1000
+  int limit = 100;            // clamped to 1..kMaxListRows
 };
 
 // Where an aging run stands: the next aging day and case id of the last
@@ -235,6 +241,16 @@ class Store {
                                                         int limit);
   // Ordered by sequence (1, 2, ...); empty when the case has none.
   absl::StatusOr<std::vector<v1::CaseEvent>> ListEvents(int64_t case_id);
+  // A page of a case's events, returned in sequence order: those with
+  // after_sequence < sequence <= through_sequence (0: no upper bound), at
+  // most `limit` (clamped to 1..kMaxListRows). The lowest sequences, or with
+  // `newest` the highest.
+  absl::StatusOr<std::vector<v1::CaseEvent>> ListEventsPage(int64_t case_id,
+                                                            int64_t after_sequence,
+                                                            int64_t through_sequence,
+                                                            int limit, bool newest);
+  // Every payment recorded on a case, in the order recorded.
+  absl::StatusOr<std::vector<v1::Payment>> ListCasePayments(int64_t case_id);
   // Every task of the case, by task id.
   absl::StatusOr<std::vector<v1::Task>> ListTasks(int64_t case_id);
   absl::StatusOr<v1::Task> GetTask(int64_t task_id);  // NOT_FOUND

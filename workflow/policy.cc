@@ -248,7 +248,32 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
       conc.min_instalment_fen() < 0) {
     return Invalid("concessions out of range");
   }
+
+  // 0 means the default (policies written before these existed).
+  if (p.intake().max_years_overdue() < 0 || p.intake().max_years_overdue() > 100) {
+    return Invalid("intake.max_years_overdue must be 0..100 (0: the default, 30)");
+  }
+  if (p.intake().max_as_of_days_ahead() < 0 || p.intake().max_as_of_days_ahead() > 366) {
+    return Invalid("intake.max_as_of_days_ahead must be 0..366 (0: the default, 31)");
+  }
+  if (p.case_file().max_notes_per_day() < 0 || p.case_file().max_notes_per_day() > 1000) {
+    return Invalid("case_file.max_notes_per_day must be 0..1000 (0: the default, 50)");
+  }
   return absl::OkStatus();
+}
+
+int MaxYearsOverdue(const v1::Policy& policy) {
+  return policy.intake().max_years_overdue() > 0 ? policy.intake().max_years_overdue() : 30;
+}
+
+int MaxAsOfDaysAhead(const v1::Policy& policy) {
+  return policy.intake().max_as_of_days_ahead() > 0 ? policy.intake().max_as_of_days_ahead()
+                                                    : 31;
+}
+
+int MaxNotesPerDay(const v1::Policy& policy) {
+  return policy.case_file().max_notes_per_day() > 0 ? policy.case_file().max_notes_per_day()
+                                                    : 50;
 }
 
 const v1::Policy& DefaultPolicy() {

@@ -386,7 +386,7 @@ void AddReview(Ctx& x, const std::string& script_key) {
 
 absl::Status OnImported(Ctx& x, const v1::Case& before) {
   const v1::DelinquencyRecord& r = x.t.event.imported();
-  RETURN_IF_ERROR(ValidateDelinquencyRecord(r));
+  RETURN_IF_ERROR(ValidateDelinquencyRecord(r, x.policy, x.today));
   const bool opening = before.stage() == v1::STAGE_UNSPECIFIED;
   if (!opening) {
     if (r.loan_id() != before.loan_id()) {
@@ -568,6 +568,21 @@ absl::Status OnSignal(Ctx& x, const v1::Case& before) {
     case v1::Signal::kNote:
       if (s.note().text().empty()) {
         return absl::InvalidArgumentError("signal.note.text is required");
+      }
+      {
+        // A bounded number per business date keeps the case file readable
+        // and small enough to hand over; the next date takes more.
+        const int cap = MaxNotesPerDay(x.policy);
+        auto day = DayFromProto(before.notes_day(), "notes_day");
+        const int today = day.ok() && *day == x.today ? before.notes_on_day() : 0;
+        if (today >= cap) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "case ", before.case_id(), " already has ", today, " notes on ", FormatDay(x.today),
+              ", the most one business date takes (policy case_file.max_notes_per_day); "
+              "write more in one note (up to 4096 bytes) or add it on the next business date"));
+        }
+        *x.c.mutable_notes_day() = DayToProto(x.today);
+        x.c.set_notes_on_day(today + 1);
       }
       x.Say("note");
       break;
@@ -969,7 +984,9 @@ absl::Status CheckLength(const std::string& value, size_t max,
 
 }  // namespace
 
-absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r) {
+absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r,
+                                       const v1::Policy& policy,
+                                       absl::CivilDay business_date) {
   if (r.loan_id().empty()) return absl::InvalidArgumentError("loan_id is required");
   RETURN_IF_ERROR(CheckLength(r.loan_id(), kMaxIdLength, "loan_id"));
   RETURN_IF_ERROR(CheckLength(r.product(), kMaxIdLength, "product"));
@@ -995,6 +1012,24 @@ absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r) {
     return absl::InvalidArgumentError(absl::StrCat(
         "oldest_unpaid_due_date ", FormatDay(due), " is after as_of ",
         FormatDay(as_of)));
+  }
+  // Plausibility: a placeholder or garbled date would otherwise open a case
+  // tens of thousands of days past due, or age a case into the far future.
+  const int ahead = MaxAsOfDaysAhead(policy);
+  if (as_of - business_date > ahead) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "as_of ", FormatDay(as_of), " is more than ", ahead,
+        " days after the business date ", FormatDay(business_date),
+        " (policy intake.max_as_of_days_ahead); check the feed's dates"));
+  }
+  const absl::CivilDay lands_on = std::max(as_of, business_date);
+  const int years = MaxYearsOverdue(policy);
+  const absl::CivilDay earliest(lands_on.year() - years, lands_on.month(), lands_on.day());
+  if (due < earliest) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "oldest_unpaid_due_date ", FormatDay(due), " is more than ", years,
+        " years before ", FormatDay(lands_on), " (", lands_on - due,
+        " days past due; policy intake.max_years_overdue); check the feed's dates"));
   }
   RETURN_IF_ERROR(ValidateAmounts(r.overdue(), "overdue"));
   RETURN_IF_ERROR(ValidateFen(r.principal_outstanding_fen(), "principal_outstanding_fen"));

@@ -122,11 +122,16 @@ int64_t TaskPriority(const v1::Case& c);
 
 // Checks one row of the overdue feed on its own: ids present, strings within
 // bounds, dates that exist with the due date on or before as_of, money in
-// range, enums known. INVALID_ARGUMENT with a message that starts with the
-// field's name.
+// range, enums known, and dates plausible under `policy`'s intake bounds:
+// as_of at most MaxAsOfDaysAhead days after `business_date`, the due date
+// at most MaxYearsOverdue years before the day the row lands (the later of
+// as_of and `business_date`). INVALID_ARGUMENT with a message that starts
+// with the field's name.
 inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxTextLength = 512;
-absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& record);
+absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& record,
+                                       const v1::Policy& policy,
+                                       absl::CivilDay business_date);
 
 bool IsOpenStage(v1::Stage stage);
 // Whether a task of this type contacts the borrower (and so is subject to

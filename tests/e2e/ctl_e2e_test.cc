@@ -18,6 +18,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -533,6 +534,64 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   ASSERT_GT(png.size(), 10000u) << chromium.err;
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   std::cout << "report page: " << page << "\nscreenshot: " << shot << "\n";
+}
+
+TEST_F(CtlEndToEnd, AnImportTheServerCannotDecodeFailsNamingTheLine) {
+  // The second row's name is GBK, not UTF-8: the server cannot decode that
+  // row, so the import fails there (the first row stays imported, the third
+  // is never read) instead of answering as if the file had ended.
+  const std::string feed = absl::StrCat(dir_->path(), "/gbk.csv");
+  const std::string rest = ",+86 138 0000 0000,Shanghai,SH,mortgage,500000,3000,0,0,good\n";
+  std::ofstream(feed, std::ios::binary)
+      << "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,address,"
+         "region,product,principal_outstanding_cny,overdue_principal_cny,"
+         "overdue_interest_cny,overdue_penalty_cny,credit_band\n"
+      << "G1," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G1,Li Lei" << rest
+      << "G2," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G2,\xc0\xee\xc0\xd7" << rest
+      << "G3," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G3,Han Meimei" << rest;
+  Ran imported = Ctl({"import", feed});
+  EXPECT_EQ(imported.exit, 1) << imported.err;
+  EXPECT_THAT(imported.err, HasSubstr("line 3"));
+  EXPECT_THAT(imported.err, HasSubstr("INVALID_ARGUMENT: frame 1 "));
+  EXPECT_THAT(imported.err, HasSubstr("1 opened"));
+  EXPECT_EQ(Ctl({"case", "show", "--loan=G1"}).exit, 0);
+  Ran g3 = Ctl({"case", "show", "--loan=G3"});
+  EXPECT_EQ(g3.exit, 1);
+  EXPECT_THAT(g3.err, HasSubstr("NOT_FOUND"));
+}
+
+TEST_F(CtlEndToEnd, CaseShowPagesThroughALongHistory) {
+  const std::string feed = absl::StrCat(dir_->path(), "/one.csv");
+  std::ofstream(feed) << "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,"
+                         "address,region,product,principal_outstanding_cny,"
+                         "overdue_principal_cny,overdue_interest_cny,overdue_penalty_cny,"
+                         "credit_band\n"
+                      << "H1," << Day(d0_) << "," << Day(d0_ - 10)
+                      << ",B-H1,Li Lei,,Shanghai,SH,mortgage,500000,3000,0,0,good\n";
+  ASSERT_EQ(Ctl({"import", feed}).exit, 0);
+  const int64_t id = CaseId("H1");
+  for (int i = 0; i < 50; ++i) {
+    Ran noted = Ctl({"signal", "note", absl::StrCat("--case=", id),
+                     absl::StrCat("--text=note number ", i)});
+    ASSERT_EQ(noted.exit, 0) << noted.err;
+  }
+  // The 51st note of the day is past the cap: refused, not "try again".
+  Ran capped = Ctl({"signal", "note", absl::StrCat("--case=", id), "--text=one too many"});
+  EXPECT_EQ(capped.exit, 1) << capped.err;
+  EXPECT_THAT(capped.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(capped.err, HasSubstr("next business date"));
+
+  // 51 events, fetched 7 at a time: every one shown once.
+  Ran shown = Ctl({"case", "show", absl::StrCat("--case=", id), "--page_size=7",
+                   "--format=csv", "--section=events"});
+  ASSERT_EQ(shown.exit, 0) << shown.err;
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_THAT(shown.out, HasSubstr(absl::StrCat("\n", i + 2, ",", Day(d0_), ",signal.note,"))) << i;
+  }
+  EXPECT_EQ(std::count(shown.out.begin(), shown.out.end(), '\n'), 52) << shown.out;
+  Ran recent = Ctl({"case", "show", absl::StrCat("--case=", id), "--events=5", "--page_size=7"});
+  ASSERT_EQ(recent.exit, 0) << recent.err;
+  EXPECT_THAT(recent.out, HasSubstr("the last 5 of 51 events"));
 }
 
 }  // namespace

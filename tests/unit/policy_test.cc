@@ -27,6 +27,9 @@ TEST(Policy, ShippedDefaultReproducesTheStrategy) {
   EXPECT_EQ(p.contact().max_connected_calls_per_day(), 3);
   EXPECT_EQ(p.contact().max_call_attempts_per_day(), 6);
   EXPECT_EQ(p.payment_allocation(0), v1::AMOUNT_COMPONENT_PENALTY);
+  EXPECT_EQ(p.intake().max_years_overdue(), 30);
+  EXPECT_EQ(p.intake().max_as_of_days_ahead(), 31);
+  EXPECT_EQ(p.case_file().max_notes_per_day(), 50);
 }
 
 TEST(Policy, SyntaxErrorsNameTheLine) {
@@ -77,7 +80,13 @@ INSTANTIATE_TEST_SUITE_P(
         Broken{"windowInverted", [](v1::Policy& p) { p.mutable_contact()->set_window_end_minute(300); }, "contact window"},
         Broken{"capsZero", [](v1::Policy& p) { p.mutable_contact()->set_max_call_attempts_per_day(0); }, "contact caps"},
         Broken{"legalDayZero", [](v1::Policy& p) { p.mutable_legal()->set_min_days_past_due(0); }, "legal"},
-        Broken{"waiverPercentOver100", [](v1::Policy& p) { p.mutable_concessions()->set_agent_max_waiver_percent(101); }, "concessions"}),
+        Broken{"waiverPercentOver100", [](v1::Policy& p) { p.mutable_concessions()->set_agent_max_waiver_percent(101); }, "concessions"},
+        Broken{"yearsOverdueNegative", [](v1::Policy& p) { p.mutable_intake()->set_max_years_overdue(-1); }, "intake.max_years_overdue"},
+        Broken{"yearsOverdueOver100", [](v1::Policy& p) { p.mutable_intake()->set_max_years_overdue(101); }, "intake.max_years_overdue"},
+        Broken{"asOfAheadNegative", [](v1::Policy& p) { p.mutable_intake()->set_max_as_of_days_ahead(-1); }, "intake.max_as_of_days_ahead"},
+        Broken{"asOfAheadOverAYear", [](v1::Policy& p) { p.mutable_intake()->set_max_as_of_days_ahead(367); }, "intake.max_as_of_days_ahead"},
+        Broken{"notesPerDayNegative", [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(-1); }, "case_file.max_notes_per_day"},
+        Broken{"notesPerDayOver1000", [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(1001); }, "case_file.max_notes_per_day"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
