@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -57,9 +58,13 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      absl::MutexLock lock(&mu_);
-      reading_done_ = true;
-      MaybeFinish();
+      std::optional<grpc::Status> done;
+      {
+        absl::MutexLock lock(&mu_);
+        reading_done_ = true;
+        done = TakeFinish();
+      }
+      if (done) Finish(*done);
       return;
     }
     const int64_t index = next_index_++;
@@ -67,10 +72,14 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     if (!grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_,
                                                                                 &request)
              .ok()) {
-      absl::MutexLock lock(&mu_);
-      bad_frame_ = index;
-      reading_done_ = true;  // nothing after it is read
-      MaybeFinish();
+      std::optional<grpc::Status> done;
+      {
+        absl::MutexLock lock(&mu_);
+        bad_frame_ = index;
+        reading_done_ = true;  // nothing after it is read
+        done = TakeFinish();
+      }
+      if (done) Finish(*done);
       return;
     }
     std::string loan_id = request.record().loan_id();
@@ -95,7 +104,21 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  private:
   void OnImported(int64_t index, const std::string& loan_id,
                   const absl::StatusOr<ImportKind>& result) {
-    absl::MutexLock lock(&mu_);
+    std::optional<grpc::Status> done;
+    {
+      absl::MutexLock lock(&mu_);
+      done = Count(index, loan_id, result);
+    }
+    // Finish outside the lock: OnDone may delete this reactor on another
+    // thread as soon as Finish is called.
+    if (done) Finish(*done);
+  }
+
+  // Counts one row's outcome; the status to finish with once it was the
+  // last one.
+  std::optional<grpc::Status> Count(int64_t index, const std::string& loan_id,
+                                    const absl::StatusOr<ImportKind>& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     --in_flight_;
     if (result.ok()) {
       switch (*result) {
@@ -123,15 +146,18 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       paused_ = false;
       StartRead(&frame_);
     }
-    MaybeFinish();
+    return TakeFinish();
   }
 
-  void MaybeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!reading_done_ || in_flight_ != 0 || finished_) return;
+  // Once reading is done and every row has its outcome (and only once): the
+  // status to finish the call with. The caller calls Finish after releasing
+  // mu_, because OnDone may delete this reactor as soon as Finish is called.
+  std::optional<grpc::Status> TakeFinish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!reading_done_ || in_flight_ != 0 || finished_) return std::nullopt;
     finished_ = true;
     if (bad_frame_ >= 0) {
       context_->AddTrailingMetadata("collections-import-bad-frame", absl::StrCat(bad_frame_));
-      Finish(grpc::Status(
+      return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
           absl::StrCat(
               "frame ", bad_frame_,
@@ -142,8 +168,7 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
               answer_.unchanged(), " unchanged, ", answer_.rejected(),
               " rejected. Fix the row and send the stream again from frame ", bad_frame_,
               " (sending the earlier rows again is harmless: rows are idempotent per "
-              "loan_id and as_of).")));
-      return;
+              "loan_id and as_of)."));
     }
     // Errors listed in stream order.
     std::sort(answer_.mutable_errors()->begin(), answer_.mutable_errors()->end(),
@@ -151,10 +176,8 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
                 return a.index() < b.index();
               });
     bool own_buffer = false;
-    grpc::Status serialized =
-        grpc::SerializationTraits<v1::ImportDelinquenciesResponse>::Serialize(
-            answer_, response_, &own_buffer);
-    Finish(serialized);
+    return grpc::SerializationTraits<v1::ImportDelinquenciesResponse>::Serialize(
+        answer_, response_, &own_buffer);
   }
 
   CaseEngine* const engine_;
