@@ -1,4 +1,4 @@
-// Contact compliance (DESIGN.md decision 8): whether a contact task may be
+// Contact compliance (docs/design.md, decision 8): whether a contact task may be
 // handed out now, from the policy's contact rules, the case's holds, the
 // borrower's local time and the borrower's recent calls. The server asks
 // this for every contact task it is about to lease; a task held back stays

@@ -19,7 +19,7 @@ absl::StatusOr<v1::Policy> ParsePolicy(absl::string_view textproto);
 absl::Status ValidatePolicy(const v1::Policy& policy);
 
 // The shipped default (workflow/default_policy.textproto), reproducing the
-// strategy of MISSION.md. Version 0 until stored.
+// collection strategy (docs/strategy.md). Version 0 until stored.
 const v1::Policy& DefaultPolicy();
 absl::string_view DefaultPolicyText();
 

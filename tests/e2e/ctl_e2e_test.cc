@@ -375,7 +375,7 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   ASSERT_THAT(text, HasSubstr("window_start_minute: 480"));
   text = absl::StrReplaceAll(text, {{"window_start_minute: 480", "window_start_minute: 0"},
                                     {"window_end_minute: 1260", "window_end_minute: 1440"},
-                                    {"name: \"default (MISSION.md strategy)\"",
+                                    {"name: \"default collection strategy\"",
                                      "name: \"default, contact at any hour\""}});
   std::ofstream(policy, std::ios::trunc) << text;
   Golden("policy_put.txt", Ctl({"policy", "put", policy}));
