@@ -740,6 +740,7 @@ absl::Status OnLegalMilestone(Ctx& x) {
         "case ", x.c.case_id(), " is with ", x.c.legal().firm_id(), ", not ", m.firm_id()));
   }
   RETURN_IF_ERROR(ValidateFen(m.amount_fen(), "legal_milestone.amount_fen"));
+  x.t.event.mutable_legal_milestone()->clear_unallocated_fen();  // the server fills it
   x.Say(absl::StrCat("legal milestone ", v1::LegalMilestoneKind_Name(m.kind())));
   switch (m.kind()) {
     case v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED: {
@@ -747,10 +748,23 @@ absl::Status OnLegalMilestone(Ctx& x) {
         return absl::InvalidArgumentError(
             "legal_milestone.amount_fen must be positive for a recovery");
       }
+      // Like a payment: it pays the overdue amounts; money beyond them is
+      // never dropped but held as unallocated for core banking. Everything
+      // received counts in paid_total_fen; only what paid the overdue
+      // amounts counts as recovered.
       v1::OverdueAmounts allocated;
-      const int64_t applied = m.amount_fen() - Allocate(x, m.amount_fen(), &allocated);
+      const int64_t amount = m.amount_fen();
+      const int64_t left = Allocate(x, amount, &allocated);
+      const int64_t applied = amount - left;
+      x.t.event.mutable_legal_milestone()->set_unallocated_fen(left);
       x.c.mutable_legal()->set_recovered_fen(x.c.legal().recovered_fen() + applied);
-      x.c.set_paid_total_fen(x.c.paid_total_fen() + applied);
+      x.c.set_paid_total_fen(x.c.paid_total_fen() + amount);
+      x.Say(absl::StrCat(FormatFen(amount), " recovered"));
+      if (left > 0) {
+        x.c.set_unallocated_fen(x.c.unallocated_fen() + left);
+        x.Say(absl::StrCat(FormatFen(left), " beyond what is overdue: held as unallocated for "
+                           "core banking to refund or apply"));
+      }
       Refresh(x);
       return absl::OkStatus();
     }

@@ -1051,6 +1051,55 @@ TEST(StateMachine, LegalMilestonesRecoverAndConclude) {
   EXPECT_EQ(w.handoff->kind, v1::HANDOFF_KIND_WITHDRAW);
 }
 
+struct LegalRecoveryRow {
+  std::string name;
+  int64_t amount;
+  int64_t want_recovered;    // what it paid of the overdue amounts
+  int64_t want_unallocated;  // the excess, held like an overpayment
+};
+
+void PrintTo(const LegalRecoveryRow& r, std::ostream* os) { *os << r.name; }
+
+class LegalRecoveryTable : public ::testing::TestWithParam<LegalRecoveryRow> {};
+
+// Counsel reports money recovered. It pays the overdue amounts (3,600.00:
+// penalty, interest, principal); what is beyond them is never dropped: it is
+// held as unallocated exactly like an overpayment, and everything received
+// counts in paid_total_fen.
+TEST_P(LegalRecoveryTable, PaysTheOverdueAmountsAndHoldsTheExcess) {
+  const LegalRecoveryRow& r = GetParam();
+  v1::Case c = CaseIn(v1::STAGE_LEGAL_ACTION);
+  c.set_paid_total_fen(200 * CNY);
+  c.set_unallocated_fen(10 * CNY);
+  c.mutable_legal()->set_recovered_fen(50 * CNY);
+  v1::CaseEvent e;
+  e.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED);
+  e.mutable_legal_milestone()->set_amount_fen(r.amount);
+  e.mutable_legal_milestone()->set_unallocated_fen(999);  // counsel's figure is ignored
+  Transition t = Step(c, e, absl::CivilDay(2026, 11, 2));
+  EXPECT_EQ(t.event.legal_milestone().amount_fen(), r.amount);
+  EXPECT_EQ(t.event.legal_milestone().unallocated_fen(), r.want_unallocated);
+  EXPECT_EQ(t.next.legal().recovered_fen(), 50 * CNY + r.want_recovered);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), 3600 * CNY - r.want_recovered);
+  EXPECT_EQ(t.next.paid_total_fen(), 200 * CNY + r.amount);
+  EXPECT_EQ(t.next.unallocated_fen(), 10 * CNY + r.want_unallocated);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_LEGAL_ACTION);  // counsel concludes it
+  EXPECT_EQ(t.event.summary().find(
+                "beyond what is overdue: held as unallocated for core banking to refund or "
+                "apply") != std::string::npos,
+            r.want_unallocated > 0)
+      << t.event.summary();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Amounts, LegalRecoveryTable,
+    ::testing::Values(LegalRecoveryRow{"partial", 1000 * CNY, 1000 * CNY, 0},
+                      LegalRecoveryRow{"exact", 3600 * CNY, 3600 * CNY, 0},
+                      LegalRecoveryRow{"beyondTheOverdue", 5000 * CNY, 3600 * CNY,
+                                       1400 * CNY},
+                      LegalRecoveryRow{"oneFenBeyond", 3600 * CNY + 1, 3600 * CNY, 1}),
+    [](const auto& info) { return info.param.name; });
+
 TEST(StateMachine, MigrationReclassifiesUnderTheNewPolicy) {
   const absl::CivilDay d(2026, 11, 1);
   v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 20), 1000 * CNY));
