@@ -793,6 +793,25 @@ absl::Status OnLegalMilestone(Ctx& x) {
   }
 }
 
+// A plan that ended with money still overdue (broken, or completed with
+// arrears beyond it): the case goes where its classification now calls for,
+// legal action for a severe case past the legal day, counselling otherwise
+// (never back to reminders).
+void LeavePlan(Ctx& x, bool say_class) {
+  Refresh(x);
+  if (say_class) {
+    x.Say(absl::StrCat("re-classified: ", x.c.classification().explanation()));
+  }
+  const bool to_legal =
+      x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
+      x.c.days_past_due() > x.policy.legal().min_days_past_due();
+  if (to_legal) {
+    // Counsel (if it had the case before) gets it anew.
+    x.c.mutable_legal()->set_phase(v1::LEGAL_PHASE_PRE_LEGAL);
+  }
+  EnterStage(x, to_legal ? v1::STAGE_LEGAL_ACTION : v1::STAGE_COUNSELLING);
+}
+
 absl::Status OnPlan(Ctx& x) {
   const v1::CaseEvent& e = x.t.event;
   switch (e.kind_case()) {
@@ -866,14 +885,30 @@ absl::Status OnPlan(Ctx& x) {
       }
       return absl::OkStatus();
     }
-    case K::kPlanCompleted:
-      x.Say(absl::StrCat("plan ", e.plan_completed().plan_id(), " completed: every instalment paid"));
-      if (e.plan_completed().kind() == v1::PLAN_KIND_RESTRUCTURING) {
-        Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
-      } else {
-        Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+    case K::kPlanCompleted: {
+      const v1::PlanCompleted& done = e.plan_completed();
+      x.Say(absl::StrCat("plan ", done.plan_id(), " completed: every instalment paid"));
+      const int64_t still_overdue = OverdueTotal(x.c.overdue());
+      if (still_overdue == 0) {
+        if (done.kind() == v1::PLAN_KIND_RESTRUCTURING) {
+          Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
+        } else {
+          Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+        }
+        return absl::OkStatus();
       }
+      // Arrears beyond the plan (core banking reported more overdue while it
+      // ran): the plan is done, but the loan is not cured, and not settled
+      // by a restructuring either. The case goes where a broken plan's
+      // would, by its classification now.
+      x.Say(absl::StrCat(FormatFen(still_overdue), " still overdue beyond the plan: not cured",
+                         done.kind() == v1::PLAN_KIND_RESTRUCTURING
+                             ? " nor closed as restructured"
+                             : ""));
+      ClearPlan(x.c);
+      LeavePlan(x, /*say_class=*/true);
       return absl::OkStatus();
+    }
     case K::kPlanBroken: {
       x.Say(absl::StrCat("plan ", e.plan_broken().plan_id(), " broken: instalment ",
                          e.plan_broken().instalment(), " missed"));
@@ -882,15 +917,7 @@ absl::Status OnPlan(Ctx& x) {
         x.t.clear_timers.push_back(
             {TimerKind::kInstalmentDue, e.plan_broken().plan_id() * 1000 + i});
       }
-      Refresh(x);
-      const bool to_legal =
-          x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
-          x.c.days_past_due() > x.policy.legal().min_days_past_due();
-      if (to_legal) {
-        // Counsel (if it had the case before) gets it anew.
-        x.c.mutable_legal()->set_phase(v1::LEGAL_PHASE_PRE_LEGAL);
-      }
-      EnterStage(x, to_legal ? v1::STAGE_LEGAL_ACTION : v1::STAGE_COUNSELLING);
+      LeavePlan(x, /*say_class=*/false);
       return absl::OkStatus();
     }
     default:
