@@ -124,8 +124,12 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
       unallocated_fen_ = e.payment().unallocated_fen();
       break;
     case K::kLegalMilestone:
+      // Like a payment: what a recovery paid beyond the overdue amounts is
+      // not recovery (0 in events recorded before it was held).
       if (e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
-        recovered_fen_ = e.legal_milestone().amount_fen();
+        recovered_fen_ =
+            e.legal_milestone().amount_fen() - e.legal_milestone().unallocated_fen();
+        unallocated_fen_ = e.legal_milestone().unallocated_fen();
       }
       break;
     case K::kPenaltyWaived:

@@ -755,6 +755,7 @@ absl::Status OnLegalMilestone(Ctx& x) {
         "case ", x.c.case_id(), " is with ", x.c.legal().firm_id(), ", not ", m.firm_id()));
   }
   RETURN_IF_ERROR(ValidateFen(m.amount_fen(), "legal_milestone.amount_fen"));
+  x.t.event.mutable_legal_milestone()->clear_unallocated_fen();  // the server fills it
   x.Say(absl::StrCat("legal milestone ", v1::LegalMilestoneKind_Name(m.kind())));
   switch (m.kind()) {
     case v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED: {
@@ -762,10 +763,23 @@ absl::Status OnLegalMilestone(Ctx& x) {
         return absl::InvalidArgumentError(
             "legal_milestone.amount_fen must be positive for a recovery");
       }
+      // Like a payment: it pays the overdue amounts; money beyond them is
+      // never dropped but held as unallocated for core banking. Everything
+      // received counts in paid_total_fen; only what paid the overdue
+      // amounts counts as recovered.
       v1::OverdueAmounts allocated;
-      const int64_t applied = m.amount_fen() - Allocate(x, m.amount_fen(), &allocated);
+      const int64_t amount = m.amount_fen();
+      const int64_t left = Allocate(x, amount, &allocated);
+      const int64_t applied = amount - left;
+      x.t.event.mutable_legal_milestone()->set_unallocated_fen(left);
       x.c.mutable_legal()->set_recovered_fen(x.c.legal().recovered_fen() + applied);
-      x.c.set_paid_total_fen(x.c.paid_total_fen() + applied);
+      x.c.set_paid_total_fen(x.c.paid_total_fen() + amount);
+      x.Say(absl::StrCat(FormatFen(amount), " recovered"));
+      if (left > 0) {
+        x.c.set_unallocated_fen(x.c.unallocated_fen() + left);
+        x.Say(absl::StrCat(FormatFen(left), " beyond what is overdue: held as unallocated for "
+                           "core banking to refund or apply"));
+      }
       Refresh(x);
       return absl::OkStatus();
     }
@@ -792,6 +806,25 @@ absl::Status OnLegalMilestone(Ctx& x) {
     default:
       return absl::OkStatus();
   }
+}
+
+// A plan that ended with money still overdue (broken, or completed with
+// arrears beyond it): the case goes where its classification now calls for,
+// legal action for a severe case past the legal day, counselling otherwise
+// (never back to reminders).
+void LeavePlan(Ctx& x, bool say_class) {
+  Refresh(x);
+  if (say_class) {
+    x.Say(absl::StrCat("re-classified: ", x.c.classification().explanation()));
+  }
+  const bool to_legal =
+      x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
+      x.c.days_past_due() > x.policy.legal().min_days_past_due();
+  if (to_legal) {
+    // Counsel (if it had the case before) gets it anew.
+    x.c.mutable_legal()->set_phase(v1::LEGAL_PHASE_PRE_LEGAL);
+  }
+  EnterStage(x, to_legal ? v1::STAGE_LEGAL_ACTION : v1::STAGE_COUNSELLING);
 }
 
 absl::Status OnPlan(Ctx& x) {
@@ -867,14 +900,30 @@ absl::Status OnPlan(Ctx& x) {
       }
       return absl::OkStatus();
     }
-    case K::kPlanCompleted:
-      x.Say(absl::StrCat("plan ", e.plan_completed().plan_id(), " completed: every instalment paid"));
-      if (e.plan_completed().kind() == v1::PLAN_KIND_RESTRUCTURING) {
-        Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
-      } else {
-        Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+    case K::kPlanCompleted: {
+      const v1::PlanCompleted& done = e.plan_completed();
+      x.Say(absl::StrCat("plan ", done.plan_id(), " completed: every instalment paid"));
+      const int64_t still_overdue = OverdueTotal(x.c.overdue());
+      if (still_overdue == 0) {
+        if (done.kind() == v1::PLAN_KIND_RESTRUCTURING) {
+          Terminate(x, v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED);
+        } else {
+          Terminate(x, v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED);
+        }
+        return absl::OkStatus();
       }
+      // Arrears beyond the plan (core banking reported more overdue while it
+      // ran): the plan is done, but the loan is not cured, and not settled
+      // by a restructuring either. The case goes where a broken plan's
+      // would, by its classification now.
+      x.Say(absl::StrCat(FormatFen(still_overdue), " still overdue beyond the plan: not cured",
+                         done.kind() == v1::PLAN_KIND_RESTRUCTURING
+                             ? " nor closed as restructured"
+                             : ""));
+      ClearPlan(x.c);
+      LeavePlan(x, /*say_class=*/true);
       return absl::OkStatus();
+    }
     case K::kPlanBroken: {
       x.Say(absl::StrCat("plan ", e.plan_broken().plan_id(), " broken: instalment ",
                          e.plan_broken().instalment(), " missed"));
@@ -883,15 +932,7 @@ absl::Status OnPlan(Ctx& x) {
         x.t.clear_timers.push_back(
             {TimerKind::kInstalmentDue, e.plan_broken().plan_id() * 1000 + i});
       }
-      Refresh(x);
-      const bool to_legal =
-          x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
-          x.c.days_past_due() > x.policy.legal().min_days_past_due();
-      if (to_legal) {
-        // Counsel (if it had the case before) gets it anew.
-        x.c.mutable_legal()->set_phase(v1::LEGAL_PHASE_PRE_LEGAL);
-      }
-      EnterStage(x, to_legal ? v1::STAGE_LEGAL_ACTION : v1::STAGE_COUNSELLING);
+      LeavePlan(x, /*say_class=*/false);
       return absl::OkStatus();
     }
     default:

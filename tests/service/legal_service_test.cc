@@ -14,6 +14,7 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/plan_service.grpc.pb.h"
+#include "collections/v1/report_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
 #include "workflow/dates.h"
@@ -35,6 +36,7 @@ class LegalServiceTest : public testing::ServerFixture {
     tasks_ = v1::TaskService::NewStub(channel_);
     legal_ = v1::LegalService::NewStub(channel_);
     plans_ = v1::PlanService::NewStub(channel_);
+    reports_ = v1::ReportService::NewStub(channel_);
   }
 
   int64_t Open(const std::string& loan, int dpd, int64_t overdue_cny, const std::string& region) {
@@ -168,6 +170,7 @@ class LegalServiceTest : public testing::ServerFixture {
   std::unique_ptr<v1::TaskService::Stub> tasks_;
   std::unique_ptr<v1::LegalService::Stub> legal_;
   std::unique_ptr<v1::PlanService::Stub> plans_;
+  std::unique_ptr<v1::ReportService::Stub> reports_;
 };
 
 TEST_P(LegalServiceTest, SevereCaseGoesToItsFirmAfterThePreLegalSteps) {
@@ -224,6 +227,75 @@ TEST_P(LegalServiceTest, SevereCaseGoesToItsFirmAfterThePreLegalSteps) {
   EXPECT_EQ(closed.close_reason(), v1::CLOSE_REASON_LEGAL_CONCLUDED);
   EXPECT_EQ(Milestone(id, "firm-shanghai", v1::LEGAL_MILESTONE_KIND_SUIT_FILED).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// Counsel recovers more than the case has overdue (a forced sale covering
+// costs and interest counted by the court): the excess is held as
+// unallocated like an overpayment, never dropped, and reports show it apart
+// from what was recovered.
+TEST_P(LegalServiceTest, ARecoveryBeyondWhatIsOverdueIsHeldAsUnallocated) {
+  const int64_t id = Open("OVER", 80, 30'000, "SH");
+  VisitAndLetter(id);
+  Advance(kToday + 15);
+  std::vector<v1::Handoff> handoffs = Read("firm-shanghai", 0, 1);
+  ASSERT_EQ(handoffs.size(), 1u);
+  ASSERT_TRUE(Ack("firm-shanghai", handoffs[0].sequence(), true).ok());
+
+  v1::ReportLegalMilestoneRequest request;
+  request.set_case_id(id);
+  request.set_request_id("recovery-1");
+  request.mutable_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED);
+  request.mutable_milestone()->set_firm_id("firm-shanghai");
+  request.mutable_milestone()->set_amount_fen(35'000 * CNY);
+  v1::ReportLegalMilestoneResponse first;
+  auto context = Context();
+  grpc::Status s = legal_->ReportLegalMilestone(context.get(), request, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(first.case_().legal().recovered_fen(), 30'000 * CNY);
+  EXPECT_EQ(first.case_().unallocated_fen(), 5'000 * CNY);
+  EXPECT_EQ(first.case_().paid_total_fen(), 35'000 * CNY);
+  EXPECT_EQ(first.case_().overdue().principal_fen() + first.case_().overdue().interest_fen() +
+                first.case_().overdue().penalty_fen(),
+            0);
+  EXPECT_EQ(first.case_().stage(), v1::STAGE_LEGAL_ACTION);
+
+  // The same request again: the first answer, counted once.
+  v1::ReportLegalMilestoneResponse again;
+  auto context2 = Context();
+  ASSERT_TRUE(legal_->ReportLegalMilestone(context2.get(), request, &again).ok());
+  EXPECT_EQ(again.case_().version(), first.case_().version());
+  EXPECT_EQ(File("OVER").case_().paid_total_fen(), 35'000 * CNY);
+
+  // The history says what happened to the excess.
+  const v1::GetCaseResponse file = File("OVER");
+  const v1::CaseEvent* recovery = nullptr;
+  for (const auto& e : file.events()) {
+    if (e.has_legal_milestone() &&
+        e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
+      EXPECT_EQ(recovery, nullptr) << "recorded twice";
+      recovery = &e;
+    }
+  }
+  ASSERT_NE(recovery, nullptr);
+  EXPECT_EQ(recovery->legal_milestone().amount_fen(), 35'000 * CNY);
+  EXPECT_EQ(recovery->legal_milestone().unallocated_fen(), 5'000 * CNY);
+  EXPECT_THAT(recovery->summary(),
+              ::testing::HasSubstr("5,000.00 CNY beyond what is overdue: held as unallocated"));
+
+  // Reports: 30,000.00 recovered, 5,000.00 unallocated, never overlapping.
+  v1::EffectivenessReport report;
+  auto context3 = Context();
+  s = reports_->StrategyEffectiveness(context3.get(), v1::ReportRequest(), &report);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(report.totals().recovered_fen(), 30'000 * CNY) << report.totals().DebugString();
+  EXPECT_EQ(report.totals().unallocated_fen(), 5'000 * CNY);
+
+  // Counsel concludes: the case closes and still holds the excess.
+  ASSERT_TRUE(Milestone(id, "firm-shanghai", v1::LEGAL_MILESTONE_KIND_CONCLUDED).ok());
+  const v1::Case closed = File("OVER").case_();
+  EXPECT_EQ(closed.stage(), v1::STAGE_CLOSED);
+  EXPECT_EQ(closed.unallocated_fen(), 5'000 * CNY);
+  EXPECT_EQ(closed.paid_total_fen(), 35'000 * CNY);
 }
 
 TEST_P(LegalServiceTest, FullPaymentWithdrawsAndARefusalGoesToASupervisor) {

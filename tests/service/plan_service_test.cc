@@ -124,6 +124,29 @@ class PlanServiceTest : public testing::ServerFixture {
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
 
+  // Core banking's overdue position for `loan` as of the business date `as_of`:
+  // `overdue_fen` overdue, the oldest unpaid instalment `dpd` days before.
+  void ImportPosition(const std::string& loan, absl::CivilDay as_of, int dpd,
+                      int64_t overdue_fen) {
+    v1::ImportDelinquenciesRequest row;
+    v1::DelinquencyRecord& r = *row.mutable_record();
+    r.set_loan_id(loan);
+    *r.mutable_as_of() = DayToProto(as_of);
+    *r.mutable_oldest_unpaid_due_date() = DayToProto(as_of - dpd);
+    r.mutable_borrower()->set_borrower_id("B-" + loan);
+    r.mutable_borrower()->set_name("Wang Wu");
+    r.set_principal_outstanding_fen(300'000 * CNY);
+    r.mutable_overdue()->set_principal_fen(overdue_fen);
+    auto context = Context();
+    v1::ImportDelinquenciesResponse response;
+    auto writer = cases_->ImportDelinquencies(context.get(), &response);
+    EXPECT_TRUE(writer->Write(row));
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.rejected(), 0) << response.DebugString();
+  }
+
   std::unique_ptr<v1::CaseService::Stub> cases_;
   std::unique_ptr<v1::PlanService::Stub> plans_;
 };
@@ -280,6 +303,75 @@ TEST_P(PlanServiceTest, RestructuringClosesOnlyAfterTheTwelfthInstalment) {
   EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
   EXPECT_EQ(InstalmentsPaid(file.plans(0)), 12);
   EXPECT_EQ(file.case_().paid_total_fen(), paid + plan.instalments(11).amount_fen());
+}
+
+// Issue 10: new arrears reported while a plan runs are still overdue when
+// its last instalment is paid. The plan is COMPLETED; the case is not cured
+// (nor closed as restructured): it goes where its classification calls for,
+// as after a broken plan.
+TEST_P(PlanServiceTest, APlanCompletedWithNewArrearsDoesNotCureTheCase) {
+  // A moderate case in a catch-up plan: 6,000.00 in three 2,000.00
+  // instalments. After the first, core banking reports 5,500.00 overdue,
+  // 30 days past due: the plan's 4,000.00 and 1,500.00 of new arrears.
+  const int64_t id = Open("NEWARR", 45, 6000);
+  v1::Plan plan;
+  ASSERT_TRUE(Propose(Request(id, v1::PLAN_KIND_CATCH_UP, 3), &plan).ok());
+  v1::ApprovePlanResponse approved;
+  ASSERT_TRUE(Approve(plan.plan_id(), "bob", "agent", &approved).ok());
+  Pay("NEWARR", "NA-1", 2000 * CNY);
+  Advance(kToday + 35);
+  ImportPosition("NEWARR", kToday + 35, 30, 5500 * CNY);
+  EXPECT_EQ(Case("NEWARR").case_().stage(), v1::STAGE_REPAYMENT_PLAN);
+  Pay("NEWARR", "NA-2", 2000 * CNY);
+  v1::RecordPaymentResponse last = Pay("NEWARR", "NA-3", 2000 * CNY);
+  EXPECT_EQ(last.case_().stage(), v1::STAGE_COUNSELLING);
+  EXPECT_EQ(last.case_().close_reason(), v1::CLOSE_REASON_UNSPECIFIED);
+  EXPECT_EQ(last.case_().active_plan_id(), 0);
+  v1::GetCaseResponse file = Case("NEWARR");
+  EXPECT_EQ(file.case_().stage(), v1::STAGE_COUNSELLING);
+  const v1::OverdueAmounts& o = file.case_().overdue();
+  EXPECT_EQ(o.principal_fen() + o.interest_fen() + o.penalty_fen(), 1500 * CNY);
+  ASSERT_EQ(file.plans_size(), 1);
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  EXPECT_EQ(InstalmentsPaid(file.plans(0)), 3);
+  const v1::CaseEvent& completed = file.events(file.events_size() - 1);
+  ASSERT_TRUE(completed.has_plan_completed());
+  EXPECT_EQ(completed.stage_after(), v1::STAGE_COUNSELLING);
+  EXPECT_THAT(completed.summary(),
+              HasSubstr("1,500.00 CNY still overdue beyond the plan: not cured"));
+  bool counselling_work = false;
+  for (const auto& t : file.tasks()) {
+    counselling_work |= t.type() == v1::TASK_TYPE_COUNSELLING_CALL &&
+                        t.state() == v1::TASK_STATE_READY;
+  }
+  EXPECT_TRUE(counselling_work);
+
+  // A restructuring of a severe case (120 dpd, 30,000.00): 2,000.00 of new
+  // arrears after the first instalment. Its completion leaves them overdue:
+  // back to legal action, not closed as restructured.
+  const int64_t rs = Open("RSARR", 120, 30'000);
+  v1::ProposePlanRequest r = Request(rs, v1::PLAN_KIND_RESTRUCTURING, 2);
+  r.set_new_rate_basis_points(600);
+  *r.mutable_first_due_date() = DayToProto(kToday + 45);  // the date is now kToday + 35
+  grpc::Status s = Propose(r, &plan);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &approved).ok());
+  v1::RecordPaymentResponse first = Pay("RSARR", "RA-1", plan.instalments(0).amount_fen());
+  const v1::OverdueAmounts& before = first.case_().overdue();
+  const int64_t overdue_then = before.principal_fen() + before.interest_fen() +
+                               before.penalty_fen() + 2000 * CNY;
+  Advance(kToday + 60);
+  ImportPosition("RSARR", kToday + 60, 180, overdue_then);
+  last = Pay("RSARR", "RA-2", plan.instalments(1).amount_fen());
+  EXPECT_EQ(last.case_().stage(), v1::STAGE_LEGAL_ACTION);
+  EXPECT_EQ(last.case_().close_reason(), v1::CLOSE_REASON_UNSPECIFIED);
+  file = Case("RSARR");
+  EXPECT_EQ(file.plans(0).state(), v1::PLAN_STATE_COMPLETED);
+  const v1::OverdueAmounts& left = file.case_().overdue();
+  EXPECT_EQ(left.principal_fen() + left.interest_fen() + left.penalty_fen(),
+            overdue_then - plan.instalments(1).amount_fen());
+  EXPECT_THAT(file.events(file.events_size() - 1).summary(),
+              HasSubstr("not cured nor closed as restructured"));
 }
 
 // Issue 10: a payment core banking posts after the plan closed the case is

@@ -818,6 +818,15 @@ TEST(StateMachine, PlansSuspendAndResumeLegalAction) {
   completed.mutable_plan_completed()->set_plan_id(5);
   completed.mutable_plan_completed()->set_kind(v1::PLAN_KIND_RESTRUCTURING);
   Transition done = Step(t.next, completed, d + 30);
+  // 30,000.00 CNY is still overdue: not closed as restructured, but back to
+  // legal action like a broken plan (severe, past the legal day).
+  EXPECT_EQ(done.next.stage(), v1::STAGE_LEGAL_ACTION);
+  EXPECT_EQ(done.next.close_reason(), v1::CLOSE_REASON_UNSPECIFIED);
+  EXPECT_EQ(done.next.active_plan_id(), 0);
+  // Nothing overdue: closed as restructured.
+  v1::Case paid_up = t.next;
+  paid_up.clear_overdue();
+  done = Step(paid_up, completed, d + 30);
   EXPECT_EQ(done.next.stage(), v1::STAGE_CLOSED);
   EXPECT_EQ(done.next.close_reason(), v1::CLOSE_REASON_RESTRUCTURED);
 
@@ -985,6 +994,117 @@ TEST(StateMachine, OnlyThePlansCompletionEndsIt) {
   EXPECT_EQ(OverdueTotal(t.next.overdue()), 4000 * CNY);
 }
 
+struct PlanCompletionRow {
+  std::string name;
+  v1::PlanKind kind;
+  // An import while the plan runs (after the second instalment, on d + 65):
+  // what core banking reports overdue then and its oldest unpaid due date
+  // (days from d); no import when 0.
+  int64_t imported_overdue;
+  int oldest_due_from_d;
+  v1::Stage want_stage;
+  v1::CloseReason want_reason;
+  int64_t want_overdue;  // after the last instalment
+  std::string want_said;
+};
+
+void PrintTo(const PlanCompletionRow& r, std::ostream* os) { *os << r.name; }
+
+class PlanCompletionTable : public ::testing::TestWithParam<PlanCompletionRow> {};
+
+// A moderate case (45 dpd, 6,000.00 CNY overdue) in a plan of 6,000.00 in
+// three instalments of 2,000.00 (d + 10, d + 40, d + 70). When the last is
+// paid, the plan is complete; the case is cured (or closed as restructured)
+// only when nothing is overdue. New arrears that core banking reported while
+// the plan ran send it, not cured, where its classification now calls for,
+// as a broken plan would: legal action for a severe case past the legal
+// day, counselling otherwise (never back to reminders).
+TEST_P(PlanCompletionTable, CuresOnlyWhenNothingIsOverdue) {
+  const PlanCompletionRow& r = GetParam();
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY,
+                           300 * CNY));
+  c = Step(c, Approved(5, r.kind, 6000 * CNY, 3, d), d).next;
+  c = Step(c, Pay("P1", 2000 * CNY), d + 10).next;
+  c = Step(c, Pay("P2", 2000 * CNY), d + 40).next;
+  if (r.imported_overdue > 0) {
+    v1::CaseEvent imported;
+    *imported.mutable_imported() = Record("L1", DayToProto(d + 65),
+                                          DayToProto(d + r.oldest_due_from_d),
+                                          r.imported_overdue);
+    c = Step(c, imported, d + 65).next;
+    ASSERT_EQ(c.stage(), v1::STAGE_REPAYMENT_PLAN);
+  }
+  Transition paid = Step(c, Pay("P3", 2000 * CNY), d + 70);
+  ASSERT_EQ(paid.next.stage(), v1::STAGE_REPAYMENT_PLAN);
+  ASSERT_EQ(paid.next.active_plan_outstanding_fen(), 0);
+  v1::CaseEvent completed;
+  completed.set_actor("system:plans");
+  completed.mutable_plan_completed()->set_plan_id(5);
+  completed.mutable_plan_completed()->set_kind(r.kind);
+  Transition t = Step(paid.next, completed, d + 70);
+  EXPECT_EQ(t.next.stage(), r.want_stage);
+  EXPECT_EQ(t.next.close_reason(), r.want_reason);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), r.want_overdue);
+  EXPECT_EQ(t.next.active_plan_id(), 0);
+  EXPECT_EQ(t.next.active_plan_outstanding_fen(), 0);
+  EXPECT_EQ(t.event.stage_after(), r.want_stage);
+  EXPECT_NE(t.event.summary().find("plan 5 completed: every instalment paid"),
+            std::string::npos)
+      << t.event.summary();
+  EXPECT_NE(t.event.summary().find(r.want_said), std::string::npos) << t.event.summary();
+  if (IsOpenStage(r.want_stage)) {
+    // Work for the stage it entered; its promise timers stay.
+    EXPECT_TRUE(t.cancel_open_tasks);
+    EXPECT_FALSE(t.create_tasks.empty());
+    EXPECT_FALSE(t.clear_all_timers);
+    EXPECT_EQ(t.next.days_past_due(), (d + 70) - (d + r.oldest_due_from_d));
+  }
+  if (r.want_stage == v1::STAGE_COUNSELLING) {
+    EXPECT_TRUE(t.next_aging_day.has_value());  // aging may still escalate it
+  }
+  if (r.want_stage == v1::STAGE_LEGAL_ACTION) {
+    // Past the legal day, but counsel gets it only after the visit and the
+    // letter, as for any case entering legal action.
+    EXPECT_EQ(t.next.legal().phase(), v1::LEGAL_PHASE_ELIGIBLE);
+    EXPECT_FALSE(t.handoff.has_value());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Plans, PlanCompletionTable,
+    ::testing::Values(
+        PlanCompletionRow{"catchUpNothingOverdue", v1::PLAN_KIND_CATCH_UP, 0, 0,
+                          v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED, 0,
+                          "STAGE_REPAYMENT_PLAN -> STAGE_RESOLVED (CLOSE_REASON_CURED)"},
+        PlanCompletionRow{"restructuringNothingOverdue", v1::PLAN_KIND_RESTRUCTURING, 0, 0,
+                          v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED, 0,
+                          "STAGE_REPAYMENT_PLAN -> STAGE_CLOSED (CLOSE_REASON_RESTRUCTURED)"},
+        // 2,000.00 of the plan's arrears and 1,500.00 new, 30 days past due
+        // on d + 65: 1,500.00 is left, 35 days past due: moderate.
+        PlanCompletionRow{"catchUpNewArrears", v1::PLAN_KIND_CATCH_UP, 3500 * CNY, 35,
+                          v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
+                          "1,500.00 CNY still overdue beyond the plan: not cured"},
+        PlanCompletionRow{"termExtensionNewArrears", v1::PLAN_KIND_TERM_EXTENSION, 3500 * CNY,
+                          35, v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
+                          "STAGE_REPAYMENT_PLAN -> STAGE_COUNSELLING"},
+        // A restructuring's completion does not close the case as
+        // restructured while something is overdue.
+        PlanCompletionRow{"restructuringNewArrears", v1::PLAN_KIND_RESTRUCTURING,
+                          3500 * CNY, 35, v1::STAGE_COUNSELLING,
+                          v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
+                          "not cured nor closed as restructured"},
+        // Mild arrears (100.00, 10 days) still go to counselling, as after
+        // a broken plan: stages never move back.
+        PlanCompletionRow{"mildNewArrears", v1::PLAN_KIND_CATCH_UP, 2100 * CNY, 60,
+                          v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 100 * CNY,
+                          "re-classified: "},
+        // Severe (25,000.00, 115 days past due): legal action, anew.
+        PlanCompletionRow{"severeNewArrears", v1::PLAN_KIND_CATCH_UP, 27'000 * CNY, -45,
+                          v1::STAGE_LEGAL_ACTION, v1::CLOSE_REASON_UNSPECIFIED,
+                          25'000 * CNY, "STAGE_REPAYMENT_PLAN -> STAGE_LEGAL_ACTION"}),
+    [](const auto& info) { return info.param.name; });
+
 TEST(StateMachine, ReplayRebuildsACaseThroughItsPlan) {
   const absl::CivilDay d(2026, 9, 1);
   std::vector<v1::CaseEvent> log;
@@ -1050,6 +1170,55 @@ TEST(StateMachine, LegalMilestonesRecoverAndConclude) {
   ASSERT_TRUE(w.handoff.has_value());
   EXPECT_EQ(w.handoff->kind, v1::HANDOFF_KIND_WITHDRAW);
 }
+
+struct LegalRecoveryRow {
+  std::string name;
+  int64_t amount;
+  int64_t want_recovered;    // what it paid of the overdue amounts
+  int64_t want_unallocated;  // the excess, held like an overpayment
+};
+
+void PrintTo(const LegalRecoveryRow& r, std::ostream* os) { *os << r.name; }
+
+class LegalRecoveryTable : public ::testing::TestWithParam<LegalRecoveryRow> {};
+
+// Counsel reports money recovered. It pays the overdue amounts (3,600.00:
+// penalty, interest, principal); what is beyond them is never dropped: it is
+// held as unallocated exactly like an overpayment, and everything received
+// counts in paid_total_fen.
+TEST_P(LegalRecoveryTable, PaysTheOverdueAmountsAndHoldsTheExcess) {
+  const LegalRecoveryRow& r = GetParam();
+  v1::Case c = CaseIn(v1::STAGE_LEGAL_ACTION);
+  c.set_paid_total_fen(200 * CNY);
+  c.set_unallocated_fen(10 * CNY);
+  c.mutable_legal()->set_recovered_fen(50 * CNY);
+  v1::CaseEvent e;
+  e.mutable_legal_milestone()->set_kind(v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED);
+  e.mutable_legal_milestone()->set_amount_fen(r.amount);
+  e.mutable_legal_milestone()->set_unallocated_fen(999);  // counsel's figure is ignored
+  Transition t = Step(c, e, absl::CivilDay(2026, 11, 2));
+  EXPECT_EQ(t.event.legal_milestone().amount_fen(), r.amount);
+  EXPECT_EQ(t.event.legal_milestone().unallocated_fen(), r.want_unallocated);
+  EXPECT_EQ(t.next.legal().recovered_fen(), 50 * CNY + r.want_recovered);
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), 3600 * CNY - r.want_recovered);
+  EXPECT_EQ(t.next.paid_total_fen(), 200 * CNY + r.amount);
+  EXPECT_EQ(t.next.unallocated_fen(), 10 * CNY + r.want_unallocated);
+  EXPECT_EQ(t.next.stage(), v1::STAGE_LEGAL_ACTION);  // counsel concludes it
+  EXPECT_EQ(t.event.summary().find(
+                "beyond what is overdue: held as unallocated for core banking to refund or "
+                "apply") != std::string::npos,
+            r.want_unallocated > 0)
+      << t.event.summary();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Amounts, LegalRecoveryTable,
+    ::testing::Values(LegalRecoveryRow{"partial", 1000 * CNY, 1000 * CNY, 0},
+                      LegalRecoveryRow{"exact", 3600 * CNY, 3600 * CNY, 0},
+                      LegalRecoveryRow{"beyondTheOverdue", 5000 * CNY, 3600 * CNY,
+                                       1400 * CNY},
+                      LegalRecoveryRow{"oneFenBeyond", 3600 * CNY + 1, 3600 * CNY, 1}),
+    [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, MigrationReclassifiesUnderTheNewPolicy) {
   const absl::CivilDay d(2026, 11, 1);
