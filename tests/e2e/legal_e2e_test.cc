@@ -212,11 +212,16 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   v1::AdvanceBusinessDateResponse advanced;
   ASSERT_TRUE(cases->AdvanceBusinessDate(Context().get(), advance, &advanced).ok());
 
-  // The receiver stores it and acknowledges it.
+  // The receiver stores it and acknowledges it; SIGTERM stops it promptly
+  // (its stream was just opened and has 5 s to run: only cancelling the
+  // stream at once explains a stop well within that).
   auto receiver = Receiver("receiver1.log", /*once=*/false);
   ASSERT_TRUE(WaitForFiles(inbox_, 1, *receiver)) << receiver->Log();
+  ASSERT_TRUE(WaitUntil([&] { return PendingAcks().empty(); }, *receiver)) << receiver->Log();
+  absl::Time stop_at = absl::Now();
   receiver->Signal(SIGTERM);
   EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+  EXPECT_LT(absl::Now() - stop_at, absl::Seconds(2)) << receiver->Log();
   std::ifstream first(inbox_ + "/" + *HandoffFiles(inbox_).begin());
   std::string json((std::istreambuf_iterator<char>(first)), std::istreambuf_iterator<char>());
   EXPECT_THAT(json, HasSubstr("HANDOFF_KIND_NEW_CASE"));
@@ -225,8 +230,10 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   EXPECT_TRUE(file.case_().legal().has_accepted_on()) << "not acknowledged";
 
   // A follower receiver keeps going while the server restarts; a full
-  // payment afterwards sends a withdrawal.
+  // payment afterwards sends a withdrawal. (The test's own channel goes
+  // first: an idle client holds a server's shutdown until its next poll.)
   receiver = Receiver("receiver2.log", /*once=*/false);
+  cases.reset();
   StopServer();
   StartServer("server2.log");
   ASSERT_FALSE(HasFatalFailure());
@@ -239,8 +246,10 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   ASSERT_TRUE(cases->RecordPayment(Context().get(), pay, &paid).ok());
   EXPECT_EQ(paid.case_().stage(), v1::STAGE_RESOLVED);
   ASSERT_TRUE(WaitForFiles(inbox_, 2, *receiver)) << receiver->Log();
+  stop_at = absl::Now();
   receiver->Signal(SIGTERM);
-  receiver->Wait();
+  EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+  EXPECT_LT(absl::Now() - stop_at, absl::Seconds(2)) << receiver->Log();
 
   // Starting over from the stored sequence stores nothing twice.
   auto again = Receiver("receiver3.log", /*once=*/true);
