@@ -525,7 +525,16 @@ int main(int argc, char** argv) {
     }
     fprintf(stderr, "receiver: stream ended (%s); resuming after %lld\n",
             status.error_message().c_str(), static_cast<long long>(last));
-    stop.SleepFor(std::chrono::milliseconds(500));
+    // Meanwhile drive the connection: an idle gRPC channel only notices a
+    // server that came back at its next background poll (5 s), so a bare
+    // sleep here kept the receiver failing for seconds after a restart.
+    const auto resume_at = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
+    while (!stop.requested() && std::chrono::system_clock::now() < resume_at) {
+      const grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+      channel->WaitForStateChange(
+          state, std::min(resume_at, std::chrono::system_clock::now() +
+                                         std::chrono::milliseconds(100)));
+    }
   }
   fprintf(stderr, "receiver: stopped at sequence %lld\n", static_cast<long long>(last));
   return finish(0);
