@@ -30,6 +30,10 @@
 // long as the receiver runs; any other answer (e.g. NOT_FOUND) is final and
 // leaves a .refused file.
 //
+// SIGINT/SIGTERM stop it promptly: the stream being read is cancelled at
+// once (a handoff being stored is finished first), and so is an
+// acknowledgement in flight.
+//
 // Exit status: 0 after --once drained what was there and every
 // acknowledgement was answered, or on SIGINT/SIGTERM (pending
 // acknowledgements stay on disk for the next start); 1 on a lasting error
@@ -42,6 +46,7 @@
 // can stop the server between a stored file and its acknowledgement.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,7 +54,6 @@
 #include <dirent.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -69,13 +73,74 @@
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+// A stop request (SIGINT or SIGTERM), taken by a thread of its own with
+// sigwait so that it can cancel the stream being read at once: the receiver
+// exits promptly instead of when the stream's deadline comes. BlockSignals()
+// must run before any other thread starts (gRPC's included), so that only
+// that thread receives them. Thread-safe.
+class StopRequest {
+ public:
+  static void BlockSignals() {
+    sigset_t set = Signals();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
 
-extern "C" void OnSignal(int) {
-  g_stop = true;
-  // TryCancel is not async-signal-safe in general; set a flag and let the
-  // read loop's deadline notice it.
-}
+  void Start() {
+    thread_ = std::thread([this] {
+      const sigset_t set = Signals();
+      int sig = 0;
+      while (sigwait(&set, &sig) != 0) {
+      }
+      if (sig == SIGUSR1) return;  // Join(): the receiver is finishing
+      std::lock_guard<std::mutex> lock(mu_);
+      requested_ = true;
+      if (stream_ != nullptr) stream_->TryCancel();
+      cv_.notify_all();
+    });
+  }
+
+  // Ends the thread (when no signal came).
+  void Join() {
+    if (!thread_.joinable()) return;
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+
+  bool requested() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requested_;
+  }
+
+  // The stream being read, cancelled by a stop request; nullptr before the
+  // context is destroyed.
+  void SetStream(grpc::ClientContext* context) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = context;
+    if (requested_ && stream_ != nullptr) stream_->TryCancel();
+  }
+
+  // Waits `d`, or less when a stop is requested.
+  void SleepFor(std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, d, [&] { return requested_; });
+  }
+
+ private:
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    return set;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool requested_ = false;
+  grpc::ClientContext* stream_ = nullptr;
+  std::thread thread_;
+};
 
 struct Flags {
   std::string server = "127.0.0.1:50051";
@@ -346,9 +411,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   mkdir(flags.dir.c_str(), 0755);
-  signal(SIGINT, OnSignal);
-  signal(SIGTERM, OnSignal);
   signal(SIGPIPE, SIG_IGN);
+  StopRequest stop;
+  StopRequest::BlockSignals();  // before gRPC starts its threads
+  stop.Start();
 
   // Reconnect within seconds of a server coming back (gRPC's default
   // backoff grows to two minutes).
@@ -364,6 +430,7 @@ int main(int argc, char** argv) {
   AckSender acks(stub.get(), flags.firm, flags.dir);
   if (std::string error = acks.Open(); !error.empty()) {
     fprintf(stderr, "receiver: %s\n", error.c_str());
+    stop.Join();
     return 1;
   }
   if (size_t owed = acks.Pending(); owed > 0) {
@@ -374,6 +441,7 @@ int main(int argc, char** argv) {
   const auto finish = [&](int code) {
     acks.Stop();
     ack_thread.join();
+    stop.Join();
     if (size_t owed = acks.Pending(); owed > 0) {
       fprintf(stderr, "receiver: %zu acknowledgement(s) still pending in %s/pending-acks; the "
               "next start retries them\n", owed, flags.dir.c_str());
@@ -382,7 +450,7 @@ int main(int argc, char** argv) {
   };
 
   int failures = 0;
-  while (!g_stop) {
+  while (!stop.requested()) {
     grpc::ClientContext context;
     // Short-lived streams: a stop request or a lost server is noticed within
     // this bound, and each new stream resumes from the stored sequence.
@@ -392,9 +460,10 @@ int main(int argc, char** argv) {
     request.set_firm_id(flags.firm);
     request.set_after_sequence(last);
     auto reader = stub->StreamHandoffs(&context, request);
+    stop.SetStream(&context);
     collections::v1::Handoff handoff;
     int received = 0;
-    while (!g_stop && reader->Read(&handoff)) {
+    while (!stop.requested() && reader->Read(&handoff)) {
       if (handoff.sequence() <= last) continue;  // a re-delivery: stored already
       std::string json;
       google::protobuf::util::JsonPrintOptions options;
@@ -403,6 +472,7 @@ int main(int argc, char** argv) {
       if (!google::protobuf::util::MessageToJsonString(handoff, &json, options).ok()) {
         fprintf(stderr, "receiver: cannot encode handoff %lld\n",
                 static_cast<long long>(handoff.sequence()));
+        stop.SetStream(nullptr);
         return finish(1);
       }
       const std::string name = "handoff-" + std::to_string(handoff.sequence()) + ".json";
@@ -416,6 +486,7 @@ int main(int argc, char** argv) {
       }
       if (!error.empty()) {
         fprintf(stderr, "receiver: %s\n", error.c_str());
+        stop.SetStream(nullptr);
         return finish(1);
       }
       last = handoff.sequence();
@@ -424,14 +495,20 @@ int main(int argc, char** argv) {
               collections::v1::HandoffKind_Name(handoff.kind()).c_str(),
               static_cast<long long>(handoff.case_id()));
     }
+    stop.SetStream(nullptr);
+    if (stop.requested()) {
+      context.TryCancel();
+      reader->Finish();
+      break;
+    }
     grpc::Status status = reader->Finish();
     const bool expected_end = status.ok() || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (flags.once && expected_end && received == 0) {
       // Caught up; done once the server has answered every acknowledgement.
-      while (!g_stop && acks.Pending() > 0 && acks.FailuresInARow() < 10) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      while (!stop.requested() && acks.Pending() > 0 && acks.FailuresInARow() < 10) {
+        stop.SleepFor(std::chrono::milliseconds(100));
       }
-      if (!g_stop && acks.Pending() > 0) {
+      if (!stop.requested() && acks.Pending() > 0) {
         fprintf(stderr, "receiver: giving up: the server does not answer acknowledgements\n");
         return finish(1);
       }
@@ -448,7 +525,16 @@ int main(int argc, char** argv) {
     }
     fprintf(stderr, "receiver: stream ended (%s); resuming after %lld\n",
             status.error_message().c_str(), static_cast<long long>(last));
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Meanwhile drive the connection: an idle gRPC channel only notices a
+    // server that came back at its next background poll (5 s), so a bare
+    // sleep here kept the receiver failing for seconds after a restart.
+    const auto resume_at = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
+    while (!stop.requested() && std::chrono::system_clock::now() < resume_at) {
+      const grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+      channel->WaitForStateChange(
+          state, std::min(resume_at, std::chrono::system_clock::now() +
+                                         std::chrono::milliseconds(100)));
+    }
   }
   fprintf(stderr, "receiver: stopped at sequence %lld\n", static_cast<long long>(last));
   return finish(0);

@@ -8,6 +8,9 @@
 #       COLLECTIONS_TEST_PG  the SOCI connection string of the admin database
 #   scripts/pg.sh stop [DIR]        stops the cluster and removes DIR
 #                                   (default: $COLLECTIONS_PG_DIR)
+#   scripts/pg.sh run CMD [ARG...]  starts a cluster, runs CMD with both
+#                                   variables exported, stops the cluster
+#                                   whatever happens, exits with CMD's status
 # Progress goes to stderr; stdout carries only the export lines.
 set -euo pipefail
 
@@ -97,11 +100,32 @@ stop() {
   echo "pg: stopped and removed $dir" >&2
 }
 
+# Runs "$@" with a cluster that lives exactly as long as the command.
+run() {
+  if [[ $# -eq 0 ]]; then
+    echo "usage: $0 run CMD [ARG...]" >&2
+    exit 2
+  fi
+  local self pg_env
+  self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+  COLLECTIONS_PG_DIR=""
+  trap 'rc=$?; if [[ -n "$COLLECTIONS_PG_DIR" ]]; then "$self" stop "$COLLECTIONS_PG_DIR" || true; fi; exit "$rc"' EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  pg_env=$("$self" start)
+  eval "$pg_env"
+  export COLLECTIONS_PG_DIR COLLECTIONS_TEST_PG
+  local rc=0
+  "$@" || rc=$?
+  exit "$rc"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop "${2:-}" ;;
+  run) shift; run "$@" ;;
   *)
-    echo "usage: $0 start | stop [DIR]" >&2
+    echo "usage: $0 start | stop [DIR] | run CMD [ARG...]" >&2
     exit 2
     ;;
 esac

@@ -9,20 +9,5 @@ cd "$root"
 scripts/deps.sh
 scripts/build.sh
 
-COLLECTIONS_PG_DIR=""
-cleanup() {
-  local rc=$?
-  if [[ -n "$COLLECTIONS_PG_DIR" ]]; then
-    "$root/scripts/pg.sh" stop "$COLLECTIONS_PG_DIR" || true
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-pg_env=$(scripts/pg.sh start)
-eval "$pg_env"
-export COLLECTIONS_TEST_PG
-
-cd build
-ctest --output-on-failure --no-tests=error "$@"
+exec scripts/pg.sh run \
+  ctest --test-dir build --output-on-failure --no-tests=error "$@"

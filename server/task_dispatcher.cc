@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "absl/strings/str_join.h"
 #include "server/logging.h"
 #include "workflow/status_macros.h"
 
@@ -96,6 +97,18 @@ void TaskDispatcher::OnTasksReady(const std::vector<storage::ReadyTask>& ready) 
 }
 
 bool TaskDispatcher::Wait(uint64_t id, WaitSpec spec, WakeFn wake, Wake* now) {
+  const std::string queues = absl::StrJoin(spec.queues, ",");
+  size_t waiting = 0;
+  if (!RegisterWait(id, std::move(spec), std::move(wake), now, &waiting)) return false;
+  // Says that a claim is held open, for operators and for the end-to-end
+  // test that proves a waiting claim is woken by work arriving.
+  LogDebug("task dispatcher: claim wait %d registered on queues %s (%d waiting)", id, queues,
+           waiting);
+  return true;
+}
+
+bool TaskDispatcher::RegisterWait(uint64_t id, WaitSpec spec, WakeFn wake, Wake* now,
+                                  size_t* waiting) {
   absl::MutexLock lock(&mu_);
   if (stopping_) {
     *now = Wake::kStopping;
@@ -120,6 +133,7 @@ bool TaskDispatcher::Wait(uint64_t id, WaitSpec spec, WakeFn wake, Wake* now) {
   waiters_.emplace(id, Waiter{std::move(spec.queues), std::move(spec.types),
                               spec.recheck, spec.deadline, std::move(wake)});
   kick_ = true;
+  *waiting = waiters_.size();
   return true;
 }
 

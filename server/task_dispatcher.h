@@ -105,6 +105,9 @@ class TaskDispatcher {
   using Fired = std::vector<std::pair<WakeFn, Wake>>;
 
   void Loop();
+  // Wait() without the log line; *waiting: the waits registered now.
+  bool RegisterWait(uint64_t id, WaitSpec spec, WakeFn wake, Wake* now, size_t* waiting)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes the `n` oldest waits of `queue` that take `type`, with kReady.
   void WakeQueueLocked(const std::string& queue, v1::TaskType type, int n,

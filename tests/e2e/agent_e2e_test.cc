@@ -136,13 +136,24 @@ class AgentEndToEnd : public ::testing::Test {
     process_ = std::make_unique<Collectionsd>(
         std::vector<std::string>{"--listen=" + address_,
                                  absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
-                                 "--daily_aging_time=off"},
+                                 "--daily_aging_time=off", "--log_level=debug"},
         absl::StrCat(dir_->path(), "/collectionsd.log"));
     ASSERT_TRUE(process_->started()) << process_->spawn_error();
     ASSERT_TRUE(testing::WaitUntilServing(*process_, address_, absl::Seconds(60)))
         << process_->Log();
     cases_ = v1::CaseService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
     agent_ = std::make_unique<Agent>(dir_->path(), address_);
+  }
+
+  // Polls the server's log until a line holds `text` (readiness, bounded by
+  // `limit`; never waiting for time to pass) or the server exits.
+  bool WaitForLogLine(const std::string& text, absl::Duration limit) {
+    const absl::Time give_up = absl::Now() + limit;
+    while (absl::Now() < give_up && !process_->Exited()) {
+      if (process_->Log().find(text) != std::string::npos) return true;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return false;
   }
 
   // A feed row as of the server's first business date (today in Shanghai).
@@ -282,16 +293,17 @@ TEST_F(AgentEndToEnd, ClaimsShowsAndReportsEveryOutcomeType) {
 
 TEST_F(AgentEndToEnd, LongPollReturnsWhenWorkArrives) {
   int id;
-  const pid_t pid = agent_->Start({"claim", "--queues=sms", "--wait=30s"}, &id);
-  // Most likely waiting on the server by now; either way the task must
-  // reach it at once, not when its 30 s are up.
-  absl::SleepFor(absl::Milliseconds(300));
+  const pid_t pid = agent_->Start({"claim", "--queues=sms", "--wait=60s"}, &id);
+  // The claim is held open on the server (its debug line says so) before
+  // any work exists; so only a wake-up can answer it before its 60 s are up.
+  ASSERT_TRUE(WaitForLogLine("registered on queues sms", absl::Seconds(60)))
+      << process_->Log();
   const absl::Time imported = absl::Now();
   Import({Row("LATE", 5, 100'000)});
   const AgentRun claimed = agent_->Wait(pid, id);
   EXPECT_EQ(claimed.exit, 0) << claimed.err;
   EXPECT_THAT(claimed.out, HasSubstr("TASK_TYPE_SMS_REMINDER"));
-  EXPECT_LT(absl::Now() - imported, absl::Seconds(10));
+  EXPECT_LT(absl::Now() - imported, absl::Seconds(20));
 }
 
 TEST_F(AgentEndToEnd, ExitCodesForBadUsageAndAnUnreachableServer) {

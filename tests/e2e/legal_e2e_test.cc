@@ -212,11 +212,16 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   v1::AdvanceBusinessDateResponse advanced;
   ASSERT_TRUE(cases->AdvanceBusinessDate(Context().get(), advance, &advanced).ok());
 
-  // The receiver stores it and acknowledges it.
+  // The receiver stores it and acknowledges it; SIGTERM stops it promptly
+  // (its stream was just opened and has 5 s to run: only cancelling the
+  // stream at once explains a stop well within that).
   auto receiver = Receiver("receiver1.log", /*once=*/false);
   ASSERT_TRUE(WaitForFiles(inbox_, 1, *receiver)) << receiver->Log();
+  ASSERT_TRUE(WaitForLog(*receiver, "acknowledged handoff-1.json")) << receiver->Log();
+  absl::Time stop_at = absl::Now();
   receiver->Signal(SIGTERM);
   EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+  EXPECT_LT(absl::Now() - stop_at, absl::Seconds(2)) << receiver->Log();
   std::ifstream first(inbox_ + "/" + *HandoffFiles(inbox_).begin());
   std::string json((std::istreambuf_iterator<char>(first)), std::istreambuf_iterator<char>());
   EXPECT_THAT(json, HasSubstr("HANDOFF_KIND_NEW_CASE"));
@@ -224,10 +229,14 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
   EXPECT_TRUE(file.case_().legal().has_accepted_on()) << "not acknowledged";
 
-  // A follower receiver keeps going while the server restarts; a full
-  // payment afterwards sends a withdrawal.
-  receiver = Receiver("receiver2.log", /*once=*/false);
+  // A receiver keeps trying while the server is down (restarting) and picks
+  // up within moments of it coming back; a full payment then sends a
+  // withdrawal. (The test's own channel goes first: an idle client holds a
+  // server's shutdown until its next poll.)
+  cases.reset();
   StopServer();
+  receiver = Receiver("receiver2.log", /*once=*/false);
+  ASSERT_TRUE(WaitForLog(*receiver, "stream ended")) << receiver->Log();
   StartServer("server2.log");
   ASSERT_FALSE(HasFatalFailure());
   cases = v1::CaseService::NewStub(channel_);
@@ -238,9 +247,13 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
   v1::RecordPaymentResponse paid;
   ASSERT_TRUE(cases->RecordPayment(Context().get(), pay, &paid).ok());
   EXPECT_EQ(paid.case_().stage(), v1::STAGE_RESOLVED);
+  const absl::Time paid_at = absl::Now();
   ASSERT_TRUE(WaitForFiles(inbox_, 2, *receiver)) << receiver->Log();
+  EXPECT_LT(absl::Now() - paid_at, absl::Seconds(3)) << receiver->Log();
+  stop_at = absl::Now();
   receiver->Signal(SIGTERM);
-  receiver->Wait();
+  EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+  EXPECT_LT(absl::Now() - stop_at, absl::Seconds(2)) << receiver->Log();
 
   // Starting over from the stored sequence stores nothing twice.
   auto again = Receiver("receiver3.log", /*once=*/true);

@@ -15,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/legal_service.grpc.pb.h"
@@ -27,8 +28,10 @@
 #include "server/logging.h"
 #include "server/policy_bootstrap.h"
 #include "server/server.h"
+#include "server/task_dispatcher.h"
 #include "tests/service/grpc_probe.h"
 #include "tests/service/test_env.h"
+#include "workflow/dates.h"
 #include "workflow/policy.h"
 
 namespace collections {
@@ -247,11 +250,107 @@ TEST_P(ServiceTest, ShutdownStopsServingAndIsIdempotent) {
   EXPECT_FALSE(status.ok());
 }
 
+// What users see follows the injected clock, not the wall clock: the first
+// business date, a case's and a task's timestamps, and when a lease runs out.
 TEST_P(ServiceTest, ServerUsesTheInjectedClock) {
-  absl::Time t0 = clock_->Now();
-  EXPECT_EQ(server_->clock().Now(), t0);
-  clock_->Advance(absl::Hours(25));
-  EXPECT_EQ(server_->clock().Now(), t0 + absl::Hours(25));
+  const absl::TimeZone shanghai = absl::FixedTimeZone(8 * 3600);
+  // The fake clock starts on 2026-01-01 (08:00 in Shanghai); the wall clock
+  // is elsewhere, so a server reading it would be caught.
+  const absl::CivilDay fake_day = absl::ToCivilDay(clock_->Now(), shanghai);
+  ASSERT_NE(fake_day, absl::ToCivilDay(absl::Now(), shanghai));
+
+  auto reports = v1::ReportService::NewStub(channel_);
+  {
+    auto context = Context();
+    v1::PortfolioReport book;
+    grpc::Status s = reports->Portfolio(context.get(), v1::ReportRequest(), &book);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    absl::StatusOr<absl::CivilDay> as_of = workflow::DayFromProto(book.as_of(), "as_of");
+    ASSERT_TRUE(as_of.ok()) << as_of.status();
+    EXPECT_EQ(*as_of, fake_day);
+  }
+
+  // Mid-morning for the borrower, inside every contact window.
+  clock_->Advance(absl::Hours(2));
+  const absl::Time imported_at = clock_->Now();
+  auto cases = v1::CaseService::NewStub(channel_);
+  {
+    auto context = Context();
+    v1::ImportDelinquenciesResponse response;
+    auto writer = cases->ImportDelinquencies(context.get(), &response);
+    v1::ImportDelinquenciesRequest request;
+    v1::DelinquencyRecord& r = *request.mutable_record();
+    r.set_loan_id("CLOCK-1");
+    *r.mutable_as_of() = workflow::DayToProto(fake_day);
+    *r.mutable_oldest_unpaid_due_date() = workflow::DayToProto(fake_day - 10);
+    r.mutable_borrower()->set_borrower_id("B-CLOCK-1");
+    r.mutable_borrower()->set_name("Li Lei");
+    r.mutable_borrower()->add_phones("+86 139 0000 0000");
+    r.mutable_borrower()->set_time_zone("Asia/Shanghai");
+    r.set_principal_outstanding_fen(50'000'000);
+    r.mutable_overdue()->set_principal_fen(300'000);
+    ASSERT_TRUE(writer->Write(request));
+    writer->WritesDone();
+    grpc::Status s = writer->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(response.rejected(), 0) << response.DebugString();
+  }
+  auto get_case = [&](v1::GetCaseResponse* file) {
+    auto context = Context();
+    v1::GetCaseRequest request;
+    request.set_loan_id("CLOCK-1");
+    grpc::Status s = cases->GetCase(context.get(), request, file);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  };
+  v1::GetCaseResponse file;
+  get_case(&file);
+  EXPECT_EQ(absl::FromUnixSeconds(file.case_().updated_at().seconds()), imported_at);
+
+  // Claimed for 10 minutes of the fake clock.
+  auto tasks = v1::TaskService::NewStub(channel_);
+  v1::Task task;
+  {
+    auto context = Context();
+    v1::ClaimTasksRequest request;
+    request.set_worker_id("amy");
+    request.add_queues("sms");
+    request.set_max_tasks(1);
+    request.mutable_lease()->set_seconds(600);
+    v1::ClaimTasksResponse claimed;
+    grpc::Status s = tasks->ClaimTasks(context.get(), request, &claimed);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(claimed.tasks_size(), 1) << claimed.DebugString();
+    task = claimed.tasks(0);
+  }
+  EXPECT_EQ(absl::FromUnixSeconds(task.lease_expires_at().seconds()),
+            imported_at + absl::Minutes(10));
+  EXPECT_EQ(absl::FromUnixSeconds(task.deadline().seconds()), imported_at + absl::Hours(24));
+
+  // Eleven fake minutes later the lease has run out: the task is back in
+  // its queue and the old lease is fenced off.
+  clock_->Advance(absl::Minutes(11));
+  absl::StatusOr<int> reaped = server_->task_dispatcher()->Tick();
+  ASSERT_TRUE(reaped.ok()) << reaped.status();
+  EXPECT_EQ(*reaped, 1);
+  get_case(&file);
+  bool found = false;
+  for (const v1::Task& t : file.tasks()) {
+    if (t.task_id() != task.task_id()) continue;
+    found = true;
+    EXPECT_EQ(t.state(), v1::TASK_STATE_READY);
+  }
+  EXPECT_TRUE(found) << file.DebugString();
+  {
+    auto context = Context();
+    v1::CompleteTaskRequest request;
+    request.set_task_id(task.task_id());
+    request.set_lease_token(task.lease_token());
+    request.set_request_id("late");
+    request.mutable_outcome()->mutable_sms()->set_delivered(true);
+    v1::CompleteTaskResponse out;
+    grpc::Status s = tasks->CompleteTask(context.get(), request, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ServiceTest,

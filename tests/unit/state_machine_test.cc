@@ -658,19 +658,70 @@ TEST(StateMachine, PromiseKeptByPaymentOrBrokenByTimer) {
   EXPECT_EQ(b2.next.stage(), v1::STAGE_COUNSELLING);
 }
 
+// A promise is accepted from the business date itself up to the policy's
+// max_days_ahead, for 1 fen up to the largest amount money carries (kMaxFen);
+// one day or one fen outside those edges is refused and changes nothing.
 TEST(StateMachine, PromisesMustBeRealistic) {
   const absl::CivilDay d(2026, 11, 1);
+  const v1::Policy policy = DefaultPolicy();
+  const int ahead = policy.promises().max_days_ahead();
+  ASSERT_GT(ahead, 0);
   v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 5), 1000 * CNY));
-  for (auto [amount, due] : std::vector<std::pair<int64_t, absl::CivilDay>>{
-           {0, d + 3}, {-5, d + 3}, {100, d - 1}, {100, d + 31}}) {
+  auto promise = [&](int64_t amount, absl::CivilDay due) {
     v1::CaseEvent e;
     e.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(amount);
     *e.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() = DayToProto(due);
     *e.mutable_business_date() = DayToProto(d);
     e.set_actor("agent");
-    EXPECT_EQ(Decide(c, e, DefaultPolicy(), kNow).status().code(),
-              absl::StatusCode::kInvalidArgument);
+    return Decide(c, e, policy, kNow);
+  };
+
+  struct Row {
+    int64_t amount_fen;
+    absl::CivilDay due;
+    bool accepted;
+  };
+  for (const Row& row : std::vector<Row>{
+           // The edges that are accepted.
+           {1, d, true},                     // the smallest amount, due today
+           {kMaxFen, d + ahead, true},       // the largest amount, the last day
+           {1, d + ahead, true},
+           {kMaxFen, d, true},
+           {500 * CNY, d + ahead / 2, true},
+           // Just outside them.
+           {0, d + 3, false},
+           {-5, d + 3, false},
+           {kMaxFen + 1, d + 3, false},
+           {100, d - 1, false},
+           {100, d + ahead + 1, false},
+       }) {
+    SCOPED_TRACE(::testing::Message() << row.amount_fen << " fen due " << row.due);
+    absl::StatusOr<Transition> t = promise(row.amount_fen, row.due);
+    if (!row.accepted) {
+      EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << t.status();
+      continue;
+    }
+    ASSERT_TRUE(t.ok()) << t.status();
+    // Recorded as the borrower said it, and watched: broken only once the
+    // grace days after the due date have passed.
+    ASSERT_EQ(t->next.promises_size(), 1);
+    const v1::Promise& p = t->next.promises(0);
+    EXPECT_EQ(p.state(), v1::PROMISE_STATE_PENDING);
+    EXPECT_EQ(p.amount_fen(), row.amount_fen);
+    EXPECT_EQ(DayFromProto(p.due_date(), "due_date").value(), row.due);
+    EXPECT_EQ(DayFromProto(p.made_on(), "made_on").value(), d);
+    ASSERT_EQ(t->set_timers.size(), 1u);
+    EXPECT_EQ(t->set_timers[0].timer.kind, TimerKind::kPromiseDue);
+    EXPECT_EQ(t->set_timers[0].due, row.due + policy.promises().grace_days() + 1);
   }
+
+  // A promise without a due date is refused.
+  v1::CaseEvent undated;
+  undated.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(100);
+  *undated.mutable_business_date() = DayToProto(d);
+  undated.set_actor("agent");
+  EXPECT_EQ(Decide(c, undated, policy, kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(StateMachine, CallOutcomes) {
