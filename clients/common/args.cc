@@ -1,4 +1,4 @@
-#include "clients/ctl/args.h"
+#include "clients/common/args.h"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace collections::ctl {
+namespace collections::clients {
 
 absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
                                  const std::vector<Flag>& flags) {
@@ -61,6 +61,29 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
     args.values_[name] = *value;
   }
   return args;
+}
+
+absl::StatusOr<Args> Args::ParseNamed(const std::vector<std::string>& words) {
+  Args args;
+  for (const std::string& w : words) {
+    if (w.size() < 3 || w.compare(0, 2, "--") != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", w, "\""));
+    }
+    const size_t eq = w.find('=');
+    const std::string name = w.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    if (args.values_.count(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " given twice"));
+    }
+    args.values_[name] = eq == std::string::npos ? "" : w.substr(eq + 1);
+    if (eq == std::string::npos) args.bare_.insert(name);
+  }
+  return args;
+}
+
+std::vector<std::string> Args::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : values_) names.push_back(name);
+  return names;
 }
 
 std::string Args::Get(const std::string& name, const std::string& fallback) const {
@@ -127,4 +150,4 @@ std::string FlagHelp(const std::vector<Flag>& flags) {
   return out;
 }
 
-}  // namespace collections::ctl
+}  // namespace collections::clients
