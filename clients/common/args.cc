@@ -23,12 +23,9 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
       flags_done = true;
       continue;
     }
-    std::string name = w.substr(2);
-    std::optional<std::string> value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
+    FlagWord word = *SplitFlagWord(w);  // starts with "--" and is longer
+    const std::string& name = word.name;
+    std::optional<std::string>& value = word.value;
     auto flag = std::find_if(flags.begin(), flags.end(),
                              [&](const Flag& f) { return f.name == name; });
     if (flag == flags.end()) {
@@ -66,16 +63,15 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
 absl::StatusOr<Args> Args::ParseNamed(const std::vector<std::string>& words) {
   Args args;
   for (const std::string& w : words) {
-    if (w.size() < 3 || w.compare(0, 2, "--") != 0) {
+    const std::optional<FlagWord> flag = SplitFlagWord(w);
+    if (!flag) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", w, "\""));
     }
-    const size_t eq = w.find('=');
-    const std::string name = w.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    if (args.values_.count(name)) {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, " given twice"));
+    if (args.values_.count(flag->name)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag->name, " given twice"));
     }
-    args.values_[name] = eq == std::string::npos ? "" : w.substr(eq + 1);
-    if (eq == std::string::npos) args.bare_.insert(name);
+    args.values_[flag->name] = flag->value.value_or("");
+    if (!flag->value) args.bare_.insert(flag->name);
   }
   return args;
 }
@@ -114,6 +110,15 @@ absl::StatusOr<int64_t> Args::Cny(const std::string& name) const {
         it->second, "\""));
   }
   return fen;
+}
+
+std::optional<FlagWord> SplitFlagWord(const std::string& word) {
+  if (word.size() < 3 || word.compare(0, 2, "--") != 0) return std::nullopt;
+  FlagWord flag;
+  const size_t eq = word.find('=');
+  flag.name = word.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+  if (eq != std::string::npos) flag.value = word.substr(eq + 1);
+  return flag;
 }
 
 bool ParseCny(const std::string& text, int64_t* fen) {

@@ -58,6 +58,15 @@ class Args {
   std::set<std::string> bare_;
 };
 
+// One command-line word read as a flag: "--name=value" -> {name, value},
+// "--name" -> {name, no value}; nullopt for a word that is not a flag
+// ("x", "-h", "-", "--"). Both syntaxes above read flags with it.
+struct FlagWord {
+  std::string name;
+  std::optional<std::string> value;
+};
+std::optional<FlagWord> SplitFlagWord(const std::string& word);
+
 // "1500.50" -> 150050; false for anything else (negative, 3 decimals, ...).
 bool ParseCny(const std::string& text, int64_t* fen);
 

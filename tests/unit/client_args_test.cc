@@ -1,5 +1,6 @@
-// The clients' shared command-line parser (clients/common/args.h) in the
-// agent's syntax: --name and --name=value only, any name, no repeats.
+// The clients' shared command-line parser (clients/common/args.h): one word
+// as a flag, and the agent's syntax (--name and --name=value only, any name,
+// no repeats).
 // collectionsctl's syntax is checked in ctl_test.cc.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -49,6 +50,23 @@ TEST(ArgsParseNamed, RefusesWordsShortDashesAndRepeats) {
     ASSERT_FALSE(args.ok()) << c.message;
     EXPECT_EQ(args.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(args.status().message(), c.message);
+  }
+}
+
+TEST(SplitFlagWord, NameAndValueOrNotAFlag) {
+  std::optional<FlagWord> f = SplitFlagWord("--dir=/var/inbox=x");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->name, "dir");
+  EXPECT_EQ(f->value, "/var/inbox=x");
+  f = SplitFlagWord("--once");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->name, "once");
+  EXPECT_FALSE(f->value.has_value());
+  f = SplitFlagWord("--firm=");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->value, "");
+  for (const char* word : {"", "x", "-", "-h", "--", "-x=1"}) {
+    EXPECT_FALSE(SplitFlagWord(word).has_value()) << word;
   }
 }
 
