@@ -15,6 +15,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -27,11 +28,13 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "clients/common/args.h"
 #include "collections/v1/task_service.grpc.pb.h"
 
 namespace {
 
 namespace v1 = collections::v1;
+using collections::clients::Args;
 
 constexpr char kHelp[] = R"(collections-agent: claim and report collection work.
 
@@ -77,55 +80,42 @@ server is unreachable or busy (try again).
 
 enum Exit { kOk = 0, kRefused = 1, kBadUsage = 2, kNothing = 3, kUnavailable = 4 };
 
-// --name=value and --flag arguments after the command.
+// --name=value and --flag arguments after the command (the clients' shared
+// parser, clients/common/args.h), remembering which ones the command read.
 class Flags {
  public:
   // False (with *error) on a malformed or repeated flag.
   bool Parse(const std::vector<std::string>& args, std::string* error) {
-    for (const std::string& a : args) {
-      if (a.size() < 3 || a.compare(0, 2, "--") != 0) {
-        *error = absl::StrCat("unexpected argument \"", a, "\"");
-        return false;
-      }
-      const size_t eq = a.find('=');
-      const std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      if (values_.count(name)) {
-        *error = absl::StrCat("--", name, " given twice");
-        return false;
-      }
-      values_[name] = eq == std::string::npos ? "" : a.substr(eq + 1);
-      bare_[name] = eq == std::string::npos;
+    absl::StatusOr<Args> parsed = Args::ParseNamed(args);
+    if (!parsed.ok()) {
+      *error = std::string(parsed.status().message());
+      return false;
     }
+    args_ = *std::move(parsed);
     return true;
   }
-  bool Has(const std::string& name) const { return values_.count(name) > 0; }
-  std::vector<std::string> Names() const {
-    std::vector<std::string> out;
-    for (const auto& [name, value] : values_) out.push_back(name);
-    return out;
-  }
+  bool Has(const std::string& name) const { return args_.Has(name); }
+  std::vector<std::string> Names() const { return args_.Names(); }
   std::string Get(const std::string& name, const std::string& fallback = "") {
     used_.insert(name);
-    auto it = values_.find(name);
-    return it == values_.end() ? fallback : it->second;
+    return args_.Get(name, fallback);
   }
   bool Bool(const std::string& name) {
     used_.insert(name);
-    return Has(name) && (bare_[name] || values_[name] == "true");
+    return Has(name) && (args_.Bare(name) || args_.Get(name) == "true");
   }
   // Flags given but never read by the command: a typo or a flag of
   // another command.
   std::vector<std::string> Unused() const {
     std::vector<std::string> out;
-    for (const auto& [name, value] : values_) {
+    for (const std::string& name : args_.Names()) {
       if (!used_.count(name)) out.push_back("--" + name);
     }
     return out;
   }
 
  private:
-  std::map<std::string, std::string> values_;
-  std::map<std::string, bool> bare_;
+  Args args_;
   std::set<std::string> used_;
 };
 

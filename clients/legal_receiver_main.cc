@@ -63,11 +63,13 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "clients/common/args.h"
 #include "collections/v1/legal_service.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -152,14 +154,14 @@ struct Flags {
 bool ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    const std::optional<collections::clients::FlagWord> flag = collections::clients::SplitFlagWord(a);
     auto value = [&](const char* name, std::string* out) {
-      std::string prefix = std::string("--") + name + "=";
-      if (a.rfind(prefix, 0) != 0) return false;
-      *out = a.substr(prefix.size());
+      if (!flag || flag->name != name || !flag->value) return false;
+      *out = *flag->value;
       return true;
     };
     if (value("server", &f->server) || value("firm", &f->firm) || value("dir", &f->dir)) continue;
-    if (a == "--once") {
+    if (flag && flag->name == "once" && !flag->value) {
       f->once = true;
       continue;
     }

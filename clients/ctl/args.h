@@ -1,54 +1,17 @@
-// Command-line parsing for collectionsctl: each (sub)command declares its
-// flags; Parse accepts --name=value, --name value and bare --switch, keeps
-// the other words as positional arguments, and refuses what the command does
-// not know with a message that says what to fix. Pure.
+// collectionsctl's command-line parsing is the clients' shared one
+// (clients/common/args.h); these names keep the ctl code and its tests
+// unchanged.
 #ifndef COLLECTIONS_CLIENTS_CTL_ARGS_H_
 #define COLLECTIONS_CLIENTS_CTL_ARGS_H_
 
-#include <cstdint>
-#include <map>
-#include <optional>
-#include <string>
-#include <vector>
-
-#include "absl/status/statusor.h"
+#include "clients/common/args.h"
 
 namespace collections::ctl {
 
-struct Flag {
-  std::string name;   // without the dashes
-  std::string value;  // what the value is ("DATE", "N"); empty: a switch
-  std::string help;
-};
-
-class Args {
- public:
-  // `flags` are the ones the command knows. INVALID_ARGUMENT naming the
-  // flag for an unknown one, a missing value or a repeated flag.
-  static absl::StatusOr<Args> Parse(const std::vector<std::string>& words,
-                                    const std::vector<Flag>& flags);
-
-  bool Has(const std::string& name) const { return values_.count(name) > 0; }
-  // The value, or `fallback` when the flag is absent.
-  std::string Get(const std::string& name, const std::string& fallback = "") const;
-  const std::vector<std::string>& positional() const { return positional_; }
-
-  // Typed values; INVALID_ARGUMENT naming the flag and what it expects.
-  absl::StatusOr<int64_t> Int(const std::string& name, int64_t fallback) const;
-  // A CNY amount ("1500", "1500.5", "1500.50") as fen, never through
-  // floating point.
-  absl::StatusOr<int64_t> Cny(const std::string& name) const;
-
- private:
-  std::map<std::string, std::string> values_;
-  std::vector<std::string> positional_;
-};
-
-// "1500.50" -> 150050; false for anything else (negative, 3 decimals, ...).
-bool ParseCny(const std::string& text, int64_t* fen);
-
-// "  --name=VALUE   help" lines for a command's --help.
-std::string FlagHelp(const std::vector<Flag>& flags);
+using clients::Args;
+using clients::Flag;
+using clients::FlagHelp;
+using clients::ParseCny;
 
 }  // namespace collections::ctl
 

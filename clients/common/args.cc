@@ -1,4 +1,4 @@
-#include "clients/ctl/args.h"
+#include "clients/common/args.h"
 
 #include <algorithm>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
-namespace collections::ctl {
+namespace collections::clients {
 
 absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
                                  const std::vector<Flag>& flags) {
@@ -23,12 +23,9 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
       flags_done = true;
       continue;
     }
-    std::string name = w.substr(2);
-    std::optional<std::string> value;
-    if (size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
+    FlagWord word = *SplitFlagWord(w);  // starts with "--" and is longer
+    const std::string& name = word.name;
+    std::optional<std::string>& value = word.value;
     auto flag = std::find_if(flags.begin(), flags.end(),
                              [&](const Flag& f) { return f.name == name; });
     if (flag == flags.end()) {
@@ -63,6 +60,28 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
   return args;
 }
 
+absl::StatusOr<Args> Args::ParseNamed(const std::vector<std::string>& words) {
+  Args args;
+  for (const std::string& w : words) {
+    const std::optional<FlagWord> flag = SplitFlagWord(w);
+    if (!flag) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", w, "\""));
+    }
+    if (args.values_.count(flag->name)) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag->name, " given twice"));
+    }
+    args.values_[flag->name] = flag->value.value_or("");
+    if (!flag->value) args.bare_.insert(flag->name);
+  }
+  return args;
+}
+
+std::vector<std::string> Args::Names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : values_) names.push_back(name);
+  return names;
+}
+
 std::string Args::Get(const std::string& name, const std::string& fallback) const {
   auto it = values_.find(name);
   return it == values_.end() ? fallback : it->second;
@@ -91,6 +110,15 @@ absl::StatusOr<int64_t> Args::Cny(const std::string& name) const {
         it->second, "\""));
   }
   return fen;
+}
+
+std::optional<FlagWord> SplitFlagWord(const std::string& word) {
+  if (word.size() < 3 || word.compare(0, 2, "--") != 0) return std::nullopt;
+  FlagWord flag;
+  const size_t eq = word.find('=');
+  flag.name = word.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+  if (eq != std::string::npos) flag.value = word.substr(eq + 1);
+  return flag;
 }
 
 bool ParseCny(const std::string& text, int64_t* fen) {
@@ -127,4 +155,4 @@ std::string FlagHelp(const std::vector<Flag>& flags) {
   return out;
 }
 
-}  // namespace collections::ctl
+}  // namespace collections::clients

@@ -1,0 +1,88 @@
+#include "clients/ctl/command.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+
+namespace collections::ctl {
+
+bool OverMessageLimit(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StrContains(absl::AsciiStrToLower(s.error_message()), "larger than max");
+}
+
+int Run::Usage(const std::string& message) const {
+  err << "collectionsctl " << command << ": " << message << "\n"
+      << "See 'collectionsctl " << command << " --help'.\n";
+  return kBadUsage;
+}
+
+int Run::Failed(const grpc::Status& s) const {
+  const grpc::StatusCode code = s.error_code();
+  static const char* const kNames[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const char* name = code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+  err << "collectionsctl " << command << ": " << name << ": " << s.error_message() << "\n";
+  switch (code) {
+    case grpc::StatusCode::UNAVAILABLE:
+      err << "  (is collectionsd running at " << server
+          << "? --server=HOST:PORT or $COLLECTIONS_SERVER sets the address)\n";
+      return kUnavailable;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      err << "  (no answer within " << absl::FormatDuration(timeout)
+          << "; --timeout=SECONDS waits longer)\n";
+      return kUnavailable;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      if (OverMessageLimit(s)) {
+        err << "  (the answer is larger than the gRPC message limit: retrying will not help;\n"
+               "   narrow the request (a shorter --from/--to, --product, --region, --queue)\n"
+               "   or page it (--page_size where the command has it))\n";
+        return kRefused;
+      }
+      err << "  (the server is short of a resource for now; try again later)\n";
+      return kUnavailable;
+    case grpc::StatusCode::ABORTED:
+      err << "  (a conflicting change came first; try again)\n";
+      return kUnavailable;
+    default:
+      return kRefused;
+  }
+}
+
+int Run::Print(const Document& doc) const {
+  std::string error;
+  if (!Render(doc, format, args.Get("section"), out, &error)) return Usage(error);
+  return kOk;
+}
+
+bool ParseDay(const std::string& s, v1::Date* out) {
+  std::vector<std::string> parts = absl::StrSplit(s, '-');
+  int y = 0, m = 0, d = 0;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &y) || !absl::SimpleAtoi(parts[1], &m) ||
+      !absl::SimpleAtoi(parts[2], &d)) {
+    return false;
+  }
+  const absl::CivilDay day(y, m, d);
+  if (day.year() != y || day.month() != m || day.day() != d) return false;
+  out->set_year(y);
+  out->set_month(m);
+  out->set_day(d);
+  return true;
+}
+
+bool DateFlag(Run& run, const std::string& name, v1::Date* date, int* exit) {
+  if (!run.args.Has(name)) return true;
+  if (ParseDay(run.args.Get(name), date)) return true;
+  *exit = run.Usage(absl::StrCat("--", name, " must be a date like 2026-11-29, not \"",
+                                 run.args.Get(name), "\""));
+  return false;
+}
+
+int64_t Overdue(const v1::OverdueAmounts& o) {
+  return o.principal_fen() + o.interest_fen() + o.penalty_fen();
+}
+
+}  // namespace collections::ctl
