@@ -25,14 +25,6 @@ constexpr absl::Duration kDeadlineMargin = absl::Milliseconds(50);
 constexpr int kMaxClaim = 100;
 constexpr int64_t kMaxCredits = 1000;
 
-// Finishes `reactor` with `result`, copying the value into `response`.
-template <typename Response>
-void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
-                absl::StatusOr<Response> result) {
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(ToGrpcStatus(result.status()));
-}
-
 // The reactors below live until gRPC is done with them (OnDone) and every
 // store callback or wait that refers to them has run: refs_ counts both.
 // They never call the engine or PassOn under their own lock (a wake-up
@@ -445,9 +437,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(
     grpc::CallbackServerContext* context, const v1::CompleteTaskRequest* request,
     v1::CompleteTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Complete(*request, [reactor, response](absl::StatusOr<v1::CompleteTaskResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Complete(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -455,9 +445,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::FailTask(grpc::CallbackServerContext*
                                                     const v1::FailTaskRequest* request,
                                                     v1::FailTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Fail(*request, [reactor, response](absl::StatusOr<v1::FailTaskResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Fail(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -465,9 +453,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ExtendLease(grpc::CallbackServerConte
                                                        const v1::ExtendLeaseRequest* request,
                                                        v1::ExtendLeaseResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Extend(*request, [reactor, response](absl::StatusOr<v1::ExtendLeaseResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Extend(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -475,9 +461,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ReleaseTask(grpc::CallbackServerConte
                                                        const v1::ReleaseTaskRequest* request,
                                                        v1::ReleaseTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Release(*request, [reactor, response](absl::StatusOr<v1::ReleaseTaskResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Release(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
