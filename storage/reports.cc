@@ -7,10 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/sql.h"
+#include "storage/store_internal.h"
 #include "workflow/dates.h"
 #include "workflow/status_macros.h"
 
@@ -141,7 +142,7 @@ void QueueFilter(Sql& q, const ReportQuery& f, absl::string_view tasks_alias) {
 template <typename T, typename F>
 absl::StatusOr<T> Read(Store& store, F&& body) {
   T out;
-  absl::Status status = store.ReadForReport([&](soci::session& sql) -> absl::Status {
+  absl::Status status = ReadForReport(store, [&](soci::session& sql) -> absl::Status {
     if (store.backend() == Backend::kSqlite) {
       // Report queries sort and join hundreds of thousands of rows: give
       // them a page cache that holds a day of snapshots (SQLite's default
@@ -800,13 +801,13 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   const long long d = DayNumber(day);
   const long long base = SnapBase(day);
   long long max_case_id = 0;
-  RETURN_IF_ERROR(store.ReadForReport([&](soci::session& sql) {
+  RETURN_IF_ERROR(ReadForReport(store, [&](soci::session& sql) {
     sql << "SELECT COALESCE(MAX(case_id), 0) FROM cases", soci::into(max_case_id);
     return absl::OkStatus();
   }));
   // Start afresh: the day's summary is rebuilt chunk by chunk.
   RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-    return uow.RunReportStep([&](soci::session& sql, Backend) {
+    return RunReportStep(uow, [&](soci::session& sql, Backend) {
       sql << "DELETE FROM report_snapshot_days WHERE day = " << d;
       sql << "DELETE FROM report_portfolio WHERE day = " << d;
     });
@@ -817,7 +818,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     const std::string keys =
         absl::StrCat("snap_key > ", base + lo, " AND snap_key <= ", base + hi);
     RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-      return uow.RunReportStep([&](soci::session& sql, Backend) {
+      return RunReportStep(uow, [&](soci::session& sql, Backend) {
         sql << "DELETE FROM report_snapshots WHERE " << keys;
         sql << "INSERT INTO report_snapshots (snap_key, bucket, stage, case_class, overdue_fen, "
                "principal_fen, policy_version, product, region, queue) SELECT "
@@ -839,9 +840,9 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
       });
     }));
   }
-  const long long now = absl::ToUnixMicros(absl::Now());
+  const long long now = absl::ToUnixMicros(StoreNow(store));
   RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-    return uow.RunReportStep([&](soci::session& sql, Backend) {
+    return RunReportStep(uow, [&](soci::session& sql, Backend) {
       sql << "INSERT INTO report_snapshot_days (day, cases, per_case, taken_at_us) SELECT " << d
           << ", CAST(COALESCE(SUM(cases), 0) AS BIGINT), 1, " << now
           << " FROM report_portfolio WHERE day = " << d;
@@ -858,14 +859,14 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     for (long long lo = 0; lo < max_case_id; lo += kSnapshotChunk) {
       const long long hi = std::min(lo + kSnapshotChunk, max_case_id);
       RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-        return uow.RunReportStep([&](soci::session& sql, Backend) {
+        return RunReportStep(uow, [&](soci::session& sql, Backend) {
           sql << "DELETE FROM report_snapshots WHERE snap_key > " << old_base + lo
               << " AND snap_key <= " << old_base + hi;
         });
       }));
     }
     RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-      return uow.RunReportStep([&](soci::session& sql, Backend) {
+      return RunReportStep(uow, [&](soci::session& sql, Backend) {
         sql << "UPDATE report_snapshot_days SET per_case = 0 WHERE day = "
             << DayNumber(old.day);
       });

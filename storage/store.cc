@@ -13,7 +13,8 @@
 #include "soci/connection-pool.h"
 #include "storage/codec.h"
 #include "storage/sql.h"
-#include "storage/unit_of_work.h"
+#include "storage/store_internal.h"
+#include "storage/writer_connection.h"
 #include "workflow/dates.h"
 #include "workflow/status_macros.h"
 
@@ -48,6 +49,7 @@ class Store::Impl {
 
   Backend backend() const { return backend_; }
   int schema_version() const { return schema_version_; }
+  absl::Time Now() const { return options_.now(); }
 
   void Submit(Command command, std::function<void(absl::Status)> done) {
     {
@@ -435,25 +437,6 @@ absl::StatusOr<std::vector<AgingCursor>> Store::ListAgingDue(
       });
 }
 
-absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEvents(int64_t case_id) {
-  return impl_->Read<std::vector<v1::CaseEvent>>(
-      "list events",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::CaseEvent>> {
-        const long long id = case_id;
-        std::string body;
-        soci::statement st =
-            (sql.prepare << "SELECT body FROM case_events WHERE case_id = :id "
-                            "ORDER BY seq",
-             soci::use(id), soci::into(body));
-        std::vector<v1::CaseEvent> events;
-        st.execute();
-        while (st.fetch()) {
-          RETURN_IF_ERROR(DecodeMessage(body, &events.emplace_back(), "event"));
-        }
-        return events;
-      });
-}
-
 absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEventsPage(int64_t case_id,
                                                                  int64_t after_sequence,
                                                                  int64_t through_sequence,
@@ -772,9 +755,9 @@ absl::StatusOr<absl::CivilDay> Store::BusinessDate() {
       });
 }
 
-absl::Status Store::ReadForReport(
-    const std::function<absl::Status(soci::session&)>& read) {
-  return impl_
+absl::Status StoreInternals::Read(Store& store,
+                                  const std::function<absl::Status(soci::session&)>& read) {
+  return store.impl_
       ->Read<bool>("report",
                    [&](soci::session& sql) -> absl::StatusOr<bool> {
                      RETURN_IF_ERROR(read(sql));
@@ -782,5 +765,14 @@ absl::Status Store::ReadForReport(
                    })
       .status();
 }
+
+absl::Time StoreInternals::Now(const Store& store) { return store.impl_->Now(); }
+
+absl::Status ReadForReport(Store& store,
+                           const std::function<absl::Status(soci::session&)>& read) {
+  return StoreInternals::Read(store, read);
+}
+
+absl::Time StoreNow(const Store& store) { return StoreInternals::Now(store); }
 
 }  // namespace collections::storage
