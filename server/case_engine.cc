@@ -428,8 +428,7 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
   filter.assigned_queue = request.assigned_queue();
   filter.policy_version = request.policy_version();
   if (request.has_updated_since()) {
-    filter.updated_since = absl::FromUnixSeconds(request.updated_since().seconds()) +
-                           absl::Nanoseconds(request.updated_since().nanos());
+    filter.updated_since = workflow::TimeFromProto(request.updated_since());
   }
   const absl::CivilDay today = BusinessDate();
   filter.today = today;

@@ -7,7 +7,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
 #include "server/case_engine.h"
 #include "server/commands.h"
 #include "server/contact_gate.h"
@@ -21,8 +20,6 @@
 namespace collections::server {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
 constexpr int kMaxQueues = 16;
 constexpr size_t kMaxName = 64;  // worker ids, queue names, request ids
 constexpr size_t kMaxReason = 512;
@@ -31,10 +28,6 @@ constexpr int kMaxClaim = 100;
 // moved aside), it goes round again reading more (x4 + 16 each time), at
 // most this many rounds in one command.
 constexpr int kClaimRounds = 6;
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
-  *ts = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 absl::Status CheckName(const std::string& value, absl::string_view field) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
@@ -56,7 +49,7 @@ absl::StatusOr<absl::Duration> LeaseWithin(const v1::Policy& policy,
                                            absl::string_view field) {
   const v1::TaskRules& rules = policy.tasks();
   if (d == nullptr) return absl::Seconds(rules.default_lease_seconds());
-  ASSIGN_OR_RETURN(absl::Duration lease, DurationFromProto(*d, field));
+  ASSIGN_OR_RETURN(absl::Duration lease, workflow::DurationFromProto(*d, field));
   if (lease < absl::Seconds(1) || lease > absl::Seconds(rules.max_lease_seconds())) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, " must be 1 s to ", rules.max_lease_seconds(), " s (the policy's max_lease_seconds)"));
@@ -80,16 +73,6 @@ absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id,
 }
 
 }  // namespace
-
-absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& d,
-                                                 absl::string_view field) {
-  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999'999'999 ||
-      d.seconds() > 315'576'000'000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must be a non-negative duration"));
-  }
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 TaskEngine::TaskEngine(storage::Store* store, const Clock* clock,
                        PolicyRegistry* policies, const CaseEngine* cases)
@@ -252,7 +235,8 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
         absl::StrCat("reason is too long (at most ", kMaxReason, " bytes)"));
   }
   if (invalid.ok() && request.has_retry_after()) {
-    absl::StatusOr<absl::Duration> d = DurationFromProto(request.retry_after(), "retry_after");
+    absl::StatusOr<absl::Duration> d =
+        workflow::DurationFromProto(request.retry_after(), "retry_after");
     if (!d.ok()) {
       invalid = d.status();
     } else if (*d > absl::Hours(24 * 30)) {
@@ -302,7 +286,7 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
         task.set_state(incident ? v1::TASK_STATE_INCIDENT : v1::TASK_STATE_READY);
         task.clear_lease_owner();
         task.clear_lease_expires_at();
-        SetTime(retry_at, task.mutable_not_before());
+        *task.mutable_not_before() = workflow::TimeToProto(retry_at);
         task.set_hold_reason(text);
         if (incident) {
           LogWarning("task %d of case %d is an incident: %s", id, task.case_id(), text);

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/rpc_util.h"
+#include "workflow/dates.h"
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
 
@@ -415,7 +416,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(
   if (!args.ok()) return FinishUnary(context, ToGrpcStatus(args.status()));
   absl::Duration wait = absl::ZeroDuration();
   if (request->has_wait()) {
-    absl::StatusOr<absl::Duration> w = DurationFromProto(request->wait(), "wait");
+    absl::StatusOr<absl::Duration> w = workflow::DurationFromProto(request->wait(), "wait");
     if (w.ok() && *w > kMaxWait) w = absl::InvalidArgumentError("wait must be at most 60 s");
     if (!w.ok()) return FinishUnary(context, ToGrpcStatus(w.status()));
     wait = *w;
