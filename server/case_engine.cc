@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "server/commands.h"
 #include "server/logging.h"
 #include "server/transitions.h"
 #include "storage/reports.h"
@@ -147,14 +148,15 @@ void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
       return;
     }
   }
-  auto kind = std::make_shared<ImportKind>(ImportKind::kUnchanged);
   // A row as of an earlier day than the business date is aged to the
   // business date as it lands; a later one (a feed ahead of the aging run)
   // counts from its own as-of date.
   const absl::CivilDay today = std::max(BusinessDate(), *DayFromProto(record.as_of(), "as_of"));
-  store_->Submit(
-      [this, record = std::move(record), actor, kind, today](
-          storage::UnitOfWork& uow) -> absl::Status {
+  SubmitFor<ImportKind>(
+      store_,
+      [this, record = std::move(record), actor, today](storage::UnitOfWork& uow,
+                                                       ImportKind& kind) -> absl::Status {
+        kind = ImportKind::kUnchanged;
         ASSIGN_OR_RETURN(std::optional<v1::Case> current, uow.LoadCaseByLoan(record.loan_id()));
         v1::CaseEvent event;
         *event.mutable_business_date() = DayToProto(today);
@@ -164,28 +166,22 @@ void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
           auto last = DayFromProto(current->as_of(), "as_of");
           auto as_of = DayFromProto(record.as_of(), "as_of");
           if (last.ok() && as_of.ok() && *as_of <= *last) {
-            *kind = ImportKind::kUnchanged;
+            kind = ImportKind::kUnchanged;
             return absl::OkStatus();
           }
           *event.mutable_imported() = record;
           RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, &*current, event).status());
-          *kind = ImportKind::kUpdated;
+          kind = ImportKind::kUpdated;
           return absl::OkStatus();
         }
         ASSIGN_OR_RETURN(int64_t id, uow.AllocateIds("case", 1));
         event.set_case_id(id);
         *event.mutable_imported() = record;
         RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, nullptr, event).status());
-        *kind = ImportKind::kOpened;
+        kind = ImportKind::kOpened;
         return absl::OkStatus();
       },
-      [kind, done = std::move(done)](absl::Status status) {
-        if (status.ok()) {
-          done(*kind);
-        } else {
-          done(status);
-        }
-      });
+      std::move(done));
 }
 
 void CaseEngine::RecordPayment(
@@ -213,18 +209,18 @@ void CaseEngine::RecordPayment(
     done(invalid);
     return;
   }
-  auto response = std::make_shared<v1::RecordPaymentResponse>();
   const absl::CivilDay today = BusinessDate();
-  store_->Submit(
-      [this, request = std::move(request), actor, response, today](
-          storage::UnitOfWork& uow) -> absl::Status {
+  SubmitFor<v1::RecordPaymentResponse>(
+      store_,
+      [this, request = std::move(request), actor, today](
+          storage::UnitOfWork& uow, v1::RecordPaymentResponse& response) -> absl::Status {
         ASSIGN_OR_RETURN(auto seen, uow.FindPayment(request.payment().payment_id()));
         if (seen) {
           // The first answer again; nothing changes.
           ASSIGN_OR_RETURN(auto c, uow.LoadCase(seen->case_id));
-          if (c) *response->mutable_case_() = *c;
-          *response->mutable_payment() = seen->payment;
-          response->set_duplicate(true);
+          if (c) *response.mutable_case_() = *c;
+          *response.mutable_payment() = seen->payment;
+          response.set_duplicate(true);
           return absl::OkStatus();
         }
         ASSIGN_OR_RETURN(v1::Case current,
@@ -254,7 +250,7 @@ void CaseEngine::RecordPayment(
         ASSIGN_OR_RETURN(workflow::Transition t,
                          DecideAndApply(uow, *policies_, *clock_, &current, event,
                                         std::move(paid_instalments)));
-        *response->mutable_payment() = t.event.payment();
+        *response.mutable_payment() = t.event.payment();
         if (plan) {
           if (!workflow::IsOpenStage(t.next.stage())) {
             // A plan approved before plans tracked their balance ends when
@@ -273,16 +269,10 @@ void CaseEngine::RecordPayment(
           }
           RETURN_IF_ERROR(uow.SavePlan(*plan));
         }
-        *response->mutable_case_() = t.next;
+        *response.mutable_case_() = t.next;
         return absl::OkStatus();
       },
-      [response, done = std::move(done)](absl::Status status) {
-        if (status.ok()) {
-          done(std::move(*response));
-        } else {
-          done(status);
-        }
-      });
+      std::move(done));
 }
 
 void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
@@ -310,19 +300,15 @@ void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
     done(invalid);
     return;
   }
-  auto response = std::make_shared<v1::SignalCaseResponse>();
   const absl::CivilDay today = BusinessDate();
-  store_->Submit(
-      [this, request = std::move(request), actor, response, today](
-          storage::UnitOfWork& uow) -> absl::Status {
+  SubmitFor<v1::SignalCaseResponse>(
+      store_,
+      [this, request = std::move(request), actor, today](
+          storage::UnitOfWork& uow, v1::SignalCaseResponse& response) -> absl::Status {
         if (!request.request_id().empty()) {
-          ASSIGN_OR_RETURN(auto seen, uow.FindResponse("signal", request.request_id()));
-          if (seen) {
-            if (!response->ParseFromString(*seen)) {
-              return absl::InternalError("stored signal response is corrupt");
-            }
-            return absl::OkStatus();
-          }
+          ASSIGN_OR_RETURN(bool seen,
+                           FindStoredAnswer(uow, "signal", request.request_id(), &response));
+          if (seen) return absl::OkStatus();
         }
         ASSIGN_OR_RETURN(v1::Case current, LoadTarget(uow, request.case_id(), ""));
         v1::CaseEvent event;
@@ -331,20 +317,13 @@ void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
         *event.mutable_signal() = request.signal();
         ASSIGN_OR_RETURN(workflow::Transition t,
                          DecideAndApply(uow, *policies_, *clock_, &current, event));
-        *response->mutable_case_() = t.next;
+        *response.mutable_case_() = t.next;
         if (!request.request_id().empty()) {
-          RETURN_IF_ERROR(uow.SaveResponse("signal", request.request_id(),
-                                           response->SerializeAsString()));
+          RETURN_IF_ERROR(SaveAnswer(uow, "signal", request.request_id(), response));
         }
         return absl::OkStatus();
       },
-      [response, done = std::move(done)](absl::Status status) {
-        if (status.ok()) {
-          done(std::move(*response));
-        } else {
-          done(status);
-        }
-      });
+      std::move(done));
 }
 
 absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest& request) {
@@ -449,8 +428,7 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
   filter.assigned_queue = request.assigned_queue();
   filter.policy_version = request.policy_version();
   if (request.has_updated_since()) {
-    filter.updated_since = absl::FromUnixSeconds(request.updated_since().seconds()) +
-                           absl::Nanoseconds(request.updated_since().nanos());
+    filter.updated_since = workflow::TimeFromProto(request.updated_since());
   }
   const absl::CivilDay today = BusinessDate();
   filter.today = today;

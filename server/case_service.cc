@@ -195,14 +195,6 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// Finishes `reactor` with `result`, copying the value into `response`.
-template <typename Response>
-void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
-                absl::StatusOr<Response> result) {
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(ToGrpcStatus(result.status()));
-}
-
 }  // namespace
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* CaseServiceImpl::ImportDelinquencies(
@@ -215,10 +207,7 @@ grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(
     v1::RecordPaymentResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.cases->RecordPayment(
-      *request, ActorOf(context, "ingest"),
-      [reactor, response](absl::StatusOr<v1::RecordPaymentResponse> r) {
-        FinishWith(reactor, response, std::move(r));
-      });
+      *request, ActorOf(context, "ingest"), AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -226,10 +215,7 @@ grpc::ServerUnaryReactor* CaseServiceImpl::SignalCase(
     grpc::CallbackServerContext* context, const v1::SignalCaseRequest* request,
     v1::SignalCaseResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.cases->Signal(*request, ActorOf(context, "api"),
-                         [reactor, response](absl::StatusOr<v1::SignalCaseResponse> r) {
-                           FinishWith(reactor, response, std::move(r));
-                         });
+  context_.cases->Signal(*request, ActorOf(context, "api"), AnswerWith(reactor, response));
   return reactor;
 }
 

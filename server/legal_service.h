@@ -1,23 +1,21 @@
-// collections.v1.LegalService on the gRPC callback API: handoffs stream to
-// each firm in sequence order, at least once, resumable from the last
-// sequence the firm stored; counsel acknowledges them and reports
-// milestones, each an event through the state machine. A firm sees and
-// touches only its own cases (identified, until authentication lands, by
-// the firm_id it sends).
+// collections.v1.LegalService on the gRPC callback API: a thin adapter over
+// LegalEngine (which holds the logic), plus the reactor of StreamHandoffs:
+// handoffs stream to each firm in sequence order, at least once, resumable
+// from the last sequence the firm stored.
 #ifndef COLLECTIONS_SERVER_LEGAL_SERVICE_H_
 #define COLLECTIONS_SERVER_LEGAL_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
 #include "collections/v1/legal_service.grpc.pb.h"
+#include "server/legal_engine.h"
 #include "server/service_context.h"
 
 namespace collections::server {
 
 class LegalServiceImpl final : public v1::LegalService::CallbackService {
  public:
-  explicit LegalServiceImpl(const ServiceContext& context)
-      : context_(context) {}
+  explicit LegalServiceImpl(const ServiceContext& context);
 
   grpc::ServerWriteReactor<v1::Handoff>* StreamHandoffs(
       grpc::CallbackServerContext* context,
@@ -40,6 +38,7 @@ class LegalServiceImpl final : public v1::LegalService::CallbackService {
 
  private:
   ServiceContext context_;
+  LegalEngine engine_;
 };
 
 }  // namespace collections::server

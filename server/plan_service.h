@@ -1,7 +1,6 @@
-// collections.v1.PlanService on the gRPC callback API: plans are proposed,
-// approved (maker-checker: never by the proposer; above the policy's agent
-// limits only by a supervisor) or rejected; each step is a storage command
-// that records the plan and the case event together.
+// collections.v1.PlanService on the gRPC callback API: a thin adapter that
+// decodes a request and the caller's name, calls PlanEngine (which holds
+// the logic) and answers.
 //
 // Callers name themselves with the metadata "collections-actor" and, to
 // approve above the agent limits, "collections-role: supervisor" (until
@@ -12,13 +11,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include "collections/v1/plan_service.grpc.pb.h"
+#include "server/plan_engine.h"
 #include "server/service_context.h"
 
 namespace collections::server {
 
 class PlanServiceImpl final : public v1::PlanService::CallbackService {
  public:
-  explicit PlanServiceImpl(const ServiceContext& context) : context_(context) {}
+  explicit PlanServiceImpl(const ServiceContext& context);
 
   grpc::ServerUnaryReactor* ProposePlan(
       grpc::CallbackServerContext* context,
@@ -41,6 +41,7 @@ class PlanServiceImpl final : public v1::PlanService::CallbackService {
 
  private:
   ServiceContext context_;
+  PlanEngine engine_;
 };
 
 }  // namespace collections::server

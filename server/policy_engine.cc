@@ -151,7 +151,9 @@ absl::StatusOr<v1::ListPolicyVersionsResponse> PolicyEngine::ListVersions()
     p->set_version(v.version);
     p->set_name(v.name);
     p->set_open_cases(open.count(v.version) ? open.at(v.version) : 0);
-    p->mutable_created_at()->set_seconds(absl::ToUnixSeconds(v.created_at));
+    // Whole seconds, as ever.
+    *p->mutable_created_at() =
+        workflow::TimeToProto(absl::FromUnixSeconds(absl::ToUnixSeconds(v.created_at)));
   }
   out.set_current(policies_->Current().version());
   return out;

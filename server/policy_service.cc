@@ -5,17 +5,6 @@
 #include "server/rpc_util.h"
 
 namespace collections::server {
-namespace {
-
-// Finishes `reactor` with `result`, copying the value into `response`.
-template <typename Response>
-void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
-                absl::StatusOr<Response> result) {
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(ToGrpcStatus(result.status()));
-}
-
-}  // namespace
 
 PolicyServiceImpl::PolicyServiceImpl(const ServiceContext& context)
     : context_(context),

@@ -1,6 +1,6 @@
 // Helpers shared by the service implementations: status conversion,
 // reactors that finish an RPC at once (for errors), the caller's actor name
-// and unary RPCs answered by one storage command.
+// and unary RPCs finished with an engine's answer.
 #ifndef COLLECTIONS_SERVER_RPC_UTIL_H_
 #define COLLECTIONS_SERVER_RPC_UTIL_H_
 
@@ -14,9 +14,9 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "storage/store.h"
 
 namespace collections::server {
 
@@ -63,18 +63,23 @@ inline std::string ActorOf(const grpc::CallbackServerContext* context,
   return absl::StrCat(fallback, ":", name);
 }
 
-// Runs `body` as one storage command and finishes the unary RPC once the
-// commit is durable: with `body`'s response on success, else its error
-// (and then nothing it wrote is kept).
+// Finishes `reactor` with `result`: its value goes into `response`, its
+// status is the RPC's.
 template <typename Response>
-void SubmitUnary(storage::Store* store, grpc::ServerUnaryReactor* reactor, Response* response,
-                 std::function<absl::Status(storage::UnitOfWork&, Response&)> body) {
-  auto out = std::make_shared<Response>();
-  store->Submit([body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
-                [reactor, response, out](absl::Status status) {
-                  if (status.ok()) *response = std::move(*out);
-                  reactor->Finish(ToGrpcStatus(status));
-                });
+void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
+                absl::StatusOr<Response> result) {
+  if (result.ok()) *response = *std::move(result);
+  reactor->Finish(ToGrpcStatus(result.status()));
+}
+
+// A `done` callback for an engine's write: finishes the unary RPC with its
+// answer (see FinishWith).
+template <typename Response>
+std::function<void(absl::StatusOr<Response>)> AnswerWith(grpc::ServerUnaryReactor* reactor,
+                                                         Response* response) {
+  return [reactor, response](absl::StatusOr<Response> result) {
+    FinishWith(reactor, response, std::move(result));
+  };
 }
 
 }  // namespace collections::server

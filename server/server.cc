@@ -83,6 +83,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   LogInfo("database: opening %s", db_for_log);
   storage::StoreOptions options;
   options.connection = cfg.db;
+  // The times the store records come from the server's clock.
+  options.now = [clock = server->clock_] { return clock->Now(); };
   // Commits that make tasks ready wake the claims waiting for them.
   server->task_dispatcher_ = std::make_unique<TaskDispatcher>(server->clock_.get());
   options.on_tasks_ready = [d = server->task_dispatcher_.get()](

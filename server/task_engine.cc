@@ -7,8 +7,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
 #include "server/case_engine.h"
+#include "server/commands.h"
 #include "server/contact_gate.h"
 #include "server/logging.h"
 #include "server/transitions.h"
@@ -20,8 +20,6 @@
 namespace collections::server {
 namespace {
 
-using google::protobuf::util::TimeUtil;
-
 constexpr int kMaxQueues = 16;
 constexpr size_t kMaxName = 64;  // worker ids, queue names, request ids
 constexpr size_t kMaxReason = 512;
@@ -30,10 +28,6 @@ constexpr int kMaxClaim = 100;
 // moved aside), it goes round again reading more (x4 + 16 each time), at
 // most this many rounds in one command.
 constexpr int kClaimRounds = 6;
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* ts) {
-  *ts = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 absl::Status CheckName(const std::string& value, absl::string_view field) {
   if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
@@ -55,7 +49,7 @@ absl::StatusOr<absl::Duration> LeaseWithin(const v1::Policy& policy,
                                            absl::string_view field) {
   const v1::TaskRules& rules = policy.tasks();
   if (d == nullptr) return absl::Seconds(rules.default_lease_seconds());
-  ASSIGN_OR_RETURN(absl::Duration lease, DurationFromProto(*d, field));
+  ASSIGN_OR_RETURN(absl::Duration lease, workflow::DurationFromProto(*d, field));
   if (lease < absl::Seconds(1) || lease > absl::Seconds(rules.max_lease_seconds())) {
     return absl::InvalidArgumentError(absl::StrCat(
         field, " must be 1 s to ", rules.max_lease_seconds(), " s (the policy's max_lease_seconds)"));
@@ -78,32 +72,7 @@ absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id,
       "); drop it: nothing to do"));
 }
 
-// Runs `command` filling *out, then calls done(*out) or done(error).
-template <typename Response>
-void SubmitFor(storage::Store* store, std::shared_ptr<Response> out,
-               storage::Command command,
-               std::function<void(absl::StatusOr<Response>)> done) {
-  store->Submit(std::move(command),
-                [out, done = std::move(done)](absl::Status status) {
-                  if (status.ok()) {
-                    done(std::move(*out));
-                  } else {
-                    done(status);
-                  }
-                });
-}
-
 }  // namespace
-
-absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& d,
-                                                 absl::string_view field) {
-  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999'999'999 ||
-      d.seconds() > 315'576'000'000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " must be a non-negative duration"));
-  }
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 TaskEngine::TaskEngine(storage::Store* store, const Clock* clock,
                        PolicyRegistry* policies, const CaseEngine* cases)
@@ -143,10 +112,9 @@ absl::StatusOr<ClaimArgs> TaskEngine::CheckClaim(
 
 void TaskEngine::Claim(const ClaimArgs& args,
                        std::function<void(absl::StatusOr<Claimed>)> done) {
-  auto out = std::make_shared<Claimed>();
   SubmitFor<Claimed>(
-      store_, out,
-      [this, args, out](storage::UnitOfWork& uow) -> absl::Status {
+      store_,
+      [this, args](storage::UnitOfWork& uow, Claimed& out) -> absl::Status {
         const absl::Time now = clock_->Now();
         ContactGate gate(uow, *policies_, now);
         storage::ClaimSpec spec;
@@ -171,17 +139,17 @@ void TaskEngine::Claim(const ClaimArgs& args,
           RETURN_IF_ERROR(gate.Record(leased));
           ASSIGN_OR_RETURN(deferred, gate.Defer());
           spec.max_tasks -= static_cast<int>(leased.size());
-          for (v1::Task& t : leased) out->tasks.push_back(std::move(t));
+          for (v1::Task& t : leased) out.tasks.push_back(std::move(t));
           if (spec.max_tasks == 0 || deferred == 0) break;
           if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
         }
-        if (out->tasks.empty()) {
+        if (out.tasks.empty()) {
           // Still moving held tasks aside: look again at once, for the
           // claimable ones behind them.
           if (deferred > 0) {
-            out->recheck = now;
+            out.recheck = now;
           } else {
-            ASSIGN_OR_RETURN(out->recheck, uow.NextReadyTime(args.queues, now));
+            ASSIGN_OR_RETURN(out.recheck, uow.NextReadyTime(args.queues, now));
           }
         }
         return absl::OkStatus();
@@ -204,24 +172,21 @@ void TaskEngine::Complete(
     done(invalid);
     return;
   }
-  auto out = std::make_shared<v1::CompleteTaskResponse>();
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::CompleteTaskResponse>(
-      store_, out,
-      [this, request = std::move(request), out, today](storage::UnitOfWork& uow) -> absl::Status {
+      store_,
+      [this, request = std::move(request), today](storage::UnitOfWork& uow,
+                                                  v1::CompleteTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         const std::string key = absl::StrCat(id, "/", request.request_id());
-        ASSIGN_OR_RETURN(std::optional<std::string> seen, uow.FindResponse("task.complete", key));
+        ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, "task.complete", key, &out));
         if (seen) {
-          if (!out->ParseFromString(*seen)) {
-            return absl::InternalError("stored completion response is corrupt");
-          }
-          if (out->task().lease_token() != request.lease_token()) {
+          if (out.task().lease_token() != request.lease_token()) {
             return absl::FailedPreconditionError(absl::StrCat(
                 "task ", id, ": request_id ", request.request_id(),
                 " completed another lease of this task"));
           }
-          out->set_duplicate(true);
+          out.set_duplicate(true);
           return absl::OkStatus();
         }
         const absl::Time now = clock_->Now();
@@ -250,13 +215,13 @@ void TaskEngine::Complete(
                   request.outcome().call().result() == v1::CALL_RESULT_REACHED));
         }
 
-        v1::Task& done_task = *out->mutable_task();
+        v1::Task& done_task = *out.mutable_task();
         done_task = *std::move(task);
         done_task.set_state(v1::TASK_STATE_COMPLETED);
         done_task.clear_lease_expires_at();
         done_task.clear_payload();  // the worker has it; keeps the stored answer small
-        out->set_case_stage(t.next.stage());
-        return uow.SaveResponse("task.complete", key, out->SerializeAsString());
+        out.set_case_stage(t.next.stage());
+        return SaveAnswer(uow, "task.complete", key, out);
       },
       std::move(done));
 }
@@ -270,7 +235,8 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
         absl::StrCat("reason is too long (at most ", kMaxReason, " bytes)"));
   }
   if (invalid.ok() && request.has_retry_after()) {
-    absl::StatusOr<absl::Duration> d = DurationFromProto(request.retry_after(), "retry_after");
+    absl::StatusOr<absl::Duration> d =
+        workflow::DurationFromProto(request.retry_after(), "retry_after");
     if (!d.ok()) {
       invalid = d.status();
     } else if (*d > absl::Hours(24 * 30)) {
@@ -283,10 +249,10 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
     done(invalid);
     return;
   }
-  auto out = std::make_shared<v1::FailTaskResponse>();
   SubmitFor<v1::FailTaskResponse>(
-      store_, out,
-      [this, request = std::move(request), retry_after, out](storage::UnitOfWork& uow) -> absl::Status {
+      store_,
+      [this, request = std::move(request), retry_after](
+          storage::UnitOfWork& uow, v1::FailTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
@@ -320,12 +286,12 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
         task.set_state(incident ? v1::TASK_STATE_INCIDENT : v1::TASK_STATE_READY);
         task.clear_lease_owner();
         task.clear_lease_expires_at();
-        SetTime(retry_at, task.mutable_not_before());
+        *task.mutable_not_before() = workflow::TimeToProto(retry_at);
         task.set_hold_reason(text);
         if (incident) {
           LogWarning("task %d of case %d is an incident: %s", id, task.case_id(), text);
         }
-        *out->mutable_task() = std::move(task);
+        *out.mutable_task() = std::move(task);
         return absl::OkStatus();
       },
       std::move(done));
@@ -341,17 +307,17 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request,
     done(invalid);
     return;
   }
-  auto out = std::make_shared<v1::ExtendLeaseResponse>();
   SubmitFor<v1::ExtendLeaseResponse>(
-      store_, out,
-      [this, request = std::move(request), by = *by, out](storage::UnitOfWork& uow) -> absl::Status {
+      store_,
+      [this, request = std::move(request), by = *by](
+          storage::UnitOfWork& uow, v1::ExtendLeaseResponse& out) -> absl::Status {
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
         if (!task.ok()) {
           return ExplainLeaseError(uow, request.task_id(), request.lease_token(), task.status());
         }
-        *out->mutable_task() = *std::move(task);
+        *out.mutable_task() = *std::move(task);
         return absl::OkStatus();
       },
       std::move(done));
@@ -363,10 +329,10 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request,
     done(invalid);
     return;
   }
-  auto out = std::make_shared<v1::ReleaseTaskResponse>();
   SubmitFor<v1::ReleaseTaskResponse>(
-      store_, out,
-      [this, request = std::move(request), out](storage::UnitOfWork& uow) -> absl::Status {
+      store_,
+      [this, request = std::move(request)](storage::UnitOfWork& uow,
+                                           v1::ReleaseTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         absl::StatusOr<v1::Task> task = uow.ReleaseTask(id, request.lease_token(), clock_->Now());
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
@@ -376,7 +342,7 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request,
         task->set_attempts(task->attempts() - 1);
         task->clear_lease_owner();
         task->clear_lease_expires_at();
-        *out->mutable_task() = *std::move(task);
+        *out.mutable_task() = *std::move(task);
         return absl::OkStatus();
       },
       std::move(done));

@@ -85,11 +85,6 @@ class TaskEngine {
   const CaseEngine* const cases_;
 };
 
-// google.protobuf.Duration -> absl::Duration; INVALID_ARGUMENT naming
-// `field` when negative or malformed.
-absl::StatusOr<absl::Duration> DurationFromProto(
-    const google::protobuf::Duration& d, absl::string_view field);
-
 }  // namespace collections::server
 
 #endif  // COLLECTIONS_SERVER_TASK_ENGINE_H_

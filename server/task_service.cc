@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/rpc_util.h"
+#include "workflow/dates.h"
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
 
@@ -24,14 +25,6 @@ constexpr absl::Duration kMaxWait = absl::Seconds(60);
 constexpr absl::Duration kDeadlineMargin = absl::Milliseconds(50);
 constexpr int kMaxClaim = 100;
 constexpr int64_t kMaxCredits = 1000;
-
-// Finishes `reactor` with `result`, copying the value into `response`.
-template <typename Response>
-void FinishWith(grpc::ServerUnaryReactor* reactor, Response* response,
-                absl::StatusOr<Response> result) {
-  if (result.ok()) *response = *std::move(result);
-  reactor->Finish(ToGrpcStatus(result.status()));
-}
 
 // The reactors below live until gRPC is done with them (OnDone) and every
 // store callback or wait that refers to them has run: refs_ counts both.
@@ -423,7 +416,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(
   if (!args.ok()) return FinishUnary(context, ToGrpcStatus(args.status()));
   absl::Duration wait = absl::ZeroDuration();
   if (request->has_wait()) {
-    absl::StatusOr<absl::Duration> w = DurationFromProto(request->wait(), "wait");
+    absl::StatusOr<absl::Duration> w = workflow::DurationFromProto(request->wait(), "wait");
     if (w.ok() && *w > kMaxWait) w = absl::InvalidArgumentError("wait must be at most 60 s");
     if (!w.ok()) return FinishUnary(context, ToGrpcStatus(w.status()));
     wait = *w;
@@ -445,9 +438,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(
     grpc::CallbackServerContext* context, const v1::CompleteTaskRequest* request,
     v1::CompleteTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Complete(*request, [reactor, response](absl::StatusOr<v1::CompleteTaskResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Complete(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -455,9 +446,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::FailTask(grpc::CallbackServerContext*
                                                     const v1::FailTaskRequest* request,
                                                     v1::FailTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Fail(*request, [reactor, response](absl::StatusOr<v1::FailTaskResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Fail(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -465,9 +454,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ExtendLease(grpc::CallbackServerConte
                                                        const v1::ExtendLeaseRequest* request,
                                                        v1::ExtendLeaseResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Extend(*request, [reactor, response](absl::StatusOr<v1::ExtendLeaseResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Extend(*request, AnswerWith(reactor, response));
   return reactor;
 }
 
@@ -475,9 +462,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ReleaseTask(grpc::CallbackServerConte
                                                        const v1::ReleaseTaskRequest* request,
                                                        v1::ReleaseTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Release(*request, [reactor, response](absl::StatusOr<v1::ReleaseTaskResponse> r) {
-    FinishWith(reactor, response, std::move(r));
-  });
+  context_.tasks->Release(*request, AnswerWith(reactor, response));
   return reactor;
 }
 

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "storage/sql.h"
 #include "storage/sql_enums.h"
 
@@ -324,7 +324,7 @@ constexpr long long kMigrationLockKey = 0x436f6c6c4d696772;  // "CollMigr"
 
 int LatestSchemaVersion() { return Migrations().back().version; }
 
-absl::StatusOr<int> Migrate(soci::session& sql, Backend backend) {
+absl::StatusOr<int> Migrate(soci::session& sql, Backend backend, absl::Time now) {
   bool in_transaction = false;
   try {
     sql << (backend == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
@@ -352,10 +352,10 @@ absl::StatusOr<int> Migrate(soci::session& sql, Backend backend) {
       }
       const long long version = m.version;
       const std::string name = m.name;
-      const long long now = absl::ToUnixMicros(absl::Now());
+      const long long applied_at_us = absl::ToUnixMicros(now);
       sql << "INSERT INTO schema_migrations (version, name, applied_at_us) "
              "VALUES (:v, :n, :t)",
-          soci::use(version), soci::use(name), soci::use(now);
+          soci::use(version), soci::use(name), soci::use(applied_at_us);
     }
     sql << "COMMIT";
     return LatestSchemaVersion();

@@ -18,8 +18,9 @@ int LatestSchemaVersion();
 // Brings the schema up to LatestSchemaVersion() and returns it. Concurrent
 // servers opening one PostgreSQL database serialize on an advisory lock;
 // SQLite serializes on BEGIN IMMEDIATE. FAILED_PRECONDITION when the
-// database is newer than this build.
-absl::StatusOr<int> Migrate(soci::session& sql, Backend backend);
+// database is newer than this build. `now` is recorded as each migration's
+// applied_at_us.
+absl::StatusOr<int> Migrate(soci::session& sql, Backend backend, absl::Time now);
 
 }  // namespace collections::storage
 

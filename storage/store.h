@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "collections/v1/case.pb.h"
 #include "collections/v1/legal_service.pb.h"
@@ -38,10 +39,6 @@
 #include "collections/v1/task.pb.h"
 #include "workflow/compliance.h"
 #include "workflow/state_machine.h"
-
-namespace soci {
-class session;
-}  // namespace soci
 
 namespace collections::storage {
 
@@ -89,6 +86,10 @@ struct StoreOptions {
   // Called on the writer thread after a commit that created handoffs, so
   // that waiting StreamHandoffs streams look again. Must not block.
   std::function<void()> on_handoffs;
+  // The time the store records in its rows (created_at_us, applied_at_us,
+  // taken_at_us and the like). The server sets its Clock here, so that a
+  // fake clock sees consistent times; called on any thread.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
 };
 
 // A handoff's row without its case file (see UnitOfWork::LoadHandoff).
@@ -239,8 +240,6 @@ class Store {
   absl::StatusOr<std::vector<AgingCursor>> ListAgingDue(absl::CivilDay through,
                                                         AgingCursor after,
                                                         int limit);
-  // Ordered by sequence (1, 2, ...); empty when the case has none.
-  absl::StatusOr<std::vector<v1::CaseEvent>> ListEvents(int64_t case_id);
   // A page of a case's events, returned in sequence order: those with
   // after_sequence < sequence <= through_sequence (0: no upper bound), at
   // most `limit` (clamped to 1..kMaxListRows). The lowest sequences, or with
@@ -277,11 +276,8 @@ class Store {
   // NOT_FOUND until SetBusinessDate has run once.
   absl::StatusOr<absl::CivilDay> BusinessDate();
 
-  // Runs `read` on a pooled reader connection; SOCI exceptions become a
-  // Status. Internal to storage/ (the report queries of reports.cc).
-  absl::Status ReadForReport(const std::function<absl::Status(soci::session&)>& read);
-
  private:
+  friend class StoreInternals;  // storage/'s own hooks (store_internal.h)
   class Impl;
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
@@ -450,12 +446,6 @@ class UnitOfWork {
   // NOT_FOUND until set once.
   virtual absl::StatusOr<absl::CivilDay> BusinessDate() = 0;
   virtual absl::Status SetBusinessDate(absl::CivilDay day) = 0;
-
-  // --- Reports ---------------------------------------------------------------
-  // Runs one step of a report snapshot on this unit of work's connection; a
-  // SOCI exception fails the command. Internal to storage/ (reports.cc).
-  virtual absl::Status RunReportStep(
-      const std::function<void(soci::session&, Backend)>& step) = 0;
 };
 
 }  // namespace collections::storage

@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<WriterConnection>> WriterConnection::Open(
   } catch (...) {
     return StatusFromCurrentException("cannot configure the database session");
   }
-  ASSIGN_OR_RETURN(w->schema_version_, Migrate(w->sql_, backend));
+  ASSIGN_OR_RETURN(w->schema_version_, Migrate(w->sql_, backend, options.now()));
   try {
     w->st_ = std::make_unique<Statements>(w->sql_, backend);
   } catch (...) {

@@ -64,6 +64,7 @@ class WriterConnection {
   int TakeHandoffs() { return std::exchange(handoffs_, 0); }
 
  private:
+  friend class StoreInternals;  // RunReportStep (store_internal.h)
   struct Statements;
   class Transaction;
   WriterConnection(Backend backend, const StoreOptions& options);

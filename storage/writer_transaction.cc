@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "storage/codec.h"
+#include "storage/store_internal.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
 #include "workflow/status_macros.h"
@@ -166,7 +167,7 @@ absl::Status WriterConnection::Transaction::SaveResponse(
     s_.idem_scope = scope;
     s_.idem_key = key;
     s_.idem_response = absl::Base64Escape(response);
-    s_.idem_now_us = absl::ToUnixMicros(absl::Now());
+    s_.idem_now_us = absl::ToUnixMicros(w_.options_.now());
     s_.save_response.execute(true);
     return absl::OkStatus();
   });
@@ -181,7 +182,7 @@ absl::StatusOr<int64_t> WriterConnection::Transaction::PutPolicy(
     policy.set_version(version);
     const std::string body = EncodeMessage(policy);
     const std::string name = policy.name();
-    const long long now = absl::ToUnixMicros(absl::Now());
+    const long long now = absl::ToUnixMicros(w_.options_.now());
     w_.sql_ << "INSERT INTO policies (version, name, body, created_at_us) "
                "VALUES (:v, :n, :b, :t)",
         soci::use(version), soci::use(name), soci::use(body), soci::use(now);
@@ -244,7 +245,7 @@ absl::Status WriterConnection::Transaction::SavePlan(const v1::Plan& plan) {
   return Guard("save plan", [&]() -> absl::Status {
     const long long id = plan.plan_id(), case_id = plan.case_id();
     const int state = plan.state(), kind = plan.kind();
-    const long long now = absl::ToUnixMicros(absl::Now());
+    const long long now = absl::ToUnixMicros(w_.options_.now());
     const std::string body = EncodeMessage(plan);
     w_.sql_ << "INSERT INTO plans (plan_id, case_id, state, kind, proposed_by, "
                "updated_at_us, body) VALUES (:id, :case_id, :state, :kind, "
@@ -306,6 +307,21 @@ absl::Status WriterConnection::Transaction::RunReportStep(
     step(w_.sql_, w_.backend_);
     return absl::OkStatus();
   });
+}
+
+absl::Status StoreInternals::RunStep(
+    UnitOfWork& uow, const std::function<void(soci::session&, Backend)>& step) {
+  // Every UnitOfWork a command is handed is the writer's Transaction.
+  auto* transaction = dynamic_cast<WriterConnection::Transaction*>(&uow);
+  if (transaction == nullptr) {
+    return absl::InternalError("report steps run only on the store's writer");
+  }
+  return transaction->RunReportStep(step);
+}
+
+absl::Status RunReportStep(UnitOfWork& uow,
+                           const std::function<void(soci::session&, Backend)>& step) {
+  return StoreInternals::RunStep(uow, step);
 }
 
 absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::CaseFrom(

@@ -109,8 +109,9 @@ class WriterConnection::Transaction final : public UnitOfWork {
       int64_t version) override;
   absl::StatusOr<absl::CivilDay> BusinessDate() override;
   absl::Status SetBusinessDate(absl::CivilDay day) override;
-  absl::Status RunReportStep(
-      const std::function<void(soci::session&, Backend)>& step) override;
+  // Runs one step of a report snapshot on the writer's session (see
+  // store_internal.h's RunReportStep).
+  absl::Status RunReportStep(const std::function<void(soci::session&, Backend)>& step);
 
  private:
   // Runs `f`, turning a SOCI exception into a Status that also poisons this

@@ -3,6 +3,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "google/protobuf/util/time_util.h"
 
 namespace collections::workflow {
 
@@ -51,6 +52,23 @@ std::string FormatDay(absl::CivilDay day) {
 int32_t DaysPastDue(absl::CivilDay oldest_unpaid_due, absl::CivilDay today) {
   const int64_t d = today - oldest_unpaid_due;
   return d > 0 ? static_cast<int32_t>(d) : 0;
+}
+
+google::protobuf::Timestamp TimeToProto(absl::Time t) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+absl::Time TimeFromProto(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& d,
+                                                 absl::string_view field) {
+  if (d.seconds() < 0 || d.nanos() < 0 || d.nanos() > 999'999'999 ||
+      d.seconds() > 315'576'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be a non-negative duration"));
+  }
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 }  // namespace collections::workflow

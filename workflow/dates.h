@@ -1,5 +1,7 @@
 // Business dates: conversions between the wire `Date` and absl::CivilDay,
-// and the day arithmetic the workflow needs. Pure; thread-safe.
+// and the day arithmetic the workflow needs; and the one conversion between
+// the wire `google.protobuf.Timestamp` / `Duration` and absl::Time /
+// absl::Duration. Pure; thread-safe.
 #ifndef COLLECTIONS_WORKFLOW_DATES_H_
 #define COLLECTIONS_WORKFLOW_DATES_H_
 
@@ -9,7 +11,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "collections/v1/common.pb.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
 
 namespace collections::workflow {
 
@@ -20,6 +25,15 @@ absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date,
 v1::Date DayToProto(absl::CivilDay day);
 // True when the message is all zeros (not set).
 bool IsUnset(const v1::Date& date);
+
+// Points in time on the wire. TimeToProto keeps microseconds (as the
+// database does) and rounds toward the past; TimeFromProto is exact.
+google::protobuf::Timestamp TimeToProto(absl::Time t);
+absl::Time TimeFromProto(const google::protobuf::Timestamp& ts);
+// google.protobuf.Duration -> absl::Duration; INVALID_ARGUMENT naming
+// `field` when negative or malformed.
+absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duration& d,
+                                                 absl::string_view field);
 
 // Days since 1970-01-01, the form dates take in database columns.
 int64_t DayNumber(absl::CivilDay day);

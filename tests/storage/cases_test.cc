@@ -41,11 +41,11 @@ TEST_P(StoreTest, OpeningTransitionReadsBack) {
   EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(),
             absl::StatusCode::kNotFound);
 
-  absl::StatusOr<std::vector<v1::CaseEvent>> events = store_->ListEvents(1);
+  absl::StatusOr<std::vector<v1::CaseEvent>> events = Events(1);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 1u);
   EXPECT_TRUE(MessageDifferencer::Equals((*events)[0], t.event));
-  EXPECT_TRUE(store_->ListEvents(2)->empty());
+  EXPECT_TRUE(Events(2)->empty());
 
   absl::StatusOr<std::vector<v1::Task>> tasks = store_->ListTasks(1);
   ASSERT_TRUE(tasks.ok()) << tasks.status();
@@ -204,7 +204,7 @@ TEST_P(StoreTest, InsertingAnExistingCaseIsAlreadyExists) {
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_TRUE(store_->ListEvents(2)->empty());
+  EXPECT_TRUE(Events(2)->empty());
   EXPECT_EQ(store_->ListTasks(1)->size(), 2u);
 }
 
@@ -237,7 +237,7 @@ TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
   absl::StatusOr<v1::Case> now = store_->GetCase(c1.case_id());
   ASSERT_TRUE(now.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(*now, t2.next));
-  EXPECT_EQ(store_->ListEvents(c1.case_id())->size(), 2u);
+  EXPECT_EQ(Events(c1.case_id())->size(), 2u);
   std::vector<v1::Task> tasks = *store_->ListTasks(c1.case_id());
   ASSERT_EQ(tasks.size(), 3u);
   EXPECT_EQ(tasks[0].state(), v1::TASK_STATE_CANCELLED);
@@ -299,7 +299,7 @@ TEST_P(StoreTest, FailedCommandLeavesNothingHalfWritten) {
   absl::StatusOr<v1::Case> c = store_->GetCase(c1.case_id());
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(c->version(), 2);
-  EXPECT_EQ(store_->ListEvents(c1.case_id())->size(), 2u);
+  EXPECT_EQ(Events(c1.case_id())->size(), 2u);
   EXPECT_EQ(store_->ListTasks(c1.case_id())->size(), 2u);
 }
 
@@ -438,7 +438,7 @@ TEST_P(StoreTest, ReadsSeeOnlyCommittedData) {
   applied.get_future().wait();
   EXPECT_EQ(store_->GetCaseByLoan("L-1").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_TRUE(store_->ListEvents(1)->empty());
+  EXPECT_TRUE(Events(1)->empty());
   release.set_value();
   ASSERT_TRUE(done.get_future().get().ok());
   EXPECT_TRUE(store_->GetCaseByLoan("L-1").ok());

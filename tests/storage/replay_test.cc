@@ -109,7 +109,7 @@ TEST_P(StoreTest, ReplayOfStoredEventsRebuildsTheStoredCase) {
   absl::StatusOr<v1::Case> stored = store_->GetCase(case_id);
   ASSERT_TRUE(stored.ok()) << stored.status();
   absl::StatusOr<std::vector<v1::CaseEvent>> events =
-      store_->ListEvents(case_id);
+      Events(case_id);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(static_cast<int64_t>(events->size()), stored->version());
   for (size_t i = 0; i < events->size(); ++i) {

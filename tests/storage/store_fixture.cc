@@ -214,6 +214,10 @@ void StoreTest::OpenStore(StoreOptions options) {
   store_ = *std::move(store);
 }
 
+absl::StatusOr<std::vector<v1::CaseEvent>> StoreTest::Events(int64_t case_id) {
+  return store_->ListEventsPage(case_id, 0, 0, kMaxListRows, /*newest=*/false);
+}
+
 std::unique_ptr<soci::session> StoreTest::Raw() {
   auto sql = std::make_unique<soci::session>(db_->connection());
   if (GetParam() == Backend::kPostgres) {

@@ -74,6 +74,10 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   // A session of our own, to look at tables directly.
   std::unique_ptr<soci::session> Raw();
 
+  // Every event of a case in sequence order, through the paged read (a
+  // test's cases stay well under one page).
+  absl::StatusOr<std::vector<v1::CaseEvent>> Events(int64_t case_id);
+
   absl::Status Apply(const workflow::Transition& t, int64_t expected);
 
   // Opens a case for `loan` with an id from the "case" sequence.

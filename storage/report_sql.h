@@ -1,0 +1,269 @@
+// The SQL helpers of the report queries and snapshots (reports.cc,
+// report_activity.cc, report_snapshots.cc): query text with positional
+// binds (Sql), a report read on a pooled connection (ReadReport), the
+// filters every report applies, the trend's steps, days-past-due buckets and
+// snapshot keys. Internal to storage/. The SQL helpers throw soci_error;
+// ReadReport turns that into a Status.
+//
+// Thread-safety: an Sql is used by one thread; the functions are pure or
+// run on the connection they are given.
+#ifndef COLLECTIONS_STORAGE_REPORT_SQL_H_
+#define COLLECTIONS_STORAGE_REPORT_SQL_H_
+
+#include <algorithm>
+#include <deque>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "soci/soci.h"
+#include "storage/reports.h"
+#include "storage/sql.h"
+#include "storage/store.h"
+#include "storage/store_internal.h"
+#include "workflow/dates.h"
+
+namespace collections::storage {
+
+
+// Snapshot keys: day * 2^40 + case_id (see the schema). Case ids stay far
+// below 2^40.
+constexpr long long kDayShift = 1LL << 40;
+inline long long SnapBase(absl::CivilDay day) { return workflow::DayNumber(day) * kDayShift; }
+
+// Cases copied per snapshot command.
+constexpr long long kSnapshotChunk = 10000;
+
+// Stage numbers the SQL below spells out (collections.v1.Stage), and
+// PromiseState's KEPT and BROKEN.
+static_assert(v1::STAGE_RESOLVED == 5 && v1::STAGE_CLOSED == 6);
+static_assert(v1::PROMISE_STATE_KEPT == 2 && v1::PROMISE_STATE_BROKEN == 3);
+constexpr char kOpenStages[] = "(1, 2, 3, 4)";
+
+// Roll-rate destinations beyond the buckets.
+constexpr int kResolved = 6;
+constexpr int kClosed = 7;
+
+// Text and numbered placeholders of one query, and the values they bind, in
+// order (SOCI binds by position). Values live in deques: SOCI keeps
+// pointers to them.
+class Sql {
+ public:
+  Sql& operator<<(absl::string_view text) {
+    absl::StrAppend(&text_, text);
+    return *this;
+  }
+  Sql& Int(long long value) {
+    ints_.push_back(value);
+    order_.push_back({false, ints_.size() - 1});
+    return Placeholder();
+  }
+  Sql& Text(const std::string& value) {
+    texts_.push_back(value);
+    order_.push_back({true, texts_.size() - 1});
+    return Placeholder();
+  }
+
+  // The rows of the query; every column must be NOT NULL (use COALESCE).
+  // Columns: first `texts` TEXT ones, then the rest, read as integers.
+  struct Row {
+    std::vector<std::string> s;
+    std::vector<long long> n;
+  };
+  std::vector<Row> Rows(soci::session& sql, int texts, int ints) {
+    Row row;
+    row.s.resize(texts);
+    row.n.resize(ints);
+    soci::details::prepare_temp_type q = (sql.prepare << text_);
+    for (const auto& [is_text, i] : order_) {
+      if (is_text) {
+        q, soci::use(texts_[i]);
+      } else {
+        q, soci::use(ints_[i]);
+      }
+    }
+    for (std::string& s : row.s) q, soci::into(s);
+    for (long long& n : row.n) q, soci::into(n);
+    soci::statement st(q);
+    std::vector<Row> rows;
+    st.execute();
+    while (st.fetch()) rows.push_back(row);
+    return rows;
+  }
+
+ private:
+  Sql& Placeholder() {
+    absl::StrAppend(&text_, ":p", order_.size());
+    return *this;
+  }
+  std::string text_;
+  std::deque<long long> ints_;
+  std::deque<std::string> texts_;
+  std::vector<std::pair<bool, size_t>> order_;
+};
+
+// SUM that is never NULL and always BIGINT (PostgreSQL sums BIGINT into
+// NUMERIC).
+inline std::string Sum(absl::string_view expr) {
+  return absl::StrCat("CAST(COALESCE(SUM(", expr, "), 0) AS BIGINT)");
+}
+
+// The case filters (product, region, policy version) on alias `a`.
+inline void CaseFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
+  if (!f.product.empty()) (q << " AND " << a << ".product = ").Text(f.product);
+  if (!f.region.empty()) (q << " AND " << a << ".region = ").Text(f.region);
+  if (f.policy_version > 0) (q << " AND " << a << ".policy_version = ").Int(f.policy_version);
+}
+
+// The period on report_events alias `a`.
+inline void PeriodFilter(Sql& q, const ReportQuery& f, absl::string_view a) {
+  q << " AND " << a << ".day >= ";
+  q.Int(workflow::DayNumber(f.from));
+  q << " AND " << a << ".day <= ";
+  q.Int(workflow::DayNumber(f.to));
+}
+
+// The period and the case filters, on report_events alias `a`.
+inline void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
+  PeriodFilter(q, f, a);
+  CaseFilters(q, f, a);
+}
+
+// The case filters on a snapshot table alias (report_snapshots or
+// report_portfolio).
+inline void BookFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
+  CaseFilters(q, f, a);
+  if (!f.queue.empty()) (q << " AND " << a << ".queue = ").Text(f.queue);
+}
+
+inline void QueueFilter(Sql& q, const ReportQuery& f, absl::string_view tasks_alias) {
+  if (!f.queue.empty()) (q << " AND " << tasks_alias << ".queue = ").Text(f.queue);
+}
+
+// Runs `body` on a reader; the SQL helpers throw, Read turns that into a
+// Status.
+template <typename T, typename F>
+absl::StatusOr<T> ReadReport(Store& store, F&& body) {
+  T out;
+  absl::Status status = ReadForReport(store, [&](soci::session& sql) -> absl::Status {
+    if (store.backend() == Backend::kSqlite) {
+      // Report queries sort and join hundreds of thousands of rows: give
+      // them a page cache that holds a day of snapshots (SQLite's default
+      // is 2 MiB, which spills every GROUP BY to temporary files).
+      sql << "PRAGMA cache_size = -65536";
+    } else {
+      // The planner's costs for these queries make PostgreSQL compile them
+      // (JIT), which takes longer than running them.
+      sql << "SET jit = off";
+    }
+    return body(sql, out);
+  });
+  if (!status.ok()) return status;
+  return out;
+}
+
+// The trend's steps: one day up to 62 days, wider steps beyond.
+struct Steps {
+  long long step = 1;
+  int count = 0;
+};
+inline Steps StepsOf(const ReportQuery& f) {
+  const long long days = (f.to - f.from) + 1;
+  Steps s;
+  s.step = std::max<long long>(1, (days + 61) / 62);
+  s.count = static_cast<int>((days + s.step - 1) / s.step);
+  return s;
+}
+// "(day - from) / step": the step a day falls in.
+inline void StepOf(Sql& q, const ReportQuery& f, const Steps& s, absl::string_view day_column) {
+  q << "(" << day_column << " - ";
+  q.Int(workflow::DayNumber(f.from));
+  q << ") / ";
+  q.Int(s.step);
+}
+inline v1::Date StepStart(const ReportQuery& f, const Steps& s, long long i) {
+  return workflow::DayToProto(f.from + i * s.step);
+}
+inline int StepDays(const ReportQuery& f, const Steps& s, long long i) {
+  const absl::CivilDay start = f.from + i * s.step;
+  return static_cast<int>(std::min<long long>(s.step, (f.to - start) + 1));
+}
+
+// The newest complete snapshot on or before `day` (with per-case rows when
+// `per_case`), or FAILED_PRECONDITION naming the snapshots there are.
+inline absl::StatusOr<absl::CivilDay> SnapshotOnOrBefore(soci::session& sql, absl::CivilDay day,
+                                                  bool per_case, absl::string_view what) {
+  Sql q;
+  q << "SELECT COALESCE(MAX(day), -1), COUNT(*) FROM report_snapshot_days WHERE day <= ";
+  q.Int(workflow::DayNumber(day));
+  if (per_case) q << " AND per_case = 1";
+  std::vector<Sql::Row> rows = q.Rows(sql, 0, 2);
+  if (!rows.empty() && rows[0].n[0] >= 0) return workflow::DayFromNumber(rows[0].n[0]);
+
+  Sql all;
+  all << "SELECT COALESCE(MIN(day), -1), COALESCE(MAX(day), -1) FROM report_snapshot_days";
+  if (per_case) all << " WHERE per_case = 1";
+  std::vector<Sql::Row> range = all.Rows(sql, 0, 2);
+  if (range.empty() || range[0].n[0] < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": no snapshot of the book exists yet; each business date's run takes one "
+              "(AdvanceBusinessDate to the current date takes today's)"));
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      what, ": no snapshot on or before ", workflow::FormatDay(day), "; snapshots",
+      per_case ? " with every case" : "", " exist from ",
+      workflow::FormatDay(workflow::DayFromNumber(range[0].n[0])), " to ", workflow::FormatDay(workflow::DayFromNumber(range[0].n[1]))));
+}
+
+// The days-past-due bucket number (an index into DpdBuckets()) of a case
+// whose oldest unpaid due day is `column`, on business date `d`: days past
+// due is d - oldest_due_day (0 when nothing is overdue); the bucket bounds
+// are due days.
+inline std::string BucketSql(long long d, absl::string_view column) {
+  return absl::StrCat("CASE WHEN ", column, " = 0 OR ", column, " >= ", d, " THEN 0 WHEN ",
+                      column, " >= ", d - 30, " THEN 1 WHEN ", column, " >= ", d - 60,
+                      " THEN 2 WHEN ", column, " >= ", d - 90, " THEN 3 WHEN ", column,
+                      " >= ", d - 180, " THEN 4 ELSE 5 END");
+}
+
+// Whether the book of `day` is read live from the cases (see
+// ReportQuery::today).
+inline bool IsLive(const ReportQuery& f, absl::CivilDay day) {
+  return f.today.has_value() && day == *f.today;
+}
+
+// Money (payments, legal recoveries, waivers) in the period, each with the
+// task it is attributed to: the last one completed on the case within the
+// window before it. Alias m is the money's row, a the task's (NULL when
+// none), ta that task's tasks row.
+inline void MoneyFrom(Sql& q, const ReportQuery& f) {
+  q << " FROM report_events m LEFT JOIN report_events a ON a.case_id = m.case_id AND a.seq = "
+       "(SELECT MAX(b.seq) FROM report_events b WHERE b.case_id = m.case_id AND b.seq < m.seq "
+       "AND b.task_id > 0 AND b.day >= m.day - ";
+  q.Int(f.cure_window_days);
+  q << ") LEFT JOIN tasks ta ON ta.task_id = a.task_id"
+       " WHERE (m.recovered_fen > 0 OR m.waived_fen > 0 OR m.unallocated_fen > 0)";
+  EventFilters(q, f, "m");
+  QueueFilter(q, f, "ta");
+}
+
+// Completed tasks in the period: report_events r joined with their tasks
+// row t and the promise they took, p.
+inline void TasksFrom(Sql& q, const ReportQuery& f) {
+  q << " FROM report_events r JOIN tasks t ON t.task_id = r.task_id"
+       " LEFT JOIN report_promises p ON p.case_id = r.case_id AND p.promise_id = r.seq"
+       " WHERE r.task_id > 0";
+  EventFilters(q, f, "r");
+  QueueFilter(q, f, "t");
+}
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_REPORT_SQL_H_

@@ -1,0 +1,245 @@
+// Store::Impl: what sits behind Store: the reader pool (Read) and the
+// single writer thread with group commit (Submit). Internal to storage/:
+// store.cc opens it and hands it commands, store_reads.cc runs the reads.
+//
+// Thread-safe: Submit and Read may be called from any thread; the writer
+// connection is used only by the writer thread.
+#ifndef COLLECTIONS_STORAGE_STORE_IMPL_H_
+#define COLLECTIONS_STORAGE_STORE_IMPL_H_
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "soci/connection-pool.h"
+#include "soci/soci.h"
+#include "storage/sql.h"
+#include "storage/store.h"
+#include "storage/writer_connection.h"
+
+namespace collections::storage {
+
+class Store::Impl {
+ public:
+  Impl(const StoreOptions& options, Backend backend,
+       std::unique_ptr<WriterConnection> writer,
+       std::unique_ptr<soci::connection_pool> pool)
+      : options_(options),
+        backend_(backend),
+        schema_version_(writer->schema_version()),
+        // Each batched command is a PostgreSQL subtransaction, and a
+        // transaction with more than 64 of them overflows every backend's
+        // snapshot cache (PGPROC_MAX_CACHED_SUBXIDS), slowing all readers.
+        max_batch_(backend == Backend::kPostgres
+                       ? std::min(options.max_batch, 64)
+                       : options.max_batch),
+        writer_(std::move(writer)),
+        pool_(std::move(pool)),
+        thread_([this] { WriterLoop(); }) {}
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  Backend backend() const { return backend_; }
+  int schema_version() const { return schema_version_; }
+  absl::Time Now() const { return options_.now(); }
+
+  void Submit(Command command, std::function<void(absl::Status)> done) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!stopping_) {
+        queue_.push_back({std::move(command), std::move(done)});
+        wake_.notify_one();
+        return;
+      }
+    }
+    done(absl::UnavailableError("the store is shutting down"));
+  }
+
+  WriterStats stats() const {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    return stats_;
+  }
+
+  // Runs `f(session)` on a pooled connection; exceptions become a Status.
+  template <typename T, typename F>
+  absl::StatusOr<T> Read(const char* what, F&& f) {
+    soci::session sql(*pool_);  // leases a connection until return
+    try {
+      return f(sql);
+    } catch (...) {
+      absl::Status status = StatusFromCurrentException(what);
+      if (!SessionAlive(sql)) {
+        status = absl::UnavailableError(status.message());
+        Reconnect(sql);  // so that the next read on it can succeed
+      }
+      return status;
+    }
+  }
+
+ private:
+  struct Pending {
+    Command command;
+    std::function<void(absl::Status)> done;
+  };
+
+  void Reconnect(soci::session& sql) {
+    try {
+      sql.reconnect();
+      ConfigureSession(sql, backend_, options_, /*reader=*/true);
+    } catch (...) {
+      // Still down; the next read tries again.
+    }
+  }
+
+  void WriterLoop() {
+    std::vector<Pending> batch;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+        if (queue_.empty()) return;  // stopping, and everything ran
+        const size_t n = std::min<size_t>(queue_.size(), max_batch_);
+        batch.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.begin() + n));
+        queue_.erase(queue_.begin(), queue_.begin() + n);
+      }
+      RunBatch(batch);
+      batch.clear();
+    }
+  }
+
+  // One transaction for the whole batch, one savepoint per command (none
+  // when alone: the transaction is its savepoint). `done` is called once
+  // COMMIT has returned, i.e. once the batch is durable.
+  void RunBatch(std::vector<Pending>& batch) {
+    std::vector<absl::Status> results(batch.size());
+    std::vector<bool> ran(batch.size(), false);
+    absl::Status fatal = EnsureWriter();
+    if (fatal.ok()) fatal = writer_->Begin();
+    bool began = fatal.ok();
+    const bool savepoints = batch.size() > 1;
+    bool any_ok = false;
+    for (size_t i = 0; i < batch.size() && fatal.ok(); ++i) {
+      if (savepoints) {
+        fatal = writer_->Savepoint();
+        if (!fatal.ok()) break;
+      }
+      results[i] = writer_->Run(batch[i].command);
+      ran[i] = true;
+      if (results[i].ok()) {
+        any_ok = true;
+        if (savepoints) fatal = writer_->ReleaseSavepoint();
+      } else if (savepoints) {
+        fatal = writer_->RollbackToSavepoint();
+        if (fatal.ok()) fatal = writer_->ReleaseSavepoint();
+      }
+      if (results[i].code() == absl::StatusCode::kUnavailable) {
+        fatal = results[i];  // the connection is gone: so is the batch
+      }
+    }
+    if (fatal.ok() && began) {
+      if (any_ok) {
+        fatal = writer_->Commit();
+      } else {
+        writer_->Rollback();  // nothing to keep
+      }
+    }
+    if (!fatal.ok()) {
+      if (began) writer_->Rollback();
+      // Commands that failed on their own keep their error; the others'
+      // writes are lost with the transaction.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!ran[i] || results[i].ok()) results[i] = fatal;
+      }
+    }
+    // A lost connection surfaces as whatever error the statement in flight
+    // got; callers should hear UNAVAILABLE (retry), and the next batch
+    // reconnects.
+    const bool failed =
+        !fatal.ok() ||
+        std::any_of(results.begin(), results.end(),
+                    [](const absl::Status& s) { return !s.ok(); });
+    if (failed && writer_ != nullptr && !writer_->Alive()) {
+      for (absl::Status& s : results) {
+        if (s.code() == absl::StatusCode::kInternal) {
+          s = absl::UnavailableError(
+              absl::StrCat("lost the database connection: ", s.message()));
+        }
+      }
+      writer_.reset();
+    } else if (fatal.code() == absl::StatusCode::kUnavailable) {
+      writer_.reset();
+    }
+
+    // Only what a durable commit made ready wakes anyone.
+    std::vector<ReadyTask> ready;
+    if (writer_ != nullptr) ready = writer_->TakeReady();
+    if (fatal.ok() && any_ok && !ready.empty() && options_.on_tasks_ready) {
+      options_.on_tasks_ready(ready);
+    }
+    const int handoffs = writer_ != nullptr ? writer_->TakeHandoffs() : 0;
+    if (fatal.ok() && any_ok && handoffs > 0 && options_.on_handoffs) {
+      options_.on_handoffs();
+    }
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      if (fatal.ok() && any_ok) ++stats_.commits;
+      stats_.commands += batch.size();
+      stats_.largest_batch =
+          std::max<int64_t>(stats_.largest_batch, batch.size());
+      for (const absl::Status& s : results) {
+        if (!s.ok()) ++stats_.failed_commands;
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].done(std::move(results[i]));
+    }
+  }
+
+  // Reopens the writer's connection after it was lost.
+  absl::Status EnsureWriter() {
+    if (writer_ != nullptr) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<WriterConnection>> w =
+        WriterConnection::Open(options_, backend_);
+    if (!w.ok()) return w.status();
+    writer_ = *std::move(w);
+    return absl::OkStatus();
+  }
+
+  const StoreOptions options_;
+  const Backend backend_;
+  const int schema_version_;
+  const int max_batch_;
+  std::unique_ptr<WriterConnection> writer_;  // writer thread only
+  std::unique_ptr<soci::connection_pool> pool_;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+
+  mutable std::mutex stats_mu_;
+  WriterStats stats_;  // guarded by stats_mu_
+
+  std::thread thread_;  // last: starts once everything above exists
+};
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_STORE_IMPL_H_
