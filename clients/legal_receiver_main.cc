@@ -56,6 +56,9 @@
 // COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS names a file, no acknowledgement
 // is sent while that file exists (they wait in pending-acks), so that a test
 // can stop the server between a stored file and its acknowledgement.
+// Likewise COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY: while the file it
+// names exists, the whole history of a truncated handoff is not fetched
+// (nothing is stored), so that a test can stop the server before it.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
@@ -425,6 +428,14 @@ HistoryFetch FetchWholeHistory(collections::v1::LegalService::Stub* stub, const 
   constexpr std::chrono::milliseconds kLastBackoff{10000};
   std::chrono::milliseconds backoff = kFirstBackoff;
   int failures_in_a_row = 0;
+  const char* hold = std::getenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY");
+  if (hold != nullptr && access(hold, F_OK) == 0) {
+    fprintf(stderr, "receiver: test gate: holding the history fetch of handoff %lld\n",
+            static_cast<long long>(handoff->sequence()));
+    while (!stop->requested() && access(hold, F_OK) == 0) {
+      stop->SleepFor(std::chrono::milliseconds(50));
+    }
+  }
   while (!stop->requested()) {
     // The whole history is fetched again after a failure: a page token is
     // only good for the answer it came with.
