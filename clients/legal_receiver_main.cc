@@ -10,8 +10,20 @@
 //   collections-legal-receiver --server=127.0.0.1:50051 --firm=firm-shanghai
 //       --dir=/var/lib/counsel/inbox [--once]
 //
+// A handoff with history_truncated set (its history holds only the most
+// recent events) is stored with the case's whole history: before its file is
+// written, the receiver pages through GetHandoffHistory and puts every event
+// up to the handoff, oldest first, into the file's history (and
+// history_truncated is false there). Until that succeeds the handoff is
+// neither stored nor acknowledged: failures the server may get over are
+// retried with the acknowledgements' backoff (below), for as long as the
+// receiver runs (--once: 10 failed attempts in a row, then exit 1); any
+// other answer stops the receiver with exit status 1, and the next start
+// receives the handoff again.
+//
 // Files in <dir>:
-//   handoff-<sequence>.json   the Handoff message as JSON
+//   handoff-<sequence>.json   the Handoff message as JSON (with the whole
+//                             history, see above)
 //   LAST_SEQUENCE             the highest sequence stored
 //   pending-acks/ack-<sequence>
 //                             an acknowledgement owed to the server; written
@@ -44,6 +56,9 @@
 // COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS names a file, no acknowledgement
 // is sent while that file exists (they wait in pending-acks), so that a test
 // can stop the server between a stored file and its acknowledgement.
+// Likewise COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY: while the file it
+// names exists, the whole history of a truncated handoff is not fetched
+// (nothing is stored), so that a test can stop the server before it.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
@@ -395,6 +410,109 @@ class AckSender {
   int failures_in_a_row_ = 0;
 };
 
+// How fetching a handoff's whole history ended.
+enum class HistoryFetch { kDone, kStopped, kFailed };
+
+// Replaces the history of `handoff` (history_truncated set: only the most
+// recent events came with it) with the case's whole history up to the
+// handoff, fetched page by page with GetHandoffHistory, and clears
+// history_truncated: the stored file then holds the complete case file.
+// A failure the server may get over is retried with the acknowledgements'
+// backoff (0.5 s, doubling up to 10 s) for as long as the receiver runs
+// (--once: up to 10 failed attempts in a row); the handoff is never stored
+// or acknowledged without its whole history. `*error` says why on kFailed.
+HistoryFetch FetchWholeHistory(collections::v1::LegalService::Stub* stub, const std::string& firm,
+                               bool once, StopRequest* stop, collections::v1::Handoff* handoff,
+                               std::string* error) {
+  constexpr std::chrono::milliseconds kFirstBackoff{500};
+  constexpr std::chrono::milliseconds kLastBackoff{10000};
+  std::chrono::milliseconds backoff = kFirstBackoff;
+  int failures_in_a_row = 0;
+  const char* hold = std::getenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY");
+  if (hold != nullptr && access(hold, F_OK) == 0) {
+    fprintf(stderr, "receiver: test gate: holding the history fetch of handoff %lld\n",
+            static_cast<long long>(handoff->sequence()));
+    while (!stop->requested() && access(hold, F_OK) == 0) {
+      stop->SleepFor(std::chrono::milliseconds(50));
+    }
+  }
+  while (!stop->requested()) {
+    // The whole history is fetched again after a failure: a page token is
+    // only good for the answer it came with.
+    google::protobuf::RepeatedPtrField<collections::v1::CaseEvent> events;
+    std::string page_token;
+    grpc::Status status;
+    do {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      stop->SetStream(&context);
+      collections::v1::GetHandoffHistoryRequest request;
+      request.set_firm_id(firm);
+      request.set_sequence(handoff->sequence());
+      request.set_page_size(500);
+      request.set_page_token(page_token);
+      collections::v1::GetHandoffHistoryResponse page;
+      status = stub->GetHandoffHistory(&context, request, &page);
+      stop->SetStream(nullptr);
+      if (!status.ok()) break;
+      if (page.case_id() != handoff->case_id()) {
+        *error = "GetHandoffHistory for handoff " + std::to_string(handoff->sequence()) +
+                 " answered for case " + std::to_string(page.case_id()) + ", not case " +
+                 std::to_string(handoff->case_id());
+        return HistoryFetch::kFailed;
+      }
+      for (collections::v1::CaseEvent& event : *page.mutable_events()) {
+        const int64_t previous = events.empty() ? 0 : events.rbegin()->sequence();
+        if (event.sequence() <= previous) {
+          *error = "GetHandoffHistory for handoff " + std::to_string(handoff->sequence()) +
+                   " answered event " + std::to_string(event.sequence()) + " after event " +
+                   std::to_string(previous);
+          return HistoryFetch::kFailed;
+        }
+        *events.Add() = std::move(event);
+      }
+      if (!page.next_page_token().empty() && page.next_page_token() == page_token) {
+        *error = "GetHandoffHistory for handoff " + std::to_string(handoff->sequence()) +
+                 " answered the same page token twice";
+        return HistoryFetch::kFailed;
+      }
+      page_token = page.next_page_token();
+    } while (!page_token.empty());
+    if (status.ok()) {
+      const int64_t last_event = events.empty() ? 0 : events.rbegin()->sequence();
+      if (last_event != handoff->case_().version()) {
+        *error = "GetHandoffHistory for handoff " + std::to_string(handoff->sequence()) +
+                 " ended at event " + std::to_string(last_event) + ", the handoff's case is at " +
+                 std::to_string(handoff->case_().version());
+        return HistoryFetch::kFailed;
+      }
+      handoff->mutable_history()->Swap(&events);
+      handoff->set_history_truncated(false);
+      return HistoryFetch::kDone;
+    }
+    if (stop->requested()) break;
+    if (!Transient(status.error_code())) {
+      *error = "the server refused the history of handoff " + std::to_string(handoff->sequence()) +
+               " (code " + std::to_string(status.error_code()) + ": " + status.error_message() +
+               ")";
+      return HistoryFetch::kFailed;
+    }
+    if (once && ++failures_in_a_row >= 10) {
+      *error = "giving up: the server does not answer GetHandoffHistory for handoff " +
+               std::to_string(handoff->sequence()) + " (" + status.error_message() + ")";
+      return HistoryFetch::kFailed;
+    }
+    fprintf(stderr,
+            "receiver: could not fetch the whole history of handoff %lld (%s); not stored or "
+            "acknowledged yet, retrying in %lld ms\n",
+            static_cast<long long>(handoff->sequence()), status.error_message().c_str(),
+            static_cast<long long>(backoff.count()));
+    stop->SleepFor(backoff);
+    backoff = std::min(backoff * 2, kLastBackoff);
+  }
+  return HistoryFetch::kStopped;
+}
+
 int64_t ReadLastSequence(const std::string& dir) {
   std::ifstream in(dir + "/LAST_SEQUENCE");
   int64_t last = 0;
@@ -467,6 +585,23 @@ int main(int argc, char** argv) {
     int received = 0;
     while (!stop.requested() && reader->Read(&handoff)) {
       if (handoff.sequence() <= last) continue;  // a re-delivery: stored already
+      if (handoff.history_truncated()) {
+        // The whole case file first: the handoff counts as stored (and its
+        // acknowledgement is owed) only with every event on disk.
+        std::string error;
+        const HistoryFetch fetched =
+            FetchWholeHistory(stub.get(), flags.firm, flags.once, &stop, &handoff, &error);
+        stop.SetStream(&context);
+        if (fetched == HistoryFetch::kStopped) break;
+        if (fetched == HistoryFetch::kFailed) {
+          fprintf(stderr, "receiver: %s; handoff %lld is not stored or acknowledged\n",
+                  error.c_str(), static_cast<long long>(handoff.sequence()));
+          stop.SetStream(nullptr);
+          return finish(1);
+        }
+        fprintf(stderr, "receiver: fetched the whole history of handoff %lld (%d events)\n",
+                static_cast<long long>(handoff.sequence()), handoff.history_size());
+      }
       std::string json;
       google::protobuf::util::JsonPrintOptions options;
       options.add_whitespace = true;

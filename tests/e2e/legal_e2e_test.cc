@@ -19,6 +19,7 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "tests/e2e/collectionsd_process.h"
 #include "tests/service/test_env.h"
 
@@ -122,6 +123,124 @@ class LegalEndToEnd : public ::testing::Test {
     grpc::Status s = tasks->CompleteTask(Context().get(), done, &out);
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
+
+  // Moves the business date on by `days` from the case's.
+  void AdvanceDays(const std::string& loan, int days) {
+    auto cases = v1::CaseService::NewStub(channel_);
+    v1::GetCaseRequest get;
+    get.set_loan_id(loan);
+    v1::GetCaseResponse file;
+    ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+    absl::CivilDay day(file.case_().business_date().year(), file.case_().business_date().month(),
+                       file.case_().business_date().day());
+    day += days;
+    v1::AdvanceBusinessDateRequest advance;
+    advance.mutable_to()->set_year(static_cast<int>(day.year()));
+    advance.mutable_to()->set_month(day.month());
+    advance.mutable_to()->set_day(day.day());
+    v1::AdvanceBusinessDateResponse advanced;
+    grpc::Status s = cases->AdvanceBusinessDate(Context().get(), advance, &advanced);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // A severe case with more history than a handoff carries (250 notes, 50
+  // per business date, the default cap, while the letter's waiting period
+  // runs), handed to counsel.
+  void MakeLongCase(int64_t* case_id) {
+    auto cases = v1::CaseService::NewStub(channel_);
+    {
+      auto context = Context();
+      v1::ImportDelinquenciesResponse imported;
+      auto writer = cases->ImportDelinquencies(context.get(), &imported);
+      v1::ImportDelinquenciesRequest row;
+      v1::DelinquencyRecord& r = *row.mutable_record();
+      r.set_loan_id("LEGAL-LONG");
+      r.mutable_as_of()->set_year(2026);
+      r.mutable_as_of()->set_month(8);
+      r.mutable_as_of()->set_day(1);
+      r.mutable_oldest_unpaid_due_date()->set_year(2026);
+      r.mutable_oldest_unpaid_due_date()->set_month(4);
+      r.mutable_oldest_unpaid_due_date()->set_day(1);
+      r.mutable_borrower()->set_borrower_id("B-LONG");
+      r.mutable_borrower()->set_name("Sun Li");
+      r.mutable_borrower()->set_address("9 Xihu Rd, Hangzhou");
+      r.mutable_borrower()->set_region("ZJ");
+      r.mutable_borrower()->set_time_zone(NoonZone());
+      r.mutable_overdue()->set_principal_fen(3'000'000);
+      ASSERT_TRUE(writer->Write(row));
+      writer->WritesDone();
+      ASSERT_TRUE(writer->Finish().ok());
+      ASSERT_EQ(imported.opened(), 1);
+    }
+    v1::TaskOutcome visit;
+    visit.mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
+    CompleteOne("field", visit);
+    v1::TaskOutcome letter;
+    letter.mutable_letter()->set_sent(true);
+    letter.mutable_letter()->set_reference("EMS-LONG");
+    CompleteOne("letters", letter);
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    v1::GetCaseRequest get;
+    get.set_loan_id("LEGAL-LONG");
+    v1::GetCaseResponse file;
+    ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+    *case_id = file.case_().case_id();
+    for (int i = 0; i < kLongCaseNotes; ++i) {
+      if (i > 0 && i % 50 == 0) {
+        AdvanceDays("LEGAL-LONG", 1);
+        ASSERT_FALSE(::testing::Test::HasFatalFailure());
+      }
+      v1::SignalCaseRequest note;
+      note.set_case_id(*case_id);
+      note.mutable_signal()->mutable_note()->set_text(absl::StrCat("note-", i));
+      note.set_request_id(absl::StrCat("note-", i));
+      v1::SignalCaseResponse noted;
+      grpc::Status s = cases->SignalCase(Context().get(), note, &noted);
+      ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+    }
+    // The letter's waiting period passes: the case goes to counsel.
+    AdvanceDays("LEGAL-LONG", 15);
+  }
+
+  // The receiver's one stored file holds the handoff of MakeLongCase's case
+  // with every event up to the handoff, exactly once, oldest first; the
+  // server has the handoff acknowledged.
+  void ExpectWholeCaseFileStoredAndAcknowledged(int64_t case_id, Collectionsd& receiver) {
+    const std::set<std::string> files = HandoffFiles(inbox_);
+    ASSERT_EQ(files.size(), 1u) << receiver.Log();
+    std::ifstream in(inbox_ + "/" + *files.begin());
+    const std::string json((std::istreambuf_iterator<char>(in)),
+                           std::istreambuf_iterator<char>());
+    v1::Handoff stored;
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &stored, options).ok());
+    EXPECT_EQ(stored.kind(), v1::HANDOFF_KIND_NEW_CASE);
+    EXPECT_EQ(stored.case_id(), case_id);
+    EXPECT_FALSE(stored.history_truncated());
+    const int64_t version = stored.case_().version();
+    ASSERT_GT(version, 200);
+    ASSERT_EQ(stored.history_size(), version) << receiver.Log();
+    std::vector<std::string> notes;
+    for (int i = 0; i < stored.history_size(); ++i) {
+      EXPECT_EQ(stored.history(i).sequence(), i + 1);
+      if (stored.history(i).has_signal() && stored.history(i).signal().has_note()) {
+        notes.push_back(stored.history(i).signal().note().text());
+      }
+    }
+    ASSERT_EQ(notes.size(), static_cast<size_t>(kLongCaseNotes));
+    for (int i = 0; i < kLongCaseNotes; ++i) EXPECT_EQ(notes[i], absl::StrCat("note-", i));
+    EXPECT_THAT(json, HasSubstr("EMS-LONG"));
+
+    auto cases = v1::CaseService::NewStub(channel_);
+    v1::GetCaseRequest get;
+    get.set_case_id(case_id);
+    v1::GetCaseResponse file;
+    ASSERT_TRUE(cases->GetCase(Context().get(), get, &file).ok());
+    EXPECT_TRUE(file.case_().legal().has_accepted_on()) << "not acknowledged";
+    EXPECT_TRUE(PendingAcks().empty());
+  }
+  static constexpr int kLongCaseNotes = 250;
 
   // The acknowledgements the receiver still owes the server.
   std::set<std::string> PendingAcks() const {
@@ -390,6 +509,60 @@ TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
   }
   cases.reset();
   legal.reset();
+  StopServer();
+}
+
+// A case with more history than a handoff carries (history_truncated): the
+// receiver fetches the whole history with GetHandoffHistory and stores it
+// in the handoff's file, every event exactly once and in order, before it
+// acknowledges the handoff.
+TEST_F(LegalEndToEnd, ReceiverStoresTheWholeHistoryOfATruncatedHandoff) {
+  StartServer("server1.log");
+  ASSERT_FALSE(HasFatalFailure());
+  int64_t case_id = 0;
+  MakeLongCase(&case_id);
+  ASSERT_FALSE(HasFatalFailure());
+
+  auto receiver = Receiver("receiver1.log", /*once=*/true);
+  const int status = receiver->Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << receiver->Log();
+  ExpectWholeCaseFileStoredAndAcknowledged(case_id, *receiver);
+  StopServer();
+}
+
+// The server goes away between the handoff and the fetch of its history:
+// the receiver retries with backoff, stores and acknowledges nothing
+// meanwhile, and stores the whole case file once the server is back. The
+// window is held open with the receiver's test-only gate
+// COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY.
+TEST_F(LegalEndToEnd, HistoryFetchIsRetriedWhileTheServerIsDown) {
+  StartServer("server1.log");
+  ASSERT_FALSE(HasFatalFailure());
+  int64_t case_id = 0;
+  MakeLongCase(&case_id);
+  ASSERT_FALSE(HasFatalFailure());
+
+  const std::string gate = dir_->path() + "/hold-history";
+  std::ofstream(gate) << "hold\n";
+  setenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY", gate.c_str(), 1);
+  auto receiver = Receiver("receiver1.log", /*once=*/false);
+  unsetenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY");
+  ASSERT_TRUE(WaitForLog(*receiver, "holding the history fetch")) << receiver->Log();
+  channel_.reset();
+  server_->Signal(SIGKILL);
+  server_->Wait();
+  unlink(gate.c_str());
+  ASSERT_TRUE(WaitForLog(*receiver, "could not fetch the whole history")) << receiver->Log();
+  EXPECT_TRUE(HandoffFiles(inbox_).empty()) << receiver->Log();
+  EXPECT_TRUE(PendingAcks().empty());
+  EXPECT_FALSE(testing::FileExists(inbox_ + "/LAST_SEQUENCE"));
+
+  StartServer("server2.log");
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_TRUE(WaitForLog(*receiver, "acknowledged handoff-")) << receiver->Log();
+  receiver->Signal(SIGTERM);
+  EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
+  ExpectWholeCaseFileStoredAndAcknowledged(case_id, *receiver);
   StopServer();
 }
 
