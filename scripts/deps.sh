@@ -7,6 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake g++ make pkg-config
+  clang  # scripts/clang_check.sh: the thread-safety analysis
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsoci-dev libsqlite3-dev libpq-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev

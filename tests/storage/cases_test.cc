@@ -130,7 +130,7 @@ TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
             t.create_tasks[0].payload.set_overdue_total_fen(overdue);
             t.set_timers[0].timer.ref = k2To31 + 9;
             t.handoff =
-                workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "severe"};
+                workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "severe", /*firm_id=*/""};
             if (auto s = uow.Apply(t, 0); !s.ok()) return s;
             absl::StatusOr<int64_t> after = uow.AllocateIds("case", 1);
             if (!after.ok()) return after.status();
@@ -224,7 +224,7 @@ TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
   stale.create_tasks = {MakeTask(v1::TASK_TYPE_HOME_VISIT, "field", 900, kNow)};
   stale.set_timers = {
       {{workflow::TimerKind::kPromiseDue, 99}, absl::CivilDay(2026, 12, 1)}};
-  stale.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "x"};
+  stale.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "x", /*firm_id=*/""};
   absl::Status s = Apply(stale, 1);
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
   EXPECT_NE(s.message().find("changed concurrently"), std::string::npos) << s;
@@ -310,7 +310,7 @@ TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
   // only the command's savepoint saves the rest of the batch.
   {
     workflow::Transition t = Opening(1, "L-0");
-    t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "first"};
+    t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "first", /*firm_id=*/""};
     ASSERT_TRUE(Apply(t, 0).ok());
   }
 
@@ -340,7 +340,7 @@ TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
           workflow::Transition t = Opening(
               case_id, kind == kDuplicateLoan ? std::string("L-0")
                                               : absl::StrCat("L-", case_id));
-          t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "batch"};
+          t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "batch", /*firm_id=*/""};
           if (kind == kDbError) {
             if (auto s = uow.SetNextId("handoff", 1); !s.ok()) return s;
             uow.Apply(t, 0).IgnoreError();
