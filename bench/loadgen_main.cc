@@ -104,7 +104,7 @@ constexpr const char* kRegions[] = {"110000", "310000", "440000", "320000",
                                     "330000", "510000", "420000", "370000"};
 constexpr const char* kProducts[] = {"mortgage.first_home", "mortgage.second_home",
                                      "mortgage.commercial"};
-constexpr const char* kSurnames[] = {"Wang", "Li", "Zhang", "Liu", "Chen",
+constexpr const char* kSurnames[] = {"Wang", "Li",   "Zhang", "Liu",  "Chen",
                                      "Yang", "Zhao", "Huang", "Zhou", "Wu"};
 
 v1::Date ToDate(absl::CivilDay d) {
@@ -128,8 +128,7 @@ void MakeRecord(const FeedSpec& spec, int64_t i, v1::DelinquencyRecord* r) {
   if (rng.Percent() < 30) {
     b->add_phones(absl::StrFormat("+86139%08d", rng.Between(0, 99999999)));
   }
-  b->set_address(absl::StrCat(rng.Between(1, 999), " Renmin Road, Unit ",
-                              rng.Between(1, 3000)));
+  b->set_address(absl::StrCat(rng.Between(1, 999), " Renmin Road, Unit ", rng.Between(1, 3000)));
   b->set_time_zone("Asia/Shanghai");
   b->set_region(kRegions[rng.Next() % 8]);
   r->set_product(kProducts[rng.Next() % 3]);
@@ -153,9 +152,15 @@ void MakeRecord(const FeedSpec& spec, int64_t i, v1::DelinquencyRecord* r) {
   }
   int64_t total = 0;
   switch (band) {
-    case Amounts::kMild: total = rng.Between(50'000, 499'999); break;
-    case Amounts::kModerate: total = rng.Between(500'000, 2'000'000); break;
-    default: total = rng.Between(2'000'001, 20'000'000); break;
+    case Amounts::kMild:
+      total = rng.Between(50'000, 499'999);
+      break;
+    case Amounts::kModerate:
+      total = rng.Between(500'000, 2'000'000);
+      break;
+    default:
+      total = rng.Between(2'000'001, 20'000'000);
+      break;
   }
   const int64_t penalty = total / 50;
   const int64_t interest = total / 5;
@@ -178,8 +183,10 @@ void MakeRecord(const FeedSpec& spec, int64_t i, v1::DelinquencyRecord* r) {
                            : p < 92 ? v1::CREDIT_BAND_FAIR
                            : p < 97 ? v1::CREDIT_BAND_POOR
                                     : v1::CREDIT_BAND_VERY_POOR);
-    credit->set_prior_delinquencies(q < 60 ? 0 : q < 75 ? 1 : q < 85 ? 2
-                                    : static_cast<int32_t>(rng.Between(3, 6)));
+    credit->set_prior_delinquencies(q < 60   ? 0
+                                    : q < 75 ? 1
+                                    : q < 85 ? 2
+                                             : static_cast<int32_t>(rng.Between(3, 6)));
   }
 }
 
@@ -217,10 +224,14 @@ int Import() {
   spec.dpd = absl::GetFlag(FLAGS_dpd);
   spec.loan_prefix = absl::GetFlag(FLAGS_loan_prefix);
   const std::string amounts = absl::GetFlag(FLAGS_amounts);
-  if (amounts == "spread") spec.amounts = Amounts::kSpread;
-  else if (amounts == "mild") spec.amounts = Amounts::kMild;
-  else if (amounts == "moderate") spec.amounts = Amounts::kModerate;
-  else if (amounts == "severe") spec.amounts = Amounts::kSevere;
+  if (amounts == "spread")
+    spec.amounts = Amounts::kSpread;
+  else if (amounts == "mild")
+    spec.amounts = Amounts::kMild;
+  else if (amounts == "moderate")
+    spec.amounts = Amounts::kModerate;
+  else if (amounts == "severe")
+    spec.amounts = Amounts::kSevere;
   else {
     std::fprintf(stderr, "--amounts: spread, mild, moderate or severe\n");
     return 2;
@@ -282,14 +293,13 @@ int Import() {
   grpc::Status status = writer->Finish();
   const double seconds = SecondsSince(start);
   if (!status.ok()) return Fail("ImportDelinquencies", status);
-  std::fprintf(stderr,
-               "import: %lld rows in %.2f s = %.0f rows/s (last row sent at %.2f s)\n"
-               "        opened %lld, updated %lld, unchanged %lld, rejected %lld\n",
-               static_cast<long long>(sent), seconds, sent / seconds, sent_seconds,
-               static_cast<long long>(response.opened()),
-               static_cast<long long>(response.updated()),
-               static_cast<long long>(response.unchanged()),
-               static_cast<long long>(response.rejected()));
+  std::fprintf(
+      stderr,
+      "import: %lld rows in %.2f s = %.0f rows/s (last row sent at %.2f s)\n"
+      "        opened %lld, updated %lld, unchanged %lld, rejected %lld\n",
+      static_cast<long long>(sent), seconds, sent / seconds, sent_seconds,
+      static_cast<long long>(response.opened()), static_cast<long long>(response.updated()),
+      static_cast<long long>(response.unchanged()), static_cast<long long>(response.rejected()));
   for (int i = 0; i < response.errors_size() && i < 5; ++i) {
     const v1::ImportRowError& e = response.errors(i);
     std::fprintf(stderr, "        row %lld (%s): %s\n", static_cast<long long>(e.index()),
@@ -299,11 +309,9 @@ int Import() {
       "import rows=%lld seconds=%.3f rows_per_s=%.0f as_of=%s dpd=%d amounts=%s credit=%s "
       "opened=%lld updated=%lld unchanged=%lld rejected=%lld\n",
       static_cast<long long>(sent), seconds, sent / seconds,
-      absl::FormatCivilTime(spec.as_of).c_str(), spec.dpd, amounts.c_str(),
-      credit.c_str(), static_cast<long long>(response.opened()),
-      static_cast<long long>(response.updated()),
-      static_cast<long long>(response.unchanged()),
-      static_cast<long long>(response.rejected()));
+      absl::FormatCivilTime(spec.as_of).c_str(), spec.dpd, amounts.c_str(), credit.c_str(),
+      static_cast<long long>(response.opened()), static_cast<long long>(response.updated()),
+      static_cast<long long>(response.unchanged()), static_cast<long long>(response.rejected()));
   return sent == rows ? 0 : 1;
 }
 
@@ -330,12 +338,12 @@ int Advance() {
                static_cast<long long>(response.cases_aged()),
                static_cast<long long>(response.stage_changes()),
                static_cast<long long>(response.timers_fired()));
-  std::printf("advance to=%s seconds=%.3f cases_aged=%lld stage_changes=%lld "
-              "timers_fired=%lld\n",
-              absl::FormatCivilTime(to).c_str(), seconds,
-              static_cast<long long>(response.cases_aged()),
-              static_cast<long long>(response.stage_changes()),
-              static_cast<long long>(response.timers_fired()));
+  std::printf(
+      "advance to=%s seconds=%.3f cases_aged=%lld stage_changes=%lld "
+      "timers_fired=%lld\n",
+      absl::FormatCivilTime(to).c_str(), seconds, static_cast<long long>(response.cases_aged()),
+      static_cast<long long>(response.stage_changes()),
+      static_cast<long long>(response.timers_fired()));
   return 0;
 }
 
@@ -398,7 +406,6 @@ int main(int argc, char** argv) {
   if (command == "import") return Import();
   if (command == "advance") return Advance();
   if (command == "census") return Census();
-  std::fprintf(stderr, "unknown subcommand %s: import, advance or census\n",
-               command.c_str());
+  std::fprintf(stderr, "unknown subcommand %s: import, advance or census\n", command.c_str());
   return 2;
 }

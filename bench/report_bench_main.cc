@@ -61,7 +61,8 @@ v1::DelinquencyRecord Record(int64_t i) {
   r.mutable_borrower()->add_phones("+86 138 0000 0000");
   r.mutable_borrower()->set_address("1 Bench Road");
   r.mutable_borrower()->set_region(absl::StrCat("R", (h >> 8) % 30));
-  r.set_product(std::vector<std::string>{"mortgage-30y", "mortgage-20y", "consumer"}[(h >> 16) % 3]);
+  r.set_product(
+      std::vector<std::string>{"mortgage-30y", "mortgage-20y", "consumer"}[(h >> 16) % 3]);
   r.set_principal_outstanding_fen(50'000'000 + (h % 1000) * 100'000);
   const int64_t overdue = 80'000 + (h >> 4) % 5'920'000;
   r.mutable_overdue()->set_penalty_fen(overdue / 10);
@@ -72,8 +73,9 @@ v1::DelinquencyRecord Record(int64_t i) {
 }
 
 // Submits `chunks` commands, at most 4 in flight, and waits for all.
-absl::Status RunChunks(storage::Store& store, int64_t n,
-                       const std::function<absl::Status(storage::UnitOfWork&, int64_t, int64_t)>& f) {
+absl::Status RunChunks(
+    storage::Store& store, int64_t n,
+    const std::function<absl::Status(storage::UnitOfWork&, int64_t, int64_t)>& f) {
   absl::Mutex mu;
   int outstanding = 0;
   absl::Status first;
@@ -81,7 +83,8 @@ absl::Status RunChunks(storage::Store& store, int64_t n,
     const int64_t hi = std::min(n, lo + kChunk - 1);
     {
       absl::MutexLock lock(&mu);
-      mu.Await(absl::Condition(+[](int* k) { return *k < 4; }, &outstanding));
+      mu.Await(absl::Condition(
+          +[](int* k) { return *k < 4; }, &outstanding));
       ++outstanding;
     }
     store.Submit([&f, lo, hi](storage::UnitOfWork& uow) { return f(uow, lo, hi); },
@@ -92,7 +95,8 @@ absl::Status RunChunks(storage::Store& store, int64_t n,
                  });
   }
   absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(+[](int* k) { return *k == 0; }, &outstanding));
+  mu.Await(absl::Condition(
+      +[](int* k) { return *k == 0; }, &outstanding));
   return first;
 }
 
@@ -143,7 +147,8 @@ absl::Status BuildBook(storage::Store* store, int64_t n, const v1::Policy& polic
     }
     return absl::OkStatus();
   }));
-  RETURN_IF_ERROR(store->Write([n](storage::UnitOfWork& uow) { return uow.SetNextId("case", n + 1); }));
+  RETURN_IF_ERROR(
+      store->Write([n](storage::UnitOfWork& uow) { return uow.SetNextId("case", n + 1); }));
   times->open_s = absl::ToDoubleSeconds(absl::Now() - t0);
 
   t0 = absl::Now();

@@ -114,8 +114,8 @@ std::shared_ptr<grpc::Channel> Connect() {
   static std::atomic<int> n{0};
   grpc::ChannelArguments args;
   args.SetInt("collections.bench.connection", n++);
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server),
-                                   grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(),
+                                   args);
 }
 
 // Latency samples in microseconds.
@@ -130,7 +130,9 @@ class Samples {
     std::lock_guard<std::mutex> lock(mu_);
     if (v_.empty()) return absl::StrCat(name, "_n=0");
     std::sort(v_.begin(), v_.end());
-    auto at = [&](double q) { return v_[std::min(v_.size() - 1, static_cast<size_t>(q * v_.size()))] / 1000; };
+    auto at = [&](double q) {
+      return v_[std::min(v_.size() - 1, static_cast<size_t>(q * v_.size()))] / 1000;
+    };
     return absl::StrFormat("%s_n=%d %s_p50_ms=%.3f %s_p90_ms=%.3f %s_p99_ms=%.3f %s_max_ms=%.3f",
                            name, v_.size(), name, at(0.50), name, at(0.90), name, at(0.99), name,
                            v_.back() / 1000);
@@ -297,12 +299,14 @@ int Cycles() {
   const absl::Duration elapsed = absl::Now() - start;
   const double rate = completed.load() / absl::ToDoubleSeconds(elapsed);
   std::fprintf(stderr, "%lld claim->complete cycles in %s: %.0f cycles/s (%d workers, batch %d)\n",
-               static_cast<long long>(completed.load()), absl::FormatDuration(elapsed).c_str(), rate,
-               workers, batch);
-  std::printf("cycles=%lld seconds=%.3f cycles_per_s=%.0f workers=%d batch=%d import_per_s=%.0f %s %s errors=%d\n",
-              static_cast<long long>(completed.load()), absl::ToDoubleSeconds(elapsed), rate, workers,
-              batch, n / absl::ToDoubleSeconds(import_time), claim_latency.Summary("claim").c_str(),
-              complete_latency.Summary("complete").c_str(), errors.load());
+               static_cast<long long>(completed.load()), absl::FormatDuration(elapsed).c_str(),
+               rate, workers, batch);
+  std::printf(
+      "cycles=%lld seconds=%.3f cycles_per_s=%.0f workers=%d batch=%d import_per_s=%.0f %s %s "
+      "errors=%d\n",
+      static_cast<long long>(completed.load()), absl::ToDoubleSeconds(elapsed), rate, workers,
+      batch, n / absl::ToDoubleSeconds(import_time), claim_latency.Summary("claim").c_str(),
+      complete_latency.Summary("complete").c_str(), errors.load());
   return errors.load() == 0 && completed.load() == n ? 0 : 1;
 }
 
@@ -398,15 +402,18 @@ int Latency() {
     for (auto& c : stream_contexts) c->TryCancel();
   }
   for (std::thread& t : threads) t.join();
-  std::fprintf(stderr, "created %lld tasks in %s (%.0f/s asked %d/s), %lld delivered via %s (%d workers)\n",
+  std::fprintf(stderr,
+               "created %lld tasks in %s (%.0f/s asked %d/s), %lld delivered via %s (%d workers)\n",
                static_cast<long long>(total), absl::FormatDuration(create_time).c_str(),
                total / absl::ToDoubleSeconds(create_time), rate,
                static_cast<long long>(received.load()), delivery.c_str(), streams);
-  std::printf("rate=%d seconds=%d created_per_s=%.0f delivered=%lld delivery=%s workers=%d %s %s errors=%d\n",
-              rate, seconds, total / absl::ToDoubleSeconds(create_time),
-              static_cast<long long>(received.load()), delivery.c_str(), streams,
-              delivered.Summary("delivery").c_str(), complete_latency.Summary("complete").c_str(),
-              errors.load());
+  std::printf(
+      "rate=%d seconds=%d created_per_s=%.0f delivered=%lld delivery=%s workers=%d %s %s "
+      "errors=%d\n",
+      rate, seconds, total / absl::ToDoubleSeconds(create_time),
+      static_cast<long long>(received.load()), delivery.c_str(), streams,
+      delivered.Summary("delivery").c_str(), complete_latency.Summary("complete").c_str(),
+      errors.load());
   return imported && errors.load() == 0 && received.load() == total ? 0 : 1;
 }
 

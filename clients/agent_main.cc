@@ -156,8 +156,10 @@ Enum EnumFlag(Flags& f, const std::string& name, const std::string& prefix,
               bool (*parse)(const std::string&, Enum*)) {
   const std::string value = f.Get(name);
   Enum e;
-  if (value.empty() || !parse(prefix + absl::AsciiStrToUpper(value), &e) || static_cast<int>(e) == 0) {
-    throw UsageError{absl::StrCat("--", name, "=", value, " is not one of the values listed in --help")};
+  if (value.empty() || !parse(prefix + absl::AsciiStrToUpper(value), &e) ||
+      static_cast<int>(e) == 0) {
+    throw UsageError{
+        absl::StrCat("--", name, "=", value, " is not one of the values listed in --help")};
   }
   return e;
 }
@@ -169,7 +171,8 @@ v1::PromiseToPay PromiseFlag(const std::string& value) {
   if (parts.size() != 2) throw bad;
   std::vector<std::string> money = absl::StrSplit(parts[0], '.');
   int64_t yuan = 0, fen = 0;
-  if (money.empty() || money.size() > 2 || !absl::SimpleAtoi(money[0], &yuan) || yuan < 0) throw bad;
+  if (money.empty() || money.size() > 2 || !absl::SimpleAtoi(money[0], &yuan) || yuan < 0)
+    throw bad;
   if (money.size() == 2) {
     if (money[1].empty() || money[1].size() > 2 || !absl::SimpleAtoi(money[1], &fen)) throw bad;
     if (money[1].size() == 1) fen *= 10;
@@ -239,7 +242,8 @@ v1::TaskOutcome OutcomeFlags(Flags& f) {
     o.mutable_sms()->set_delivered(ChoiceFlag(f, "sms", "delivered", "failed"));
     o.mutable_sms()->set_gateway_reference(f.Get("reference"));
   } else if (f.Has("assessment")) {
-    o.mutable_hardship_assessment()->set_genuine(ChoiceFlag(f, "assessment", "genuine", "not_genuine"));
+    o.mutable_hardship_assessment()->set_genuine(
+        ChoiceFlag(f, "assessment", "genuine", "not_genuine"));
     o.mutable_hardship_assessment()->set_assessment(f.Get("notes"));
   } else {
     o.mutable_review()->set_decision(f.Get("review"));
@@ -249,7 +253,8 @@ v1::TaskOutcome OutcomeFlags(Flags& f) {
 }
 
 std::string Cny(int64_t fen) {
-  return absl::StrFormat("%s%d.%02d CNY", fen < 0 ? "-" : "", std::abs(fen) / 100, std::abs(fen) % 100);
+  return absl::StrFormat("%s%d.%02d CNY", fen < 0 ? "-" : "", std::abs(fen) / 100,
+                         std::abs(fen) % 100);
 }
 
 absl::Time TimeOf(const google::protobuf::Timestamp& ts) {
@@ -257,7 +262,8 @@ absl::Time TimeOf(const google::protobuf::Timestamp& ts) {
 }
 
 std::string Short(const std::string& enum_name, const std::string& prefix) {
-  return absl::AsciiStrToLower(enum_name.substr(enum_name.rfind(prefix, 0) == 0 ? prefix.size() : 0));
+  return absl::AsciiStrToLower(
+      enum_name.substr(enum_name.rfind(prefix, 0) == 0 ? prefix.size() : 0));
 }
 
 // What the worker needs to see, and the command that reports it.
@@ -281,22 +287,35 @@ void PrintTask(const v1::Task& t, const std::string& self) {
   std::printf("  local time  %s (%s)\n", absl::FormatTime("%H:%M", absl::Now(), zone).c_str(),
               zone.name().c_str());
   if (t.has_deadline()) {
-    std::printf("  due by      %s\n", absl::FormatTime("%Y-%m-%d %H:%M %Z", TimeOf(t.deadline()), zone).c_str());
+    std::printf("  due by      %s\n",
+                absl::FormatTime("%Y-%m-%d %H:%M %Z", TimeOf(t.deadline()), zone).c_str());
   }
   std::printf("  lease until %s (attempt %d)\n",
               absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", TimeOf(t.lease_expires_at()), zone).c_str(),
               t.attempts());
   const char* outcome = "--call=reached|no_answer|wrong_number|refused";
   switch (t.type()) {
-    case v1::TASK_TYPE_SMS_REMINDER: outcome = "--sms=delivered|failed"; break;
-    case v1::TASK_TYPE_HOME_VISIT: outcome = "--visit=met|not_home|moved"; break;
-    case v1::TASK_TYPE_LEGAL_LETTER: outcome = "--letter=sent --reference=REF"; break;
-    case v1::TASK_TYPE_HARDSHIP_ASSESSMENT: outcome = "--assessment=genuine|not_genuine"; break;
-    case v1::TASK_TYPE_SUPERVISOR_REVIEW: outcome = "--review=DECISION [--write_off]"; break;
-    default: break;
+    case v1::TASK_TYPE_SMS_REMINDER:
+      outcome = "--sms=delivered|failed";
+      break;
+    case v1::TASK_TYPE_HOME_VISIT:
+      outcome = "--visit=met|not_home|moved";
+      break;
+    case v1::TASK_TYPE_LEGAL_LETTER:
+      outcome = "--letter=sent --reference=REF";
+      break;
+    case v1::TASK_TYPE_HARDSHIP_ASSESSMENT:
+      outcome = "--assessment=genuine|not_genuine";
+      break;
+    case v1::TASK_TYPE_SUPERVISOR_REVIEW:
+      outcome = "--review=DECISION [--write_off]";
+      break;
+    default:
+      break;
   }
   std::printf("  report with %s complete --task=%lld --token=%lld %s\n", self.c_str(),
-              static_cast<long long>(t.task_id()), static_cast<long long>(t.lease_token()), outcome);
+              static_cast<long long>(t.task_id()), static_cast<long long>(t.lease_token()),
+              outcome);
 }
 
 void PrintListed(const v1::Task& t) {
@@ -307,11 +326,23 @@ void PrintListed(const v1::Task& t) {
 }
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
 }
@@ -344,9 +375,7 @@ struct Lease {
   int64_t task = 0;
   int64_t token = 0;
 };
-Lease LeaseFlags(Flags& f) {
-  return {IntFlag(f, "task", 0, true), IntFlag(f, "token", 0, true)};
-}
+Lease LeaseFlags(Flags& f) { return {IntFlag(f, "task", 0, true), IntFlag(f, "token", 0, true)}; }
 
 int Run(int argc, char** argv) {
   std::vector<std::string> global, rest;
@@ -397,7 +426,8 @@ int Run(int argc, char** argv) {
   }
   const std::string self = absl::StrCat(argv[0], " --server=", server, " --worker=", worker);
 
-  auto stub = v1::TaskService::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+  auto stub =
+      v1::TaskService::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   // A flag of another outcome (--write_off with --call) is a mistake too.
   auto finish_flags = [&] {
@@ -435,7 +465,8 @@ int Run(int argc, char** argv) {
     grpc::Status s = stub->ClaimTasks(&context, r, &out);
     if (!s.ok()) return Failed(s);
     if (out.tasks().empty()) {
-      std::fprintf(stderr, "collections-agent: no task ready in %s\n", absl::StrJoin(r.queues(), ", ").c_str());
+      std::fprintf(stderr, "collections-agent: no task ready in %s\n",
+                   absl::StrJoin(r.queues(), ", ").c_str());
       return kNothing;
     }
     for (const v1::Task& t : out.tasks()) PrintTask(t, self);

@@ -35,8 +35,10 @@ namespace {
 
 const std::vector<Flag>& GlobalFlags() {
   static const auto* flags = new std::vector<Flag>{
-      {"server", "HOST:PORT", "collectionsd's address (default $COLLECTIONS_SERVER or 127.0.0.1:50051)"},
-      {"format", "FORMAT", "table (default, for a terminal), csv (for spreadsheets) or json (for scripts)"},
+      {"server", "HOST:PORT",
+       "collectionsd's address (default $COLLECTIONS_SERVER or 127.0.0.1:50051)"},
+      {"format", "FORMAT",
+       "table (default, for a terminal), csv (for spreadsheets) or json (for scripts)"},
       {"actor", "NAME", "who you are, recorded on the events you cause"},
       {"timeout", "SECONDS", "how long to wait for an answer (default 30; date advance 3600)"},
       {"help", "", "show this help"},
@@ -96,7 +98,8 @@ const std::vector<Command>& Commands() {
        "[flags]",
        "cases, filtered",
        "In case id order; days past due as of the current business date.",
-       {{"stage", "S[,S...]", "reminder, counselling, repayment_plan, legal_action, resolved, closed"},
+       {{"stage", "S[,S...]",
+         "reminder, counselling, repayment_plan, legal_action, resolved, closed"},
         {"class", "C[,C...]", "mild, moderate, severe"},
         {"min_dpd", "N", "at least N days past due"},
         {"max_dpd", "N", "at most N days past due"},
@@ -104,13 +107,16 @@ const std::vector<Command>& Commands() {
         {"policy_version", "N", "under this policy version"},
         {"limit", "N", "at most N cases (default 100)"}},
        CaseList},
-      {"import", "FILE.csv", "stream the overdue feed from a CSV file",
+      {"import",
+       "FILE.csv",
+       "stream the overdue feed from a CSV file",
        absl::StrCat("Each row is sent as it is read; a progress line shows on a terminal.\n"
                     "Rows the file gets wrong, and rows the server rejects, are listed with\n"
                     "their line. Importing a file again is safe (idempotent per loan and date).\n"
                     "Exit status 3 when some rows were rejected.\n\n",
                     kFeedColumnsHelp),
-       {}, Import},
+       {},
+       Import},
       {"pay",
        "[flags]",
        "record a payment",
@@ -143,8 +149,11 @@ const std::vector<Command>& Commands() {
        {{"version", "N", "a stored version (default: the current one)"},
         {"out", "FILE", "write to FILE instead of standard output"}},
        PolicyGet},
-      {"policy put", "FILE", "store a new policy version (textproto); new cases get it",
-       "Validated by the server; running cases keep their version until migrated.", {},
+      {"policy put",
+       "FILE",
+       "store a new policy version (textproto); new cases get it",
+       "Validated by the server; running cases keep their version until migrated.",
+       {},
        PolicyPut},
       {"policy versions", "", "stored versions with their open cases", "", {}, PolicyVersions},
       {"policy migrate",
@@ -173,8 +182,8 @@ std::string MainHelp() {
       "collectionsctl: reports, cases, the overdue feed and policies of collectionsd.\n\n"
       "Usage: collectionsctl COMMAND [SUBCOMMAND] [FLAGS]\n\nCommands:\n";
   for (const Command& c : Commands()) {
-    absl::StrAppend(&out, "  ", c.path, std::string(c.path.size() < 24 ? 24 - c.path.size() : 1, ' '),
-                    c.summary, "\n");
+    absl::StrAppend(&out, "  ", c.path,
+                    std::string(c.path.size() < 24 ? 24 - c.path.size() : 1, ' '), c.summary, "\n");
   }
   absl::StrAppend(&out, "\nFlags of every command:\n", FlagHelp(GlobalFlags()),
                   "\nExit status: 0 done; 1 the server refused, or the answer is\n"
@@ -217,13 +226,15 @@ int Main(const std::vector<std::string>& argv, std::ostream& out, std::ostream& 
     std::string group;
     for (const Command& c : Commands()) {
       if (absl::StartsWith(c.path, words[0] + " ")) {
-        absl::StrAppend(&group, "  ", c.path, std::string(c.path.size() < 24 ? 24 - c.path.size() : 1, ' '),
-                        c.summary, "\n");
+        absl::StrAppend(&group, "  ", c.path,
+                        std::string(c.path.size() < 24 ? 24 - c.path.size() : 1, ' '), c.summary,
+                        "\n");
       }
     }
     if (!group.empty()) {
       const bool help = words.size() > 1 && words[1] == "--help";
-      (help ? out : err) << (help ? "" : absl::StrCat("collectionsctl ", words[0], ": which one?\n"))
+      (help ? out : err) << (help ? ""
+                                  : absl::StrCat("collectionsctl ", words[0], ": which one?\n"))
                          << group;
       return help ? kOk : kBadUsage;
     }

@@ -59,14 +59,13 @@
 // Likewise COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_HISTORY: while the file it
 // names exists, the whole history of a truncated handoff is not fetched
 // (nothing is stored), so that a test can stop the server before it.
+#include <dirent.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <dirent.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -169,7 +168,8 @@ struct Flags {
 bool ParseFlags(int argc, char** argv, Flags* f) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    const std::optional<collections::clients::FlagWord> flag = collections::clients::SplitFlagWord(a);
+    const std::optional<collections::clients::FlagWord> flag =
+        collections::clients::SplitFlagWord(a);
     auto value = [&](const char* name, std::string* out) {
       if (!flag || flag->name != name || !flag->value) return false;
       *out = *flag->value;
@@ -283,8 +283,7 @@ class AckSender {
   // Durably records that `sequence` is owed an acknowledgement. Call before
   // the stored sequence moves past it.
   std::string Record(int64_t sequence) {
-    std::string error =
-        WriteDurably(dir_, Name(sequence), std::to_string(sequence) + "\n");
+    std::string error = WriteDurably(dir_, Name(sequence), std::to_string(sequence) + "\n");
     if (!error.empty()) return error;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -541,8 +540,8 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  auto channel = grpc::CreateCustomChannel(flags.server, grpc::InsecureChannelCredentials(),
-                                           channel_args);
+  auto channel =
+      grpc::CreateCustomChannel(flags.server, grpc::InsecureChannelCredentials(), channel_args);
   auto stub = collections::v1::LegalService::NewStub(channel);
   int64_t last = ReadLastSequence(flags.dir);
   fprintf(stderr, "receiver: firm %s, folder %s, resuming after sequence %lld\n",
@@ -554,7 +553,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (size_t owed = acks.Pending(); owed > 0) {
-    fprintf(stderr, "receiver: %zu acknowledgement(s) pending from an earlier run (from sequence %lld)\n",
+    fprintf(stderr,
+            "receiver: %zu acknowledgement(s) pending from an earlier run (from sequence %lld)\n",
             owed, static_cast<long long>(*acks.Owed().begin()));
   }
   std::thread ack_thread([&acks] { acks.Run(); });
@@ -563,8 +563,10 @@ int main(int argc, char** argv) {
     ack_thread.join();
     stop.Join();
     if (size_t owed = acks.Pending(); owed > 0) {
-      fprintf(stderr, "receiver: %zu acknowledgement(s) still pending in %s/pending-acks; the "
-              "next start retries them\n", owed, flags.dir.c_str());
+      fprintf(stderr,
+              "receiver: %zu acknowledgement(s) still pending in %s/pending-acks; the "
+              "next start retries them\n",
+              owed, flags.dir.c_str());
     }
     return code;
   };
@@ -639,7 +641,8 @@ int main(int argc, char** argv) {
       break;
     }
     grpc::Status status = reader->Finish();
-    const bool expected_end = status.ok() || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    const bool expected_end =
+        status.ok() || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (flags.once && expected_end && received == 0) {
       // Caught up; done once the server has answered every acknowledgement.
       while (!stop.requested() && acks.Pending() > 0 && acks.FailuresInARow() < 10) {
@@ -668,9 +671,8 @@ int main(int argc, char** argv) {
     const auto resume_at = std::chrono::system_clock::now() + std::chrono::milliseconds(500);
     while (!stop.requested() && std::chrono::system_clock::now() < resume_at) {
       const grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
-      channel->WaitForStateChange(
-          state, std::min(resume_at, std::chrono::system_clock::now() +
-                                         std::chrono::milliseconds(100)));
+      channel->WaitForStateChange(state, std::min(resume_at, std::chrono::system_clock::now() +
+                                                                 std::chrono::milliseconds(100)));
     }
   }
   fprintf(stderr, "receiver: stopped at sequence %lld\n", static_cast<long long>(last));

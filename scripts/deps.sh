@@ -8,6 +8,7 @@ set -euo pipefail
 PACKAGES=(
   cmake g++ make pkg-config
   clang  # scripts/clang_check.sh: the thread-safety analysis
+  clang-format  # scripts/format.sh: the test command checks the formatting
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsoci-dev libsqlite3-dev libpq-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev

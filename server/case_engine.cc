@@ -78,9 +78,8 @@ class Pending {
   // Blocks while more than `limit` are outstanding (flow control).
   void WaitBelow(int limit) {
     absl::MutexLock lock(&mu_);
-    auto below = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return outstanding_ < limit;
-    };
+    auto below = [this, limit]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outstanding_ < limit; };
     mu_.Await(absl::Condition(&below));
   }
 
@@ -92,8 +91,7 @@ class Pending {
 
 }  // namespace
 
-CaseEngine::CaseEngine(storage::Store* store, const Clock* clock,
-                       PolicyRegistry* policies)
+CaseEngine::CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies)
     : store_(store), clock_(clock), policies_(policies) {}
 
 absl::Status CaseEngine::Start(const std::string& time_zone) {
@@ -107,9 +105,8 @@ absl::Status CaseEngine::Start(const std::string& time_zone) {
       return absl::InvalidArgumentError(absl::StrCat("unknown time zone ", time_zone));
     }
     const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), tz);
-    RETURN_IF_ERROR(store_->Write([today](storage::UnitOfWork& uow) {
-      return uow.SetBusinessDate(today);
-    }));
+    RETURN_IF_ERROR(
+        store_->Write([today](storage::UnitOfWork& uow) { return uow.SetBusinessDate(today); }));
     LogInfo("business date: first start, set to %s", workflow::FormatDay(today));
     stored = today;
   }
@@ -134,8 +131,8 @@ absl::CivilDay CaseEngine::BusinessDate() const {
 
 void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
                         std::function<void(absl::StatusOr<ImportKind>)> done) {
-  if (absl::Status s = workflow::ValidateDelinquencyRecord(record, policies_->Current(),
-                                                           BusinessDate());
+  if (absl::Status s =
+          workflow::ValidateDelinquencyRecord(record, policies_->Current(), BusinessDate());
       !s.ok()) {
     done(s);
     return;
@@ -223,8 +220,7 @@ void CaseEngine::RecordPayment(
           response.set_duplicate(true);
           return absl::OkStatus();
         }
-        ASSIGN_OR_RETURN(v1::Case current,
-                         LoadTarget(uow, request.case_id(), request.loan_id()));
+        ASSIGN_OR_RETURN(v1::Case current, LoadTarget(uow, request.case_id(), request.loan_id()));
         v1::CaseEvent event;
         *event.mutable_business_date() = DayToProto(today);
         event.set_actor(actor);
@@ -247,9 +243,9 @@ void CaseEngine::RecordPayment(
             }
           }
         }
-        ASSIGN_OR_RETURN(workflow::Transition t,
-                         DecideAndApply(uow, *policies_, *clock_, &current, event,
-                                        std::move(paid_instalments)));
+        ASSIGN_OR_RETURN(
+            workflow::Transition t,
+            DecideAndApply(uow, *policies_, *clock_, &current, event, std::move(paid_instalments)));
         *response.mutable_payment() = t.event.payment();
         if (plan) {
           if (!workflow::IsOpenStage(t.next.stage())) {
@@ -361,8 +357,8 @@ absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest
           "events_page_token is not one this server gave out for this case");
     }
   }
-  const int page = request.events_page_size() == 0 ? kDefaultEventsPage
-                                                   : request.events_page_size();
+  const int page =
+      request.events_page_size() == 0 ? kDefaultEventsPage : request.events_page_size();
   v1::GetCaseResponse out;
   ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events,
                    store_->ListEventsPage(c->case_id(), after, 0, page + 1, /*newest=*/false));
@@ -386,8 +382,7 @@ absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest
   return out;
 }
 
-absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
-    const v1::ListCasesRequest& request) {
+absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(const v1::ListCasesRequest& request) {
   storage::CaseFilter filter;
   for (int s : request.stages()) {
     if (s == v1::STAGE_UNSPECIFIED || !v1::Stage_IsValid(s)) {
@@ -402,7 +397,8 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
     filter.classes.push_back(static_cast<v1::CaseClass>(c));
   }
   if (request.min_days_past_due() < 0 || request.max_days_past_due() < 0) {
-    return absl::InvalidArgumentError("min_days_past_due and max_days_past_due must not be negative");
+    return absl::InvalidArgumentError(
+        "min_days_past_due and max_days_past_due must not be negative");
   }
   if (request.max_days_past_due() > 0 &&
       request.max_days_past_due() < request.min_days_past_due()) {
@@ -457,14 +453,14 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(
   return out;
 }
 
-absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
-    absl::CivilDay to, const std::string& actor) {
+absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::CivilDay to,
+                                                                      const std::string& actor) {
   absl::MutexLock lock(&aging_mu_);
   const absl::CivilDay current = BusinessDate();
   if (to < current) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "to: ", workflow::FormatDay(to), " is before the business date ",
-        workflow::FormatDay(current)));
+    return absl::InvalidArgumentError(absl::StrCat("to: ", workflow::FormatDay(to),
+                                                   " is before the business date ",
+                                                   workflow::FormatDay(current)));
   }
   if (to - current > 366) {
     return absl::InvalidArgumentError("to: at most 366 days at a time");
@@ -473,9 +469,8 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
   // The current day first: it finishes a run that a crash interrupted.
   for (absl::CivilDay day = current; day <= to; ++day) {
     if (day > current) {
-      RETURN_IF_ERROR(store_->Write([day](storage::UnitOfWork& uow) {
-        return uow.SetBusinessDate(day);
-      }));
+      RETURN_IF_ERROR(
+          store_->Write([day](storage::UnitOfWork& uow) { return uow.SetBusinessDate(day); }));
       absl::MutexLock date_lock(&date_mu_);
       business_date_ = day;
     }
@@ -489,16 +484,14 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
   return out;
 }
 
-absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor,
-                                DayCounts& counts) {
+absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor, DayCounts& counts) {
   RETURN_IF_ERROR(AgeCases(day, actor, counts));
   RETURN_IF_ERROR(FireTimers(day, counts));
   // The book as the day's run left it, for the portfolio and roll rates.
   return storage::TakeReportSnapshot(*store_, day);
 }
 
-absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor,
-                                  DayCounts& counts) {
+absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor, DayCounts& counts) {
   // Pages through the due cases in (next aging day, case id) order, reading
   // only the index; each case is its own command so that the writer groups
   // them into commits and one bad case cannot stop the others. A case aged
@@ -516,8 +509,8 @@ absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor,
       pending.WaitBelow(4 * kPage);
       pending.Add();
       store_->Submit(
-          [this, id = listed.case_id, day, actor, &aged, &moved](
-              storage::UnitOfWork& uow) -> absl::Status {
+          [this, id = listed.case_id, day, actor, &aged,
+           &moved](storage::UnitOfWork& uow) -> absl::Status {
             ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(id));
             // Moved on since it was listed (an event already aged it).
             if (!c || !workflow::IsOpenStage(c->stage())) return absl::OkStatus();
@@ -541,8 +534,7 @@ absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor,
   counts.aged += aged.load();
   counts.stage_changes += moved.load();
   if (!status.ok()) {
-    LogError("aging %s: %s (the run can be resumed)", workflow::FormatDay(day),
-             status.ToString());
+    LogError("aging %s: %s (the run can be resumed)", workflow::FormatDay(day), status.ToString());
   }
   return status;
 }
@@ -552,45 +544,46 @@ absl::Status CaseEngine::FireTimers(absl::CivilDay day, DayCounts& counts) {
   while (true) {
     auto fired = std::make_shared<int64_t>(0);
     auto more = std::make_shared<bool>(false);
-    RETURN_IF_ERROR(store_->Write([this, day, fired, more](storage::UnitOfWork& uow) -> absl::Status {
-      ASSIGN_OR_RETURN(std::vector<storage::DueTimer> due, uow.DueTimers(day, kBatch));
-      *more = static_cast<int>(due.size()) == kBatch;
-      for (const storage::DueTimer& d : due) {
-        ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(d.case_id));
-        if (c && workflow::IsOpenStage(c->stage())) {
-          v1::CaseEvent event = workflow::EventForTimer(d.timer.timer);
-          *event.mutable_business_date() = DayToProto(day);
-          // A missed instalment breaks the plan it belongs to, if it is the
-          // one running.
-          std::optional<v1::Plan> plan;
-          if (event.has_plan_broken()) {
-            ASSIGN_OR_RETURN(plan, uow.LoadPlan(event.plan_broken().plan_id()));
-            if (plan && plan->plan_id() == c->active_plan_id()) {
-              event.mutable_plan_broken()->set_instalment_count(plan->instalments_size());
-            } else {
-              plan.reset();
+    RETURN_IF_ERROR(
+        store_->Write([this, day, fired, more](storage::UnitOfWork& uow) -> absl::Status {
+          ASSIGN_OR_RETURN(std::vector<storage::DueTimer> due, uow.DueTimers(day, kBatch));
+          *more = static_cast<int>(due.size()) == kBatch;
+          for (const storage::DueTimer& d : due) {
+            ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(d.case_id));
+            if (c && workflow::IsOpenStage(c->stage())) {
+              v1::CaseEvent event = workflow::EventForTimer(d.timer.timer);
+              *event.mutable_business_date() = DayToProto(day);
+              // A missed instalment breaks the plan it belongs to, if it is the
+              // one running.
+              std::optional<v1::Plan> plan;
+              if (event.has_plan_broken()) {
+                ASSIGN_OR_RETURN(plan, uow.LoadPlan(event.plan_broken().plan_id()));
+                if (plan && plan->plan_id() == c->active_plan_id()) {
+                  event.mutable_plan_broken()->set_instalment_count(plan->instalments_size());
+                } else {
+                  plan.reset();
+                }
+              }
+              auto t = (event.has_plan_broken() && !plan)
+                           ? absl::StatusOr<workflow::Transition>(
+                                 absl::FailedPreconditionError("plan is not running"))
+                           : DecideAndApply(uow, *policies_, *clock_, &*c, event, {d.timer.timer});
+              if (t.ok()) {
+                if (plan) {
+                  plan->set_state(v1::PLAN_STATE_BROKEN);
+                  RETURN_IF_ERROR(uow.SavePlan(*plan));
+                }
+                ++*fired;
+                continue;
+              }
+              // A timer the case no longer needs (promise kept meanwhile) is
+              // dropped; anything else is a real failure.
+              if (t.status().code() != absl::StatusCode::kFailedPrecondition) return t.status();
             }
+            RETURN_IF_ERROR(uow.DeleteTimer(d.case_id, d.timer.timer));
           }
-          auto t = (event.has_plan_broken() && !plan)
-                       ? absl::StatusOr<workflow::Transition>(
-                             absl::FailedPreconditionError("plan is not running"))
-                       : DecideAndApply(uow, *policies_, *clock_, &*c, event, {d.timer.timer});
-          if (t.ok()) {
-            if (plan) {
-              plan->set_state(v1::PLAN_STATE_BROKEN);
-              RETURN_IF_ERROR(uow.SavePlan(*plan));
-            }
-            ++*fired;
-            continue;
-          }
-          // A timer the case no longer needs (promise kept meanwhile) is
-          // dropped; anything else is a real failure.
-          if (t.status().code() != absl::StatusCode::kFailedPrecondition) return t.status();
-        }
-        RETURN_IF_ERROR(uow.DeleteTimer(d.case_id, d.timer.timer));
-      }
-      return absl::OkStatus();
-    }));
+          return absl::OkStatus();
+        }));
     counts.timers_fired += *fired;
     if (!*more) return absl::OkStatus();
   }

@@ -26,8 +26,7 @@ std::string FieldOf(absl::string_view message) {
   for (char c : head) {
     if (!(absl::ascii_isalnum(c) || c == '_' || c == '.')) return "";
   }
-  return head.find('_') != absl::string_view::npos ||
-                 head.find('.') != absl::string_view::npos
+  return head.find('_') != absl::string_view::npos || head.find('.') != absl::string_view::npos
              ? std::string(head)
              : "";
 }
@@ -69,8 +68,7 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     }
     const int64_t index = next_index_++;
     v1::ImportDelinquenciesRequest request;
-    if (!grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_,
-                                                                                &request)
+    if (!grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_, &request)
              .ok()) {
       std::optional<grpc::Status> done;
       {
@@ -122,9 +120,15 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     --in_flight_;
     if (result.ok()) {
       switch (*result) {
-        case ImportKind::kOpened: answer_.set_opened(answer_.opened() + 1); break;
-        case ImportKind::kUpdated: answer_.set_updated(answer_.updated() + 1); break;
-        case ImportKind::kUnchanged: answer_.set_unchanged(answer_.unchanged() + 1); break;
+        case ImportKind::kOpened:
+          answer_.set_opened(answer_.opened() + 1);
+          break;
+        case ImportKind::kUpdated:
+          answer_.set_updated(answer_.updated() + 1);
+          break;
+        case ImportKind::kUnchanged:
+          answer_.set_unchanged(answer_.unchanged() + 1);
+          break;
       }
     } else {
       answer_.set_rejected(answer_.rejected() + 1);
@@ -159,16 +163,17 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       context_->AddTrailingMetadata("collections-import-bad-frame", absl::StrCat(bad_frame_));
       return grpc::Status(
           grpc::StatusCode::INVALID_ARGUMENT,
-          absl::StrCat(
-              "frame ", bad_frame_,
-              " of the stream (0-based) is not an ImportDelinquenciesRequest that decodes "
-              "(is every string valid UTF-8?); nothing from it on was read. The ",
-              bad_frame_, " rows before it were each processed on its own and stay as they "
-              "landed: ", answer_.opened(), " opened, ", answer_.updated(), " updated, ",
-              answer_.unchanged(), " unchanged, ", answer_.rejected(),
-              " rejected. Fix the row and send the stream again from frame ", bad_frame_,
-              " (sending the earlier rows again is harmless: rows are idempotent per "
-              "loan_id and as_of)."));
+          absl::StrCat("frame ", bad_frame_,
+                       " of the stream (0-based) is not an ImportDelinquenciesRequest that decodes "
+                       "(is every string valid UTF-8?); nothing from it on was read. The ",
+                       bad_frame_,
+                       " rows before it were each processed on its own and stay as they "
+                       "landed: ",
+                       answer_.opened(), " opened, ", answer_.updated(), " updated, ",
+                       answer_.unchanged(), " unchanged, ", answer_.rejected(),
+                       " rejected. Fix the row and send the stream again from frame ", bad_frame_,
+                       " (sending the earlier rows again is harmless: rows are idempotent per "
+                       "loan_id and as_of)."));
     }
     // Errors listed in stream order.
     std::sort(answer_.mutable_errors()->begin(), answer_.mutable_errors()->end(),
@@ -176,8 +181,8 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
                 return a.index() < b.index();
               });
     bool own_buffer = false;
-    return grpc::SerializationTraits<v1::ImportDelinquenciesResponse>::Serialize(
-        answer_, response_, &own_buffer);
+    return grpc::SerializationTraits<v1::ImportDelinquenciesResponse>::Serialize(answer_, response_,
+                                                                                 &own_buffer);
   }
 
   CaseEngine* const engine_;
@@ -202,18 +207,18 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* CaseServiceImpl::ImportDelinquencies(
   return new ImportReactor(context_.cases, context, response, ActorOf(context, "ingest"));
 }
 
-grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(
-    grpc::CallbackServerContext* context, const v1::RecordPaymentRequest* request,
-    v1::RecordPaymentResponse* response) {
+grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(grpc::CallbackServerContext* context,
+                                                         const v1::RecordPaymentRequest* request,
+                                                         v1::RecordPaymentResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.cases->RecordPayment(
-      *request, ActorOf(context, "ingest"), AnswerWith(reactor, response));
+  context_.cases->RecordPayment(*request, ActorOf(context, "ingest"),
+                                AnswerWith(reactor, response));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* CaseServiceImpl::SignalCase(
-    grpc::CallbackServerContext* context, const v1::SignalCaseRequest* request,
-    v1::SignalCaseResponse* response) {
+grpc::ServerUnaryReactor* CaseServiceImpl::SignalCase(grpc::CallbackServerContext* context,
+                                                      const v1::SignalCaseRequest* request,
+                                                      v1::SignalCaseResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.cases->Signal(*request, ActorOf(context, "api"), AnswerWith(reactor, response));
   return reactor;
@@ -245,10 +250,10 @@ grpc::ServerUnaryReactor* CaseServiceImpl::AdvanceBusinessDate(
   absl::StatusOr<absl::CivilDay> to = workflow::DayFromProto(request->to(), "to");
   if (!to.ok()) return FinishUnary(context, ToGrpcStatus(to.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, day = *to,
-                               actor = ActorOf(context, "admin")] {
-    FinishWith(reactor, response, context_.cases->AdvanceTo(day, actor));
-  });
+  context_.executor->Schedule(
+      [this, reactor, response, day = *to, actor = ActorOf(context, "admin")] {
+        FinishWith(reactor, response, context_.cases->AdvanceTo(day, actor));
+      });
   return reactor;
 }
 

@@ -12,9 +12,8 @@
 
 namespace collections::server {
 
-class CaseServiceImpl final
-    : public v1::CaseService::WithRawCallbackMethod_ImportDelinquencies<
-          v1::CaseService::CallbackService> {
+class CaseServiceImpl final : public v1::CaseService::WithRawCallbackMethod_ImportDelinquencies<
+                                  v1::CaseService::CallbackService> {
  public:
   explicit CaseServiceImpl(const ServiceContext& context) : context_(context) {}
 
@@ -22,15 +21,13 @@ class CaseServiceImpl final
   grpc::ServerReadReactor<grpc::ByteBuffer>* ImportDelinquencies(
       grpc::CallbackServerContext* context, grpc::ByteBuffer* response) override;
 
-  grpc::ServerUnaryReactor* RecordPayment(
-      grpc::CallbackServerContext* context,
-      const v1::RecordPaymentRequest* request,
-      v1::RecordPaymentResponse* response) override;
+  grpc::ServerUnaryReactor* RecordPayment(grpc::CallbackServerContext* context,
+                                          const v1::RecordPaymentRequest* request,
+                                          v1::RecordPaymentResponse* response) override;
 
-  grpc::ServerUnaryReactor* SignalCase(
-      grpc::CallbackServerContext* context,
-      const v1::SignalCaseRequest* request,
-      v1::SignalCaseResponse* response) override;
+  grpc::ServerUnaryReactor* SignalCase(grpc::CallbackServerContext* context,
+                                       const v1::SignalCaseRequest* request,
+                                       v1::SignalCaseResponse* response) override;
 
   grpc::ServerUnaryReactor* GetCase(grpc::CallbackServerContext* context,
                                     const v1::GetCaseRequest* request,
@@ -40,10 +37,9 @@ class CaseServiceImpl final
                                       const v1::ListCasesRequest* request,
                                       v1::ListCasesResponse* response) override;
 
-  grpc::ServerUnaryReactor* AdvanceBusinessDate(
-      grpc::CallbackServerContext* context,
-      const v1::AdvanceBusinessDateRequest* request,
-      v1::AdvanceBusinessDateResponse* response) override;
+  grpc::ServerUnaryReactor* AdvanceBusinessDate(grpc::CallbackServerContext* context,
+                                                const v1::AdvanceBusinessDateRequest* request,
+                                                v1::AdvanceBusinessDateResponse* response) override;
 
  private:
   ServiceContext context_;

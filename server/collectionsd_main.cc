@@ -112,8 +112,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   collections::server::LogLevel level;
-  if (!collections::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level),
-                                          &level)) {
+  if (!collections::server::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     LogError("--log_level: unknown level \"%s\" (debug, info, warning, error)",
              absl::GetFlag(FLAGS_log_level));
     return 2;
@@ -144,12 +143,12 @@ int main(int argc, char** argv) {
     char extra = 0;
     if (at == "off") {
       config.daily_aging_minute = -1;
-    } else if (sscanf(at.c_str(), "%d:%d%c", &hour, &minute, &extra) == 2 &&
-               hour >= 0 && hour < 24 && minute >= 0 && minute < 60) {
+    } else if (sscanf(at.c_str(), "%d:%d%c", &hour, &minute, &extra) == 2 && hour >= 0 &&
+               hour < 24 && minute >= 0 && minute < 60) {
       config.daily_aging_minute = hour * 60 + minute;
     } else {
-      collections::server::LogError(
-          "--daily_aging_time=%s: expected HH:MM (00:00-23:59) or off", at);
+      collections::server::LogError("--daily_aging_time=%s: expected HH:MM (00:00-23:59) or off",
+                                    at);
       return 2;
     }
   }

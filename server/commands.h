@@ -31,15 +31,14 @@ void SubmitFor(storage::Store* store,
                std::function<absl::Status(storage::UnitOfWork&, Answer&)> body,
                std::function<void(absl::StatusOr<Answer>)> done) {
   auto out = std::make_shared<Answer>();
-  store->Submit(
-      [body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
-      [out, done = std::move(done)](absl::Status status) {
-        if (status.ok()) {
-          done(std::move(*out));
-        } else {
-          done(status);
-        }
-      });
+  store->Submit([body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
+                [out, done = std::move(done)](absl::Status status) {
+                  if (status.ok()) {
+                    done(std::move(*out));
+                  } else {
+                    done(status);
+                  }
+                });
 }
 
 // The answer stored for (scope, key) by SaveAnswer, parsed into *answer:

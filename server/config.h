@@ -12,8 +12,7 @@
 namespace collections::server {
 
 inline constexpr char kDefaultListen[] = "127.0.0.1:50051";
-inline constexpr char kDefaultDb[] =
-    "sqlite3://db=var/collections.db timeout=5";
+inline constexpr char kDefaultDb[] = "sqlite3://db=var/collections.db timeout=5";
 
 struct ServerConfig {
   // host:port to serve on; port 0 picks a free one (Server::port() tells).

@@ -130,8 +130,8 @@ void ContactGate::Fail(absl::Status s) {
   if (status_.ok()) status_ = std::move(s);
 }
 
-absl::Status RecheckLiftedHolds(storage::UnitOfWork& uow, PolicyRegistry& policies,
-                                absl::Time now, int64_t case_id) {
+absl::Status RecheckLiftedHolds(storage::UnitOfWork& uow, PolicyRegistry& policies, absl::Time now,
+                                int64_t case_id) {
   ASSIGN_OR_RETURN(std::vector<v1::Task> held, uow.HeldTasks(case_id));
   ContactGate gate(uow, policies, now);
   for (const v1::Task& task : held) {

@@ -99,8 +99,8 @@ class ContactGate {
 // hold left loses its hold_reason and is claimable now (waiting claims
 // wake once the command commits); one still held gets the reason that now
 // applies and its recheck time.
-absl::Status RecheckLiftedHolds(storage::UnitOfWork& uow, PolicyRegistry& policies,
-                                absl::Time now, int64_t case_id);
+absl::Status RecheckLiftedHolds(storage::UnitOfWork& uow, PolicyRegistry& policies, absl::Time now,
+                                int64_t case_id);
 
 }  // namespace collections::server
 

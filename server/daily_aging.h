@@ -22,8 +22,7 @@ namespace collections::server {
 
 class DailyAging {
  public:
-  DailyAging(CaseEngine* engine, const Clock* clock, absl::TimeZone zone,
-             int minute_of_day)
+  DailyAging(CaseEngine* engine, const Clock* clock, absl::TimeZone zone, int minute_of_day)
       : engine_(engine), clock_(clock), zone_(zone), minute_of_day_(minute_of_day) {}
   ~DailyAging() { Stop(); }
 
@@ -38,8 +37,8 @@ class DailyAging {
     LogInfo("daily aging: advancing the business date to %s", workflow::FormatDay(due));
     auto result = engine_->AdvanceTo(due, "system:daily-aging");
     if (!result.ok()) return result.status();
-    LogInfo("daily aging: %d cases aged, %d stage changes, %d timers fired",
-            result->cases_aged(), result->stage_changes(), result->timers_fired());
+    LogInfo("daily aging: %d cases aged, %d stage changes, %d timers fired", result->cases_aged(),
+            result->stage_changes(), result->timers_fired());
     return true;
   }
 

@@ -44,9 +44,8 @@ class Executor {
         // Await evaluates the condition with mu_ held; the analysis cannot
         // see that through the function pointer.
         mu_.Await(absl::Condition(
-            +[](Executor* e) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-              return e->stopping_ || !e->queue_.empty();
-            },
+            +[](Executor* e)
+                 ABSL_NO_THREAD_SAFETY_ANALYSIS { return e->stopping_ || !e->queue_.empty(); },
             this));
         if (queue_.empty()) return;  // stopping and drained
         task = std::move(queue_.front());

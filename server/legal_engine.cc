@@ -82,8 +82,8 @@ absl::StatusOr<int64_t> LegalEngine::CheckHistory(const v1::GetHandoffHistoryReq
   RETURN_IF_ERROR(CheckFirm(request.firm_id()));
   if (request.sequence() <= 0) return absl::InvalidArgumentError("sequence is required");
   if (request.page_size() < 0 || request.page_size() > kMaxHistoryPage) {
-    return absl::InvalidArgumentError(absl::StrCat("page_size must be 0..", kMaxHistoryPage,
-                                                   " (0: ", kDefaultHistoryPage, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 0..", kMaxHistoryPage, " (0: ", kDefaultHistoryPage, ")"));
   }
   // The token is "<handoff sequence>:<last event sequence given>".
   int64_t after = 0;
@@ -91,9 +91,8 @@ absl::StatusOr<int64_t> LegalEngine::CheckHistory(const v1::GetHandoffHistoryReq
     std::pair<std::string, std::string> parts =
         absl::StrSplit(request.page_token(), absl::MaxSplits(':', 1));
     int64_t token_handoff = 0;
-    if (!absl::SimpleAtoi(parts.first, &token_handoff) ||
-        token_handoff != request.sequence() || !absl::SimpleAtoi(parts.second, &after) ||
-        after <= 0) {
+    if (!absl::SimpleAtoi(parts.first, &token_handoff) || token_handoff != request.sequence() ||
+        !absl::SimpleAtoi(parts.second, &after) || after <= 0) {
       return absl::InvalidArgumentError(
           "page_token is not one this server gave out for this handoff");
     }
@@ -108,10 +107,10 @@ absl::StatusOr<std::vector<v1::Handoff>> LegalEngine::NextHandoffs(const std::st
   ASSIGN_OR_RETURN(std::vector<v1::Handoff> list, store_->ListHandoffs(firm, after, 100));
   for (v1::Handoff& h : list) {
     if (h.case_().version() <= 0) continue;
-    ASSIGN_OR_RETURN(std::vector<v1::CaseEvent> events,
-                     store_->ListEventsPage(h.case_id(), 0, h.case_().version(),
-                                            kHandoffHistoryEvents + 1,
-                                            /*newest=*/true));
+    ASSIGN_OR_RETURN(
+        std::vector<v1::CaseEvent> events,
+        store_->ListEventsPage(h.case_id(), 0, h.case_().version(), kHandoffHistoryEvents + 1,
+                               /*newest=*/true));
     if (static_cast<int>(events.size()) > kHandoffHistoryEvents) {
       events.erase(events.begin());
       h.set_history_truncated(true);
@@ -132,12 +131,12 @@ void LegalEngine::Acknowledge(
         ASSIGN_OR_RETURN(auto handoff, uow.LoadHandoff(req.sequence()));
         // Another firm's handoff looks the same as none: nothing leaks.
         if (!handoff || handoff->firm_id != req.firm_id()) {
-          return absl::NotFoundError(absl::StrCat("handoff ", req.sequence(), " not found for firm ",
-                                                  req.firm_id()));
+          return absl::NotFoundError(
+              absl::StrCat("handoff ", req.sequence(), " not found for firm ", req.firm_id()));
         }
         if (handoff->acknowledged) return absl::OkStatus();  // once is enough
-        RETURN_IF_ERROR(uow.AcknowledgeHandoff(req.sequence(), req.accepted(),
-                                               req.refusal_reason(), clock_->Now()));
+        RETURN_IF_ERROR(uow.AcknowledgeHandoff(req.sequence(), req.accepted(), req.refusal_reason(),
+                                               clock_->Now()));
         if (handoff->kind != v1::HANDOFF_KIND_NEW_CASE) return absl::OkStatus();
         ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(handoff->case_id));
         // Only a case still with this firm moves; a stale acknowledgement
@@ -165,8 +164,8 @@ void LegalEngine::ReportMilestone(
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::ReportLegalMilestoneResponse>(
       store_,
-      [this, req = std::move(request), today](storage::UnitOfWork& uow,
-                                              v1::ReportLegalMilestoneResponse& out) -> absl::Status {
+      [this, req = std::move(request), today](
+          storage::UnitOfWork& uow, v1::ReportLegalMilestoneResponse& out) -> absl::Status {
         if (!req.request_id().empty()) {
           ASSIGN_OR_RETURN(bool seen,
                            FindStoredAnswer(uow, "legal.milestone", req.request_id(), &out));
@@ -182,8 +181,7 @@ void LegalEngine::ReportMilestone(
         *e.mutable_business_date() = workflow::DayToProto(today);
         e.set_actor(absl::StrCat("legal:", req.milestone().firm_id()));
         *e.mutable_legal_milestone() = req.milestone();
-        ASSIGN_OR_RETURN(workflow::Transition t,
-                         DecideAndApply(uow, *policies_, *clock_, &*c, e));
+        ASSIGN_OR_RETURN(workflow::Transition t, DecideAndApply(uow, *policies_, *clock_, &*c, e));
         *out.mutable_case_() = t.next;
         if (!req.request_id().empty()) {
           RETURN_IF_ERROR(SaveAnswer(uow, "legal.milestone", req.request_id(), out));
@@ -199,8 +197,8 @@ absl::StatusOr<v1::GetHandoffHistoryResponse> LegalEngine::History(
                    store_->ListHandoffs(request.firm_id(), request.sequence() - 1, 1));
   // Another firm's handoff looks the same as none: nothing leaks.
   if (found.empty() || found[0].sequence() != request.sequence()) {
-    return absl::NotFoundError(absl::StrCat("handoff ", request.sequence(),
-                                            " not found for firm ", request.firm_id()));
+    return absl::NotFoundError(
+        absl::StrCat("handoff ", request.sequence(), " not found for firm ", request.firm_id()));
   }
   const v1::Handoff& h = found[0];
   const int page = request.page_size() == 0 ? kDefaultHistoryPage : request.page_size();

@@ -57,8 +57,8 @@ class LegalEngine {
 
   // Blocking: one page of a handoff's history, events after `after` (from
   // CheckHistory).
-  absl::StatusOr<v1::GetHandoffHistoryResponse> History(
-      const v1::GetHandoffHistoryRequest& request, int64_t after) const;
+  absl::StatusOr<v1::GetHandoffHistoryResponse> History(const v1::GetHandoffHistoryRequest& request,
+                                                        int64_t after) const;
 
  private:
   storage::Store* store_;

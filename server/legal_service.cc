@@ -133,12 +133,10 @@ class HandoffStream final : public grpc::ServerWriteReactor<v1::Handoff> {
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // fetches and waits in flight
 };
 
-
 }  // namespace
 
 LegalServiceImpl::LegalServiceImpl(const ServiceContext& context)
-    : context_(context),
-      engine_(context.store, context.clock, context.policies, context.cases) {}
+    : context_(context), engine_(context.store, context.clock, context.policies, context.cases) {}
 
 grpc::ServerWriteReactor<v1::Handoff>* LegalServiceImpl::StreamHandoffs(
     grpc::CallbackServerContext* context, const v1::StreamHandoffsRequest* request) {

@@ -18,23 +18,19 @@ class LegalServiceImpl final : public v1::LegalService::CallbackService {
   explicit LegalServiceImpl(const ServiceContext& context);
 
   grpc::ServerWriteReactor<v1::Handoff>* StreamHandoffs(
-      grpc::CallbackServerContext* context,
-      const v1::StreamHandoffsRequest* request) override;
+      grpc::CallbackServerContext* context, const v1::StreamHandoffsRequest* request) override;
 
-  grpc::ServerUnaryReactor* AcknowledgeHandoff(
-      grpc::CallbackServerContext* context,
-      const v1::AcknowledgeHandoffRequest* request,
-      v1::AcknowledgeHandoffResponse* response) override;
+  grpc::ServerUnaryReactor* AcknowledgeHandoff(grpc::CallbackServerContext* context,
+                                               const v1::AcknowledgeHandoffRequest* request,
+                                               v1::AcknowledgeHandoffResponse* response) override;
 
   grpc::ServerUnaryReactor* ReportLegalMilestone(
-      grpc::CallbackServerContext* context,
-      const v1::ReportLegalMilestoneRequest* request,
+      grpc::CallbackServerContext* context, const v1::ReportLegalMilestoneRequest* request,
       v1::ReportLegalMilestoneResponse* response) override;
 
-  grpc::ServerUnaryReactor* GetHandoffHistory(
-      grpc::CallbackServerContext* context,
-      const v1::GetHandoffHistoryRequest* request,
-      v1::GetHandoffHistoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetHandoffHistory(grpc::CallbackServerContext* context,
+                                              const v1::GetHandoffHistoryRequest* request,
+                                              v1::GetHandoffHistoryResponse* response) override;
 
  private:
   ServiceContext context_;

@@ -64,9 +64,7 @@ void GrpcLogFunction(gpr_log_func_args* args) {
 
 }  // namespace
 
-void SetMinLogLevel(LogLevel level) {
-  g_min_level.store(static_cast<int>(level));
-}
+void SetMinLogLevel(LogLevel level) { g_min_level.store(static_cast<int>(level)); }
 
 bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   std::string t = absl::AsciiStrToLower(text);
@@ -84,11 +82,9 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   return true;
 }
 
-std::string FormatLogLine(absl::Time when, LogLevel level,
-                          absl::string_view message) {
-  return absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", when, absl::UTCTimeZone()), " ",
-      LevelName(level), " ", message);
+std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message) {
+  return absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", when, absl::UTCTimeZone()), " ",
+                      LevelName(level), " ", message);
 }
 
 void Log(LogLevel level, absl::string_view message) {
@@ -165,9 +161,10 @@ class ProtobufLogLimiter {
       counts = counts_;
     }
     for (const std::string& line : lines) Log(LogLevel::kWarning, line);
-    LogInfo("protobuf log: %d messages since start, %d of them suppressed (at most %d a minute "
-            "per kind are logged)",
-            counts.messages, counts.suppressed, kProtobufLinesPerMinute);
+    LogInfo(
+        "protobuf log: %d messages since start, %d of them suppressed (at most %d a minute "
+        "per kind are logged)",
+        counts.messages, counts.suppressed, kProtobufLinesPerMinute);
   }
 
  private:

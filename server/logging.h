@@ -54,8 +54,7 @@ void LogProtobufLogSummary();
 
 // The formatted line Log() writes for `message` at `when` (without the
 // newline). Exposed for tests.
-std::string FormatLogLine(absl::Time when, LogLevel level,
-                          absl::string_view message);
+std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message);
 
 template <typename... Args>
 void LogInfo(const absl::FormatSpec<Args...>& format, const Args&... args) {

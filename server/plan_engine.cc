@@ -69,7 +69,8 @@ void PlanEngine::Propose(v1::ProposePlanRequest request, const std::string& prop
       [this, req = std::move(request), who = proposer, today](
           storage::UnitOfWork& uow, v1::ProposePlanResponse& out) -> absl::Status {
         if (!req.request_id().empty()) {
-          ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, "plan.propose", req.request_id(), &out));
+          ASSIGN_OR_RETURN(bool seen,
+                           FindStoredAnswer(uow, "plan.propose", req.request_id(), &out));
           if (seen) return absl::OkStatus();
         }
         ASSIGN_OR_RETURN(v1::Case c, LoadCase(uow, req.case_id()));
@@ -120,9 +121,9 @@ void PlanEngine::Approve(int64_t plan_id, const std::string& approver, bool supe
         ASSIGN_OR_RETURN(v1::Case c, LoadCase(uow, plan.case_id()));
         ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c.policy_version()));
         if (!supervisor && workflow::NeedsSupervisor(plan, c, *policy)) {
-          return absl::PermissionDeniedError(absl::StrCat(
-              "plan ", plan_id, " waives ", workflow::FormatFen(plan.waiver_fen()),
-              ", above an agent's limit: a supervisor must approve it"));
+          return absl::PermissionDeniedError(
+              absl::StrCat("plan ", plan_id, " waives ", workflow::FormatFen(plan.waiver_fen()),
+                           ", above an agent's limit: a supervisor must approve it"));
         }
         v1::CaseEvent e = Event(today, who);
         v1::PlanApproved& a = *e.mutable_plan_approved();
@@ -132,8 +133,7 @@ void PlanEngine::Approve(int64_t plan_id, const std::string& approver, bool supe
         a.set_waiver_fen(plan.waiver_fen());
         a.set_total_fen(plan.total_fen());  // what the case owes the plan from now on
         for (const auto& i : plan.instalments()) *a.add_instalment_due_dates() = i.due_date();
-        ASSIGN_OR_RETURN(workflow::Transition t,
-                         DecideAndApply(uow, *policies_, *clock_, &c, e));
+        ASSIGN_OR_RETURN(workflow::Transition t, DecideAndApply(uow, *policies_, *clock_, &c, e));
         if (plan.waiver_fen() > 0) {
           v1::CaseEvent w = Event(today, who);
           w.mutable_penalty_waived()->set_plan_id(plan_id);

@@ -29,8 +29,7 @@ bool IsSupervisor(const grpc::CallbackServerContext* context) {
 }  // namespace
 
 PlanServiceImpl::PlanServiceImpl(const ServiceContext& context)
-    : context_(context),
-      engine_(context.store, context.clock, context.policies, context.cases) {}
+    : context_(context), engine_(context.store, context.clock, context.policies, context.cases) {}
 
 grpc::ServerUnaryReactor* PlanServiceImpl::ProposePlan(grpc::CallbackServerContext* context,
                                                        const v1::ProposePlanRequest* request,
@@ -51,8 +50,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ApprovePlan(grpc::CallbackServerConte
   absl::StatusOr<std::string> actor = Person(context);
   if (!actor.ok()) return FinishUnary(context, ToGrpcStatus(actor.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Approve(request->plan_id(), *actor, IsSupervisor(context),
-                  AnswerWith(reactor, response));
+  engine_.Approve(request->plan_id(), *actor, IsSupervisor(context), AnswerWith(reactor, response));
   return reactor;
 }
 

@@ -20,20 +20,17 @@ class PlanServiceImpl final : public v1::PlanService::CallbackService {
  public:
   explicit PlanServiceImpl(const ServiceContext& context);
 
-  grpc::ServerUnaryReactor* ProposePlan(
-      grpc::CallbackServerContext* context,
-      const v1::ProposePlanRequest* request,
-      v1::ProposePlanResponse* response) override;
+  grpc::ServerUnaryReactor* ProposePlan(grpc::CallbackServerContext* context,
+                                        const v1::ProposePlanRequest* request,
+                                        v1::ProposePlanResponse* response) override;
 
-  grpc::ServerUnaryReactor* ApprovePlan(
-      grpc::CallbackServerContext* context,
-      const v1::ApprovePlanRequest* request,
-      v1::ApprovePlanResponse* response) override;
+  grpc::ServerUnaryReactor* ApprovePlan(grpc::CallbackServerContext* context,
+                                        const v1::ApprovePlanRequest* request,
+                                        v1::ApprovePlanResponse* response) override;
 
-  grpc::ServerUnaryReactor* RejectPlan(
-      grpc::CallbackServerContext* context,
-      const v1::RejectPlanRequest* request,
-      v1::RejectPlanResponse* response) override;
+  grpc::ServerUnaryReactor* RejectPlan(grpc::CallbackServerContext* context,
+                                       const v1::RejectPlanRequest* request,
+                                       v1::RejectPlanResponse* response) override;
 
   grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext* context,
                                     const v1::GetPlanRequest* request,

@@ -26,8 +26,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
       return absl::NotFoundError(absl::StrCat("policy file ", path, ": ", why));
     }
     if (err == EACCES) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("policy file ", path, ": ", why));
+      return absl::PermissionDeniedError(absl::StrCat("policy file ", path, ": ", why));
     }
     return absl::FailedPreconditionError(
         absl::StrCat("policy file ", path, ": cannot open: ", why));
@@ -35,8 +34,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) {
-    return absl::DataLossError(
-        absl::StrCat("policy file ", path, ": read failed"));
+    return absl::DataLossError(absl::StrCat("policy file ", path, ": read failed"));
   }
   return text.str();
 }
@@ -59,8 +57,7 @@ absl::StatusOr<v1::Policy> LoadPolicy(const std::string& path) {
     ASSIGN_OR_RETURN(std::string text, ReadFile(path));
     absl::StatusOr<v1::Policy> parsed = workflow::ParsePolicy(text);
     if (!parsed.ok()) {
-      return Annotate(parsed.status(),
-                      absl::StrCat("policy file ", path, ": "));
+      return Annotate(parsed.status(), absl::StrCat("policy file ", path, ": "));
     }
     policy = *std::move(parsed);
     absl::Status valid = workflow::ValidatePolicy(policy);
@@ -80,8 +77,7 @@ bool SamePolicy(const v1::Policy& a, const v1::Policy& b) {
   return google::protobuf::util::MessageDifferencer::Equals(x, y);
 }
 
-absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store,
-                                                const v1::Policy& policy) {
+absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store, const v1::Policy& policy) {
   // Replicas starting at once may race: the command stores the policy only
   // if no version newer than the one compared against has appeared in the
   // meantime (ABORTED otherwise), and the comparison is then redone.
@@ -94,13 +90,10 @@ absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store,
       if (SamePolicy(stored, policy)) return StoredPolicy{current, false};
     }
     int64_t assigned = 0;
-    last = store.Write([&policy, &assigned,
-                        current](storage::UnitOfWork& uow) -> absl::Status {
-      ASSIGN_OR_RETURN(std::optional<v1::Policy> newer,
-                       uow.LoadPolicy(current + 1));
+    last = store.Write([&policy, &assigned, current](storage::UnitOfWork& uow) -> absl::Status {
+      ASSIGN_OR_RETURN(std::optional<v1::Policy> newer, uow.LoadPolicy(current + 1));
       if (newer.has_value()) {
-        return absl::AbortedError(
-            "another server stored a policy version meanwhile");
+        return absl::AbortedError("another server stored a policy version meanwhile");
       }
       v1::Policy copy = policy;  // fresh on every run of the command
       copy.set_version(0);

@@ -27,8 +27,7 @@ struct StoredPolicy {
 // Stores `policy` as a new version unless the newest stored version equals
 // it (ignoring the version field). Safe when several replicas start at once
 // on one database: a version stored meanwhile is compared against too.
-absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store,
-                                                const v1::Policy& policy);
+absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store, const v1::Policy& policy);
 
 // Equal apart from the version field.
 bool SamePolicy(const v1::Policy& a, const v1::Policy& b);

@@ -45,14 +45,14 @@ class Tally {
   // Flow control: blocks while more than `limit` commands are queued.
   void WaitBelow(int limit) {
     absl::MutexLock lock(&mu_);
-    auto below = [this, limit]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return outstanding_ < limit;
-    };
+    auto below = [this, limit]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outstanding_ < limit; };
     mu_.Await(absl::Condition(&below));
   }
   v1::MigrateCasesResponse Wait() {
     absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(+[](int* n) { return *n == 0; }, &outstanding_));
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &outstanding_));
     std::sort(errors_.begin(), errors_.end());
     for (size_t i = 0; i < errors_.size() && i < kMaxListedErrors; ++i) {
       v1::MigrateCaseError* e = out_.add_errors();
@@ -71,14 +71,13 @@ class Tally {
 
 }  // namespace
 
-PolicyEngine::PolicyEngine(storage::Store* store, const Clock* clock,
-                           PolicyRegistry* policies, const CaseEngine* cases)
+PolicyEngine::PolicyEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
+                           const CaseEngine* cases)
     : store_(store), clock_(clock), policies_(policies), cases_(cases) {}
 
 absl::Status PolicyEngine::CheckGet(const v1::GetPolicyRequest& request) {
   if (request.version() < 0) {
-    return absl::InvalidArgumentError(
-        "version must not be negative (0: the current one)");
+    return absl::InvalidArgumentError("version must not be negative (0: the current one)");
   }
   return absl::OkStatus();
 }
@@ -88,8 +87,7 @@ absl::Status PolicyEngine::CheckPut(const v1::PutPolicyRequest& request) {
     return absl::InvalidArgumentError("policy is required");
   }
   if (request.policy().version() != 0) {
-    return absl::InvalidArgumentError(
-        "policy.version must be 0: the server assigns versions");
+    return absl::InvalidArgumentError("policy.version must be 0: the server assigns versions");
   }
   if (absl::Status s = workflow::ValidatePolicy(request.policy()); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("policy: ", s.message()));
@@ -99,16 +97,14 @@ absl::Status PolicyEngine::CheckPut(const v1::PutPolicyRequest& request) {
 
 absl::Status PolicyEngine::CheckMigrate(const v1::MigrateCasesRequest& request) {
   if (request.to_version() < 0 || request.from_version() < 0) {
-    return absl::InvalidArgumentError(
-        "to_version and from_version must not be negative");
+    return absl::InvalidArgumentError("to_version and from_version must not be negative");
   }
   if (request.case_ids().empty() == (request.from_version() == 0)) {
-    return absl::InvalidArgumentError(
-        "give either case_ids or from_version (not both)");
+    return absl::InvalidArgumentError("give either case_ids or from_version (not both)");
   }
   if (request.case_ids_size() > kMaxCaseIds) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "case_ids: at most ", kMaxCaseIds, " per call (or use from_version)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("case_ids: at most ", kMaxCaseIds, " per call (or use from_version)"));
   }
   for (int64_t id : request.case_ids()) {
     if (id <= 0) return absl::InvalidArgumentError("case_ids must be positive");
@@ -140,8 +136,7 @@ absl::StatusOr<v1::PutPolicyResponse> PolicyEngine::Put(v1::Policy policy) {
   return out;
 }
 
-absl::StatusOr<v1::ListPolicyVersionsResponse> PolicyEngine::ListVersions()
-    const {
+absl::StatusOr<v1::ListPolicyVersionsResponse> PolicyEngine::ListVersions() const {
   ASSIGN_OR_RETURN(std::vector<storage::PolicyVersionInfo> versions,
                    storage::ListPolicyVersionInfo(*store_));
   ASSIGN_OR_RETURN(auto open, storage::OpenCasesByPolicyVersion(*store_));
@@ -161,9 +156,8 @@ absl::StatusOr<v1::ListPolicyVersionsResponse> PolicyEngine::ListVersions()
 
 absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
     const v1::MigrateCasesRequest& request, const std::string& actor) {
-  const int64_t to_version = request.to_version() == 0
-                                 ? policies_->Current().version()
-                                 : request.to_version();
+  const int64_t to_version =
+      request.to_version() == 0 ? policies_->Current().version() : request.to_version();
   ASSIGN_OR_RETURN(const v1::Policy* target, policies_->Get(to_version));
   if (request.from_version() > 0) {
     RETURN_IF_ERROR(policies_->Get(request.from_version()).status());

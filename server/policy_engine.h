@@ -28,8 +28,8 @@ class CaseEngine;
 
 class PolicyEngine {
  public:
-  PolicyEngine(storage::Store* store, const Clock* clock,
-               PolicyRegistry* policies, const CaseEngine* cases);
+  PolicyEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
+               const CaseEngine* cases);
 
   // The checks a request passes before any work: INVALID_ARGUMENT naming
   // the field, nothing changed.
@@ -51,8 +51,8 @@ class PolicyEngine {
   // Moves the cases `request` (checked by CheckMigrate) names to its target
   // version, one storage command per case; `actor` is recorded on each
   // event. A case's failure is its own and is counted and listed.
-  absl::StatusOr<v1::MigrateCasesResponse> Migrate(
-      const v1::MigrateCasesRequest& request, const std::string& actor);
+  absl::StatusOr<v1::MigrateCasesResponse> Migrate(const v1::MigrateCasesRequest& request,
+                                                   const std::string& actor);
 
  private:
   storage::Store* const store_;

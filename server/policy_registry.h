@@ -21,8 +21,7 @@ namespace collections::server {
 
 class PolicyRegistry {
  public:
-  PolicyRegistry(storage::Store* store, v1::Policy current)
-      : store_(store) {
+  PolicyRegistry(storage::Store* store, v1::Policy current) : store_(store) {
     current_version_ = current.version();
     policies_[current_version_] = std::make_unique<v1::Policy>(std::move(current));
   }

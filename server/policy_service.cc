@@ -7,56 +7,49 @@
 namespace collections::server {
 
 PolicyServiceImpl::PolicyServiceImpl(const ServiceContext& context)
-    : context_(context),
-      engine_(context.store, context.clock, context.policies, context.cases) {}
+    : context_(context), engine_(context.store, context.clock, context.policies, context.cases) {}
 
-grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(
-    grpc::CallbackServerContext* context, const v1::GetPolicyRequest* request,
-    v1::GetPolicyResponse* response) {
+grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerContext* context,
+                                                       const v1::GetPolicyRequest* request,
+                                                       v1::GetPolicyResponse* response) {
   if (absl::Status invalid = PolicyEngine::CheckGet(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, response, version = request->version()] {
-        absl::StatusOr<v1::Policy> policy = engine_.Get(version);
-        if (policy.ok()) *response->mutable_policy() = *std::move(policy);
-        reactor->Finish(ToGrpcStatus(policy.status()));
-      });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(
-    grpc::CallbackServerContext* context, const v1::PutPolicyRequest* request,
-    v1::PutPolicyResponse* response) {
-  if (absl::Status invalid = PolicyEngine::CheckPut(*request); !invalid.ok()) {
-    return FinishUnary(context, ToGrpcStatus(invalid));
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, response, policy = request->policy()] {
-        FinishWith(reactor, response, engine_.Put(policy));
-      });
-  return reactor;
-}
-
-grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
-    grpc::CallbackServerContext* context,
-    const v1::ListPolicyVersionsRequest* request,
-    v1::ListPolicyVersionsResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response] {
-    FinishWith(reactor, response, engine_.ListVersions());
+  context_.executor->Schedule([this, reactor, response, version = request->version()] {
+    absl::StatusOr<v1::Policy> policy = engine_.Get(version);
+    if (policy.ok()) *response->mutable_policy() = *std::move(policy);
+    reactor->Finish(ToGrpcStatus(policy.status()));
   });
   return reactor;
 }
 
-grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(
-    grpc::CallbackServerContext* context,
-    const v1::MigrateCasesRequest* request,
-    v1::MigrateCasesResponse* response) {
-  if (absl::Status invalid = PolicyEngine::CheckMigrate(*request);
-      !invalid.ok()) {
+grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(grpc::CallbackServerContext* context,
+                                                       const v1::PutPolicyRequest* request,
+                                                       v1::PutPolicyResponse* response) {
+  if (absl::Status invalid = PolicyEngine::CheckPut(*request); !invalid.ok()) {
+    return FinishUnary(context, ToGrpcStatus(invalid));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule([this, reactor, response, policy = request->policy()] {
+    FinishWith(reactor, response, engine_.Put(policy));
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
+    grpc::CallbackServerContext* context, const v1::ListPolicyVersionsRequest* request,
+    v1::ListPolicyVersionsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  context_.executor->Schedule(
+      [this, reactor, response] { FinishWith(reactor, response, engine_.ListVersions()); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(grpc::CallbackServerContext* context,
+                                                          const v1::MigrateCasesRequest* request,
+                                                          v1::MigrateCasesResponse* response) {
+  if (absl::Status invalid = PolicyEngine::CheckMigrate(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

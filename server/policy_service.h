@@ -28,15 +28,13 @@ class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
                                       const v1::PutPolicyRequest* request,
                                       v1::PutPolicyResponse* response) override;
 
-  grpc::ServerUnaryReactor* ListPolicyVersions(
-      grpc::CallbackServerContext* context,
-      const v1::ListPolicyVersionsRequest* request,
-      v1::ListPolicyVersionsResponse* response) override;
+  grpc::ServerUnaryReactor* ListPolicyVersions(grpc::CallbackServerContext* context,
+                                               const v1::ListPolicyVersionsRequest* request,
+                                               v1::ListPolicyVersionsResponse* response) override;
 
-  grpc::ServerUnaryReactor* MigrateCases(
-      grpc::CallbackServerContext* context,
-      const v1::MigrateCasesRequest* request,
-      v1::MigrateCasesResponse* response) override;
+  grpc::ServerUnaryReactor* MigrateCases(grpc::CallbackServerContext* context,
+                                         const v1::MigrateCasesRequest* request,
+                                         v1::MigrateCasesResponse* response) override;
 
  private:
   ServiceContext context_;

@@ -38,9 +38,8 @@ absl::StatusOr<storage::ReportQuery> QueryOf(const v1::ReportRequest& r, absl::C
     absl::StatusOr<absl::CivilDay> to = DayFromProto(r.to(), "to");
     if (!to.ok()) return to.status();
     if (*to > today) {
-      return absl::InvalidArgumentError(absl::StrCat("to: ", FormatDay(*to),
-                                                     " is after the current business date ",
-                                                     FormatDay(today)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "to: ", FormatDay(*to), " is after the current business date ", FormatDay(today)));
     }
     q.to = *to;
   }
@@ -49,8 +48,8 @@ absl::StatusOr<storage::ReportQuery> QueryOf(const v1::ReportRequest& r, absl::C
     absl::StatusOr<absl::CivilDay> from = DayFromProto(r.from(), "from");
     if (!from.ok()) return from.status();
     if (*from > q.to) {
-      return absl::InvalidArgumentError(absl::StrCat("from: ", FormatDay(*from),
-                                                     " is after to (", FormatDay(q.to), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("from: ", FormatDay(*from), " is after to (", FormatDay(q.to), ")"));
     }
     q.from = *from;
   }
@@ -146,8 +145,7 @@ grpc::ServerUnaryReactor* ReportServiceImpl::StageFunnel(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* ReportServiceImpl::RollRates(grpc::CallbackServerContext* context,
                                                        const v1::ReportRequest* request,
                                                        v1::RollRateReport* response) {
-  return Serve<v1::RollRateReport>(context_, context, request, response,
-                                   storage::ReadRollRates);
+  return Serve<v1::RollRateReport>(context_, context, request, response, storage::ReadRollRates);
 }
 
 grpc::ServerUnaryReactor* ReportServiceImpl::StrategyEffectiveness(

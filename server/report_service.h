@@ -17,32 +17,31 @@ namespace collections::server {
 
 class ReportServiceImpl final : public v1::ReportService::CallbackService {
  public:
-  explicit ReportServiceImpl(const ServiceContext& context)
-      : context_(context) {}
+  explicit ReportServiceImpl(const ServiceContext& context) : context_(context) {}
 
   grpc::ServerUnaryReactor* Portfolio(grpc::CallbackServerContext* context,
                                       const v1::ReportRequest* request,
                                       v1::PortfolioReport* response) override;
 
-  grpc::ServerUnaryReactor* StageFunnel(
-      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-      v1::StageFunnelReport* response) override;
+  grpc::ServerUnaryReactor* StageFunnel(grpc::CallbackServerContext* context,
+                                        const v1::ReportRequest* request,
+                                        v1::StageFunnelReport* response) override;
 
   grpc::ServerUnaryReactor* RollRates(grpc::CallbackServerContext* context,
                                       const v1::ReportRequest* request,
                                       v1::RollRateReport* response) override;
 
-  grpc::ServerUnaryReactor* StrategyEffectiveness(
-      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-      v1::EffectivenessReport* response) override;
+  grpc::ServerUnaryReactor* StrategyEffectiveness(grpc::CallbackServerContext* context,
+                                                  const v1::ReportRequest* request,
+                                                  v1::EffectivenessReport* response) override;
 
-  grpc::ServerUnaryReactor* OverdueReasons(
-      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-      v1::OverdueReasonsReport* response) override;
+  grpc::ServerUnaryReactor* OverdueReasons(grpc::CallbackServerContext* context,
+                                           const v1::ReportRequest* request,
+                                           v1::OverdueReasonsReport* response) override;
 
-  grpc::ServerUnaryReactor* AgentProductivity(
-      grpc::CallbackServerContext* context, const v1::ReportRequest* request,
-      v1::AgentProductivityReport* response) override;
+  grpc::ServerUnaryReactor* AgentProductivity(grpc::CallbackServerContext* context,
+                                              const v1::ReportRequest* request,
+                                              v1::AgentProductivityReport* response) override;
 
   grpc::ServerUnaryReactor* SlaBreaches(grpc::CallbackServerContext* context,
                                         const v1::ReportRequest* request,

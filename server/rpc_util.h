@@ -24,8 +24,7 @@ namespace collections::server {
 // conversion of its own).
 inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
 // A reactor of any callback kind (ServerReadReactor<Req>,
@@ -34,9 +33,7 @@ inline grpc::Status ToGrpcStatus(const absl::Status& status) {
 template <typename Reactor>
 class FinishNowReactor final : public Reactor {
  public:
-  explicit FinishNowReactor(grpc::Status status) {
-    this->Finish(std::move(status));
-  }
+  explicit FinishNowReactor(grpc::Status status) { this->Finish(std::move(status)); }
   void OnDone() override { delete this; }
 };
 
@@ -51,8 +48,7 @@ inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx,
 // Who the caller is, for the events it causes: "<default>" or, when the
 // client sends the metadata "collections-actor", "<default>:<that name>".
 // Authentication replaces this with the authenticated principal.
-inline std::string ActorOf(const grpc::CallbackServerContext* context,
-                           absl::string_view fallback) {
+inline std::string ActorOf(const grpc::CallbackServerContext* context, absl::string_view fallback) {
   const auto& metadata = context->client_metadata();
   auto it = metadata.find("collections-actor");
   if (it == metadata.end() || it->second.empty()) return std::string(fallback);

@@ -15,11 +15,11 @@
 #include "server/daily_aging.h"
 #include "server/executor.h"
 #include "server/handoff_notifier.h"
-#include "server/policy_registry.h"
 #include "server/legal_service.h"
 #include "server/logging.h"
 #include "server/plan_service.h"
 #include "server/policy_bootstrap.h"
+#include "server/policy_registry.h"
 #include "server/policy_service.h"
 #include "server/report_service.h"
 #include "server/task_dispatcher.h"
@@ -45,15 +45,11 @@ absl::Status Annotate(const absl::Status& status, absl::string_view prefix) {
 }  // namespace
 
 const std::vector<std::string>& CollectionsServiceNames() {
-  static const std::vector<std::string>* const names =
-      new std::vector<std::string>{
-          v1::CaseService::service_full_name(),
-          v1::TaskService::service_full_name(),
-          v1::PlanService::service_full_name(),
-          v1::LegalService::service_full_name(),
-          v1::ReportService::service_full_name(),
-          v1::PolicyService::service_full_name(),
-      };
+  static const std::vector<std::string>* const names = new std::vector<std::string>{
+      v1::CaseService::service_full_name(),   v1::TaskService::service_full_name(),
+      v1::PlanService::service_full_name(),   v1::LegalService::service_full_name(),
+      v1::ReportService::service_full_name(), v1::PolicyService::service_full_name(),
+  };
   return *names;
 }
 
@@ -61,8 +57,7 @@ Server::Server(ServerConfig config) : config_(std::move(config)) {
   clock_ = config_.clock;
   if (clock_ == nullptr) {
     // The system clock is a process-wide singleton: share it without owning.
-    clock_ = std::shared_ptr<const Clock>(std::shared_ptr<const Clock>(),
-                                          &SystemClock::Get());
+    clock_ = std::shared_ptr<const Clock>(std::shared_ptr<const Clock>(), &SystemClock::Get());
   }
 }
 
@@ -87,27 +82,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   options.now = [clock = server->clock_] { return clock->Now(); };
   // Commits that make tasks ready wake the claims waiting for them.
   server->task_dispatcher_ = std::make_unique<TaskDispatcher>(server->clock_.get());
-  options.on_tasks_ready = [d = server->task_dispatcher_.get()](
-                               const std::vector<storage::ReadyTask>& ready) {
-    d->OnTasksReady(ready);
-  };
+  options.on_tasks_ready =
+      [d = server->task_dispatcher_.get()](const std::vector<storage::ReadyTask>& ready) {
+        d->OnTasksReady(ready);
+      };
   // Commits that create handoffs wake the counsel streams that caught up.
   server->handoff_notifier_ = std::make_unique<HandoffNotifier>();
   options.on_handoffs = [n = server->handoff_notifier_.get()] { n->Notify(); };
-  absl::StatusOr<std::unique_ptr<storage::Store>> store =
-      storage::Store::Open(options);
+  absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(options);
   if (!store.ok()) {
-    return Annotate(store.status(),
-                    absl::StrCat("cannot open database ", db_for_log, ": "));
+    return Annotate(store.status(), absl::StrCat("cannot open database ", db_for_log, ": "));
   }
   server->store_ = *std::move(store);
   LogInfo("database: %s, schema version %d",
-          server->store_->backend() == storage::Backend::kSqlite ? "sqlite3"
-                                                                 : "postgresql",
+          server->store_->backend() == storage::Backend::kSqlite ? "sqlite3" : "postgresql",
           server->store_->schema_version());
 
-  absl::StatusOr<StoredPolicy> stored =
-      EnsurePolicyStored(*server->store_, server->policy_);
+  absl::StatusOr<StoredPolicy> stored = EnsurePolicyStored(*server->store_, server->policy_);
   if (!stored.ok()) {
     return Annotate(stored.status(), "cannot store the policy: ");
   }
@@ -125,21 +116,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown business time zone ", cfg.business_time_zone));
   }
-  server->policies_ =
-      std::make_unique<PolicyRegistry>(server->store_.get(), server->policy_);
+  server->policies_ = std::make_unique<PolicyRegistry>(server->store_.get(), server->policy_);
   server->executor_ = std::make_unique<Executor>(4);
-  server->case_engine_ = std::make_unique<CaseEngine>(
-      server->store_.get(), server->clock_.get(), server->policies_.get());
+  server->case_engine_ = std::make_unique<CaseEngine>(server->store_.get(), server->clock_.get(),
+                                                      server->policies_.get());
   if (absl::Status s = server->case_engine_->Start(cfg.business_time_zone); !s.ok()) {
     return Annotate(s, "cannot load the business date: ");
   }
-  server->task_engine_ = std::make_unique<TaskEngine>(
-      server->store_.get(), server->clock_.get(), server->policies_.get(),
-      server->case_engine_.get());
+  server->task_engine_ =
+      std::make_unique<TaskEngine>(server->store_.get(), server->clock_.get(),
+                                   server->policies_.get(), server->case_engine_.get());
   if (cfg.daily_aging_minute >= 0) {
     server->daily_aging_ = std::make_unique<DailyAging>(
-        server->case_engine_.get(), server->clock_.get(), zone,
-        cfg.daily_aging_minute);
+        server->case_engine_.get(), server->clock_.get(), zone, cfg.daily_aging_minute);
   }
 
   ServiceContext context;
@@ -175,8 +164,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   }
   int selected_port = 0;
   // TLS and authentication arrive with their issue; until then plaintext.
-  builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(),
-                           &selected_port);
+  builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(server->case_service_.get());
   builder.RegisterService(server->task_service_.get());
   builder.RegisterService(server->plan_service_.get());
@@ -185,15 +173,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   builder.RegisterService(server->policy_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || selected_port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", cfg.listen,
-                     " (address in use, or not a local address?)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg.listen,
+                                               " (address in use, or not a local address?)"));
   }
   server->port_ = selected_port;
   server->address_ = absl::StrCat(HostOf(cfg.listen), ":", selected_port);
 
-  grpc::HealthCheckServiceInterface* health =
-      server->grpc_server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
   if (health != nullptr) {
     for (const std::string& name : CollectionsServiceNames()) {
       health->SetServingStatus(name, true);
@@ -216,10 +202,8 @@ void Server::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (grpc_server_ != nullptr) {
-    LogInfo("shutting down: refusing new RPCs, running ones have %s",
-            absl::FormatDuration(grace));
-    if (grpc::HealthCheckServiceInterface* health =
-            grpc_server_->GetHealthCheckService()) {
+    LogInfo("shutting down: refusing new RPCs, running ones have %s", absl::FormatDuration(grace));
+    if (grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService()) {
       health->Shutdown();  // NOT_SERVING from now on
     }
     // Waiting claims answer now (empty) instead of holding the grace period.

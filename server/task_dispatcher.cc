@@ -130,8 +130,8 @@ bool TaskDispatcher::RegisterWait(uint64_t id, WaitSpec spec, WakeFn wake, Wake*
     return false;
   }
   for (const std::string& q : spec.queues) by_queue_[q].insert(id);
-  waiters_.emplace(id, Waiter{std::move(spec.queues), std::move(spec.types),
-                              spec.recheck, spec.deadline, std::move(wake)});
+  waiters_.emplace(id, Waiter{std::move(spec.queues), std::move(spec.types), spec.recheck,
+                              spec.deadline, std::move(wake)});
   kick_ = true;
   *waiting = waiters_.size();
   return true;
@@ -195,8 +195,8 @@ void TaskDispatcher::RemoveLocked(uint64_t id) {
   waiters_.erase(it);
 }
 
-void TaskDispatcher::WakeQueueLocked(const std::string& queue, v1::TaskType type,
-                                     int n, Fired& fired) {
+void TaskDispatcher::WakeQueueLocked(const std::string& queue, v1::TaskType type, int n,
+                                     Fired& fired) {
   auto it = by_queue_.find(queue);
   if (it == by_queue_.end()) return;
   std::vector<uint64_t> chosen;
@@ -248,9 +248,7 @@ void TaskDispatcher::Loop() {
       wake_at = std::min({wake_at, w.deadline, real_now + (w.recheck - clock_now)});
     }
     kick_ = false;
-    auto kicked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return kick_ || stopping_;
-    };
+    auto kicked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return kick_ || stopping_; };
     mu_.AwaitWithDeadline(absl::Condition(&kicked), wake_at);
     if (stopping_) break;
     FireDueLocked(fired);
@@ -265,18 +263,17 @@ void TaskDispatcher::Loop() {
       // Asynchronous: the thread keeps serving deadlines meanwhile. Expired
       // leases wake their queues' waits through OnTasksReady.
       auto count = std::make_shared<int>(0);
-      store_->Submit(ReapCommand(clock_->Now(), count),
-                     [this, count](absl::Status s) {
-                       if (!s.ok()) LogWarning("lease reaper: %s", s.ToString());
-                       if (*count > 0) LogDebug("lease reaper: %d leases expired", *count);
-                       absl::MutexLock lock(&mu_);
-                       reaping_ = false;
-                       // A full batch: more are waiting.
-                       if (*count == kReapBatch) {
-                         next_reap_ = absl::Now();
-                         kick_ = true;
-                       }
-                     });
+      store_->Submit(ReapCommand(clock_->Now(), count), [this, count](absl::Status s) {
+        if (!s.ok()) LogWarning("lease reaper: %s", s.ToString());
+        if (*count > 0) LogDebug("lease reaper: %d leases expired", *count);
+        absl::MutexLock lock(&mu_);
+        reaping_ = false;
+        // A full batch: more are waiting.
+        if (*count == kReapBatch) {
+          next_reap_ = absl::Now();
+          kick_ = true;
+        }
+      });
     }
     mu_.Lock();
   }

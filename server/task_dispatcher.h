@@ -110,8 +110,8 @@ class TaskDispatcher {
       ABSL_LOCKS_EXCLUDED(mu_);
   void RemoveLocked(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Wakes the `n` oldest waits of `queue` that take `type`, with kReady.
-  void WakeQueueLocked(const std::string& queue, v1::TaskType type, int n,
-                       Fired& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeQueueLocked(const std::string& queue, v1::TaskType type, int n, Fired& fired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FireDueLocked(Fired& fired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static void Run(Fired& fired);
 
@@ -122,13 +122,12 @@ class TaskDispatcher {
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool kick_ ABSL_GUARDED_BY(mu_) = false;  // the thread recomputes its wait
+  bool kick_ ABSL_GUARDED_BY(mu_) = false;     // the thread recomputes its wait
   bool reaping_ ABSL_GUARDED_BY(mu_) = false;  // a reap is in flight
   absl::Time next_reap_ ABSL_GUARDED_BY(mu_);
   // Ids grow, so map order is arrival order.
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<std::string, std::set<uint64_t>> by_queue_
-      ABSL_GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::set<uint64_t>> by_queue_ ABSL_GUARDED_BY(mu_);
   // The epoch at which each queue last got a task ready now.
   std::unordered_map<std::string, uint64_t> queue_epoch_ ABSL_GUARDED_BY(mu_);
 

@@ -51,44 +51,42 @@ absl::StatusOr<absl::Duration> LeaseWithin(const v1::Policy& policy,
   if (d == nullptr) return absl::Seconds(rules.default_lease_seconds());
   ASSIGN_OR_RETURN(absl::Duration lease, workflow::DurationFromProto(*d, field));
   if (lease < absl::Seconds(1) || lease > absl::Seconds(rules.max_lease_seconds())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " must be 1 s to ", rules.max_lease_seconds(), " s (the policy's max_lease_seconds)"));
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be 1 s to ",
+                                                   rules.max_lease_seconds(),
+                                                   " s (the policy's max_lease_seconds)"));
   }
   return lease;
 }
 
 // The lease check with a clear answer for a task whose case moved on (a
 // token that was never issued is still called that).
-absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id,
-                               int64_t lease_token, absl::Status status) {
+absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id, int64_t lease_token,
+                               absl::Status status) {
   if (status.code() != absl::StatusCode::kFailedPrecondition) return status;
   ASSIGN_OR_RETURN(std::optional<v1::Task> task, uow.LoadTask(task_id));
   if (!task || task->state() != v1::TASK_STATE_CANCELLED) return status;
   if (lease_token <= 0 || lease_token > task->lease_token()) return status;
   ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(task->case_id()));
   return absl::FailedPreconditionError(absl::StrCat(
-      "task ", task_id, " was cancelled because case ", task->case_id(),
-      " moved on (now ", c ? v1::Stage_Name(c->stage()) : "gone",
-      "); drop it: nothing to do"));
+      "task ", task_id, " was cancelled because case ", task->case_id(), " moved on (now ",
+      c ? v1::Stage_Name(c->stage()) : "gone", "); drop it: nothing to do"));
 }
 
 }  // namespace
 
-TaskEngine::TaskEngine(storage::Store* store, const Clock* clock,
-                       PolicyRegistry* policies, const CaseEngine* cases)
+TaskEngine::TaskEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
+                       const CaseEngine* cases)
     : store_(store), clock_(clock), policies_(policies), cases_(cases) {}
 
 absl::StatusOr<ClaimArgs> TaskEngine::CheckClaim(
-    const std::string& worker,
-    const google::protobuf::RepeatedPtrField<std::string>& queues,
+    const std::string& worker, const google::protobuf::RepeatedPtrField<std::string>& queues,
     const google::protobuf::RepeatedField<int>& types, int max_tasks,
     const google::protobuf::Duration* lease) const {
   ClaimArgs args;
   RETURN_IF_ERROR(CheckName(worker, "worker_id"));
   args.worker = worker;
   if (queues.empty() || queues.size() > kMaxQueues) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("queues: name 1 to ", kMaxQueues, " queues"));
+    return absl::InvalidArgumentError(absl::StrCat("queues: name 1 to ", kMaxQueues, " queues"));
   }
   for (const std::string& q : queues) {
     RETURN_IF_ERROR(CheckName(q, "queues"));
@@ -110,8 +108,7 @@ absl::StatusOr<ClaimArgs> TaskEngine::CheckClaim(
   return args;
 }
 
-void TaskEngine::Claim(const ClaimArgs& args,
-                       std::function<void(absl::StatusOr<Claimed>)> done) {
+void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done) {
   SubmitFor<Claimed>(
       store_,
       [this, args](storage::UnitOfWork& uow, Claimed& out) -> absl::Status {
@@ -157,9 +154,8 @@ void TaskEngine::Claim(const ClaimArgs& args,
       std::move(done));
 }
 
-void TaskEngine::Complete(
-    v1::CompleteTaskRequest request,
-    std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done) {
+void TaskEngine::Complete(v1::CompleteTaskRequest request,
+                          std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   if (invalid.ok()) invalid = CheckName(request.request_id(), "request_id");
   if (invalid.ok() && request.outcome().outcome_case() == v1::TaskOutcome::OUTCOME_NOT_SET) {
@@ -182,9 +178,9 @@ void TaskEngine::Complete(
         ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, "task.complete", key, &out));
         if (seen) {
           if (out.task().lease_token() != request.lease_token()) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "task ", id, ": request_id ", request.request_id(),
-                " completed another lease of this task"));
+            return absl::FailedPreconditionError(
+                absl::StrCat("task ", id, ": request_id ", request.request_id(),
+                             " completed another lease of this task"));
           }
           out.set_duplicate(true);
           return absl::OkStatus();
@@ -209,10 +205,10 @@ void TaskEngine::Complete(
         // The call's reservation against the connected cap becomes a
         // connected call, or goes.
         if (workflow::IsCallTask(task->type())) {
-          RETURN_IF_ERROR(uow.EndContact(
-              id, request.lease_token(),
-              request.outcome().has_call() &&
-                  request.outcome().call().result() == v1::CALL_RESULT_REACHED));
+          RETURN_IF_ERROR(
+              uow.EndContact(id, request.lease_token(),
+                             request.outcome().has_call() &&
+                                 request.outcome().call().result() == v1::CALL_RESULT_REACHED));
         }
 
         v1::Task& done_task = *out.mutable_task();
@@ -251,8 +247,8 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
   }
   SubmitFor<v1::FailTaskResponse>(
       store_,
-      [this, request = std::move(request), retry_after](
-          storage::UnitOfWork& uow, v1::FailTaskResponse& out) -> absl::Status {
+      [this, request = std::move(request), retry_after](storage::UnitOfWork& uow,
+                                                        v1::FailTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
@@ -264,10 +260,9 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
         const int attempts = leased->attempts();
         const bool incident = attempts >= rules.max_attempts();
         // The policy's backoff doubles per attempt, at most a day.
-        const absl::Duration backoff =
-            std::min(absl::Seconds(rules.retry_backoff_seconds()) *
-                         (int64_t{1} << std::clamp(attempts - 1, 0, 20)),
-                     absl::Hours(24));
+        const absl::Duration backoff = std::min(absl::Seconds(rules.retry_backoff_seconds()) *
+                                                    (int64_t{1} << std::clamp(attempts - 1, 0, 20)),
+                                                absl::Hours(24));
         const absl::Time retry_at = now + retry_after.value_or(backoff);
         const std::string reason = request.reason().empty() ? "no reason given" : request.reason();
         const std::string text =
@@ -275,8 +270,8 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
                                     " attempts; last: ", reason)
                      : absl::StrCat("attempt ", attempts, " of ", rules.max_attempts(),
                                     " failed: ", reason);
-        ASSIGN_OR_RETURN(v1::Task task, uow.ReturnTask(id, request.lease_token(), retry_at,
-                                                       incident, text, now));
+        ASSIGN_OR_RETURN(v1::Task task,
+                         uow.ReturnTask(id, request.lease_token(), retry_at, incident, text, now));
         // A call that reached the borrower is completed as reached; a
         // failure says it did not, so its reservation against the
         // connected cap goes (the attempt still counts).
@@ -309,8 +304,8 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request,
   }
   SubmitFor<v1::ExtendLeaseResponse>(
       store_,
-      [this, request = std::move(request), by = *by](
-          storage::UnitOfWork& uow, v1::ExtendLeaseResponse& out) -> absl::Status {
+      [this, request = std::move(request), by = *by](storage::UnitOfWork& uow,
+                                                     v1::ExtendLeaseResponse& out) -> absl::Status {
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
@@ -355,7 +350,8 @@ void TaskEngine::ReleaseUndelivered(const std::vector<v1::Task>& tasks) {
     request.set_lease_token(t.lease_token());
     Release(request, [id = t.task_id()](absl::StatusOr<v1::ReleaseTaskResponse> r) {
       // Expiry returns it anyway; only the wait is longer.
-      if (!r.ok()) LogWarning("could not release undelivered task %d: %s", id, r.status().ToString());
+      if (!r.ok())
+        LogWarning("could not release undelivered task %d: %s", id, r.status().ToString());
     });
   }
 }

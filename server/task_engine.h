@@ -48,21 +48,19 @@ struct Claimed {
 
 class TaskEngine {
  public:
-  TaskEngine(storage::Store* store, const Clock* clock,
-             PolicyRegistry* policies, const CaseEngine* cases);
+  TaskEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
+             const CaseEngine* cases);
 
   // The checks every claim passes (ClaimTasks and StreamTasks): bounds on
   // worker, queues, types and max_tasks; the lease (unset: the policy's
   // default) within the current policy's bounds. INVALID_ARGUMENT naming
   // the field.
   absl::StatusOr<ClaimArgs> CheckClaim(
-      const std::string& worker,
-      const google::protobuf::RepeatedPtrField<std::string>& queues,
+      const std::string& worker, const google::protobuf::RepeatedPtrField<std::string>& queues,
       const google::protobuf::RepeatedField<int>& types, int max_tasks,
       const google::protobuf::Duration* lease) const;
 
-  void Claim(const ClaimArgs& args,
-             std::function<void(absl::StatusOr<Claimed>)> done);
+  void Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done);
   void Complete(v1::CompleteTaskRequest request,
                 std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done);
   void Fail(v1::FailTaskRequest request,

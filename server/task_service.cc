@@ -10,9 +10,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/rpc_util.h"
-#include "workflow/dates.h"
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
+#include "workflow/dates.h"
 
 namespace collections::server {
 namespace {
@@ -34,8 +34,8 @@ constexpr int64_t kMaxCredits = 1000;
 // ClaimTasks: claim; with nothing leased, wait and claim again when woken.
 class ClaimReactor final : public grpc::ServerUnaryReactor {
  public:
-  ClaimReactor(TaskEngine* engine, TaskDispatcher* dispatcher, ClaimArgs args,
-               absl::Time deadline, v1::ClaimTasksResponse* response)
+  ClaimReactor(TaskEngine* engine, TaskDispatcher* dispatcher, ClaimArgs args, absl::Time deadline,
+               v1::ClaimTasksResponse* response)
       : engine_(engine),
         dispatcher_(dispatcher),
         args_(std::move(args)),
@@ -103,8 +103,8 @@ class ClaimReactor final : public grpc::ServerUnaryReactor {
     spec.recheck = r->recheck.value_or(absl::InfiniteFuture());
     spec.deadline = deadline_;
     Wake now;
-    if (!dispatcher_->Wait(id, std::move(spec),
-                           [this, id](Wake why) { OnWake(id, why); }, &now)) {
+    if (!dispatcher_->Wait(
+            id, std::move(spec), [this, id](Wake why) { OnWake(id, why); }, &now)) {
       OnWake(id, now);
     }
   }
@@ -290,8 +290,8 @@ class StreamReactor final
         spec.epoch = epoch;
         spec.recheck = r->recheck.value_or(absl::InfiniteFuture());
         Wake now;
-        if (!dispatcher_->Wait(id, std::move(spec),
-                               [this, id](Wake why) { OnWake(id, why); }, &now)) {
+        if (!dispatcher_->Wait(
+                id, std::move(spec), [this, id](Wake why) { OnWake(id, why); }, &now)) {
           wait_id_ = 0;
           --refs_;  // the claim's reference is still held: never the last
           if (now == Wake::kReady) {
@@ -387,7 +387,7 @@ class StreamReactor final
 
   TaskEngine* const engine_;
   TaskDispatcher* const dispatcher_;
-  v1::StreamTasksRequest in_;   // one read at a time
+  v1::StreamTasksRequest in_;    // one read at a time
   v1::StreamTasksResponse out_;  // one write at a time
 
   absl::Mutex mu_;
@@ -407,9 +407,9 @@ class StreamReactor final
 
 }  // namespace
 
-grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(
-    grpc::CallbackServerContext* context, const v1::ClaimTasksRequest* request,
-    v1::ClaimTasksResponse* response) {
+grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(grpc::CallbackServerContext* context,
+                                                      const v1::ClaimTasksRequest* request,
+                                                      v1::ClaimTasksResponse* response) {
   absl::StatusOr<ClaimArgs> args = context_.tasks->CheckClaim(
       request->worker_id(), request->queues(), request->task_types(), request->max_tasks(),
       request->has_lease() ? &request->lease() : nullptr);
@@ -434,9 +434,9 @@ TaskServiceImpl::StreamTasks(grpc::CallbackServerContext* context) {
   return new StreamReactor(context_.tasks, context_.task_dispatcher);
 }
 
-grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(
-    grpc::CallbackServerContext* context, const v1::CompleteTaskRequest* request,
-    v1::CompleteTaskResponse* response) {
+grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerContext* context,
+                                                        const v1::CompleteTaskRequest* request,
+                                                        v1::CompleteTaskResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.tasks->Complete(*request, AnswerWith(reactor, response));
   return reactor;

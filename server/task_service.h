@@ -19,32 +19,28 @@ class TaskServiceImpl final : public v1::TaskService::CallbackService {
  public:
   explicit TaskServiceImpl(const ServiceContext& context) : context_(context) {}
 
-  grpc::ServerUnaryReactor* ClaimTasks(
-      grpc::CallbackServerContext* context,
-      const v1::ClaimTasksRequest* request,
-      v1::ClaimTasksResponse* response) override;
+  grpc::ServerUnaryReactor* ClaimTasks(grpc::CallbackServerContext* context,
+                                       const v1::ClaimTasksRequest* request,
+                                       v1::ClaimTasksResponse* response) override;
 
-  grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse>*
-  StreamTasks(grpc::CallbackServerContext* context) override;
+  grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse>* StreamTasks(
+      grpc::CallbackServerContext* context) override;
 
-  grpc::ServerUnaryReactor* CompleteTask(
-      grpc::CallbackServerContext* context,
-      const v1::CompleteTaskRequest* request,
-      v1::CompleteTaskResponse* response) override;
+  grpc::ServerUnaryReactor* CompleteTask(grpc::CallbackServerContext* context,
+                                         const v1::CompleteTaskRequest* request,
+                                         v1::CompleteTaskResponse* response) override;
 
   grpc::ServerUnaryReactor* FailTask(grpc::CallbackServerContext* context,
                                      const v1::FailTaskRequest* request,
                                      v1::FailTaskResponse* response) override;
 
-  grpc::ServerUnaryReactor* ExtendLease(
-      grpc::CallbackServerContext* context,
-      const v1::ExtendLeaseRequest* request,
-      v1::ExtendLeaseResponse* response) override;
+  grpc::ServerUnaryReactor* ExtendLease(grpc::CallbackServerContext* context,
+                                        const v1::ExtendLeaseRequest* request,
+                                        v1::ExtendLeaseResponse* response) override;
 
-  grpc::ServerUnaryReactor* ReleaseTask(
-      grpc::CallbackServerContext* context,
-      const v1::ReleaseTaskRequest* request,
-      v1::ReleaseTaskResponse* response) override;
+  grpc::ServerUnaryReactor* ReleaseTask(grpc::CallbackServerContext* context,
+                                        const v1::ReleaseTaskRequest* request,
+                                        v1::ReleaseTaskResponse* response) override;
 
   grpc::ServerUnaryReactor* ListTasks(grpc::CallbackServerContext* context,
                                       const v1::ListTasksRequest* request,

@@ -25,9 +25,8 @@ namespace collections::server {
 // case's own policy version and applies the transition in `uow`.
 // `also_clear` adds timers to clear (a fired timer).
 inline absl::StatusOr<workflow::Transition> DecideAndApply(
-    storage::UnitOfWork& uow, PolicyRegistry& policies, const Clock& clock,
-    const v1::Case* current, v1::CaseEvent event,
-    std::vector<workflow::TimerRef> also_clear = {}) {
+    storage::UnitOfWork& uow, PolicyRegistry& policies, const Clock& clock, const v1::Case* current,
+    v1::CaseEvent event, std::vector<workflow::TimerRef> also_clear = {}) {
   const v1::Policy* policy = nullptr;
   if (current == nullptr) {
     policy = &policies.Current();
@@ -35,8 +34,7 @@ inline absl::StatusOr<workflow::Transition> DecideAndApply(
     ASSIGN_OR_RETURN(policy, policies.Get(current->policy_version()));
   }
   ASSIGN_OR_RETURN(workflow::Transition t,
-                   workflow::Decide(current ? *current : v1::Case(), event,
-                                    *policy, clock.Now()));
+                   workflow::Decide(current ? *current : v1::Case(), event, *policy, clock.Now()));
   for (const auto& timer : also_clear) t.clear_timers.push_back(timer);
   RETURN_IF_ERROR(uow.Apply(t, current ? current->version() : 0));
   // A lifted hold (a dispute resolved, ...) frees the case's held contact

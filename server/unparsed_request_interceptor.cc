@@ -18,8 +18,7 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
         methods->GetRecvMessage() == nullptr) {
       unparsed_ = true;
     }
-    if (unparsed_ &&
-        methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (unparsed_ && methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
       // What gRPC sends for a request it could not parse; the services
       // never answer UNIMPLEMENTED without a message.
@@ -27,8 +26,7 @@ class UnparsedRequestInterceptor final : public grpc::experimental::Interceptor 
           status.error_message().empty()) {
         methods->ModifySendStatus(grpc::Status(
             grpc::StatusCode::INVALID_ARGUMENT,
-            std::string("the request could not be parsed as the request message of ") +
-                method_ +
+            std::string("the request could not be parsed as the request message of ") + method_ +
                 " (a string field that is not valid UTF-8, or bytes that are not that "
                 "message)"));
       }

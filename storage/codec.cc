@@ -14,15 +14,12 @@ std::string EncodeMessage(const google::protobuf::MessageLite& message) {
   return absl::Base64Escape(bytes);
 }
 
-absl::Status DecodeMessage(const std::string& column,
-                           google::protobuf::MessageLite* message,
+absl::Status DecodeMessage(const std::string& column, google::protobuf::MessageLite* message,
                            const char* what) {
   std::string bytes;
-  if (!absl::Base64Unescape(column, &bytes) ||
-      !message->ParseFromString(bytes)) {
-    return absl::InternalError(absl::StrCat("stored ", what, " is corrupt (",
-                                            column.size(),
-                                            " characters of base64)"));
+  if (!absl::Base64Unescape(column, &bytes) || !message->ParseFromString(bytes)) {
+    return absl::InternalError(
+        absl::StrCat("stored ", what, " is corrupt (", column.size(), " characters of base64)"));
   }
   return absl::OkStatus();
 }
@@ -55,8 +52,7 @@ bool ToTimestamp(int64_t micros, google::protobuf::Timestamp* ts) {
 
 int64_t DayColumn(const v1::Date& date) {
   if (workflow::IsUnset(date)) return 0;
-  return workflow::DayNumber(
-      absl::CivilDay(date.year(), date.month(), date.day()));
+  return workflow::DayNumber(absl::CivilDay(date.year(), date.month(), date.day()));
 }
 
 absl::Status TaskFromRow(const TaskRow& row, v1::Task* task) {

@@ -21,8 +21,7 @@ namespace collections::storage {
 
 std::string EncodeMessage(const google::protobuf::MessageLite& message);
 // INTERNAL naming `what` when the column does not hold such a message.
-absl::Status DecodeMessage(const std::string& column,
-                           google::protobuf::MessageLite* message,
+absl::Status DecodeMessage(const std::string& column, google::protobuf::MessageLite* message,
                            const char* what);
 
 // Instants are BIGINT microseconds since the Unix epoch; 0 means unset.

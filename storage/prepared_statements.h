@@ -53,16 +53,15 @@ struct WriterConnection::Statements {
 
   // The payments row.
   std::string p_payment_id;
-  long long p_case_id = 0, p_amount_fen = 0, p_paid_day = 0,
-            p_recorded_at_us = 0;
+  long long p_case_id = 0, p_amount_fen = 0, p_paid_day = 0, p_recorded_at_us = 0;
   std::string p_body;
 
   // Tasks: t_in is written, t_out read.
   TaskRow t_in;
   long long t_cost_fen = 0, t_created_at_us = 0;
   TaskRow t_out;
-  long long t_now_us = 0, t_limit = 0, t_token = 0, t_new_token = 0,
-            t_expires_us = 0, t_not_before_us = 0;
+  long long t_now_us = 0, t_limit = 0, t_token = 0, t_new_token = 0, t_expires_us = 0,
+            t_not_before_us = 0;
   int t_state = 0;
   std::string t_queue, t_owner, t_text;
 
@@ -84,31 +83,28 @@ struct WriterConnection::Statements {
   long long idem_now_us = 0;
 
   // Contacts.
-  long long ct_task_id = 0, ct_token = 0, ct_case_id = 0, ct_at_us = 0,
-            ct_day_us = 0, ct_week_us = 0;
+  long long ct_task_id = 0, ct_token = 0, ct_case_id = 0, ct_at_us = 0, ct_day_us = 0,
+            ct_week_us = 0;
   int ct_type = 0;
   std::string ct_borrower;
-  long long ct_today = 0, ct_connected = 0, ct_week = 0, ct_unreported = 0,
-            ct_connected_flag = 0;
+  long long ct_today = 0, ct_connected = 0, ct_week = 0, ct_unreported = 0, ct_connected_flag = 0;
 
   // --- Statements -----------------------------------------------------------
   soci::statement load_case, load_case_by_loan, insert_case, update_case;
   soci::statement insert_event;
   soci::statement insert_payment, find_payment;
-  soci::statement cancel_tasks, insert_task, load_task, claim_candidates,
-      lease_task, set_hold, held_tasks, recheck_hold, complete_task, return_task, extend_lease,
-      expired_leases, expire_lease, release_task, defer_task, next_ready;
+  soci::statement cancel_tasks, insert_task, load_task, claim_candidates, lease_task, set_hold,
+      held_tasks, recheck_hold, complete_task, return_task, extend_lease, expired_leases,
+      expire_lease, release_task, defer_task, next_ready;
   soci::statement delete_all_timers, delete_timer, upsert_timer, due_timers;
   soci::statement insert_handoff;
   soci::statement allocate_ids, set_next_id;
   soci::statement find_response, save_response;
-  soci::statement insert_contact, end_contact, delete_contact, lock_borrower,
-      count_calls;
+  soci::statement insert_contact, end_contact, delete_contact, lock_borrower, count_calls;
   ReportFactWriter report_facts;  // rows for the reports, with each transition
   // Group-commit control, run around every command of a batch: prepared
   // once on SQLite (null on PostgreSQL, which runs them as plain statements).
-  std::unique_ptr<soci::statement> savepoint, release_savepoint,
-      rollback_to_savepoint;
+  std::unique_ptr<soci::statement> savepoint, release_savepoint, rollback_to_savepoint;
 };
 
 }  // namespace collections::storage

@@ -1,7 +1,5 @@
 // The activity reports: strategy effectiveness, overdue reasons, agent
 // productivity, SLA breaches and incidents (declared in reports.h).
-#include "storage/reports.h"
-
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -14,6 +12,7 @@
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/report_sql.h"
+#include "storage/reports.h"
 #include "workflow/dates.h"
 #include "workflow/status_macros.h"
 
@@ -175,8 +174,7 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
 
 // --- Overdue reasons -------------------------------------------------------------
 
-absl::StatusOr<v1::OverdueReasonsReport> ReadOverdueReasons(Store& store,
-                                                            const ReportQuery& f) {
+absl::StatusOr<v1::OverdueReasonsReport> ReadOverdueReasons(Store& store, const ReportQuery& f) {
   return ReadReport<v1::OverdueReasonsReport>(
       store, [&](soci::session& sql, v1::OverdueReasonsReport& out) -> absl::Status {
         auto from = [&](Sql& q) {

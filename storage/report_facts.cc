@@ -41,20 +41,20 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
            soci::use(case_id_), soci::use(seq_), soci::use(day_), soci::use(event_type_),
            soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
            soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_),
-           soci::use(task_type_), soci::use(contact_), soci::use(right_party_),
-           soci::use(reason_), soci::use(promise_fen_), soci::use(recovered_fen_),
-           soci::use(waived_fen_), soci::use(policy_version_), soci::use(product_),
-           soci::use(region_), soci::use(queue_), soci::use(unallocated_fen_))),
+           soci::use(task_type_), soci::use(contact_), soci::use(right_party_), soci::use(reason_),
+           soci::use(promise_fen_), soci::use(recovered_fen_), soci::use(waived_fen_),
+           soci::use(policy_version_), soci::use(product_), soci::use(region_), soci::use(queue_),
+           soci::use(unallocated_fen_))),
       // A promise is inserted when taken and updated when its state moves
       // on; an unchanged one is left alone.
-      upsert_promise_(
-          (sql.prepare << "INSERT INTO report_promises (case_id, promise_id, state, "
-                          "resolved_day) VALUES (:case_id, :promise_id, :state, :day) "
-                          "ON CONFLICT (case_id, promise_id) DO UPDATE SET "
-                          "state = excluded.state, resolved_day = excluded.resolved_day "
-                          "WHERE report_promises.state <> excluded.state",
-           soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
-           soci::use(resolved_day_))) {
+      upsert_promise_((sql.prepare
+                           << "INSERT INTO report_promises (case_id, promise_id, state, "
+                              "resolved_day) VALUES (:case_id, :promise_id, :state, :day) "
+                              "ON CONFLICT (case_id, promise_id) DO UPDATE SET "
+                              "state = excluded.state, resolved_day = excluded.resolved_day "
+                              "WHERE report_promises.state <> excluded.state",
+                       soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
+                       soci::use(resolved_day_))) {
   (void)backend;  // the same SQL runs on both
 }
 
@@ -127,8 +127,7 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
       // Like a payment: what a recovery paid beyond the overdue amounts is
       // not recovery (0 in events recorded before it was held).
       if (e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
-        recovered_fen_ =
-            e.legal_milestone().amount_fen() - e.legal_milestone().unallocated_fen();
+        recovered_fen_ = e.legal_milestone().amount_fen() - e.legal_milestone().unallocated_fen();
         unallocated_fen_ = e.legal_milestone().unallocated_fen();
       }
       break;

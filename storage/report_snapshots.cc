@@ -1,7 +1,5 @@
 // The daily report snapshots, their retention, and the policy figures
 // PolicyService reads (declared in reports.h).
-#include "storage/reports.h"
-
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -14,6 +12,7 @@
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/report_sql.h"
+#include "storage/reports.h"
 #include "workflow/dates.h"
 #include "workflow/status_macros.h"
 
@@ -44,8 +43,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   const std::string bucket = BucketSql(d, "oldest_due_day");
   for (long long lo = 0; lo < max_case_id; lo += kSnapshotChunk) {
     const long long hi = std::min(lo + kSnapshotChunk, max_case_id);
-    const std::string keys =
-        absl::StrCat("snap_key > ", base + lo, " AND snap_key <= ", base + hi);
+    const std::string keys = absl::StrCat("snap_key > ", base + lo, " AND snap_key <= ", base + hi);
     RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
       return RunReportStep(uow, [&](soci::session& sql, Backend) {
         sql << "DELETE FROM report_snapshots WHERE " << keys;
@@ -96,8 +94,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     }
     RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
       return RunReportStep(uow, [&](soci::session& sql, Backend) {
-        sql << "UPDATE report_snapshot_days SET per_case = 0 WHERE day = "
-            << DayNumber(old.day);
+        sql << "UPDATE report_snapshot_days SET per_case = 0 WHERE day = " << DayNumber(old.day);
       });
     }));
   }

@@ -32,7 +32,6 @@
 
 namespace collections::storage {
 
-
 // Snapshot keys: day * 2^40 + case_id (see the schema). Case ids stay far
 // below 2^40.
 constexpr long long kDayShift = 1LL << 40;
@@ -199,7 +198,7 @@ inline int StepDays(const ReportQuery& f, const Steps& s, long long i) {
 // The newest complete snapshot on or before `day` (with per-case rows when
 // `per_case`), or FAILED_PRECONDITION naming the snapshots there are.
 inline absl::StatusOr<absl::CivilDay> SnapshotOnOrBefore(soci::session& sql, absl::CivilDay day,
-                                                  bool per_case, absl::string_view what) {
+                                                         bool per_case, absl::string_view what) {
   Sql q;
   q << "SELECT COALESCE(MAX(day), -1), COUNT(*) FROM report_snapshot_days WHERE day <= ";
   q.Int(workflow::DayNumber(day));
@@ -212,14 +211,16 @@ inline absl::StatusOr<absl::CivilDay> SnapshotOnOrBefore(soci::session& sql, abs
   if (per_case) all << " WHERE per_case = 1";
   std::vector<Sql::Row> range = all.Rows(sql, 0, 2);
   if (range.empty() || range[0].n[0] < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, ": no snapshot of the book exists yet; each business date's run takes one "
-              "(AdvanceBusinessDate to the current date takes today's)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(what,
+                     ": no snapshot of the book exists yet; each business date's run takes one "
+                     "(AdvanceBusinessDate to the current date takes today's)"));
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      what, ": no snapshot on or before ", workflow::FormatDay(day), "; snapshots",
-      per_case ? " with every case" : "", " exist from ",
-      workflow::FormatDay(workflow::DayFromNumber(range[0].n[0])), " to ", workflow::FormatDay(workflow::DayFromNumber(range[0].n[1]))));
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, ": no snapshot on or before ", workflow::FormatDay(day), "; snapshots",
+                   per_case ? " with every case" : "", " exist from ",
+                   workflow::FormatDay(workflow::DayFromNumber(range[0].n[0])), " to ",
+                   workflow::FormatDay(workflow::DayFromNumber(range[0].n[1]))));
 }
 
 // The days-past-due bucket number (an index into DpdBuckets()) of a case
@@ -227,10 +228,10 @@ inline absl::StatusOr<absl::CivilDay> SnapshotOnOrBefore(soci::session& sql, abs
 // due is d - oldest_due_day (0 when nothing is overdue); the bucket bounds
 // are due days.
 inline std::string BucketSql(long long d, absl::string_view column) {
-  return absl::StrCat("CASE WHEN ", column, " = 0 OR ", column, " >= ", d, " THEN 0 WHEN ",
-                      column, " >= ", d - 30, " THEN 1 WHEN ", column, " >= ", d - 60,
-                      " THEN 2 WHEN ", column, " >= ", d - 90, " THEN 3 WHEN ", column,
-                      " >= ", d - 180, " THEN 4 ELSE 5 END");
+  return absl::StrCat("CASE WHEN ", column, " = 0 OR ", column, " >= ", d, " THEN 0 WHEN ", column,
+                      " >= ", d - 30, " THEN 1 WHEN ", column, " >= ", d - 60, " THEN 2 WHEN ",
+                      column, " >= ", d - 90, " THEN 3 WHEN ", column, " >= ", d - 180,
+                      " THEN 4 ELSE 5 END");
 }
 
 // Whether the book of `day` is read live from the cases (see

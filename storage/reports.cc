@@ -84,8 +84,8 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         // change is at or after the entry, so the period's rows suffice.
         // The filters apply to the entry, not to the later changes.
         Sql q;
-        q << "SELECT x.stage, COUNT(*), "
-          << Sum("CASE WHEN x.end_stage = 5 THEN 1 ELSE 0 END") << ", "
+        q << "SELECT x.stage, COUNT(*), " << Sum("CASE WHEN x.end_stage = 5 THEN 1 ELSE 0 END")
+          << ", "
           << Sum("CASE WHEN x.end_stage IN (1, 2, 3, 4) AND x.end_stage <> x.stage "
                  "THEN 1 ELSE 0 END")
           << ", " << Sum("CASE WHEN x.end_stage = x.stage THEN 1 ELSE 0 END") << ", "
@@ -102,8 +102,8 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         q << " GROUP BY x.stage";
         std::map<int, Sql::Row> by_stage;
         for (Sql::Row& r : q.Rows(sql, 0, 6)) by_stage[r.n[0]] = std::move(r);
-        for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING,
-                                v1::STAGE_REPAYMENT_PLAN, v1::STAGE_LEGAL_ACTION}) {
+        for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING, v1::STAGE_REPAYMENT_PLAN,
+                                v1::STAGE_LEGAL_ACTION}) {
           v1::FunnelRow* row = out.add_rows();
           row->set_stage(stage);
           auto it = by_stage.find(stage);
@@ -129,8 +129,7 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         const bool live = IsLive(f, f.to);
         absl::CivilDay end = f.to;
         if (!live) {
-          ASSIGN_OR_RETURN(end,
-                           SnapshotOnOrBefore(sql, f.to, /*per_case=*/true, "roll rates: to"));
+          ASSIGN_OR_RETURN(end, SnapshotOnOrBefore(sql, f.to, /*per_case=*/true, "roll rates: to"));
         }
         // The start: the snapshot of `from` or the newest before it, else
         // the first one in the period (the book's history begins there).

@@ -59,12 +59,10 @@ struct ReportQuery {
 absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuery& q);
 absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const ReportQuery& q);
 absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery& q);
-absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store,
-                                                            const ReportQuery& q);
-absl::StatusOr<v1::OverdueReasonsReport> ReadOverdueReasons(Store& store,
-                                                              const ReportQuery& q);
+absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const ReportQuery& q);
+absl::StatusOr<v1::OverdueReasonsReport> ReadOverdueReasons(Store& store, const ReportQuery& q);
 absl::StatusOr<v1::AgentProductivityReport> ReadAgentProductivity(Store& store,
-                                                                    const ReportQuery& q);
+                                                                  const ReportQuery& q);
 absl::StatusOr<v1::SlaReport> ReadSlaBreaches(Store& store, const ReportQuery& q);
 
 // The days-past-due bucket names, in order ("current", "1-30", ...).

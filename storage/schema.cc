@@ -173,9 +173,8 @@ const std::vector<Migration>& Migrations() {
                 WHERE state = )",
                         kSqlTaskReady, " AND not_before_us > 0"),
            // Supervisors list incidents (state 5).
-           absl::StrCat(
-               "CREATE INDEX tasks_incident ON tasks (task_id) WHERE state = ",
-               kSqlTaskIncident),
+           absl::StrCat("CREATE INDEX tasks_incident ON tasks (task_id) WHERE state = ",
+                        kSqlTaskIncident),
        }},
       {3,
        "repayment plans",
@@ -337,13 +336,12 @@ absl::StatusOr<int> Migrate(soci::session& sql, Backend backend, absl::Time now)
                 name TEXT NOT NULL,
                 applied_at_us BIGINT NOT NULL))";
     long long current = 0;
-    sql << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        soci::into(current);
+    sql << "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", soci::into(current);
     if (current > LatestSchemaVersion()) {
       sql << "ROLLBACK";
-      return absl::FailedPreconditionError(absl::StrCat(
-          "database schema version ", current, " is newer than this server's (",
-          LatestSchemaVersion(), "): upgrade the server"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("database schema version ", current, " is newer than this server's (",
+                       LatestSchemaVersion(), "): upgrade the server"));
     }
     for (const Migration& m : Migrations()) {
       if (m.version <= current) continue;

@@ -14,9 +14,9 @@ namespace collections::storage {
 absl::StatusOr<Backend> BackendOf(const std::string& connection) {
   if (absl::StartsWith(connection, "sqlite3://")) return Backend::kSqlite;
   if (absl::StartsWith(connection, "postgresql://")) return Backend::kPostgres;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "database connection must start with sqlite3:// or postgresql://, got \"",
-      connection.substr(0, connection.find("://")), "\""));
+  return absl::InvalidArgumentError(
+      absl::StrCat("database connection must start with sqlite3:// or postgresql://, got \"",
+                   connection.substr(0, connection.find("://")), "\""));
 }
 
 void RegisterBackends() {
@@ -27,8 +27,8 @@ void RegisterBackends() {
   });
 }
 
-void ConfigureSession(soci::session& sql, Backend backend,
-                      const StoreOptions& options, bool reader) {
+void ConfigureSession(soci::session& sql, Backend backend, const StoreOptions& options,
+                      bool reader) {
   if (backend == Backend::kPostgres) {
     sql << "SET client_min_messages TO WARNING";
     return;
@@ -56,8 +56,7 @@ void ConfigureSession(soci::session& sql, Backend backend,
   // 3.40.1: a journal that outgrows it fails with SQLITE_FULL and rolls back
   // the whole group commit; see bench/RESULTS.md.)
   sql << "PRAGMA temp_store = MEMORY";
-  sql << "PRAGMA wal_autocheckpoint = "
-      << options.sqlite_wal_autocheckpoint_pages;
+  sql << "PRAGMA wal_autocheckpoint = " << options.sqlite_wal_autocheckpoint_pages;
   sql << "PRAGMA journal_size_limit = " << (64 << 20);
 }
 
@@ -65,17 +64,15 @@ absl::Status EnableWal(soci::session& sql) {
   std::string mode;
   sql << "PRAGMA journal_mode = WAL", soci::into(mode);
   if (absl::AsciiStrToLower(mode) != "wal") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "SQLite refused WAL journaling (journal_mode is \"", mode,
-        "\"); the database must be a file on a local file system"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("SQLite refused WAL journaling (journal_mode is \"", mode,
+                     "\"); the database must be a file on a local file system"));
   }
   return absl::OkStatus();
 }
 
 absl::Status StatusFromCurrentException(absl::string_view context) {
-  auto with_context = [&](const char* what) {
-    return absl::StrCat(context, ": ", what);
-  };
+  auto with_context = [&](const char* what) { return absl::StrCat(context, ": ", what); };
   try {
     throw;
   } catch (const soci::sqlite3_soci_error& e) {
@@ -135,9 +132,8 @@ bool FetchOne(soci::statement& st) {
 
 std::string Dialect(absl::string_view sql, Backend backend) {
   const bool pg = backend == Backend::kPostgres;
-  return absl::StrReplaceAll(
-      sql, {{"{id_pk}", pg ? "BIGINT PRIMARY KEY" : "INTEGER PRIMARY KEY"},
-            {"{skip_locked}", pg ? " FOR UPDATE SKIP LOCKED" : ""}});
+  return absl::StrReplaceAll(sql, {{"{id_pk}", pg ? "BIGINT PRIMARY KEY" : "INTEGER PRIMARY KEY"},
+                                   {"{skip_locked}", pg ? " FOR UPDATE SKIP LOCKED" : ""}});
 }
 
 }  // namespace collections::storage

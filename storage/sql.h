@@ -26,8 +26,8 @@ void RegisterBackends();
 // synchronous=FULL (a commit is on disk before it is acknowledged) and, for
 // readers, query_only. PostgreSQL: client_min_messages WARNING.
 // Throws soci_error.
-void ConfigureSession(soci::session& sql, Backend backend,
-                      const StoreOptions& options, bool reader);
+void ConfigureSession(soci::session& sql, Backend backend, const StoreOptions& options,
+                      bool reader);
 
 // Turns SQLite's journal into WAL (readers never block the writer) and
 // checks that it took. Throws soci_error.
@@ -57,13 +57,11 @@ std::string Dialect(absl::string_view sql, Backend backend);
 // `sql.prepare << ...` or `sql << ...`.
 template <typename Q>
 void IntoTaskRow(Q& q, TaskRow& row) {
-  q, soci::into(row.task_id), soci::into(row.case_id),
-      soci::into(row.task_type), soci::into(row.queue), soci::into(row.state),
-      soci::into(row.priority), soci::into(row.not_before_us),
-      soci::into(row.deadline_us), soci::into(row.attempts),
-      soci::into(row.lease_owner), soci::into(row.lease_token),
-      soci::into(row.lease_expires_us), soci::into(row.payload),
-      soci::into(row.hold_reason);
+  q, soci::into(row.task_id), soci::into(row.case_id), soci::into(row.task_type),
+      soci::into(row.queue), soci::into(row.state), soci::into(row.priority),
+      soci::into(row.not_before_us), soci::into(row.deadline_us), soci::into(row.attempts),
+      soci::into(row.lease_owner), soci::into(row.lease_token), soci::into(row.lease_expires_us),
+      soci::into(row.payload), soci::into(row.hold_reason);
 }
 
 }  // namespace collections::storage

@@ -61,16 +61,12 @@ inline constexpr char kSqlTaskIncident[] = "5";
 inline constexpr char kSqlOpenTaskStates[] = "(1, 2)";
 
 static_assert(sql_enums_internal::Spells(kSqlTaskReady, v1::TASK_STATE_READY));
-static_assert(
-    sql_enums_internal::Spells(kSqlTaskLeased, v1::TASK_STATE_LEASED));
-static_assert(
-    sql_enums_internal::Spells(kSqlTaskCompleted, v1::TASK_STATE_COMPLETED));
-static_assert(
-    sql_enums_internal::Spells(kSqlTaskCancelled, v1::TASK_STATE_CANCELLED));
-static_assert(
-    sql_enums_internal::Spells(kSqlTaskIncident, v1::TASK_STATE_INCIDENT));
-static_assert(sql_enums_internal::SpellsList(
-    kSqlOpenTaskStates, {v1::TASK_STATE_READY, v1::TASK_STATE_LEASED}));
+static_assert(sql_enums_internal::Spells(kSqlTaskLeased, v1::TASK_STATE_LEASED));
+static_assert(sql_enums_internal::Spells(kSqlTaskCompleted, v1::TASK_STATE_COMPLETED));
+static_assert(sql_enums_internal::Spells(kSqlTaskCancelled, v1::TASK_STATE_CANCELLED));
+static_assert(sql_enums_internal::Spells(kSqlTaskIncident, v1::TASK_STATE_INCIDENT));
+static_assert(sql_enums_internal::SpellsList(kSqlOpenTaskStates,
+                                             {v1::TASK_STATE_READY, v1::TASK_STATE_LEASED}));
 
 // --- collections.v1.TaskType (tasks.task_type, contacts.task_type) ----------
 
@@ -78,10 +74,10 @@ static_assert(sql_enums_internal::SpellsList(
 // follow-up calls (workflow::IsCallTask; the storage suite checks that the
 // two agree).
 inline constexpr char kSqlCallTaskTypes[] = "(2, 3, 6)";
-static_assert(sql_enums_internal::SpellsList(
-    kSqlCallTaskTypes,
-    {v1::TASK_TYPE_REMINDER_CALL, v1::TASK_TYPE_COUNSELLING_CALL,
-     v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL}));
+static_assert(sql_enums_internal::SpellsList(kSqlCallTaskTypes,
+                                             {v1::TASK_TYPE_REMINDER_CALL,
+                                              v1::TASK_TYPE_COUNSELLING_CALL,
+                                              v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL}));
 
 // --- collections.v1.Stage (cases.stage, report_events.stage_after) ----------
 

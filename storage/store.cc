@@ -19,12 +19,10 @@ namespace collections::storage {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
-absl::StatusOr<std::unique_ptr<Store>> Store::Open(
-    const StoreOptions& options) {
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   ASSIGN_OR_RETURN(Backend backend, BackendOf(options.connection));
   if (options.read_pool_size < 1 || options.max_batch < 1) {
-    return absl::InvalidArgumentError(
-        "read_pool_size and max_batch must be at least 1");
+    return absl::InvalidArgumentError("read_pool_size and max_batch must be at least 1");
   }
   // The writer first: it creates the SQLite file, turns on WAL and migrates
   // before any reader looks at the schema.
@@ -41,8 +39,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(
       return absl::UnavailableError(s.message());
     }
   }
-  return std::unique_ptr<Store>(new Store(std::make_unique<Impl>(
-      options, backend, std::move(writer), std::move(pool))));
+  return std::unique_ptr<Store>(
+      new Store(std::make_unique<Impl>(options, backend, std::move(writer), std::move(pool))));
 }
 
 Backend Store::backend() const { return impl_->backend(); }
@@ -58,8 +56,7 @@ void Store::Submit(Command command, std::function<void(absl::Status)> done) {
 absl::Status Store::Write(Command command) {
   std::promise<absl::Status> result;
   std::future<absl::Status> future = result.get_future();
-  impl_->Submit(std::move(command),
-                [&result](absl::Status s) { result.set_value(std::move(s)); });
+  impl_->Submit(std::move(command), [&result](absl::Status s) { result.set_value(std::move(s)); });
   return future.get();
 }
 
@@ -78,8 +75,7 @@ absl::Status StoreInternals::Read(Store& store,
 
 absl::Time StoreInternals::Now(const Store& store) { return store.impl_->Now(); }
 
-absl::Status ReadForReport(Store& store,
-                           const std::function<absl::Status(soci::session&)>& read) {
+absl::Status ReadForReport(Store& store, const std::function<absl::Status(soci::session&)>& read) {
   return StoreInternals::Read(store, read);
 }
 

@@ -202,8 +202,7 @@ class Store {
  public:
   // Connects, applies forward migrations, and starts the writer.
   // UNAVAILABLE when the database cannot be opened.
-  static absl::StatusOr<std::unique_ptr<Store>> Open(
-      const StoreOptions& options);
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const StoreOptions& options);
   ~Store();  // runs every command already submitted, then stops the writer
 
   Store(const Store&) = delete;
@@ -237,17 +236,15 @@ class Store {
   // next page. Reads only the cases_aging index (no case bodies) and seeks
   // to the cursor, so every page costs the same however many cases are due
   // (ListCases with aging_due_through sorts every due case for each page).
-  absl::StatusOr<std::vector<AgingCursor>> ListAgingDue(absl::CivilDay through,
-                                                        AgingCursor after,
+  absl::StatusOr<std::vector<AgingCursor>> ListAgingDue(absl::CivilDay through, AgingCursor after,
                                                         int limit);
   // A page of a case's events, returned in sequence order: those with
   // after_sequence < sequence <= through_sequence (0: no upper bound), at
   // most `limit` (clamped to 1..kMaxListRows). The lowest sequences, or with
   // `newest` the highest.
-  absl::StatusOr<std::vector<v1::CaseEvent>> ListEventsPage(int64_t case_id,
-                                                            int64_t after_sequence,
-                                                            int64_t through_sequence,
-                                                            int limit, bool newest);
+  absl::StatusOr<std::vector<v1::CaseEvent>> ListEventsPage(int64_t case_id, int64_t after_sequence,
+                                                            int64_t through_sequence, int limit,
+                                                            bool newest);
   // Every payment recorded on a case, in the order recorded.
   absl::StatusOr<std::vector<v1::Payment>> ListCasePayments(int64_t case_id);
   // Every task of the case, by task id.
@@ -260,8 +257,8 @@ class Store {
   // Handoffs with sequence > after_sequence, in sequence order, each with
   // the case as it was when handed off (no history: see LegalService). An
   // empty firm_id lists every firm's.
-  absl::StatusOr<std::vector<v1::Handoff>> ListHandoffs(
-      const std::string& firm_id, int64_t after_sequence, int limit);
+  absl::StatusOr<std::vector<v1::Handoff>> ListHandoffs(const std::string& firm_id,
+                                                        int64_t after_sequence, int limit);
   // Every handoff of one case, in sequence order (GetCase).
   absl::StatusOr<std::vector<v1::Handoff>> ListCaseHandoffs(int64_t case_id);
   absl::StatusOr<v1::Plan> GetPlan(int64_t plan_id);  // NOT_FOUND
@@ -292,16 +289,13 @@ class UnitOfWork {
   // --- Cases
   // ------------------------------------------------------------------
   virtual absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) = 0;
-  virtual absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(
-      const std::string& loan_id) = 0;
+  virtual absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(const std::string& loan_id) = 0;
 
   // Reserves `n` consecutive ids from the named sequence ("case", "task",
   // "handoff", "plan") and returns the first. A new sequence starts at 1.
-  virtual absl::StatusOr<int64_t> AllocateIds(const std::string& sequence,
-                                              int64_t n) = 0;
+  virtual absl::StatusOr<int64_t> AllocateIds(const std::string& sequence, int64_t n) = 0;
   // Makes the next id of `sequence` be `next_id` (back-fills, tests).
-  virtual absl::Status SetNextId(const std::string& sequence,
-                                 int64_t next_id) = 0;
+  virtual absl::Status SetNextId(const std::string& sequence, int64_t next_id) = 0;
 
   // Applies a transition atomically with the rest of the unit of work: the
   // case row (inserted when expected_version is 0: ALREADY_EXISTS if its
@@ -310,8 +304,7 @@ class UnitOfWork {
   // row of a payment event (ALREADY_EXISTS for a payment id seen before),
   // cancelled and created tasks, timers, and the handoff. The transition
   // must be for version expected_version + 1 (INTERNAL otherwise: a bug).
-  virtual absl::Status Apply(const workflow::Transition& transition,
-                             int64_t expected_version) = 0;
+  virtual absl::Status Apply(const workflow::Transition& transition, int64_t expected_version) = 0;
 
   // A payment recorded by an earlier transition, if any.
   virtual absl::StatusOr<std::optional<StoredPayment>> FindPayment(
@@ -325,37 +318,29 @@ class UnitOfWork {
   // token, lease_expires_at = now + lease, attempts + 1. On PostgreSQL the
   // candidates are locked FOR UPDATE SKIP LOCKED, so replicas never hand out
   // the same task. Returns the leased tasks, most urgent first.
-  virtual absl::StatusOr<std::vector<v1::Task>> ClaimTasks(
-      const ClaimSpec& spec) = 0;
+  virtual absl::StatusOr<std::vector<v1::Task>> ClaimTasks(const ClaimSpec& spec) = 0;
   // The task as leased under `lease_token`: NOT_FOUND for an unknown task;
   // FAILED_PRECONDITION when it is not leased, the token is stale or the
   // lease expired before `now`.
-  virtual absl::StatusOr<v1::Task> CheckLease(int64_t task_id,
-                                              int64_t lease_token,
+  virtual absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
                                               absl::Time now) = 0;
   // The following check the lease like CheckLease first.
   // COMPLETED, with its outcome; returns the task as it was leased.
-  virtual absl::StatusOr<v1::Task> CompleteTask(int64_t task_id,
-                                                int64_t lease_token,
-                                                const v1::TaskOutcome& outcome,
-                                                absl::Time now) = 0;
+  virtual absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,
+                                                const v1::TaskOutcome& outcome, absl::Time now) = 0;
   // Back to READY from `not_before` (a failure to retry, or a release), or to
   // INCIDENT when `incident` (failed more often than the policy allows).
-  virtual absl::StatusOr<v1::Task> ReturnTask(
-      int64_t task_id, int64_t lease_token, absl::Time not_before,
-      bool incident, const std::string& reason, absl::Time now) = 0;
-  virtual absl::StatusOr<v1::Task> ExtendLease(int64_t task_id,
-                                               int64_t lease_token,
-                                               absl::Time new_expiry,
-                                               absl::Time now) = 0;
+  virtual absl::StatusOr<v1::Task> ReturnTask(int64_t task_id, int64_t lease_token,
+                                              absl::Time not_before, bool incident,
+                                              const std::string& reason, absl::Time now) = 0;
+  virtual absl::StatusOr<v1::Task> ExtendLease(int64_t task_id, int64_t lease_token,
+                                               absl::Time new_expiry, absl::Time now) = 0;
   // Puts up to `limit` tasks whose lease expired at or before `now` back in
   // their queue (READY); returns their ids.
-  virtual absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now,
-                                                            int limit) = 0;
+  virtual absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now, int limit) = 0;
   // Gives a leased task back untouched: READY, with the attempt its claim
   // counted taken back.
-  virtual absl::StatusOr<v1::Task> ReleaseTask(int64_t task_id,
-                                               int64_t lease_token,
+  virtual absl::StatusOr<v1::Task> ReleaseTask(int64_t task_id, int64_t lease_token,
                                                absl::Time now) = 0;
   // Moves a READY task's not_before to `not_before` (a compliance hold that
   // may lift then), so that it stops crowding the head of its queue.
@@ -367,8 +352,7 @@ class UnitOfWork {
   // hold_reason and not_before. With no reason left it is claimable from
   // `not_before`, and reported ready (StoreOptions::on_tasks_ready) so that
   // waiting claims wake. FAILED_PRECONDITION when it is not READY.
-  virtual absl::Status RecheckHold(const v1::Task& task,
-                                   const std::string& hold_reason,
+  virtual absl::Status RecheckHold(const v1::Task& task, const std::string& hold_reason,
                                    absl::Time not_before) = 0;
   // The earliest not_before later than `now` among the READY tasks of
   // `queues`: when a claim that found nothing should look again.
@@ -385,8 +369,7 @@ class UnitOfWork {
   // borrower (`connected`), or it did not (not reached, or failed), which
   // frees its reservation. A lease that lapses is not an end: nobody knows
   // whether the call connected, so it keeps counting.
-  virtual absl::Status EndContact(int64_t task_id, int64_t lease_token,
-                                  bool connected) = 0;
+  virtual absl::Status EndContact(int64_t task_id, int64_t lease_token, bool connected) = 0;
   // The lease was given back untouched: nobody was contacted.
   virtual absl::Status DeleteContact(int64_t task_id, int64_t lease_token) = 0;
   // The borrower's calls (call task types only): attempts, connected and
@@ -399,8 +382,7 @@ class UnitOfWork {
   // order: PostgreSQL detects the deadlock and one fails with ABORTED); on
   // SQLite writers are serialised anyway.
   virtual absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
-                                                absl::Time day_start,
-                                                absl::Time week_start,
+                                                absl::Time day_start, absl::Time week_start,
                                                 absl::Time now) = 0;
 
   // --- Timers
@@ -408,20 +390,17 @@ class UnitOfWork {
   // `limit` timers due on or before `through`, earliest first (locked FOR
   // UPDATE SKIP LOCKED on PostgreSQL). Firing one is a transition that clears
   // it.
-  virtual absl::StatusOr<std::vector<DueTimer>> DueTimers(
-      absl::CivilDay through, int limit) = 0;
+  virtual absl::StatusOr<std::vector<DueTimer>> DueTimers(absl::CivilDay through, int limit) = 0;
   // Drops one timer without a transition (one its case no longer needs).
-  virtual absl::Status DeleteTimer(int64_t case_id,
-                                   const workflow::TimerRef& timer) = 0;
+  virtual absl::Status DeleteTimer(int64_t case_id, const workflow::TimerRef& timer) = 0;
 
   // --- Idempotency
   // ---------------------------------------------------------------- The stored
   // response for (scope, key), if any, and storing one (replacing an earlier
   // one). Responses are opaque bytes (serialized protos).
-  virtual absl::StatusOr<std::optional<std::string>> FindResponse(
-      const std::string& scope, const std::string& key) = 0;
-  virtual absl::Status SaveResponse(const std::string& scope,
-                                    const std::string& key,
+  virtual absl::StatusOr<std::optional<std::string>> FindResponse(const std::string& scope,
+                                                                  const std::string& key) = 0;
+  virtual absl::Status SaveResponse(const std::string& scope, const std::string& key,
                                     const std::string& response) = 0;
 
   // --- Policies and the business date
@@ -429,8 +408,7 @@ class UnitOfWork {
   // version (its version field is set to the one assigned: the highest stored +
   // 1) and returns that version.
   virtual absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) = 0;
-  virtual absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(
-      int64_t version) = 0;
+  virtual absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(int64_t version) = 0;
 
   // --- Handoffs to counsel ------------------------------------------------------
   virtual absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(int64_t sequence) = 0;

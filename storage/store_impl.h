@@ -30,8 +30,7 @@ namespace collections::storage {
 
 class Store::Impl {
  public:
-  Impl(const StoreOptions& options, Backend backend,
-       std::unique_ptr<WriterConnection> writer,
+  Impl(const StoreOptions& options, Backend backend, std::unique_ptr<WriterConnection> writer,
        std::unique_ptr<soci::connection_pool> pool)
       : options_(options),
         backend_(backend),
@@ -39,9 +38,8 @@ class Store::Impl {
         // Each batched command is a PostgreSQL subtransaction, and a
         // transaction with more than 64 of them overflows every backend's
         // snapshot cache (PGPROC_MAX_CACHED_SUBXIDS), slowing all readers.
-        max_batch_(backend == Backend::kPostgres
-                       ? std::min(options.max_batch, 64)
-                       : options.max_batch),
+        max_batch_(backend == Backend::kPostgres ? std::min(options.max_batch, 64)
+                                                 : options.max_batch),
         writer_(std::move(writer)),
         pool_(std::move(pool)),
         thread_([this] { WriterLoop(); }) {}
@@ -171,15 +169,12 @@ class Store::Impl {
     // A lost connection surfaces as whatever error the statement in flight
     // got; callers should hear UNAVAILABLE (retry), and the next batch
     // reconnects.
-    const bool failed =
-        !fatal.ok() ||
-        std::any_of(results.begin(), results.end(),
-                    [](const absl::Status& s) { return !s.ok(); });
+    const bool failed = !fatal.ok() || std::any_of(results.begin(), results.end(),
+                                                   [](const absl::Status& s) { return !s.ok(); });
     if (failed && writer_ != nullptr && !writer_->Alive()) {
       for (absl::Status& s : results) {
         if (s.code() == absl::StatusCode::kInternal) {
-          s = absl::UnavailableError(
-              absl::StrCat("lost the database connection: ", s.message()));
+          s = absl::UnavailableError(absl::StrCat("lost the database connection: ", s.message()));
         }
       }
       writer_.reset();
@@ -201,8 +196,7 @@ class Store::Impl {
       std::lock_guard<std::mutex> lock(stats_mu_);
       if (fatal.ok() && any_ok) ++stats_.commits;
       stats_.commands += batch.size();
-      stats_.largest_batch =
-          std::max<int64_t>(stats_.largest_batch, batch.size());
+      stats_.largest_batch = std::max<int64_t>(stats_.largest_batch, batch.size());
       for (const absl::Status& s : results) {
         if (!s.ok()) ++stats_.failed_commands;
       }

@@ -20,8 +20,7 @@ namespace collections::storage {
 
 // Runs `read` on a pooled reader connection; SOCI exceptions become a
 // Status.
-absl::Status ReadForReport(Store& store,
-                           const std::function<absl::Status(soci::session&)>& read);
+absl::Status ReadForReport(Store& store, const std::function<absl::Status(soci::session&)>& read);
 
 // Runs one step of a report snapshot on `uow`'s connection; a SOCI
 // exception fails the command.
@@ -34,8 +33,7 @@ absl::Time StoreNow(const Store& store);
 // What the functions above use of Store's and the writer's private parts.
 class StoreInternals {
  public:
-  static absl::Status Read(Store& store,
-                           const std::function<absl::Status(soci::session&)>& read);
+  static absl::Status Read(Store& store, const std::function<absl::Status(soci::session&)>& read);
   static absl::Time Now(const Store& store);
   static absl::Status RunStep(UnitOfWork& uow,
                               const std::function<void(soci::session&, Backend)>& step);

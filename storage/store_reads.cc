@@ -23,13 +23,11 @@ namespace collections::storage {
 namespace {
 
 template <typename Key>
-absl::StatusOr<v1::Case> CaseWhere(soci::session& sql, const char* where,
-                                   const std::string& what, const Key& key) {
+absl::StatusOr<v1::Case> CaseWhere(soci::session& sql, const char* where, const std::string& what,
+                                   const Key& key) {
   std::string body;
-  sql << absl::StrCat("SELECT body FROM cases WHERE ", where), soci::use(key),
-      soci::into(body);
-  if (!sql.got_data())
-    return absl::NotFoundError(absl::StrCat(what, " not found"));
+  sql << absl::StrCat("SELECT body FROM cases WHERE ", where), soci::use(key), soci::into(body);
+  if (!sql.got_data()) return absl::NotFoundError(absl::StrCat(what, " not found"));
   v1::Case c;
   RETURN_IF_ERROR(DecodeMessage(body, &c, "case"));
   return c;
@@ -46,15 +44,14 @@ absl::StatusOr<v1::Case> Store::GetCase(int64_t case_id) {
 
 absl::StatusOr<v1::Case> Store::GetCaseByLoan(const std::string& loan_id) {
   return impl_->Read<v1::Case>("get case by loan", [&](soci::session& sql) {
-    return CaseWhere(sql, "loan_id = :loan",
-                     absl::StrCat("case for loan \"", loan_id, "\""), loan_id);
+    return CaseWhere(sql, "loan_id = :loan", absl::StrCat("case for loan \"", loan_id, "\""),
+                     loan_id);
   });
 }
 
 absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
   return impl_->Read<std::vector<v1::Case>>(
-      "list cases",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Case>> {
+      "list cases", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Case>> {
         // The query names only the filters in use; `ints` holds the bound
         // values in placeholder order (SOCI keeps pointers to them, so the
         // vector is sized before binding).
@@ -64,8 +61,8 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
           ints.push_back(value);
           return absl::StrCat(":p", ints.size());
         };
-        std::string query = absl::StrCat(
-            "SELECT body FROM cases WHERE case_id > ", param(f.after_case_id));
+        std::string query =
+            absl::StrCat("SELECT body FROM cases WHERE case_id > ", param(f.after_case_id));
         auto in_list = [&](const char* column, const auto& values) {
           if (values.empty()) return;
           absl::StrAppend(&query, " AND ", column, " IN (");
@@ -85,17 +82,14 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
         if (f.today) {
           const long long today = workflow::DayNumber(*f.today);
           if (f.min_days_past_due > 0) {
-            compare("oldest_due_day > 0 AND oldest_due_day <=",
-                    today - f.min_days_past_due);
+            compare("oldest_due_day > 0 AND oldest_due_day <=", today - f.min_days_past_due);
           }
           if (f.max_days_past_due > 0) {
             compare("oldest_due_day >=", today - f.max_days_past_due);
           }
         } else {
-          if (f.min_days_past_due > 0)
-            compare("days_past_due >=", f.min_days_past_due);
-          if (f.max_days_past_due > 0)
-            compare("days_past_due <=", f.max_days_past_due);
+          if (f.min_days_past_due > 0) compare("days_past_due >=", f.min_days_past_due);
+          if (f.max_days_past_due > 0) compare("days_past_due <=", f.max_days_past_due);
         }
         if (f.aging_due_through) {
           compare("next_aging_day > 0 AND next_aging_day <=",
@@ -106,8 +100,7 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
           compare("updated_at_us >=", MicrosOf(f.updated_since));
         }
         if (f.business_date_before) {
-          compare("business_day <",
-                  workflow::DayNumber(*f.business_date_before));
+          compare("business_day <", workflow::DayNumber(*f.business_date_before));
         }
         const bool by_queue = !f.assigned_queue.empty();
         if (by_queue) absl::StrAppend(&query, " AND assigned_queue = :q");
@@ -129,8 +122,8 @@ absl::StatusOr<std::vector<v1::Case>> Store::ListCases(const CaseFilter& f) {
       });
 }
 
-absl::StatusOr<std::vector<AgingCursor>> Store::ListAgingDue(
-    absl::CivilDay through, AgingCursor after, int limit) {
+absl::StatusOr<std::vector<AgingCursor>> Store::ListAgingDue(absl::CivilDay through,
+                                                             AgingCursor after, int limit) {
   return impl_->Read<std::vector<AgingCursor>>(
       "list cases due for aging",
       [&](soci::session& sql) -> absl::StatusOr<std::vector<AgingCursor>> {
@@ -146,13 +139,11 @@ absl::StatusOr<std::vector<AgingCursor>> Store::ListAgingDue(
             (sql.prepare << "SELECT case_id FROM cases WHERE "
                             "next_aging_day > 0 AND next_aging_day = :day "
                             "AND case_id > :after ORDER BY case_id LIMIT :n",
-             soci::use(day), soci::use(after_id), soci::use(want),
-             soci::into(id));
-        soci::statement next_day =
-            (sql.prepare << "SELECT COALESCE(MIN(next_aging_day), 0) "
-                            "FROM cases WHERE next_aging_day > 0 "
-                            "AND next_aging_day > :day",
-             soci::use(day), soci::into(next));
+             soci::use(day), soci::use(after_id), soci::use(want), soci::into(id));
+        soci::statement next_day = (sql.prepare << "SELECT COALESCE(MIN(next_aging_day), 0) "
+                                                   "FROM cases WHERE next_aging_day > 0 "
+                                                   "AND next_aging_day > :day",
+                                    soci::use(day), soci::into(next));
         std::vector<AgingCursor> due;
         while (static_cast<long long>(due.size()) < n) {
           if (day > 0) {
@@ -175,8 +166,7 @@ absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEventsPage(int64_t case_id
                                                                  int64_t through_sequence,
                                                                  int limit, bool newest) {
   return impl_->Read<std::vector<v1::CaseEvent>>(
-      "list events",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::CaseEvent>> {
+      "list events", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::CaseEvent>> {
         const long long id = case_id, after = after_sequence,
                         through = through_sequence > 0 ? through_sequence
                                                        : std::numeric_limits<long long>::max();
@@ -186,8 +176,7 @@ absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEventsPage(int64_t case_id
             (sql.prepare << absl::StrCat("SELECT body FROM case_events WHERE case_id = :id "
                                          "AND seq > :after AND seq <= :through ORDER BY seq",
                                          newest ? " DESC" : "", " LIMIT :n"),
-             soci::use(id), soci::use(after), soci::use(through), soci::use(n),
-             soci::into(body));
+             soci::use(id), soci::use(after), soci::use(through), soci::use(n), soci::into(body));
         std::vector<v1::CaseEvent> events;
         st.execute();
         while (st.fetch()) {
@@ -200,14 +189,12 @@ absl::StatusOr<std::vector<v1::CaseEvent>> Store::ListEventsPage(int64_t case_id
 
 absl::StatusOr<std::vector<v1::Payment>> Store::ListCasePayments(int64_t case_id) {
   return impl_->Read<std::vector<v1::Payment>>(
-      "list payments",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Payment>> {
+      "list payments", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Payment>> {
         const long long id = case_id;
         std::string body;
-        soci::statement st =
-            (sql.prepare << "SELECT body FROM payments WHERE case_id = :id "
-                            "ORDER BY recorded_at_us, payment_id",
-             soci::use(id), soci::into(body));
+        soci::statement st = (sql.prepare << "SELECT body FROM payments WHERE case_id = :id "
+                                             "ORDER BY recorded_at_us, payment_id",
+                              soci::use(id), soci::into(body));
         std::vector<v1::Payment> payments;
         st.execute();
         while (st.fetch()) {
@@ -219,8 +206,7 @@ absl::StatusOr<std::vector<v1::Payment>> Store::ListCasePayments(int64_t case_id
 
 absl::StatusOr<std::vector<v1::Task>> Store::ListTasks(int64_t case_id) {
   return impl_->Read<std::vector<v1::Task>>(
-      "list tasks",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Task>> {
+      "list tasks", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Task>> {
         const long long id = case_id;
         TaskRow row;
         soci::details::prepare_temp_type q =
@@ -232,42 +218,37 @@ absl::StatusOr<std::vector<v1::Task>> Store::ListTasks(int64_t case_id) {
         soci::statement st(q);
         std::vector<v1::Task> tasks;
         st.execute();
-        while (st.fetch())
-          RETURN_IF_ERROR(TaskFromRow(row, &tasks.emplace_back()));
+        while (st.fetch()) RETURN_IF_ERROR(TaskFromRow(row, &tasks.emplace_back()));
         return tasks;
       });
 }
 
 absl::StatusOr<v1::Task> Store::GetTask(int64_t task_id) {
-  return impl_->Read<v1::Task>(
-      "get task", [&](soci::session& sql) -> absl::StatusOr<v1::Task> {
-        const long long id = task_id;
-        TaskRow row;
-        soci::details::prepare_temp_type q =
-            (sql.prepare << absl::StrCat("SELECT ", kTaskColumns,
-                                         " FROM tasks WHERE task_id = :id"));
-        q, soci::use(id);
-        IntoTaskRow(q, row);
-        soci::statement st(q);
-        if (!FetchOne(st)) {
-          return absl::NotFoundError(
-              absl::StrCat("task ", task_id, " not found"));
-        }
-        v1::Task task;
-        RETURN_IF_ERROR(TaskFromRow(row, &task));
-        return task;
-      });
+  return impl_->Read<v1::Task>("get task", [&](soci::session& sql) -> absl::StatusOr<v1::Task> {
+    const long long id = task_id;
+    TaskRow row;
+    soci::details::prepare_temp_type q =
+        (sql.prepare << absl::StrCat("SELECT ", kTaskColumns, " FROM tasks WHERE task_id = :id"));
+    q, soci::use(id);
+    IntoTaskRow(q, row);
+    soci::statement st(q);
+    if (!FetchOne(st)) {
+      return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+    }
+    v1::Task task;
+    RETURN_IF_ERROR(TaskFromRow(row, &task));
+    return task;
+  });
 }
 
 absl::StatusOr<std::vector<v1::Task>> Store::FindTasks(const TaskFilter& f) {
   return impl_->Read<std::vector<v1::Task>>(
-      "find tasks",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Task>> {
+      "find tasks", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Task>> {
         // Like ListCases: only the filters in use, values bound in order.
         std::vector<long long> ints;
         std::vector<std::string> texts;
-        std::string query = absl::StrCat("SELECT ", kTaskColumns,
-                                         " FROM tasks WHERE task_id > :p0");
+        std::string query =
+            absl::StrCat("SELECT ", kTaskColumns, " FROM tasks WHERE task_id > :p0");
         ints.push_back(f.after_task_id);
         if (!f.states.empty()) {
           absl::StrAppend(&query, " AND state IN (");
@@ -301,59 +282,51 @@ absl::StatusOr<std::vector<v1::Task>> Store::FindTasks(const TaskFilter& f) {
         soci::statement st(q);
         std::vector<v1::Task> tasks;
         st.execute();
-        while (st.fetch())
-          RETURN_IF_ERROR(TaskFromRow(row, &tasks.emplace_back()));
+        while (st.fetch()) RETURN_IF_ERROR(TaskFromRow(row, &tasks.emplace_back()));
         return tasks;
       });
 }
 
-absl::StatusOr<std::vector<workflow::TimerSpec>> Store::ListTimers(
-    int64_t case_id) {
-  return impl_->Read<std::vector<workflow::TimerSpec>>(
-      "list timers", [&](soci::session& sql) {
-        const long long id = case_id;
-        int kind = 0;
-        long long ref = 0, due_day = 0;
-        soci::statement st =
-            (sql.prepare << "SELECT kind, ref, due_day FROM timers "
-                            "WHERE case_id = :id ORDER BY kind, ref",
-             soci::use(id), soci::into(kind), soci::into(ref),
-             soci::into(due_day));
-        std::vector<workflow::TimerSpec> timers;
-        st.execute();
-        while (st.fetch()) {
-          workflow::TimerSpec& t = timers.emplace_back();
-          t.timer.kind = static_cast<workflow::TimerKind>(kind);
-          t.timer.ref = ref;
-          t.due = workflow::DayFromNumber(due_day);
-        }
-        return timers;
-      });
+absl::StatusOr<std::vector<workflow::TimerSpec>> Store::ListTimers(int64_t case_id) {
+  return impl_->Read<std::vector<workflow::TimerSpec>>("list timers", [&](soci::session& sql) {
+    const long long id = case_id;
+    int kind = 0;
+    long long ref = 0, due_day = 0;
+    soci::statement st = (sql.prepare << "SELECT kind, ref, due_day FROM timers "
+                                         "WHERE case_id = :id ORDER BY kind, ref",
+                          soci::use(id), soci::into(kind), soci::into(ref), soci::into(due_day));
+    std::vector<workflow::TimerSpec> timers;
+    st.execute();
+    while (st.fetch()) {
+      workflow::TimerSpec& t = timers.emplace_back();
+      t.timer.kind = static_cast<workflow::TimerKind>(kind);
+      t.timer.ref = ref;
+      t.due = workflow::DayFromNumber(due_day);
+    }
+    return timers;
+  });
 }
 
-absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(
-    const std::string& firm_id, int64_t after_sequence, int limit) {
+absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(const std::string& firm_id,
+                                                             int64_t after_sequence, int limit) {
   return impl_->Read<std::vector<v1::Handoff>>(
-      "list handoffs",
-      [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Handoff>> {
+      "list handoffs", [&](soci::session& sql) -> absl::StatusOr<std::vector<v1::Handoff>> {
         const long long after = after_sequence;
         const long long n = std::clamp(limit, 1, 1000);
         long long sequence = 0, case_id = 0, created_at_us = 0, acked_at_us = 0;
         std::string firm, reason, body;
         int kind = 0, accepted = 0;
         soci::details::prepare_temp_type q =
-            (sql.prepare << absl::StrCat(
-                 "SELECT sequence, case_id, firm_id, kind, reason, "
-                 "created_at_us, body, acked_at_us, accepted FROM handoffs "
-                 "WHERE sequence > :after",
-                 firm_id.empty() ? "" : " AND firm_id = :firm",
-                 " ORDER BY sequence LIMIT :n"));
+            (sql.prepare << absl::StrCat("SELECT sequence, case_id, firm_id, kind, reason, "
+                                         "created_at_us, body, acked_at_us, accepted FROM handoffs "
+                                         "WHERE sequence > :after",
+                                         firm_id.empty() ? "" : " AND firm_id = :firm",
+                                         " ORDER BY sequence LIMIT :n"));
         q, soci::use(after);
         if (!firm_id.empty()) q, soci::use(firm_id);
-        q, soci::use(n), soci::into(sequence), soci::into(case_id),
-            soci::into(firm), soci::into(kind), soci::into(reason),
-            soci::into(created_at_us), soci::into(body), soci::into(acked_at_us),
-            soci::into(accepted);
+        q, soci::use(n), soci::into(sequence), soci::into(case_id), soci::into(firm),
+            soci::into(kind), soci::into(reason), soci::into(created_at_us), soci::into(body),
+            soci::into(acked_at_us), soci::into(accepted);
         soci::statement st(q);
         std::vector<v1::Handoff> handoffs;
         st.execute();
@@ -367,8 +340,7 @@ absl::StatusOr<std::vector<v1::Handoff>> Store::ListHandoffs(
           h.set_reason(reason);
           h.set_acknowledged(acked_at_us != 0);
           h.set_accepted(accepted != 0);
-          RETURN_IF_ERROR(
-              DecodeMessage(body, h.mutable_case_(), "handoff case"));
+          RETURN_IF_ERROR(DecodeMessage(body, h.mutable_case_(), "handoff case"));
         }
         return handoffs;
       });
@@ -439,11 +411,9 @@ absl::StatusOr<v1::Policy> Store::GetPolicy(int64_t version) {
       "get policy", [&](soci::session& sql) -> absl::StatusOr<v1::Policy> {
         const long long v = version;
         std::string body;
-        sql << "SELECT body FROM policies WHERE version = :v", soci::use(v),
-            soci::into(body);
+        sql << "SELECT body FROM policies WHERE version = :v", soci::use(v), soci::into(body);
         if (!sql.got_data()) {
-          return absl::NotFoundError(
-              absl::StrCat("policy version ", version, " not found"));
+          return absl::NotFoundError(absl::StrCat("policy version ", version, " not found"));
         }
         v1::Policy policy;
         RETURN_IF_ERROR(DecodeMessage(body, &policy, "policy"));
@@ -452,35 +422,30 @@ absl::StatusOr<v1::Policy> Store::GetPolicy(int64_t version) {
 }
 
 absl::StatusOr<int64_t> Store::CurrentPolicyVersion() {
-  return impl_->Read<int64_t>(
-      "current policy version", [&](soci::session& sql) {
-        long long v = 0;
-        sql << "SELECT COALESCE(MAX(version), 0) FROM policies", soci::into(v);
-        return static_cast<int64_t>(v);
-      });
+  return impl_->Read<int64_t>("current policy version", [&](soci::session& sql) {
+    long long v = 0;
+    sql << "SELECT COALESCE(MAX(version), 0) FROM policies", soci::into(v);
+    return static_cast<int64_t>(v);
+  });
 }
 
 absl::StatusOr<std::vector<int64_t>> Store::ListPolicyVersions() {
-  return impl_->Read<std::vector<int64_t>>(
-      "list policy versions", [&](soci::session& sql) {
-        long long v = 0;
-        soci::statement st =
-            (sql.prepare << "SELECT version FROM policies ORDER BY version",
-             soci::into(v));
-        std::vector<int64_t> versions;
-        st.execute();
-        while (st.fetch()) versions.push_back(v);
-        return versions;
-      });
+  return impl_->Read<std::vector<int64_t>>("list policy versions", [&](soci::session& sql) {
+    long long v = 0;
+    soci::statement st =
+        (sql.prepare << "SELECT version FROM policies ORDER BY version", soci::into(v));
+    std::vector<int64_t> versions;
+    st.execute();
+    while (st.fetch()) versions.push_back(v);
+    return versions;
+  });
 }
 
 absl::StatusOr<absl::CivilDay> Store::BusinessDate() {
   return impl_->Read<absl::CivilDay>(
-      "business date",
-      [&](soci::session& sql) -> absl::StatusOr<absl::CivilDay> {
+      "business date", [&](soci::session& sql) -> absl::StatusOr<absl::CivilDay> {
         long long day = 0;
-        sql << "SELECT day FROM business_date WHERE singleton = 1",
-            soci::into(day);
+        sql << "SELECT day FROM business_date WHERE singleton = 1", soci::into(day);
         if (!sql.got_data()) {
           return absl::NotFoundError("the business date has not been set");
         }

@@ -51,16 +51,15 @@ absl::Status WriterConnection::Execute(const char* sql, const char* what) {
 }
 
 absl::Status WriterConnection::Begin() {
-  return Execute(backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN",
-                 "begin transaction");
+  return Execute(backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction");
 }
 absl::Status WriterConnection::Commit() { return Execute("COMMIT", "commit"); }
 void WriterConnection::Rollback() {
   DropIdBlocks();
   Execute("ROLLBACK", "rollback").IgnoreError();
 }
-absl::Status WriterConnection::Execute(soci::statement* prepared,
-                                       const char* sql, const char* what) {
+absl::Status WriterConnection::Execute(soci::statement* prepared, const char* sql,
+                                       const char* what) {
   if (prepared == nullptr) return Execute(sql, what);
   try {
     prepared->execute(true);
@@ -74,12 +73,11 @@ absl::Status WriterConnection::Savepoint() {
 }
 absl::Status WriterConnection::RollbackToSavepoint() {
   DropIdBlocks();
-  return Execute(st_->rollback_to_savepoint.get(),
-                 "ROLLBACK TO SAVEPOINT command", "rollback to savepoint");
+  return Execute(st_->rollback_to_savepoint.get(), "ROLLBACK TO SAVEPOINT command",
+                 "rollback to savepoint");
 }
 absl::Status WriterConnection::ReleaseSavepoint() {
-  return Execute(st_->release_savepoint.get(), "RELEASE SAVEPOINT command",
-                 "release savepoint");
+  return Execute(st_->release_savepoint.get(), "RELEASE SAVEPOINT command", "release savepoint");
 }
 
 absl::Status WriterConnection::Run(const Command& command) {

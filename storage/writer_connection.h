@@ -27,8 +27,8 @@ class WriterConnection {
  public:
   // Connects, configures the session (WAL on SQLite), applies the
   // migrations and prepares the writer's statements.
-  static absl::StatusOr<std::unique_ptr<WriterConnection>> Open(
-      const StoreOptions& options, Backend backend);
+  static absl::StatusOr<std::unique_ptr<WriterConnection>> Open(const StoreOptions& options,
+                                                                Backend backend);
   ~WriterConnection();
 
   Backend backend() const { return backend_; }
@@ -70,8 +70,7 @@ class WriterConnection {
   WriterConnection(Backend backend, const StoreOptions& options);
   absl::Status Execute(const char* sql, const char* what);
   // Runs `prepared` when there is one, else `sql` as a one-off statement.
-  absl::Status Execute(soci::statement* prepared, const char* sql,
-                       const char* what);
+  absl::Status Execute(soci::statement* prepared, const char* sql, const char* what);
 
   // Ids of a sequence reserved ahead in one statement and handed out one
   // command at a time: [next, end). See Transaction::Allocate.

@@ -2,8 +2,6 @@
 // loading, claiming (with the claim's holds), the lease-token checks and
 // what a lease holder may do (complete, return, extend, release), lease
 // expiry, deferrals and holds, and the contact records the call caps count.
-#include "storage/writer_transaction.h"
-
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -11,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "storage/codec.h"
+#include "storage/writer_transaction.h"
 #include "workflow/status_macros.h"
 
 namespace collections::storage {
@@ -22,8 +21,7 @@ std::string LeaseError(int64_t task_id, absl::string_view what) {
 
 }  // namespace
 
-absl::StatusOr<std::optional<v1::Task>> WriterConnection::Transaction::LoadTask(
-    int64_t task_id) {
+absl::StatusOr<std::optional<v1::Task>> WriterConnection::Transaction::LoadTask(int64_t task_id) {
   return Guard("load task", [&]() -> absl::StatusOr<std::optional<v1::Task>> {
     s_.key_id = task_id;
     if (!FetchOne(s_.load_task)) return std::nullopt;
@@ -50,15 +48,13 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::ClaimTasks(
     for (const std::string& queue : spec.queues) {
       s_.t_queue = queue;
       s_.t_now_us = MicrosOf(spec.now);
-      s_.t_limit =
-          spec.scan_limit > 0 ? spec.scan_limit : 4 * spec.max_tasks + 16;
+      s_.t_limit = spec.scan_limit > 0 ? spec.scan_limit : 4 * spec.max_tasks + 16;
       std::vector<TaskRow> rows;
       s_.claim_candidates.execute();
       while (s_.claim_candidates.fetch()) rows.push_back(s_.t_out);
       for (TaskRow& row : rows) {
         if (!spec.types.empty() &&
-            std::find(spec.types.begin(), spec.types.end(), row.task_type) ==
-                spec.types.end()) {
+            std::find(spec.types.begin(), spec.types.end(), row.task_type) == spec.types.end()) {
           continue;
         }
         Candidate c{std::move(row), {}};
@@ -76,16 +72,15 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::ClaimTasks(
       }
     }
     // Each queue's candidates came in claim order; merge them.
-    std::sort(candidates.begin(), candidates.end(),
-              [](const Candidate& a, const Candidate& b) {
-                if (a.row.priority != b.row.priority) {
-                  return a.row.priority > b.row.priority;
-                }
-                if (a.row.not_before_us != b.row.not_before_us) {
-                  return a.row.not_before_us < b.row.not_before_us;
-                }
-                return a.row.task_id < b.row.task_id;
-              });
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.row.priority != b.row.priority) {
+        return a.row.priority > b.row.priority;
+      }
+      if (a.row.not_before_us != b.row.not_before_us) {
+        return a.row.not_before_us < b.row.not_before_us;
+      }
+      return a.row.task_id < b.row.task_id;
+    });
     if (static_cast<int>(candidates.size()) > spec.max_tasks) {
       candidates.resize(spec.max_tasks);
     }
@@ -114,15 +109,16 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::ClaimTasks(
   });
 }
 
-absl::StatusOr<v1::Task> WriterConnection::Transaction::CheckLease(
-    int64_t task_id, int64_t lease_token, absl::Time now) {
-  return Guard("check lease",
-               [&] { return Leased(task_id, lease_token, now); });
+absl::StatusOr<v1::Task> WriterConnection::Transaction::CheckLease(int64_t task_id,
+                                                                   int64_t lease_token,
+                                                                   absl::Time now) {
+  return Guard("check lease", [&] { return Leased(task_id, lease_token, now); });
 }
 
-absl::StatusOr<v1::Task> WriterConnection::Transaction::CompleteTask(
-    int64_t task_id, int64_t lease_token, const v1::TaskOutcome& outcome,
-    absl::Time now) {
+absl::StatusOr<v1::Task> WriterConnection::Transaction::CompleteTask(int64_t task_id,
+                                                                     int64_t lease_token,
+                                                                     const v1::TaskOutcome& outcome,
+                                                                     absl::Time now) {
   return Guard("complete task", [&]() -> absl::StatusOr<v1::Task> {
     ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
     s_.t_text = EncodeMessage(outcome);
@@ -152,12 +148,12 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::ReturnTask(
   });
 }
 
-absl::StatusOr<v1::Task> WriterConnection::Transaction::ExtendLease(
-    int64_t task_id, int64_t lease_token, absl::Time new_expiry,
-    absl::Time now) {
+absl::StatusOr<v1::Task> WriterConnection::Transaction::ExtendLease(int64_t task_id,
+                                                                    int64_t lease_token,
+                                                                    absl::Time new_expiry,
+                                                                    absl::Time now) {
   if (new_expiry <= now) {
-    return absl::InvalidArgumentError(
-        "a lease must be extended into the future");
+    return absl::InvalidArgumentError("a lease must be extended into the future");
   }
   return Guard("extend lease", [&]() -> absl::StatusOr<v1::Task> {
     ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
@@ -172,80 +168,73 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::ExtendLease(
   });
 }
 
-absl::StatusOr<std::vector<int64_t>>
-WriterConnection::Transaction::ExpireLeases(absl::Time now, int limit) {
-  return Guard("expire leases",
-               [&]() -> absl::StatusOr<std::vector<int64_t>> {
-                 std::vector<int64_t> ids;
-                 s_.t_now_us = MicrosOf(now);
-                 s_.t_limit = std::max(limit, 1);
-                 std::vector<ReadyTask> found;
-                 s_.expired_leases.execute();
-                 while (s_.expired_leases.fetch()) {
-                   ids.push_back(s_.out_id);
-                   found.push_back({s_.out_text,
-                                    static_cast<v1::TaskType>(s_.out_type), now});
-                 }
-                 for (size_t i = 0; i < ids.size(); ++i) {
-                   s_.key_id = ids[i];
-                   s_.expire_lease.execute(true);
-                   if (s_.expire_lease.get_affected_rows() == 1) {
-                     ready_.push_back(std::move(found[i]));
-                   }
-                 }
-                 return ids;
-               });
+absl::StatusOr<std::vector<int64_t>> WriterConnection::Transaction::ExpireLeases(absl::Time now,
+                                                                                 int limit) {
+  return Guard("expire leases", [&]() -> absl::StatusOr<std::vector<int64_t>> {
+    std::vector<int64_t> ids;
+    s_.t_now_us = MicrosOf(now);
+    s_.t_limit = std::max(limit, 1);
+    std::vector<ReadyTask> found;
+    s_.expired_leases.execute();
+    while (s_.expired_leases.fetch()) {
+      ids.push_back(s_.out_id);
+      found.push_back({s_.out_text, static_cast<v1::TaskType>(s_.out_type), now});
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      s_.key_id = ids[i];
+      s_.expire_lease.execute(true);
+      if (s_.expire_lease.get_affected_rows() == 1) {
+        ready_.push_back(std::move(found[i]));
+      }
+    }
+    return ids;
+  });
 }
 
-absl::StatusOr<v1::Task> WriterConnection::Transaction::ReleaseTask(
-    int64_t task_id, int64_t lease_token, absl::Time now) {
+absl::StatusOr<v1::Task> WriterConnection::Transaction::ReleaseTask(int64_t task_id,
+                                                                    int64_t lease_token,
+                                                                    absl::Time now) {
   return Guard("release task", [&]() -> absl::StatusOr<v1::Task> {
     ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
     s_.key_id = task_id;
     s_.t_token = lease_token;
     s_.release_task.execute(true);
     RETURN_IF_ERROR(OneRow(s_.release_task, task_id));
-    ready_.push_back({task.queue(), task.type(),
-                      absl::FromUnixMicros(s_.t_out.not_before_us)});
+    ready_.push_back({task.queue(), task.type(), absl::FromUnixMicros(s_.t_out.not_before_us)});
     return task;
   });
 }
 
-absl::Status WriterConnection::Transaction::DeferTask(int64_t task_id,
-                                                      absl::Time not_before) {
+absl::Status WriterConnection::Transaction::DeferTask(int64_t task_id, absl::Time not_before) {
   return Guard("defer task", [&]() -> absl::Status {
     s_.key_id = task_id;
     s_.t_not_before_us = MicrosOf(not_before);
     s_.defer_task.execute(true);
     if (s_.defer_task.get_affected_rows() != 1) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("task ", task_id, " is not ready"));
+      return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not ready"));
     }
     return absl::OkStatus();
   });
 }
 
-absl::StatusOr<std::optional<absl::Time>>
-WriterConnection::Transaction::NextReadyTime(
+absl::StatusOr<std::optional<absl::Time>> WriterConnection::Transaction::NextReadyTime(
     const std::vector<std::string>& queues, absl::Time now) {
-  return Guard("next ready time",
-               [&]() -> absl::StatusOr<std::optional<absl::Time>> {
-                 std::optional<absl::Time> next;
-                 s_.t_now_us = MicrosOf(now);
-                 for (const std::string& queue : queues) {
-                   s_.t_queue = queue;
-                   s_.out_id = 0;
-                   FetchOne(s_.next_ready);
-                   if (s_.out_id == 0) continue;
-                   const absl::Time t = absl::FromUnixMicros(s_.out_id);
-                   if (!next || t < *next) next = t;
-                 }
-                 return next;
-               });
+  return Guard("next ready time", [&]() -> absl::StatusOr<std::optional<absl::Time>> {
+    std::optional<absl::Time> next;
+    s_.t_now_us = MicrosOf(now);
+    for (const std::string& queue : queues) {
+      s_.t_queue = queue;
+      s_.out_id = 0;
+      FetchOne(s_.next_ready);
+      if (s_.out_id == 0) continue;
+      const absl::Time t = absl::FromUnixMicros(s_.out_id);
+      if (!next || t < *next) next = t;
+    }
+    return next;
+  });
 }
 
-absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::HeldTasks(
-    int64_t case_id) {
+absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::HeldTasks(int64_t case_id) {
   return Guard("held tasks", [&]() -> absl::StatusOr<std::vector<v1::Task>> {
     std::vector<TaskRow> rows;
     s_.key_id = case_id;
@@ -259,17 +248,16 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::HeldTasks(
   });
 }
 
-absl::Status WriterConnection::Transaction::RecheckHold(
-    const v1::Task& task, const std::string& hold_reason,
-    absl::Time not_before) {
+absl::Status WriterConnection::Transaction::RecheckHold(const v1::Task& task,
+                                                        const std::string& hold_reason,
+                                                        absl::Time not_before) {
   return Guard("recheck hold", [&]() -> absl::Status {
     s_.key_id = task.task_id();
     s_.t_text = hold_reason;
     s_.t_not_before_us = MicrosOf(not_before);
     s_.recheck_hold.execute(true);
     if (s_.recheck_hold.get_affected_rows() != 1) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("task ", task.task_id(), " is not ready"));
+      return absl::FailedPreconditionError(absl::StrCat("task ", task.task_id(), " is not ready"));
     }
     if (hold_reason.empty()) {
       ready_.push_back({task.queue(), task.type(), not_before});
@@ -278,8 +266,7 @@ absl::Status WriterConnection::Transaction::RecheckHold(
   });
 }
 
-absl::Status WriterConnection::Transaction::RecordContact(
-    const ContactRecord& c) {
+absl::Status WriterConnection::Transaction::RecordContact(const ContactRecord& c) {
   return Guard("record contact", [&]() -> absl::Status {
     s_.ct_task_id = c.task_id;
     s_.ct_token = c.lease_token;
@@ -292,8 +279,7 @@ absl::Status WriterConnection::Transaction::RecordContact(
   });
 }
 
-absl::Status WriterConnection::Transaction::EndContact(int64_t task_id,
-                                                       int64_t lease_token,
+absl::Status WriterConnection::Transaction::EndContact(int64_t task_id, int64_t lease_token,
                                                        bool connected) {
   return Guard("end contact", [&]() -> absl::Status {
     s_.ct_task_id = task_id;
@@ -304,8 +290,7 @@ absl::Status WriterConnection::Transaction::EndContact(int64_t task_id,
   });
 }
 
-absl::Status WriterConnection::Transaction::DeleteContact(int64_t task_id,
-                                                          int64_t lease_token) {
+absl::Status WriterConnection::Transaction::DeleteContact(int64_t task_id, int64_t lease_token) {
   return Guard("delete contact", [&]() -> absl::Status {
     s_.ct_task_id = task_id;
     s_.ct_token = lease_token;
@@ -314,9 +299,10 @@ absl::Status WriterConnection::Transaction::DeleteContact(int64_t task_id,
   });
 }
 
-absl::StatusOr<CallCounts> WriterConnection::Transaction::CountCalls(
-    const std::string& borrower_id, absl::Time day_start, absl::Time week_start,
-    absl::Time now) {
+absl::StatusOr<CallCounts> WriterConnection::Transaction::CountCalls(const std::string& borrower_id,
+                                                                     absl::Time day_start,
+                                                                     absl::Time week_start,
+                                                                     absl::Time now) {
   return Guard("count calls", [&]() -> absl::StatusOr<CallCounts> {
     s_.ct_borrower = borrower_id;
     s_.ct_at_us = MicrosOf(now);
@@ -334,8 +320,8 @@ absl::StatusOr<CallCounts> WriterConnection::Transaction::CountCalls(
   });
 }
 
-absl::StatusOr<v1::Task> WriterConnection::Transaction::Leased(
-    int64_t task_id, int64_t lease_token, absl::Time now) {
+absl::StatusOr<v1::Task> WriterConnection::Transaction::Leased(int64_t task_id, int64_t lease_token,
+                                                               absl::Time now) {
   s_.key_id = task_id;
   if (!FetchOne(s_.load_task)) {
     return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
@@ -346,61 +332,53 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::Leased(
   if (lease_token <= 0 || lease_token > row.lease_token) {
     return absl::FailedPreconditionError(LeaseError(
         task_id, absl::StrCat("lease token ", lease_token,
-                              " was never issued (the task's latest is ",
-                              row.lease_token, ")")));
+                              " was never issued (the task's latest is ", row.lease_token, ")")));
   }
   if (lease_token < row.lease_token) {
     return absl::FailedPreconditionError(LeaseError(
-        task_id,
-        absl::StrCat("stale lease token ", lease_token,
-                     ": the task was leased again since (lease token ",
-                     row.lease_token, ", now ",
-                     v1::TaskState_Name(row.state), ")")));
+        task_id, absl::StrCat("stale lease token ", lease_token,
+                              ": the task was leased again since (lease token ", row.lease_token,
+                              ", now ", v1::TaskState_Name(row.state), ")")));
   }
   switch (row.state) {
     case v1::TASK_STATE_LEASED:
       if (row.lease_expires_us <= MicrosOf(now)) {
         return absl::FailedPreconditionError(LeaseError(
-            task_id,
-            absl::StrCat("lease token ", lease_token, " expired at ",
-                         absl::FormatTime(
-                             "%Y-%m-%dT%H:%M:%SZ",
-                             absl::FromUnixMicros(row.lease_expires_us),
-                             absl::UTCTimeZone()),
-                         " (the task goes back to its queue)")));
+            task_id, absl::StrCat("lease token ", lease_token, " expired at ",
+                                  absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                                   absl::FromUnixMicros(row.lease_expires_us),
+                                                   absl::UTCTimeZone()),
+                                  " (the task goes back to its queue)")));
       }
       break;
     case v1::TASK_STATE_READY:
-      return absl::FailedPreconditionError(LeaseError(
-          task_id, absl::StrCat("lease token ", lease_token,
-                                " is no longer held: it expired, or was "
-                                "released or failed, and the task is back "
-                                "in its queue (TASK_STATE_READY, not "
-                                "leased)")));
+      return absl::FailedPreconditionError(
+          LeaseError(task_id, absl::StrCat("lease token ", lease_token,
+                                           " is no longer held: it expired, or was "
+                                           "released or failed, and the task is back "
+                                           "in its queue (TASK_STATE_READY, not "
+                                           "leased)")));
     case v1::TASK_STATE_COMPLETED:
-      return absl::FailedPreconditionError(LeaseError(
-          task_id, absl::StrCat("already completed under lease token ",
-                                lease_token, " (not leased any more)")));
+      return absl::FailedPreconditionError(
+          LeaseError(task_id, absl::StrCat("already completed under lease token ", lease_token,
+                                           " (not leased any more)")));
     case v1::TASK_STATE_INCIDENT:
-      return absl::FailedPreconditionError(LeaseError(
-          task_id, absl::StrCat("lease token ", lease_token,
-                                " ended in a failure that made the task an "
-                                "incident for supervisors (not leased)")));
+      return absl::FailedPreconditionError(
+          LeaseError(task_id, absl::StrCat("lease token ", lease_token,
+                                           " ended in a failure that made the task an "
+                                           "incident for supervisors (not leased)")));
     default:
       return absl::FailedPreconditionError(LeaseError(
-          task_id, absl::StrCat("not leased (state ",
-                                v1::TaskState_Name(row.state), ")")));
+          task_id, absl::StrCat("not leased (state ", v1::TaskState_Name(row.state), ")")));
   }
   v1::Task task;
   RETURN_IF_ERROR(TaskFromRow(row, &task));
   return task;
 }
 
-absl::Status WriterConnection::Transaction::OneRow(soci::statement& st,
-                                                   int64_t task_id) {
+absl::Status WriterConnection::Transaction::OneRow(soci::statement& st, int64_t task_id) {
   if (st.get_affected_rows() == 1) return absl::OkStatus();
-  return absl::AbortedError(
-      absl::StrCat("task ", task_id, " changed concurrently"));
+  return absl::AbortedError(absl::StrCat("task ", task_id, " changed concurrently"));
 }
 
 }  // namespace collections::storage

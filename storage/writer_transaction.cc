@@ -20,38 +20,33 @@
 
 namespace collections::storage {
 
-absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCase(
-    int64_t case_id) {
+absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCase(int64_t case_id) {
   return Guard("load case", [&] {
     s_.key_id = case_id;
     return CaseFrom(s_.load_case);
   });
 }
 
-absl::StatusOr<std::optional<v1::Case>>
-WriterConnection::Transaction::LoadCaseByLoan(const std::string& loan_id) {
+absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCaseByLoan(
+    const std::string& loan_id) {
   return Guard("load case by loan", [&] {
     s_.key_text = loan_id;
     return CaseFrom(s_.load_case_by_loan);
   });
 }
 
-absl::StatusOr<int64_t> WriterConnection::Transaction::AllocateIds(
-    const std::string& sequence, int64_t n) {
+absl::StatusOr<int64_t> WriterConnection::Transaction::AllocateIds(const std::string& sequence,
+                                                                   int64_t n) {
   if (n < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot allocate ", n, " ids from ", sequence));
+    return absl::InvalidArgumentError(absl::StrCat("cannot allocate ", n, " ids from ", sequence));
   }
-  return Guard("allocate ids", [&]() -> absl::StatusOr<int64_t> {
-    return Allocate(sequence, n);
-  });
+  return Guard("allocate ids", [&]() -> absl::StatusOr<int64_t> { return Allocate(sequence, n); });
 }
 
-absl::Status WriterConnection::Transaction::SetNextId(
-    const std::string& sequence, int64_t next_id) {
+absl::Status WriterConnection::Transaction::SetNextId(const std::string& sequence,
+                                                      int64_t next_id) {
   if (next_id < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("next id of ", sequence, " must be positive"));
+    return absl::InvalidArgumentError(absl::StrCat("next id of ", sequence, " must be positive"));
   }
   return Guard("set next id", [&] {
     w_.id_blocks_.erase(sequence);
@@ -65,14 +60,12 @@ absl::Status WriterConnection::Transaction::SetNextId(
 absl::Status WriterConnection::Transaction::Apply(const workflow::Transition& t,
                                                   int64_t expected_version) {
   const v1::Case& c = t.next;
-  if (expected_version < 0 || c.case_id() <= 0 ||
-      c.version() != expected_version + 1 ||
+  if (expected_version < 0 || c.case_id() <= 0 || c.version() != expected_version + 1 ||
       t.event.case_id() != c.case_id() || t.event.sequence() != c.version()) {
     return absl::InternalError(absl::StrFormat(
         "transition of case %d to version %d (event case %d sequence %d) "
         "does not follow version %d",
-        c.case_id(), c.version(), t.event.case_id(), t.event.sequence(),
-        expected_version));
+        c.case_id(), c.version(), t.event.case_id(), t.event.sequence(), expected_version));
   }
   return Guard("apply transition", [&]() -> absl::Status {
     SetCaseRow(c, t.next_aging_day);
@@ -80,16 +73,14 @@ absl::Status WriterConnection::Transaction::Apply(const workflow::Transition& t,
       s_.insert_case.execute(true);
       if (s_.insert_case.get_affected_rows() == 0) {
         return absl::AlreadyExistsError(absl::StrFormat(
-            "case %d or a case for loan \"%s\" already exists", c.case_id(),
-            c.loan_id()));
+            "case %d or a case for loan \"%s\" already exists", c.case_id(), c.loan_id()));
       }
     } else {
       s_.c_expected_version = expected_version;
       s_.update_case.execute(true);
       if (s_.update_case.get_affected_rows() == 0) {
         return absl::AbortedError(absl::StrFormat(
-            "case %d changed concurrently (expected version %d)", c.case_id(),
-            expected_version));
+            "case %d changed concurrently (expected version %d)", c.case_id(), expected_version));
       }
     }
     // The case row is written: from here a failure must fail the whole
@@ -100,17 +91,16 @@ absl::Status WriterConnection::Transaction::Apply(const workflow::Transition& t,
   });
 }
 
-absl::StatusOr<std::optional<StoredPayment>>
-WriterConnection::Transaction::FindPayment(const std::string& payment_id) {
-  return Guard(
-      "find payment", [&]() -> absl::StatusOr<std::optional<StoredPayment>> {
-        s_.key_text = payment_id;
-        if (!FetchOne(s_.find_payment)) return std::nullopt;
-        StoredPayment p;
-        p.case_id = s_.out_id;
-        RETURN_IF_ERROR(DecodeMessage(s_.out_body, &p.payment, "payment"));
-        return p;
-      });
+absl::StatusOr<std::optional<StoredPayment>> WriterConnection::Transaction::FindPayment(
+    const std::string& payment_id) {
+  return Guard("find payment", [&]() -> absl::StatusOr<std::optional<StoredPayment>> {
+    s_.key_text = payment_id;
+    if (!FetchOne(s_.find_payment)) return std::nullopt;
+    StoredPayment p;
+    p.case_id = s_.out_id;
+    RETURN_IF_ERROR(DecodeMessage(s_.out_body, &p.payment, "payment"));
+    return p;
+  });
 }
 
 absl::StatusOr<std::vector<DueTimer>> WriterConnection::Transaction::DueTimers(
@@ -132,8 +122,8 @@ absl::StatusOr<std::vector<DueTimer>> WriterConnection::Transaction::DueTimers(
   });
 }
 
-absl::Status WriterConnection::Transaction::DeleteTimer(
-    int64_t case_id, const workflow::TimerRef& timer) {
+absl::Status WriterConnection::Transaction::DeleteTimer(int64_t case_id,
+                                                        const workflow::TimerRef& timer) {
   return Guard("delete timer", [&]() -> absl::Status {
     s_.tm_case_id = case_id;
     s_.tm_kind = static_cast<int>(timer.kind);
@@ -143,26 +133,24 @@ absl::Status WriterConnection::Transaction::DeleteTimer(
   });
 }
 
-absl::StatusOr<std::optional<std::string>>
-WriterConnection::Transaction::FindResponse(const std::string& scope,
-                                            const std::string& key) {
-  return Guard(
-      "find response", [&]() -> absl::StatusOr<std::optional<std::string>> {
-        s_.idem_scope = scope;
-        s_.idem_key = key;
-        if (!FetchOne(s_.find_response)) return std::nullopt;
-        std::string bytes;
-        if (!absl::Base64Unescape(s_.idem_response, &bytes)) {
-          return absl::InternalError(absl::StrCat(
-              "stored response for ", scope, "/", key, " is corrupt"));
-        }
-        return bytes;
-      });
+absl::StatusOr<std::optional<std::string>> WriterConnection::Transaction::FindResponse(
+    const std::string& scope, const std::string& key) {
+  return Guard("find response", [&]() -> absl::StatusOr<std::optional<std::string>> {
+    s_.idem_scope = scope;
+    s_.idem_key = key;
+    if (!FetchOne(s_.find_response)) return std::nullopt;
+    std::string bytes;
+    if (!absl::Base64Unescape(s_.idem_response, &bytes)) {
+      return absl::InternalError(
+          absl::StrCat("stored response for ", scope, "/", key, " is corrupt"));
+    }
+    return bytes;
+  });
 }
 
-absl::Status WriterConnection::Transaction::SaveResponse(
-    const std::string& scope, const std::string& key,
-    const std::string& response) {
+absl::Status WriterConnection::Transaction::SaveResponse(const std::string& scope,
+                                                         const std::string& key,
+                                                         const std::string& response) {
   return Guard("save response", [&] {
     s_.idem_scope = scope;
     s_.idem_key = key;
@@ -173,8 +161,7 @@ absl::Status WriterConnection::Transaction::SaveResponse(
   });
 }
 
-absl::StatusOr<int64_t> WriterConnection::Transaction::PutPolicy(
-    v1::Policy& policy) {
+absl::StatusOr<int64_t> WriterConnection::Transaction::PutPolicy(v1::Policy& policy) {
   return Guard("put policy", [&]() -> absl::StatusOr<int64_t> {
     // From a sequence rather than MAX(version) + 1: concurrent replicas
     // then wait on its row instead of colliding on the primary key.
@@ -190,18 +177,17 @@ absl::StatusOr<int64_t> WriterConnection::Transaction::PutPolicy(
   });
 }
 
-absl::StatusOr<std::optional<StoredHandoff>>
-WriterConnection::Transaction::LoadHandoff(int64_t sequence) {
+absl::StatusOr<std::optional<StoredHandoff>> WriterConnection::Transaction::LoadHandoff(
+    int64_t sequence) {
   return Guard("load handoff", [&]() -> absl::StatusOr<std::optional<StoredHandoff>> {
     const long long seq = sequence;
     long long case_id = 0, acked_at_us = 0;
     int kind = 0, accepted = 0;
     std::string firm;
-    soci::statement st =
-        (w_.sql_.prepare << "SELECT case_id, firm_id, kind, acked_at_us, accepted "
-                            "FROM handoffs WHERE sequence = :seq",
-         soci::use(seq), soci::into(case_id), soci::into(firm), soci::into(kind),
-         soci::into(acked_at_us), soci::into(accepted));
+    soci::statement st = (w_.sql_.prepare << "SELECT case_id, firm_id, kind, acked_at_us, accepted "
+                                             "FROM handoffs WHERE sequence = :seq",
+                          soci::use(seq), soci::into(case_id), soci::into(firm), soci::into(kind),
+                          soci::into(acked_at_us), soci::into(accepted));
     if (!FetchOne(st)) return std::nullopt;
     StoredHandoff h;
     h.sequence = sequence;
@@ -214,8 +200,9 @@ WriterConnection::Transaction::LoadHandoff(int64_t sequence) {
   });
 }
 
-absl::Status WriterConnection::Transaction::AcknowledgeHandoff(
-    int64_t sequence, bool accepted, const std::string& reason, absl::Time at) {
+absl::Status WriterConnection::Transaction::AcknowledgeHandoff(int64_t sequence, bool accepted,
+                                                               const std::string& reason,
+                                                               absl::Time at) {
   return Guard("acknowledge handoff", [&]() -> absl::Status {
     const long long seq = sequence, at_us = std::max<long long>(1, absl::ToUnixMicros(at));
     const int ok = accepted ? 1 : 0;
@@ -226,14 +213,12 @@ absl::Status WriterConnection::Transaction::AcknowledgeHandoff(
   });
 }
 
-absl::StatusOr<std::optional<v1::Plan>> WriterConnection::Transaction::LoadPlan(
-    int64_t plan_id) {
+absl::StatusOr<std::optional<v1::Plan>> WriterConnection::Transaction::LoadPlan(int64_t plan_id) {
   return Guard("load plan", [&]() -> absl::StatusOr<std::optional<v1::Plan>> {
     const long long id = plan_id;
     std::string body;
-    soci::statement st =
-        (w_.sql_.prepare << "SELECT body FROM plans WHERE plan_id = :id",
-         soci::use(id), soci::into(body));
+    soci::statement st = (w_.sql_.prepare << "SELECT body FROM plans WHERE plan_id = :id",
+                          soci::use(id), soci::into(body));
     if (!FetchOne(st)) return std::nullopt;
     v1::Plan plan;
     RETURN_IF_ERROR(DecodeMessage(body, &plan, "plan"));
@@ -258,40 +243,33 @@ absl::Status WriterConnection::Transaction::SavePlan(const v1::Plan& plan) {
   });
 }
 
-absl::StatusOr<std::optional<v1::Policy>>
-WriterConnection::Transaction::LoadPolicy(int64_t version) {
-  return Guard("load policy",
-               [&]() -> absl::StatusOr<std::optional<v1::Policy>> {
-                 const long long v = version;
-                 std::string body;
-                 soci::statement st =
-                     (w_.sql_.prepare
-                          << "SELECT body FROM policies WHERE version = :v",
-                      soci::use(v), soci::into(body));
-                 if (!FetchOne(st)) return std::nullopt;
-                 v1::Policy policy;
-                 RETURN_IF_ERROR(DecodeMessage(body, &policy, "policy"));
-                 return policy;
-               });
+absl::StatusOr<std::optional<v1::Policy>> WriterConnection::Transaction::LoadPolicy(
+    int64_t version) {
+  return Guard("load policy", [&]() -> absl::StatusOr<std::optional<v1::Policy>> {
+    const long long v = version;
+    std::string body;
+    soci::statement st = (w_.sql_.prepare << "SELECT body FROM policies WHERE version = :v",
+                          soci::use(v), soci::into(body));
+    if (!FetchOne(st)) return std::nullopt;
+    v1::Policy policy;
+    RETURN_IF_ERROR(DecodeMessage(body, &policy, "policy"));
+    return policy;
+  });
 }
 
 absl::StatusOr<absl::CivilDay> WriterConnection::Transaction::BusinessDate() {
-  return Guard(
-      "business date", [&]() -> absl::StatusOr<absl::CivilDay> {
-        long long day = 0;
-        soci::statement st =
-            (w_.sql_.prepare
-                 << "SELECT day FROM business_date WHERE singleton = 1",
-             soci::into(day));
-        if (!FetchOne(st)) {
-          return absl::NotFoundError("the business date has not been set");
-        }
-        return workflow::DayFromNumber(day);
-      });
+  return Guard("business date", [&]() -> absl::StatusOr<absl::CivilDay> {
+    long long day = 0;
+    soci::statement st =
+        (w_.sql_.prepare << "SELECT day FROM business_date WHERE singleton = 1", soci::into(day));
+    if (!FetchOne(st)) {
+      return absl::NotFoundError("the business date has not been set");
+    }
+    return workflow::DayFromNumber(day);
+  });
 }
 
-absl::Status WriterConnection::Transaction::SetBusinessDate(
-    absl::CivilDay day) {
+absl::Status WriterConnection::Transaction::SetBusinessDate(absl::CivilDay day) {
   return Guard("set business date", [&] {
     const long long n = workflow::DayNumber(day);
     w_.sql_ << "INSERT INTO business_date (singleton, day) VALUES (1, :d) "
@@ -309,8 +287,8 @@ absl::Status WriterConnection::Transaction::RunReportStep(
   });
 }
 
-absl::Status StoreInternals::RunStep(
-    UnitOfWork& uow, const std::function<void(soci::session&, Backend)>& step) {
+absl::Status StoreInternals::RunStep(UnitOfWork& uow,
+                                     const std::function<void(soci::session&, Backend)>& step) {
   // Every UnitOfWork a command is handed is the writer's Transaction.
   auto* transaction = dynamic_cast<WriterConnection::Transaction*>(&uow);
   if (transaction == nullptr) {
@@ -332,8 +310,7 @@ absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::CaseFrom(
   return c;
 }
 
-long long WriterConnection::Transaction::Allocate(const std::string& sequence,
-                                                  int64_t n) {
+long long WriterConnection::Transaction::Allocate(const std::string& sequence, int64_t n) {
   constexpr int64_t kIdBlock = 256;
   if (sequence != "case" && sequence != "task") return Reserve(sequence, n);
   WriterConnection::IdBlock& block = w_.id_blocks_[sequence];
@@ -348,8 +325,7 @@ long long WriterConnection::Transaction::Allocate(const std::string& sequence,
   return first;
 }
 
-long long WriterConnection::Transaction::Reserve(const std::string& sequence,
-                                                 int64_t n) {
+long long WriterConnection::Transaction::Reserve(const std::string& sequence, int64_t n) {
   s_.seq_name = sequence;
   s_.seq_n = n;
   s_.seq_initial = 1 + n;  // a new sequence hands out 1..n
@@ -374,16 +350,13 @@ void WriterConnection::Transaction::SetCaseRow(
   s_.c_product = c.product();
   s_.c_region = c.borrower().region();
   s_.c_updated_at_us = MicrosOf(c.updated_at());
-  s_.c_oldest_due_day = workflow::OverdueTotal(c.overdue()) > 0
-                            ? DayColumn(c.oldest_unpaid_due_date())
-                            : 0;
-  s_.c_next_aging_day =
-      next_aging_day ? workflow::DayNumber(*next_aging_day) : 0;
+  s_.c_oldest_due_day =
+      workflow::OverdueTotal(c.overdue()) > 0 ? DayColumn(c.oldest_unpaid_due_date()) : 0;
+  s_.c_next_aging_day = next_aging_day ? workflow::DayNumber(*next_aging_day) : 0;
   s_.c_body = EncodeMessage(c);
 }
 
-absl::Status WriterConnection::Transaction::ApplyEffects(
-    const workflow::Transition& t) {
+absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transition& t) {
   const v1::Case& c = t.next;
   const v1::CaseEvent& event = t.event;
   const long long case_id = c.case_id();
@@ -409,8 +382,8 @@ absl::Status WriterConnection::Transaction::ApplyEffects(
     s_.p_body = EncodeMessage(p);
     s_.insert_payment.execute(true);
     if (s_.insert_payment.get_affected_rows() == 0) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "payment \"", p.payment_id(), "\" was already recorded"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("payment \"", p.payment_id(), "\" was already recorded"));
     }
   }
 

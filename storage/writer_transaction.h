@@ -32,8 +32,7 @@ namespace collections::storage {
 
 class WriterConnection::Transaction final : public UnitOfWork {
  public:
-  explicit Transaction(WriterConnection& writer)
-      : w_(writer), s_(*writer.st_) {}
+  explicit Transaction(WriterConnection& writer) : w_(writer), s_(*writer.st_) {}
   const absl::Status& poisoned() const { return poisoned_; }
   // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
   std::vector<ReadyTask>& ready() { return ready_; }
@@ -41,72 +40,55 @@ class WriterConnection::Transaction final : public UnitOfWork {
 
   // --- Cases, events, payments, ids (writer_transaction.cc) -----------------
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override;
-  absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(
-      const std::string& loan_id) override;
-  absl::StatusOr<int64_t> AllocateIds(const std::string& sequence,
-                                      int64_t n) override;
+  absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(const std::string& loan_id) override;
+  absl::StatusOr<int64_t> AllocateIds(const std::string& sequence, int64_t n) override;
   absl::Status SetNextId(const std::string& sequence, int64_t next_id) override;
-  absl::Status Apply(const workflow::Transition& t,
-                     int64_t expected_version) override;
-  absl::StatusOr<std::optional<StoredPayment>> FindPayment(
-      const std::string& payment_id) override;
+  absl::Status Apply(const workflow::Transition& t, int64_t expected_version) override;
+  absl::StatusOr<std::optional<StoredPayment>> FindPayment(const std::string& payment_id) override;
 
   // --- Tasks, contacts and call counts (writer_tasks.cc) --------------------
   absl::StatusOr<std::optional<v1::Task>> LoadTask(int64_t task_id) override;
-  absl::StatusOr<std::vector<v1::Task>> ClaimTasks(
-      const ClaimSpec& spec) override;
+  absl::StatusOr<std::vector<v1::Task>> ClaimTasks(const ClaimSpec& spec) override;
   absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
                                       absl::Time now) override;
   absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,
-                                        const v1::TaskOutcome& outcome,
-                                        absl::Time now) override;
-  absl::StatusOr<v1::Task> ReturnTask(int64_t task_id, int64_t lease_token,
-                                      absl::Time not_before, bool incident,
-                                      const std::string& reason,
+                                        const v1::TaskOutcome& outcome, absl::Time now) override;
+  absl::StatusOr<v1::Task> ReturnTask(int64_t task_id, int64_t lease_token, absl::Time not_before,
+                                      bool incident, const std::string& reason,
                                       absl::Time now) override;
-  absl::StatusOr<v1::Task> ExtendLease(int64_t task_id, int64_t lease_token,
-                                       absl::Time new_expiry,
+  absl::StatusOr<v1::Task> ExtendLease(int64_t task_id, int64_t lease_token, absl::Time new_expiry,
                                        absl::Time now) override;
-  absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now,
-                                                    int limit) override;
+  absl::StatusOr<std::vector<int64_t>> ExpireLeases(absl::Time now, int limit) override;
   absl::StatusOr<v1::Task> ReleaseTask(int64_t task_id, int64_t lease_token,
                                        absl::Time now) override;
   absl::Status DeferTask(int64_t task_id, absl::Time not_before) override;
-  absl::StatusOr<std::optional<absl::Time>> NextReadyTime(
-      const std::vector<std::string>& queues, absl::Time now) override;
+  absl::StatusOr<std::optional<absl::Time>> NextReadyTime(const std::vector<std::string>& queues,
+                                                          absl::Time now) override;
   absl::StatusOr<std::vector<v1::Task>> HeldTasks(int64_t case_id) override;
   absl::Status RecheckHold(const v1::Task& task, const std::string& hold_reason,
                            absl::Time not_before) override;
   absl::Status RecordContact(const ContactRecord& c) override;
-  absl::Status EndContact(int64_t task_id, int64_t lease_token,
-                          bool connected) override;
+  absl::Status EndContact(int64_t task_id, int64_t lease_token, bool connected) override;
   absl::Status DeleteContact(int64_t task_id, int64_t lease_token) override;
-  absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id,
-                                        absl::Time day_start,
-                                        absl::Time week_start,
-                                        absl::Time now) override;
+  absl::StatusOr<CallCounts> CountCalls(const std::string& borrower_id, absl::Time day_start,
+                                        absl::Time week_start, absl::Time now) override;
 
   // --- Timers, idempotency, policies, handoffs, plans, business date,
   // reports (writer_transaction.cc) ------------------------------------------
-  absl::StatusOr<std::vector<DueTimer>> DueTimers(absl::CivilDay through,
-                                                  int limit) override;
-  absl::Status DeleteTimer(int64_t case_id,
-                           const workflow::TimerRef& timer) override;
-  absl::StatusOr<std::optional<std::string>> FindResponse(
-      const std::string& scope, const std::string& key) override;
+  absl::StatusOr<std::vector<DueTimer>> DueTimers(absl::CivilDay through, int limit) override;
+  absl::Status DeleteTimer(int64_t case_id, const workflow::TimerRef& timer) override;
+  absl::StatusOr<std::optional<std::string>> FindResponse(const std::string& scope,
+                                                          const std::string& key) override;
   absl::Status SaveResponse(const std::string& scope, const std::string& key,
                             const std::string& response) override;
   absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) override;
-  absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(
-      int64_t sequence) override;
-  absl::Status AcknowledgeHandoff(int64_t sequence, bool accepted,
-                                  const std::string& reason,
+  absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(int64_t sequence) override;
+  absl::Status AcknowledgeHandoff(int64_t sequence, bool accepted, const std::string& reason,
                                   absl::Time at) override;
   // Plans are few and written rarely: plain statements, not prepared ones.
   absl::StatusOr<std::optional<v1::Plan>> LoadPlan(int64_t plan_id) override;
   absl::Status SavePlan(const v1::Plan& plan) override;
-  absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(
-      int64_t version) override;
+  absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(int64_t version) override;
   absl::StatusOr<absl::CivilDay> BusinessDate() override;
   absl::Status SetBusinessDate(absl::CivilDay day) override;
   // Runs one step of a report snapshot on the writer's session (see
@@ -140,13 +122,11 @@ class WriterConnection::Transaction final : public UnitOfWork {
   long long Allocate(const std::string& sequence, int64_t n);
   // Bumps the sequence's row by n in one statement; throws.
   long long Reserve(const std::string& sequence, int64_t n);
-  absl::StatusOr<v1::Task> Leased(int64_t task_id, int64_t lease_token,
-                                  absl::Time now);
+  absl::StatusOr<v1::Task> Leased(int64_t task_id, int64_t lease_token, absl::Time now);
   // The row Leased() just checked changed under us only if another writer
   // got there first (PostgreSQL replicas).
   absl::Status OneRow(soci::statement& st, int64_t task_id);
-  void SetCaseRow(const v1::Case& c,
-                  const std::optional<absl::CivilDay>& next_aging_day);
+  void SetCaseRow(const v1::Case& c, const std::optional<absl::CivilDay>& next_aging_day);
   // Everything of a transition after the case row. Throws soci_error.
   absl::Status ApplyEffects(const workflow::Transition& t);
 

@@ -11,18 +11,25 @@ namespace {
 
 v1::CaseClass FromRank(int rank) {
   switch (std::clamp(rank, 1, 3)) {
-    case 1: return v1::CASE_CLASS_MILD;
-    case 2: return v1::CASE_CLASS_MODERATE;
-    default: return v1::CASE_CLASS_SEVERE;
+    case 1:
+      return v1::CASE_CLASS_MILD;
+    case 2:
+      return v1::CASE_CLASS_MODERATE;
+    default:
+      return v1::CASE_CLASS_SEVERE;
   }
 }
 
 std::string ShortName(v1::CaseClass c) {
   switch (c) {
-    case v1::CASE_CLASS_MILD: return "mild";
-    case v1::CASE_CLASS_MODERATE: return "moderate";
-    case v1::CASE_CLASS_SEVERE: return "severe";
-    default: return "unspecified";
+    case v1::CASE_CLASS_MILD:
+      return "mild";
+    case v1::CASE_CLASS_MODERATE:
+      return "moderate";
+    case v1::CASE_CLASS_SEVERE:
+      return "severe";
+    default:
+      return "unspecified";
   }
 }
 
@@ -38,25 +45,28 @@ bool IsPoor(const v1::CreditRecord& credit, const v1::CreditRule& rule) {
 
 int ClassRank(v1::CaseClass c) {
   switch (c) {
-    case v1::CASE_CLASS_MILD: return 1;
-    case v1::CASE_CLASS_MODERATE: return 2;
-    case v1::CASE_CLASS_SEVERE: return 3;
-    default: return 0;
+    case v1::CASE_CLASS_MILD:
+      return 1;
+    case v1::CASE_CLASS_MODERATE:
+      return 2;
+    case v1::CASE_CLASS_SEVERE:
+      return 3;
+    default:
+      return 0;
   }
 }
 
 v1::Classification Classify(const LoanFacts& facts, const v1::Policy& policy) {
   const auto& days = policy.day_bands();
   const auto& amounts = policy.amount_bands();
-  const v1::CaseClass day_class =
-      facts.days_past_due <= days.mild_max_days()       ? v1::CASE_CLASS_MILD
-      : facts.days_past_due <= days.moderate_max_days() ? v1::CASE_CLASS_MODERATE
-                                                        : v1::CASE_CLASS_SEVERE;
+  const v1::CaseClass day_class = facts.days_past_due <= days.mild_max_days() ? v1::CASE_CLASS_MILD
+                                  : facts.days_past_due <= days.moderate_max_days()
+                                      ? v1::CASE_CLASS_MODERATE
+                                      : v1::CASE_CLASS_SEVERE;
   const v1::CaseClass amount_class =
-      facts.overdue_total_fen < amounts.moderate_from_fen() ? v1::CASE_CLASS_MILD
-      : facts.overdue_total_fen <= amounts.severe_above_fen()
-          ? v1::CASE_CLASS_MODERATE
-          : v1::CASE_CLASS_SEVERE;
+      facts.overdue_total_fen < amounts.moderate_from_fen()   ? v1::CASE_CLASS_MILD
+      : facts.overdue_total_fen <= amounts.severe_above_fen() ? v1::CASE_CLASS_MODERATE
+                                                              : v1::CASE_CLASS_SEVERE;
 
   const int d = ClassRank(day_class), a = ClassRank(amount_class);
   int rank = 0;
@@ -81,8 +91,7 @@ v1::Classification Classify(const LoanFacts& facts, const v1::Policy& policy) {
   }
 
   const bool poor = IsPoor(facts.credit, policy.credit_rule());
-  const int raised = poor ? std::min(3, rank + policy.credit_rule().raise_levels())
-                          : rank;
+  const int raised = poor ? std::min(3, rank + policy.credit_rule().raise_levels()) : rank;
 
   v1::Classification out;
   out.set_day_class(day_class);
@@ -92,14 +101,15 @@ v1::Classification Classify(const LoanFacts& facts, const v1::Policy& policy) {
   out.set_rule(policy.combination_rule());
   out.set_credit_raised(raised > rank);
   out.set_case_class(FromRank(raised));
-  std::string why = absl::StrCat(
-      "days past due ", facts.days_past_due, " -> ", ShortName(day_class),
-      "; overdue ", FormatFen(facts.overdue_total_fen), " -> ",
-      ShortName(amount_class), "; ", rule, " -> ", ShortName(FromRank(rank)));
+  std::string why =
+      absl::StrCat("days past due ", facts.days_past_due, " -> ", ShortName(day_class),
+                   "; overdue ", FormatFen(facts.overdue_total_fen), " -> ",
+                   ShortName(amount_class), "; ", rule, " -> ", ShortName(FromRank(rank)));
   if (poor) {
-    absl::StrAppend(&why, raised > rank ? "; poor credit record raises it to "
-                                        : "; poor credit record, already ",
-                    ShortName(FromRank(raised)));
+    absl::StrAppend(
+        &why,
+        raised > rank ? "; poor credit record raises it to " : "; poor credit record, already ",
+        ShortName(FromRank(raised)));
   }
   out.set_explanation(why);
   return out;

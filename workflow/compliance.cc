@@ -15,14 +15,11 @@ constexpr char kBankruptcy[] = "bankruptcy: no contact";
 constexpr char kDispute[] = "open dispute: no contact until it is resolved";
 constexpr char kCeaseContact[] = "cease-contact requested by the borrower";
 
-std::string Hhmm(int minute) {
-  return absl::StrFormat("%02d:%02d", minute / 60, minute % 60);
-}
+std::string Hhmm(int minute) { return absl::StrFormat("%02d:%02d", minute / 60, minute % 60); }
 
 bool InWindow(const v1::ContactRules& rules, const absl::CivilSecond& local) {
   const int minute = local.hour() * 60 + local.minute();
-  return minute >= rules.window_start_minute() &&
-         minute < rules.window_end_minute();
+  return minute >= rules.window_start_minute() && minute < rules.window_end_minute();
 }
 
 std::string Local(absl::Time t, absl::TimeZone zone) {
@@ -32,8 +29,7 @@ std::string Local(absl::Time t, absl::TimeZone zone) {
 }  // namespace
 
 bool IsCallTask(v1::TaskType type) {
-  return type == v1::TASK_TYPE_REMINDER_CALL ||
-         type == v1::TASK_TYPE_COUNSELLING_CALL ||
+  return type == v1::TASK_TYPE_REMINDER_CALL || type == v1::TASK_TYPE_COUNSELLING_CALL ||
          type == v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL;
 }
 
@@ -42,22 +38,19 @@ absl::Time LocalDayStart(absl::Time t, absl::TimeZone zone, int days) {
   return absl::FromCivil(day, zone);
 }
 
-absl::Time NextWindowOpening(const v1::ContactRules& rules,
-                             absl::TimeZone zone, absl::Time t) {
+absl::Time NextWindowOpening(const v1::ContactRules& rules, absl::TimeZone zone, absl::Time t) {
   const absl::CivilSecond local = absl::ToCivilSecond(t, zone);
   if (InWindow(rules, local)) return t;
   const int start = rules.window_start_minute();
   absl::CivilDay day(local);
   if (local.hour() * 60 + local.minute() >= start) ++day;  // past today's
   // A start inside a DST gap opens when the gap ends.
-  return absl::FromCivil(absl::CivilMinute(day.year(), day.month(), day.day(),
-                                           start / 60, start % 60),
-                         zone);
+  return absl::FromCivil(
+      absl::CivilMinute(day.year(), day.month(), day.day(), start / 60, start % 60), zone);
 }
 
-ContactDecision CheckContact(const v1::ContactRules& rules,
-                             const v1::Holds& holds, v1::TaskType type,
-                             absl::Time now, absl::TimeZone zone,
+ContactDecision CheckContact(const v1::ContactRules& rules, const v1::Holds& holds,
+                             v1::TaskType type, absl::Time now, absl::TimeZone zone,
                              const CallCounts& calls) {
   ContactDecision d;
   d.recheck = absl::InfiniteFuture();
@@ -74,32 +67,27 @@ ContactDecision CheckContact(const v1::ContactRules& rules,
 
   const absl::Time open = NextWindowOpening(rules, zone, now);
   if (open > now) {
-    d.hold = absl::StrCat("outside the contact window ",
-                          Hhmm(rules.window_start_minute()), "-",
-                          Hhmm(rules.window_end_minute()), " ", zone.name(),
-                          " (now ", Local(now, zone), "); opens ",
-                          Local(open, zone));
+    d.hold = absl::StrCat("outside the contact window ", Hhmm(rules.window_start_minute()), "-",
+                          Hhmm(rules.window_end_minute()), " ", zone.name(), " (now ",
+                          Local(now, zone), "); opens ", Local(open, zone));
     d.recheck = open;
     return d;
   }
   if (!IsCallTask(type)) return d;
 
   std::string cap;
-  if (calls.connected_today + calls.unreported_today >=
-      rules.max_connected_calls_per_day()) {
+  if (calls.connected_today + calls.unreported_today >= rules.max_connected_calls_per_day()) {
     // Unreported calls may have connected: they hold their place.
     cap = absl::StrCat(calls.connected_today, " connected calls today",
                        calls.unreported_today > 0
-                           ? absl::StrCat(" + ", calls.unreported_today,
-                                          " not yet reported")
+                           ? absl::StrCat(" + ", calls.unreported_today, " not yet reported")
                            : "",
                        " (cap ", rules.max_connected_calls_per_day(), ")");
   } else if (calls.attempts_today >= rules.max_call_attempts_per_day()) {
     cap = absl::StrCat(calls.attempts_today, " call attempts today (cap ",
                        rules.max_call_attempts_per_day(), ")");
   } else if (calls.attempts_in_7_days >= rules.max_call_attempts_per_7_days()) {
-    cap = absl::StrCat(calls.attempts_in_7_days,
-                       " call attempts in 7 days (cap ",
+    cap = absl::StrCat(calls.attempts_in_7_days, " call attempts in 7 days (cap ",
                        rules.max_call_attempts_per_7_days(), ")");
   }
   if (cap.empty()) return d;
@@ -110,8 +98,8 @@ ContactDecision CheckContact(const v1::ContactRules& rules,
   if (calls.unreported_today > 0) {
     d.recheck = std::min(d.recheck, now + kUnreportedCallRecheck);
   }
-  d.hold = absl::StrCat("call cap reached for this borrower: ", cap,
-                        "; next try ", Local(d.recheck, zone));
+  d.hold = absl::StrCat("call cap reached for this borrower: ", cap, "; next try ",
+                        Local(d.recheck, zone));
   return d;
 }
 
@@ -127,8 +115,7 @@ void EndCall(CallCounts& calls, bool connected) {
 }
 
 bool ContactHoldLifted(const v1::Holds& before, const v1::Holds& after) {
-  return (before.deceased() && !after.deceased()) ||
-         (before.bankruptcy() && !after.bankruptcy()) ||
+  return (before.deceased() && !after.deceased()) || (before.bankruptcy() && !after.bankruptcy()) ||
          (before.dispute_open() && !after.dispute_open()) ||
          (before.cease_contact() && !after.cease_contact());
 }

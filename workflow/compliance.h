@@ -11,7 +11,6 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
-
 #include "absl/time/time.h"
 #include "collections/v1/case.pb.h"
 #include "collections/v1/common.pb.h"
@@ -71,17 +70,15 @@ absl::Time LocalDayStart(absl::Time t, absl::TimeZone zone, int days = 0);
 
 // The first instant at or after `t` inside the contact window
 // [window_start_minute, window_end_minute) local time.
-absl::Time NextWindowOpening(const v1::ContactRules& rules,
-                             absl::TimeZone zone, absl::Time t);
+absl::Time NextWindowOpening(const v1::ContactRules& rules, absl::TimeZone zone, absl::Time t);
 
 // Case holds first, then the window (every contact task), then the caps
 // (calls only; `calls` is ignored for other types): connected calls plus
 // unreported ones against max_connected_calls_per_day, then attempts
 // today, then attempts in 7 days. `type` must be a contact task
 // (IsContactTask).
-ContactDecision CheckContact(const v1::ContactRules& rules,
-                             const v1::Holds& holds, v1::TaskType type,
-                             absl::Time now, absl::TimeZone zone,
+ContactDecision CheckContact(const v1::ContactRules& rules, const v1::Holds& holds,
+                             v1::TaskType type, absl::Time now, absl::TimeZone zone,
                              const CallCounts& calls);
 
 // Whether `after` lifts a case hold on contact that `before` had (a

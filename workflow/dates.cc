@@ -7,24 +7,21 @@
 
 namespace collections::workflow {
 
-absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date,
-                                            absl::string_view field) {
+absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date, absl::string_view field) {
   if (IsUnset(date)) {
     return absl::InvalidArgumentError(absl::StrCat(field, " is required"));
   }
-  if (date.year() < 1900 || date.year() > 9999 || date.month() < 1 ||
-      date.month() > 12 || date.day() < 1 || date.day() > 31) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: %04d-%02d-%02d is not a date", field, date.year(),
-                        date.month(), date.day()));
+  if (date.year() < 1900 || date.year() > 9999 || date.month() < 1 || date.month() > 12 ||
+      date.day() < 1 || date.day() > 31) {
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %04d-%02d-%02d is not a date", field,
+                                                      date.year(), date.month(), date.day()));
   }
   // CivilDay normalizes 2026-02-30 to 2026-03-02; a date that does not
   // round-trip does not exist.
   absl::CivilDay day(date.year(), date.month(), date.day());
   if (day.month() != date.month() || day.day() != date.day()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: %04d-%02d-%02d does not exist", field,
-                        date.year(), date.month(), date.day()));
+    return absl::InvalidArgumentError(absl::StrFormat("%s: %04d-%02d-%02d does not exist", field,
+                                                      date.year(), date.month(), date.day()));
   }
   return day;
 }

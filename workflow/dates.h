@@ -20,8 +20,7 @@ namespace collections::workflow {
 
 // INVALID_ARGUMENT naming `field` when the date does not exist
 // (2026-02-30, month 13, year outside 1900..9999) or is unset.
-absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date,
-                                            absl::string_view field);
+absl::StatusOr<absl::CivilDay> DayFromProto(const v1::Date& date, absl::string_view field);
 v1::Date DayToProto(absl::CivilDay day);
 // True when the message is all zeros (not set).
 bool IsUnset(const v1::Date& date);

@@ -19,8 +19,7 @@ inline constexpr int64_t kMaxFen = 1'000'000'000'000'000;
 
 // INVALID_ARGUMENT naming `field` when fen is negative or above kMaxFen.
 absl::Status ValidateFen(int64_t fen, absl::string_view field);
-absl::Status ValidateAmounts(const v1::OverdueAmounts& amounts,
-                             absl::string_view field);
+absl::Status ValidateAmounts(const v1::OverdueAmounts& amounts, absl::string_view field);
 
 int64_t OverdueTotal(const v1::OverdueAmounts& amounts);
 

@@ -48,8 +48,8 @@ absl::CivilDay AddMonths(absl::CivilDay day, int months) {
   return std::min(absl::CivilDay(month) + (day.day() - 1), last);
 }
 
-std::vector<v1::Instalment> SpreadEvenly(int64_t total, int periods,
-                                         absl::CivilDay anchor, int month_offset) {
+std::vector<v1::Instalment> SpreadEvenly(int64_t total, int periods, absl::CivilDay anchor,
+                                         int month_offset) {
   std::vector<v1::Instalment> out;
   if (periods <= 0) return out;
   const int64_t base = total / periods;
@@ -63,24 +63,23 @@ std::vector<v1::Instalment> SpreadEvenly(int64_t total, int periods,
   return out;
 }
 
-absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c,
-                                   const v1::ProposePlanRequest& r,
+absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c, const v1::ProposePlanRequest& r,
                                    const v1::Policy& policy, absl::CivilDay today) {
   if (!IsOpenStage(c.stage())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "case ", c.case_id(), " is ", v1::Stage_Name(c.stage()), ": no plan can be offered"));
   }
   if (c.active_plan_id() != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "case ", c.case_id(), " already runs plan ", c.active_plan_id()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("case ", c.case_id(), " already runs plan ", c.active_plan_id()));
   }
   if (r.kind() == v1::PLAN_KIND_UNSPECIFIED || !v1::PlanKind_IsValid(r.kind())) {
     return Invalid("kind is required");
   }
   if (!KindAllowed(c, r.kind(), policy)) {
     return Invalid(absl::StrCat("kind ", v1::PlanKind_Name(r.kind()), " is not offered to ",
-                                v1::CaseClass_Name(c.classification().case_class()),
-                                " cases", c.holds().hardship_genuine() ? "" : " without a genuine hardship"));
+                                v1::CaseClass_Name(c.classification().case_class()), " cases",
+                                c.holds().hardship_genuine() ? "" : " without a genuine hardship"));
   }
   const int max_months = policy.concessions().max_plan_months();
   if (r.periods() < 1 || r.periods() > max_months) {
@@ -88,8 +87,7 @@ absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c,
   }
   ASSIGN_OR_RETURN(absl::CivilDay first_due, DayFromProto(r.first_due_date(), "first_due_date"));
   if (first_due < today || first_due - today > 60) {
-    return Invalid(absl::StrCat("first_due_date must be within 60 days from ",
-                                FormatDay(today)));
+    return Invalid(absl::StrCat("first_due_date must be within 60 days from ", FormatDay(today)));
   }
 
   // The waiver: an amount or a share of the penalty interest, never more
@@ -102,9 +100,8 @@ absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c,
     return Invalid("waiver_percent must be 0..100");
   }
   RETURN_IF_ERROR(ValidateFen(r.waiver_fen(), "waiver_fen"));
-  const int64_t waiver = r.waiver_percent() != 0
-                             ? penalty * r.waiver_percent() / 100
-                             : r.waiver_fen();
+  const int64_t waiver =
+      r.waiver_percent() != 0 ? penalty * r.waiver_percent() / 100 : r.waiver_fen();
   if (waiver > penalty) {
     return Invalid(absl::StrCat("waiver_fen ", FormatFen(waiver),
                                 " exceeds the penalty interest overdue ", FormatFen(penalty)));
@@ -136,8 +133,8 @@ absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c,
       // Interest for the holiday per policy (0 bp: a zero-interest deferral).
       const int64_t interest = DivideRounded(
           arrears * policy.plans().deferral_interest_bp() * r.deferral_months(), 120'000);
-      for (auto& i : SpreadEvenly(arrears + interest, r.periods(), first_due,
-                                  r.deferral_months())) {
+      for (auto& i :
+           SpreadEvenly(arrears + interest, r.periods(), first_due, r.deferral_months())) {
         *plan.add_instalments() = i;
       }
       break;

@@ -29,22 +29,20 @@ absl::CivilDay AddMonths(absl::CivilDay day, int months);
 // `total` in `periods` monthly instalments, summing exactly to `total`;
 // instalment i (from 0) falls due `month_offset + i` months after `anchor`,
 // counted from the anchor each time so that a month end stays a month end.
-std::vector<v1::Instalment> SpreadEvenly(int64_t total, int periods,
-                                         absl::CivilDay anchor, int month_offset = 0);
+std::vector<v1::Instalment> SpreadEvenly(int64_t total, int periods, absl::CivilDay anchor,
+                                         int month_offset = 0);
 
 // A proposed plan for `c` on business date `today`: kind allowed for the
 // case's class (or its genuine hardship), periods within policy, waiver
 // within the penalty interest, every instalment at least the policy's
 // minimum, first due date from today to 60 days ahead. INVALID_ARGUMENT
 // naming the field, or FAILED_PRECONDITION when the case cannot take a plan.
-absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c,
-                                   const v1::ProposePlanRequest& request,
+absl::StatusOr<v1::Plan> BuildPlan(const v1::Case& c, const v1::ProposePlanRequest& request,
                                    const v1::Policy& policy, absl::CivilDay today);
 
 // Whether an agent may approve `plan` (its waiver within the agent's limits)
 // or it needs a supervisor.
-bool NeedsSupervisor(const v1::Plan& plan, const v1::Case& c,
-                     const v1::Policy& policy);
+bool NeedsSupervisor(const v1::Plan& plan, const v1::Case& c, const v1::Policy& policy);
 
 // Pays instalments in due-date order with `amount`; returns the numbers of
 // instalments this paid in full.

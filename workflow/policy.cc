@@ -7,9 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "collections/v1/case.pb.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "collections/v1/case.pb.h"
 #include "workflow/classify.h"
 
 namespace collections::workflow {
@@ -21,8 +21,7 @@ class FirstError : public google::protobuf::io::ErrorCollector {
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
     if (error_.empty()) {
-      error_ = absl::StrFormat("policy line %d column %d: %s", line + 1,
-                               column + 1, message);
+      error_ = absl::StrFormat("policy line %d column %d: %s", line + 1, column + 1, message);
     }
   }
   const std::string& error() const { return error_; }
@@ -37,16 +36,19 @@ absl::Status Invalid(absl::string_view what) {
 
 int StageRank(v1::Stage s) {
   switch (s) {
-    case v1::STAGE_REMINDER: return 1;
-    case v1::STAGE_COUNSELLING: return 2;
-    case v1::STAGE_LEGAL_ACTION: return 3;
-    default: return 0;
+    case v1::STAGE_REMINDER:
+      return 1;
+    case v1::STAGE_COUNSELLING:
+      return 2;
+    case v1::STAGE_LEGAL_ACTION:
+      return 3;
+    default:
+      return 0;
   }
 }
 
 absl::Status ValidateAction(const v1::Action& a, absl::string_view where) {
-  if (a.task_type() == v1::TASK_TYPE_UNSPECIFIED ||
-      !v1::TaskType_IsValid(a.task_type())) {
+  if (a.task_type() == v1::TASK_TYPE_UNSPECIFIED || !v1::TaskType_IsValid(a.task_type())) {
     return Invalid(absl::StrCat(where, ": task_type is required"));
   }
   if (a.queue().empty()) return Invalid(absl::StrCat(where, ": queue is required"));
@@ -68,8 +70,8 @@ absl::StatusOr<v1::Policy> ParsePolicy(absl::string_view textproto) {
   FirstError errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(textproto), &policy)) {
-    return absl::InvalidArgumentError(
-        errors.error().empty() ? "policy: cannot parse" : errors.error());
+    return absl::InvalidArgumentError(errors.error().empty() ? "policy: cannot parse"
+                                                             : errors.error());
   }
   if (auto s = ValidatePolicy(policy); !s.ok()) return s;
   return policy;
@@ -77,16 +79,13 @@ absl::StatusOr<v1::Policy> ParsePolicy(absl::string_view textproto) {
 
 absl::Status ValidatePolicy(const v1::Policy& p) {
   const auto& days = p.day_bands();
-  if (days.mild_max_days() <= 0 ||
-      days.moderate_max_days() <= days.mild_max_days()) {
-    return Invalid(
-        "day_bands must satisfy 0 < mild_max_days < moderate_max_days");
+  if (days.mild_max_days() <= 0 || days.moderate_max_days() <= days.mild_max_days()) {
+    return Invalid("day_bands must satisfy 0 < mild_max_days < moderate_max_days");
   }
   const auto& amounts = p.amount_bands();
   if (amounts.moderate_from_fen() <= 0 ||
       amounts.severe_above_fen() < amounts.moderate_from_fen()) {
-    return Invalid(
-        "amount_bands must satisfy 0 < moderate_from_fen <= severe_above_fen");
+    return Invalid("amount_bands must satisfy 0 < moderate_from_fen <= severe_above_fen");
   }
   if (p.combination_rule() == v1::COMBINATION_RULE_UNSPECIFIED ||
       !v1::CombinationRule_IsValid(p.combination_rule())) {
@@ -109,14 +108,12 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
   // that never get milder as the class gets more severe.
   std::set<int> seen;
   int previous_rank = 0;
-  for (v1::CaseClass c : {v1::CASE_CLASS_MILD, v1::CASE_CLASS_MODERATE,
-                          v1::CASE_CLASS_SEVERE}) {
+  for (v1::CaseClass c : {v1::CASE_CLASS_MILD, v1::CASE_CLASS_MODERATE, v1::CASE_CLASS_SEVERE}) {
     const v1::ClassPolicy* found = nullptr;
     for (const auto& cp : p.classes()) {
       if (cp.case_class() == c) {
         if (found != nullptr) {
-          return Invalid(absl::StrCat("class ", v1::CaseClass_Name(c),
-                                      " appears twice"));
+          return Invalid(absl::StrCat("class ", v1::CaseClass_Name(c), " appears twice"));
         }
         found = &cp;
       }
@@ -125,35 +122,31 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
     if (found == nullptr) return Invalid(absl::StrCat("class ", name, " is missing"));
     const int rank = StageRank(found->stage());
     if (rank == 0) {
-      return Invalid(absl::StrCat(
-          "class ", name, ": stage must be REMINDER, COUNSELLING or LEGAL_ACTION"));
+      return Invalid(
+          absl::StrCat("class ", name, ": stage must be REMINDER, COUNSELLING or LEGAL_ACTION"));
     }
     if (rank < previous_rank) {
-      return Invalid(absl::StrCat("class ", name,
-                                  ": stage is milder than a milder class's"));
+      return Invalid(absl::StrCat("class ", name, ": stage is milder than a milder class's"));
     }
     previous_rank = rank;
     if (found->actions().empty()) {
       return Invalid(absl::StrCat("class ", name, " has no actions"));
     }
     for (int i = 0; i < found->actions_size(); ++i) {
-      if (auto s = ValidateAction(found->actions(i),
-                                  absl::StrCat("class ", name, " action ", i));
+      if (auto s = ValidateAction(found->actions(i), absl::StrCat("class ", name, " action ", i));
           !s.ok()) {
         return s;
       }
     }
   }
   for (const auto& cp : p.classes()) {
-    if (cp.case_class() == v1::CASE_CLASS_UNSPECIFIED ||
-        !v1::CaseClass_IsValid(cp.case_class())) {
+    if (cp.case_class() == v1::CASE_CLASS_UNSPECIFIED || !v1::CaseClass_IsValid(cp.case_class())) {
       return Invalid("classes holds an entry without a valid case_class");
     }
   }
   if (p.plan_actions().empty()) return Invalid("plan_actions is empty");
   for (int i = 0; i < p.plan_actions_size(); ++i) {
-    if (auto s = ValidateAction(p.plan_actions(i), absl::StrCat("plan action ", i));
-        !s.ok()) {
+    if (auto s = ValidateAction(p.plan_actions(i), absl::StrCat("plan action ", i)); !s.ok()) {
       return s;
     }
   }
@@ -173,7 +166,8 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
   }
   if (p.plans().grace_days() < 0 || p.plans().deferral_interest_bp() < 0 ||
       p.plans().reminder_days_before() < 0) {
-    return Invalid("plans: grace_days, deferral_interest_bp and reminder_days_before must not be negative");
+    return Invalid(
+        "plans: grace_days, deferral_interest_bp and reminder_days_before must not be negative");
   }
   if (p.legal().min_days_past_due() <= 0) {
     return Invalid("legal.min_days_past_due must be positive");
@@ -191,40 +185,33 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
   if (p.legal().letter_wait_days() < 0) {
     return Invalid("legal.letter_wait_days is negative");
   }
-  if (p.hardship().assessment_queue().empty() ||
-      p.hardship().assessment_deadline_hours() <= 0) {
+  if (p.hardship().assessment_queue().empty() || p.hardship().assessment_deadline_hours() <= 0) {
     return Invalid("hardship needs assessment_queue and assessment_deadline_hours");
   }
   if (p.promises().max_days_ahead() <= 0 || p.promises().grace_days() < 0 ||
-      p.promises().broken_to_escalate() <= 0 ||
-      p.promises().follow_up_queue().empty()) {
+      p.promises().broken_to_escalate() <= 0 || p.promises().follow_up_queue().empty()) {
     return Invalid(
         "promises needs max_days_ahead > 0, grace_days >= 0, "
         "broken_to_escalate > 0 and a follow_up_queue");
   }
 
-  std::set<int> components(p.payment_allocation().begin(),
-                           p.payment_allocation().end());
+  std::set<int> components(p.payment_allocation().begin(), p.payment_allocation().end());
   if (p.payment_allocation_size() != 3 || components.size() != 3 ||
       components.count(v1::AMOUNT_COMPONENT_UNSPECIFIED) != 0 ||
       *components.rbegin() > v1::AMOUNT_COMPONENT_PRINCIPAL) {
-    return Invalid(
-        "payment_allocation must name PENALTY, INTEREST and PRINCIPAL once each");
+    return Invalid("payment_allocation must name PENALTY, INTEREST and PRINCIPAL once each");
   }
 
   const auto& contact = p.contact();
-  if (contact.window_start_minute() < 0 ||
-      contact.window_end_minute() > 24 * 60 ||
+  if (contact.window_start_minute() < 0 || contact.window_end_minute() > 24 * 60 ||
       contact.window_start_minute() >= contact.window_end_minute()) {
     return Invalid(
         "contact window must satisfy 0 <= window_start_minute < "
         "window_end_minute <= 1440");
   }
-  if (contact.max_connected_calls_per_day() <= 0 ||
-      contact.max_call_attempts_per_day() <= 0 ||
+  if (contact.max_connected_calls_per_day() <= 0 || contact.max_call_attempts_per_day() <= 0 ||
       contact.max_call_attempts_per_7_days() < contact.max_call_attempts_per_day()) {
-    return Invalid(
-        "contact caps must be positive and the 7-day cap at least the daily one");
+    return Invalid("contact caps must be positive and the 7-day cap at least the daily one");
   }
   if (contact.default_time_zone().empty()) {
     return Invalid("contact.default_time_zone is required");
@@ -233,9 +220,8 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
   const auto& tasks = p.tasks();
   if (tasks.max_attempts() <= 0 || tasks.retry_backoff_seconds() <= 0 ||
       tasks.default_lease_seconds() <= 0 ||
-      tasks.max_lease_seconds() < tasks.default_lease_seconds() ||
-      tasks.no_answer_retries() < 0 || tasks.no_answer_retry_hours() <= 0 ||
-      tasks.review_queue().empty()) {
+      tasks.max_lease_seconds() < tasks.default_lease_seconds() || tasks.no_answer_retries() < 0 ||
+      tasks.no_answer_retry_hours() <= 0 || tasks.review_queue().empty()) {
     return Invalid(
         "tasks needs positive max_attempts, retry_backoff_seconds, "
         "default_lease_seconds <= max_lease_seconds, no_answer_retry_hours and "
@@ -267,13 +253,11 @@ int MaxYearsOverdue(const v1::Policy& policy) {
 }
 
 int MaxAsOfDaysAhead(const v1::Policy& policy) {
-  return policy.intake().max_as_of_days_ahead() > 0 ? policy.intake().max_as_of_days_ahead()
-                                                    : 31;
+  return policy.intake().max_as_of_days_ahead() > 0 ? policy.intake().max_as_of_days_ahead() : 31;
 }
 
 int MaxNotesPerDay(const v1::Policy& policy) {
-  return policy.case_file().max_notes_per_day() > 0 ? policy.case_file().max_notes_per_day()
-                                                    : 50;
+  return policy.case_file().max_notes_per_day() > 0 ? policy.case_file().max_notes_per_day() : 50;
 }
 
 const v1::Policy& DefaultPolicy() {
@@ -290,8 +274,7 @@ const v1::Policy& DefaultPolicy() {
   return *policy;
 }
 
-const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy,
-                                      v1::CaseClass case_class) {
+const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy, v1::CaseClass case_class) {
   for (const auto& cp : policy.classes()) {
     if (cp.case_class() == case_class) return cp;
   }

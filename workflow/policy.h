@@ -25,13 +25,12 @@ absl::string_view DefaultPolicyText();
 
 // Bounds with their defaults applied (a policy stored before they existed
 // carries 0): IntakeRules and CaseFileRules in policy.proto.
-int MaxYearsOverdue(const v1::Policy& policy);    // default 30
-int MaxAsOfDaysAhead(const v1::Policy& policy);   // default 31
-int MaxNotesPerDay(const v1::Policy& policy);     // default 50
+int MaxYearsOverdue(const v1::Policy& policy);   // default 30
+int MaxAsOfDaysAhead(const v1::Policy& policy);  // default 31
+int MaxNotesPerDay(const v1::Policy& policy);    // default 50
 
 // The entry for `case_class`; the policy must be valid.
-const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy,
-                                      v1::CaseClass case_class);
+const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy, v1::CaseClass case_class);
 
 }  // namespace collections::workflow
 

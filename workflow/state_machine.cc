@@ -18,16 +18,19 @@ namespace {
 using K = v1::CaseEvent::KindCase;
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
-  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
-      absl::ToUnixMicros(t));
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
 
 int StageRank(v1::Stage s) {
   switch (s) {
-    case v1::STAGE_REMINDER: return 1;
-    case v1::STAGE_COUNSELLING: return 2;
-    case v1::STAGE_LEGAL_ACTION: return 3;
-    default: return 0;
+    case v1::STAGE_REMINDER:
+      return 1;
+    case v1::STAGE_COUNSELLING:
+      return 2;
+    case v1::STAGE_LEGAL_ACTION:
+      return 3;
+    default:
+      return 0;
   }
 }
 
@@ -41,10 +44,18 @@ bool Allowed(v1::Stage stage, K kind) {
     case v1::STAGE_COUNSELLING:
     case v1::STAGE_LEGAL_ACTION:
       switch (kind) {
-        case K::kImported: case K::kAged: case K::kPayment: case K::kSignal:
-        case K::kPromiseBroken: case K::kTaskCompleted: case K::kPlanProposed:
-        case K::kPlanApproved: case K::kPlanRejected: case K::kWrittenOff:
-        case K::kPolicyMigrated: case K::kPenaltyWaived:
+        case K::kImported:
+        case K::kAged:
+        case K::kPayment:
+        case K::kSignal:
+        case K::kPromiseBroken:
+        case K::kTaskCompleted:
+        case K::kPlanProposed:
+        case K::kPlanApproved:
+        case K::kPlanRejected:
+        case K::kWrittenOff:
+        case K::kPolicyMigrated:
+        case K::kPenaltyWaived:
           return true;
         case K::kLegalMilestone:
           return stage == v1::STAGE_LEGAL_ACTION;
@@ -53,9 +64,16 @@ bool Allowed(v1::Stage stage, K kind) {
       }
     case v1::STAGE_REPAYMENT_PLAN:
       switch (kind) {
-        case K::kImported: case K::kAged: case K::kPayment: case K::kSignal:
-        case K::kPromiseBroken: case K::kTaskCompleted: case K::kPlanCompleted:
-        case K::kPlanBroken: case K::kWrittenOff: case K::kPolicyMigrated:
+        case K::kImported:
+        case K::kAged:
+        case K::kPayment:
+        case K::kSignal:
+        case K::kPromiseBroken:
+        case K::kTaskCompleted:
+        case K::kPlanCompleted:
+        case K::kPlanBroken:
+        case K::kWrittenOff:
+        case K::kPolicyMigrated:
         case K::kPenaltyWaived:
           return true;
         default:
@@ -102,9 +120,8 @@ void AddTask(Ctx& x, const v1::Action& a) {
   x.t.create_tasks.push_back(std::move(task));
 }
 
-void AddTask(Ctx& x, v1::TaskType type, const std::string& queue,
-             absl::Duration start_after, int deadline_hours,
-             const std::string& script_key) {
+void AddTask(Ctx& x, v1::TaskType type, const std::string& queue, absl::Duration start_after,
+             int deadline_hours, const std::string& script_key) {
   v1::Action a;
   a.set_task_type(type);
   a.set_queue(queue);
@@ -112,14 +129,14 @@ void AddTask(Ctx& x, v1::TaskType type, const std::string& queue,
   a.set_script_key(script_key);
   AddTask(x, a);
   x.t.create_tasks.back().not_before = x.now + start_after;
-  x.t.create_tasks.back().deadline =
-      x.now + start_after + absl::Hours(deadline_hours);
+  x.t.create_tasks.back().deadline = x.now + start_after + absl::Hours(deadline_hours);
 }
 
 // The actions a stage asks for: the plan actions, or those of the class
 // whose stage it is (the case's own class first).
-const google::protobuf::RepeatedPtrField<v1::Action>* StageActions(
-    const v1::Policy& policy, v1::Stage stage, v1::CaseClass own) {
+const google::protobuf::RepeatedPtrField<v1::Action>* StageActions(const v1::Policy& policy,
+                                                                   v1::Stage stage,
+                                                                   v1::CaseClass own) {
   if (stage == v1::STAGE_REPAYMENT_PLAN) return &policy.plan_actions();
   const v1::ClassPolicy& mine = ClassPolicyFor(policy, own);
   if (mine.stage() == stage) return &mine.actions();
@@ -136,12 +153,10 @@ void EnterStage(Ctx& x, v1::Stage stage) {
   x.c.set_call_attempts_in_stage(0);
   x.c.clear_assigned_queue();
   x.t.cancel_open_tasks = true;
-  if (stage == v1::STAGE_LEGAL_ACTION &&
-      x.c.legal().phase() == v1::LEGAL_PHASE_UNSPECIFIED) {
+  if (stage == v1::STAGE_LEGAL_ACTION && x.c.legal().phase() == v1::LEGAL_PHASE_UNSPECIFIED) {
     x.c.mutable_legal()->set_phase(v1::LEGAL_PHASE_PRE_LEGAL);
   }
-  const auto* actions =
-      StageActions(x.policy, stage, x.c.classification().case_class());
+  const auto* actions = StageActions(x.policy, stage, x.c.classification().case_class());
   if (actions == nullptr) return;
   for (const auto& a : *actions) {
     if (x.c.assigned_queue().empty()) x.c.set_assigned_queue(a.queue());
@@ -170,8 +185,7 @@ void Refresh(Ctx& x) {
 // A rising class moves an open, plan-less case on; stages never move back.
 void MaybeEscalate(Ctx& x) {
   if (StageRank(x.c.stage()) == 0) return;
-  const v1::Stage target =
-      ClassPolicyFor(x.policy, x.c.classification().case_class()).stage();
+  const v1::Stage target = ClassPolicyFor(x.policy, x.c.classification().case_class()).stage();
   if (StageRank(target) > StageRank(x.c.stage())) EnterStage(x, target);
 }
 
@@ -181,8 +195,8 @@ bool LegalHold(const v1::Holds& h) {
 
 // New cases go to the firm the policy assigns; updates to the case's firm.
 void Handoff(Ctx& x, v1::HandoffKind kind, std::string reason) {
-  std::string firm = kind == v1::HANDOFF_KIND_NEW_CASE ? AssignFirm(x.c, x.policy)
-                                                       : x.c.legal().firm_id();
+  std::string firm =
+      kind == v1::HANDOFF_KIND_NEW_CASE ? AssignFirm(x.c, x.policy) : x.c.legal().firm_id();
   if (kind == v1::HANDOFF_KIND_NEW_CASE) x.c.mutable_legal()->set_firm_id(firm);
   x.Say(absl::StrCat("handoff ", v1::HandoffKind_Name(kind), " to ", firm));
   x.t.handoff = HandoffSpec{kind, std::move(reason), std::move(firm)};
@@ -193,8 +207,8 @@ void Handoff(Ctx& x, v1::HandoffKind kind, std::string reason) {
 void UpdateLegal(Ctx& x) {
   if (x.c.stage() != v1::STAGE_LEGAL_ACTION) return;
   v1::LegalState& legal = *x.c.mutable_legal();
-  if (legal.phase() == v1::LEGAL_PHASE_HANDED_OFF ||
-      legal.phase() == v1::LEGAL_PHASE_CONCLUDED || legal.awaiting_review()) {
+  if (legal.phase() == v1::LEGAL_PHASE_HANDED_OFF || legal.phase() == v1::LEGAL_PHASE_CONCLUDED ||
+      legal.awaiting_review()) {
     return;
   }
   const v1::LegalRule& rule = x.policy.legal();
@@ -210,8 +224,7 @@ void UpdateLegal(Ctx& x) {
       auto sent = DayFromProto(legal.letter_sent_on(), "letter_sent_on");
       letter_waited = sent.ok() && x.today - *sent >= rule.letter_wait_days();
     }
-    phase = visited && letter_waited ? v1::LEGAL_PHASE_HANDED_OFF
-                                     : v1::LEGAL_PHASE_ELIGIBLE;
+    phase = visited && letter_waited ? v1::LEGAL_PHASE_HANDED_OFF : v1::LEGAL_PHASE_ELIGIBLE;
   }
   if (phase == legal.phase()) return;
   legal.set_phase(phase);
@@ -246,8 +259,7 @@ void Terminate(Ctx& x, v1::Stage stage, v1::CloseReason reason) {
   if (x.c.legal().phase() == v1::LEGAL_PHASE_HANDED_OFF &&
       reason != v1::CLOSE_REASON_LEGAL_CONCLUDED) {
     Handoff(x, v1::HANDOFF_KIND_WITHDRAW,
-            reason == v1::CLOSE_REASON_CURED ? "paid in full"
-                                             : v1::CloseReason_Name(reason));
+            reason == v1::CLOSE_REASON_CURED ? "paid in full" : v1::CloseReason_Name(reason));
   }
   x.c.set_stage(stage);
   x.c.set_close_reason(reason);
@@ -269,10 +281,17 @@ int64_t Allocate(Ctx& x, int64_t amount, v1::OverdueAmounts* allocated) {
   for (int component : x.policy.payment_allocation()) {
     int64_t owed = 0;
     switch (component) {
-      case v1::AMOUNT_COMPONENT_PENALTY: owed = o.penalty_fen(); break;
-      case v1::AMOUNT_COMPONENT_INTEREST: owed = o.interest_fen(); break;
-      case v1::AMOUNT_COMPONENT_PRINCIPAL: owed = o.principal_fen(); break;
-      default: continue;
+      case v1::AMOUNT_COMPONENT_PENALTY:
+        owed = o.penalty_fen();
+        break;
+      case v1::AMOUNT_COMPONENT_INTEREST:
+        owed = o.interest_fen();
+        break;
+      case v1::AMOUNT_COMPONENT_PRINCIPAL:
+        owed = o.principal_fen();
+        break;
+      default:
+        continue;
     }
     const int64_t take = std::min(amount, owed);
     amount -= take;
@@ -330,24 +349,20 @@ void ApplyMoney(Ctx& x, int64_t applied, bool plan_ran) {
   MaybeEscalate(x);
 }
 
-absl::Status RecordPromise(Ctx& x, const v1::PromiseToPay& promise,
-                           absl::string_view field) {
+absl::Status RecordPromise(Ctx& x, const v1::PromiseToPay& promise, absl::string_view field) {
   if (promise.amount_fen() <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".amount_fen must be positive"));
+    return absl::InvalidArgumentError(absl::StrCat(field, ".amount_fen must be positive"));
   }
   RETURN_IF_ERROR(ValidateFen(promise.amount_fen(), absl::StrCat(field, ".amount_fen")));
   ASSIGN_OR_RETURN(absl::CivilDay due,
                    DayFromProto(promise.due_date(), absl::StrCat(field, ".due_date")));
   if (due < x.today) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ".due_date ", FormatDay(due), " is before the business date ",
-        FormatDay(x.today)));
+        field, ".due_date ", FormatDay(due), " is before the business date ", FormatDay(x.today)));
   }
   if (due - x.today > x.policy.promises().max_days_ahead()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".due_date is more than ",
-                     x.policy.promises().max_days_ahead(), " days ahead"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".due_date is more than ", x.policy.promises().max_days_ahead(), " days ahead"));
   }
   for (auto& p : *x.c.mutable_promises()) {
     if (p.state() == v1::PROMISE_STATE_PENDING) {
@@ -361,10 +376,9 @@ absl::Status RecordPromise(Ctx& x, const v1::PromiseToPay& promise,
   *p.mutable_due_date() = promise.due_date();
   *p.mutable_made_on() = DayToProto(x.today);
   p.set_state(v1::PROMISE_STATE_PENDING);
-  x.t.set_timers.push_back({{TimerKind::kPromiseDue, p.promise_id()},
-                            due + x.policy.promises().grace_days() + 1});
-  x.Say(absl::StrCat("promise to pay ", FormatFen(promise.amount_fen()), " by ",
-                     FormatDay(due)));
+  x.t.set_timers.push_back(
+      {{TimerKind::kPromiseDue, p.promise_id()}, due + x.policy.promises().grace_days() + 1});
+  x.Say(absl::StrCat("promise to pay ", FormatFen(promise.amount_fen()), " by ", FormatDay(due)));
   return absl::OkStatus();
 }
 
@@ -373,15 +387,14 @@ void ApplyHardship(Ctx& x) {
   x.c.mutable_holds()->set_hardship(true);
   x.c.mutable_holds()->set_hardship_genuine(false);
   const auto& h = x.policy.hardship();
-  AddTask(x, v1::TASK_TYPE_HARDSHIP_ASSESSMENT, h.assessment_queue(),
-          absl::ZeroDuration(), h.assessment_deadline_hours(),
-          "hardship.assessment");
+  AddTask(x, v1::TASK_TYPE_HARDSHIP_ASSESSMENT, h.assessment_queue(), absl::ZeroDuration(),
+          h.assessment_deadline_hours(), "hardship.assessment");
   x.Say("hardship declared: legal action on hold pending assessment");
 }
 
 void AddReview(Ctx& x, const std::string& script_key) {
-  AddTask(x, v1::TASK_TYPE_SUPERVISOR_REVIEW, x.policy.tasks().review_queue(),
-          absl::ZeroDuration(), 48, script_key);
+  AddTask(x, v1::TASK_TYPE_SUPERVISOR_REVIEW, x.policy.tasks().review_queue(), absl::ZeroDuration(),
+          48, script_key);
 }
 
 absl::Status OnImported(Ctx& x, const v1::Case& before) {
@@ -395,8 +408,8 @@ absl::Status OnImported(Ctx& x, const v1::Case& before) {
     auto last = DayFromProto(before.as_of(), "as_of");
     auto now_as_of = DayFromProto(r.as_of(), "as_of");
     if (last.ok() && *now_as_of <= *last) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "loan ", r.loan_id(), " already imported as of ", FormatDay(*last)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("loan ", r.loan_id(), " already imported as of ", FormatDay(*last)));
     }
   } else if (OverdueTotal(r.overdue()) == 0) {
     return absl::FailedPreconditionError(
@@ -495,18 +508,19 @@ absl::Status OnPayment(Ctx& x) {
     to_plan = std::min(amount, x.c.active_plan_outstanding_fen());
     x.c.set_active_plan_outstanding_fen(x.c.active_plan_outstanding_fen() - to_plan);
     pay.set_plan_fen(to_plan);
-    x.Say(absl::StrCat(FormatFen(to_plan), " to plan ", x.c.active_plan_id(),
-                       x.c.active_plan_outstanding_fen() == 0
-                           ? ", now paid in full"
-                           : absl::StrCat(", ", FormatFen(x.c.active_plan_outstanding_fen()),
-                                          " still owed")));
+    x.Say(absl::StrCat(
+        FormatFen(to_plan), " to plan ", x.c.active_plan_id(),
+        x.c.active_plan_outstanding_fen() == 0
+            ? ", now paid in full"
+            : absl::StrCat(", ", FormatFen(x.c.active_plan_outstanding_fen()), " still owed")));
     Allocate(x, to_plan, pay.mutable_allocated());
   }
   const int64_t left = Allocate(x, amount - to_plan, pay.mutable_allocated());
   pay.set_unallocated_fen(left);
   if (left > 0) {
     x.c.set_unallocated_fen(x.c.unallocated_fen() + left);
-    x.Say(absl::StrCat(FormatFen(left), " beyond what is owed: held as unallocated for core "
+    x.Say(absl::StrCat(FormatFen(left),
+                       " beyond what is owed: held as unallocated for core "
                        "banking to refund or apply"));
   }
   ApplyMoney(x, amount - left, plan_ran);
@@ -518,8 +532,7 @@ absl::Status OnSignal(Ctx& x, const v1::Case& before) {
   const bool terminal = !IsOpenStage(before.stage());
   if (terminal && s.signal_case() != v1::Signal::kNote) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "case ", before.case_id(), " is ", StageName(before.stage()),
-        ": only notes may be added"));
+        "case ", before.case_id(), " is ", StageName(before.stage()), ": only notes may be added"));
   }
   v1::Holds& holds = *x.c.mutable_holds();
   switch (s.signal_case()) {
@@ -557,8 +570,7 @@ absl::Status OnSignal(Ctx& x, const v1::Case& before) {
     case v1::Signal::kDeceased:
       if (!IsUnset(s.deceased().date_of_death())) {
         RETURN_IF_ERROR(
-            DayFromProto(s.deceased().date_of_death(), "signal.deceased.date_of_death")
-                .status());
+            DayFromProto(s.deceased().date_of_death(), "signal.deceased.date_of_death").status());
       }
       holds.set_deceased(true);
       x.t.cancel_open_tasks = true;
@@ -595,22 +607,28 @@ absl::Status OnSignal(Ctx& x, const v1::Case& before) {
 // Which outcome member each task type takes.
 v1::TaskOutcome::OutcomeCase OutcomeFor(v1::TaskType type) {
   switch (type) {
-    case v1::TASK_TYPE_SMS_REMINDER: return v1::TaskOutcome::kSms;
+    case v1::TASK_TYPE_SMS_REMINDER:
+      return v1::TaskOutcome::kSms;
     case v1::TASK_TYPE_REMINDER_CALL:
     case v1::TASK_TYPE_COUNSELLING_CALL:
-    case v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL: return v1::TaskOutcome::kCall;
-    case v1::TASK_TYPE_HOME_VISIT: return v1::TaskOutcome::kVisit;
-    case v1::TASK_TYPE_LEGAL_LETTER: return v1::TaskOutcome::kLetter;
-    case v1::TASK_TYPE_HARDSHIP_ASSESSMENT: return v1::TaskOutcome::kHardshipAssessment;
-    case v1::TASK_TYPE_SUPERVISOR_REVIEW: return v1::TaskOutcome::kReview;
-    default: return v1::TaskOutcome::OUTCOME_NOT_SET;
+    case v1::TASK_TYPE_PLAN_FOLLOW_UP_CALL:
+      return v1::TaskOutcome::kCall;
+    case v1::TASK_TYPE_HOME_VISIT:
+      return v1::TaskOutcome::kVisit;
+    case v1::TASK_TYPE_LEGAL_LETTER:
+      return v1::TaskOutcome::kLetter;
+    case v1::TASK_TYPE_HARDSHIP_ASSESSMENT:
+      return v1::TaskOutcome::kHardshipAssessment;
+    case v1::TASK_TYPE_SUPERVISOR_REVIEW:
+      return v1::TaskOutcome::kReview;
+    default:
+      return v1::TaskOutcome::OUTCOME_NOT_SET;
   }
 }
 
 // The queue a retried call goes to: the stage's own action for that type.
 std::string QueueForRetry(const Ctx& x, v1::TaskType type) {
-  const auto* actions = StageActions(x.policy, x.c.stage(),
-                                     x.c.classification().case_class());
+  const auto* actions = StageActions(x.policy, x.c.stage(), x.c.classification().case_class());
   if (actions != nullptr) {
     for (const auto& a : *actions) {
       if (a.task_type() == type) return a.queue();
@@ -620,8 +638,7 @@ std::string QueueForRetry(const Ctx& x, v1::TaskType type) {
 }
 
 absl::Status OnCall(Ctx& x, v1::TaskType type, const v1::CallOutcome& call) {
-  if (call.result() == v1::CALL_RESULT_UNSPECIFIED ||
-      !v1::CallResult_IsValid(call.result())) {
+  if (call.result() == v1::CALL_RESULT_UNSPECIFIED || !v1::CallResult_IsValid(call.result())) {
     return absl::InvalidArgumentError("outcome.call.result is required");
   }
   if (!v1::OverdueReason_IsValid(call.overdue_reason())) {
@@ -629,8 +646,7 @@ absl::Status OnCall(Ctx& x, v1::TaskType type, const v1::CallOutcome& call) {
   }
   const bool reached = call.result() == v1::CALL_RESULT_REACHED;
   if (!reached && (call.promise().amount_fen() != 0 || call.hardship_indicated())) {
-    return absl::InvalidArgumentError(
-        "outcome.call: a promise or hardship needs a reached call");
+    return absl::InvalidArgumentError("outcome.call: a promise or hardship needs a reached call");
   }
   x.c.set_call_attempts_in_stage(x.c.call_attempts_in_stage() + 1);
   x.Say(absl::StrCat(v1::TaskType_Name(type), ": ", v1::CallResult_Name(call.result())));
@@ -647,8 +663,7 @@ absl::Status OnCall(Ctx& x, v1::TaskType type, const v1::CallOutcome& call) {
     case v1::CALL_RESULT_NO_ANSWER:
       if (x.c.call_attempts_in_stage() <= x.policy.tasks().no_answer_retries()) {
         AddTask(x, type, QueueForRetry(x, type),
-                absl::Hours(x.policy.tasks().no_answer_retry_hours()), 48,
-                "retry.call");
+                absl::Hours(x.policy.tasks().no_answer_retry_hours()), 48, "retry.call");
       }
       break;
     case v1::CALL_RESULT_WRONG_NUMBER:
@@ -668,16 +683,15 @@ absl::Status OnTaskCompleted(Ctx& x) {
     return absl::InvalidArgumentError("task_completed.task_type is required");
   }
   if (outcome.outcome_case() != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "outcome does not fit a ", v1::TaskType_Name(done.task_type()), " task"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("outcome does not fit a ", v1::TaskType_Name(done.task_type()), " task"));
   }
   switch (want) {
     case v1::TaskOutcome::kCall:
       return OnCall(x, done.task_type(), outcome.call());
     case v1::TaskOutcome::kVisit: {
       const auto& v = outcome.visit();
-      if (v.result() == v1::VISIT_RESULT_UNSPECIFIED ||
-          !v1::VisitResult_IsValid(v.result())) {
+      if (v.result() == v1::VISIT_RESULT_UNSPECIFIED || !v1::VisitResult_IsValid(v.result())) {
         return absl::InvalidArgumentError("outcome.visit.result is required");
       }
       if (!v1::OverdueReason_IsValid(v.overdue_reason())) {
@@ -777,7 +791,8 @@ absl::Status OnLegalMilestone(Ctx& x) {
       x.Say(absl::StrCat(FormatFen(amount), " recovered"));
       if (left > 0) {
         x.c.set_unallocated_fen(x.c.unallocated_fen() + left);
-        x.Say(absl::StrCat(FormatFen(left), " beyond what is overdue: held as unallocated for "
+        x.Say(absl::StrCat(FormatFen(left),
+                           " beyond what is overdue: held as unallocated for "
                            "core banking to refund or apply"));
       }
       Refresh(x);
@@ -817,9 +832,8 @@ void LeavePlan(Ctx& x, bool say_class) {
   if (say_class) {
     x.Say(absl::StrCat("re-classified: ", x.c.classification().explanation()));
   }
-  const bool to_legal =
-      x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
-      x.c.days_past_due() > x.policy.legal().min_days_past_due();
+  const bool to_legal = x.c.classification().case_class() == v1::CASE_CLASS_SEVERE &&
+                        x.c.days_past_due() > x.policy.legal().min_days_past_due();
   if (to_legal) {
     // Counsel (if it had the case before) gets it anew.
     x.c.mutable_legal()->set_phase(v1::LEGAL_PHASE_PRE_LEGAL);
@@ -866,8 +880,8 @@ absl::Status OnPlan(Ctx& x) {
       // a reminder call before each falls due.
       const v1::PlanRules& rules = x.policy.plans();
       for (int i = 0; i < a.instalment_due_dates_size(); ++i) {
-        ASSIGN_OR_RETURN(absl::CivilDay due,
-                         DayFromProto(a.instalment_due_dates(i), "plan_approved.instalment_due_dates"));
+        ASSIGN_OR_RETURN(absl::CivilDay due, DayFromProto(a.instalment_due_dates(i),
+                                                          "plan_approved.instalment_due_dates"));
         x.t.set_timers.push_back({{TimerKind::kInstalmentDue, a.plan_id() * 1000 + i + 1},
                                   due + rules.grace_days() + 1});
         const int64_t days_ahead =
@@ -916,10 +930,9 @@ absl::Status OnPlan(Ctx& x) {
       // ran): the plan is done, but the loan is not cured, and not settled
       // by a restructuring either. The case goes where a broken plan's
       // would, by its classification now.
-      x.Say(absl::StrCat(FormatFen(still_overdue), " still overdue beyond the plan: not cured",
-                         done.kind() == v1::PLAN_KIND_RESTRUCTURING
-                             ? " nor closed as restructured"
-                             : ""));
+      x.Say(absl::StrCat(
+          FormatFen(still_overdue), " still overdue beyond the plan: not cured",
+          done.kind() == v1::PLAN_KIND_RESTRUCTURING ? " nor closed as restructured" : ""));
       ClearPlan(x.c);
       LeavePlan(x, /*say_class=*/true);
       return absl::OkStatus();
@@ -948,8 +961,8 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
     case K::kAged: {
       auto last = DayFromProto(before.business_date(), "business_date");
       if (last.ok() && x.today <= *last) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "case ", before.case_id(), " already aged to ", FormatDay(*last)));
+        return absl::FailedPreconditionError(
+            absl::StrCat("case ", before.case_id(), " already aged to ", FormatDay(*last)));
       }
       Refresh(x);
       MaybeEscalate(x);
@@ -970,21 +983,25 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
             x.c.stage() == v1::STAGE_REMINDER) {
           EnterStage(x, v1::STAGE_COUNSELLING);
         } else {
-          AddTask(x, x.c.stage() == v1::STAGE_COUNSELLING
-                         ? v1::TASK_TYPE_COUNSELLING_CALL
-                         : v1::TASK_TYPE_REMINDER_CALL,
+          AddTask(x,
+                  x.c.stage() == v1::STAGE_COUNSELLING ? v1::TASK_TYPE_COUNSELLING_CALL
+                                                       : v1::TASK_TYPE_REMINDER_CALL,
                   x.policy.promises().follow_up_queue(), absl::ZeroDuration(), 24,
                   "promise.broken.follow_up");
         }
         return absl::OkStatus();
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "promise ", e.promise_broken().promise_id(), " is not pending"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("promise ", e.promise_broken().promise_id(), " is not pending"));
     }
     case K::kTaskCompleted:
       return OnTaskCompleted(x);
-    case K::kPlanProposed: case K::kPlanApproved: case K::kPlanRejected:
-    case K::kPlanCompleted: case K::kPlanBroken: case K::kPenaltyWaived:
+    case K::kPlanProposed:
+    case K::kPlanApproved:
+    case K::kPlanRejected:
+    case K::kPlanCompleted:
+    case K::kPlanBroken:
+    case K::kPenaltyWaived:
       return OnPlan(x);
     case K::kLegalMilestone:
       return OnLegalMilestone(x);
@@ -993,11 +1010,11 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
       return absl::OkStatus();
     case K::kPolicyMigrated: {
       const auto& m = e.policy_migrated();
-      if (m.from_version() != before.policy_version() ||
-          m.to_version() != x.policy.version() || m.to_version() <= m.from_version()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "case ", before.case_id(), " is on policy ", before.policy_version(),
-            "; cannot migrate from ", m.from_version(), " to ", m.to_version()));
+      if (m.from_version() != before.policy_version() || m.to_version() != x.policy.version() ||
+          m.to_version() <= m.from_version()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("case ", before.case_id(), " is on policy ", before.policy_version(),
+                         "; cannot migrate from ", m.from_version(), " to ", m.to_version()));
       }
       x.c.set_policy_version(m.to_version());
       x.Say(absl::StrCat("policy ", m.from_version(), " -> ", m.to_version()));
@@ -1014,19 +1031,17 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
 
 namespace {
 
-absl::Status CheckLength(const std::string& value, size_t max,
-                         absl::string_view field) {
+absl::Status CheckLength(const std::string& value, size_t max, absl::string_view field) {
   if (value.size() > max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " is too long (", value.size(), " bytes, at most ", max, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is too long (", value.size(), " bytes, at most ", max, ")"));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r,
-                                       const v1::Policy& policy,
+absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r, const v1::Policy& policy,
                                        absl::CivilDay business_date) {
   if (r.loan_id().empty()) return absl::InvalidArgumentError("loan_id is required");
   RETURN_IF_ERROR(CheckLength(r.loan_id(), kMaxIdLength, "loan_id"));
@@ -1047,30 +1062,28 @@ absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& r,
     RETURN_IF_ERROR(CheckLength(phone, 32, "borrower.phones"));
   }
   ASSIGN_OR_RETURN(absl::CivilDay as_of, DayFromProto(r.as_of(), "as_of"));
-  ASSIGN_OR_RETURN(absl::CivilDay due, DayFromProto(r.oldest_unpaid_due_date(),
-                                                   "oldest_unpaid_due_date"));
+  ASSIGN_OR_RETURN(absl::CivilDay due,
+                   DayFromProto(r.oldest_unpaid_due_date(), "oldest_unpaid_due_date"));
   if (due > as_of) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "oldest_unpaid_due_date ", FormatDay(due), " is after as_of ",
-        FormatDay(as_of)));
+    return absl::InvalidArgumentError(absl::StrCat("oldest_unpaid_due_date ", FormatDay(due),
+                                                   " is after as_of ", FormatDay(as_of)));
   }
   // Plausibility: a placeholder or garbled date would otherwise open a case
   // tens of thousands of days past due, or age a case into the far future.
   const int ahead = MaxAsOfDaysAhead(policy);
   if (as_of - business_date > ahead) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "as_of ", FormatDay(as_of), " is more than ", ahead,
-        " days after the business date ", FormatDay(business_date),
-        " (policy intake.max_as_of_days_ahead); check the feed's dates"));
+        "as_of ", FormatDay(as_of), " is more than ", ahead, " days after the business date ",
+        FormatDay(business_date), " (policy intake.max_as_of_days_ahead); check the feed's dates"));
   }
   const absl::CivilDay lands_on = std::max(as_of, business_date);
   const int years = MaxYearsOverdue(policy);
   const absl::CivilDay earliest(lands_on.year() - years, lands_on.month(), lands_on.day());
   if (due < earliest) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "oldest_unpaid_due_date ", FormatDay(due), " is more than ", years,
-        " years before ", FormatDay(lands_on), " (", lands_on - due,
-        " days past due; policy intake.max_years_overdue); check the feed's dates"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("oldest_unpaid_due_date ", FormatDay(due), " is more than ", years,
+                     " years before ", FormatDay(lands_on), " (", lands_on - due,
+                     " days past due; policy intake.max_years_overdue); check the feed's dates"));
   }
   RETURN_IF_ERROR(ValidateAmounts(r.overdue(), "overdue"));
   RETURN_IF_ERROR(ValidateFen(r.principal_outstanding_fen(), "principal_outstanding_fen"));
@@ -1102,8 +1115,7 @@ bool IsContactTask(v1::TaskType type) {
   }
 }
 
-absl::StatusOr<Transition> Decide(const v1::Case& current,
-                                  const v1::CaseEvent& event,
+absl::StatusOr<Transition> Decide(const v1::Case& current, const v1::CaseEvent& event,
                                   const v1::Policy& policy, absl::Time now) {
   const K kind = event.kind_case();
   if (kind == K::KIND_NOT_SET) {
@@ -1113,16 +1125,15 @@ absl::StatusOr<Transition> Decide(const v1::Case& current,
   ASSIGN_OR_RETURN(absl::CivilDay event_day,
                    DayFromProto(event.business_date(), "event.business_date"));
   if (!Allowed(current.stage(), kind)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        EventKindName(event), " is not allowed in stage ",
-        StageName(current.stage()),
-        current.stage() == v1::STAGE_UNSPECIFIED ? " (no such case)" : ""));
+    return absl::FailedPreconditionError(
+        absl::StrCat(EventKindName(event), " is not allowed in stage ", StageName(current.stage()),
+                     current.stage() == v1::STAGE_UNSPECIFIED ? " (no such case)" : ""));
   }
   if (current.stage() != v1::STAGE_UNSPECIFIED && kind != K::kPolicyMigrated &&
       current.policy_version() != policy.version()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "case ", current.case_id(), " runs policy ", current.policy_version(),
-        ", not ", policy.version()));
+    return absl::FailedPreconditionError(absl::StrCat("case ", current.case_id(), " runs policy ",
+                                                      current.policy_version(), ", not ",
+                                                      policy.version()));
   }
   if (current.stage() == v1::STAGE_UNSPECIFIED && event.case_id() <= 0) {
     return absl::InvalidArgumentError("event.case_id is required to open a case");
@@ -1161,8 +1172,7 @@ absl::StatusOr<Transition> Decide(const v1::Case& current,
   return t;
 }
 
-std::optional<absl::CivilDay> NextAgingDay(const v1::Case& c,
-                                           const v1::Policy& policy) {
+std::optional<absl::CivilDay> NextAgingDay(const v1::Case& c, const v1::Policy& policy) {
   if (!IsOpenStage(c.stage()) || OverdueTotal(c.overdue()) == 0) return std::nullopt;
   auto today = DayFromProto(c.business_date(), "business_date");
   auto due = DayFromProto(c.oldest_unpaid_due_date(), "oldest_unpaid_due_date");
@@ -1205,26 +1215,40 @@ v1::CaseEvent EventForTimer(const TimerRef& timer) {
 
 std::string EventKindName(const v1::CaseEvent& event) {
   switch (event.kind_case()) {
-    case K::kImported: return "imported";
-    case K::kAged: return "aged";
-    case K::kPayment: return "payment";
+    case K::kImported:
+      return "imported";
+    case K::kAged:
+      return "aged";
+    case K::kPayment:
+      return "payment";
     case K::kSignal: {
-      const auto* field = v1::Signal::descriptor()->FindFieldByNumber(
-          event.signal().signal_case());
+      const auto* field = v1::Signal::descriptor()->FindFieldByNumber(event.signal().signal_case());
       return field ? absl::StrCat("signal.", field->name()) : "signal";
     }
-    case K::kPromiseBroken: return "promise_broken";
-    case K::kTaskCompleted: return "task_completed";
-    case K::kPlanProposed: return "plan_proposed";
-    case K::kPlanApproved: return "plan_approved";
-    case K::kPlanRejected: return "plan_rejected";
-    case K::kPlanCompleted: return "plan_completed";
-    case K::kPlanBroken: return "plan_broken";
-    case K::kLegalMilestone: return "legal_milestone";
-    case K::kWrittenOff: return "written_off";
-    case K::kPolicyMigrated: return "policy_migrated";
-    case K::kPenaltyWaived: return "penalty_waived";
-    default: return "unknown";
+    case K::kPromiseBroken:
+      return "promise_broken";
+    case K::kTaskCompleted:
+      return "task_completed";
+    case K::kPlanProposed:
+      return "plan_proposed";
+    case K::kPlanApproved:
+      return "plan_approved";
+    case K::kPlanRejected:
+      return "plan_rejected";
+    case K::kPlanCompleted:
+      return "plan_completed";
+    case K::kPlanBroken:
+      return "plan_broken";
+    case K::kLegalMilestone:
+      return "legal_milestone";
+    case K::kWrittenOff:
+      return "written_off";
+    case K::kPolicyMigrated:
+      return "policy_migrated";
+    case K::kPenaltyWaived:
+      return "penalty_waived";
+    default:
+      return "unknown";
   }
 }
 
@@ -1254,8 +1278,8 @@ std::string AssignFirm(const v1::Case& c, const v1::Policy& policy) {
   for (const v1::FirmRule& f : policy.legal().firms()) {
     if (!available(f)) continue;
     const bool region = f.regions().empty() ||
-                        std::find(f.regions().begin(), f.regions().end(),
-                                  c.borrower().region()) != f.regions().end();
+                        std::find(f.regions().begin(), f.regions().end(), c.borrower().region()) !=
+                            f.regions().end();
     const bool amount = overdue >= f.min_overdue_fen() &&
                         (f.max_overdue_fen() == 0 || overdue <= f.max_overdue_fen());
     if (region && amount) return f.firm_id();

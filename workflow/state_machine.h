@@ -40,16 +40,14 @@ struct TaskSpec {
 // Durable timers. They fire when the business date reaches `due`; the
 // scheduler turns a fired timer into an event with EventForTimer().
 enum class TimerKind : int32_t {
-  kPromiseDue = 1,    // ref: promise id
-  kInstalmentDue = 2, // ref: plan id * 1000 + instalment number
+  kPromiseDue = 1,     // ref: promise id
+  kInstalmentDue = 2,  // ref: plan id * 1000 + instalment number
 };
 
 struct TimerRef {
   TimerKind kind;
   int64_t ref = 0;
-  bool operator==(const TimerRef& o) const {
-    return kind == o.kind && ref == o.ref;
-  }
+  bool operator==(const TimerRef& o) const { return kind == o.kind && ref == o.ref; }
 };
 
 struct TimerSpec {
@@ -85,13 +83,11 @@ struct Transition {
 // it opens a case (storage assigns the id first).
 // Errors: INVALID_ARGUMENT for a malformed event (naming the field),
 // FAILED_PRECONDITION when the event is not allowed in the case's stage.
-absl::StatusOr<Transition> Decide(const v1::Case& current,
-                                  const v1::CaseEvent& event,
+absl::StatusOr<Transition> Decide(const v1::Case& current, const v1::CaseEvent& event,
                                   const v1::Policy& policy, absl::Time now);
 
 // See Transition::next_aging_day.
-std::optional<absl::CivilDay> NextAgingDay(const v1::Case& c,
-                                           const v1::Policy& policy);
+std::optional<absl::CivilDay> NextAgingDay(const v1::Case& c, const v1::Policy& policy);
 
 // Days past due of `c` on `today` (the stored figure is as of the case's
 // own business_date).
@@ -130,8 +126,7 @@ int64_t TaskPriority(const v1::Case& c);
 inline constexpr size_t kMaxIdLength = 64;
 inline constexpr size_t kMaxTextLength = 512;
 absl::Status ValidateDelinquencyRecord(const v1::DelinquencyRecord& record,
-                                       const v1::Policy& policy,
-                                       absl::CivilDay business_date);
+                                       const v1::Policy& policy, absl::CivilDay business_date);
 
 bool IsOpenStage(v1::Stage stage);
 // Whether a task of this type contacts the borrower (and so is subject to

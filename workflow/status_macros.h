@@ -10,14 +10,14 @@
 #define COLLECTIONS_CONCAT(a, b) COLLECTIONS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` is not OK.
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    ::absl::Status _status = (expr);                  \
-    if (!_status.ok()) return _status;                \
+#define RETURN_IF_ERROR(expr)          \
+  do {                                 \
+    ::absl::Status _status = (expr);   \
+    if (!_status.ok()) return _status; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, Foo());` assigns the value or returns the error.
-#define ASSIGN_OR_RETURN(lhs, expr)                                       \
+#define ASSIGN_OR_RETURN(lhs, expr) \
   ASSIGN_OR_RETURN_IMPL(COLLECTIONS_CONCAT(_statusor_, __LINE__), lhs, expr)
 #define ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                          \

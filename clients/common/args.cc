@@ -26,8 +26,8 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& words,
     FlagWord word = *SplitFlagWord(w);  // starts with "--" and is longer
     const std::string& name = word.name;
     std::optional<std::string>& value = word.value;
-    auto flag = std::find_if(flags.begin(), flags.end(),
-                             [&](const Flag& f) { return f.name == name; });
+    auto flag =
+        std::find_if(flags.begin(), flags.end(), [&](const Flag& f) { return f.name == name; });
     if (flag == flags.end()) {
       // A common slip: dashes for underscores.
       std::string hint;

@@ -19,12 +19,12 @@ namespace {
 // The oneof member's name: "payment", "task_completed", ...
 std::string EventKind(const v1::CaseEvent& e) {
   const google::protobuf::OneofDescriptor* kind = e.GetDescriptor()->FindOneofByName("kind");
-  const google::protobuf::FieldDescriptor* f =
-      e.GetReflection()->GetOneofFieldDescriptor(e, kind);
+  const google::protobuf::FieldDescriptor* f = e.GetReflection()->GetOneofFieldDescriptor(e, kind);
   if (f == nullptr) return "unknown";
   if (e.has_signal()) {
-    const google::protobuf::FieldDescriptor* s = e.signal().GetReflection()->GetOneofFieldDescriptor(
-        e.signal(), e.signal().GetDescriptor()->FindOneofByName("signal"));
+    const google::protobuf::FieldDescriptor* s =
+        e.signal().GetReflection()->GetOneofFieldDescriptor(
+            e.signal(), e.signal().GetDescriptor()->FindOneofByName("signal"));
     if (s != nullptr) return "signal." + s->name();
   }
   return f->name();
@@ -100,8 +100,8 @@ int CaseShow(Run& run) {
   // Received but paying nothing owed: held for core banking to refund or apply.
   if (c.unallocated_fen() != 0) field("unallocated", Cny(c.unallocated_fen()));
   if (c.active_plan_id() != 0) {
-    field("active_plan", absl::StrCat(c.active_plan_id(), ", still owed ",
-                                      Cny(c.active_plan_outstanding_fen())));
+    field("active_plan",
+          absl::StrCat(c.active_plan_id(), ", still owed ", Cny(c.active_plan_outstanding_fen())));
   }
   field("waived_total", Cny(c.waived_total_fen()));
   field("assigned_queue", c.assigned_queue());
@@ -110,34 +110,39 @@ int CaseShow(Run& run) {
   field("stage_entered_on", DateText(c.stage_entered_on()));
   if (c.overdue_reason() != 0) field("overdue_reason", ReasonText(c.overdue_reason()));
   if (c.legal().phase() != 0) {
-    field("legal_phase",
-          absl::AsciiStrToLower(v1::LegalPhase_Name(c.legal().phase()).substr(12)));
+    field("legal_phase", absl::AsciiStrToLower(v1::LegalPhase_Name(c.legal().phase()).substr(12)));
   }
   if (c.close_reason() != 0) {
-    field("close_reason",
-          absl::AsciiStrToLower(v1::CloseReason_Name(c.close_reason()).substr(13)));
+    field("close_reason", absl::AsciiStrToLower(v1::CloseReason_Name(c.close_reason()).substr(13)));
   }
   doc.sections.push_back({"case", "", fields});
 
-  Table events{{{"seq", Kind::kInt}, {"day", Kind::kText}, {"event", Kind::kText},
-                {"actor", Kind::kText}, {"stage", Kind::kText}, {"summary", Kind::kText}},
+  Table events{{{"seq", Kind::kInt},
+                {"day", Kind::kText},
+                {"event", Kind::kText},
+                {"actor", Kind::kText},
+                {"stage", Kind::kText},
+                {"summary", Kind::kText}},
                {}};
   if (static_cast<int64_t>(history.size()) < total_events) {
     doc.meta.push_back({"note", absl::StrCat("the last ", history.size(), " of ", total_events,
                                              " events; --events=0 shows all")});
   }
   for (const v1::CaseEvent& e : history) {
-    const std::string stage = e.stage_before() == e.stage_after()
-                                  ? StageText(e.stage_after())
-                                  : absl::StrCat(StageText(e.stage_before()), " -> ",
-                                                 StageText(e.stage_after()));
+    const std::string stage =
+        e.stage_before() == e.stage_after()
+            ? StageText(e.stage_after())
+            : absl::StrCat(StageText(e.stage_before()), " -> ", StageText(e.stage_after()));
     events.Add({Cell::Int(e.sequence()), Cell::Text(DateText(e.business_date())),
                 Cell::Text(EventKind(e)), Cell::Text(e.actor()), Cell::Text(stage),
                 Cell::Text(e.summary())});
   }
   doc.sections.push_back({"events", "Events", events});
-  Table tasks{{{"task_id", Kind::kInt}, {"type", Kind::kText}, {"queue", Kind::kText},
-               {"state", Kind::kText}, {"hold", Kind::kText}},
+  Table tasks{{{"task_id", Kind::kInt},
+               {"type", Kind::kText},
+               {"queue", Kind::kText},
+               {"state", Kind::kText},
+               {"hold", Kind::kText}},
               {}};
   for (const v1::Task& t : file.tasks()) {
     tasks.Add({Cell::Int(t.task_id()), Cell::Text(ActionText(t.type())), Cell::Text(t.queue()),
@@ -145,8 +150,11 @@ int CaseShow(Run& run) {
                Cell::Text(t.hold_reason())});
   }
   doc.sections.push_back({"tasks", "Tasks", tasks});
-  Table payments{{{"payment_id", Kind::kText}, {"paid_on", Kind::kText}, {"amount", Kind::kMoney},
-                  {"unallocated", Kind::kMoney}, {"channel", Kind::kText}},
+  Table payments{{{"payment_id", Kind::kText},
+                  {"paid_on", Kind::kText},
+                  {"amount", Kind::kMoney},
+                  {"unallocated", Kind::kMoney},
+                  {"channel", Kind::kText}},
                  {}};
   for (const v1::Payment& p : file.payments()) {
     payments.Add({Cell::Text(p.payment_id()), Cell::Text(DateText(p.paid_on())),
@@ -154,8 +162,12 @@ int CaseShow(Run& run) {
                   Cell::Text(p.channel())});
   }
   doc.sections.push_back({"payments", "Payments", payments});
-  Table plans{{{"plan_id", Kind::kInt}, {"kind", Kind::kText}, {"state", Kind::kText},
-               {"total", Kind::kMoney}, {"waiver", Kind::kMoney}, {"instalments", Kind::kInt}},
+  Table plans{{{"plan_id", Kind::kInt},
+               {"kind", Kind::kText},
+               {"state", Kind::kText},
+               {"total", Kind::kMoney},
+               {"waiver", Kind::kMoney},
+               {"instalments", Kind::kInt}},
               {}};
   for (const v1::Plan& p : file.plans()) {
     plans.Add({Cell::Int(p.plan_id()),
@@ -173,7 +185,8 @@ int CaseList(Run& run) {
   for (absl::string_view s : absl::StrSplit(run.args.Get("stage"), ',', absl::SkipEmpty())) {
     v1::Stage stage;
     if (!ParseEnum(std::string(s), "STAGE_", &v1::Stage_Parse, &stage)) {
-      return run.Usage(absl::StrCat("--stage: \"", s, "\" is not one of reminder, counselling, "
+      return run.Usage(absl::StrCat("--stage: \"", s,
+                                    "\" is not one of reminder, counselling, "
                                     "repayment_plan, legal_action, resolved, closed"));
     }
     request.add_stages(stage);
@@ -197,14 +210,18 @@ int CaseList(Run& run) {
   request.set_policy_version(*version);
   request.set_assigned_queue(run.args.Get("queue"));
   auto stub = v1::CaseService::NewStub(run.Channel());
-  Table t{{{"case_id", Kind::kInt}, {"loan_id", Kind::kText}, {"stage", Kind::kText},
-           {"class", Kind::kText}, {"dpd", Kind::kInt}, {"overdue", Kind::kMoney},
-           {"queue", Kind::kText}, {"policy", Kind::kInt}},
+  Table t{{{"case_id", Kind::kInt},
+           {"loan_id", Kind::kText},
+           {"stage", Kind::kText},
+           {"class", Kind::kText},
+           {"dpd", Kind::kInt},
+           {"overdue", Kind::kMoney},
+           {"queue", Kind::kText},
+           {"policy", Kind::kInt}},
           {}};
   bool more = true;
   while (more && static_cast<int64_t>(t.rows.size()) < *limit) {
-    request.set_page_size(
-        static_cast<int32_t>(std::min<int64_t>(1000, *limit - t.rows.size())));
+    request.set_page_size(static_cast<int32_t>(std::min<int64_t>(1000, *limit - t.rows.size())));
     v1::ListCasesResponse page;
     auto context = run.Context();
     grpc::Status s = stub->ListCases(context.get(), request, &page);

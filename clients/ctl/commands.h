@@ -29,28 +29,29 @@ int WriteHtml(Run& run, const ReportSet& set, const v1::ReportRequest& request);
 
 // One report: fetch, then print it or write the page.
 template <typename Report>
-Command ReportCommand(
-    const std::string& name, const std::string& summary, const std::string& details,
-    grpc::Status (v1::ReportService::Stub::*rpc)(grpc::ClientContext*, const v1::ReportRequest&,
-                                                 Report*),
-    std::optional<Report> ReportSet::*slot) {
-  return {"report " + name, "[flags]", summary, details, ReportFlags(),
-          [rpc, slot](Run& run) -> int {
-            v1::ReportRequest request;
-            int exit = kOk;
-            if (!ReportRequestOf(run, &request, &exit)) return exit;
-            auto stub = v1::ReportService::NewStub(run.Channel());
-            Report report;
-            auto context = run.Context();
-            grpc::Status s = ((*stub).*rpc)(context.get(), request, &report);
-            if (!s.ok()) return run.Failed(s);
-            if (run.args.Has("html")) {
-              ReportSet set;
-              set.*slot = report;
-              return WriteHtml(run, set, request);
-            }
-            return run.Print(View(report));
-          }};
+Command ReportCommand(const std::string& name, const std::string& summary,
+                      const std::string& details,
+                      grpc::Status (v1::ReportService::Stub::*rpc)(grpc::ClientContext*,
+                                                                   const v1::ReportRequest&,
+                                                                   Report*),
+                      std::optional<Report> ReportSet::*slot) {
+  return {
+      "report " + name, "[flags]", summary, details, ReportFlags(), [rpc, slot](Run& run) -> int {
+        v1::ReportRequest request;
+        int exit = kOk;
+        if (!ReportRequestOf(run, &request, &exit)) return exit;
+        auto stub = v1::ReportService::NewStub(run.Channel());
+        Report report;
+        auto context = run.Context();
+        grpc::Status s = ((*stub).*rpc)(context.get(), request, &report);
+        if (!s.ok()) return run.Failed(s);
+        if (run.args.Has("html")) {
+          ReportSet set;
+          set.*slot = report;
+          return WriteHtml(run, set, request);
+        }
+        return run.Print(View(report));
+      }};
 }
 
 // report all: every report for the same period and filters.

@@ -16,8 +16,10 @@ int DateAdvance(Run& run) {
   auto context = run.Context(run.args.Has("timeout") ? run.timeout : absl::Hours(1));
   grpc::Status s = stub->AdvanceBusinessDate(context.get(), request, &out);
   if (!s.ok()) return run.Failed(s);
-  Table t{{{"business_date", Kind::kText}, {"cases_aged", Kind::kInt},
-           {"stage_changes", Kind::kInt}, {"timers_fired", Kind::kInt}},
+  Table t{{{"business_date", Kind::kText},
+           {"cases_aged", Kind::kInt},
+           {"stage_changes", Kind::kInt},
+           {"timers_fired", Kind::kInt}},
           {}};
   t.Add({Cell::Text(DateText(out.business_date())), Cell::Int(out.cases_aged()),
          Cell::Int(out.stage_changes()), Cell::Int(out.timers_fired())});

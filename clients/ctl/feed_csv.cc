@@ -26,9 +26,18 @@ const char kFeedColumnsHelp[] = R"(Columns (first row; any order):
 namespace {
 
 const std::set<std::string>& TextColumns() {
-  static const auto* names = new std::set<std::string>{
-      "loan_id", "as_of", "oldest_unpaid_due_date", "borrower_id", "borrower_name", "phones",
-      "address", "time_zone", "region", "product", "prior_delinquencies", "credit_band"};
+  static const auto* names = new std::set<std::string>{"loan_id",
+                                                       "as_of",
+                                                       "oldest_unpaid_due_date",
+                                                       "borrower_id",
+                                                       "borrower_name",
+                                                       "phones",
+                                                       "address",
+                                                       "time_zone",
+                                                       "region",
+                                                       "product",
+                                                       "prior_delinquencies",
+                                                       "credit_band"};
   return *names;
 }
 const std::vector<std::string>& MoneyColumns() {
@@ -151,8 +160,8 @@ absl::Status FeedReader::Start() {
       return absl::InvalidArgumentError(absl::StrCat("give ", m, "_fen or ", m, "_cny, not both"));
     }
     if (!fen && !cny && (m == "principal_outstanding" || m == "overdue_principal")) {
-      return absl::InvalidArgumentError(absl::StrCat("column \"", m, "_fen\" (or ", m,
-                                                     "_cny) is missing"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("column \"", m, "_fen\" (or ", m, "_cny) is missing"));
     }
   }
   width_ = header.size();

@@ -31,8 +31,7 @@ int Import(Run& run) {
   std::istream& in = path == "-" ? std::cin : file;
   FeedReader feed(in);
   if (absl::Status s = feed.Start(); !s.ok()) {
-    run.err << "collectionsctl import: " << path << ": " << s.message() << "\n"
-            << kFeedColumnsHelp;
+    run.err << "collectionsctl import: " << path << ": " << s.message() << "\n" << kFeedColumnsHelp;
     return kBadUsage;
   }
 
@@ -67,7 +66,8 @@ int Import(Run& run) {
     if ((tty && now - shown > absl::Milliseconds(250)) || (!tty && rows % 100000 == 0)) {
       shown = now;
       run.err << (tty ? "\r" : "") << "import: " << rows << " rows read, " << line_of.size()
-              << " sent (" << static_cast<int64_t>(rows / std::max(1e-3, absl::ToDoubleSeconds(now - start)))
+              << " sent ("
+              << static_cast<int64_t>(rows / std::max(1e-3, absl::ToDoubleSeconds(now - start)))
               << " rows/s)" << (tty ? "" : "\n") << std::flush;
     }
   }
@@ -98,28 +98,34 @@ int Import(Run& run) {
   if (!feed.ok()) problems.push_back({line, "", "", feed.fatal()});
 
   for (const v1::ImportRowError& e : response.errors()) {
-    const int64_t at = e.index() >= 0 && e.index() < static_cast<int64_t>(line_of.size())
-                           ? line_of[e.index()]
-                           : 0;
+    const int64_t at =
+        e.index() >= 0 && e.index() < static_cast<int64_t>(line_of.size()) ? line_of[e.index()] : 0;
     problems.push_back({at, e.loan_id(), e.field(), e.message()});
   }
   std::sort(problems.begin(), problems.end(),
             [](const RowProblem& a, const RowProblem& b) { return a.line < b.line; });
-  const int64_t rejected = response.rejected() + (static_cast<int64_t>(problems.size()) -
-                                                  response.errors_size());
-  Table summary{{{"rows", Kind::kInt}, {"opened", Kind::kInt}, {"updated", Kind::kInt},
-                 {"unchanged", Kind::kInt}, {"rejected", Kind::kInt}},
+  const int64_t rejected =
+      response.rejected() + (static_cast<int64_t>(problems.size()) - response.errors_size());
+  Table summary{{{"rows", Kind::kInt},
+                 {"opened", Kind::kInt},
+                 {"updated", Kind::kInt},
+                 {"unchanged", Kind::kInt},
+                 {"rejected", Kind::kInt}},
                 {}};
   summary.Add({Cell::Int(rows), Cell::Int(response.opened()), Cell::Int(response.updated()),
                Cell::Int(response.unchanged()), Cell::Int(rejected)});
-  Table listed{{{"line", Kind::kInt}, {"loan_id", Kind::kText}, {"field", Kind::kText},
+  Table listed{{{"line", Kind::kInt},
+                {"loan_id", Kind::kText},
+                {"field", Kind::kText},
                 {"problem", Kind::kText}},
                {}};
   for (const RowProblem& p : problems) {
-    listed.Add({Cell::Int(p.line), Cell::Text(p.loan_id), Cell::Text(p.field),
-                Cell::Text(p.message)});
+    listed.Add(
+        {Cell::Int(p.line), Cell::Text(p.loan_id), Cell::Text(p.field), Cell::Text(p.message)});
   }
-  Document doc{"import", absl::StrCat("Import of ", path), {},
+  Document doc{"import",
+               absl::StrCat("Import of ", path),
+               {},
                {{"summary", "", summary}, {"rejected", "Rejected rows", listed}}};
   if (int printed = run.Print(doc); printed != kOk) return printed;
   return rejected > 0 || !feed.ok() ? kRejectedRows : kOk;

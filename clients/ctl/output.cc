@@ -169,11 +169,21 @@ std::string JsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += absl::StrFormat("\\u%04x", c);
@@ -203,8 +213,8 @@ bool Render(const Document& doc, Format format, const std::string& section, std:
       }
       std::vector<std::string> names;
       for (const Section& s : doc.sections) names.push_back(s.name);
-      *error = absl::StrCat("no section \"", section, "\" (this output has: ",
-                            absl::StrJoin(names, ", "), ")");
+      *error = absl::StrCat("no section \"", section,
+                            "\" (this output has: ", absl::StrJoin(names, ", "), ")");
       return false;
   }
   return false;

@@ -29,24 +29,31 @@ int Pay(Run& run) {
   grpc::Status s = stub->RecordPayment(context.get(), request, &out);
   if (!s.ok()) return run.Failed(s);
   const v1::Payment& paid = out.payment();
-  Table t{{{"case_id", Kind::kInt}, {"payment_id", Kind::kText}, {"amount", Kind::kMoney},
-           {"penalty", Kind::kMoney}, {"interest", Kind::kMoney}, {"principal", Kind::kMoney},
-           {"unallocated", Kind::kMoney}, {"stage", Kind::kText}, {"overdue_left", Kind::kMoney},
+  Table t{{{"case_id", Kind::kInt},
+           {"payment_id", Kind::kText},
+           {"amount", Kind::kMoney},
+           {"penalty", Kind::kMoney},
+           {"interest", Kind::kMoney},
+           {"principal", Kind::kMoney},
+           {"unallocated", Kind::kMoney},
+           {"stage", Kind::kText},
+           {"overdue_left", Kind::kMoney},
            {"duplicate", Kind::kText}},
           {}};
   t.Add({Cell::Int(out.case_().case_id()), Cell::Text(paid.payment_id()),
          Cell::Money(paid.amount_fen()), Cell::Money(paid.allocated().penalty_fen()),
          Cell::Money(paid.allocated().interest_fen()),
          Cell::Money(paid.allocated().principal_fen()), Cell::Money(paid.unallocated_fen()),
-         Cell::Text(StageText(out.case_().stage())),
-         Cell::Money(Overdue(out.case_().overdue())), Cell::Text(out.duplicate() ? "yes" : "no")});
+         Cell::Text(StageText(out.case_().stage())), Cell::Money(Overdue(out.case_().overdue())),
+         Cell::Text(out.duplicate() ? "yes" : "no")});
   return run.Print({"payment", "Payment", {}, {{"payment", "", t}}});
 }
 
 int SignalCase(Run& run) {
   if (run.args.positional().empty()) {
-    return run.Usage("name the signal: promise, hardship, dispute, dispute_resolved, "
-                     "cease_contact, bankruptcy, deceased or note");
+    return run.Usage(
+        "name the signal: promise, hardship, dispute, dispute_resolved, "
+        "cease_contact, bankruptcy, deceased or note");
   }
   const std::string kind = run.args.positional()[0];
   v1::SignalCaseRequest request;
@@ -93,8 +100,11 @@ int SignalCase(Run& run) {
   grpc::Status s = stub->SignalCase(context.get(), request, &out);
   if (!s.ok()) return run.Failed(s);
   const v1::Case& c = out.case_();
-  Table t{{{"case_id", Kind::kInt}, {"signal", Kind::kText}, {"stage", Kind::kText},
-           {"class", Kind::kText}, {"version", Kind::kInt}},
+  Table t{{{"case_id", Kind::kInt},
+           {"signal", Kind::kText},
+           {"stage", Kind::kText},
+           {"class", Kind::kText},
+           {"version", Kind::kInt}},
           {}};
   t.Add({Cell::Int(c.case_id()), Cell::Text(kind), Cell::Text(StageText(c.stage())),
          Cell::Text(ClassText(c.classification().case_class())), Cell::Int(c.version())});

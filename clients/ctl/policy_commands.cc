@@ -70,7 +70,8 @@ int PolicyPut(Run& run) {
   class Collector : public google::protobuf::io::ErrorCollector {
    public:
     void AddError(int line, int column, const std::string& message) override {
-      if (first.empty()) first = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+      if (first.empty())
+        first = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
     }
     std::string first;
   } errors;
@@ -98,8 +99,11 @@ int PolicyVersions(Run& run) {
   auto context = run.Context();
   grpc::Status s = stub->ListPolicyVersions(context.get(), {}, &out);
   if (!s.ok()) return run.Failed(s);
-  Table t{{{"version", Kind::kInt}, {"name", Kind::kText}, {"open_cases", Kind::kInt},
-           {"current", Kind::kText}, {"created_at", Kind::kText}},
+  Table t{{{"version", Kind::kInt},
+           {"name", Kind::kText},
+           {"open_cases", Kind::kInt},
+           {"current", Kind::kText},
+           {"created_at", Kind::kText}},
           {}};
   for (const v1::PolicyVersion& v : out.versions()) {
     t.Add({Cell::Int(v.version()), Cell::Text(v.name()), Cell::Int(v.open_cases()),
@@ -120,7 +124,8 @@ int PolicyMigrate(Run& run) {
   request.set_from_version(*from);
   for (absl::string_view id : absl::StrSplit(run.args.Get("cases"), ',', absl::SkipEmpty())) {
     int64_t n = 0;
-    if (!absl::SimpleAtoi(id, &n)) return run.Usage(absl::StrCat("--cases: \"", id, "\" is not a case id"));
+    if (!absl::SimpleAtoi(id, &n))
+      return run.Usage(absl::StrCat("--cases: \"", id, "\" is not a case id"));
     request.add_case_ids(n);
   }
   if ((*from == 0) == request.case_ids().empty()) {
@@ -131,15 +136,17 @@ int PolicyMigrate(Run& run) {
   auto context = run.Context(std::max(run.timeout, absl::Hours(1)));
   grpc::Status s = stub->MigrateCases(context.get(), request, &out);
   if (!s.ok()) return run.Failed(s);
-  Table t{{{"to_version", Kind::kInt}, {"migrated", Kind::kInt}, {"skipped", Kind::kInt},
+  Table t{{{"to_version", Kind::kInt},
+           {"migrated", Kind::kInt},
+           {"skipped", Kind::kInt},
            {"failed", Kind::kInt}},
           {}};
   t.Add({Cell::Int(out.to_version()), Cell::Int(out.migrated()), Cell::Int(out.skipped()),
          Cell::Int(out.failed())});
   Table errors{{{"case_id", Kind::kInt}, {"problem", Kind::kText}}, {}};
   for (const auto& e : out.errors()) errors.Add({Cell::Int(e.case_id()), Cell::Text(e.message())});
-  const int printed = run.Print(
-      {"migration", "Migration", {}, {{"result", "", t}, {"failed", "Failed", errors}}});
+  const int printed =
+      run.Print({"migration", "Migration", {}, {{"result", "", t}, {"failed", "Failed", errors}}});
   return printed != kOk ? printed : out.failed() > 0 ? kRefused : kOk;
 }
 

@@ -32,7 +32,8 @@ const std::vector<Flag>& ReportFlags() {
       {"region", "NAME", "only borrowers of this region"},
       {"policy_version", "N", "only cases under this policy version"},
       {"queue", "NAME", "only this work queue (tasks' queue; cases' assigned queue)"},
-      {"cure_window_days", "N", "effectiveness and agents: days a cure or payment counts for an action (default 30)"},
+      {"cure_window_days", "N",
+       "effectiveness and agents: days a cure or payment counts for an action (default 30)"},
       {"html", "FILE", "write one self-contained HTML page with charts instead"},
       {"section", "NAME", "--format=csv: which table to print (default the first)"},
   };
@@ -52,8 +53,10 @@ bool ReportRequestOf(Run& run, v1::ReportRequest* r, int* exit) {
       *exit = run.Usage(std::string(v.status().message()));
       return false;
     }
-    if (std::string(name) == "policy_version") r->set_policy_version(*v);
-    else r->set_cure_window_days(static_cast<int32_t>(*v));
+    if (std::string(name) == "policy_version")
+      r->set_policy_version(*v);
+    else
+      r->set_cure_window_days(static_cast<int32_t>(*v));
   }
   return true;
 }

@@ -70,8 +70,9 @@ std::string SvgText(double x, double y, const std::string& text, const char* anc
 std::string SvgRect(double x, double y, double w, double h, const std::string& fill,
                     const std::string& title = "") {
   std::string t = title.empty() ? "" : absl::StrCat("<title>", Escape(title), "</title>");
-  return absl::StrFormat(R"(<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">%s</rect>)",
-                         x, y, std::max(w, 0.0), std::max(h, 0.0), fill, t);
+  return absl::StrFormat(
+      R"(<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s">%s</rect>)", x, y,
+      std::max(w, 0.0), std::max(h, 0.0), fill, t);
 }
 
 std::string Svg(int width, int height, const std::string& label, const std::string& body) {
@@ -80,7 +81,8 @@ std::string Svg(int width, int height, const std::string& label, const std::stri
       width, height, width, height, Escape(label), body);
 }
 
-std::string Legend(double x, double y, const std::vector<std::pair<std::string, const char*>>& items) {
+std::string Legend(double x, double y,
+                   const std::vector<std::pair<std::string, const char*>>& items) {
   std::string out;
   for (const auto& [name, color] : items) {
     out += SvgRect(x, y - 9, 10, 10, color);
@@ -96,14 +98,14 @@ std::string FunnelChart(const v1::StageFunnelReport& r) {
   int64_t most = 1;
   for (const auto& row : r.rows()) most = std::max(most, row.entered());
   const double left = 130, width = 560, bar = 26, gap = 14, top = 34;
-  std::string body = Legend(left, 16, {{"still there", kBlue}, {"moved on", kAmber},
-                                       {"resolved", kGreen}, {"closed", kGrey}});
+  std::string body = Legend(
+      left, 16,
+      {{"still there", kBlue}, {"moved on", kAmber}, {"resolved", kGreen}, {"closed", kGrey}});
   double y = top;
   for (const auto& row : r.rows()) {
     body += SvgText(left - 8, y + bar * 0.68, StageText(row.stage()), "end");
     double x = left;
-    for (const auto& [n, color, name] :
-         std::vector<std::tuple<int64_t, const char*, const char*>>{
+    for (const auto& [n, color, name] : std::vector<std::tuple<int64_t, const char*, const char*>>{
              {row.still_there(), kBlue, "still there"},
              {row.moved_on(), kAmber, "moved on"},
              {row.resolved(), kGreen, "resolved"},
@@ -121,7 +123,8 @@ std::string FunnelChart(const v1::StageFunnelReport& r) {
 // Roll rates: share of each start bucket's cases by where they ended.
 std::string RollHeatMap(const v1::RollRateReport& r) {
   std::map<std::string, std::map<std::string, std::pair<int64_t, int64_t>>> share;
-  for (const auto& c : r.cells()) share[c.from_bucket()][c.to_bucket()] = {c.cases(), c.cases_at_start()};
+  for (const auto& c : r.cells())
+    share[c.from_bucket()][c.to_bucket()] = {c.cases(), c.cases_at_start()};
   const double left = 80, top = 44, cw = 78, ch = 30;
   std::string body = SvgText(left + cw * r.buckets_size() / 2, 14, "at the end", "middle",
                              R"(font-weight="bold")");
@@ -185,8 +188,8 @@ std::string TrendChart(const v1::EffectivenessReport& r) {
   body += absl::StrFormat(R"(<polyline points="%s" fill="none" stroke="%s" stroke-width="2"/>)",
                           points, kRed);
   for (int i : {0, n / 2, n - 1}) {
-    body += SvgText(left + step * (i + 0.5), top + height + 16, DateText(r.trend(i).start()),
-                    "middle");
+    body +=
+        SvgText(left + step * (i + 0.5), top + height + 16, DateText(r.trend(i).start()), "middle");
     if (n == 1) break;
   }
   return Svg(static_cast<int>(width), static_cast<int>(top + height + 26),
@@ -236,8 +239,8 @@ std::string BookChart(const v1::PortfolioReport& r) {
     body += SvgText(x + col / 2, top + height - h - 6, Cases(v.second), "middle");
     body += SvgText(x + col / 2, top + height + 16, buckets[i], "middle");
   }
-  return Svg(static_cast<int>(left + col * buckets.size() + 10), static_cast<int>(top + height + 26),
-             "Overdue by days past due", body);
+  return Svg(static_cast<int>(left + col * buckets.size() + 10),
+             static_cast<int>(top + height + 26), "Overdue by days past due", body);
 }
 
 std::string HtmlTable(const Section& s) {
@@ -357,7 +360,8 @@ Document View(const v1::StageFunnelReport& r) {
            Cell::Int(row.still_there()), Cell::Int(row.moved_on()), Cell::Int(row.resolved()),
            Cell::Int(row.closed()), Cell::Rate(row.resolved(), row.entered())});
   }
-  doc.sections.push_back({"stages", "Cases entering each stage, and where they stood at the end", t});
+  doc.sections.push_back(
+      {"stages", "Cases entering each stage, and where they stood at the end", t});
   return doc;
 }
 
@@ -401,12 +405,12 @@ Document View(const v1::RollRateReport& r) {
 Document View(const v1::EffectivenessReport& r) {
   Document doc{"effectiveness", "Strategy effectiveness", Period(r), {}};
   doc.meta.push_back({"cure_window_days", absl::StrCat(r.cure_window_days())});
-  Table rows{{Text("class"), Text("stage"), Text("action"), Int("tasks"), Money("cost"),
-              Int("cases"), Int("cured"), Rate("cure_rate"), Int("contacts"),
-              Int("right_party"), Rate("rpc_rate"), Int("promises"), Int("kept"), Int("broken"),
-              Rate("kept_rate"), Money("recovered"), Money("concessions"),
-              Ratio("recovered_per_cny"), Money("unallocated")},
-             {}};
+  Table rows{
+      {Text("class"), Text("stage"), Text("action"), Int("tasks"), Money("cost"), Int("cases"),
+       Int("cured"), Rate("cure_rate"), Int("contacts"), Int("right_party"), Rate("rpc_rate"),
+       Int("promises"), Int("kept"), Int("broken"), Rate("kept_rate"), Money("recovered"),
+       Money("concessions"), Ratio("recovered_per_cny"), Money("unallocated")},
+      {}};
   for (const auto& e : r.rows()) {
     rows.Add({Cell::Text(ClassText(e.case_class())), Cell::Text(StageText(e.stage())),
               Cell::Text(ActionText(e.action())), Cell::Int(e.tasks()), Cell::Money(e.cost_fen()),
@@ -433,9 +437,9 @@ Document View(const v1::EffectivenessReport& r) {
                Int("entered"), Money("unallocated")},
               {}};
   for (const auto& p : r.trend()) {
-    trend.Add({Cell::Text(DateText(p.start())), Cell::Int(p.days()),
-               Cell::Money(p.recovered_fen()), Cell::Int(p.cured()), Cell::Money(p.cost_fen()),
-               Cell::Int(p.entered()), Cell::Money(p.unallocated_fen())});
+    trend.Add({Cell::Text(DateText(p.start())), Cell::Int(p.days()), Cell::Money(p.recovered_fen()),
+               Cell::Int(p.cured()), Cell::Money(p.cost_fen()), Cell::Int(p.entered()),
+               Cell::Money(p.unallocated_fen())});
   }
   doc.sections.push_back({"trend", "Trend", trend});
   return doc;
@@ -504,7 +508,8 @@ Document View(const v1::SlaReport& r) {
 std::string HtmlPage(const ReportSet& reports, const std::vector<std::string>& filters,
                      const std::string& generated) {
   std::string body;
-  if (reports.portfolio) body += HtmlSection(View(*reports.portfolio), BookChart(*reports.portfolio));
+  if (reports.portfolio)
+    body += HtmlSection(View(*reports.portfolio), BookChart(*reports.portfolio));
   if (reports.funnel) body += HtmlSection(View(*reports.funnel), FunnelChart(*reports.funnel));
   if (reports.roll_rates) {
     body += HtmlSection(View(*reports.roll_rates), RollHeatMap(*reports.roll_rates));
@@ -516,16 +521,17 @@ std::string HtmlPage(const ReportSet& reports, const std::vector<std::string>& f
   if (reports.agents) body += HtmlSection(View(*reports.agents), "");
   if (reports.sla) body += HtmlSection(View(*reports.sla), "");
   for (const auto& [name, error] : reports.errors) {
-    absl::StrAppend(&body, "<section><h2>", Escape(name), "</h2><p class=\"error\">",
-                    Escape(error), "</p></section>\n");
+    absl::StrAppend(&body, "<section><h2>", Escape(name), "</h2><p class=\"error\">", Escape(error),
+                    "</p></section>\n");
   }
   return absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<title>Collections report</title><style>",
       kStyle, "</style></head>\n<body><h1>Collections report</h1>",
-      filters.empty() ? ""
-                      : absl::StrCat("<p class=\"filters\">Filters: ",
-                                     Escape(absl::StrJoin(filters, ", ")), "</p>"),
+      filters.empty()
+          ? ""
+          : absl::StrCat("<p class=\"filters\">Filters: ", Escape(absl::StrJoin(filters, ", ")),
+                         "</p>"),
       "<p class=\"meta\">", Escape(generated), "</p>\n", body, "</body></html>\n");
 }
 

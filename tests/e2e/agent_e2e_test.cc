@@ -34,8 +34,8 @@
 namespace collections {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Collectionsd;
+using ::testing::HasSubstr;
 
 // A zone whose local time is about noon now: fixed offsets Etc/GMT-12 (UTC+12)
 // to Etc/GMT+11 (UTC-11) cover every hour of the UTC day.
@@ -111,7 +111,8 @@ class Agent {
 
 // "task 7 token 1 TASK_TYPE_SMS_REMINDER sms" -> {"--task=7", "--token=1"}
 std::vector<std::string> LeaseOf(const AgentRun& claimed) {
-  std::vector<std::string> words = absl::StrSplit(claimed.out.substr(0, claimed.out.find('\n')), ' ');
+  std::vector<std::string> words =
+      absl::StrSplit(claimed.out.substr(0, claimed.out.find('\n')), ' ');
   if (words.size() < 4 || words[0] != "task" || words[2] != "token") {
     ADD_FAILURE() << "unexpected claim output: " << claimed.out;
     return {};
@@ -134,14 +135,16 @@ class AgentEndToEnd : public ::testing::Test {
     ASSERT_TRUE(port.ok()) << port.status();
     address_ = absl::StrCat("127.0.0.1:", *port);
     process_ = std::make_unique<Collectionsd>(
-        std::vector<std::string>{"--listen=" + address_,
-                                 absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
-                                 "--daily_aging_time=off", "--log_level=debug"},
+        std::vector<std::string>{
+            "--listen=" + address_,
+            absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
+            "--daily_aging_time=off", "--log_level=debug"},
         absl::StrCat(dir_->path(), "/collectionsd.log"));
     ASSERT_TRUE(process_->started()) << process_->spawn_error();
     ASSERT_TRUE(testing::WaitUntilServing(*process_, address_, absl::Seconds(60)))
         << process_->Log();
-    cases_ = v1::CaseService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    cases_ =
+        v1::CaseService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
     agent_ = std::make_unique<Agent>(dir_->path(), address_);
   }
 
@@ -255,12 +258,12 @@ TEST_F(AgentEndToEnd, ClaimsShowsAndReportsEveryOutcomeType) {
   EXPECT_EQ(agent({"claim", "--queues=sms"}).exit, 3);
 
   const absl::CivilDay in_a_week = absl::ToCivilDay(absl::Now(), Zone("Asia/Shanghai")) + 7;
-  ClaimAndComplete("call.counselling",
-                   {"--call=reached", "--right_party", "--reason=income_drop",
-                    absl::StrCat("--promise=1500.50@", absl::FormatCivilTime(in_a_week)),
-                    "--plan_requested", "--waiver_requested", "--hardship=lost a second job",
-                    "--notes=call back Friday"},
-                   "counselling");
+  ClaimAndComplete(
+      "call.counselling",
+      {"--call=reached", "--right_party", "--reason=income_drop",
+       absl::StrCat("--promise=1500.50@", absl::FormatCivilTime(in_a_week)), "--plan_requested",
+       "--waiver_requested", "--hardship=lost a second job", "--notes=call back Friday"},
+      "counselling");
   ClaimAndComplete("hardship", {"--assessment=genuine", "--notes=payslips seen"}, "counselling");
   ClaimAndComplete("field", {"--visit=not_home", "--notes=neighbour says away"}, "legal_action");
   ClaimAndComplete("letters", {"--letter=sent", "--reference=EMS-123"}, "legal_action");
@@ -296,8 +299,7 @@ TEST_F(AgentEndToEnd, LongPollReturnsWhenWorkArrives) {
   const pid_t pid = agent_->Start({"claim", "--queues=sms", "--wait=60s"}, &id);
   // The claim is held open on the server (its debug line says so) before
   // any work exists; so only a wake-up can answer it before its 60 s are up.
-  ASSERT_TRUE(WaitForLogLine("registered on queues sms", absl::Seconds(60)))
-      << process_->Log();
+  ASSERT_TRUE(WaitForLogLine("registered on queues sms", absl::Seconds(60))) << process_->Log();
   const absl::Time imported = absl::Now();
   Import({Row("LATE", 5, 100'000)});
   const AgentRun claimed = agent_->Wait(pid, id);
@@ -312,7 +314,8 @@ TEST_F(AgentEndToEnd, ExitCodesForBadUsageAndAnUnreachableServer) {
   EXPECT_THAT(usage.err, HasSubstr("--queues is required"));
   const AgentRun outcome = (*agent_)({"complete", "--task=1", "--token=1", "--call=maybe"});
   EXPECT_EQ(outcome.exit, 2);
-  const AgentRun two = (*agent_)({"complete", "--task=1", "--token=1", "--sms=failed", "--letter=sent"});
+  const AgentRun two =
+      (*agent_)({"complete", "--task=1", "--token=1", "--sms=failed", "--letter=sent"});
   EXPECT_EQ(two.exit, 2);
   EXPECT_THAT(two.err, HasSubstr("one outcome only"));
   EXPECT_EQ((*agent_)({"--help"}).exit, 0);

@@ -46,13 +46,11 @@ class Collectionsd {
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                     O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
                                      O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr,
-                         argv.data(), environ);
+    int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       spawn_error_ = std::strerror(rc);
@@ -117,21 +115,20 @@ class Collectionsd {
 // Polls health with wait-for-ready calls (each bounded by a gRPC deadline)
 // until SERVING, the process exits, or `limit` passes.
 inline bool WaitUntilServing(Collectionsd& process, const std::string& address,
-                      absl::Duration limit) {
+                             absl::Duration limit) {
   // Reconnect quickly while the server is coming up (the default backoff
   // starts at 1 s).
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-  auto channel = grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   absl::Time give_up = absl::Now() + limit;
   while (absl::Now() < give_up) {
     if (process.Exited()) return false;
     Serving serving = Serving::kUnknown;
-    grpc::Status status = CheckHealth(
-        channel, "", absl::Seconds(1), /*wait_for_ready=*/true, &serving);
+    grpc::Status status =
+        CheckHealth(channel, "", absl::Seconds(1), /*wait_for_ready=*/true, &serving);
     if (status.ok() && serving == Serving::kServing) return true;
   }
   return false;

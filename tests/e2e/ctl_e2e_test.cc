@@ -29,8 +29,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "collections/v1/case_service.grpc.pb.h"
@@ -50,8 +50,8 @@
 namespace collections {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Collectionsd;
+using ::testing::HasSubstr;
 
 std::string Day(absl::CivilDay d) {
   return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
@@ -112,13 +112,13 @@ class CtlEndToEnd : public ::testing::Test {
     ASSERT_TRUE(port.ok()) << port.status();
     address_ = absl::StrCat("127.0.0.1:", *port);
     server_ = std::make_unique<Collectionsd>(
-        std::vector<std::string>{"--listen=" + address_,
-                                 absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
-                                 "--daily_aging_time=off"},
+        std::vector<std::string>{
+            "--listen=" + address_,
+            absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
+            "--daily_aging_time=off"},
         absl::StrCat(dir_->path(), "/server.log"));
     ASSERT_TRUE(server_->started()) << server_->spawn_error();
-    ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60)))
-        << server_->Log();
+    ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60))) << server_->Log();
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     // The first business date is today in the business time zone; running
     // it again fixes D0 whatever the clock did meanwhile.
@@ -163,8 +163,8 @@ class CtlEndToEnd : public ::testing::Test {
       std::ofstream(path, std::ios::binary | std::ios::trunc) << got;
       return;
     }
-    EXPECT_EQ(got, ReadFile(path)) << "golden " << path
-                                   << " differs (COLLECTIONS_UPDATE_GOLDEN=1 rewrites it)";
+    EXPECT_EQ(got, ReadFile(path))
+        << "golden " << path << " differs (COLLECTIONS_UPDATE_GOLDEN=1 rewrites it)";
   }
 
   int64_t CaseId(const std::string& loan) {
@@ -229,7 +229,8 @@ class CtlEndToEnd : public ::testing::Test {
   absl::CivilDay d0_;
 };
 
-v1::TaskOutcome Call(v1::CallResult result, v1::OverdueReason reason = v1::OVERDUE_REASON_UNSPECIFIED) {
+v1::TaskOutcome Call(v1::CallResult result,
+                     v1::OverdueReason reason = v1::OVERDUE_REASON_UNSPECIFIED) {
   v1::TaskOutcome o;
   o.mutable_call()->set_result(result);
   o.mutable_call()->set_right_party_contact(result == v1::CALL_RESULT_REACHED);
@@ -278,7 +279,8 @@ TEST_F(CtlEndToEnd, ExitCodesAndMessagesScriptsCanTrust) {
   Ran future = Ctl({"report", "sla", "--to=" + Day(d0_ + 3)});
   EXPECT_EQ(future.exit, 1);
   EXPECT_THAT(future.err, HasSubstr("INVALID_ARGUMENT: to: "));
-  Ran away = Spawn(dir_->path(), {COLLECTIONSCTL_PATH, "report", "portfolio", "--server=127.0.0.1:1"});
+  Ran away =
+      Spawn(dir_->path(), {COLLECTIONSCTL_PATH, "report", "portfolio", "--server=127.0.0.1:1"});
   EXPECT_EQ(away.exit, 4);
   EXPECT_THAT(away.err, HasSubstr("is collectionsd running at 127.0.0.1:1"));
 }
@@ -286,8 +288,7 @@ TEST_F(CtlEndToEnd, ExitCodesAndMessagesScriptsCanTrust) {
 // A stand-in server whose answers are either larger than gRPC's default
 // 4 MiB message limit (a real oversized answer: the client's gRPC refuses
 // it) or RESOURCE_EXHAUSTED for a real, passing shortage.
-class OversizeServer final : public v1::ReportService::Service,
-                             public v1::TaskService::Service {
+class OversizeServer final : public v1::ReportService::Service, public v1::TaskService::Service {
  public:
   static std::string Huge() { return std::string(5 << 20, 'x'); }
   grpc::Status Portfolio(grpc::ServerContext*, const v1::ReportRequest*,
@@ -341,9 +342,8 @@ TEST(CtlExitCodes, AnswerOverTheMessageLimitIsNotTryAgain) {
   Ran list = Spawn((*dir)->path(), {COLLECTIONS_AGENT_PATH, address, "list"});
   EXPECT_EQ(list.exit, 1) << list.err;
   EXPECT_THAT(list.err, HasSubstr("the answer is larger than the gRPC message limit"));
-  Ran claim =
-      Spawn((*dir)->path(), {COLLECTIONS_AGENT_PATH, address, "--worker=amy", "claim",
-                             "--queues=sms"});
+  Ran claim = Spawn((*dir)->path(),
+                    {COLLECTIONS_AGENT_PATH, address, "--worker=amy", "claim", "--queues=sms"});
   EXPECT_EQ(claim.exit, 4) << claim.err;
   EXPECT_THAT(claim.err, HasSubstr("too many waiting claims"));
   Ran agent_help = Spawn((*dir)->path(), {COLLECTIONS_AGENT_PATH, "--help"});
@@ -360,8 +360,8 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   auto row = [&](const std::string& loan, int dpd, const std::string& overdue,
                  const std::string& product = "mortgage") {
     return absl::StrCat(loan, ",", Day(d0_), ",", Day(d0_ - dpd), ",B-", loan, ",Borrower ", loan,
-                        ",+86 138 0000 0000,\"1 Road, Shanghai\",SH,", product, ",500000,",
-                        overdue, ",0,0,good\n");
+                        ",+86 138 0000 0000,\"1 Road, Shanghai\",SH,", product, ",500000,", overdue,
+                        ",0,0,good\n");
   };
   const std::string early = absl::StrCat(dir_->path(), "/early.csv");
   std::ofstream(early) << header << row("X1", 20, "3000");
@@ -373,10 +373,10 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   ASSERT_EQ(got.exit, 0) << got.err;
   std::string text = ReadFile(policy);
   ASSERT_THAT(text, HasSubstr("window_start_minute: 480"));
-  text = absl::StrReplaceAll(text, {{"window_start_minute: 480", "window_start_minute: 0"},
-                                    {"window_end_minute: 1260", "window_end_minute: 1440"},
-                                    {"name: \"default collection strategy\"",
-                                     "name: \"default, contact at any hour\""}});
+  text = absl::StrReplaceAll(
+      text, {{"window_start_minute: 480", "window_start_minute: 0"},
+             {"window_end_minute: 1260", "window_end_minute: 1440"},
+             {"name: \"default collection strategy\"", "name: \"default, contact at any hour\""}});
   std::ofstream(policy, std::ios::trunc) << text;
   Golden("policy_put.txt", Ctl({"policy", "put", policy}));
   Ran again = Ctl({"policy", "put", policy});
@@ -388,9 +388,9 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   // The feed: mild M*, moderate C*, severe S*, and a row with a bad date.
   const std::string feed = absl::StrCat(dir_->path(), "/feed.csv");
   std::ofstream(feed) << header << row("M1", 5, "2000") << row("M2", 12, "3500")
-                      << row("M3", 25, "4000") << row("C1", 40, "8000")
-                      << row("C2", 50, "12000") << row("C3", 8, "9000", "consumer")
-                      << row("S1", 100, "30000") << row("S2", 190, "45000")
+                      << row("M3", 25, "4000") << row("C1", 40, "8000") << row("C2", 50, "12000")
+                      << row("C3", 8, "9000", "consumer") << row("S1", 100, "30000")
+                      << row("S2", 190, "45000")
                       << "BAD,2026-02-30,2026-01-01,B-BAD,x,,,SH,mortgage,1,1,0,0,good\n";
   Ran imported = Ctl({"import", feed});
   EXPECT_EQ(imported.exit, 3) << imported.err;  // one row rejected
@@ -414,10 +414,9 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   promise.mutable_call()->mutable_promise()->mutable_due_date()->set_day((d0_ + 4).day());
   v1::TaskOutcome plan_call = Call(v1::CALL_RESULT_REACHED, v1::OVERDUE_REASON_UNEMPLOYMENT);
   plan_call.mutable_call()->set_plan_requested(true);
-  ASSERT_NO_FATAL_FAILURE(Work("call.counselling", "agent-li",
-                               {{"C1", promise},
-                                {"C2", plan_call},
-                                {"C3", Call(v1::CALL_RESULT_NO_ANSWER)}}));
+  ASSERT_NO_FATAL_FAILURE(
+      Work("call.counselling", "agent-li",
+           {{"C1", promise}, {"C2", plan_call}, {"C3", Call(v1::CALL_RESULT_NO_ANSWER)}}));
   ASSERT_NO_FATAL_FAILURE(
       Work("field", "field-wang",
            {{"S1", Visit(v1::VISIT_RESULT_MET, v1::OVERDUE_REASON_BUSINESS_FAILURE)},
@@ -473,8 +472,8 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
                 0);
     }
     if (k == 8) {
-      ASSERT_EQ(Ctl({"signal", "promise", absl::StrCat("--case=", CaseId("M2")),
-                     "--amount=500", "--due=" + Day(d0_ + 10)})
+      ASSERT_EQ(Ctl({"signal", "promise", absl::StrCat("--case=", CaseId("M2")), "--amount=500",
+                     "--due=" + Day(d0_ + 10)})
                     .exit,
                 0);
     }
@@ -501,8 +500,8 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   Golden("agents.csv", Ctl({"report", "agents", month, "--format=csv"}));
   Golden("sla.json", Ctl({"report", "sla", month, "--format=json"}));
   Golden("cases.txt", Ctl({"case", "list", "--stage=counselling,legal_action"}));
-  Golden("portfolio_consumer.csv", Ctl({"report", "portfolio", "--product=consumer",
-                                        "--format=csv", "--section=cells"}));
+  Golden("portfolio_consumer.csv",
+         Ctl({"report", "portfolio", "--product=consumer", "--format=csv", "--section=cells"}));
 
   // One page with every chart, self-contained.
   const std::string page = absl::StrCat(::testing::TempDir(), "collections-report.html");
@@ -525,10 +524,10 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
   }
   const std::string shot = absl::StrCat(::testing::TempDir(), "collections-report.png");
   std::remove(shot.c_str());
-  Ran chromium = Spawn(dir_->path(),
-                       {"timeout", "120", "chromium", "--headless=new", "--no-sandbox",
-                        "--disable-gpu", "--hide-scrollbars", "--window-size=1100,4000",
-                        "--screenshot=" + shot, "file://" + page});
+  Ran chromium =
+      Spawn(dir_->path(), {"timeout", "120", "chromium", "--headless=new", "--no-sandbox",
+                           "--disable-gpu", "--hide-scrollbars", "--window-size=1100,4000",
+                           "--screenshot=" + shot, "file://" + page});
   ASSERT_EQ(chromium.exit, 0) << chromium.err;
   const std::string png = ReadFile(shot);
   ASSERT_GT(png.size(), 10000u) << chromium.err;
@@ -546,9 +545,9 @@ TEST_F(CtlEndToEnd, AnImportTheServerCannotDecodeFailsNamingTheLine) {
       << "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,address,"
          "region,product,principal_outstanding_cny,overdue_principal_cny,"
          "overdue_interest_cny,overdue_penalty_cny,credit_band\n"
-      << "G1," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G1,Li Lei" << rest
-      << "G2," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G2,\xc0\xee\xc0\xd7" << rest
-      << "G3," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G3,Han Meimei" << rest;
+      << "G1," << Day(d0_) << "," << Day(d0_ - 10) << ",B-G1,Li Lei" << rest << "G2," << Day(d0_)
+      << "," << Day(d0_ - 10) << ",B-G2,\xc0\xee\xc0\xd7" << rest << "G3," << Day(d0_) << ","
+      << Day(d0_ - 10) << ",B-G3,Han Meimei" << rest;
   Ran imported = Ctl({"import", feed});
   EXPECT_EQ(imported.exit, 1) << imported.err;
   EXPECT_THAT(imported.err, HasSubstr("line 3"));
@@ -571,8 +570,8 @@ TEST_F(CtlEndToEnd, CaseShowPagesThroughALongHistory) {
   ASSERT_EQ(Ctl({"import", feed}).exit, 0);
   const int64_t id = CaseId("H1");
   for (int i = 0; i < 50; ++i) {
-    Ran noted = Ctl({"signal", "note", absl::StrCat("--case=", id),
-                     absl::StrCat("--text=note number ", i)});
+    Ran noted = Ctl(
+        {"signal", "note", absl::StrCat("--case=", id), absl::StrCat("--text=note number ", i)});
     ASSERT_EQ(noted.exit, 0) << noted.err;
   }
   // The 51st note of the day is past the cap: refused, not "try again".
@@ -582,11 +581,12 @@ TEST_F(CtlEndToEnd, CaseShowPagesThroughALongHistory) {
   EXPECT_THAT(capped.err, HasSubstr("next business date"));
 
   // 51 events, fetched 7 at a time: every one shown once.
-  Ran shown = Ctl({"case", "show", absl::StrCat("--case=", id), "--page_size=7",
-                   "--format=csv", "--section=events"});
+  Ran shown = Ctl({"case", "show", absl::StrCat("--case=", id), "--page_size=7", "--format=csv",
+                   "--section=events"});
   ASSERT_EQ(shown.exit, 0) << shown.err;
   for (int i = 0; i < 50; ++i) {
-    EXPECT_THAT(shown.out, HasSubstr(absl::StrCat("\n", i + 2, ",", Day(d0_), ",signal.note,"))) << i;
+    EXPECT_THAT(shown.out, HasSubstr(absl::StrCat("\n", i + 2, ",", Day(d0_), ",signal.note,")))
+        << i;
   }
   EXPECT_EQ(std::count(shown.out.begin(), shown.out.end(), '\n'), 52) << shown.out;
   Ran recent = Ctl({"case", "show", absl::StrCat("--case=", id), "--events=5", "--page_size=7"});

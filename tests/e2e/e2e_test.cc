@@ -27,7 +27,6 @@
 #include "tests/service/grpc_probe.h"
 #include "tests/service/test_env.h"
 
-
 namespace collections {
 namespace {
 
@@ -48,16 +47,13 @@ class E2eTest : public ::testing::Test {
     db_file_ = dir_->path() + "/collections.db";
   }
 
-  std::string Db() const {
-    return absl::StrCat("sqlite3://db=", db_file_, " timeout=5");
-  }
+  std::string Db() const { return absl::StrCat("sqlite3://db=", db_file_, " timeout=5"); }
 
   std::unique_ptr<testing::TempDir> dir_;
   std::string db_file_;
 };
 
-void ServeAndStop(const std::string& db, const std::string& log_path, int sig,
-                  std::string* log) {
+void ServeAndStop(const std::string& db, const std::string& log_path, int sig, std::string* log) {
   auto port = testing::PickFreePort();
   ASSERT_TRUE(port.ok()) << port.status();
   std::string address = absl::StrCat("127.0.0.1:", *port);
@@ -70,9 +66,8 @@ void ServeAndStop(const std::string& db, const std::string& log_path, int sig,
   process.Signal(sig);
   int status = process.Wait();
   *log = process.Log();
-  ASSERT_TRUE(WIFEXITED(status))
-      << "collectionsd died of signal " << WTERMSIG(status) << "; log:\n"
-      << *log;
+  ASSERT_TRUE(WIFEXITED(status)) << "collectionsd died of signal " << WTERMSIG(status) << "; log:\n"
+                                 << *log;
   EXPECT_EQ(WEXITSTATUS(status), 0) << *log;
   EXPECT_THAT(*log, HasSubstr("serving on " + address));
   EXPECT_THAT(*log, HasSubstr("collectionsd stopped"));
@@ -99,9 +94,9 @@ TEST_F(E2eTest, InvalidPolicyFileExitsNonZeroWithAMessage) {
   std::ofstream(policy) << "day_bands { mild_max_days: \"thirty\" }\n";
   auto port = testing::PickFreePort();
   ASSERT_TRUE(port.ok()) << port.status();
-  Collectionsd process({absl::StrCat("--listen=127.0.0.1:", *port),
-                        "--db=" + Db(), "--policy=" + policy},
-                       dir_->path() + "/bad.log");
+  Collectionsd process(
+      {absl::StrCat("--listen=127.0.0.1:", *port), "--db=" + Db(), "--policy=" + policy},
+      dir_->path() + "/bad.log");
   ASSERT_TRUE(process.started()) << process.spawn_error();
   int status = process.Wait();
   std::string log = process.Log();

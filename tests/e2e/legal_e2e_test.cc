@@ -26,8 +26,8 @@
 namespace collections {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Collectionsd;
+using ::testing::HasSubstr;
 
 std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
@@ -85,8 +85,7 @@ class LegalEndToEnd : public ::testing::Test {
                                  "--db=sqlite3://db=" + dir_->path() + "/c.db timeout=5",
                                  "--daily_aging_time=off"},
         dir_->path() + "/" + log);
-    ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60)))
-        << server_->Log();
+    ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60))) << server_->Log();
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
   }
 
@@ -209,8 +208,7 @@ class LegalEndToEnd : public ::testing::Test {
     const std::set<std::string> files = HandoffFiles(inbox_);
     ASSERT_EQ(files.size(), 1u) << receiver.Log();
     std::ifstream in(inbox_ + "/" + *files.begin());
-    const std::string json((std::istreambuf_iterator<char>(in)),
-                           std::istreambuf_iterator<char>());
+    const std::string json((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     v1::Handoff stored;
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = true;
@@ -456,8 +454,7 @@ TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
   auto receiver = Receiver("receiver1.log", /*once=*/false);
   unsetenv("COLLECTIONS_LEGAL_RECEIVER_TEST_HOLD_ACKS");
   ASSERT_TRUE(WaitForFiles(inbox_, 2, *receiver)) << receiver->Log();
-  ASSERT_TRUE(WaitUntil([&] { return PendingAcks().size() == 2; }, *receiver))
-      << receiver->Log();
+  ASSERT_TRUE(WaitUntil([&] { return PendingAcks().size() == 2; }, *receiver)) << receiver->Log();
 
   // The server dies before any acknowledgement; the receiver tries, fails,
   // and keeps them pending; then the receiver dies too.
@@ -495,8 +492,8 @@ TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
     ++handoffs;
     EXPECT_TRUE(handoff.acknowledged()) << handoff.sequence();
     if (handoff.acknowledged()) acknowledged.insert(handoff.sequence());
-    EXPECT_TRUE(testing::FileExists(
-        absl::StrCat(inbox_, "/handoff-", handoff.sequence(), ".json")));
+    EXPECT_TRUE(
+        testing::FileExists(absl::StrCat(inbox_, "/handoff-", handoff.sequence(), ".json")));
   }
   reader->Finish();
   EXPECT_EQ(handoffs, 2);

@@ -144,10 +144,10 @@ const std::multiset<v1::TaskType> kSevereTasks = {v1::TASK_TYPE_HOME_VISIT,
 
 std::vector<v1::DelinquencyRecord> EdgePortfolio() {
   std::vector<v1::DelinquencyRecord> rows = {
-      Record("D30", 30, 1000 * CNY),     Record("D31", 31, 1000 * CNY),
-      Record("D90", 90, 1000 * CNY),     Record("D91", 91, 1000 * CNY),
-      Record("A4999", 5, 499'999),       Record("A5000", 5, 500'000),
-      Record("A20000", 5, 2'000'000),    Record("A20000_01", 5, 2'000'001),
+      Record("D30", 30, 1000 * CNY),  Record("D31", 31, 1000 * CNY),
+      Record("D90", 90, 1000 * CNY),  Record("D91", 91, 1000 * CNY),
+      Record("A4999", 5, 499'999),    Record("A5000", 5, 500'000),
+      Record("A20000", 5, 2'000'000), Record("A20000_01", 5, 2'000'001),
       Record("POOR", 5, 1000 * CNY),
   };
   rows.back().mutable_credit()->set_score_band(v1::CREDIT_BAND_POOR);
@@ -211,31 +211,35 @@ TEST_P(CaseServiceTest, ReimportingTheSameFileChangesNothing) {
 TEST_P(CaseServiceTest, BadRowsAreRejectedOneByOneAndGoodRowsLand) {
   std::vector<v1::DelinquencyRecord> rows;
   rows.push_back(Record("GOOD1", 3, 100 * CNY));
-  rows.push_back(Record("", 3, 100 * CNY));                        // 1: no loan id
-  rows.push_back(Record("NEG", 3, 100 * CNY));                     // 2: negative
+  rows.push_back(Record("", 3, 100 * CNY));     // 1: no loan id
+  rows.push_back(Record("NEG", 3, 100 * CNY));  // 2: negative
   rows.back().mutable_overdue()->set_penalty_fen(-1);
-  rows.push_back(Record("DATE", 3, 100 * CNY));                    // 3: 2026-02-30
+  rows.push_back(Record("DATE", 3, 100 * CNY));  // 3: 2026-02-30
   rows.back().mutable_as_of()->set_month(2);
   rows.back().mutable_as_of()->set_day(30);
-  rows.push_back(Record("LATE", 3, 100 * CNY));                    // 4: due after as_of
+  rows.push_back(Record("LATE", 3, 100 * CNY));  // 4: due after as_of
   *rows.back().mutable_oldest_unpaid_due_date() = DayToProto(kToday + 3);
-  rows.push_back(Record("LONG", 3, 100 * CNY));                    // 5: oversized
+  rows.push_back(Record("LONG", 3, 100 * CNY));  // 5: oversized
   rows.back().mutable_borrower()->set_name(std::string(5000, 'x'));
-  rows.push_back(Record("TZ", 3, 100 * CNY));                      // 6: bad zone
+  rows.push_back(Record("TZ", 3, 100 * CNY));  // 6: bad zone
   rows.back().mutable_borrower()->set_time_zone("Mars/Olympus");
-  rows.push_back(Record("ENUM", 3, 100 * CNY));                    // 7: unknown enum
+  rows.push_back(Record("ENUM", 3, 100 * CNY));  // 7: unknown enum
   rows.back().mutable_credit()->set_score_band(static_cast<v1::CreditBand>(42));
-  rows.push_back(Record("ZERO", 3, 0));                            // 8: nothing overdue
+  rows.push_back(Record("ZERO", 3, 0));  // 8: nothing overdue
   rows.push_back(Record("GOOD2", 40, 100 * CNY));
 
   v1::ImportDelinquenciesResponse r = Import(rows);
   EXPECT_EQ(r.opened(), 2);
   EXPECT_EQ(r.rejected(), 8);
   ASSERT_EQ(r.errors_size(), 8);
-  const std::vector<std::pair<int, std::string>> want = {
-      {1, "loan_id"}, {2, "overdue.penalty_fen"}, {3, "as_of"},
-      {4, "oldest_unpaid_due_date"}, {5, "borrower.name"}, {6, "borrower.time_zone"},
-      {7, "credit.score_band"}, {8, "nothing overdue"}};
+  const std::vector<std::pair<int, std::string>> want = {{1, "loan_id"},
+                                                         {2, "overdue.penalty_fen"},
+                                                         {3, "as_of"},
+                                                         {4, "oldest_unpaid_due_date"},
+                                                         {5, "borrower.name"},
+                                                         {6, "borrower.time_zone"},
+                                                         {7, "credit.score_band"},
+                                                         {8, "nothing overdue"}};
   for (int i = 0; i < 8; ++i) {
     EXPECT_EQ(r.errors(i).index(), want[i].first);
     EXPECT_THAT(r.errors(i).message(), HasSubstr(want[i].second)) << i;
@@ -248,12 +252,11 @@ TEST_P(CaseServiceTest, BadRowsAreRejectedOneByOneAndGoodRowsLand) {
 }
 
 TEST_P(CaseServiceTest, FullPaymentCuresFromEveryStage) {
-  Import({Record("R", 5, 1000 * CNY), Record("C", 45, 1000 * CNY),
-          Record("L", 120, 1000 * CNY)});
+  Import({Record("R", 5, 1000 * CNY), Record("C", 45, 1000 * CNY), Record("L", 120, 1000 * CNY)});
   for (const char* loan : {"R", "C", "L"}) {
     const v1::Case c = MustGet(loan).case_();
-    const int64_t total = c.overdue().principal_fen() + c.overdue().interest_fen() +
-                          c.overdue().penalty_fen();
+    const int64_t total =
+        c.overdue().principal_fen() + c.overdue().interest_fen() + c.overdue().penalty_fen();
     v1::RecordPaymentResponse paid;
     ASSERT_TRUE(Pay(loan, std::string("PAY-") + loan, total, &paid).ok()) << loan;
     EXPECT_EQ(paid.case_().stage(), v1::STAGE_RESOLVED) << loan;

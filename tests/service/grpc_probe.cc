@@ -44,15 +44,13 @@ void Drain(grpc::CompletionQueue& cq) {
 }
 
 grpc::Status Malformed(const std::string& what) {
-  return grpc::Status(grpc::StatusCode::INTERNAL,
-                      "malformed " + what + " from the server");
+  return grpc::Status(grpc::StatusCode::INTERNAL, "malformed " + what + " from the server");
 }
 
 }  // namespace
 
-grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
-                         const std::string& service, absl::Duration timeout,
-                         bool wait_for_ready, Serving* serving) {
+grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel, const std::string& service,
+                         absl::Duration timeout, bool wait_for_ready, Serving* serving) {
   // HealthCheckRequest { string service = 1; }
   UnknownFieldSet request;
   if (!service.empty()) request.AddLengthDelimited(1, service);
@@ -68,8 +66,8 @@ grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
   grpc::ByteBuffer response;
   grpc::Status status;
   {
-    auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check",
-                                      request_buffer, &cq);
+    auto call =
+        stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request_buffer, &cq);
     call->StartCall();
     call->Finish(&response, &status, &response);
     Await(cq, &response);
@@ -92,8 +90,7 @@ grpc::Status CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
   return grpc::Status::OK;
 }
 
-grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel,
-                          absl::Duration timeout,
+grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel, absl::Duration timeout,
                           std::vector<std::string>* services) {
   // ServerReflectionRequest { oneof { string list_services = 7; } }
   UnknownFieldSet request;
@@ -111,8 +108,7 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel,
   bool got_response = false;
   {
     auto call = stub.PrepareCall(
-        &context,
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+        &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
     int start, write, writes_done, read, finish;
     call->StartCall(&start);
     if (Await(cq, &start)) {
@@ -162,8 +158,7 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel,
     if (f.number() != 6) continue;
     for (int j = 0; j < inner.field_count(); ++j) {
       const UnknownField& svc = inner.field(j);
-      if (svc.number() != 1 ||
-          svc.type() != UnknownField::TYPE_LENGTH_DELIMITED) {
+      if (svc.number() != 1 || svc.type() != UnknownField::TYPE_LENGTH_DELIMITED) {
         continue;
       }
       UnknownFieldSet service_fields;
@@ -172,8 +167,7 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel,
       }
       for (int k = 0; k < service_fields.field_count(); ++k) {
         const UnknownField& name = service_fields.field(k);
-        if (name.number() == 1 &&
-            name.type() == UnknownField::TYPE_LENGTH_DELIMITED) {
+        if (name.number() == 1 && name.type() == UnknownField::TYPE_LENGTH_DELIMITED) {
           services->push_back(name.length_delimited());
         }
       }

@@ -81,8 +81,8 @@ class IntakeServiceTest : public testing::ServerFixture {
     grpc::GenericStub generic(channel_);
     grpc::CompletionQueue cq;
     auto context = Context();
-    auto call = generic.PrepareCall(
-        context.get(), "/collections.v1.CaseService/ImportDelinquencies", &cq);
+    auto call =
+        generic.PrepareCall(context.get(), "/collections.v1.CaseService/ImportDelinquencies", &cq);
     auto wait = [&cq] {
       void* tag = nullptr;
       bool ok = false;
@@ -205,8 +205,7 @@ TEST_P(IntakeServiceTest, AnUndecodableFrameFailsTheImportNamingTheFrameAndTheCo
   std::multimap<std::string, std::string> trailers;
   grpc::Status status = ImportFrames(
       {Frame(Record("GOOD-0", 5, 1000 * CNY)), Frame(Record("GOOD-1", 5, 1000 * CNY)),
-       std::string("\xff\xff\xff\xff\x0f garbage", 14),
-       Frame(Record("AFTER-3", 5, 1000 * CNY))},
+       std::string("\xff\xff\xff\xff\x0f garbage", 14), Frame(Record("AFTER-3", 5, 1000 * CNY))},
       &response, &trailers);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("frame 2"));
@@ -228,8 +227,8 @@ TEST_P(IntakeServiceTest, AnUndecodableFirstFrameImportsNothing) {
   // A string field that is not UTF-8 (a GBK-encoded name) does not decode.
   v1::DelinquencyRecord gbk = Record("GBK", 5, 1000 * CNY);
   gbk.mutable_borrower()->set_name("\xc0\xee\xc0\xd7");
-  grpc::Status status = ImportFrames(
-      {Frame(gbk), Frame(Record("AFTER-1", 5, 1000 * CNY))}, &response);
+  grpc::Status status =
+      ImportFrames({Frame(gbk), Frame(Record("AFTER-1", 5, 1000 * CNY))}, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("frame 0"));
   v1::GetCaseResponse file;

@@ -217,7 +217,8 @@ TEST_P(LegalServiceTest, SevereCaseGoesToItsFirmAfterThePreLegalSteps) {
   ASSERT_TRUE(Milestone(id, "firm-shanghai", v1::LEGAL_MILESTONE_KIND_JUDGMENT, 30'000 * CNY).ok());
   v1::ReportLegalMilestoneResponse recovered;
   ASSERT_TRUE(Milestone(id, "firm-shanghai", v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED,
-                        12'000 * CNY, &recovered).ok());
+                        12'000 * CNY, &recovered)
+                  .ok());
   EXPECT_EQ(recovered.case_().legal().recovered_fen(), 12'000 * CNY);
   EXPECT_EQ(recovered.case_().overdue().principal_fen() + recovered.case_().overdue().penalty_fen(),
             18'000 * CNY);
@@ -329,8 +330,8 @@ TEST_P(LegalServiceTest, FullPaymentWithdrawsAndARefusalGoesToASupervisor) {
   EXPECT_FALSE(paid_file.handoffs(0).acknowledged());
 
   // The other is refused: back to a supervisor, not to the same firm.
-  const int64_t seq = handoffs[0].case_id() == refused ? handoffs[0].sequence()
-                                                       : handoffs[1].sequence();
+  const int64_t seq =
+      handoffs[0].case_id() == refused ? handoffs[0].sequence() : handoffs[1].sequence();
   EXPECT_EQ(Ack("firm-national", seq, false).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   ASSERT_TRUE(Ack("firm-national", seq, false, "conflict of interest").ok());
   v1::GetCaseResponse file = File("REF");

@@ -126,8 +126,7 @@ class PlanServiceTest : public testing::ServerFixture {
 
   // Core banking's overdue position for `loan` as of the business date `as_of`:
   // `overdue_fen` overdue, the oldest unpaid instalment `dpd` days before.
-  void ImportPosition(const std::string& loan, absl::CivilDay as_of, int dpd,
-                      int64_t overdue_fen) {
+  void ImportPosition(const std::string& loan, absl::CivilDay as_of, int dpd, int64_t overdue_fen) {
     v1::ImportDelinquenciesRequest row;
     v1::DelinquencyRecord& r = *row.mutable_record();
     r.set_loan_id(loan);
@@ -341,8 +340,8 @@ TEST_P(PlanServiceTest, APlanCompletedWithNewArrearsDoesNotCureTheCase) {
               HasSubstr("1,500.00 CNY still overdue beyond the plan: not cured"));
   bool counselling_work = false;
   for (const auto& t : file.tasks()) {
-    counselling_work |= t.type() == v1::TASK_TYPE_COUNSELLING_CALL &&
-                        t.state() == v1::TASK_STATE_READY;
+    counselling_work |=
+        t.type() == v1::TASK_TYPE_COUNSELLING_CALL && t.state() == v1::TASK_STATE_READY;
   }
   EXPECT_TRUE(counselling_work);
 
@@ -358,8 +357,8 @@ TEST_P(PlanServiceTest, APlanCompletedWithNewArrearsDoesNotCureTheCase) {
   ASSERT_TRUE(Approve(plan.plan_id(), "sue", "supervisor", &approved).ok());
   v1::RecordPaymentResponse first = Pay("RSARR", "RA-1", plan.instalments(0).amount_fen());
   const v1::OverdueAmounts& before = first.case_().overdue();
-  const int64_t overdue_then = before.principal_fen() + before.interest_fen() +
-                               before.penalty_fen() + 2000 * CNY;
+  const int64_t overdue_then =
+      before.principal_fen() + before.interest_fen() + before.penalty_fen() + 2000 * CNY;
   Advance(kToday + 60);
   ImportPosition("RSARR", kToday + 60, 180, overdue_then);
   last = Pay("RSARR", "RA-2", plan.instalments(1).amount_fen());
@@ -462,9 +461,10 @@ TEST_P(PlanServiceTest, BadProposalsChangeNothing) {
             grpc::StatusCode::NOT_FOUND);
   v1::ProposePlanResponse response;
   auto anonymous = Context();
-  EXPECT_EQ(plans_->ProposePlan(anonymous.get(), Request(small, v1::PLAN_KIND_CATCH_UP, 3),
-                                &response).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(
+      plans_->ProposePlan(anonymous.get(), Request(small, v1::PLAN_KIND_CATCH_UP, 3), &response)
+          .error_code(),
+      grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(Case("SMALL").events_size(), 1);
 
   // A resolved case gets no plan.

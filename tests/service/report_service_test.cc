@@ -104,8 +104,7 @@ class ReportServiceTest : public testing::ServerFixture {
   }
 
   // Claims `queue` as `worker`; keeps the task of `loan`, releases others.
-  v1::Task Claim(const std::string& queue, const std::string& loan,
-                 const std::string& worker) {
+  v1::Task Claim(const std::string& queue, const std::string& loan, const std::string& worker) {
     const int64_t case_id = CaseId(loan);
     auto context = Context();
     v1::ClaimTasksRequest request;
@@ -278,11 +277,11 @@ class ReportServiceTest : public testing::ServerFixture {
   absl::CivilDay date_ = kDay0;
 };
 
-#define CALL(method, request, out)                                              \
-  do {                                                                          \
-    auto ctx_ = Context();                                                      \
-    grpc::Status s_ = reports_->method(ctx_.get(), request, out);               \
-    ASSERT_TRUE(s_.ok()) << #method << ": " << s_.error_message();              \
+#define CALL(method, request, out)                                 \
+  do {                                                             \
+    auto ctx_ = Context();                                         \
+    grpc::Status s_ = reports_->method(ctx_.get(), request, out);  \
+    ASSERT_TRUE(s_.ok()) << #method << ": " << s_.error_message(); \
   } while (0)
 
 TEST_P(ReportServiceTest, FiguresOfAHandComputedWeek) {
@@ -300,10 +299,10 @@ TEST_P(ReportServiceTest, FiguresOfAHandComputedWeek) {
       int64_t cases, overdue;
     };
     const std::vector<Cell> want = {
-        {v1::CASE_CLASS_MILD, v1::STAGE_REMINDER, "1-30", 1, 4'000 * CNY},           // B, 26 dpd
-        {v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING, "31-60", 1, 2'000 * CNY},   // C, 51 dpd
+        {v1::CASE_CLASS_MILD, v1::STAGE_REMINDER, "1-30", 1, 4'000 * CNY},             // B, 26 dpd
+        {v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING, "31-60", 1, 2'000 * CNY},     // C, 51 dpd
         {v1::CASE_CLASS_SEVERE, v1::STAGE_REPAYMENT_PLAN, "91-180", 1, 29'000 * CNY},  // E
-        {v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION, "180+", 1, 25'000 * CNY},    // F
+        {v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION, "180+", 1, 25'000 * CNY},      // F
     };
     ASSERT_EQ(p.cells_size(), static_cast<int>(want.size())) << p.DebugString();
     for (size_t i = 0; i < want.size(); ++i) {
@@ -339,8 +338,8 @@ TEST_P(ReportServiceTest, FiguresOfAHandComputedWeek) {
     v1::StageFunnelReport f;
     CALL(StageFunnel, Week(), &f);
     ASSERT_EQ(f.rows_size(), 4);
-    auto check = [&](int i, v1::Stage stage, int64_t entered, int64_t resolved,
-                     int64_t moved_on, int64_t still, int64_t closed) {
+    auto check = [&](int i, v1::Stage stage, int64_t entered, int64_t resolved, int64_t moved_on,
+                     int64_t still, int64_t closed) {
       SCOPED_TRACE(v1::Stage_Name(stage));
       EXPECT_EQ(f.rows(i).stage(), stage);
       EXPECT_EQ(f.rows(i).entered(), entered);
@@ -363,8 +362,8 @@ TEST_P(ReportServiceTest, FiguresOfAHandComputedWeek) {
     CALL(RollRates, Week(), &r);
     EXPECT_EQ(workflow::DayFromProto(r.from(), "").value(), kDay0);
     EXPECT_EQ(workflow::DayFromProto(r.to(), "").value(), kDay6);
-    EXPECT_THAT(r.buckets(), ::testing::ElementsAre("current", "1-30", "31-60", "61-90",
-                                                    "91-180", "180+", "resolved", "closed"));
+    EXPECT_THAT(r.buckets(), ::testing::ElementsAre("current", "1-30", "31-60", "61-90", "91-180",
+                                                    "180+", "resolved", "closed"));
     std::map<std::pair<std::string, std::string>, v1::RollRateCell> cells;
     for (const auto& c : r.cells()) cells[{c.from_bucket(), c.to_bucket()}] = c;
     ASSERT_EQ(cells.size(), 5u) << r.DebugString();
@@ -576,7 +575,6 @@ TEST_P(ReportServiceTest, PeriodsAreCheckedAndMissingSnapshotsNamed) {
   ctx = Context();
   ASSERT_TRUE(reports_->RollRates(ctx.get(), early, &r).ok());
   EXPECT_EQ(workflow::DayFromProto(r.from(), "").value(), kDay0);
-
 }
 
 // The day a feed is imported, today's book shows it: the current business

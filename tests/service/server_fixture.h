@@ -74,8 +74,7 @@ class ServerFixture : public ::testing::TestWithParam<std::string> {
     channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
   }
 
-  static std::unique_ptr<grpc::ClientContext> Context(
-      absl::Duration timeout = absl::Seconds(30)) {
+  static std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(30)) {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     return context;
@@ -89,12 +88,9 @@ class ServerFixture : public ::testing::TestWithParam<std::string> {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
-#define COLLECTIONS_INSTANTIATE_BACKENDS(suite)                              \
-  INSTANTIATE_TEST_SUITE_P(Backends, suite,                                  \
-                           ::testing::Values("sqlite", "postgres"),          \
-                           [](const ::testing::TestParamInfo<std::string>& p) { \
-                             return p.param;                                 \
-                           })
+#define COLLECTIONS_INSTANTIATE_BACKENDS(suite)                                      \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values("sqlite", "postgres"), \
+                           [](const ::testing::TestParamInfo<std::string>& p) { return p.param; })
 
 }  // namespace collections::testing
 

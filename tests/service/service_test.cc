@@ -67,8 +67,7 @@ class ServiceTest : public ::testing::TestWithParam<std::string> {
       pg_ = *std::move(db);
       db_ = pg_->connection();
     } else {
-      db_ = absl::StrCat("sqlite3://db=", dir_->path(),
-                         "/collections.db timeout=5");
+      db_ = absl::StrCat("sqlite3://db=", dir_->path(), "/collections.db timeout=5");
     }
     clock_ = std::make_shared<server::FakeClock>();
     StartServer("");
@@ -98,12 +97,10 @@ class ServiceTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = *std::move(started);
     ASSERT_GT(server_->port(), 0);
-    channel_ = grpc::CreateChannel(server_->address(),
-                                   grpc::InsecureChannelCredentials());
+    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
   }
 
-  std::string WritePolicyFile(const std::string& name,
-                              const v1::Policy& policy) {
+  std::string WritePolicyFile(const std::string& name, const v1::Policy& policy) {
     std::string text;
     EXPECT_TRUE(google::protobuf::TextFormat::PrintToString(policy, &text));
     return WriteFile(name, text);
@@ -125,8 +122,7 @@ class ServiceTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(ServiceTest, HealthIsServing) {
   Serving serving = Serving::kUnknown;
-  grpc::Status status =
-      testing::CheckHealth(channel_, "", kRpcTimeout, false, &serving);
+  grpc::Status status = testing::CheckHealth(channel_, "", kRpcTimeout, false, &serving);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(serving, Serving::kServing);
 
@@ -136,8 +132,7 @@ TEST_P(ServiceTest, HealthIsServing) {
     EXPECT_EQ(serving, Serving::kServing) << name;
   }
 
-  status = testing::CheckHealth(channel_, "no.such.Service", kRpcTimeout, false,
-                                &serving);
+  status = testing::CheckHealth(channel_, "no.such.Service", kRpcTimeout, false, &serving);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
@@ -145,13 +140,11 @@ TEST_P(ServiceTest, ReflectionListsAllServices) {
   std::vector<std::string> services;
   grpc::Status status = testing::ListServices(channel_, kRpcTimeout, &services);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_THAT(
-      services,
-      IsSupersetOf({"collections.v1.CaseService", "collections.v1.TaskService",
-                    "collections.v1.PlanService", "collections.v1.LegalService",
-                    "collections.v1.ReportService",
-                    "collections.v1.PolicyService", "grpc.health.v1.Health",
-                    "grpc.reflection.v1alpha.ServerReflection"}));
+  EXPECT_THAT(services,
+              IsSupersetOf({"collections.v1.CaseService", "collections.v1.TaskService",
+                            "collections.v1.PlanService", "collections.v1.LegalService",
+                            "collections.v1.ReportService", "collections.v1.PolicyService",
+                            "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"}));
 }
 
 // The last services to arrive (issue #7) answer on a fresh server: the
@@ -226,16 +219,14 @@ TEST_P(ServiceTest, InvalidPolicyFileFailsStartWithoutServing) {
 
   // Parses, but breaks a rule: the day bands out of order.
   v1::Policy bad = workflow::DefaultPolicy();
-  bad.mutable_day_bands()->set_mild_max_days(
-      bad.day_bands().moderate_max_days() + 1);
+  bad.mutable_day_bands()->set_mild_max_days(bad.day_bands().moderate_max_days() + 1);
   std::string invalid = WritePolicyFile("invalid.textproto", bad);
   started = server::Server::Start(Config(invalid));
   ASSERT_FALSE(started.ok());
   EXPECT_EQ(started.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(started.status().message()), HasSubstr(invalid));
 
-  started = server::Server::Start(
-      Config(absl::StrCat(dir_->path(), "/missing.textproto")));
+  started = server::Server::Start(Config(absl::StrCat(dir_->path(), "/missing.textproto")));
   ASSERT_FALSE(started.ok());
   EXPECT_EQ(started.status().code(), absl::StatusCode::kNotFound);
 }
@@ -245,8 +236,7 @@ TEST_P(ServiceTest, ShutdownStopsServingAndIsIdempotent) {
   EXPECT_EQ(server_->store(), nullptr);
   server_->Shutdown(absl::Seconds(1));
   Serving serving = Serving::kUnknown;
-  grpc::Status status =
-      testing::CheckHealth(channel_, "", absl::Seconds(2), false, &serving);
+  grpc::Status status = testing::CheckHealth(channel_, "", absl::Seconds(2), false, &serving);
   EXPECT_FALSE(status.ok());
 }
 
@@ -353,11 +343,8 @@ TEST_P(ServiceTest, ServerUsesTheInjectedClock) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, ServiceTest,
-                         ::testing::Values("sqlite", "postgres"),
-                         [](const ::testing::TestParamInfo<std::string>& p) {
-                           return p.param;
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, ServiceTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
 
 // --- Small pieces of the server ---------------------------------------------
 
@@ -374,8 +361,7 @@ TEST(ServerPieces, StartFailsOnAnAddressInUse) {
   auto second = server::Server::Start(config);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_THAT(std::string(second.status().message()),
-              HasSubstr((*first)->address()));
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr((*first)->address()));
 }
 
 TEST(ServerPieces, StartFailsOnAnUnreachableDatabase) {
@@ -384,8 +370,7 @@ TEST(ServerPieces, StartFailsOnAnUnreachableDatabase) {
   config.db = "sqlite3://db=/nonexistent-dir/x/collections.db timeout=5";
   auto started = server::Server::Start(config);
   ASSERT_FALSE(started.ok());
-  EXPECT_THAT(std::string(started.status().message()),
-              HasSubstr("cannot open database"));
+  EXPECT_THAT(std::string(started.status().message()), HasSubstr("cannot open database"));
 }
 
 TEST(ServerPieces, FakeClockMovesOnlyWhenTold) {
@@ -400,8 +385,7 @@ TEST(ServerPieces, FakeClockMovesOnlyWhenTold) {
 }
 
 TEST(ServerPieces, RedactConnectionHidesPasswords) {
-  EXPECT_EQ(server::RedactConnection(
-                "postgresql://host=h password=s3cret user=u dbname=d"),
+  EXPECT_EQ(server::RedactConnection("postgresql://host=h password=s3cret user=u dbname=d"),
             "postgresql://host=h password=*** user=u dbname=d");
   EXPECT_EQ(server::RedactConnection("postgresql://password='a b\\' c' x=1"),
             "postgresql://password=*** x=1");

@@ -61,19 +61,23 @@ class TaskDispatcherTest : public ::testing::Test {
     spec.deadline = deadline;
     Wake ignored;
     ids_[name] = dispatcher_->NewWaitId();
-    return dispatcher_->Wait(ids_[name], std::move(spec),
-                             [this, name](Wake why) {
-                               absl::MutexLock lock(&mu_);
-                               fired_.push_back(Name(name, why));
-                             },
-                             now != nullptr ? now : &ignored);
+    return dispatcher_->Wait(
+        ids_[name], std::move(spec),
+        [this, name](Wake why) {
+          absl::MutexLock lock(&mu_);
+          fired_.push_back(Name(name, why));
+        },
+        now != nullptr ? now : &ignored);
   }
 
   static std::string Name(const std::string& name, Wake why) {
     switch (why) {
-      case Wake::kReady: return name + ":ready";
-      case Wake::kTimeout: return name + ":timeout";
-      case Wake::kStopping: return name + ":stopping";
+      case Wake::kReady:
+        return name + ":ready";
+      case Wake::kTimeout:
+        return name + ":timeout";
+      case Wake::kStopping:
+        return name + ":stopping";
     }
     return name;
   }
@@ -155,14 +159,15 @@ TEST_F(TaskDispatcherTest, DeadlinesFireFromTheThread) {
   spec.epoch = dispatcher_->epoch();
   spec.deadline = absl::Now() + absl::Milliseconds(50);
   Wake now;
-  ASSERT_TRUE(dispatcher_->Wait(dispatcher_->NewWaitId(), spec,
-                                [&woke](Wake why) { woke.set_value(why); }, &now));
+  ASSERT_TRUE(dispatcher_->Wait(
+      dispatcher_->NewWaitId(), spec, [&woke](Wake why) { woke.set_value(why); }, &now));
   auto result = woke.get_future();
   ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_EQ(result.get(), Wake::kTimeout);
   // A deadline already past does not wait at all.
   spec.deadline = absl::Now() - absl::Milliseconds(1);
-  EXPECT_FALSE(dispatcher_->Wait(dispatcher_->NewWaitId(), spec, [](Wake) {}, &now));
+  EXPECT_FALSE(dispatcher_->Wait(
+      dispatcher_->NewWaitId(), spec, [](Wake) {}, &now));
   EXPECT_EQ(now, Wake::kTimeout);
 }
 

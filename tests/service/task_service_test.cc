@@ -442,7 +442,8 @@ TEST_P(EveryTaskTypeTest, ClaimAndCompleteEveryTypeWithEveryOutcome) {
   }
   // Supervisor reviews: a decision, and a write-off that closes the case.
   {
-    MustComplete(ClaimFor(id["B"], "supervisor"), Review("verify the number with the branch", false));
+    MustComplete(ClaimFor(id["B"], "supervisor"),
+                 Review("verify the number with the branch", false));
     EXPECT_EQ(MustComplete(ClaimFor(id["S3"], "supervisor"), Review("untraceable", true)),
               v1::STAGE_CLOSED);
   }
@@ -924,7 +925,8 @@ TEST_P(TaskServiceTest, CaseHoldsStopContactTasksButNotOtherWork) {
   Signal("CEASE", hardship);
 
   EXPECT_THAT(ClaimAll("sms"), IsEmpty());
-  EXPECT_THAT(TaskOf("CEASE", v1::TASK_TYPE_SMS_REMINDER).hold_reason(), HasSubstr("cease-contact"));
+  EXPECT_THAT(TaskOf("CEASE", v1::TASK_TYPE_SMS_REMINDER).hold_reason(),
+              HasSubstr("cease-contact"));
   EXPECT_THAT(TaskOf("DISPUTE", v1::TASK_TYPE_SMS_REMINDER).hold_reason(),
               HasSubstr("open dispute"));
   // The hardship assessment is not contact: it goes out.
@@ -1013,8 +1015,7 @@ TEST_P(TaskServiceTest, ALiftedHoldLeavesTheOtherHoldsReason) {
   resolved.mutable_dispute_resolved()->set_resolution("penalty correct");
   Signal("TWO", resolved);
   // Still held, now for the hold that remains.
-  EXPECT_THAT(TaskOf("TWO", v1::TASK_TYPE_SMS_REMINDER).hold_reason(),
-              HasSubstr("cease-contact"));
+  EXPECT_THAT(TaskOf("TWO", v1::TASK_TYPE_SMS_REMINDER).hold_reason(), HasSubstr("cease-contact"));
   EXPECT_THAT(ClaimAll("sms"), IsEmpty());
 }
 
@@ -1048,31 +1049,33 @@ TEST_P(TaskServiceTest, LeaseTokenErrorsSayWhatHappened) {
   const std::string id = absl::StrCat("task ", current.task_id());
   for (const grpc::Status& s : errors(never)) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-    EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat(
-        id, ": lease token ", never.lease_token(), " was never issued (the task's latest is ",
-        current.lease_token(), ")")));
+    EXPECT_THAT(s.error_message(),
+                HasSubstr(absl::StrCat(id, ": lease token ", never.lease_token(),
+                                       " was never issued (the task's latest is ",
+                                       current.lease_token(), ")")));
     EXPECT_THAT(s.error_message(), Not(HasSubstr("leased again")));
   }
   for (const grpc::Status& s : errors(first)) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-    EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat(
-        id, ": stale lease token ", first.lease_token(),
-        ": the task was leased again since (lease token ", current.lease_token(), ",")));
+    EXPECT_THAT(s.error_message(),
+                HasSubstr(absl::StrCat(id, ": stale lease token ", first.lease_token(),
+                                       ": the task was leased again since (lease token ",
+                                       current.lease_token(), ",")));
   }
   // The current lease runs out: before the reaper has returned the task,
   // and after.
   clock_->Advance(absl::Seconds(301));
   for (const grpc::Status& s : errors(current)) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-    EXPECT_THAT(s.error_message(),
-                HasSubstr(absl::StrCat(id, ": lease token ", current.lease_token(), " expired at ")));
+    EXPECT_THAT(s.error_message(), HasSubstr(absl::StrCat(id, ": lease token ",
+                                                          current.lease_token(), " expired at ")));
   }
   Tick();
   for (const grpc::Status& s : errors(current)) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-    EXPECT_THAT(s.error_message(),
-                HasSubstr(absl::StrCat(id, ": lease token ", current.lease_token(),
-                                       " is no longer held")));
+    EXPECT_THAT(
+        s.error_message(),
+        HasSubstr(absl::StrCat(id, ": lease token ", current.lease_token(), " is no longer held")));
     EXPECT_THAT(s.error_message(), HasSubstr("READY"));
   }
   // A never-issued token is still called that once the task is done.
@@ -1083,9 +1086,9 @@ TEST_P(TaskServiceTest, LeaseTokenErrorsSayWhatHappened) {
     EXPECT_THAT(s.error_message(), HasSubstr("was never issued"));
   }
   v1::CompleteTaskResponse out;
-  EXPECT_THAT(Complete(last, Sms(true), &out).error_message(),
-              HasSubstr(absl::StrCat(id, ": already completed under lease token ",
-                                     last.lease_token())));
+  EXPECT_THAT(
+      Complete(last, Sms(true), &out).error_message(),
+      HasSubstr(absl::StrCat(id, ": already completed under lease token ", last.lease_token())));
 }
 
 // --- The connected-call cap under batches and concurrency (default policy:
@@ -1117,8 +1120,7 @@ TEST_P(TaskServiceTest, OneBatchNeverHandsOutMoreCallsThanTheConnectedCap) {
     const v1::Task t = TaskOf(absl::StrCat("ONE-", i), v1::TASK_TYPE_COUNSELLING_CALL);
     if (t.state() != v1::TASK_STATE_READY) continue;
     held_loan = absl::StrCat("ONE-", i);
-    EXPECT_THAT(t.hold_reason(),
-                HasSubstr("0 connected calls today + 3 not yet reported (cap 3)"));
+    EXPECT_THAT(t.hold_reason(), HasSubstr("0 connected calls today + 3 not yet reported (cap 3)"));
   }
   ASSERT_FALSE(held_loan.empty());
   EXPECT_THAT(ClaimAll("call.counselling"), IsEmpty());
@@ -1245,7 +1247,8 @@ TEST_P(CallCapTest, CallCapsPerBorrowerPerDayAndPerSevenDays) {
     const v1::Task t = TaskOf(absl::StrCat("CAP-", i), v1::TASK_TYPE_REMINDER_CALL);
     if (t.state() == v1::TASK_STATE_READY) {
       ++held;
-      EXPECT_THAT(t.hold_reason(), HasSubstr("0 connected calls today + 2 not yet reported (cap 2)"));
+      EXPECT_THAT(t.hold_reason(),
+                  HasSubstr("0 connected calls today + 2 not yet reported (cap 2)"));
     }
   }
   EXPECT_EQ(held, 4);

@@ -33,8 +33,7 @@ std::string ToConninfo(const std::string& soci) {
 // The same connection with dbname replaced.
 std::string WithDatabase(const std::string& soci, const std::string& db) {
   std::vector<std::string> kept;
-  for (absl::string_view token :
-       absl::StrSplit(ToConninfo(soci), ' ', absl::SkipEmpty())) {
+  for (absl::string_view token : absl::StrSplit(ToConninfo(soci), ' ', absl::SkipEmpty())) {
     if (!absl::StartsWith(token, "dbname=")) kept.emplace_back(token);
   }
   kept.push_back(absl::StrCat("dbname=", db));
@@ -44,16 +43,15 @@ std::string WithDatabase(const std::string& soci, const std::string& db) {
 absl::Status Exec(const std::string& admin_soci, const std::string& sql) {
   PGconn* conn = PQconnectdb(ToConninfo(admin_soci).c_str());
   if (PQstatus(conn) != CONNECTION_OK) {
-    absl::Status s = absl::UnavailableError(absl::StrCat(
-        "cannot connect to ", admin_soci, ": ", PQerrorMessage(conn)));
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("cannot connect to ", admin_soci, ": ", PQerrorMessage(conn)));
     PQfinish(conn);
     return s;
   }
   PGresult* result = PQexec(conn, sql.c_str());
   absl::Status s;
   if (PQresultStatus(result) != PGRES_COMMAND_OK) {
-    s = absl::InternalError(
-        absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
+    s = absl::InternalError(absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
   }
   PQclear(result);
   PQfinish(conn);
@@ -62,16 +60,13 @@ absl::Status Exec(const std::string& admin_soci, const std::string& sql) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TempDir>> TempDir::Create(
-    const std::string& prefix) {
+absl::StatusOr<std::unique_ptr<TempDir>> TempDir::Create(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/",
-                                     prefix, ".XXXXXX");
+  std::string pattern = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/", prefix, ".XXXXXX");
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   if (mkdtemp(buf.data()) == nullptr) {
-    return absl::InternalError(
-        absl::StrCat("mkdtemp ", pattern, ": ", std::strerror(errno)));
+    return absl::InternalError(absl::StrCat("mkdtemp ", pattern, ": ", std::strerror(errno)));
   }
   return std::unique_ptr<TempDir>(new TempDir(buf.data()));
 }
@@ -86,17 +81,14 @@ std::string PostgresAdminConnection() {
   return pg != nullptr ? pg : "";
 }
 
-absl::StatusOr<std::unique_ptr<PostgresTestDatabase>>
-PostgresTestDatabase::Create(const std::string& admin_connection) {
+absl::StatusOr<std::unique_ptr<PostgresTestDatabase>> PostgresTestDatabase::Create(
+    const std::string& admin_connection) {
   static std::atomic<int> counter{0};
-  std::string name =
-      absl::StrCat("collections_test_", getpid(), "_", counter.fetch_add(1));
+  std::string name = absl::StrCat("collections_test_", getpid(), "_", counter.fetch_add(1));
   absl::Status dropped =
-      Exec(admin_connection,
-           absl::StrCat("DROP DATABASE IF EXISTS ", name, " WITH (FORCE)"));
+      Exec(admin_connection, absl::StrCat("DROP DATABASE IF EXISTS ", name, " WITH (FORCE)"));
   if (!dropped.ok()) return dropped;
-  absl::Status created =
-      Exec(admin_connection, absl::StrCat("CREATE DATABASE ", name));
+  absl::Status created = Exec(admin_connection, absl::StrCat("CREATE DATABASE ", name));
   if (!created.ok()) return created;
   std::string connection = WithDatabase(admin_connection, name);
   return std::unique_ptr<PostgresTestDatabase>(
@@ -104,8 +96,7 @@ PostgresTestDatabase::Create(const std::string& admin_connection) {
 }
 
 PostgresTestDatabase::~PostgresTestDatabase() {
-  (void)Exec(admin_,
-             absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)"));
+  (void)Exec(admin_, absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)"));
 }
 
 absl::StatusOr<int> PickFreePort() {

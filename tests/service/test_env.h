@@ -13,8 +13,7 @@ namespace collections::testing {
 // destruction.
 class TempDir {
  public:
-  static absl::StatusOr<std::unique_ptr<TempDir>> Create(
-      const std::string& prefix);
+  static absl::StatusOr<std::unique_ptr<TempDir>> Create(const std::string& prefix);
   ~TempDir();
   const std::string& path() const { return path_; }
 
@@ -39,11 +38,8 @@ class PostgresTestDatabase {
   const std::string& name() const { return name_; }
 
  private:
-  PostgresTestDatabase(std::string admin, std::string name,
-                       std::string connection)
-      : admin_(std::move(admin)),
-        name_(std::move(name)),
-        connection_(std::move(connection)) {}
+  PostgresTestDatabase(std::string admin, std::string name, std::string connection)
+      : admin_(std::move(admin)), name_(std::move(name)), connection_(std::move(connection)) {}
   std::string admin_;
   std::string name_;
   std::string connection_;

@@ -1,7 +1,5 @@
 // The storage suite: cases, events, payments, timers, batches and reads.
 // See store_fixture.h for the backends and the fixture.
-#include "tests/storage/store_fixture.h"
-
 #include <atomic>
 #include <future>
 #include <optional>
@@ -12,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
+#include "tests/storage/store_fixture.h"
 #include "workflow/dates.h"
 
 namespace collections::storage {
@@ -38,8 +37,7 @@ TEST_P(StoreTest, OpeningTransitionReadsBack) {
   ASSERT_TRUE(by_loan.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(*by_loan, t.next));
   EXPECT_EQ(store_->GetCase(2).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(), absl::StatusCode::kNotFound);
 
   absl::StatusOr<std::vector<v1::CaseEvent>> events = Events(1);
   ASSERT_TRUE(events.ok());
@@ -59,8 +57,7 @@ TEST_P(StoreTest, OpeningTransitionReadsBack) {
     EXPECT_EQ(task.queue(), spec.queue);
     EXPECT_EQ(task.state(), v1::TASK_STATE_READY);
     EXPECT_EQ(task.priority(), spec.priority);
-    EXPECT_EQ(task.not_before().seconds(),
-              absl::ToUnixSeconds(spec.not_before));
+    EXPECT_EQ(task.not_before().seconds(), absl::ToUnixSeconds(spec.not_before));
     EXPECT_EQ(task.deadline().seconds(), absl::ToUnixSeconds(spec.deadline));
     EXPECT_EQ(task.attempts(), 0);
     EXPECT_EQ(task.lease_token(), 0);
@@ -72,8 +69,7 @@ TEST_P(StoreTest, OpeningTransitionReadsBack) {
   EXPECT_TRUE(MessageDifferencer::Equals(*one, (*tasks)[1]));
   EXPECT_EQ(store_->GetTask(3).status().code(), absl::StatusCode::kNotFound);
 
-  absl::StatusOr<std::vector<workflow::TimerSpec>> timers =
-      store_->ListTimers(1);
+  absl::StatusOr<std::vector<workflow::TimerSpec>> timers = store_->ListTimers(1);
   ASSERT_TRUE(timers.ok());
   ASSERT_EQ(timers->size(), 1u);
   EXPECT_EQ((*timers)[0].timer, t.set_timers[0].timer);
@@ -106,10 +102,8 @@ TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
   const int64_t principal = 900'000'000'000'000;  // 9 trillion CNY
   ASSERT_TRUE(store_
                   ->Write([&](UnitOfWork& uow) -> absl::Status {
-                    if (auto s = uow.SetNextId("case", case_id); !s.ok())
-                      return s;
-                    if (auto s = uow.SetNextId("task", task_id); !s.ok())
-                      return s;
+                    if (auto s = uow.SetNextId("case", case_id); !s.ok()) return s;
+                    if (auto s = uow.SetNextId("task", task_id); !s.ok()) return s;
                     return uow.SetNextId("handoff", handoff);
                   })
                   .ok());
@@ -129,8 +123,7 @@ TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
             t.create_tasks[0].cost_fen = overdue;
             t.create_tasks[0].payload.set_overdue_total_fen(overdue);
             t.set_timers[0].timer.ref = k2To31 + 9;
-            t.handoff =
-                workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "severe", /*firm_id=*/""};
+            t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "severe", /*firm_id=*/""};
             if (auto s = uow.Apply(t, 0); !s.ok()) return s;
             absl::StatusOr<int64_t> after = uow.AllocateIds("case", 1);
             if (!after.ok()) return after.status();
@@ -157,14 +150,12 @@ TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
   EXPECT_EQ((*tasks)[0].payload().overdue_total_fen(), overdue);
   EXPECT_TRUE(store_->GetTask(task_id + 1).ok());
 
-  absl::StatusOr<std::vector<workflow::TimerSpec>> timers =
-      store_->ListTimers(case_id);
+  absl::StatusOr<std::vector<workflow::TimerSpec>> timers = store_->ListTimers(case_id);
   ASSERT_TRUE(timers.ok());
   ASSERT_EQ(timers->size(), 1u);
   EXPECT_EQ((*timers)[0].timer.ref, k2To31 + 9);
 
-  absl::StatusOr<std::vector<v1::Handoff>> handoffs =
-      store_->ListHandoffs("", 0, 10);
+  absl::StatusOr<std::vector<v1::Handoff>> handoffs = store_->ListHandoffs("", 0, 10);
   ASSERT_TRUE(handoffs.ok()) << handoffs.status();
   ASSERT_EQ(handoffs->size(), 1u);
   EXPECT_EQ((*handoffs)[0].sequence(), handoff);
@@ -183,8 +174,8 @@ TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
   EXPECT_EQ(id, case_id);
   EXPECT_EQ(total, overdue);
   EXPECT_EQ(outstanding, principal);
-  *sql << "SELECT task_id, cost_fen FROM tasks WHERE priority = 3000000123456",
-      soci::into(task), soci::into(cost);
+  *sql << "SELECT task_id, cost_fen FROM tasks WHERE priority = 3000000123456", soci::into(task),
+      soci::into(cost);
   EXPECT_EQ(task, task_id);
   EXPECT_EQ(cost, overdue);
 
@@ -198,12 +189,9 @@ TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
 
 TEST_P(StoreTest, InsertingAnExistingCaseIsAlreadyExists) {
   ASSERT_TRUE(Apply(Opening(1, "L-1"), 0).ok());
-  EXPECT_EQ(Apply(Opening(1, "L-2"), 0).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(Apply(Opening(2, "L-1"), 0).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Apply(Opening(1, "L-2"), 0).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Apply(Opening(2, "L-1"), 0).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->GetCaseByLoan("L-2").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(Events(2)->empty());
   EXPECT_EQ(store_->ListTasks(1)->size(), 2u);
 }
@@ -215,15 +203,13 @@ TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
   t2.next.set_stage(v1::STAGE_COUNSELLING);
   t2.cancel_open_tasks = true;
   t2.clear_all_timers = true;
-  t2.create_tasks = {
-      MakeTask(v1::TASK_TYPE_COUNSELLING_CALL, "call.counselling", 500, kNow)};
+  t2.create_tasks = {MakeTask(v1::TASK_TYPE_COUNSELLING_CALL, "call.counselling", 500, kNow)};
   ASSERT_TRUE(Apply(t2, 1).ok());
 
   // A writer that read version 1 loses, with all its effects.
   workflow::Transition stale = Following(c1);
   stale.create_tasks = {MakeTask(v1::TASK_TYPE_HOME_VISIT, "field", 900, kNow)};
-  stale.set_timers = {
-      {{workflow::TimerKind::kPromiseDue, 99}, absl::CivilDay(2026, 12, 1)}};
+  stale.set_timers = {{{workflow::TimerKind::kPromiseDue, 99}, absl::CivilDay(2026, 12, 1)}};
   stale.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "x", /*firm_id=*/""};
   absl::Status s = Apply(stale, 1);
   EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
@@ -328,9 +314,8 @@ TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
   started.get_future().wait();
 
   enum Kind { kOk, kDuplicateLoan, kFailsAfterWriting, kThrows, kDbError };
-  const std::vector<Kind> kinds = {
-      kOk, kDuplicateLoan, kOk,      kFailsAfterWriting,
-      kOk, kThrows,        kDbError, kOk};
+  const std::vector<Kind> kinds = {kOk, kDuplicateLoan, kOk,      kFailsAfterWriting,
+                                   kOk, kThrows,        kDbError, kOk};
   std::vector<std::promise<absl::Status>> done(kinds.size());
   for (size_t i = 0; i < kinds.size(); ++i) {
     const Kind kind = kinds[i];
@@ -338,8 +323,7 @@ TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
     store_->Submit(
         [kind, case_id](UnitOfWork& uow) -> absl::Status {
           workflow::Transition t = Opening(
-              case_id, kind == kDuplicateLoan ? std::string("L-0")
-                                              : absl::StrCat("L-", case_id));
+              case_id, kind == kDuplicateLoan ? std::string("L-0") : absl::StrCat("L-", case_id));
           t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "batch", /*firm_id=*/""};
           if (kind == kDbError) {
             if (auto s = uow.SetNextId("handoff", 1); !s.ok()) return s;
@@ -379,9 +363,7 @@ TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
         break;
     }
     if (kinds[i] != kOk) {
-      EXPECT_EQ(store_->GetCase(100 + i).status().code(),
-                absl::StatusCode::kNotFound)
-          << i;
+      EXPECT_EQ(store_->GetCase(100 + i).status().code(), absl::StatusCode::kNotFound) << i;
       EXPECT_TRUE(store_->ListTasks(100 + i)->empty());
     }
   }
@@ -436,8 +418,7 @@ TEST_P(StoreTest, ReadsSeeOnlyCommittedData) {
       },
       [&](absl::Status s) { done.set_value(s); });
   applied.get_future().wait();
-  EXPECT_EQ(store_->GetCaseByLoan("L-1").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCaseByLoan("L-1").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(Events(1)->empty());
   release.set_value();
   ASSERT_TRUE(done.get_future().get().ok());

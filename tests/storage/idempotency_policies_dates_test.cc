@@ -1,11 +1,10 @@
 // The storage suite: idempotent responses, policy versions, the business date.
 // See store_fixture.h for the backends and the fixture.
-#include "tests/storage/store_fixture.h"
-
 #include <optional>
 #include <string>
 
 #include "google/protobuf/util/message_differencer.h"
+#include "tests/storage/store_fixture.h"
 #include "workflow/policy.h"
 
 namespace collections::storage {
@@ -27,8 +26,7 @@ TEST_P(StoreTest, IdempotentResponses) {
   ASSERT_TRUE(store_
                   ->Write([&](UnitOfWork& u) -> absl::Status {
                     found = u.FindResponse("CompleteTask", "req-1");
-                    EXPECT_TRUE(found.ok() && found->has_value() &&
-                                **found == bytes);
+                    EXPECT_TRUE(found.ok() && found->has_value() && **found == bytes);
                     found = u.FindResponse("RecordPayment", "req-1");
                     EXPECT_TRUE(found.ok() && !found->has_value());
                     return u.SaveResponse("CompleteTask", "req-1", "second");
@@ -37,17 +35,14 @@ TEST_P(StoreTest, IdempotentResponses) {
   ASSERT_TRUE(store_
                   ->Write([&](UnitOfWork& u) -> absl::Status {
                     found = u.FindResponse("CompleteTask", "req-1");
-                    EXPECT_TRUE(found.ok() && found->has_value() &&
-                                **found == "second");
+                    EXPECT_TRUE(found.ok() && found->has_value() && **found == "second");
                     return found.status();
                   })
                   .ok());
   // A response saved by a failed command is not kept.
   EXPECT_FALSE(store_
                    ->Write([&](UnitOfWork& u) -> absl::Status {
-                     if (auto s = u.SaveResponse("CompleteTask", "req-2", "x");
-                         !s.ok())
-                       return s;
+                     if (auto s = u.SaveResponse("CompleteTask", "req-2", "x"); !s.ok()) return s;
                      return absl::AbortedError("retry");
                    })
                    .ok());
@@ -75,10 +70,8 @@ TEST_P(StoreTest, PoliciesAreVersioned) {
                     absl::StatusOr<int64_t> v2 = u.PutPolicy(p2);
                     if (!v2.ok()) return v2.status();
                     EXPECT_EQ(*v2, 2);
-                    absl::StatusOr<std::optional<v1::Policy>> back =
-                        u.LoadPolicy(2);
-                    EXPECT_TRUE(back.ok() && back->has_value() &&
-                                (*back)->name() == "stricter");
+                    absl::StatusOr<std::optional<v1::Policy>> back = u.LoadPolicy(2);
+                    EXPECT_TRUE(back.ok() && back->has_value() && (*back)->name() == "stricter");
                     return absl::OkStatus();
                   })
                   .ok());
@@ -96,12 +89,10 @@ TEST_P(StoreTest, PoliciesAreVersioned) {
 }
 
 TEST_P(StoreTest, BusinessDate) {
-  EXPECT_EQ(store_->BusinessDate().status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->BusinessDate().status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(store_
                   ->Write([](UnitOfWork& u) {
-                    EXPECT_EQ(u.BusinessDate().status().code(),
-                              absl::StatusCode::kNotFound);
+                    EXPECT_EQ(u.BusinessDate().status().code(), absl::StatusCode::kNotFound);
                     return u.SetBusinessDate(absl::CivilDay(2026, 11, 1));
                   })
                   .ok());

@@ -1,12 +1,11 @@
 // The storage suite: event log plus snapshot (docs/design.md, decision 2).
 // See store_fixture.h for the backends and the fixture.
-#include "tests/storage/store_fixture.h"
-
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "google/protobuf/util/message_differencer.h"
+#include "tests/storage/store_fixture.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
 
@@ -17,9 +16,7 @@ using google::protobuf::util::MessageDifferencer;
 
 TEST_P(StoreTest, ReplayOfStoredEventsRebuildsTheStoredCase) {
   v1::Policy policy = workflow::DefaultPolicy();
-  ASSERT_TRUE(
-      store_->Write([&](UnitOfWork& u) { return u.PutPolicy(policy).status(); })
-          .ok());
+  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) { return u.PutPolicy(policy).status(); }).ok());
   ASSERT_EQ(policy.version(), 1);
 
   int64_t case_id = 0;
@@ -38,8 +35,7 @@ TEST_P(StoreTest, ReplayOfStoredEventsRebuildsTheStoredCase) {
         if (!c.ok()) return c.status();
         current = **c;
       }
-      absl::StatusOr<workflow::Transition> t =
-          workflow::Decide(current, e, policy, now);
+      absl::StatusOr<workflow::Transition> t = workflow::Decide(current, e, policy, now);
       if (!t.ok()) return t.status();
       if (auto s = u.Apply(*t, current.version()); !s.ok()) return s;
       case_id = t->next.case_id();
@@ -87,10 +83,8 @@ TEST_P(StoreTest, ReplayOfStoredEventsRebuildsTheStoredCase) {
   step(payment);
 
   v1::CaseEvent promise = event(D(2026, 11, 23), "agent:a7");
-  promise.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(1'000 *
-                                                                     CNY);
-  *promise.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() =
-      D(2026, 12, 5);
+  promise.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(1'000 * CNY);
+  *promise.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() = D(2026, 12, 5);
   step(promise);
 
   v1::CaseEvent note = event(D(2026, 11, 23), "agent:a7");
@@ -108,8 +102,7 @@ TEST_P(StoreTest, ReplayOfStoredEventsRebuildsTheStoredCase) {
 
   absl::StatusOr<v1::Case> stored = store_->GetCase(case_id);
   ASSERT_TRUE(stored.ok()) << stored.status();
-  absl::StatusOr<std::vector<v1::CaseEvent>> events =
-      Events(case_id);
+  absl::StatusOr<std::vector<v1::CaseEvent>> events = Events(case_id);
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(static_cast<int64_t>(events->size()), stored->version());
   for (size_t i = 0; i < events->size(); ++i) {

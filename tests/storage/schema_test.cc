@@ -1,13 +1,13 @@
 // The storage suite: schema, migrations, backends and connection failures.
 // See store_fixture.h for the backends and the fixture.
-#include "tests/storage/store_fixture.h"
+#include "storage/schema.h"
 
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "soci/soci.h"
-#include "storage/schema.h"
+#include "tests/storage/store_fixture.h"
 
 namespace collections::storage {
 namespace {
@@ -20,13 +20,11 @@ TEST_P(StoreTest, MigrationsAreRecordedAndIdempotentOnReopen) {
     auto sql = Raw();
     long long version = 0, applied = 0;
     std::string name;
-    soci::statement st =
-        (sql->prepare << "SELECT version, name, applied_at_us "
-                         "FROM schema_migrations ORDER BY version",
-         soci::into(version), soci::into(name), soci::into(applied));
+    soci::statement st = (sql->prepare << "SELECT version, name, applied_at_us "
+                                          "FROM schema_migrations ORDER BY version",
+                          soci::into(version), soci::into(name), soci::into(applied));
     st.execute();
-    while (st.fetch())
-      rows.push_back(absl::StrCat(version, " ", name, " ", applied));
+    while (st.fetch()) rows.push_back(absl::StrCat(version, " ", name, " ", applied));
     return rows;
   };
   std::vector<std::string> before = read_migrations();
@@ -34,8 +32,7 @@ TEST_P(StoreTest, MigrationsAreRecordedAndIdempotentOnReopen) {
   // number while branches are merged).
   ASSERT_FALSE(before.empty());
   EXPECT_EQ(before[0].substr(0, 2), "1 ");
-  EXPECT_EQ(before.back().substr(0, before.back().find(' ')),
-            absl::StrCat(LatestSchemaVersion()));
+  EXPECT_EQ(before.back().substr(0, before.back().find(' ')), absl::StrCat(LatestSchemaVersion()));
 
   Open("L-1");
   store_.reset();
@@ -45,9 +42,8 @@ TEST_P(StoreTest, MigrationsAreRecordedAndIdempotentOnReopen) {
   EXPECT_TRUE(store_->GetCaseByLoan("L-1").ok());  // and the data is there
 
   auto sql = Raw();
-  for (const char* table :
-       {"id_sequences", "business_date", "policies", "cases", "case_events",
-        "tasks", "timers", "handoffs", "payments", "idempotency"}) {
+  for (const char* table : {"id_sequences", "business_date", "policies", "cases", "case_events",
+                            "tasks", "timers", "handoffs", "payments", "idempotency"}) {
     long long n = -1;
     *sql << "SELECT COUNT(*) FROM " << table, soci::into(n);
     EXPECT_GE(n, 0) << table;
@@ -67,8 +63,8 @@ TEST_P(StoreTest, PaymentsRecordTheirUnallocatedPartForReportsAndOldRowsMigrate)
   ASSERT_TRUE(Apply(t, c.version()).ok());
   auto sql = Raw();
   long long recovered = -1, unallocated = -1;
-  *sql << "SELECT recovered_fen, unallocated_fen FROM report_events WHERE case_id = "
-       << c.case_id() << " AND seq = " << t.event.sequence(),
+  *sql << "SELECT recovered_fen, unallocated_fen FROM report_events WHERE case_id = " << c.case_id()
+       << " AND seq = " << t.event.sequence(),
       soci::into(recovered), soci::into(unallocated);
   EXPECT_EQ(recovered, 3'000 * CNY);
   EXPECT_EQ(unallocated, 500 * CNY);
@@ -83,8 +79,8 @@ TEST_P(StoreTest, PaymentsRecordTheirUnallocatedPartForReportsAndOldRowsMigrate)
   *sql << "DELETE FROM schema_migrations WHERE version >= 6";
   OpenStore();
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
-  *sql << "SELECT recovered_fen, unallocated_fen FROM report_events WHERE case_id = "
-       << c.case_id() << " AND seq = " << t.event.sequence(),
+  *sql << "SELECT recovered_fen, unallocated_fen FROM report_events WHERE case_id = " << c.case_id()
+       << " AND seq = " << t.event.sequence(),
       soci::into(recovered), soci::into(unallocated);
   EXPECT_EQ(recovered, 3'000 * CNY);
   EXPECT_EQ(unallocated, 0);
@@ -136,8 +132,7 @@ TEST_P(StoreTest, LostConnectionsAreUnavailableThenRecover) {
   for (int i = 0; i < 2 * defaults.read_pool_size + 2; ++i) {
     absl::StatusOr<v1::Case> c = store_->GetCase(1);
     if (!c.ok()) {
-      EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable)
-          << c.status();
+      EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable) << c.status();
       ++unavailable;
     }
   }
@@ -150,18 +145,15 @@ TEST_P(StoreTest, LostConnectionsAreUnavailableThenRecover) {
 TEST_P(StoreTest, RejectsUnknownConnectionStrings) {
   StoreOptions options;
   options.connection = "mysql://db=x";
-  EXPECT_EQ(Store::Open(options).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Store::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(StoreTest, UnreachableDatabaseIsUnavailable) {
   StoreOptions options;
-  options.connection =
-      GetParam() == Backend::kSqlite
-          ? "sqlite3://db=/nonexistent-dir/x.db"
-          : "postgresql://host=127.0.0.1 port=1 dbname=x connect_timeout=2";
-  EXPECT_EQ(Store::Open(options).status().code(),
-            absl::StatusCode::kUnavailable);
+  options.connection = GetParam() == Backend::kSqlite
+                           ? "sqlite3://db=/nonexistent-dir/x.db"
+                           : "postgresql://host=127.0.0.1 port=1 dbname=x connect_timeout=2";
+  EXPECT_EQ(Store::Open(options).status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

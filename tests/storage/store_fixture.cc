@@ -20,23 +20,18 @@ namespace collections::storage {
 
 using google::protobuf::util::TimeUtil;
 
-v1::Date D(int y, int m, int d) {
-  return workflow::DayToProto(absl::CivilDay(y, m, d));
-}
+v1::Date D(int y, int m, int d) { return workflow::DayToProto(absl::CivilDay(y, m, d)); }
 
 google::protobuf::Timestamp Ts(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
 }
-
 
 namespace {
 
 class SqliteDatabase : public TestDatabase {
  public:
   SqliteDatabase() {
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "storage_test.XXXXXX")
-            .string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "storage_test.XXXXXX").string();
     if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp");
     dir_ = tmpl;
   }
@@ -93,8 +88,8 @@ std::string BackendName(const ::testing::TestParamInfo<Backend>& info) {
 
 }  // namespace
 
-workflow::TaskSpec MakeTask(v1::TaskType type, const std::string& queue,
-                            int64_t priority, absl::Time not_before) {
+workflow::TaskSpec MakeTask(v1::TaskType type, const std::string& queue, int64_t priority,
+                            absl::Time not_before) {
   workflow::TaskSpec t;
   t.type = type;
   t.queue = queue;
@@ -110,8 +105,7 @@ workflow::TaskSpec MakeTask(v1::TaskType type, const std::string& queue,
 
 // Opens case `case_id` for `loan`: a mild REMINDER case with an SMS task,
 // a reminder call due a day later, and a promise timer.
-workflow::Transition Opening(int64_t case_id, const std::string& loan,
-                             int64_t overdue_fen) {
+workflow::Transition Opening(int64_t case_id, const std::string& loan, int64_t overdue_fen) {
   workflow::Transition t;
   v1::Case& c = t.next;
   c.set_case_id(case_id);
@@ -148,17 +142,15 @@ workflow::Transition Opening(int64_t case_id, const std::string& loan,
   e.mutable_imported()->mutable_overdue()->set_principal_fen(overdue_fen);
   e.set_stage_after(v1::STAGE_REMINDER);
 
-  t.create_tasks = {MakeTask(v1::TASK_TYPE_SMS_REMINDER, "sms", 200, kNow),
-                    MakeTask(v1::TASK_TYPE_REMINDER_CALL, "call.early", 100,
-                             kNow + absl::Hours(24))};
-  t.set_timers = {
-      {{workflow::TimerKind::kPromiseDue, 7}, absl::CivilDay(2026, 11, 10)}};
+  t.create_tasks = {
+      MakeTask(v1::TASK_TYPE_SMS_REMINDER, "sms", 200, kNow),
+      MakeTask(v1::TASK_TYPE_REMINDER_CALL, "call.early", 100, kNow + absl::Hours(24))};
+  t.set_timers = {{{workflow::TimerKind::kPromiseDue, 7}, absl::CivilDay(2026, 11, 10)}};
   return t;
 }
 
 // The next version of `current`: an agent's note, no effects.
-workflow::Transition Following(const v1::Case& current,
-                               absl::Time at) {
+workflow::Transition Following(const v1::Case& current, absl::Time at) {
   workflow::Transition t;
   t.next = current;
   t.next.set_version(current.version() + 1);
@@ -177,9 +169,7 @@ workflow::Transition Following(const v1::Case& current,
 // --- The fixture ------------------------------------------------------------
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
-                         ::testing::Values(Backend::kSqlite,
-                                           Backend::kPostgres),
-                         BackendName);
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 void StoreTest::SetUp() {
   RegisterBackends();
@@ -193,8 +183,8 @@ void StoreTest::SetUp() {
     try {
       db_ = std::make_unique<PostgresDatabase>(admin);
     } catch (const std::exception& e) {
-      FAIL() << "cannot create a test database with COLLECTIONS_TEST_PG=\""
-             << admin << "\": " << e.what();
+      FAIL() << "cannot create a test database with COLLECTIONS_TEST_PG=\"" << admin
+             << "\": " << e.what();
     }
   } else {
     db_ = std::make_unique<SqliteDatabase>();
@@ -226,8 +216,7 @@ std::unique_ptr<soci::session> StoreTest::Raw() {
   return sql;
 }
 
-absl::Status StoreTest::Apply(const workflow::Transition& t,
-                              int64_t expected) {
+absl::Status StoreTest::Apply(const workflow::Transition& t, int64_t expected) {
   return store_->Write([&](UnitOfWork& uow) { return uow.Apply(t, expected); });
 }
 

@@ -50,8 +50,8 @@ class TestDatabase {
 
 // --- Transitions built by hand, so that storage is tested on its own -------
 
-workflow::TaskSpec MakeTask(v1::TaskType type, const std::string& queue,
-                            int64_t priority, absl::Time not_before);
+workflow::TaskSpec MakeTask(v1::TaskType type, const std::string& queue, int64_t priority,
+                            absl::Time not_before);
 
 // Opens case `case_id` for `loan`: a mild REMINDER case with an SMS task,
 // a reminder call due a day later, and a promise timer.
@@ -59,8 +59,7 @@ workflow::Transition Opening(int64_t case_id, const std::string& loan,
                              int64_t overdue_fen = 3'000 * CNY);
 
 // The next version of `current`: an agent's note, no effects.
-workflow::Transition Following(const v1::Case& current,
-                               absl::Time at = kNow + absl::Minutes(1));
+workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + absl::Minutes(1));
 
 // --- The fixture ------------------------------------------------------------
 

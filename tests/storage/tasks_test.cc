@@ -1,7 +1,5 @@
 // The storage suite: tasks (leases, fencing, holds, readiness, call counts) and due timers.
 // See store_fixture.h for the backends and the fixture.
-#include "tests/storage/store_fixture.h"
-
 #include <mutex>
 #include <optional>
 #include <string>
@@ -11,6 +9,7 @@
 #include "soci/soci.h"
 #include "storage/schema.h"
 #include "storage/sql_enums.h"
+#include "tests/storage/store_fixture.h"
 #include "workflow/compliance.h"
 #include "workflow/dates.h"
 
@@ -51,12 +50,10 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
     EXPECT_EQ(t.lease_owner(), "w1");
     EXPECT_EQ(t.lease_token(), 1);
     EXPECT_EQ(t.attempts(), 1);
-    EXPECT_EQ(t.lease_expires_at().seconds(),
-              absl::ToUnixSeconds(kNow + absl::Minutes(5)));
+    EXPECT_EQ(t.lease_expires_at().seconds(), absl::ToUnixSeconds(kNow + absl::Minutes(5)));
     absl::StatusOr<v1::Task> stored = store_->GetTask(t.task_id());
     ASSERT_TRUE(stored.ok());
-    EXPECT_TRUE(MessageDifferencer::Equals(*stored, t))
-        << stored->DebugString();
+    EXPECT_TRUE(MessageDifferencer::Equals(*stored, t)) << stored->DebugString();
   }
   EXPECT_TRUE(claim(spec).empty());  // nothing is handed out twice
 
@@ -68,9 +65,7 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
   EXPECT_TRUE(claim(spec).empty());
   spec.types = {v1::TASK_TYPE_REMINDER_CALL};
   // Compliance holds keep it in the queue, with the reason recorded.
-  spec.hold = [](const v1::Task&) {
-    return std::string("outside contact window");
-  };
+  spec.hold = [](const v1::Task&) { return std::string("outside contact window"); };
   EXPECT_TRUE(claim(spec).empty());
   EXPECT_EQ(store_->GetTask(2)->hold_reason(), "outside contact window");
   EXPECT_EQ(store_->GetTask(2)->state(), v1::TASK_STATE_READY);
@@ -83,14 +78,11 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
   outcome.mutable_sms()->set_delivered(true);
   const absl::Time t1 = kNow + absl::Minutes(1);
   // Stale token, unknown task, then the real completion, then again.
-  EXPECT_EQ(write([&](UnitOfWork& u) {
-              return u.CompleteTask(3, 2, outcome, t1).status();
-            }).code(),
+  EXPECT_EQ(write([&](UnitOfWork& u) { return u.CompleteTask(3, 2, outcome, t1).status(); }).code(),
             absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(write([&](UnitOfWork& u) {
-              return u.CompleteTask(99, 1, outcome, t1).status();
-            }).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      write([&](UnitOfWork& u) { return u.CompleteTask(99, 1, outcome, t1).status(); }).code(),
+      absl::StatusCode::kNotFound);
   v1::Task completed;
   ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
                 absl::StatusOr<v1::Task> r = u.CompleteTask(3, 1, outcome, t1);
@@ -99,24 +91,19 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
               }).ok());
   EXPECT_EQ(completed.type(), v1::TASK_TYPE_SMS_REMINDER);
   EXPECT_EQ(store_->GetTask(3)->state(), v1::TASK_STATE_COMPLETED);
-  EXPECT_EQ(write([&](UnitOfWork& u) {
-              return u.CompleteTask(3, 1, outcome, t1).status();
-            }).code(),
+  EXPECT_EQ(write([&](UnitOfWork& u) { return u.CompleteTask(3, 1, outcome, t1).status(); }).code(),
             absl::StatusCode::kFailedPrecondition);
 
   // Task 1: extend, then return it for a retry in an hour.
-  ASSERT_TRUE(
-      write([&](UnitOfWork& u) {
-        return u.ExtendLease(1, 1, kNow + absl::Minutes(30), t1).status();
-      }).ok());
+  ASSERT_TRUE(write([&](UnitOfWork& u) {
+                return u.ExtendLease(1, 1, kNow + absl::Minutes(30), t1).status();
+              }).ok());
   EXPECT_EQ(store_->GetTask(1)->lease_expires_at().seconds(),
             absl::ToUnixSeconds(kNow + absl::Minutes(30)));
-  ASSERT_TRUE(write([&](UnitOfWork& u) {
-                return u
-                    .ReturnTask(1, 1, kNow + absl::Hours(1), false,
-                                "gateway down", t1)
-                    .status();
-              }).ok());
+  ASSERT_TRUE(
+      write([&](UnitOfWork& u) {
+        return u.ReturnTask(1, 1, kNow + absl::Hours(1), false, "gateway down", t1).status();
+      }).ok());
   absl::StatusOr<v1::Task> returned = store_->GetTask(1);
   EXPECT_EQ(returned->state(), v1::TASK_STATE_READY);
   EXPECT_EQ(returned->hold_reason(), "gateway down");
@@ -139,33 +126,27 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
   // Its lease (5 minutes by default) runs out: back in the queue.
   std::vector<int64_t> expired;
   ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
-                absl::StatusOr<std::vector<int64_t>> r =
-                    u.ExpireLeases(kNow + absl::Hours(3), 100);
+                absl::StatusOr<std::vector<int64_t>> r = u.ExpireLeases(kNow + absl::Hours(3), 100);
                 if (r.ok()) expired = *r;
                 return r.status();
               }).ok());
   EXPECT_EQ(expired, (std::vector<int64_t>{1}));
   EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
-  EXPECT_EQ(
-      write([&](UnitOfWork& u) {
-        return u.CompleteTask(1, 2, outcome, kNow + absl::Hours(3)).status();
-      }).code(),
-      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(write([&](UnitOfWork& u) {
+              return u.CompleteTask(1, 2, outcome, kNow + absl::Hours(3)).status();
+            }).code(),
+            absl::StatusCode::kFailedPrecondition);
   // An expired lease cannot be completed even before the sweep.
   spec.now = kNow + absl::Hours(4);
   leased = claim(spec);
   ASSERT_EQ(leased.size(), 1u);
-  EXPECT_EQ(
-      write([&](UnitOfWork& u) {
-        return u.CompleteTask(1, 3, outcome, kNow + absl::Hours(5)).status();
-      }).code(),
-      absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(write([&](UnitOfWork& u) {
+              return u.CompleteTask(1, 3, outcome, kNow + absl::Hours(5)).status();
+            }).code(),
+            absl::StatusCode::kFailedPrecondition);
   // Failing too often: an incident.
   ASSERT_TRUE(write([&](UnitOfWork& u) {
-                return u
-                    .ReturnTask(1, 3, kNow, true, "3 failures",
-                                kNow + absl::Hours(4))
-                    .status();
+                return u.ReturnTask(1, 3, kNow, true, "3 failures", kNow + absl::Hours(4)).status();
               }).ok());
   EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_INCIDENT);
   (void)a;
@@ -193,10 +174,12 @@ TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
   // Created tasks are reported once committed; a rolled-back command's not.
   v1::Case a = Open("L-a");  // tasks 1 (sms, now), 2 (call.early, +24h)
   EXPECT_EQ(take(), (std::vector<std::string>{"sms", "call.early"}));
-  EXPECT_EQ(store_->Write([&](UnitOfWork& uow) -> absl::Status {
-              EXPECT_TRUE(uow.Apply(Opening(7, "L-b"), 0).ok());
-              return absl::AbortedError("changed my mind");
-            }).code(),
+  EXPECT_EQ(store_
+                ->Write([&](UnitOfWork& uow) -> absl::Status {
+                  EXPECT_TRUE(uow.Apply(Opening(7, "L-b"), 0).ok());
+                  return absl::AbortedError("changed my mind");
+                })
+                .code(),
             absl::StatusCode::kAborted);
   EXPECT_TRUE(take().empty());
 
@@ -227,12 +210,12 @@ TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
             absl::StatusCode::kOk);
   EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_READY);
   std::optional<absl::Time> next;
-  ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
-                absl::StatusOr<std::optional<absl::Time>> r =
-                    u.NextReadyTime({"sms", "call.early"}, kNow);
-                if (r.ok()) next = *r;
-                return r.status();
-              }).ok());
+  ASSERT_TRUE(
+      write([&](UnitOfWork& u) -> absl::Status {
+        absl::StatusOr<std::optional<absl::Time>> r = u.NextReadyTime({"sms", "call.early"}, kNow);
+        if (r.ok()) next = *r;
+        return r.status();
+      }).ok());
   EXPECT_EQ(next, kNow + absl::Hours(2));
 
   // Calls per borrower: today, connected today, unreported today (each a
@@ -252,8 +235,8 @@ TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
   ASSERT_TRUE(write([&](UnitOfWork& u) { return u.EndContact(2, 5, false); }).ok());
   CallCounts counts;
   ASSERT_TRUE(write([&](UnitOfWork& u) -> absl::Status {
-                absl::StatusOr<CallCounts> r = u.CountCalls(
-                    "B-L-a", kNow - absl::Hours(1), kNow - absl::Hours(24 * 6), kNow);
+                absl::StatusOr<CallCounts> r =
+                    u.CountCalls("B-L-a", kNow - absl::Hours(1), kNow - absl::Hours(24 * 6), kNow);
                 if (r.ok()) counts = *r;
                 return r.status();
               }).ok());
@@ -292,11 +275,13 @@ TEST_P(StoreTest, CallsInProgressAtTheUpgradeKeepTheirReservation) {
   spec.worker = "w1";
   spec.now = at;
   std::vector<v1::Task> leased;
-  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) -> absl::Status {
-                absl::StatusOr<std::vector<v1::Task>> r = u.ClaimTasks(spec);
-                if (r.ok()) leased = *r;
-                return r.status();
-              }).ok());
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& u) -> absl::Status {
+                    absl::StatusOr<std::vector<v1::Task>> r = u.ClaimTasks(spec);
+                    if (r.ok()) leased = *r;
+                    return r.status();
+                  })
+                  .ok());
   ASSERT_EQ(leased.size(), 1u);
   const int64_t token = leased[0].lease_token();
 
@@ -319,12 +304,14 @@ TEST_P(StoreTest, CallsInProgressAtTheUpgradeKeepTheirReservation) {
   OpenStore();
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
   CallCounts counts;
-  ASSERT_TRUE(store_->Write([&](UnitOfWork& u) -> absl::Status {
-                absl::StatusOr<CallCounts> r =
-                    u.CountCalls("B-up", at - absl::Hours(1), at - absl::Hours(24 * 6), at);
-                if (r.ok()) counts = *r;
-                return r.status();
-              }).ok());
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& u) -> absl::Status {
+                    absl::StatusOr<CallCounts> r =
+                        u.CountCalls("B-up", at - absl::Hours(1), at - absl::Hours(24 * 6), at);
+                    if (r.ok()) counts = *r;
+                    return r.status();
+                  })
+                  .ok());
   EXPECT_EQ(counts.attempts_today, 2);
   EXPECT_EQ(counts.connected_today, 0);
   EXPECT_EQ(counts.unreported_today, 1);
@@ -333,17 +320,14 @@ TEST_P(StoreTest, CallsInProgressAtTheUpgradeKeepTheirReservation) {
 TEST_P(StoreTest, DueTimersComeEarliestFirst) {
   v1::Case a = Open("L-a");  // timer due 2026-11-10
   workflow::Transition tb = Opening(2, "L-b");
-  tb.set_timers = {
-      {{workflow::TimerKind::kInstalmentDue, 5001},
-       absl::CivilDay(2026, 11, 12)},
-      {{workflow::TimerKind::kPromiseDue, 3}, absl::CivilDay(2026, 11, 9)}};
+  tb.set_timers = {{{workflow::TimerKind::kInstalmentDue, 5001}, absl::CivilDay(2026, 11, 12)},
+                   {{workflow::TimerKind::kPromiseDue, 3}, absl::CivilDay(2026, 11, 9)}};
   ASSERT_TRUE(Apply(tb, 0).ok());
   auto due = [&](absl::CivilDay day) {
     std::vector<DueTimer> out;
     EXPECT_TRUE(store_
                     ->Write([&](UnitOfWork& u) -> absl::Status {
-                      absl::StatusOr<std::vector<DueTimer>> r =
-                          u.DueTimers(day, 10);
+                      absl::StatusOr<std::vector<DueTimer>> r = u.DueTimers(day, 10);
                       if (r.ok()) out = *r;
                       return r.status();
                     })
@@ -365,8 +349,7 @@ TEST_P(StoreTest, DueTimersComeEarliestFirst) {
   // Clearing one and re-setting another (an upsert moves its date).
   workflow::Transition t = Following(tb.next);
   t.clear_timers = {{workflow::TimerKind::kPromiseDue, 3}};
-  t.set_timers = {{{workflow::TimerKind::kInstalmentDue, 5001},
-                   absl::CivilDay(2026, 12, 12)}};
+  t.set_timers = {{{workflow::TimerKind::kInstalmentDue, 5001}, absl::CivilDay(2026, 12, 12)}};
   ASSERT_TRUE(Apply(t, 1).ok());
   std::vector<workflow::TimerSpec> timers = *store_->ListTimers(2);
   ASSERT_EQ(timers.size(), 1u);
@@ -379,8 +362,7 @@ TEST_P(StoreTest, DueTimersComeEarliestFirst) {
 TEST(SqlEnumsTest, CallTaskTypesAreTheWorkflowsCalls) {
   std::string calls = "(";
   for (int type = v1::TaskType_MIN; type <= v1::TaskType_MAX; ++type) {
-    if (!v1::TaskType_IsValid(type) ||
-        !workflow::IsCallTask(static_cast<v1::TaskType>(type))) {
+    if (!v1::TaskType_IsValid(type) || !workflow::IsCallTask(static_cast<v1::TaskType>(type))) {
       continue;
     }
     if (calls.size() > 1) calls += ", ";

@@ -51,8 +51,10 @@ TEST_F(ComplianceTest, TheBorrowersZoneDecidesIncludingOnDstDays) {
   const absl::TimeZone london = Zone("Europe/London");
   // 2026-03-29: clocks go from 01:00 GMT to 02:00 BST; 08:00 BST is 07:00 UTC.
   const absl::Time before = absl::FromCivil(absl::CivilSecond(2026, 3, 29, 0, 30, 0), london);
-  const ContactDecision d = CheckContact(rules_, {}, v1::TASK_TYPE_SMS_REMINDER, before, london, {});
-  EXPECT_EQ(d.recheck, absl::FromCivil(absl::CivilSecond(2026, 3, 29, 7, 0, 0), absl::UTCTimeZone()));
+  const ContactDecision d =
+      CheckContact(rules_, {}, v1::TASK_TYPE_SMS_REMINDER, before, london, {});
+  EXPECT_EQ(d.recheck,
+            absl::FromCivil(absl::CivilSecond(2026, 3, 29, 7, 0, 0), absl::UTCTimeZone()));
   // The same instant, 08:30 in Shanghai, is inside there.
   EXPECT_EQ(CheckContact(rules_, {}, v1::TASK_TYPE_SMS_REMINDER, before, shanghai_, {}).hold, "");
   // A window opening inside a spring-forward gap opens when the gap ends
@@ -124,8 +126,8 @@ TEST_F(ComplianceTest, CallsNotYetReportedCountAgainstTheConnectedCap) {
       EXPECT_THAT(d.hold, HasSubstr(row.hold));
       // The next day's window; while calls are out, a minute (a report or a
       // release may free a place).
-      EXPECT_EQ(d.recheck, row.calls.unreported_today > 0 ? noon + absl::Minutes(1)
-                                                          : At(2026, 11, 30, 8, 0));
+      EXPECT_EQ(d.recheck,
+                row.calls.unreported_today > 0 ? noon + absl::Minutes(1) : At(2026, 11, 30, 8, 0));
     }
   }
 }
@@ -145,16 +147,16 @@ TEST_F(ComplianceTest, ReservationsKeepEveryBatchWithinTheConnectedCap) {
     return granted;
   };
   const struct {
-    std::vector<int> batches;    // calls asked for by successive claims
-    std::vector<bool> endings;   // then how the granted ones end (reached?)
-    int granted;                 // calls handed out by the batches
-    int granted_after;           // a further claim of 20, after the endings
+    std::vector<int> batches;   // calls asked for by successive claims
+    std::vector<bool> endings;  // then how the granted ones end (reached?)
+    int granted;                // calls handed out by the batches
+    int granted_after;          // a further claim of 20, after the endings
   } rows[] = {
       {{20}, {true, true, true}, 3, 0},
       {{1, 1, 1, 1}, {true, true, true}, 3, 0},
-      {{2, 2}, {true, false, true}, 3, 1},    // one ended unconnected
-      {{4}, {false, false, false}, 3, 3},     // none connected: the attempts
-      {{20}, {}, 3, 0},                       // unreported (lapsed) still count
+      {{2, 2}, {true, false, true}, 3, 1},  // one ended unconnected
+      {{4}, {false, false, false}, 3, 3},   // none connected: the attempts
+      {{20}, {}, 3, 0},                     // unreported (lapsed) still count
       {{1}, {false}, 1, 3},
   };
   for (const auto& row : rows) {
@@ -164,8 +166,7 @@ TEST_F(ComplianceTest, ReservationsKeepEveryBatchWithinTheConnectedCap) {
     EXPECT_EQ(granted, row.granted);
     for (bool reached : row.endings) EndCall(calls, reached);
     EXPECT_EQ(claim(calls, 20), row.granted_after);
-    EXPECT_LE(calls.connected_today + calls.unreported_today,
-              rules_.max_connected_calls_per_day());
+    EXPECT_LE(calls.connected_today + calls.unreported_today, rules_.max_connected_calls_per_day());
     EXPECT_LE(calls.attempts_today, rules_.max_call_attempts_per_day());
   }
 }
@@ -199,10 +200,9 @@ TEST_F(ComplianceTest, WhichEventsLiftAContactHold) {
   // The reasons a case hold leaves on a task, and only those, are lifted by
   // such an event (a window, a cap or a failure's retry wait stays).
   const absl::Time noon = At(2026, 11, 29, 12, 0);
-  for (const v1::Holds& h : {holds(true, false, false, false, false),
-                             holds(false, true, false, false, false),
-                             holds(false, false, true, false, false),
-                             holds(false, false, false, true, false)}) {
+  for (const v1::Holds& h :
+       {holds(true, false, false, false, false), holds(false, true, false, false, false),
+        holds(false, false, true, false, false), holds(false, false, false, true, false)}) {
     EXPECT_TRUE(IsCaseHoldReason(Check(noon, v1::TASK_TYPE_SMS_REMINDER, {}, h).hold));
   }
   EXPECT_FALSE(IsCaseHoldReason(Check(At(2026, 11, 29, 23, 0)).hold));

@@ -29,8 +29,8 @@ TEST(ParseCny, WholeAndTwoDecimalsOnly) {
 }
 
 TEST(Args, FlagsSwitchesAndWhatToFix) {
-  const std::vector<Flag> flags = {{"from", "DATE", ""}, {"upheld", "", ""},
-                                   {"policy_version", "N", ""}};
+  const std::vector<Flag> flags = {
+      {"from", "DATE", ""}, {"upheld", "", ""}, {"policy_version", "N", ""}};
   auto args = Args::Parse({"--from=2026-01-01", "--upheld", "x", "--policy_version", "3"}, flags);
   ASSERT_TRUE(args.ok()) << args.status();
   EXPECT_EQ(args->Get("from"), "2026-01-01");
@@ -89,7 +89,9 @@ TEST(FeedReader, HeaderSaysWhatIsWrong) {
 
 TEST(Render, OneDocumentThreeWays) {
   Document doc{"demo", "Demo", {{"as_of", "2026-11-29"}}, {}};
-  Table t{{{"name", Kind::kText}, {"cases", Kind::kInt}, {"overdue", Kind::kMoney},
+  Table t{{{"name", Kind::kText},
+           {"cases", Kind::kInt},
+           {"overdue", Kind::kMoney},
            {"rate", Kind::kRate}},
           {}};
   t.Add({Cell::Text("a, b"), Cell::Int(3), Cell::Money(123456789), Cell::Rate(1, 3)});
@@ -104,10 +106,12 @@ TEST(Render, OneDocumentThreeWays) {
             "a, b      3  1,234,567.89  33.3%\n"
             "c         0         -0.05      -\n");
   ASSERT_TRUE(Render(doc, Format::kCsv, "", csv, &error));
-  EXPECT_EQ(csv.str(), "name,cases,overdue_cny,rate\r\n\"a, b\",3,1234567.89,0.3333\r\nc,0,-0.05,\r\n");
+  EXPECT_EQ(csv.str(),
+            "name,cases,overdue_cny,rate\r\n\"a, b\",3,1234567.89,0.3333\r\nc,0,-0.05,\r\n");
   ASSERT_TRUE(Render(doc, Format::kJson, "", json, &error));
-  EXPECT_THAT(json.str(), HasSubstr("{\"name\": \"a, b\", \"cases\": 3, \"overdue_fen\": 123456789, "
-                                    "\"rate\": 0.3333}"));
+  EXPECT_THAT(json.str(),
+              HasSubstr("{\"name\": \"a, b\", \"cases\": 3, \"overdue_fen\": 123456789, "
+                        "\"rate\": 0.3333}"));
   EXPECT_THAT(json.str(), HasSubstr("\"rate\": null"));
   EXPECT_FALSE(Render(doc, Format::kCsv, "trend", csv, &error));
   EXPECT_THAT(error, HasSubstr("has: rows"));

@@ -17,9 +17,8 @@ v1::Date D(int y, int m, int d) {
 
 TEST(Dates, RejectsDaysThatDoNotExist) {
   EXPECT_TRUE(DayFromProto(D(2024, 2, 29), "d").ok());  // leap year
-  for (const v1::Date& bad : {D(2026, 2, 29), D(2026, 2, 30), D(2026, 4, 31),
-                              D(2026, 13, 1), D(2026, 0, 10), D(1800, 1, 1),
-                              D(0, 0, 0)}) {
+  for (const v1::Date& bad : {D(2026, 2, 29), D(2026, 2, 30), D(2026, 4, 31), D(2026, 13, 1),
+                              D(2026, 0, 10), D(1800, 1, 1), D(0, 0, 0)}) {
     auto day = DayFromProto(bad, "as_of");
     ASSERT_FALSE(day.ok()) << bad.ShortDebugString();
     EXPECT_EQ(day.status().code(), absl::StatusCode::kInvalidArgument);
@@ -46,8 +45,7 @@ TEST(Dates, DayNumbersRoundTrip) {
 TEST(Money, ValidatesSignAndRange) {
   EXPECT_TRUE(ValidateFen(0, "x").ok());
   EXPECT_TRUE(ValidateFen(kMaxFen, "x").ok());
-  EXPECT_EQ(ValidateFen(-1, "payment.amount_fen").code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateFen(-1, "payment.amount_fen").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(ValidateFen(-1, "payment.amount_fen").message().find("payment.amount_fen"),
             absl::string_view::npos);
   EXPECT_EQ(ValidateFen(std::numeric_limits<int64_t>::max(), "x").code(),

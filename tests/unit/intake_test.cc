@@ -38,7 +38,8 @@ class IntakeDates : public ::testing::TestWithParam<DateRow> {};
 TEST_P(IntakeDates, PlausibleDatesOnly) {
   const DateRow& row = GetParam();
   v1::Policy policy = DefaultPolicy();
-  if (row.max_years_overdue >= 0) policy.mutable_intake()->set_max_years_overdue(row.max_years_overdue);
+  if (row.max_years_overdue >= 0)
+    policy.mutable_intake()->set_max_years_overdue(row.max_years_overdue);
   if (row.max_as_of_days_ahead >= 0) {
     policy.mutable_intake()->set_max_as_of_days_ahead(row.max_as_of_days_ahead);
   }
@@ -57,23 +58,28 @@ const absl::CivilDay kToday = kBusinessDate;
 
 INSTANTIATE_TEST_SUITE_P(
     Table, IntakeDates,
-    ::testing::Values(
-        DateRow{"placeholder1900", kToday, absl::CivilDay(1900, 1, 1), -1, -1, "oldest_unpaid_due_date"},
-        DateRow{"exactly30Years", kToday, absl::CivilDay(1996, 11, 29), -1, -1, ""},
-        DateRow{"30YearsAndADay", kToday, absl::CivilDay(1996, 11, 28), -1, -1, "oldest_unpaid_due_date"},
-        DateRow{"ordinary", kToday, kToday - 45, -1, -1, ""},
-        // An old as-of is aged to the business date as it lands, so the
-        // bound counts from the business date.
-        DateRow{"oldAsOfOldDue", absl::CivilDay(1990, 6, 1), absl::CivilDay(1990, 1, 1), -1, -1, "oldest_unpaid_due_date"},
-        DateRow{"asOfAMonthAhead", kToday + 31, kToday, -1, -1, ""},
-        DateRow{"asOfTooFarAhead", kToday + 32, kToday, -1, -1, "as_of"},
-        DateRow{"asOfYear9999", absl::CivilDay(9999, 1, 1), absl::CivilDay(9998, 12, 1), -1, -1, "as_of"},
-        DateRow{"ownYearBound", kToday, kToday - 365 * 6, 5, -1, "oldest_unpaid_due_date"},
-        DateRow{"ownYearBoundKept", kToday, kToday - 365 * 4, 5, -1, ""},
-        DateRow{"ownAheadBound", kToday + 2, kToday, -1, 1, "as_of"},
-        // A policy stored before the bounds existed (0) gets the defaults.
-        DateRow{"unsetMeansDefaultYears", kToday, absl::CivilDay(1900, 1, 1), 0, 0, "oldest_unpaid_due_date"},
-        DateRow{"unsetMeansDefaultAhead", kToday + 31, kToday, 0, 0, ""}),
+    ::testing::Values(DateRow{"placeholder1900", kToday, absl::CivilDay(1900, 1, 1), -1, -1,
+                              "oldest_unpaid_due_date"},
+                      DateRow{"exactly30Years", kToday, absl::CivilDay(1996, 11, 29), -1, -1, ""},
+                      DateRow{"30YearsAndADay", kToday, absl::CivilDay(1996, 11, 28), -1, -1,
+                              "oldest_unpaid_due_date"},
+                      DateRow{"ordinary", kToday, kToday - 45, -1, -1, ""},
+                      // An old as-of is aged to the business date as it lands, so the
+                      // bound counts from the business date.
+                      DateRow{"oldAsOfOldDue", absl::CivilDay(1990, 6, 1),
+                              absl::CivilDay(1990, 1, 1), -1, -1, "oldest_unpaid_due_date"},
+                      DateRow{"asOfAMonthAhead", kToday + 31, kToday, -1, -1, ""},
+                      DateRow{"asOfTooFarAhead", kToday + 32, kToday, -1, -1, "as_of"},
+                      DateRow{"asOfYear9999", absl::CivilDay(9999, 1, 1),
+                              absl::CivilDay(9998, 12, 1), -1, -1, "as_of"},
+                      DateRow{"ownYearBound", kToday, kToday - 365 * 6, 5, -1,
+                              "oldest_unpaid_due_date"},
+                      DateRow{"ownYearBoundKept", kToday, kToday - 365 * 4, 5, -1, ""},
+                      DateRow{"ownAheadBound", kToday + 2, kToday, -1, 1, "as_of"},
+                      // A policy stored before the bounds existed (0) gets the defaults.
+                      DateRow{"unsetMeansDefaultYears", kToday, absl::CivilDay(1900, 1, 1), 0, 0,
+                              "oldest_unpaid_due_date"},
+                      DateRow{"unsetMeansDefaultAhead", kToday + 31, kToday, 0, 0, ""}),
     [](const auto& info) { return info.param.name; });
 
 // --- Notes per case per business date -------------------------------------------
@@ -125,13 +131,12 @@ TEST_P(NotesCap, BoundedPerBusinessDate) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, NotesCap,
-    ::testing::Values(NotesRow{"underTheCap", 3, 3, 3, 0},
-                      NotesRow{"overTheCap", 3, 5, 3, 2},
-                      NotesRow{"unsetMeansFifty", 0, 52, 50, 2},
-                      NotesRow{"shippedDefaultFifty", 50, 51, 1, 1}),
-    [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Table, NotesCap,
+                         ::testing::Values(NotesRow{"underTheCap", 3, 3, 3, 0},
+                                           NotesRow{"overTheCap", 3, 5, 3, 2},
+                                           NotesRow{"unsetMeansFifty", 0, 52, 50, 2},
+                                           NotesRow{"shippedDefaultFifty", 50, 51, 1, 1}),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace collections::workflow

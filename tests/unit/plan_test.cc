@@ -140,21 +140,21 @@ INSTANTIATE_TEST_SUITE_P(
         // 6,000 CNY over 7 months: 857.15 x 1 + 857.14 x 6 = 6,000.00.
         KindRow{"catchUp", v1::PLAN_KIND_CATCH_UP, 7, 0, 0, 0, 0, 6000 * CNY,
                 absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
-        KindRow{"catchUpWithWaiver", v1::PLAN_KIND_CATCH_UP, 3, 0, 0, 150 * CNY, 0,
-                5850 * CNY, absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
+        KindRow{"catchUpWithWaiver", v1::PLAN_KIND_CATCH_UP, 3, 0, 0, 150 * CNY, 0, 5850 * CNY,
+                absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
         // The arrears over a longer term: never the principal not yet due.
-        KindRow{"termExtension", v1::PLAN_KIND_TERM_EXTENSION, 60, 0, 0, 0, 0,
-                6000 * CNY, absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
+        KindRow{"termExtension", v1::PLAN_KIND_TERM_EXTENSION, 60, 0, 0, 0, 0, 6000 * CNY,
+                absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)},
         // A zero-interest deferral of 2 months: the first instalment falls
         // on the last day of February.
         KindRow{"zeroInterestDeferral", v1::PLAN_KIND_DEFERRAL, 4, 2, 0, 0, 0, 6000 * CNY,
                 absl::CivilDay(2027, 2, 28), absl::CivilDay(2027, 3, 31)},
         // 6% a year for 3 months on 6,000 CNY: 90 CNY.
-        KindRow{"deferralWithInterest", v1::PLAN_KIND_DEFERRAL, 4, 3, 0, 0, 600,
-                6090 * CNY, absl::CivilDay(2027, 3, 31), absl::CivilDay(2027, 4, 30)},
+        KindRow{"deferralWithInterest", v1::PLAN_KIND_DEFERRAL, 4, 3, 0, 0, 600, 6090 * CNY,
+                absl::CivilDay(2027, 3, 31), absl::CivilDay(2027, 4, 30)},
         // 12% a year on a declining balance over 3 months: 60 + 40 + 20 CNY.
-        KindRow{"restructuring", v1::PLAN_KIND_RESTRUCTURING, 3, 0, 1200, 0, 0,
-                6120 * CNY, absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)}),
+        KindRow{"restructuring", v1::PLAN_KIND_RESTRUCTURING, 3, 0, 1200, 0, 0, 6120 * CNY,
+                absl::CivilDay(2026, 12, 31), absl::CivilDay(2027, 1, 31)}),
     [](const auto& info) { return info.param.name; });
 
 struct BadRow {
@@ -166,25 +166,38 @@ struct BadRow {
 
 TEST(Plan, ProposalsOutsideThePolicyAreRefused) {
   for (const BadRow& b : std::vector<BadRow>{
-           {"termBeyondPolicy", [](v1::Case&, v1::ProposePlanRequest& r) { r.set_periods(61); },
+           {"termBeyondPolicy", [](v1::Case&, v1::ProposePlanRequest&r) { r.set_periods(61); },
             absl::StatusCode::kInvalidArgument, "periods must be 1..60"},
-           {"noPeriods", [](v1::Case&, v1::ProposePlanRequest& r) { r.set_periods(0); },
+           {"noPeriods", [](v1::Case&, v1::ProposePlanRequest&r) { r.set_periods(0); },
             absl::StatusCode::kInvalidArgument, "periods"},
-           {"belowMinimumInstalment", [](v1::Case& c, v1::ProposePlanRequest& r) {
+           {"belowMinimumInstalment",
+            [](v1::Case&c, v1::ProposePlanRequest&r) {
               c.mutable_overdue()->set_principal_fen(4000 * CNY);  // 5,000 CNY / 60 < 100 CNY
-              r.set_periods(60); },
+              r.set_periods(60);
+            },
             absl::StatusCode::kInvalidArgument, "below the minimum instalment"},
-           {"waiverBeyondPenalty", [](v1::Case&, v1::ProposePlanRequest& r) { r.set_waiver_fen(301 * CNY); },
+           {"waiverBeyondPenalty",
+            [](v1::Case&, v1::ProposePlanRequest&r) { r.set_waiver_fen(301 * CNY); },
             absl::StatusCode::kInvalidArgument, "exceeds the penalty"},
-           {"bothWaivers", [](v1::Case&, v1::ProposePlanRequest& r) { r.set_waiver_fen(1); r.set_waiver_percent(10); },
+           {"bothWaivers",
+            [](v1::Case&, v1::ProposePlanRequest&r) {
+              r.set_waiver_fen(1);
+              r.set_waiver_percent(10);
+            },
             absl::StatusCode::kInvalidArgument, "alternatives"},
-           {"kindNotForClass", [](v1::Case&, v1::ProposePlanRequest& r) { r.set_kind(v1::PLAN_KIND_DEFERRAL); },
+           {"kindNotForClass",
+            [](v1::Case&, v1::ProposePlanRequest&r) { r.set_kind(v1::PLAN_KIND_DEFERRAL); },
             absl::StatusCode::kInvalidArgument, "not offered"},
-           {"firstDueInThePast", [](v1::Case&, v1::ProposePlanRequest& r) { *r.mutable_first_due_date() = DayToProto(kToday - 1); },
+           {"firstDueInThePast",
+            [](v1::Case&, v1::ProposePlanRequest&r) {
+              *r.mutable_first_due_date() = DayToProto(kToday - 1);
+            },
             absl::StatusCode::kInvalidArgument, "first_due_date"},
-           {"resolvedCase", [](v1::Case& c, v1::ProposePlanRequest&) { c.set_stage(v1::STAGE_RESOLVED); },
+           {"resolvedCase",
+            [](v1::Case&c, v1::ProposePlanRequest&) { c.set_stage(v1::STAGE_RESOLVED); },
             absl::StatusCode::kFailedPrecondition, "no plan"},
-           {"planAlreadyRunning", [](v1::Case& c, v1::ProposePlanRequest&) { c.set_active_plan_id(3); },
+           {"planAlreadyRunning",
+            [](v1::Case&c, v1::ProposePlanRequest&) { c.set_active_plan_id(3); },
             absl::StatusCode::kFailedPrecondition, "already runs plan 3"},
        }) {
     v1::Case c = ModerateCase();
@@ -243,7 +256,8 @@ TEST(Plan, AgentsApproveWithinTheirLimitsOnlySupervisorsAbove) {
 }
 
 TEST(Plan, PaymentsPayInstalmentsInOrder) {
-  auto plan = BuildPlan(ModerateCase(), Request(v1::PLAN_KIND_CATCH_UP, 3), DefaultPolicy(), kToday);
+  auto plan =
+      BuildPlan(ModerateCase(), Request(v1::PLAN_KIND_CATCH_UP, 3), DefaultPolicy(), kToday);
   ASSERT_TRUE(plan.ok());
   // 2,000 CNY each.
   EXPECT_TRUE(ApplyToInstalments(*plan, 1500 * CNY).empty());

@@ -36,8 +36,7 @@ TEST(Policy, SyntaxErrorsNameTheLine) {
   auto p = ParsePolicy("name: \"x\"\nday_bands { mild_max_days: thirty }\n");
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(p.status().message().find("line 2"), absl::string_view::npos)
-      << p.status();
+  EXPECT_NE(p.status().message().find("line 2"), absl::string_view::npos) << p.status();
 }
 
 // Each row breaks one rule of a valid policy.
@@ -55,8 +54,7 @@ TEST_P(PolicyValidation, Rejects) {
   absl::Status s = ValidatePolicy(p);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find(GetParam().expect_in_message), absl::string_view::npos)
-      << s;
+  EXPECT_NE(s.message().find(GetParam().expect_in_message), absl::string_view::npos) << s;
   // The same text fails to load from a file too.
   std::string text;
   google::protobuf::TextFormat::PrintToString(p, &text);
@@ -66,27 +64,63 @@ TEST_P(PolicyValidation, Rejects) {
 INSTANTIATE_TEST_SUITE_P(
     Rules, PolicyValidation,
     ::testing::Values(
-        Broken{"dayBandsUnordered", [](v1::Policy& p) { p.mutable_day_bands()->set_moderate_max_days(30); }, "day_bands"},
-        Broken{"dayBandZero", [](v1::Policy& p) { p.mutable_day_bands()->set_mild_max_days(0); }, "day_bands"},
-        Broken{"amountBandsUnordered", [](v1::Policy& p) { p.mutable_amount_bands()->set_severe_above_fen(100); }, "amount_bands"},
-        Broken{"noCombinationRule", [](v1::Policy& p) { p.clear_combination_rule(); }, "combination_rule"},
-        Broken{"classMissing", [](v1::Policy& p) { p.mutable_classes()->RemoveLast(); }, "CASE_CLASS_SEVERE is missing"},
-        Broken{"classTwice", [](v1::Policy& p) { *p.add_classes() = p.classes(0); }, "appears twice"},
-        Broken{"classWithoutActions", [](v1::Policy& p) { p.mutable_classes(1)->clear_actions(); }, "has no actions"},
-        Broken{"stagesOutOfOrder", [](v1::Policy& p) { p.mutable_classes(2)->set_stage(v1::STAGE_REMINDER); }, "milder"},
-        Broken{"actionWithoutQueue", [](v1::Policy& p) { p.mutable_classes(0)->mutable_actions(0)->clear_queue(); }, "queue"},
-        Broken{"allocationTwice", [](v1::Policy& p) { p.set_payment_allocation(1, v1::AMOUNT_COMPONENT_PENALTY); }, "payment_allocation"},
-        Broken{"allocationShort", [](v1::Policy& p) { p.mutable_payment_allocation()->RemoveLast(); }, "payment_allocation"},
-        Broken{"windowInverted", [](v1::Policy& p) { p.mutable_contact()->set_window_end_minute(300); }, "contact window"},
-        Broken{"capsZero", [](v1::Policy& p) { p.mutable_contact()->set_max_call_attempts_per_day(0); }, "contact caps"},
-        Broken{"legalDayZero", [](v1::Policy& p) { p.mutable_legal()->set_min_days_past_due(0); }, "legal"},
-        Broken{"waiverPercentOver100", [](v1::Policy& p) { p.mutable_concessions()->set_agent_max_waiver_percent(101); }, "concessions"},
-        Broken{"yearsOverdueNegative", [](v1::Policy& p) { p.mutable_intake()->set_max_years_overdue(-1); }, "intake.max_years_overdue"},
-        Broken{"yearsOverdueOver100", [](v1::Policy& p) { p.mutable_intake()->set_max_years_overdue(101); }, "intake.max_years_overdue"},
-        Broken{"asOfAheadNegative", [](v1::Policy& p) { p.mutable_intake()->set_max_as_of_days_ahead(-1); }, "intake.max_as_of_days_ahead"},
-        Broken{"asOfAheadOverAYear", [](v1::Policy& p) { p.mutable_intake()->set_max_as_of_days_ahead(367); }, "intake.max_as_of_days_ahead"},
-        Broken{"notesPerDayNegative", [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(-1); }, "case_file.max_notes_per_day"},
-        Broken{"notesPerDayOver1000", [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(1001); }, "case_file.max_notes_per_day"}),
+        Broken{"dayBandsUnordered",
+               [](v1::Policy& p) { p.mutable_day_bands()->set_moderate_max_days(30); },
+               "day_bands"},
+        Broken{"dayBandZero", [](v1::Policy& p) { p.mutable_day_bands()->set_mild_max_days(0); },
+               "day_bands"},
+        Broken{"amountBandsUnordered",
+               [](v1::Policy& p) { p.mutable_amount_bands()->set_severe_above_fen(100); },
+               "amount_bands"},
+        Broken{"noCombinationRule", [](v1::Policy& p) { p.clear_combination_rule(); },
+               "combination_rule"},
+        Broken{"classMissing", [](v1::Policy& p) { p.mutable_classes()->RemoveLast(); },
+               "CASE_CLASS_SEVERE is missing"},
+        Broken{"classTwice", [](v1::Policy& p) { *p.add_classes() = p.classes(0); },
+               "appears twice"},
+        Broken{"classWithoutActions", [](v1::Policy& p) { p.mutable_classes(1)->clear_actions(); },
+               "has no actions"},
+        Broken{"stagesOutOfOrder",
+               [](v1::Policy& p) { p.mutable_classes(2)->set_stage(v1::STAGE_REMINDER); },
+               "milder"},
+        Broken{"actionWithoutQueue",
+               [](v1::Policy& p) { p.mutable_classes(0)->mutable_actions(0)->clear_queue(); },
+               "queue"},
+        Broken{"allocationTwice",
+               [](v1::Policy& p) { p.set_payment_allocation(1, v1::AMOUNT_COMPONENT_PENALTY); },
+               "payment_allocation"},
+        Broken{"allocationShort",
+               [](v1::Policy& p) { p.mutable_payment_allocation()->RemoveLast(); },
+               "payment_allocation"},
+        Broken{"windowInverted",
+               [](v1::Policy& p) { p.mutable_contact()->set_window_end_minute(300); },
+               "contact window"},
+        Broken{"capsZero",
+               [](v1::Policy& p) { p.mutable_contact()->set_max_call_attempts_per_day(0); },
+               "contact caps"},
+        Broken{"legalDayZero", [](v1::Policy& p) { p.mutable_legal()->set_min_days_past_due(0); },
+               "legal"},
+        Broken{"waiverPercentOver100",
+               [](v1::Policy& p) { p.mutable_concessions()->set_agent_max_waiver_percent(101); },
+               "concessions"},
+        Broken{"yearsOverdueNegative",
+               [](v1::Policy& p) { p.mutable_intake()->set_max_years_overdue(-1); },
+               "intake.max_years_overdue"},
+        Broken{"yearsOverdueOver100",
+               [](v1::Policy& p) { p.mutable_intake()->set_max_years_overdue(101); },
+               "intake.max_years_overdue"},
+        Broken{"asOfAheadNegative",
+               [](v1::Policy& p) { p.mutable_intake()->set_max_as_of_days_ahead(-1); },
+               "intake.max_as_of_days_ahead"},
+        Broken{"asOfAheadOverAYear",
+               [](v1::Policy& p) { p.mutable_intake()->set_max_as_of_days_ahead(367); },
+               "intake.max_as_of_days_ahead"},
+        Broken{"notesPerDayNegative",
+               [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(-1); },
+               "case_file.max_notes_per_day"},
+        Broken{"notesPerDayOver1000",
+               [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(1001); },
+               "case_file.max_notes_per_day"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

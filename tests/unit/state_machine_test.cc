@@ -23,9 +23,8 @@ const absl::Time kNow = absl::FromUnixSeconds(1'795'000'000);
 
 v1::Date D(int y, int m, int d) { return DayToProto(absl::CivilDay(y, m, d)); }
 
-v1::DelinquencyRecord Record(const std::string& loan, v1::Date as_of,
-                             v1::Date oldest_due, int64_t principal,
-                             int64_t interest = 0, int64_t penalty = 0) {
+v1::DelinquencyRecord Record(const std::string& loan, v1::Date as_of, v1::Date oldest_due,
+                             int64_t principal, int64_t interest = 0, int64_t penalty = 0) {
   v1::DelinquencyRecord r;
   r.set_loan_id(loan);
   *r.mutable_as_of() = as_of;
@@ -124,7 +123,8 @@ std::map<K, v1::CaseEvent> OneOfEachKind(const v1::Case& c) {
 // with counsel.
 v1::Case CaseIn(v1::Stage stage) {
   if (stage == v1::STAGE_UNSPECIFIED) return v1::Case();
-  v1::Case c = Open(Record("L1", D(2026, 11, 1), D(2026, 10, 20), 3000 * CNY, 500 * CNY, 100 * CNY));
+  v1::Case c =
+      Open(Record("L1", D(2026, 11, 1), D(2026, 10, 20), 3000 * CNY, 500 * CNY, 100 * CNY));
   c.set_stage(stage);
   v1::Promise* p = c.add_promises();
   p->set_promise_id(2);
@@ -138,16 +138,16 @@ v1::Case CaseIn(v1::Stage stage) {
 }
 
 TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
-  const std::set<K> open = {K::kImported, K::kAged, K::kPayment, K::kSignal,
-                            K::kPromiseBroken, K::kTaskCompleted, K::kPlanProposed,
-                            K::kPlanApproved, K::kPlanRejected, K::kWrittenOff,
-                            K::kPolicyMigrated, K::kPenaltyWaived};
+  const std::set<K> open = {K::kImported,     K::kAged,           K::kPayment,
+                            K::kSignal,       K::kPromiseBroken,  K::kTaskCompleted,
+                            K::kPlanProposed, K::kPlanApproved,   K::kPlanRejected,
+                            K::kWrittenOff,   K::kPolicyMigrated, K::kPenaltyWaived};
   std::set<K> legal = open;
   legal.insert(K::kLegalMilestone);
-  const std::set<K> plan = {K::kImported, K::kAged, K::kPayment, K::kSignal,
-                            K::kPromiseBroken, K::kTaskCompleted, K::kPlanCompleted,
-                            K::kPlanBroken, K::kWrittenOff, K::kPolicyMigrated,
-                            K::kPenaltyWaived};
+  const std::set<K> plan = {K::kImported,       K::kAged,          K::kPayment,
+                            K::kSignal,         K::kPromiseBroken, K::kTaskCompleted,
+                            K::kPlanCompleted,  K::kPlanBroken,    K::kWrittenOff,
+                            K::kPolicyMigrated, K::kPenaltyWaived};
   const std::map<v1::Stage, std::set<K>> accepted = {
       {v1::STAGE_UNSPECIFIED, {K::kImported}},
       {v1::STAGE_REMINDER, open},
@@ -225,19 +225,38 @@ TEST_P(OpenTable, ClassDecidesStageAndFirstTasks) {
 
 INSTANTIATE_TEST_SUITE_P(
     Classes, OpenTable,
-    ::testing::Values(
-        OpenRow{"mild", 10, 1000 * CNY, v1::CASE_CLASS_MILD, v1::STAGE_REMINDER,
-                {v1::TASK_TYPE_SMS_REMINDER, v1::TASK_TYPE_REMINDER_CALL}},
-        OpenRow{"moderateByDays", 45, 1000 * CNY, v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING,
-                {v1::TASK_TYPE_COUNSELLING_CALL}},
-        OpenRow{"moderateByAmount", 5, 5000 * CNY, v1::CASE_CLASS_MODERATE, v1::STAGE_COUNSELLING,
-                {v1::TASK_TYPE_COUNSELLING_CALL}},
-        // Severe by amount only: severe communication, but no lawyers
-        // before 90 days.
-        OpenRow{"severeByAmount", 10, 30'000 * CNY, v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION,
-                {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}},
-        OpenRow{"severeByDays", 120, 1000 * CNY, v1::CASE_CLASS_SEVERE, v1::STAGE_LEGAL_ACTION,
-                {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}}),
+    ::testing::Values(OpenRow{"mild",
+                              10,
+                              1000 * CNY,
+                              v1::CASE_CLASS_MILD,
+                              v1::STAGE_REMINDER,
+                              {v1::TASK_TYPE_SMS_REMINDER, v1::TASK_TYPE_REMINDER_CALL}},
+                      OpenRow{"moderateByDays",
+                              45,
+                              1000 * CNY,
+                              v1::CASE_CLASS_MODERATE,
+                              v1::STAGE_COUNSELLING,
+                              {v1::TASK_TYPE_COUNSELLING_CALL}},
+                      OpenRow{"moderateByAmount",
+                              5,
+                              5000 * CNY,
+                              v1::CASE_CLASS_MODERATE,
+                              v1::STAGE_COUNSELLING,
+                              {v1::TASK_TYPE_COUNSELLING_CALL}},
+                      // Severe by amount only: severe communication, but no lawyers
+                      // before 90 days.
+                      OpenRow{"severeByAmount",
+                              10,
+                              30'000 * CNY,
+                              v1::CASE_CLASS_SEVERE,
+                              v1::STAGE_LEGAL_ACTION,
+                              {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}},
+                      OpenRow{"severeByDays",
+                              120,
+                              1000 * CNY,
+                              v1::CASE_CLASS_SEVERE,
+                              v1::STAGE_LEGAL_ACTION,
+                              {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}}),
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, OpeningNeedsSomethingOverdueAndValidInput) {
@@ -252,15 +271,21 @@ TEST(StateMachine, OpeningNeedsSomethingOverdueAndValidInput) {
             absl::StatusCode::kFailedPrecondition, "nothing overdue"},
            {"noLoanId", [](v1::DelinquencyRecord& r) { r.clear_loan_id(); },
             absl::StatusCode::kInvalidArgument, "loan_id"},
-           {"negativeInterest", [](v1::DelinquencyRecord& r) { r.mutable_overdue()->set_interest_fen(-1); },
+           {"negativeInterest",
+            [](v1::DelinquencyRecord& r) { r.mutable_overdue()->set_interest_fen(-1); },
             absl::StatusCode::kInvalidArgument, "overdue.interest_fen"},
-           {"overflowingPrincipal", [](v1::DelinquencyRecord& r) { r.mutable_overdue()->set_principal_fen(kMaxFen + 1); },
+           {"overflowingPrincipal",
+            [](v1::DelinquencyRecord& r) { r.mutable_overdue()->set_principal_fen(kMaxFen + 1); },
             absl::StatusCode::kInvalidArgument, "overdue.principal_fen"},
-           {"dueAfterAsOf", [](v1::DelinquencyRecord& r) { *r.mutable_oldest_unpaid_due_date() = D(2026, 12, 1); },
+           {"dueAfterAsOf",
+            [](v1::DelinquencyRecord& r) { *r.mutable_oldest_unpaid_due_date() = D(2026, 12, 1); },
             absl::StatusCode::kInvalidArgument, "oldest_unpaid_due_date"},
            {"impossibleDate", [](v1::DelinquencyRecord& r) { *r.mutable_as_of() = D(2026, 2, 30); },
             absl::StatusCode::kInvalidArgument, "as_of"},
-           {"unknownBand", [](v1::DelinquencyRecord& r) { r.mutable_credit()->set_score_band(static_cast<v1::CreditBand>(99)); },
+           {"unknownBand",
+            [](v1::DelinquencyRecord& r) {
+              r.mutable_credit()->set_score_band(static_cast<v1::CreditBand>(99));
+            },
             absl::StatusCode::kInvalidArgument, "score_band"},
        }) {
     v1::DelinquencyRecord r = Record("L9", D(2026, 11, 29), D(2026, 11, 1), 1000 * CNY);
@@ -335,18 +360,42 @@ TEST_P(AgingTable, OneDayOfAging) {
 
 INSTANTIATE_TEST_SUITE_P(
     Edges, AgingTable,
-    ::testing::Values(
-        AgingRow{"day29to30StaysReminder", 29, 1000 * CNY, v1::STAGE_REMINDER, false, {},
-                 v1::LEGAL_PHASE_UNSPECIFIED},
-        AgingRow{"day30to31MovesToCounselling", 30, 1000 * CNY, v1::STAGE_COUNSELLING, true,
-                 {v1::TASK_TYPE_COUNSELLING_CALL}, v1::LEGAL_PHASE_UNSPECIFIED},
-        AgingRow{"day89to90StaysCounselling", 89, 1000 * CNY, v1::STAGE_COUNSELLING, false, {},
-                 v1::LEGAL_PHASE_UNSPECIFIED},
-        // Past 90 days: legal action, eligible once visit and letter are done.
-        AgingRow{"day90to91MovesToLegal", 90, 1000 * CNY, v1::STAGE_LEGAL_ACTION, true,
-                 {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}, v1::LEGAL_PHASE_ELIGIBLE},
-        AgingRow{"severeByAmountStaysPreLegal", 10, 30'000 * CNY, v1::STAGE_LEGAL_ACTION, false, {},
-                 v1::LEGAL_PHASE_PRE_LEGAL}),
+    ::testing::Values(AgingRow{"day29to30StaysReminder",
+                               29,
+                               1000 * CNY,
+                               v1::STAGE_REMINDER,
+                               false,
+                               {},
+                               v1::LEGAL_PHASE_UNSPECIFIED},
+                      AgingRow{"day30to31MovesToCounselling",
+                               30,
+                               1000 * CNY,
+                               v1::STAGE_COUNSELLING,
+                               true,
+                               {v1::TASK_TYPE_COUNSELLING_CALL},
+                               v1::LEGAL_PHASE_UNSPECIFIED},
+                      AgingRow{"day89to90StaysCounselling",
+                               89,
+                               1000 * CNY,
+                               v1::STAGE_COUNSELLING,
+                               false,
+                               {},
+                               v1::LEGAL_PHASE_UNSPECIFIED},
+                      // Past 90 days: legal action, eligible once visit and letter are done.
+                      AgingRow{"day90to91MovesToLegal",
+                               90,
+                               1000 * CNY,
+                               v1::STAGE_LEGAL_ACTION,
+                               true,
+                               {v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER},
+                               v1::LEGAL_PHASE_ELIGIBLE},
+                      AgingRow{"severeByAmountStaysPreLegal",
+                               10,
+                               30'000 * CNY,
+                               v1::STAGE_LEGAL_ACTION,
+                               false,
+                               {},
+                               v1::LEGAL_PHASE_PRE_LEGAL}),
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, AgingTwiceToTheSameDayIsRefused) {
@@ -457,17 +506,15 @@ TEST_P(PaymentTable, AllocatesPenaltyInterestPrincipal) {
   const PaymentRow& r = GetParam();
   // 30 dpd; 3,000 principal + 500 interest + 100 penalty = 3,600 CNY.
   const absl::CivilDay d(2026, 11, 1);
-  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 30), 3000 * CNY,
-                           500 * CNY, 100 * CNY));
+  v1::Case c =
+      Open(Record("L1", DayToProto(d), DayToProto(d - 30), 3000 * CNY, 500 * CNY, 100 * CNY));
   Transition t = Step(c, Pay("P1", r.amount), d);
   const v1::Payment& p = t.event.payment();
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(p.allocated(),
-                                                                 r.want_allocated))
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(p.allocated(), r.want_allocated))
       << p.allocated().ShortDebugString();
   EXPECT_EQ(p.unallocated_fen(), r.want_unallocated);
   EXPECT_EQ(t.next.stage(), r.want_stage);
-  EXPECT_EQ(OverdueTotal(t.next.overdue()),
-            3600 * CNY - (r.amount - r.want_unallocated));
+  EXPECT_EQ(OverdueTotal(t.next.overdue()), 3600 * CNY - (r.amount - r.want_unallocated));
   // Everything received; the part that paid nothing owed is held.
   EXPECT_EQ(t.next.paid_total_fen(), r.amount);
   EXPECT_EQ(t.next.unallocated_fen(), r.want_unallocated);
@@ -488,10 +535,14 @@ INSTANTIATE_TEST_SUITE_P(
     Amounts, PaymentTable,
     ::testing::Values(
         PaymentRow{"penaltyOnly", 50 * CNY, Amounts(0, 0, 50 * CNY), 0, v1::STAGE_REMINDER},
-        PaymentRow{"penaltyAndInterest", 600 * CNY, Amounts(0, 500 * CNY, 100 * CNY), 0, v1::STAGE_REMINDER},
-        PaymentRow{"intoPrincipal", 601 * CNY, Amounts(1 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_REMINDER},
-        PaymentRow{"exactCure", 3600 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 0, v1::STAGE_RESOLVED},
-        PaymentRow{"overpayment", 4000 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 400 * CNY, v1::STAGE_RESOLVED}),
+        PaymentRow{"penaltyAndInterest", 600 * CNY, Amounts(0, 500 * CNY, 100 * CNY), 0,
+                   v1::STAGE_REMINDER},
+        PaymentRow{"intoPrincipal", 601 * CNY, Amounts(1 * CNY, 500 * CNY, 100 * CNY), 0,
+                   v1::STAGE_REMINDER},
+        PaymentRow{"exactCure", 3600 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 0,
+                   v1::STAGE_RESOLVED},
+        PaymentRow{"overpayment", 4000 * CNY, Amounts(3000 * CNY, 500 * CNY, 100 * CNY), 400 * CNY,
+                   v1::STAGE_RESOLVED}),
     [](const auto& info) { return info.param.name; });
 
 struct LatePaymentRow {
@@ -524,8 +575,7 @@ TEST_P(LatePaymentTable, IsHeldAsUnallocatedAndChangesNoStage) {
   EXPECT_EQ(t.event.stage_before(), t.event.stage_after());
   EXPECT_EQ(t.next.paid_total_fen(), 3720 * CNY);
   EXPECT_EQ(t.next.unallocated_fen(), 130 * CNY);
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(t.next.overdue(),
-                                                                 overdue_before));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(t.next.overdue(), overdue_before));
   EXPECT_NE(t.event.summary().find(r.want_said), std::string::npos) << t.event.summary();
   EXPECT_NE(t.event.summary().find("held as unallocated for core banking to refund or apply"),
             std::string::npos)
@@ -551,8 +601,8 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, FullCureResolvesFromEveryOpenStage) {
-  for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING,
-                          v1::STAGE_REPAYMENT_PLAN, v1::STAGE_LEGAL_ACTION}) {
+  for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING, v1::STAGE_REPAYMENT_PLAN,
+                          v1::STAGE_LEGAL_ACTION}) {
     v1::Case c = CaseIn(stage);
     Transition t = Step(c, Pay("P", OverdueTotal(c.overdue())), absl::CivilDay(2026, 11, 2));
     EXPECT_EQ(t.next.stage(), v1::STAGE_RESOLVED) << v1::Stage_Name(stage);
@@ -587,15 +637,18 @@ TEST(StateMachine, ImportRaisingTheClassEscalates) {
   Transition t = Step(c, e, d + 1);
   EXPECT_EQ(t.next.stage(), v1::STAGE_LEGAL_ACTION);
   EXPECT_TRUE(t.cancel_open_tasks);
-  EXPECT_EQ(Types(t), (std::multiset<v1::TaskType>{v1::TASK_TYPE_HOME_VISIT,
-                                                   v1::TASK_TYPE_LEGAL_LETTER}));
+  EXPECT_EQ(Types(t),
+            (std::multiset<v1::TaskType>{v1::TASK_TYPE_HOME_VISIT, v1::TASK_TYPE_LEGAL_LETTER}));
   // The same as-of date again is refused; the importer counts it unchanged.
-  auto again = Decide(t.next, [&] {
-    v1::CaseEvent x = e;
-    *x.mutable_business_date() = DayToProto(d + 1);
-    x.set_actor("ingest");
-    return x;
-  }(), DefaultPolicy(), kNow);
+  auto again = Decide(
+      t.next,
+      [&] {
+        v1::CaseEvent x = e;
+        *x.mutable_business_date() = DayToProto(d + 1);
+        x.set_actor("ingest");
+        return x;
+      }(),
+      DefaultPolicy(), kNow);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
@@ -653,7 +706,8 @@ TEST(StateMachine, PromiseKeptByPaymentOrBrokenByTimer) {
   v1::CaseEvent promise2 = promise;
   *promise2.mutable_signal()->mutable_promise_to_pay()->mutable_due_date() = DayToProto(d + 12);
   Transition t2 = Step(b.next, promise2, d + 10);
-  Transition b2 = Step(t2.next, EventForTimer({TimerKind::kPromiseDue, t2.next.promises(1).promise_id()}), d + 14);
+  Transition b2 = Step(
+      t2.next, EventForTimer({TimerKind::kPromiseDue, t2.next.promises(1).promise_id()}), d + 14);
   EXPECT_EQ(b2.next.promises_broken(), 2);
   EXPECT_EQ(b2.next.stage(), v1::STAGE_COUNSELLING);
 }
@@ -683,8 +737,8 @@ TEST(StateMachine, PromisesMustBeRealistic) {
   };
   for (const Row& row : std::vector<Row>{
            // The edges that are accepted.
-           {1, d, true},                     // the smallest amount, due today
-           {kMaxFen, d + ahead, true},       // the largest amount, the last day
+           {1, d, true},                // the smallest amount, due today
+           {kMaxFen, d + ahead, true},  // the largest amount, the last day
            {1, d + ahead, true},
            {kMaxFen, d, true},
            {500 * CNY, d + ahead / 2, true},
@@ -720,8 +774,7 @@ TEST(StateMachine, PromisesMustBeRealistic) {
   undated.mutable_signal()->mutable_promise_to_pay()->set_amount_fen(100);
   *undated.mutable_business_date() = DayToProto(d);
   undated.set_actor("agent");
-  EXPECT_EQ(Decide(c, undated, policy, kNow).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Decide(c, undated, policy, kNow).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(StateMachine, CallOutcomes) {
@@ -909,11 +962,11 @@ struct PlanPaymentRow {
   int instalments;
   std::vector<int64_t> payments;  // in order; the row checks the last
   v1::Stage want_stage;
-  int64_t want_plan_fen;            // of the last payment
-  int64_t want_allocated;           // of the last payment, summed
-  int64_t want_unallocated;         // of the last payment
-  int64_t want_overdue;             // the case's, after the last
-  int64_t want_plan_outstanding;    // the case's, after the last
+  int64_t want_plan_fen;          // of the last payment
+  int64_t want_allocated;         // of the last payment, summed
+  int64_t want_unallocated;       // of the last payment
+  int64_t want_overdue;           // the case's, after the last
+  int64_t want_plan_outstanding;  // the case's, after the last
 };
 
 void PrintTo(const PlanPaymentRow& r, std::ostream* os) { *os << r.name; }
@@ -937,8 +990,8 @@ std::vector<int64_t> Restructured(int k) {
 TEST_P(PlanPaymentTable, PaymentsPayThePlanAndTheCaseStaysInItUntilItCompletes) {
   const PlanPaymentRow& r = GetParam();
   const absl::CivilDay d(2026, 11, 1);
-  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY,
-                           300 * CNY));
+  v1::Case c =
+      Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY, 300 * CNY));
   ASSERT_EQ(c.stage(), v1::STAGE_COUNSELLING);
   c = Step(c, Approved(5, r.kind, r.plan_total, r.instalments, d), d).next;
   ASSERT_EQ(c.stage(), v1::STAGE_REPAYMENT_PLAN);
@@ -973,12 +1026,28 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         // 6,000.00 in 24 instalments of 250.00: the first one paid leaves
         // the case in its plan with 5,750.00 overdue.
-        PlanPaymentRow{"termExtensionFirstInstalment", v1::PLAN_KIND_TERM_EXTENSION,
-                       6000 * CNY, 24, {250 * CNY}, v1::STAGE_REPAYMENT_PLAN,
-                       250 * CNY, 250 * CNY, 0, 5750 * CNY, 5750 * CNY},
-        PlanPaymentRow{"termExtensionSecondInstalment", v1::PLAN_KIND_TERM_EXTENSION,
-                       6000 * CNY, 24, {250 * CNY, 250 * CNY}, v1::STAGE_REPAYMENT_PLAN,
-                       250 * CNY, 250 * CNY, 0, 5500 * CNY, 5500 * CNY},
+        PlanPaymentRow{"termExtensionFirstInstalment",
+                       v1::PLAN_KIND_TERM_EXTENSION,
+                       6000 * CNY,
+                       24,
+                       {250 * CNY},
+                       v1::STAGE_REPAYMENT_PLAN,
+                       250 * CNY,
+                       250 * CNY,
+                       0,
+                       5750 * CNY,
+                       5750 * CNY},
+        PlanPaymentRow{"termExtensionSecondInstalment",
+                       v1::PLAN_KIND_TERM_EXTENSION,
+                       6000 * CNY,
+                       24,
+                       {250 * CNY, 250 * CNY},
+                       v1::STAGE_REPAYMENT_PLAN,
+                       250 * CNY,
+                       250 * CNY,
+                       0,
+                       5500 * CNY,
+                       5500 * CNY},
         // Restructuring at 24% a year: 6,000.00 of arrears in 12 parts of
         // 500.00, each with a month's interest on what is still owed:
         // instalments 620.00, 610.00, ... 510.00 (6,780.00 in all). The
@@ -986,26 +1055,42 @@ INSTANTIATE_TEST_SUITE_P(
         // its plan, and the 12th (510.00, interest on the plan) lowers
         // nothing overdue.
         PlanPaymentRow{"restructuringEleventhPaysTheArrears", v1::PLAN_KIND_RESTRUCTURING,
-                       6780 * CNY, 12, Restructured(11), v1::STAGE_REPAYMENT_PLAN,
-                       520 * CNY, 250 * CNY, 0, 0, 510 * CNY},
+                       6780 * CNY, 12, Restructured(11), v1::STAGE_REPAYMENT_PLAN, 520 * CNY,
+                       250 * CNY, 0, 0, 510 * CNY},
         PlanPaymentRow{"restructuringTwelfth", v1::PLAN_KIND_RESTRUCTURING, 6780 * CNY, 12,
                        Restructured(12), v1::STAGE_REPAYMENT_PLAN, 510 * CNY, 0, 0, 0, 0},
         // More than the plan owes: the plan first, then nothing overdue is
         // left, so the rest is unallocated.
-        PlanPaymentRow{"beyondThePlan", v1::PLAN_KIND_CATCH_UP, 6000 * CNY, 3,
-                       {7000 * CNY}, v1::STAGE_REPAYMENT_PLAN, 6000 * CNY, 6000 * CNY,
-                       1000 * CNY, 0, 0},
+        PlanPaymentRow{"beyondThePlan",
+                       v1::PLAN_KIND_CATCH_UP,
+                       6000 * CNY,
+                       3,
+                       {7000 * CNY},
+                       v1::STAGE_REPAYMENT_PLAN,
+                       6000 * CNY,
+                       6000 * CNY,
+                       1000 * CNY,
+                       0,
+                       0},
         // A plan that covers less than is overdue (a waiver, or arrears that
         // grew since): beyond the plan, the payment pays the overdue rest.
-        PlanPaymentRow{"planThenArrears", v1::PLAN_KIND_CATCH_UP, 5000 * CNY, 2,
-                       {5500 * CNY}, v1::STAGE_REPAYMENT_PLAN, 5000 * CNY, 5500 * CNY, 0,
-                       500 * CNY, 0}),
+        PlanPaymentRow{"planThenArrears",
+                       v1::PLAN_KIND_CATCH_UP,
+                       5000 * CNY,
+                       2,
+                       {5500 * CNY},
+                       v1::STAGE_REPAYMENT_PLAN,
+                       5000 * CNY,
+                       5500 * CNY,
+                       0,
+                       500 * CNY,
+                       0}),
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, OnlyThePlansCompletionEndsIt) {
   const absl::CivilDay d(2026, 11, 1);
-  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY,
-                           300 * CNY));
+  v1::Case c =
+      Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY, 300 * CNY));
   c = Step(c, Approved(5, v1::PLAN_KIND_RESTRUCTURING, 6780 * CNY, 12, d), d).next;
   // Core banking books the restructuring and reports nothing overdue: the
   // plan still runs.
@@ -1019,8 +1104,7 @@ TEST(StateMachine, OnlyThePlansCompletionEndsIt) {
   EXPECT_EQ(t.next.stage(), v1::STAGE_REPAYMENT_PLAN);
   EXPECT_EQ(t.event.payment().plan_fen(), 6780 * CNY);
   EXPECT_EQ(t.event.payment().unallocated_fen(), 0);
-  EXPECT_NE(t.event.summary().find("6,780.00 CNY to plan 5, now paid in full"),
-            std::string::npos)
+  EXPECT_NE(t.event.summary().find("6,780.00 CNY to plan 5, now paid in full"), std::string::npos)
       << t.event.summary();
   v1::CaseEvent completed;
   completed.mutable_plan_completed()->set_plan_id(5);
@@ -1073,16 +1157,15 @@ class PlanCompletionTable : public ::testing::TestWithParam<PlanCompletionRow> {
 TEST_P(PlanCompletionTable, CuresOnlyWhenNothingIsOverdue) {
   const PlanCompletionRow& r = GetParam();
   const absl::CivilDay d(2026, 11, 1);
-  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY,
-                           300 * CNY));
+  v1::Case c =
+      Open(Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY, 300 * CNY));
   c = Step(c, Approved(5, r.kind, 6000 * CNY, 3, d), d).next;
   c = Step(c, Pay("P1", 2000 * CNY), d + 10).next;
   c = Step(c, Pay("P2", 2000 * CNY), d + 40).next;
   if (r.imported_overdue > 0) {
     v1::CaseEvent imported;
-    *imported.mutable_imported() = Record("L1", DayToProto(d + 65),
-                                          DayToProto(d + r.oldest_due_from_d),
-                                          r.imported_overdue);
+    *imported.mutable_imported() =
+        Record("L1", DayToProto(d + 65), DayToProto(d + r.oldest_due_from_d), r.imported_overdue);
     c = Step(c, imported, d + 65).next;
     ASSERT_EQ(c.stage(), v1::STAGE_REPAYMENT_PLAN);
   }
@@ -1100,8 +1183,7 @@ TEST_P(PlanCompletionTable, CuresOnlyWhenNothingIsOverdue) {
   EXPECT_EQ(t.next.active_plan_id(), 0);
   EXPECT_EQ(t.next.active_plan_outstanding_fen(), 0);
   EXPECT_EQ(t.event.stage_after(), r.want_stage);
-  EXPECT_NE(t.event.summary().find("plan 5 completed: every instalment paid"),
-            std::string::npos)
+  EXPECT_NE(t.event.summary().find("plan 5 completed: every instalment paid"), std::string::npos)
       << t.event.summary();
   EXPECT_NE(t.event.summary().find(r.want_said), std::string::npos) << t.event.summary();
   if (IsOpenStage(r.want_stage)) {
@@ -1125,8 +1207,8 @@ TEST_P(PlanCompletionTable, CuresOnlyWhenNothingIsOverdue) {
 INSTANTIATE_TEST_SUITE_P(
     Plans, PlanCompletionTable,
     ::testing::Values(
-        PlanCompletionRow{"catchUpNothingOverdue", v1::PLAN_KIND_CATCH_UP, 0, 0,
-                          v1::STAGE_RESOLVED, v1::CLOSE_REASON_CURED, 0,
+        PlanCompletionRow{"catchUpNothingOverdue", v1::PLAN_KIND_CATCH_UP, 0, 0, v1::STAGE_RESOLVED,
+                          v1::CLOSE_REASON_CURED, 0,
                           "STAGE_REPAYMENT_PLAN -> STAGE_RESOLVED (CLOSE_REASON_CURED)"},
         PlanCompletionRow{"restructuringNothingOverdue", v1::PLAN_KIND_RESTRUCTURING, 0, 0,
                           v1::STAGE_CLOSED, v1::CLOSE_REASON_RESTRUCTURED, 0,
@@ -1136,14 +1218,13 @@ INSTANTIATE_TEST_SUITE_P(
         PlanCompletionRow{"catchUpNewArrears", v1::PLAN_KIND_CATCH_UP, 3500 * CNY, 35,
                           v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
                           "1,500.00 CNY still overdue beyond the plan: not cured"},
-        PlanCompletionRow{"termExtensionNewArrears", v1::PLAN_KIND_TERM_EXTENSION, 3500 * CNY,
-                          35, v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
+        PlanCompletionRow{"termExtensionNewArrears", v1::PLAN_KIND_TERM_EXTENSION, 3500 * CNY, 35,
+                          v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
                           "STAGE_REPAYMENT_PLAN -> STAGE_COUNSELLING"},
         // A restructuring's completion does not close the case as
         // restructured while something is overdue.
-        PlanCompletionRow{"restructuringNewArrears", v1::PLAN_KIND_RESTRUCTURING,
-                          3500 * CNY, 35, v1::STAGE_COUNSELLING,
-                          v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
+        PlanCompletionRow{"restructuringNewArrears", v1::PLAN_KIND_RESTRUCTURING, 3500 * CNY, 35,
+                          v1::STAGE_COUNSELLING, v1::CLOSE_REASON_UNSPECIFIED, 1500 * CNY,
                           "not cured nor closed as restructured"},
         // Mild arrears (100.00, 10 days) still go to counselling, as after
         // a broken plan: stages never move back.
@@ -1152,8 +1233,8 @@ INSTANTIATE_TEST_SUITE_P(
                           "re-classified: "},
         // Severe (25,000.00, 115 days past due): legal action, anew.
         PlanCompletionRow{"severeNewArrears", v1::PLAN_KIND_CATCH_UP, 27'000 * CNY, -45,
-                          v1::STAGE_LEGAL_ACTION, v1::CLOSE_REASON_UNSPECIFIED,
-                          25'000 * CNY, "STAGE_REPAYMENT_PLAN -> STAGE_LEGAL_ACTION"}),
+                          v1::STAGE_LEGAL_ACTION, v1::CLOSE_REASON_UNSPECIFIED, 25'000 * CNY,
+                          "STAGE_REPAYMENT_PLAN -> STAGE_LEGAL_ACTION"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(StateMachine, ReplayRebuildsACaseThroughItsPlan) {
@@ -1172,8 +1253,8 @@ TEST(StateMachine, ReplayRebuildsACaseThroughItsPlan) {
   };
   v1::CaseEvent open;
   open.set_case_id(11);
-  *open.mutable_imported() = Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY,
-                                    700 * CNY, 300 * CNY);
+  *open.mutable_imported() =
+      Record("L1", DayToProto(d), DayToProto(d - 45), 5000 * CNY, 700 * CNY, 300 * CNY);
   apply(open, d);
   apply(Approved(5, v1::PLAN_KIND_RESTRUCTURING, 6780 * CNY, 12, d), d);
   int i = 0;
@@ -1266,8 +1347,7 @@ INSTANTIATE_TEST_SUITE_P(
     Amounts, LegalRecoveryTable,
     ::testing::Values(LegalRecoveryRow{"partial", 1000 * CNY, 1000 * CNY, 0},
                       LegalRecoveryRow{"exact", 3600 * CNY, 3600 * CNY, 0},
-                      LegalRecoveryRow{"beyondTheOverdue", 5000 * CNY, 3600 * CNY,
-                                       1400 * CNY},
+                      LegalRecoveryRow{"beyondTheOverdue", 5000 * CNY, 3600 * CNY, 1400 * CNY},
                       LegalRecoveryRow{"oneFenBeyond", 3600 * CNY + 1, 3600 * CNY, 1}),
     [](const auto& info) { return info.param.name; });
 
@@ -1287,8 +1367,7 @@ TEST(StateMachine, MigrationReclassifiesUnderTheNewPolicy) {
   // Other events must come with the case's own policy version.
   v1::CaseEvent aged = Event(DayToProto(d + 1), "system:aging");
   aged.mutable_aged();
-  EXPECT_EQ(Decide(c, aged, stricter, kNow).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Decide(c, aged, stricter, kNow).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(StateMachine, ReplayRebuildsTheCase) {
@@ -1372,10 +1451,17 @@ TEST(StateMachine, FirmsByPolicyAndARefusalGoesToASupervisorThenAnotherFirm) {
 // skipped days are the ones on which nothing could change.
 TEST(StateMachine, AgingOnlyOnNextAgingDayMatchesDailyAging) {
   const absl::CivilDay d0(2026, 6, 1);
-  struct Start { int dpd; int64_t fen; bool visit_and_letter; };
-  for (const Start& s : std::vector<Start>{{0, 100 * CNY, false}, {12, 1000 * CNY, false},
-                                           {29, 6000 * CNY, false}, {5, 30'000 * CNY, true},
-                                           {70, 30'000 * CNY, true}, {95, 900 * CNY, true}}) {
+  struct Start {
+    int dpd;
+    int64_t fen;
+    bool visit_and_letter;
+  };
+  for (const Start& s : std::vector<Start>{{0, 100 * CNY, false},
+                                           {12, 1000 * CNY, false},
+                                           {29, 6000 * CNY, false},
+                                           {5, 30'000 * CNY, true},
+                                           {70, 30'000 * CNY, true},
+                                           {95, 900 * CNY, true}}) {
     v1::Case open = Open(Record("L1", DayToProto(d0), DayToProto(d0 - s.dpd), s.fen));
     if (s.visit_and_letter) {
       v1::TaskOutcome visit;
