@@ -2,7 +2,8 @@
 # The test command: installs missing packages (PostgreSQL server included),
 # checks the C++ formatting, builds, starts a throwaway PostgreSQL cluster
 # on loopback, runs the whole suite with ctest, and stops PostgreSQL
-# whatever happens. Exits non-zero on any failure. Extra arguments go to ctest (e.g. -R Storage).
+# whatever happens. Exits non-zero on any failure. Extra arguments go to
+# ctest (e.g. -R Storage).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"

@@ -310,7 +310,7 @@ class UnitOfWork {
   virtual absl::StatusOr<std::optional<StoredPayment>> FindPayment(
       const std::string& payment_id) = 0;
 
-  // --- Tasks (DESIGN.md decision 3: leased, not given)
+  // --- Tasks (docs/design.md, decision 3: leased, not given)
   // ------------------------
   virtual absl::StatusOr<std::optional<v1::Task>> LoadTask(int64_t task_id) = 0;
   // Leases the most urgent ready tasks (priority, then not_before, then id)
