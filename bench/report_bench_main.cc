@@ -26,12 +26,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "storage/reports.h"
 #include "storage/store.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 ABSL_FLAG(int64_t, cases, 1000000, "cases in the book");
 ABSL_FLAG(std::string, db, "", "SOCI connection string (default: a new SQLite file)");

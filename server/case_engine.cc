@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "server/commands.h"
 #include "server/logging.h"
 #include "server/transitions.h"
@@ -18,7 +19,6 @@
 #include "workflow/money.h"
 #include "workflow/plan.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

@@ -17,9 +17,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/message.h"
 #include "storage/store.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 

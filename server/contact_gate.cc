@@ -1,8 +1,8 @@
 #include "server/contact_gate.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 

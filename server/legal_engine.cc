@@ -8,12 +8,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "server/case_engine.h"
 #include "server/commands.h"
 #include "server/transitions.h"
 #include "workflow/dates.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

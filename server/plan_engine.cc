@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "server/case_engine.h"
 #include "server/commands.h"
 #include "server/transitions.h"
@@ -12,7 +13,6 @@
 #include "workflow/money.h"
 #include "workflow/plan.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

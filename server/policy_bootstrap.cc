@@ -11,8 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "workflow/policy.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

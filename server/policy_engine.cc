@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "server/case_engine.h"
 #include "server/policy_bootstrap.h"
 #include "storage/reports.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

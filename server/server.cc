@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/status_macros.h"
 #include "server/case_engine.h"
 #include "server/case_service.h"
 #include "server/daily_aging.h"
@@ -26,7 +27,6 @@
 #include "server/task_engine.h"
 #include "server/task_service.h"
 #include "server/unparsed_request_interceptor.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

@@ -7,8 +7,8 @@
 #include <utility>
 
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "server/logging.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "server/case_engine.h"
 #include "server/commands.h"
 #include "server/contact_gate.h"
@@ -15,7 +16,6 @@
 #include "workflow/compliance.h"
 #include "workflow/dates.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 namespace {

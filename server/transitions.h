@@ -11,13 +11,13 @@
 
 #include "absl/status/statusor.h"
 #include "collections/v1/case.pb.h"
+#include "common/status_macros.h"
 #include "server/clock.h"
 #include "server/contact_gate.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
 #include "workflow/compliance.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::server {
 

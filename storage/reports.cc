@@ -9,11 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/report_sql.h"
 #include "workflow/dates.h"
-#include "workflow/status_macros.h"
 
 namespace collections::storage {
 

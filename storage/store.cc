@@ -4,12 +4,12 @@
 #include <memory>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "soci/connection-pool.h"
 #include "storage/sql.h"
 #include "storage/store_impl.h"
 #include "storage/store_internal.h"
 #include "storage/writer_connection.h"
-#include "workflow/status_macros.h"
 
 namespace collections::storage {
 

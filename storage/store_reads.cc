@@ -7,13 +7,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/sql.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
 #include "workflow/dates.h"
-#include "workflow/status_macros.h"
 
 namespace collections::storage {
 

@@ -3,11 +3,11 @@
 #include <memory>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "storage/prepared_statements.h"
 #include "storage/schema.h"
 #include "storage/sql.h"
 #include "storage/writer_transaction.h"
-#include "workflow/status_macros.h"
 
 namespace collections::storage {
 

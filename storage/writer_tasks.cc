@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "storage/codec.h"
 #include "storage/writer_transaction.h"
-#include "workflow/status_macros.h"
 
 namespace collections::storage {
 namespace {

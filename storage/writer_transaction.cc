@@ -12,11 +12,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "storage/codec.h"
 #include "storage/store_internal.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
-#include "workflow/status_macros.h"
 
 namespace collections::storage {
 

@@ -4,11 +4,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "workflow/classify.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
 #include "workflow/state_machine.h"
-#include "workflow/status_macros.h"
 
 namespace collections::workflow {
 namespace {

@@ -5,12 +5,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 #include "workflow/classify.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
 #include "workflow/policy.h"
-#include "workflow/status_macros.h"
 
 namespace collections::workflow {
 namespace {

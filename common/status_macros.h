@@ -1,7 +1,7 @@
 // Error-propagation macros for absl::Status / absl::StatusOr. Abseil
 // 20220623 (Debian 12) ships no status_macros.h, so the project keeps these.
-#ifndef COLLECTIONS_WORKFLOW_STATUS_MACROS_H_
-#define COLLECTIONS_WORKFLOW_STATUS_MACROS_H_
+#ifndef COLLECTIONS_COMMON_STATUS_MACROS_H_
+#define COLLECTIONS_COMMON_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,4 +24,4 @@
   if (!tmp.ok()) return tmp.status();         \
   lhs = std::move(tmp).value()
 
-#endif  // COLLECTIONS_WORKFLOW_STATUS_MACROS_H_
+#endif  // COLLECTIONS_COMMON_STATUS_MACROS_H_
