@@ -29,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "clients/common/args.h"
+#include "clients/common/grpc_status.h"
 #include "collections/v1/task_service.grpc.pb.h"
 
 namespace {
@@ -325,36 +326,14 @@ void PrintListed(const v1::Task& t) {
               t.attempts(), t.hold_reason().empty() ? "" : ": ", t.hold_reason().c_str());
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
-
 int Failed(const grpc::Status& s) {
-  std::fprintf(stderr, "collections-agent: %s: %s\n", CodeName(s.error_code()),
-               s.error_message().c_str());
+  std::fprintf(stderr, "collections-agent: %s: %s\n",
+               collections::clients::StatusCodeName(s.error_code()), s.error_message().c_str());
   switch (s.error_code()) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       // Also a message over gRPC's size limit ("Received message larger
       // than max"), which no retry can help; the requests are far below it.
-      if (absl::StrContains(absl::AsciiStrToLower(s.error_message()), "larger than max")) {
+      if (collections::clients::OverMessageLimit(s)) {
         std::fprintf(stderr,
                      "  (the answer is larger than the gRPC message limit: retrying will not "
                      "help; ask for less at a time: a smaller --max, narrower --states, "

@@ -3,13 +3,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "clients/common/grpc_status.h"
 
 namespace collections::ctl {
-
-bool OverMessageLimit(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
-         absl::StrContains(absl::AsciiStrToLower(s.error_message()), "larger than max");
-}
 
 int Run::Usage(const std::string& message) const {
   err << "collectionsctl " << command << ": " << message << "\n"
@@ -19,24 +15,7 @@ int Run::Usage(const std::string& message) const {
 
 int Run::Failed(const grpc::Status& s) const {
   const grpc::StatusCode code = s.error_code();
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const char* name = code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+  const char* name = clients::StatusCodeName(code);
   err << "collectionsctl " << command << ": " << name << ": " << s.error_message() << "\n";
   switch (code) {
     case grpc::StatusCode::UNAVAILABLE:
@@ -48,7 +27,7 @@ int Run::Failed(const grpc::Status& s) const {
           << "; --timeout=SECONDS waits longer)\n";
       return kUnavailable;
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      if (OverMessageLimit(s)) {
+      if (clients::OverMessageLimit(s)) {
         err << "  (the answer is larger than the gRPC message limit: retrying will not help;\n"
                "   narrow the request (a shorter --from/--to, --product, --region, --queue)\n"
                "   or page it (--page_size where the command has it))\n";

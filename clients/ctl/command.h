@@ -30,11 +30,6 @@ namespace collections::ctl {
 // collectionsctl's exit status, for scripts (the README and --help list them).
 enum Exit { kOk = 0, kRefused = 1, kBadUsage = 2, kRejectedRows = 3, kUnavailable = 4 };
 
-// RESOURCE_EXHAUSTED also stands for a message over gRPC's size limit
-// ("Received message larger than max (N vs. M)"), which no retry can help.
-// The commands' requests are far below the limit, so it is the answer.
-bool OverMessageLimit(const grpc::Status& s);
-
 // What every command gets: parsed flags, where to write, the server.
 struct Run {
   Args args;
