@@ -12,6 +12,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsoci-dev libsqlite3-dev libpq-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libcpp-jwt-dev nlohmann-json3-dev libssl-dev  # security/: bearer tokens
+  openssl  # scripts/dev_credentials.sh: throwaway CA, certificates, tokens
   postgresql tzdata
   chromium  # the e2e test renders collectionsctl's HTML report headless
 )
