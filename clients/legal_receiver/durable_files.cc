@@ -35,12 +35,7 @@ std::string WriteDurably(const std::string& dir, const std::string& name, const 
   }
   close(fd);
   if (rename(tmp.c_str(), path.c_str()) != 0) return "rename " + path + ": " + strerror(errno);
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return "open " + dir + ": " + strerror(errno);
-  const int rc = fsync(dfd);
-  close(dfd);
-  if (rc != 0) return "fsync " + dir + ": " + strerror(errno);
-  return "";
+  return SyncFolder(dir);
 }
 
 // fsync of a folder, after a file in it was created, renamed or removed.
