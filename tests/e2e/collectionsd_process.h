@@ -1,6 +1,7 @@
 // Collectionsd: the real collectionsd binary as a child process, for the
 // end-to-end tests; and WaitUntilServing, which polls health with bounded
-// gRPC deadlines (readiness, never time passing).
+// gRPC deadlines (readiness, never time passing); and ContextAs, the one
+// way these tests say who is calling.
 #ifndef COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
 #define COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
 
@@ -15,12 +16,14 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tests/service/call_context.h"
 #include "tests/service/grpc_probe.h"
 
 extern char** environ;
@@ -30,6 +33,15 @@ extern char** environ;
 #endif
 
 namespace collections::testing {
+
+// A context for a call the test makes as `actor` (in `role` when one is
+// given), with a deadline `timeout` from now: the end-to-end tests' one way
+// to say who is calling (tests/service/call_context.h).
+inline std::unique_ptr<grpc::ClientContext> ContextAs(const std::string& actor,
+                                                      const std::string& role = "",
+                                                      absl::Duration timeout = absl::Seconds(30)) {
+  return CallerContext(actor, role, timeout);
+}
 
 // A child process running collectionsd (or another of the project's
 // binaries) with its stdout and stderr in a file.

@@ -436,17 +436,13 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
     propose.mutable_first_due_date()->set_year((d0_ + 7).year());
     propose.mutable_first_due_date()->set_month((d0_ + 7).month());
     propose.mutable_first_due_date()->set_day((d0_ + 7).day());
-    grpc::ClientContext c1;
-    c1.AddMetadata("collections-actor", "alice");
     v1::ProposePlanResponse proposed;
-    grpc::Status s = plans->ProposePlan(&c1, propose, &proposed);
+    grpc::Status s = plans->ProposePlan(testing::ContextAs("alice").get(), propose, &proposed);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    grpc::ClientContext c2;
-    c2.AddMetadata("collections-actor", "bob");
     v1::ApprovePlanRequest approve;
     approve.set_plan_id(proposed.plan().plan_id());
     v1::ApprovePlanResponse approved;
-    s = plans->ApprovePlan(&c2, approve, &approved);
+    s = plans->ApprovePlan(testing::ContextAs("bob").get(), approve, &approved);
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
   // M2 promises 1,000 for day 5 (by phone banking: a signal).

@@ -13,36 +13,22 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "server/daily_aging.h"
 #include "tests/service/server_fixture.h"
+#include "tests/service/service_helpers.h"
 #include "workflow/dates.h"
 
 namespace collections {
 namespace {
 
+using testing::CNY;
 using ::testing::HasSubstr;
+using testing::kToday;
 using workflow::DayToProto;
 
-constexpr int64_t CNY = 100;
-const absl::CivilDay kToday(2026, 11, 29);
-
+// A feed row (testing::FeedRecord: 800,000 CNY outstanding, overdue split
+// 1:2:7 into penalty, interest and principal).
 v1::DelinquencyRecord Record(const std::string& loan, int dpd, int64_t overdue_fen,
                              absl::CivilDay as_of = kToday) {
-  v1::DelinquencyRecord r;
-  r.set_loan_id(loan);
-  *r.mutable_as_of() = DayToProto(as_of);
-  *r.mutable_oldest_unpaid_due_date() = DayToProto(as_of - dpd);
-  r.mutable_borrower()->set_borrower_id("B-" + loan);
-  r.mutable_borrower()->set_name("Li Lei");
-  r.mutable_borrower()->add_phones("+86 139 0000 0000");
-  r.mutable_borrower()->set_address("8 Nanjing Rd, Shanghai");
-  r.mutable_borrower()->set_region("SH");
-  r.set_product("mortgage-30y");
-  r.set_principal_outstanding_fen(800'000 * CNY);
-  // Penalty, interest and principal in a 1:2:7 split.
-  r.mutable_overdue()->set_penalty_fen(overdue_fen / 10);
-  r.mutable_overdue()->set_interest_fen(overdue_fen / 5);
-  r.mutable_overdue()->set_principal_fen(overdue_fen - overdue_fen / 10 - overdue_fen / 5);
-  r.mutable_credit()->set_score_band(v1::CREDIT_BAND_GOOD);
-  return r;
+  return testing::FeedRecord(loan, dpd, overdue_fen, as_of);
 }
 
 class CaseServiceTest : public testing::ServerFixture {
@@ -59,25 +45,14 @@ class CaseServiceTest : public testing::ServerFixture {
   }
 
   v1::ImportDelinquenciesResponse Import(const std::vector<v1::DelinquencyRecord>& rows) {
-    auto context = Context();
     v1::ImportDelinquenciesResponse response;
-    auto writer = stub_->ImportDelinquencies(context.get(), &response);
-    for (const auto& r : rows) {
-      v1::ImportDelinquenciesRequest request;
-      *request.mutable_record() = r;
-      EXPECT_TRUE(writer->Write(request));
-    }
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
+    grpc::Status status = testing::ImportRecords(*stub_, rows, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   }
 
   grpc::Status GetCase(const std::string& loan, v1::GetCaseResponse* out) {
-    auto context = Context();
-    v1::GetCaseRequest request;
-    request.set_loan_id(loan);
-    return stub_->GetCase(context.get(), request, out);
+    return testing::GetCaseFile(*stub_, loan, out);
   }
 
   v1::GetCaseResponse MustGet(const std::string& loan) {
@@ -89,30 +64,17 @@ class CaseServiceTest : public testing::ServerFixture {
 
   grpc::Status Pay(const std::string& loan, const std::string& id, int64_t fen,
                    v1::RecordPaymentResponse* out) {
-    auto context = Context();
-    v1::RecordPaymentRequest request;
-    request.set_loan_id(loan);
-    request.mutable_payment()->set_payment_id(id);
-    request.mutable_payment()->set_amount_fen(fen);
-    return stub_->RecordPayment(context.get(), request, out);
+    return testing::RecordPayment(*stub_, loan, id, fen, out);
   }
 
   grpc::Status Signal(int64_t case_id, const v1::Signal& signal, v1::SignalCaseResponse* out,
                       const std::string& request_id = "") {
-    auto context = Context();
-    v1::SignalCaseRequest request;
-    request.set_case_id(case_id);
-    *request.mutable_signal() = signal;
-    request.set_request_id(request_id);
-    return stub_->SignalCase(context.get(), request, out);
+    return testing::SignalCase(*stub_, case_id, signal, out, request_id);
   }
 
   v1::AdvanceBusinessDateResponse Advance(absl::CivilDay to) {
-    auto context = Context(absl::Seconds(120));
-    v1::AdvanceBusinessDateRequest request;
-    *request.mutable_to() = DayToProto(to);
     v1::AdvanceBusinessDateResponse response;
-    grpc::Status s = stub_->AdvanceBusinessDate(context.get(), request, &response);
+    grpc::Status s = testing::AdvanceBusinessDate(*stub_, to, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response;
   }

@@ -15,17 +15,17 @@
 #include "collections/v1/policy_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
+#include "tests/service/service_helpers.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
 
 namespace collections {
 namespace {
 
+using testing::CNY;
 using ::testing::HasSubstr;
+using testing::kToday;
 using workflow::DayToProto;
-
-constexpr int64_t CNY = 100;
-const absl::CivilDay kToday(2026, 11, 29);
 
 v1::DelinquencyRecord Record(const std::string& loan, int dpd, int64_t overdue_fen,
                              absl::CivilDay as_of = kToday) {
@@ -59,16 +59,8 @@ class IntakeServiceTest : public testing::ServerFixture {
   }
 
   v1::ImportDelinquenciesResponse Import(const std::vector<v1::DelinquencyRecord>& rows) {
-    auto context = Context(absl::Seconds(120));
     v1::ImportDelinquenciesResponse response;
-    auto writer = stub_->ImportDelinquencies(context.get(), &response);
-    for (const auto& r : rows) {
-      v1::ImportDelinquenciesRequest request;
-      *request.mutable_record() = r;
-      EXPECT_TRUE(writer->Write(request));
-    }
-    writer->WritesDone();
-    grpc::Status status = writer->Finish();
+    grpc::Status status = testing::ImportRecords(*stub_, rows, &response, absl::Seconds(120));
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response;
   }
@@ -130,10 +122,7 @@ class IntakeServiceTest : public testing::ServerFixture {
   }
 
   grpc::Status GetCase(const std::string& loan, v1::GetCaseResponse* out) {
-    auto context = Context();
-    v1::GetCaseRequest request;
-    request.set_loan_id(loan);
-    return stub_->GetCase(context.get(), request, out);
+    return testing::GetCaseFile(*stub_, loan, out);
   }
 
   // Makes the current policy the default with `notes_per_day`, for the
@@ -159,40 +148,20 @@ class IntakeServiceTest : public testing::ServerFixture {
   }
 
   void Advance(absl::CivilDay to) {
-    auto context = Context(absl::Seconds(120));
-    v1::AdvanceBusinessDateRequest request;
-    *request.mutable_to() = DayToProto(to);
     v1::AdvanceBusinessDateResponse response;
-    grpc::Status s = stub_->AdvanceBusinessDate(context.get(), request, &response);
+    grpc::Status s = testing::AdvanceBusinessDate(*stub_, to, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
 
   // Claims the case's task from `queue` and completes it with `outcome`.
   void Do(int64_t case_id, const std::string& queue, const v1::TaskOutcome& outcome) {
     auto tasks = v1::TaskService::NewStub(channel_);
-    v1::ClaimTasksRequest claim;
-    claim.set_worker_id("worker-1");
-    claim.add_queues(queue);
-    claim.set_max_tasks(100);
-    v1::ClaimTasksResponse claimed;
-    auto context = Context();
-    grpc::Status s = tasks->ClaimTasks(context.get(), claim, &claimed);
+    const v1::Task t = testing::ClaimTaskOfCase(*tasks, "worker-1", queue, case_id);
+    ASSERT_NE(t.task_id(), 0);
+    v1::CompleteTaskResponse out;
+    grpc::Status s =
+        testing::CompleteTask(*tasks, t, outcome, absl::StrCat("done-", t.task_id()), &out);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    bool done = false;
-    for (const v1::Task& t : claimed.tasks()) {
-      if (t.case_id() != case_id || done) continue;
-      v1::CompleteTaskRequest complete;
-      complete.set_task_id(t.task_id());
-      complete.set_lease_token(t.lease_token());
-      complete.set_request_id(absl::StrCat("done-", t.task_id()));
-      *complete.mutable_outcome() = outcome;
-      v1::CompleteTaskResponse out;
-      auto ctx = Context();
-      s = tasks->CompleteTask(ctx.get(), complete, &out);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-      done = true;
-    }
-    ASSERT_TRUE(done) << "no task of case " << case_id << " in queue " << queue;
   }
 
   std::unique_ptr<v1::CaseService::Stub> stub_;

@@ -17,15 +17,15 @@
 #include "collections/v1/report_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
+#include "tests/service/service_helpers.h"
 #include "workflow/dates.h"
 
 namespace collections {
 namespace {
 
+using testing::CNY;
+using testing::kToday;
 using workflow::DayToProto;
-
-constexpr int64_t CNY = 100;
-const absl::CivilDay kToday(2026, 11, 29);
 
 class LegalServiceTest : public testing::ServerFixture {
  protected:
@@ -40,8 +40,7 @@ class LegalServiceTest : public testing::ServerFixture {
   }
 
   int64_t Open(const std::string& loan, int dpd, int64_t overdue_cny, const std::string& region) {
-    v1::ImportDelinquenciesRequest row;
-    v1::DelinquencyRecord& r = *row.mutable_record();
+    v1::DelinquencyRecord r;
     r.set_loan_id(loan);
     *r.mutable_as_of() = DayToProto(kToday);
     *r.mutable_oldest_unpaid_due_date() = DayToProto(kToday - dpd);
@@ -52,57 +51,25 @@ class LegalServiceTest : public testing::ServerFixture {
     r.mutable_borrower()->set_region(region);
     r.mutable_overdue()->set_penalty_fen(overdue_cny * CNY / 10);
     r.mutable_overdue()->set_principal_fen(overdue_cny * CNY - overdue_cny * CNY / 10);
-    auto context = Context();
     v1::ImportDelinquenciesResponse response;
-    auto writer = cases_->ImportDelinquencies(context.get(), &response);
-    EXPECT_TRUE(writer->Write(row));
-    writer->WritesDone();
-    EXPECT_TRUE(writer->Finish().ok());
+    EXPECT_TRUE(testing::ImportRecords(*cases_, {r}, &response).ok());
     return File(loan).case_().case_id();
   }
 
   v1::GetCaseResponse File(const std::string& loan) {
-    auto context = Context();
-    v1::GetCaseRequest request;
-    request.set_loan_id(loan);
     v1::GetCaseResponse out;
-    EXPECT_TRUE(cases_->GetCase(context.get(), request, &out).ok());
+    EXPECT_TRUE(testing::GetCaseFile(*cases_, loan, &out).ok());
     return out;
   }
 
   // Claims the case's task of `type` from `queue` and completes it.
   void Do(int64_t case_id, const std::string& queue, const v1::TaskOutcome& outcome) {
-    v1::ClaimTasksRequest claim;
-    claim.set_worker_id("worker-1");
-    claim.add_queues(queue);
-    claim.set_max_tasks(100);
-    v1::ClaimTasksResponse claimed;
-    auto context = Context();
-    grpc::Status s = tasks_->ClaimTasks(context.get(), claim, &claimed);
+    const v1::Task t = testing::ClaimTaskOfCase(*tasks_, "worker-1", queue, case_id);
+    ASSERT_NE(t.task_id(), 0);
+    v1::CompleteTaskResponse out;
+    grpc::Status s =
+        testing::CompleteTask(*tasks_, t, outcome, absl::StrCat("done-", t.task_id()), &out);
     ASSERT_TRUE(s.ok()) << s.error_message();
-    bool done = false;
-    for (const v1::Task& t : claimed.tasks()) {
-      if (t.case_id() != case_id || done) {
-        v1::ReleaseTaskRequest release;
-        release.set_task_id(t.task_id());
-        release.set_lease_token(t.lease_token());
-        v1::ReleaseTaskResponse ignored;
-        auto ctx = Context();
-        tasks_->ReleaseTask(ctx.get(), release, &ignored);
-        continue;
-      }
-      v1::CompleteTaskRequest complete;
-      complete.set_task_id(t.task_id());
-      complete.set_lease_token(t.lease_token());
-      complete.set_request_id(absl::StrCat("done-", t.task_id()));
-      *complete.mutable_outcome() = outcome;
-      v1::CompleteTaskResponse out;
-      auto ctx = Context();
-      s = tasks_->CompleteTask(ctx.get(), complete, &out);
-      ASSERT_TRUE(s.ok()) << s.error_message();
-      done = true;
-    }
-    ASSERT_TRUE(done) << "no task of case " << case_id << " in queue " << queue;
   }
 
   void VisitAndLetter(int64_t case_id) {
@@ -116,11 +83,8 @@ class LegalServiceTest : public testing::ServerFixture {
   }
 
   void Advance(absl::CivilDay to) {
-    auto context = Context();
-    v1::AdvanceBusinessDateRequest request;
-    *request.mutable_to() = DayToProto(to);
     v1::AdvanceBusinessDateResponse response;
-    grpc::Status s = cases_->AdvanceBusinessDate(context.get(), request, &response);
+    grpc::Status s = testing::AdvanceBusinessDate(*cases_, to, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
 
@@ -370,16 +334,13 @@ TEST_P(LegalServiceTest, HardshipDivertsASevereCaseFromLegalActionToAPlan) {
   propose.set_deferral_months(3);
   *propose.mutable_first_due_date() = DayToProto(kToday + 30);
   v1::ProposePlanResponse proposed;
-  auto ctx = Context();
-  ctx->AddMetadata("collections-actor", "alice");
+  auto ctx = ContextAs("alice");
   grpc::Status s = plans_->ProposePlan(ctx.get(), propose, &proposed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   v1::ApprovePlanRequest approve;
   approve.set_plan_id(proposed.plan().plan_id());
   v1::ApprovePlanResponse approved;
-  auto ctx2 = Context();
-  ctx2->AddMetadata("collections-actor", "sue");
-  ctx2->AddMetadata("collections-role", "supervisor");
+  auto ctx2 = ContextAs("sue", "supervisor");
   s = plans_->ApprovePlan(ctx2.get(), approve, &approved);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(approved.case_().stage(), v1::STAGE_REPAYMENT_PLAN);

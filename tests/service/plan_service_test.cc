@@ -12,16 +12,16 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/plan_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
+#include "tests/service/service_helpers.h"
 #include "workflow/dates.h"
 
 namespace collections {
 namespace {
 
+using testing::CNY;
 using ::testing::HasSubstr;
+using testing::kToday;
 using workflow::DayToProto;
-
-constexpr int64_t CNY = 100;
-const absl::CivilDay kToday(2026, 11, 29);
 
 class PlanServiceTest : public testing::ServerFixture {
  protected:
@@ -35,8 +35,7 @@ class PlanServiceTest : public testing::ServerFixture {
   // A case `dpd` days past due with `overdue` CNY, 10% of it penalty.
   int64_t Open(const std::string& loan, int dpd, int64_t overdue_cny,
                int64_t principal_outstanding_cny = 300'000) {
-    v1::ImportDelinquenciesRequest row;
-    v1::DelinquencyRecord& r = *row.mutable_record();
+    v1::DelinquencyRecord r;
     r.set_loan_id(loan);
     *r.mutable_as_of() = DayToProto(kToday);
     *r.mutable_oldest_unpaid_due_date() = DayToProto(kToday - dpd);
@@ -46,37 +45,22 @@ class PlanServiceTest : public testing::ServerFixture {
     r.mutable_overdue()->set_penalty_fen(overdue_cny * CNY / 10);
     r.mutable_overdue()->set_interest_fen(overdue_cny * CNY / 10);
     r.mutable_overdue()->set_principal_fen(overdue_cny * CNY * 8 / 10);
-    auto context = Context();
     v1::ImportDelinquenciesResponse response;
-    auto writer = cases_->ImportDelinquencies(context.get(), &response);
-    EXPECT_TRUE(writer->Write(row));
-    writer->WritesDone();
-    EXPECT_TRUE(writer->Finish().ok());
+    EXPECT_TRUE(testing::ImportRecords(*cases_, {r}, &response).ok());
     EXPECT_EQ(response.opened(), 1);
     return Case(loan).case_().case_id();
   }
 
   v1::GetCaseResponse Case(const std::string& loan) {
-    auto context = Context();
-    v1::GetCaseRequest request;
-    request.set_loan_id(loan);
     v1::GetCaseResponse out;
-    EXPECT_TRUE(cases_->GetCase(context.get(), request, &out).ok());
+    EXPECT_TRUE(testing::GetCaseFile(*cases_, loan, &out).ok());
     return out;
-  }
-
-  static std::unique_ptr<grpc::ClientContext> As(const std::string& who,
-                                                 const std::string& role = "agent") {
-    auto context = Context();
-    context->AddMetadata("collections-actor", who);
-    context->AddMetadata("collections-role", role);
-    return context;
   }
 
   grpc::Status Propose(const v1::ProposePlanRequest& request, v1::Plan* out,
                        const std::string& who = "alice") {
     v1::ProposePlanResponse response;
-    grpc::Status s = plans_->ProposePlan(As(who).get(), request, &response);
+    grpc::Status s = plans_->ProposePlan(ContextAs(who, "agent").get(), request, &response);
     *out = response.plan();
     return s;
   }
@@ -85,7 +69,7 @@ class PlanServiceTest : public testing::ServerFixture {
                        v1::ApprovePlanResponse* out) {
     v1::ApprovePlanRequest request;
     request.set_plan_id(plan_id);
-    return plans_->ApprovePlan(As(who, role).get(), request, out);
+    return plans_->ApprovePlan(ContextAs(who, role).get(), request, out);
   }
 
   v1::ProposePlanRequest Request(int64_t case_id, v1::PlanKind kind, int periods) {
@@ -98,13 +82,8 @@ class PlanServiceTest : public testing::ServerFixture {
   }
 
   v1::RecordPaymentResponse Pay(const std::string& loan, const std::string& id, int64_t fen) {
-    auto context = Context();
-    v1::RecordPaymentRequest request;
-    request.set_loan_id(loan);
-    request.mutable_payment()->set_payment_id(id);
-    request.mutable_payment()->set_amount_fen(fen);
     v1::RecordPaymentResponse response;
-    grpc::Status s = cases_->RecordPayment(context.get(), request, &response);
+    grpc::Status s = testing::RecordPayment(*cases_, loan, id, fen, &response);
     EXPECT_TRUE(s.ok()) << id << ": " << s.error_message();
     return response;
   }
@@ -116,19 +95,15 @@ class PlanServiceTest : public testing::ServerFixture {
   }
 
   void Advance(absl::CivilDay to) {
-    auto context = Context();
-    v1::AdvanceBusinessDateRequest request;
-    *request.mutable_to() = DayToProto(to);
     v1::AdvanceBusinessDateResponse response;
-    grpc::Status s = cases_->AdvanceBusinessDate(context.get(), request, &response);
+    grpc::Status s = testing::AdvanceBusinessDate(*cases_, to, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
   }
 
   // Core banking's overdue position for `loan` as of the business date `as_of`:
   // `overdue_fen` overdue, the oldest unpaid instalment `dpd` days before.
   void ImportPosition(const std::string& loan, absl::CivilDay as_of, int dpd, int64_t overdue_fen) {
-    v1::ImportDelinquenciesRequest row;
-    v1::DelinquencyRecord& r = *row.mutable_record();
+    v1::DelinquencyRecord r;
     r.set_loan_id(loan);
     *r.mutable_as_of() = DayToProto(as_of);
     *r.mutable_oldest_unpaid_due_date() = DayToProto(as_of - dpd);
@@ -136,12 +111,8 @@ class PlanServiceTest : public testing::ServerFixture {
     r.mutable_borrower()->set_name("Wang Wu");
     r.set_principal_outstanding_fen(300'000 * CNY);
     r.mutable_overdue()->set_principal_fen(overdue_fen);
-    auto context = Context();
     v1::ImportDelinquenciesResponse response;
-    auto writer = cases_->ImportDelinquencies(context.get(), &response);
-    EXPECT_TRUE(writer->Write(row));
-    writer->WritesDone();
-    grpc::Status s = writer->Finish();
+    grpc::Status s = testing::ImportRecords(*cases_, {r}, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(response.rejected(), 0) << response.DebugString();
   }
@@ -479,7 +450,7 @@ TEST_P(PlanServiceTest, BadProposalsChangeNothing) {
   reject.set_plan_id(p.plan_id());
   reject.set_reason("income not verified");
   v1::RejectPlanResponse rejected;
-  ASSERT_TRUE(plans_->RejectPlan(As("sue", "supervisor").get(), reject, &rejected).ok());
+  ASSERT_TRUE(plans_->RejectPlan(ContextAs("sue", "supervisor").get(), reject, &rejected).ok());
   EXPECT_EQ(rejected.plan().state(), v1::PLAN_STATE_REJECTED);
   v1::ApprovePlanResponse out;
   EXPECT_EQ(Approve(p.plan_id(), "bob", "agent", &out).error_code(),

@@ -11,17 +11,17 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/policy_service.grpc.pb.h"
 #include "tests/service/server_fixture.h"
+#include "tests/service/service_helpers.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
 
 namespace collections {
 namespace {
 
+using testing::CNY;
 using ::testing::HasSubstr;
+using testing::kToday;
 using workflow::DayToProto;
-
-constexpr int64_t CNY = 100;
-const absl::CivilDay kToday(2026, 11, 29);
 
 v1::DelinquencyRecord Row(const std::string& loan, int dpd, int64_t overdue) {
   v1::DelinquencyRecord r;
@@ -46,23 +46,14 @@ class PolicyServiceTest : public testing::ServerFixture {
   }
 
   void Import(const v1::DelinquencyRecord& row) {
-    auto context = Context();
     v1::ImportDelinquenciesResponse response;
-    auto writer = cases_->ImportDelinquencies(context.get(), &response);
-    v1::ImportDelinquenciesRequest request;
-    *request.mutable_record() = row;
-    ASSERT_TRUE(writer->Write(request));
-    writer->WritesDone();
-    ASSERT_TRUE(writer->Finish().ok());
+    ASSERT_TRUE(testing::ImportRecords(*cases_, {row}, &response).ok());
     ASSERT_EQ(response.rejected(), 0) << response.DebugString();
   }
 
   v1::GetCaseResponse File(const std::string& loan) {
-    auto context = Context();
-    v1::GetCaseRequest request;
-    request.set_loan_id(loan);
     v1::GetCaseResponse out;
-    EXPECT_TRUE(cases_->GetCase(context.get(), request, &out).ok()) << loan;
+    EXPECT_TRUE(testing::GetCaseFile(*cases_, loan, &out).ok()) << loan;
     return out;
   }
 
@@ -81,8 +72,7 @@ class PolicyServiceTest : public testing::ServerFixture {
   }
 
   grpc::Status Migrate(const v1::MigrateCasesRequest& request, v1::MigrateCasesResponse* out) {
-    auto context = Context();
-    context->AddMetadata("collections-actor", "ops");
+    auto context = ContextAs("ops");
     return policies_->MigrateCases(context.get(), request, out);
   }
 

@@ -17,6 +17,7 @@
 #include "server/clock.h"
 #include "server/config.h"
 #include "server/server.h"
+#include "tests/service/call_context.h"
 #include "tests/service/test_env.h"
 
 namespace collections::testing {
@@ -75,9 +76,15 @@ class ServerFixture : public ::testing::TestWithParam<std::string> {
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(30)) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    return context;
+    return DeadlineContext(timeout);
+  }
+
+  // A context for a call made as `actor` (in `role` when one is given):
+  // every test that says who is calling goes through here.
+  static std::unique_ptr<grpc::ClientContext> ContextAs(
+      const std::string& actor, const std::string& role = "",
+      absl::Duration timeout = absl::Seconds(30)) {
+    return CallerContext(actor, role, timeout);
   }
 
   std::unique_ptr<TempDir> dir_;

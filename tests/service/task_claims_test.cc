@@ -1,0 +1,157 @@
+// TaskService through real gRPC on SQLite and PostgreSQL: long-poll claims
+// and the claim stream, woken by new, released and expired tasks.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "tests/service/task_service_fixture.h"
+
+namespace collections::task_test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+// --- Long-poll and push --------------------------------------------------------
+
+TEST_P(TaskServiceTest, LongPollWakesWhenATaskIsCreatedNotAtTheTimeout) {
+  v1::ClaimTasksRequest request = ClaimRequest("poller", {"sms"}, 5);
+  *request.mutable_wait() = Seconds(30);
+  v1::ClaimTasksResponse got;
+  grpc::Status status;
+  absl::Time returned;
+  std::thread poller([&] {
+    status = Claim(request, &got, absl::Seconds(40));
+    returned = absl::Now();
+  });
+  // Readiness, not time: wait until the claim is registered as waiting.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (server_->task_dispatcher()->waiting() == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(server_->task_dispatcher()->waiting(), 1u);
+  const absl::Time created = absl::Now();
+  Import({Mild("WAKE")});
+  poller.join();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_THAT(got.tasks(), SizeIs(1));
+  EXPECT_EQ(got.tasks(0).case_id(), CaseId("WAKE"));
+  EXPECT_LT(returned - created, absl::Seconds(5));  // well before the 30 s
+}
+
+TEST_P(TaskServiceTest, LongPollReturnsEmptyAtItsBoundAndRejectsLongerWaits) {
+  v1::ClaimTasksRequest request = ClaimRequest("poller", {"sms"});
+  *request.mutable_wait() = Seconds(61);
+  v1::ClaimTasksResponse out;
+  EXPECT_EQ(Claim(request, &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  request.mutable_wait()->set_seconds(0);
+  request.mutable_wait()->set_nanos(200'000'000);
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(Claim(request, &out).ok());
+  EXPECT_THAT(out.tasks(), IsEmpty());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));
+  EXPECT_EQ(server_->task_dispatcher()->waiting(), 0u);
+
+  // A call deadline shorter than the wait ends the poll before it.
+  *request.mutable_wait() = Seconds(30);
+  ASSERT_TRUE(Claim(request, &out, absl::Milliseconds(500)).ok());
+  EXPECT_THAT(out.tasks(), IsEmpty());
+}
+
+TEST_P(TaskServiceTest, LongPollWakesWhenATaskIsReleasedOrItsLeaseExpires) {
+  Import({Mild("REL")});
+  const v1::Task first = ClaimAll("sms").at(0);
+
+  auto poll = [&](v1::ClaimTasksResponse* got) {
+    v1::ClaimTasksRequest request = ClaimRequest("second", {"sms"});
+    *request.mutable_wait() = Seconds(30);
+    return std::thread([this, request, got] { ASSERT_TRUE(Claim(request, got).ok()); });
+  };
+  auto wait_registered = [&] {
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (server_->task_dispatcher()->waiting() == 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  };
+
+  v1::ClaimTasksResponse got;
+  std::thread poller = poll(&got);
+  wait_registered();
+  v1::ReleaseTaskResponse released;
+  ASSERT_TRUE(Release(first, &released).ok());
+  EXPECT_EQ(released.task().state(), v1::TASK_STATE_READY);
+  poller.join();
+  ASSERT_THAT(got.tasks(), SizeIs(1));
+  const v1::Task second = got.tasks(0);
+  EXPECT_EQ(second.task_id(), first.task_id());
+  EXPECT_GT(second.lease_token(), first.lease_token());
+  EXPECT_EQ(second.attempts(), 1);  // a release gives the attempt back
+
+  // Expiry: nobody calls anything but the reaper.
+  v1::ClaimTasksResponse third;
+  poller = poll(&third);
+  wait_registered();
+  clock_->Advance(absl::Seconds(301));  // the default lease is 300 s
+  Tick();
+  poller.join();
+  ASSERT_THAT(third.tasks(), SizeIs(1));
+  EXPECT_EQ(third.tasks(0).task_id(), first.task_id());
+}
+
+TEST_P(TaskServiceTest, StreamPushesTasksAsCreditsAllow) {
+  auto context = Context();
+  auto stream = tasks_->StreamTasks(context.get());
+  v1::StreamTasksRequest hello;
+  hello.set_worker_id("gateway-1");
+  hello.add_queues("sms");
+  hello.set_credits(2);
+  ASSERT_TRUE(stream->Write(hello));
+
+  Import({Mild("P1"), Mild("P2"), Mild("P3")});
+  std::set<int64_t> seen;
+  v1::StreamTasksResponse pushed;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(stream->Read(&pushed));
+    EXPECT_EQ(pushed.task().state(), v1::TASK_STATE_LEASED);
+    EXPECT_EQ(pushed.task().lease_owner(), "gateway-1");
+    seen.insert(pushed.task().task_id());
+    MustComplete(pushed.task(), Sms(true));
+  }
+  // Out of credits: the third waits until the worker asks for it.
+  EXPECT_THAT(ClaimAll("sms", "someone-else"), SizeIs(1));
+  v1::StreamTasksRequest more;
+  more.set_credits(1);
+  ASSERT_TRUE(stream->Write(more));
+  // ... and a task created after the stream went idle is pushed at once.
+  Import({Mild("P4")});
+  ASSERT_TRUE(stream->Read(&pushed));
+  EXPECT_EQ(pushed.task().case_id(), CaseId("P4"));
+  seen.insert(pushed.task().task_id());
+  EXPECT_THAT(seen, SizeIs(3));
+
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&pushed));
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_P(TaskServiceTest, StreamRejectsABadFirstMessage) {
+  auto context = Context();
+  auto stream = tasks_->StreamTasks(context.get());
+  v1::StreamTasksRequest hello;
+  hello.add_queues("sms");
+  hello.set_credits(1);
+  ASSERT_TRUE(stream->Write(hello));
+  v1::StreamTasksResponse pushed;
+  EXPECT_FALSE(stream->Read(&pushed));
+  grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("worker_id"));
+}
+
+}  // namespace
+}  // namespace collections::task_test
