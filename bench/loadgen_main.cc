@@ -17,6 +17,10 @@
 //     Counts cases per stage through CaseService.ListCases (paged), to check
 //     what an import or an aging pass left behind.
 //
+// Every command takes the connection flags of the other clients
+// (--tls_ca, --tls_cert, --tls_key, --token_file, --tls_server_name, or
+// their COLLECTIONS_* variables; bench/connection_flags.h).
+//
 // Every result is printed as one `key=value ...` line on stdout (for
 // scripts), preceded by a human-readable summary on stderr.
 // Exit status: 0 on success, 1 when an RPC fails, 2 for bad usage.
@@ -40,6 +44,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/connection_flags.h"
 #include "collections/v1/case_service.grpc.pb.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "collectionsd's host:port.");
@@ -197,15 +202,13 @@ bool ParseDay(const std::string& text, absl::CivilDay* day) {
 std::unique_ptr<v1::CaseService::Stub> Connect() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);  // a response listing many errors
-  auto channel = grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server),
-                                           grpc::InsecureChannelCredentials(), args);
-  return v1::CaseService::NewStub(channel);
+  return v1::CaseService::NewStub(
+      collections::bench::OpenChannelOrExit(absl::GetFlag(FLAGS_server), args));
 }
 
 void SetDeadline(grpc::ClientContext& ctx) {
   ctx.set_deadline(std::chrono::system_clock::now() +
                    absl::ToChronoSeconds(absl::GetFlag(FLAGS_timeout)));
-  ctx.AddMetadata("collections-actor", "loadgen");
 }
 
 int Fail(const char* what, const grpc::Status& s) {
@@ -389,11 +392,13 @@ int main(int argc, char** argv) {
       "Usage: collections-loadgen import --rows=N [--server=ADDR] [--as_of=DATE] "
       "[--dpd=D] [--amounts=spread|mild|moderate|severe] [--credit=mixed|clean]\n"
       "       collections-loadgen advance --to=YYYY-MM-DD [--server=ADDR]\n"
-      "       collections-loadgen census [--server=ADDR]");
+      "       collections-loadgen census [--server=ADDR]\n"
+      "Every command: [--token_file=FILE] [--tls_ca=FILE [--tls_cert=FILE --tls_key=FILE] "
+      "[--tls_server_name=NAME]]");
   // --help lists this file's flags (the binary's name does not match it).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "loadgen_main");
+    return absl::StrContains(file, "loadgen_main") || absl::StrContains(file, "connection_flags");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);

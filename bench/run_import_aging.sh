@@ -31,6 +31,9 @@
 #   CENSUS=1          0: skip counting cases per stage afterwards
 #   AGING=1           0: import only (no aging pass)
 #   REV=...           what to print as the source revision (default: git's)
+#   COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_CA, ...  read by collections-loadgen
+#                     as its connection flags' defaults (README, "Credentials
+#                     for the clients")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

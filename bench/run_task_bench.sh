@@ -20,7 +20,9 @@
 #   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PERF=0 (1: perf record -g the
 #   server into the kept run directory) KEEP=0 WAIT_IDLE=0 (1: before each
 #   scenario, wait until the machine has been >= 90% idle for 20 s -- for a
-#   machine shared with other work)
+#   machine shared with other work); COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_CA,
+#   ... are read by collections-taskbench as its connection flags' defaults
+#   (README, "Credentials for the clients")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

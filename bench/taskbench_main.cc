@@ -19,7 +19,10 @@
 //
 // SMS tasks are contact tasks, so the borrowers live in a zone where it is
 // midday now: the contact window is checked on every claim, as in
-// production. Every result is one `key=value ...` line on stdout, with a
+// production. The connection flags (--tls_ca, --tls_cert, --tls_key,
+// --token_file, --tls_server_name, or their COLLECTIONS_* variables) are
+// those of the other clients (bench/connection_flags.h). Every result is
+// one `key=value ...` line on stdout, with a
 // human-readable summary on stderr. Exit status: 0, 1 when an RPC fails,
 // 2 for bad usage.
 #include <grpcpp/grpcpp.h>
@@ -45,6 +48,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/connection_flags.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 
@@ -114,8 +118,7 @@ std::shared_ptr<grpc::Channel> Connect() {
   static std::atomic<int> n{0};
   grpc::ChannelArguments args;
   args.SetInt("collections.bench.connection", n++);
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_server), grpc::InsecureChannelCredentials(),
-                                   args);
+  return collections::bench::OpenChannelOrExit(absl::GetFlag(FLAGS_server), args);
 }
 
 // Latency samples in microseconds.
@@ -424,10 +427,12 @@ int main(int argc, char** argv) {
       "TaskService benchmark for collectionsd.\n"
       "Usage: collections-taskbench cycles --tasks=N [--workers=W] [--batch=B] [--server=ADDR]\n"
       "       collections-taskbench latency --rate=R --seconds=S [--streams=K] "
-      "[--delivery=stream|poll] [--server=ADDR]");
+      "[--delivery=stream|poll] [--server=ADDR]\n"
+      "Both: [--token_file=FILE] [--tls_ca=FILE [--tls_cert=FILE --tls_key=FILE] "
+      "[--tls_server_name=NAME]]");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "taskbench_main");
+    return absl::StrContains(file, "taskbench_main") || absl::StrContains(file, "connection_flags");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   absl::SetFlagsUsageConfig(usage);

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -29,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "clients/common/args.h"
+#include "clients/common/channel.h"
 #include "clients/common/grpc_status.h"
 #include "collections/v1/task_service.grpc.pb.h"
 
@@ -39,12 +41,25 @@ using collections::clients::Args;
 
 constexpr char kHelp[] = R"(collections-agent: claim and report collection work.
 
-Usage: collections-agent [--server=HOST:PORT] [--worker=ID] COMMAND [FLAGS]
+Usage: collections-agent [--server=HOST:PORT] [--worker=ID] [CONNECTION FLAGS] COMMAND [FLAGS]
 
   --server   collectionsd's address (default 127.0.0.1:50051)
-  --worker   who you are; tasks are leased to this id (default $USER)
+  --worker   your worker id, sent in claims (default $USER); the server
+             knows who you are from your token
   --timeout  how long to wait for an answer, e.g. 10s (default 10s, plus
              the claim's --wait)
+
+Connection flags (before the command; each defaults from its variable):
+  --token_file=FILE       your bearer token (JWT), re-read when the file
+                          changes ($COLLECTIONS_TOKEN_FILE)
+  --tls_ca=FILE           PEM CA bundle to verify the server; given: TLS
+                          ($COLLECTIONS_TLS_CA). Without it only a server on
+                          this machine (loopback) can be reached.
+  --tls_cert=FILE --tls_key=FILE
+                          a client certificate and its key (mutual TLS)
+                          ($COLLECTIONS_TLS_CERT, $COLLECTIONS_TLS_KEY)
+  --tls_server_name=NAME  the name in the server's certificate, when not the
+                          --server host ($COLLECTIONS_TLS_SERVER_NAME)
 
 Commands:
   claim     --queues=Q[,Q...] [--types=T[,T...]] [--max=N] [--lease=DUR] [--wait=DUR]
@@ -73,7 +88,8 @@ OUTCOME, one of (for the task's type):
   DUR is like 90s, 5m, 1h.
 
 Exit status: 0 done; 1 the server refused (the message says why; a task
-that was cancelled or re-leased cannot be reported: drop it), or the answer
+that was cancelled or re-leased cannot be reported: drop it; refused
+credentials: check --token_file), or the answer
 is larger than the gRPC message limit (ask for less: --max, --states,
 --queues); retrying will not help; 2 bad usage; 3 nothing to claim; 4 the
 server is unreachable or busy (try again).
@@ -326,9 +342,9 @@ void PrintListed(const v1::Task& t) {
               t.attempts(), t.hold_reason().empty() ? "" : ": ", t.hold_reason().c_str());
 }
 
-int Failed(const grpc::Status& s) {
-  std::fprintf(stderr, "collections-agent: %s: %s\n",
-               collections::clients::StatusCodeName(s.error_code()), s.error_message().c_str());
+int Failed(const grpc::Status& s, const std::string& server) {
+  std::fprintf(stderr, "collections-agent: %s\n",
+               collections::clients::FailureText(s, server).c_str());
   switch (s.error_code()) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       // Also a message over gRPC's size limit ("Received message larger
@@ -400,13 +416,27 @@ int Run(int argc, char** argv) {
   if (g.Has("timeout") && !absl::ParseDuration(g.Get("timeout"), &timeout)) {
     throw UsageError{"--timeout must be a duration like 10s"};
   }
+  absl::StatusOr<collections::clients::ConnectionOptions> connection =
+      collections::clients::ConnectionOptionsFrom(
+          server, [&](const std::string& name) -> std::optional<std::string> {
+            if (!g.Has(name)) return std::nullopt;
+            return g.Get(name);
+          });
+  if (!connection.ok()) throw UsageError{std::string(connection.status().message())};
   if (!g.Unused().empty()) {
     throw UsageError{absl::StrCat("unknown flag ", g.Unused()[0], " before the command")};
   }
-  const std::string self = absl::StrCat(argv[0], " --server=", server, " --worker=", worker);
+  // How to run this tool again (printed with each claimed task): the
+  // server, the worker and the connection flags given (file names only).
+  std::string self = absl::StrCat(argv[0], " --server=", server, " --worker=", worker);
+  for (const collections::clients::Flag& flag : collections::clients::ConnectionFlags()) {
+    if (g.Has(flag.name)) absl::StrAppend(&self, " --", flag.name, "=", g.Get(flag.name));
+  }
 
-  auto stub =
-      v1::TaskService::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      collections::clients::OpenChannel(*connection);
+  if (!channel.ok()) throw UsageError{std::string(channel.status().message())};
+  auto stub = v1::TaskService::NewStub(*channel);
   grpc::ClientContext context;
   // A flag of another outcome (--write_off with --call) is a mistake too.
   auto finish_flags = [&] {
@@ -417,7 +447,6 @@ int Run(int argc, char** argv) {
   auto deadline = [&](absl::Duration extra) {
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout + extra));
   };
-  context.AddMetadata("collections-actor", worker);
 
   if (command == "claim") {
     v1::ClaimTasksRequest r;
@@ -442,7 +471,7 @@ int Run(int argc, char** argv) {
     deadline(wait);
     v1::ClaimTasksResponse out;
     grpc::Status s = stub->ClaimTasks(&context, r, &out);
-    if (!s.ok()) return Failed(s);
+    if (!s.ok()) return Failed(s, server);
     if (out.tasks().empty()) {
       std::fprintf(stderr, "collections-agent: no task ready in %s\n",
                    absl::StrJoin(r.queues(), ", ").c_str());
@@ -462,7 +491,7 @@ int Run(int argc, char** argv) {
     deadline(absl::ZeroDuration());
     v1::CompleteTaskResponse out;
     grpc::Status s = stub->CompleteTask(&context, r, &out);
-    if (!s.ok()) return Failed(s);
+    if (!s.ok()) return Failed(s, server);
     std::printf("task %lld completed%s; case %lld is now %s\n", static_cast<long long>(l.task),
                 out.duplicate() ? " (already reported)" : "",
                 static_cast<long long>(out.task().case_id()),
@@ -481,7 +510,7 @@ int Run(int argc, char** argv) {
     deadline(absl::ZeroDuration());
     v1::FailTaskResponse out;
     grpc::Status s = stub->FailTask(&context, r, &out);
-    if (!s.ok()) return Failed(s);
+    if (!s.ok()) return Failed(s, server);
     std::printf("task %lld %s: %s\n", static_cast<long long>(l.task),
                 Short(v1::TaskState_Name(out.task().state()), "TASK_STATE_").c_str(),
                 out.task().hold_reason().c_str());
@@ -497,7 +526,7 @@ int Run(int argc, char** argv) {
     deadline(absl::ZeroDuration());
     v1::ExtendLeaseResponse out;
     grpc::Status s = stub->ExtendLease(&context, r, &out);
-    if (!s.ok()) return Failed(s);
+    if (!s.ok()) return Failed(s, server);
     std::printf("task %lld leased until %s\n", static_cast<long long>(l.task),
                 absl::FormatTime("%Y-%m-%d %H:%M:%S %Z", TimeOf(out.task().lease_expires_at()),
                                  absl::LocalTimeZone())
@@ -513,7 +542,7 @@ int Run(int argc, char** argv) {
     deadline(absl::ZeroDuration());
     v1::ReleaseTaskResponse out;
     grpc::Status s = stub->ReleaseTask(&context, r, &out);
-    if (!s.ok()) return Failed(s);
+    if (!s.ok()) return Failed(s, server);
     std::printf("task %lld released\n", static_cast<long long>(l.task));
     return kOk;
   }
@@ -534,7 +563,7 @@ int Run(int argc, char** argv) {
     deadline(absl::ZeroDuration());
     v1::ListTasksResponse out;
     grpc::Status s = stub->ListTasks(&context, r, &out);
-    if (!s.ok()) return Failed(s);
+    if (!s.ok()) return Failed(s, server);
     for (const v1::Task& t : out.tasks()) PrintListed(t);
     if (!out.next_page_token().empty()) std::printf("(more: raise --max)\n");
     return kOk;

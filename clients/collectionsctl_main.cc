@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "clients/common/channel.h"
 #include "clients/ctl/args.h"
 #include "clients/ctl/command.h"
 #include "clients/ctl/commands.h"
@@ -39,11 +42,16 @@ const std::vector<Flag>& GlobalFlags() {
        "collectionsd's address (default $COLLECTIONS_SERVER or 127.0.0.1:50051)"},
       {"format", "FORMAT",
        "table (default, for a terminal), csv (for spreadsheets) or json (for scripts)"},
-      {"actor", "NAME", "who you are, recorded on the events you cause"},
       {"timeout", "SECONDS", "how long to wait for an answer (default 30; date advance 3600)"},
       {"help", "", "show this help"},
   };
-  return *flags;
+  static const auto* with_connection = [] {
+    auto* all = new std::vector<Flag>(*flags);
+    const std::vector<Flag>& connection = clients::ConnectionFlags();
+    all->insert(all->begin() + 1, connection.begin(), connection.end());
+    return all;
+  }();
+  return *with_connection;
 }
 
 // --- The command table ------------------------------------------------------------------
@@ -186,6 +194,9 @@ std::string MainHelp() {
                     std::string(c.path.size() < 24 ? 24 - c.path.size() : 1, ' '), c.summary, "\n");
   }
   absl::StrAppend(&out, "\nFlags of every command:\n", FlagHelp(GlobalFlags()),
+                  "\nWithout --tls_ca only a server on this machine can be reached (plaintext\n"
+                  "on loopback); the server knows who you are from --token_file or the client\n"
+                  "certificate.\n"
                   "\nExit status: 0 done; 1 the server refused, or the answer is\n"
                   "larger than the gRPC message limit (the message says why; retrying will not\n"
                   "help); 2 bad usage or unreadable input; 3 an import rejected some rows; 4 the\n"
@@ -244,8 +255,15 @@ int Main(const std::vector<std::string>& argv, std::ostream& out, std::ostream& 
   words.erase(words.begin(), words.begin() + used);
   std::vector<Flag> flags = command->flags;
   flags.insert(flags.end(), GlobalFlags().begin(), GlobalFlags().end());
+  for (const std::string& w : words) {
+    if (w == "--actor" || absl::StartsWith(w, "--actor=")) {
+      err << "collectionsctl: --actor is gone: the server knows who you are from your token\n"
+             "(--token_file or $COLLECTIONS_TOKEN_FILE) or your client certificate.\n";
+      return kBadUsage;
+    }
+  }
   absl::StatusOr<Args> args = Args::Parse(words, flags);
-  Run run{args.ok() ? *args : Args(), command->path, out, err, "", Format::kTable, "",
+  Run run{args.ok() ? *args : Args(), command->path, out, err, "", Format::kTable, nullptr,
           absl::Seconds(30)};
   if (!args.ok()) return run.Usage(std::string(args.status().message()));
   if (run.args.Has("help")) {
@@ -270,10 +288,18 @@ int Main(const std::vector<std::string>& argv, std::ostream& out, std::ostream& 
   } else {
     return run.Usage(absl::StrCat("--format must be table, csv or json, not \"", format, "\""));
   }
-  run.actor = run.args.Get("actor");
   absl::StatusOr<int64_t> timeout = run.args.Int("timeout", 30);
   if (!timeout.ok() || *timeout < 1) return run.Usage("--timeout must be a number of seconds");
   run.timeout = absl::Seconds(*timeout);
+  absl::StatusOr<clients::ConnectionOptions> connection = clients::ConnectionOptionsFrom(
+      run.server, [&](const std::string& name) -> std::optional<std::string> {
+        if (!run.args.Has(name)) return std::nullopt;
+        return run.args.Get(name);
+      });
+  if (!connection.ok()) return run.Usage(std::string(connection.status().message()));
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = clients::OpenChannel(*connection);
+  if (!channel.ok()) return run.Usage(std::string(channel.status().message()));
+  run.channel = *std::move(channel);
   return command->run(run);
 }
 

@@ -15,10 +15,10 @@ int Run::Usage(const std::string& message) const {
 
 int Run::Failed(const grpc::Status& s) const {
   const grpc::StatusCode code = s.error_code();
-  const char* name = clients::StatusCodeName(code);
-  err << "collectionsctl " << command << ": " << name << ": " << s.error_message() << "\n";
+  err << "collectionsctl " << command << ": " << clients::FailureText(s, server) << "\n";
   switch (code) {
     case grpc::StatusCode::UNAVAILABLE:
+      if (clients::TlsFailure(s)) return kUnavailable;
       err << "  (is collectionsd running at " << server
           << "? --server=HOST:PORT or $COLLECTIONS_SERVER sets the address)\n";
       return kUnavailable;

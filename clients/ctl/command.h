@@ -38,17 +38,16 @@ struct Run {
   std::ostream& err;
   std::string server;
   Format format = Format::kTable;
-  std::string actor;
+  // To `server`, with the credentials of the connection flags
+  // (clients/common/channel.h); who is calling comes from them only.
+  std::shared_ptr<grpc::Channel> channel;
   absl::Duration timeout;
 
-  std::shared_ptr<grpc::Channel> Channel() const {
-    return grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
-  }
+  std::shared_ptr<grpc::Channel> Channel() const { return channel; }
   std::unique_ptr<grpc::ClientContext> Context(absl::Duration t = absl::ZeroDuration()) const {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(
         absl::ToChronoTime(absl::Now() + (t == absl::ZeroDuration() ? timeout : t)));
-    if (!actor.empty()) context->AddMetadata("collections-actor", actor);
     return context;
   }
 
