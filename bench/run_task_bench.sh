@@ -52,6 +52,21 @@ cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-taskbench >/dev
 SERVER=$BUILD_DIR/server/collectionsd
 BENCH=$BUILD_DIR/bench/collections-taskbench
 
+# Identity is never off: the development credentials of
+# scripts/dev_credentials.sh, made once per build folder. The clients use
+# the operator token (every role but legal). TLS=1 also serves and connects
+# over TLS, to measure what TLS and token checks cost.
+CREDENTIALS=$BUILD_DIR/bench-credentials
+if [[ ! -f $CREDENTIALS/access.textproto ]]; then
+  "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/dev_credentials.sh" "$CREDENTIALS"
+fi
+export COLLECTIONS_TOKEN_FILE=${COLLECTIONS_TOKEN_FILE:-$CREDENTIALS/tokens/operator.jwt}
+SERVER_SECURITY=(--access_config="$CREDENTIALS/access.textproto")
+if [[ ${TLS:-0} == 1 ]]; then
+  SERVER_SECURITY+=(--tls_cert="$CREDENTIALS/server.pem" --tls_key="$CREDENTIALS/server.key")
+  export COLLECTIONS_TLS_CA=$CREDENTIALS/ca.pem
+fi
+
 run_dir=$(mktemp -d "$TMP_ROOT/collections-taskbench.XXXXXX")
 server_pid=""
 perf_pid=""
@@ -90,7 +105,7 @@ wait_idle() {
 
 start_server() {  # $1: scenario
   local db="$run_dir/$1.db" log="$run_dir/$1.server.log"
-  "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" \
+  "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" "${SERVER_SECURITY[@]}" \
     --daily_aging_time=off >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do

@@ -9,6 +9,10 @@
 //
 //   collections-legal-receiver --server=127.0.0.1:50051 --firm=firm-shanghai
 //       --dir=/var/lib/counsel/inbox [--once]
+//       [--tls_ca=FILE --tls_cert=FILE --tls_key=FILE] [--token_file=FILE]
+//
+// The firm's receiver presents its client certificate (mutual TLS); the
+// server maps it to the firm and shows it only that firm's handoffs.
 //
 // A handoff with history_truncated set (its history holds only the most
 // recent events) is stored with the case's whole history: before its file is
@@ -71,11 +75,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
 
+#include "absl/status/statusor.h"
 #include "clients/common/args.h"
+#include "clients/common/channel.h"
+#include "clients/common/grpc_status.h"
 #include "clients/legal_receiver/ack_sender.h"
 #include "clients/legal_receiver/durable_files.h"
 #include "clients/legal_receiver/history.h"
@@ -97,6 +105,8 @@ struct Flags {
   std::string firm;
   std::string dir;
   bool once = false;  // stop when caught up instead of waiting for more
+  // --tls_ca, --tls_cert, --tls_key, --token_file, --tls_server_name.
+  std::map<std::string, std::string> connection;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -110,6 +120,10 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       return true;
     };
     if (value("server", &f->server) || value("firm", &f->firm) || value("dir", &f->dir)) continue;
+    if (flag && flag->value && !collections::clients::ConnectionFlagEnv(flag->name).empty()) {
+      f->connection[flag->name] = *flag->value;
+      continue;
+    }
     if (flag && flag->name == "once" && !flag->value) {
       f->once = true;
       continue;
@@ -132,7 +146,11 @@ int main(int argc, char** argv) {
   if (!ParseFlags(argc, argv, &flags)) {
     fprintf(stderr,
             "usage: collections-legal-receiver --firm=FIRM --dir=FOLDER "
-            "[--server=HOST:PORT] [--once]\n");
+            "[--server=HOST:PORT] [--once]\n"
+            "  [--tls_ca=FILE] [--tls_cert=FILE --tls_key=FILE] [--token_file=FILE]\n"
+            "  [--tls_server_name=NAME] (defaults: COLLECTIONS_TLS_CA, COLLECTIONS_TLS_CERT,\n"
+            "  COLLECTIONS_TLS_KEY, COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_SERVER_NAME)\n"
+            "A firm's receiver normally presents its client certificate (mutual TLS).\n");
     return 2;
   }
   mkdir(flags.dir.c_str(), 0755);
@@ -146,8 +164,22 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  auto channel =
-      grpc::CreateCustomChannel(flags.server, grpc::InsecureChannelCredentials(), channel_args);
+  absl::StatusOr<collections::clients::ConnectionOptions> options =
+      collections::clients::ConnectionOptionsFrom(
+          flags.server, [&](const std::string& name) -> std::optional<std::string> {
+            auto it = flags.connection.find(name);
+            if (it == flags.connection.end()) return std::nullopt;
+            return it->second;
+          });
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> opened =
+      options.ok() ? collections::clients::OpenChannel(*options, channel_args)
+                   : absl::StatusOr<std::shared_ptr<grpc::Channel>>(options.status());
+  if (!opened.ok()) {
+    fprintf(stderr, "receiver: %s\n", std::string(opened.status().message()).c_str());
+    stop.Join();
+    return 2;
+  }
+  std::shared_ptr<grpc::Channel> channel = *std::move(opened);
   auto stub = collections::v1::LegalService::NewStub(channel);
   int64_t last = ReadLastSequence(flags.dir);
   fprintf(stderr, "receiver: firm %s, folder %s, resuming after sequence %lld\n",

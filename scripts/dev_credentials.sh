@@ -21,8 +21,10 @@
 #   jwt-rs256.key/.pub, jwt-es256.key/.pub, jwks.json   the signing keys
 #   tokens/ROLE.jwt             agent (amy), agent2 (bob), supervisor (sue),
 #                               manager (max), admin (ada), ingest (core-banking),
-#                               legal (firm-shanghai); manager.jwt is ES256,
-#                               the others RS256
+#                               legal (firm-shanghai), operator (every role
+#                               but legal: one token for the whole CLI in
+#                               development); manager.jwt is ES256, the
+#                               others RS256
 #   tokens/expired.jwt, wrong-audience.jwt, wrong-issuer.jwt, forged.jwt
 #                               tokens the server must refuse (for tests)
 set -euo pipefail
@@ -109,6 +111,10 @@ token supervisor.jwt RS256 jwt-rs256.key dev-rs256 "$(claims sue '["supervisor"]
 token manager.jwt ES256 jwt-es256.key dev-es256 "$(claims max '["manager"]')"
 token admin.jwt RS256 jwt-rs256.key dev-rs256 "$(claims ada '["admin"]')"
 token ingest.jwt RS256 jwt-rs256.key dev-rs256 "$(claims core-banking '["ingest"]')"
+# Development only: one principal with every role but "legal", so that one
+# token drives the whole CLI on a developer's machine.
+token operator.jwt RS256 jwt-rs256.key dev-rs256 \
+  "$(claims operator '["agent","supervisor","manager","admin","ingest"]')"
 token legal.jwt RS256 jwt-rs256.key dev-rs256 \
   "$(claims firm-shanghai-clerk '["legal"]' ',"firm_id":"firm-shanghai"')"
 token expired.jwt RS256 jwt-rs256.key dev-rs256 \

@@ -17,7 +17,7 @@ struct Row {
 
 // The defaults. Ingest imports and records payments; agents work tasks,
 // propose plans and signal; supervisors do what agents do and also decide
-// plans, list tasks and read cases; legal firms see only the legal service
+// plans above the agents' limits, list tasks and read cases; legal firms see only the legal service
 // (their own handoffs, checked in the server); managers read reports,
 // cases and policies; admins change policy, migrate cases and move the
 // business date.
@@ -37,8 +37,10 @@ const std::vector<Row>& DefaultRows() {
       {"collections.v1.TaskService/ReleaseTask", {"agent", "supervisor"}},
       {"collections.v1.TaskService/ListTasks", {"supervisor", "manager"}},
       {"collections.v1.PlanService/ProposePlan", {"agent", "supervisor"}},
-      {"collections.v1.PlanService/ApprovePlan", {"supervisor"}},
-      {"collections.v1.PlanService/RejectPlan", {"supervisor"}},
+      // The policy's approval limits say how far an agent may approve (a
+      // colleague's proposal, never their own); above them, a supervisor.
+      {"collections.v1.PlanService/ApprovePlan", {"agent", "supervisor"}},
+      {"collections.v1.PlanService/RejectPlan", {"agent", "supervisor"}},
       {"collections.v1.PlanService/GetPlan", {"agent", "supervisor", "manager"}},
       {"collections.v1.LegalService/StreamHandoffs", {"legal"}},
       {"collections.v1.LegalService/AcknowledgeHandoff", {"legal"}},
@@ -109,6 +111,9 @@ absl::StatusOr<AccessTable> AccessTable::Create(const v1::AccessConfig& config) 
 }
 
 absl::Status AccessTable::Check(absl::string_view method, const Principal& principal) const {
+  // Server reflection describes the API, which the .proto files publish
+  // anyway; any authenticated caller may use it (grpcurl, tooling).
+  if (absl::StartsWith(Bare(method), "grpc.reflection.")) return absl::OkStatus();
   auto it = roles_.find(Bare(method));
   if (it == roles_.end()) {
     return absl::PermissionDeniedError(absl::StrCat("no role may call ", Bare(method)));

@@ -29,7 +29,8 @@ class AccessTable {
   // `method` as gRPC names it: "/collections.v1.TaskService/ClaimTasks" (a
   // leading slash is optional). OK when the principal has one of the
   // method's roles; PERMISSION_DENIED naming the roles that would do
-  // otherwise, and for a method not in the table.
+  // otherwise, and for a method not in the table. Server reflection is open
+  // to every authenticated caller.
   absl::Status Check(absl::string_view method, const Principal& principal) const;
 
   // Every method of the table, "collections.v1.Service/Method", sorted.

@@ -97,7 +97,8 @@ const v1::CertificatePrincipal* CallGate::CertificateFor(const grpc::AuthContext
   // Only a certificate the TLS handshake verified carries these properties.
   bool tls = false;
   for (const grpc::string_ref& type : auth.FindPropertyValues("transport_security_type")) {
-    if (View(type) == "ssl") tls = true;
+    // "ssl" from SslServerCredentials, "tls" from TlsServerCredentials.
+    if (View(type) == "ssl" || View(type) == "tls") tls = true;
   }
   if (!tls) return nullptr;
   const auto uris = auth.FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME);

@@ -204,29 +204,43 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* CaseServiceImpl::ImportDelinquencies(
     grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
-  return new ImportReactor(context_.cases, context, response, ActorOf(context, "ingest"));
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.CaseService/ImportDelinquencies");
+  if (!caller.ok()) {
+    return new FinishNowReactor<grpc::ServerReadReactor<grpc::ByteBuffer>>(
+        ToGrpcStatus(caller.status()));
+  }
+  return new ImportReactor(context_.cases, context, response, caller->name);
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(grpc::CallbackServerContext* context,
                                                          const v1::RecordPaymentRequest* request,
                                                          v1::RecordPaymentResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.CaseService/RecordPayment");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.cases->RecordPayment(*request, ActorOf(context, "ingest"),
-                                AnswerWith(reactor, response));
+  context_.cases->RecordPayment(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::SignalCase(grpc::CallbackServerContext* context,
                                                       const v1::SignalCaseRequest* request,
                                                       v1::SignalCaseResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.CaseService/SignalCase");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.cases->Signal(*request, ActorOf(context, "api"), AnswerWith(reactor, response));
+  context_.cases->Signal(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* context,
                                                    const v1::GetCaseRequest* request,
                                                    v1::GetCaseResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.CaseService/GetCase");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.executor->Schedule([this, reactor, request, response] {
     FinishWith(reactor, response, context_.cases->GetCase(*request));
@@ -237,6 +251,9 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext* context,
                                                      const v1::ListCasesRequest* request,
                                                      v1::ListCasesResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.CaseService/ListCases");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.executor->Schedule([this, reactor, request, response] {
     FinishWith(reactor, response, context_.cases->ListCases(*request));
@@ -247,13 +264,15 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* CaseServiceImpl::AdvanceBusinessDate(
     grpc::CallbackServerContext* context, const v1::AdvanceBusinessDateRequest* request,
     v1::AdvanceBusinessDateResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.CaseService/AdvanceBusinessDate");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   absl::StatusOr<absl::CivilDay> to = workflow::DayFromProto(request->to(), "to");
   if (!to.ok()) return FinishUnary(context, ToGrpcStatus(to.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, response, day = *to, actor = ActorOf(context, "admin")] {
-        FinishWith(reactor, response, context_.cases->AdvanceTo(day, actor));
-      });
+  context_.executor->Schedule([this, reactor, response, day = *to, actor = caller->name] {
+    FinishWith(reactor, response, context_.cases->AdvanceTo(day, actor));
+  });
   return reactor;
 }
 

@@ -45,6 +45,22 @@ ABSL_FLAG(std::string, business_time_zone, "Asia/Shanghai",
 ABSL_FLAG(std::string, daily_aging_time, "01:00",
           "Local time (HH:MM) at which the business date moves on by itself "
           "each day; \"off\": only CaseService.AdvanceBusinessDate moves it.");
+ABSL_FLAG(std::string, access_config, "",
+          "Required. Who may call and as what: a collections.v1.AccessConfig in "
+          "text format (bearer-token issuer and keys, client certificates, "
+          "changes to the role table). scripts/dev_credentials.sh DIR makes one "
+          "for development. See docs/security.md.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain of the server; with --tls_key, serve TLS. "
+          "Re-read when the file changes.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of the server (with --tls_cert).");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle for client certificates: request them and verify "
+          "those presented (mutual TLS for systems). Needs --tls_cert.");
+ABSL_FLAG(bool, insecure_listen, false,
+          "Serve plaintext on a non-loopback --listen address (e.g. behind a "
+          "TLS-terminating proxy). Without it, collectionsd refuses to start "
+          "there without TLS.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe level logged: debug, info, warning, error.");
 
@@ -137,6 +153,11 @@ int main(int argc, char** argv) {
   config.policy_file = absl::GetFlag(FLAGS_policy);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   config.business_time_zone = absl::GetFlag(FLAGS_business_time_zone);
+  config.access_config = absl::GetFlag(FLAGS_access_config);
+  config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key = absl::GetFlag(FLAGS_tls_key);
+  config.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  config.insecure_listen = absl::GetFlag(FLAGS_insecure_listen);
   {
     const std::string at = absl::GetFlag(FLAGS_daily_aging_time);
     int hour = 0, minute = 0;

@@ -34,6 +34,18 @@ struct ServerConfig {
   int daily_aging_minute = 60;
   // How often (real time) expired task leases are returned to their queues.
   absl::Duration lease_reap_interval = absl::Seconds(1);
+
+  // Who may call and as what: a collections.v1.AccessConfig in text format
+  // (docs/security.md). Required.
+  std::string access_config;
+  // TLS: the server's certificate chain and key (PEM), re-read when they
+  // change; with a client CA, client certificates are requested and must
+  // chain to it (mutual TLS). Without TLS, only a loopback `listen` is
+  // served, unless insecure_listen.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  bool insecure_listen = false;
 };
 
 // `connection` with the value of any password=... replaced by "***", for

@@ -121,13 +121,13 @@ absl::StatusOr<std::vector<v1::Handoff>> LegalEngine::NextHandoffs(const std::st
 }
 
 void LegalEngine::Acknowledge(
-    v1::AcknowledgeHandoffRequest request,
+    v1::AcknowledgeHandoffRequest request, const std::string& actor,
     std::function<void(absl::StatusOr<v1::AcknowledgeHandoffResponse>)> done) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::AcknowledgeHandoffResponse>(
       store_,
-      [this, req = std::move(request), today](storage::UnitOfWork& uow,
-                                              v1::AcknowledgeHandoffResponse&) -> absl::Status {
+      [this, req = std::move(request), actor, today](
+          storage::UnitOfWork& uow, v1::AcknowledgeHandoffResponse&) -> absl::Status {
         ASSIGN_OR_RETURN(auto handoff, uow.LoadHandoff(req.sequence()));
         // Another firm's handoff looks the same as none: nothing leaks.
         if (!handoff || handoff->firm_id != req.firm_id()) {
@@ -147,7 +147,7 @@ void LegalEngine::Acknowledge(
         }
         v1::CaseEvent e;
         *e.mutable_business_date() = workflow::DayToProto(today);
-        e.set_actor(absl::StrCat("legal:", req.firm_id()));
+        e.set_actor(actor);
         v1::LegalMilestone& m = *e.mutable_legal_milestone();
         m.set_kind(req.accepted() ? v1::LEGAL_MILESTONE_KIND_ACCEPTED
                                   : v1::LEGAL_MILESTONE_KIND_REFUSED);
@@ -159,12 +159,12 @@ void LegalEngine::Acknowledge(
 }
 
 void LegalEngine::ReportMilestone(
-    v1::ReportLegalMilestoneRequest request,
+    v1::ReportLegalMilestoneRequest request, const std::string& actor,
     std::function<void(absl::StatusOr<v1::ReportLegalMilestoneResponse>)> done) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::ReportLegalMilestoneResponse>(
       store_,
-      [this, req = std::move(request), today](
+      [this, req = std::move(request), actor, today](
           storage::UnitOfWork& uow, v1::ReportLegalMilestoneResponse& out) -> absl::Status {
         if (!req.request_id().empty()) {
           ASSIGN_OR_RETURN(bool seen,
@@ -179,7 +179,7 @@ void LegalEngine::ReportMilestone(
         }
         v1::CaseEvent e;
         *e.mutable_business_date() = workflow::DayToProto(today);
-        e.set_actor(absl::StrCat("legal:", req.milestone().firm_id()));
+        e.set_actor(actor);
         *e.mutable_legal_milestone() = req.milestone();
         ASSIGN_OR_RETURN(workflow::Transition t, DecideAndApply(uow, *policies_, *clock_, &*c, e));
         *out.mutable_case_() = t.next;

@@ -50,9 +50,10 @@ class LegalEngine {
   absl::StatusOr<std::vector<v1::Handoff>> NextHandoffs(const std::string& firm,
                                                         int64_t after) const;
 
-  void Acknowledge(v1::AcknowledgeHandoffRequest request,
+  // `actor`: the authenticated principal, recorded on the case's event.
+  void Acknowledge(v1::AcknowledgeHandoffRequest request, const std::string& actor,
                    std::function<void(absl::StatusOr<v1::AcknowledgeHandoffResponse>)> done);
-  void ReportMilestone(v1::ReportLegalMilestoneRequest request,
+  void ReportMilestone(v1::ReportLegalMilestoneRequest request, const std::string& actor,
                        std::function<void(absl::StatusOr<v1::ReportLegalMilestoneResponse>)> done);
 
   // Blocking: one page of a handoff's history, events after `after` (from

@@ -133,6 +133,22 @@ class HandoffStream final : public grpc::ServerWriteReactor<v1::Handoff> {
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;  // fetches and waits in flight
 };
 
+// A firm sees and reports on only its own handoffs: the firm a request
+// names must be the caller's (from its certificate or token).
+absl::StatusOr<security::Principal> SpeaksForFirm(security::Principal caller,
+                                                  const std::string& firm_id) {
+  if (caller.firm_id.empty()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        caller.name,
+        " speaks for no legal firm (its certificate mapping or token has no firm_id)"));
+  }
+  if (firm_id != caller.firm_id) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(caller.name, " speaks for firm ", caller.firm_id, ", not \"", firm_id, "\""));
+  }
+  return caller;
+}
+
 }  // namespace
 
 LegalServiceImpl::LegalServiceImpl(const ServiceContext& context)
@@ -140,6 +156,13 @@ LegalServiceImpl::LegalServiceImpl(const ServiceContext& context)
 
 grpc::ServerWriteReactor<v1::Handoff>* LegalServiceImpl::StreamHandoffs(
     grpc::CallbackServerContext* context, const v1::StreamHandoffsRequest* request) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.LegalService/StreamHandoffs");
+  if (caller.ok()) caller = SpeaksForFirm(*std::move(caller), request->firm_id());
+  if (!caller.ok()) {
+    return new FinishNowReactor<grpc::ServerWriteReactor<v1::Handoff>>(
+        ToGrpcStatus(caller.status()));
+  }
   if (absl::Status invalid = LegalEngine::CheckStream(*request); !invalid.ok()) {
     return new FinishNowReactor<grpc::ServerWriteReactor<v1::Handoff>>(ToGrpcStatus(invalid));
   }
@@ -149,28 +172,40 @@ grpc::ServerWriteReactor<v1::Handoff>* LegalServiceImpl::StreamHandoffs(
 grpc::ServerUnaryReactor* LegalServiceImpl::AcknowledgeHandoff(
     grpc::CallbackServerContext* context, const v1::AcknowledgeHandoffRequest* request,
     v1::AcknowledgeHandoffResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.LegalService/AcknowledgeHandoff");
+  if (caller.ok()) caller = SpeaksForFirm(*std::move(caller), request->firm_id());
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = LegalEngine::CheckAcknowledge(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Acknowledge(*request, AnswerWith(reactor, response));
+  engine_.Acknowledge(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* LegalServiceImpl::ReportLegalMilestone(
     grpc::CallbackServerContext* context, const v1::ReportLegalMilestoneRequest* request,
     v1::ReportLegalMilestoneResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.LegalService/ReportLegalMilestone");
+  if (caller.ok()) caller = SpeaksForFirm(*std::move(caller), request->milestone().firm_id());
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = LegalEngine::CheckMilestone(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.ReportMilestone(*request, AnswerWith(reactor, response));
+  engine_.ReportMilestone(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* LegalServiceImpl::GetHandoffHistory(
     grpc::CallbackServerContext* context, const v1::GetHandoffHistoryRequest* request,
     v1::GetHandoffHistoryResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.LegalService/GetHandoffHistory");
+  if (caller.ok()) caller = SpeaksForFirm(*std::move(caller), request->firm_id());
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   absl::StatusOr<int64_t> after = LegalEngine::CheckHistory(*request);
   if (!after.ok()) return FinishUnary(context, ToGrpcStatus(after.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -6,27 +6,6 @@
 #include "server/rpc_util.h"
 
 namespace collections::server {
-namespace {
-
-// The caller's name from "collections-actor"; UNAUTHENTICATED without one,
-// since maker-checker needs to know who is who.
-absl::StatusOr<std::string> Person(const grpc::CallbackServerContext* context) {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("collections-actor");
-  if (it == metadata.end() || it->second.empty()) {
-    return absl::UnauthenticatedError(
-        "plans need the caller's name in the metadata \"collections-actor\"");
-  }
-  return ActorOf(context, "agent");
-}
-
-bool IsSupervisor(const grpc::CallbackServerContext* context) {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("collections-role");
-  return it != metadata.end() && it->second == "supervisor";
-}
-
-}  // namespace
 
 PlanServiceImpl::PlanServiceImpl(const ServiceContext& context)
     : context_(context), engine_(context.store, context.clock, context.policies, context.cases) {}
@@ -34,42 +13,49 @@ PlanServiceImpl::PlanServiceImpl(const ServiceContext& context)
 grpc::ServerUnaryReactor* PlanServiceImpl::ProposePlan(grpc::CallbackServerContext* context,
                                                        const v1::ProposePlanRequest* request,
                                                        v1::ProposePlanResponse* response) {
-  absl::StatusOr<std::string> actor = Person(context);
-  if (!actor.ok()) return FinishUnary(context, ToGrpcStatus(actor.status()));
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PlanService/ProposePlan");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = PlanEngine::CheckPropose(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Propose(*request, *actor, AnswerWith(reactor, response));
+  engine_.Propose(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::ApprovePlan(grpc::CallbackServerContext* context,
                                                        const v1::ApprovePlanRequest* request,
                                                        v1::ApprovePlanResponse* response) {
-  absl::StatusOr<std::string> actor = Person(context);
-  if (!actor.ok()) return FinishUnary(context, ToGrpcStatus(actor.status()));
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PlanService/ApprovePlan");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Approve(request->plan_id(), *actor, IsSupervisor(context), AnswerWith(reactor, response));
+  engine_.Approve(request->plan_id(), caller->name, caller->HasRole("supervisor"),
+                  AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::RejectPlan(grpc::CallbackServerContext* context,
                                                       const v1::RejectPlanRequest* request,
                                                       v1::RejectPlanResponse* response) {
-  absl::StatusOr<std::string> actor = Person(context);
-  if (!actor.ok()) return FinishUnary(context, ToGrpcStatus(actor.status()));
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PlanService/RejectPlan");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = PlanEngine::CheckReject(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Reject(*request, *actor, AnswerWith(reactor, response));
+  engine_.Reject(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetPlan(grpc::CallbackServerContext* context,
                                                    const v1::GetPlanRequest* request,
                                                    v1::GetPlanResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PlanService/GetPlan");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = PlanEngine::CheckGet(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }

@@ -2,9 +2,9 @@
 // decodes a request and the caller's name, calls PlanEngine (which holds
 // the logic) and answers.
 //
-// Callers name themselves with the metadata "collections-actor" and, to
-// approve above the agent limits, "collections-role: supervisor" (until
-// authentication lands, the network is trusted for this).
+// Who proposes, approves and rejects is the authenticated principal (a
+// verified token's subject); maker-checker compares those, and approving
+// above the agent limits needs the role "supervisor".
 #ifndef COLLECTIONS_SERVER_PLAN_SERVICE_H_
 #define COLLECTIONS_SERVER_PLAN_SERVICE_H_
 

@@ -12,6 +12,9 @@ PolicyServiceImpl::PolicyServiceImpl(const ServiceContext& context)
 grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerContext* context,
                                                        const v1::GetPolicyRequest* request,
                                                        v1::GetPolicyResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PolicyService/GetPolicy");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = PolicyEngine::CheckGet(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
@@ -27,6 +30,9 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(grpc::CallbackServerContext* context,
                                                        const v1::PutPolicyRequest* request,
                                                        v1::PutPolicyResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PolicyService/PutPolicy");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = PolicyEngine::CheckPut(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
@@ -40,6 +46,9 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
     grpc::CallbackServerContext* context, const v1::ListPolicyVersionsRequest* request,
     v1::ListPolicyVersionsResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PolicyService/ListPolicyVersions");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.executor->Schedule(
       [this, reactor, response] { FinishWith(reactor, response, engine_.ListVersions()); });
@@ -49,14 +58,16 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
 grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(grpc::CallbackServerContext* context,
                                                           const v1::MigrateCasesRequest* request,
                                                           v1::MigrateCasesResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PolicyService/MigrateCases");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   if (absl::Status invalid = PolicyEngine::CheckMigrate(*request); !invalid.ok()) {
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, request, response, actor = ActorOf(context, "admin")] {
-        FinishWith(reactor, response, engine_.Migrate(*request, actor));
-      });
+  context_.executor->Schedule([this, reactor, request, response, actor = caller->name] {
+    FinishWith(reactor, response, engine_.Migrate(*request, actor));
+  });
   return reactor;
 }
 

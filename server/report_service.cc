@@ -121,6 +121,9 @@ grpc::ServerUnaryReactor* Serve(
 grpc::ServerUnaryReactor* ReportServiceImpl::Portfolio(grpc::CallbackServerContext* context,
                                                        const v1::ReportRequest* request,
                                                        v1::PortfolioReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/Portfolio");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   // A point in time: the period is the snapshot's day.
   return Serve<v1::PortfolioReport>(
       context_, context, request, response,
@@ -138,6 +141,9 @@ grpc::ServerUnaryReactor* ReportServiceImpl::Portfolio(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* ReportServiceImpl::StageFunnel(grpc::CallbackServerContext* context,
                                                          const v1::ReportRequest* request,
                                                          v1::StageFunnelReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/StageFunnel");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   return Serve<v1::StageFunnelReport>(context_, context, request, response,
                                       storage::ReadStageFunnel);
 }
@@ -145,12 +151,18 @@ grpc::ServerUnaryReactor* ReportServiceImpl::StageFunnel(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* ReportServiceImpl::RollRates(grpc::CallbackServerContext* context,
                                                        const v1::ReportRequest* request,
                                                        v1::RollRateReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/RollRates");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   return Serve<v1::RollRateReport>(context_, context, request, response, storage::ReadRollRates);
 }
 
 grpc::ServerUnaryReactor* ReportServiceImpl::StrategyEffectiveness(
     grpc::CallbackServerContext* context, const v1::ReportRequest* request,
     v1::EffectivenessReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/StrategyEffectiveness");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   return Serve<v1::EffectivenessReport>(context_, context, request, response,
                                         storage::ReadEffectiveness);
 }
@@ -158,6 +170,9 @@ grpc::ServerUnaryReactor* ReportServiceImpl::StrategyEffectiveness(
 grpc::ServerUnaryReactor* ReportServiceImpl::OverdueReasons(grpc::CallbackServerContext* context,
                                                             const v1::ReportRequest* request,
                                                             v1::OverdueReasonsReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/OverdueReasons");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   return Serve<v1::OverdueReasonsReport>(context_, context, request, response,
                                          storage::ReadOverdueReasons);
 }
@@ -165,6 +180,9 @@ grpc::ServerUnaryReactor* ReportServiceImpl::OverdueReasons(grpc::CallbackServer
 grpc::ServerUnaryReactor* ReportServiceImpl::AgentProductivity(
     grpc::CallbackServerContext* context, const v1::ReportRequest* request,
     v1::AgentProductivityReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/AgentProductivity");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   return Serve<v1::AgentProductivityReport>(context_, context, request, response,
                                             storage::ReadAgentProductivity);
 }
@@ -172,6 +190,9 @@ grpc::ServerUnaryReactor* ReportServiceImpl::AgentProductivity(
 grpc::ServerUnaryReactor* ReportServiceImpl::SlaBreaches(grpc::CallbackServerContext* context,
                                                          const v1::ReportRequest* request,
                                                          v1::SlaReport* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/SlaBreaches");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   // Open work is counted now: consistent as of the current business date.
   const absl::CivilDay today = context_.cases->BusinessDate();
   return Serve<v1::SlaReport>(

@@ -1,6 +1,5 @@
 // Helpers shared by the service implementations: status conversion,
-// reactors that finish an RPC at once (for errors), the caller's actor name
-// and unary RPCs finished with an engine's answer.
+// reactors that finish an RPC at once (for errors) and unary RPCs finished with an engine's answer.
 #ifndef COLLECTIONS_SERVER_RPC_UTIL_H_
 #define COLLECTIONS_SERVER_RPC_UTIL_H_
 
@@ -43,20 +42,6 @@ inline grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* ctx,
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(std::move(status));
   return reactor;
-}
-
-// Who the caller is, for the events it causes: "<default>" or, when the
-// client sends the metadata "collections-actor", "<default>:<that name>".
-// Authentication replaces this with the authenticated principal.
-inline std::string ActorOf(const grpc::CallbackServerContext* context, absl::string_view fallback) {
-  const auto& metadata = context->client_metadata();
-  auto it = metadata.find("collections-actor");
-  if (it == metadata.end() || it->second.empty()) return std::string(fallback);
-  std::string name(it->second.data(), std::min<size_t>(it->second.size(), 64));
-  for (char& c : name) {
-    if (c < 0x21 || c > 0x7e) c = '_';
-  }
-  return absl::StrCat(fallback, ":", name);
 }
 
 // Finishes `reactor` with `result`: its value goes into `response`, its

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "security/transport.h"
 #include "server/case_engine.h"
 #include "server/case_service.h"
 #include "server/daily_aging.h"
@@ -67,7 +68,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   std::unique_ptr<Server> server(new Server(std::move(config)));
   const ServerConfig& cfg = server->config_;
 
-  // The policy first: a bad file must not touch the database.
+  // Who may call, and on what kind of listener, before anything else: a
+  // server that would serve everyone must not even open the database.
+  if (cfg.access_config.empty()) {
+    return absl::InvalidArgumentError(
+        "--access_config is required: it says who may call and as what (scripts/"
+        "dev_credentials.sh DIR makes one for development; see docs/security.md)");
+  }
+  ASSIGN_OR_RETURN(server->gate_, security::CallGate::FromFile(cfg.access_config));
+  security::TransportOptions transport;
+  transport.listen = cfg.listen;
+  transport.tls_cert = cfg.tls_cert;
+  transport.tls_key = cfg.tls_key;
+  transport.tls_client_ca = cfg.tls_client_ca;
+  transport.insecure_listen = cfg.insecure_listen;
+  ASSIGN_OR_RETURN(security::ListenerCredentials listener,
+                   security::CredentialsFor(transport, server->gate_->Processor()));
+  if (!listener.warning.empty()) LogWarning("%s", listener.warning);
+
+  // The policy next: a bad file must not touch the database.
   ASSIGN_OR_RETURN(server->policy_, LoadPolicy(cfg.policy_file));
   LogInfo("policy: loaded %s (name \"%s\")",
           cfg.policy_file.empty() ? std::string("the shipped default")
@@ -140,6 +159,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   context.handoffs = server->handoff_notifier_.get();
   context.task_dispatcher = server->task_dispatcher_.get();
   context.tasks = server->task_engine_.get();
+  context.gate = server->gate_.get();
   server->case_service_ = std::make_unique<CaseServiceImpl>(context);
   server->task_service_ = std::make_unique<TaskServiceImpl>(context);
   server->plan_service_ = std::make_unique<PlanServiceImpl>(context);
@@ -163,8 +183,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   int selected_port = 0;
-  // TLS and authentication arrive with their issue; until then plaintext.
-  builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(cfg.listen, listener.credentials, &selected_port);
   builder.RegisterService(server->case_service_.get());
   builder.RegisterService(server->task_service_.get());
   builder.RegisterService(server->plan_service_.get());
@@ -188,10 +207,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   }
   if (server->daily_aging_ != nullptr) server->daily_aging_->Start();
   server->task_dispatcher_->Start(server->store_.get(), cfg.lease_reap_interval);
-  LogInfo(
-      "serving on %s (plaintext): %d collections.v1 services, health, "
-      "reflection",
-      server->address_, CollectionsServiceNames().size());
+  LogInfo("serving on %s (%s): %d collections.v1 services, health, reflection", server->address_,
+          listener.mode, CollectionsServiceNames().size());
   return server;
 }
 

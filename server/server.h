@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collections/v1/policy.pb.h"
+#include "security/call_gate.h"
 #include "server/config.h"
 #include "storage/store.h"
 
@@ -91,6 +92,7 @@ class Server {
 
   std::unique_ptr<PolicyRegistry> policies_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<security::CallGate> gate_;
   std::unique_ptr<CaseEngine> case_engine_;
   std::unique_ptr<TaskEngine> task_engine_;
   std::unique_ptr<DailyAging> daily_aging_;

@@ -3,6 +3,7 @@
 #ifndef COLLECTIONS_SERVER_SERVICE_CONTEXT_H_
 #define COLLECTIONS_SERVER_SERVICE_CONTEXT_H_
 
+#include "security/call_gate.h"
 #include "server/clock.h"
 #include "server/executor.h"
 #include "server/policy_registry.h"
@@ -27,6 +28,8 @@ struct ServiceContext {
   // Outlive the store's last command (reactors refer to them until then).
   TaskDispatcher* task_dispatcher = nullptr;
   TaskEngine* tasks = nullptr;
+  // Who is calling: every handler admits its caller here first.
+  const security::CallGate* gate = nullptr;
 };
 
 }  // namespace collections::server

@@ -72,6 +72,23 @@ absl::Status ExplainLeaseError(storage::UnitOfWork& uow, int64_t task_id, int64_
       c ? v1::Stage_Name(c->stage()) : "gone", "); drop it: nothing to do"));
 }
 
+// A lease belongs to the principal that claimed it.
+absl::Status HeldBy(const v1::Task& task, const std::string& holder) {
+  if (task.lease_owner() == holder) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("task ", task.task_id(), " is leased to ", task.lease_owner(), ", not ", holder,
+                   ": only the principal that claimed it may complete, fail, extend or "
+                   "release it"));
+}
+
+// The lease check (with ExplainLeaseError's answers), then HeldBy.
+absl::Status CheckHolder(storage::UnitOfWork& uow, int64_t task_id, int64_t lease_token,
+                         const std::string& holder, absl::Time now) {
+  absl::StatusOr<v1::Task> leased = uow.CheckLease(task_id, lease_token, now);
+  if (!leased.ok()) return ExplainLeaseError(uow, task_id, lease_token, leased.status());
+  return HeldBy(*leased, holder);
+}
+
 }  // namespace
 
 TaskEngine::TaskEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
@@ -154,7 +171,7 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
       std::move(done));
 }
 
-void TaskEngine::Complete(v1::CompleteTaskRequest request,
+void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& holder,
                           std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   if (invalid.ok()) invalid = CheckName(request.request_id(), "request_id");
@@ -171,10 +188,12 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request,
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::CompleteTaskResponse>(
       store_,
-      [this, request = std::move(request), today](storage::UnitOfWork& uow,
-                                                  v1::CompleteTaskResponse& out) -> absl::Status {
+      [this, request = std::move(request), holder, today](
+          storage::UnitOfWork& uow, v1::CompleteTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
-        const std::string key = absl::StrCat(id, "/", request.request_id());
+        // Scoped to the caller: another principal's request_id is not a
+        // replay of this one.
+        const std::string key = absl::StrCat(holder, "/", id, "/", request.request_id());
         ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, "task.complete", key, &out));
         if (seen) {
           if (out.task().lease_token() != request.lease_token()) {
@@ -186,6 +205,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request,
           return absl::OkStatus();
         }
         const absl::Time now = clock_->Now();
+        RETURN_IF_ERROR(CheckHolder(uow, id, request.lease_token(), holder, now));
         absl::StatusOr<v1::Task> task =
             uow.CompleteTask(id, request.lease_token(), request.outcome(), now);
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
@@ -195,7 +215,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request,
         // The outcome as an event; Decide rejects one of the wrong type.
         v1::CaseEvent event;
         *event.mutable_business_date() = workflow::DayToProto(today);
-        event.set_actor(absl::StrCat("agent:", task->lease_owner()));
+        event.set_actor(task->lease_owner());
         v1::TaskCompleted* completed = event.mutable_task_completed();
         completed->set_task_id(id);
         completed->set_task_type(task->type());
@@ -222,7 +242,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request,
       std::move(done));
 }
 
-void TaskEngine::Fail(v1::FailTaskRequest request,
+void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,
                       std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   std::optional<absl::Duration> retry_after;
@@ -247,12 +267,13 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
   }
   SubmitFor<v1::FailTaskResponse>(
       store_,
-      [this, request = std::move(request), retry_after](storage::UnitOfWork& uow,
-                                                        v1::FailTaskResponse& out) -> absl::Status {
+      [this, request = std::move(request), holder, retry_after](
+          storage::UnitOfWork& uow, v1::FailTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         const absl::Time now = clock_->Now();
         absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
         if (!leased.ok()) return ExplainLeaseError(uow, id, request.lease_token(), leased.status());
+        RETURN_IF_ERROR(HeldBy(*leased, holder));
         ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(leased->case_id()));
         if (!c) return absl::InternalError(absl::StrCat("case ", leased->case_id(), " is missing"));
         ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c->policy_version()));
@@ -292,7 +313,7 @@ void TaskEngine::Fail(v1::FailTaskRequest request,
       std::move(done));
 }
 
-void TaskEngine::Extend(v1::ExtendLeaseRequest request,
+void TaskEngine::Extend(v1::ExtendLeaseRequest request, const std::string& holder,
                         std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   absl::StatusOr<absl::Duration> by = LeaseWithin(
@@ -304,9 +325,10 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request,
   }
   SubmitFor<v1::ExtendLeaseResponse>(
       store_,
-      [this, request = std::move(request), by = *by](storage::UnitOfWork& uow,
-                                                     v1::ExtendLeaseResponse& out) -> absl::Status {
+      [this, request = std::move(request), holder, by = *by](
+          storage::UnitOfWork& uow, v1::ExtendLeaseResponse& out) -> absl::Status {
         const absl::Time now = clock_->Now();
+        RETURN_IF_ERROR(CheckHolder(uow, request.task_id(), request.lease_token(), holder, now));
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
         if (!task.ok()) {
@@ -318,7 +340,7 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request,
       std::move(done));
 }
 
-void TaskEngine::Release(v1::ReleaseTaskRequest request,
+void TaskEngine::Release(v1::ReleaseTaskRequest request, const std::string& holder,
                          std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done) {
   if (absl::Status invalid = CheckTaskRef(request.task_id()); !invalid.ok()) {
     done(invalid);
@@ -326,9 +348,10 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request,
   }
   SubmitFor<v1::ReleaseTaskResponse>(
       store_,
-      [this, request = std::move(request)](storage::UnitOfWork& uow,
-                                           v1::ReleaseTaskResponse& out) -> absl::Status {
+      [this, request = std::move(request), holder](storage::UnitOfWork& uow,
+                                                   v1::ReleaseTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
+        RETURN_IF_ERROR(CheckHolder(uow, id, request.lease_token(), holder, clock_->Now()));
         absl::StatusOr<v1::Task> task = uow.ReleaseTask(id, request.lease_token(), clock_->Now());
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
         // Nobody was contacted: the caps must not count it.
@@ -348,11 +371,12 @@ void TaskEngine::ReleaseUndelivered(const std::vector<v1::Task>& tasks) {
     v1::ReleaseTaskRequest request;
     request.set_task_id(t.task_id());
     request.set_lease_token(t.lease_token());
-    Release(request, [id = t.task_id()](absl::StatusOr<v1::ReleaseTaskResponse> r) {
-      // Expiry returns it anyway; only the wait is longer.
-      if (!r.ok())
-        LogWarning("could not release undelivered task %d: %s", id, r.status().ToString());
-    });
+    Release(request, t.lease_owner(),
+            [id = t.task_id()](absl::StatusOr<v1::ReleaseTaskResponse> r) {
+              // Expiry returns it anyway; only the wait is longer.
+              if (!r.ok())
+                LogWarning("could not release undelivered task %d: %s", id, r.status().ToString());
+            });
   }
 }
 

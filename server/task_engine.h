@@ -61,13 +61,15 @@ class TaskEngine {
       const google::protobuf::Duration* lease) const;
 
   void Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done);
-  void Complete(v1::CompleteTaskRequest request,
+  // `holder` is the authenticated caller: a lease held by another principal
+  // is PERMISSION_DENIED.
+  void Complete(v1::CompleteTaskRequest request, const std::string& holder,
                 std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done);
-  void Fail(v1::FailTaskRequest request,
+  void Fail(v1::FailTaskRequest request, const std::string& holder,
             std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done);
-  void Extend(v1::ExtendLeaseRequest request,
+  void Extend(v1::ExtendLeaseRequest request, const std::string& holder,
               std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done);
-  void Release(v1::ReleaseTaskRequest request,
+  void Release(v1::ReleaseTaskRequest request, const std::string& holder,
                std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done);
   // Best effort, for tasks leased to a caller that went away before they
   // reached it: gives them back untouched.

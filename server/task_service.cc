@@ -162,8 +162,8 @@ class ClaimReactor final : public grpc::ServerUnaryReactor {
 class StreamReactor final
     : public grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse> {
  public:
-  StreamReactor(TaskEngine* engine, TaskDispatcher* dispatcher)
-      : engine_(engine), dispatcher_(dispatcher) {
+  StreamReactor(TaskEngine* engine, TaskDispatcher* dispatcher, std::string holder)
+      : engine_(engine), dispatcher_(dispatcher), holder_(std::move(holder)) {
     StartRead(&in_);
   }
 
@@ -234,6 +234,7 @@ class StreamReactor final
           in_.worker_id(), in_.queues(), any_type, 1, in_.has_lease() ? &in_.lease() : nullptr);
       if (!args.ok()) return args.status();
       args_ = *std::move(args);
+      args_.worker = holder_;  // leases belong to the authenticated caller
       started_ = true;
     }
     if (in_.credits() < 0 || credits_ + in_.credits() > kMaxCredits) {
@@ -393,7 +394,8 @@ class StreamReactor final
   absl::Mutex mu_;
   int refs_ ABSL_GUARDED_BY(mu_) = 1;  // gRPC's, until OnDone
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  ClaimArgs args_;  // set once by the first message, before any claim
+  const std::string holder_;  // the authenticated caller
+  ClaimArgs args_;            // set once by the first message, before any claim
   int64_t credits_ ABSL_GUARDED_BY(mu_) = 0;
   bool claiming_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t wait_id_ ABSL_GUARDED_BY(mu_) = 0;
@@ -410,10 +412,16 @@ class StreamReactor final
 grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(grpc::CallbackServerContext* context,
                                                       const v1::ClaimTasksRequest* request,
                                                       v1::ClaimTasksResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/ClaimTasks");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   absl::StatusOr<ClaimArgs> args = context_.tasks->CheckClaim(
       request->worker_id(), request->queues(), request->task_types(), request->max_tasks(),
       request->has_lease() ? &request->lease() : nullptr);
   if (!args.ok()) return FinishUnary(context, ToGrpcStatus(args.status()));
+  // The lease belongs to the authenticated caller, not to the worker_id it
+  // names: only that principal may complete, fail, extend or release it.
+  args->worker = caller->name;
   absl::Duration wait = absl::ZeroDuration();
   if (request->has_wait()) {
     absl::StatusOr<absl::Duration> w = workflow::DurationFromProto(request->wait(), "wait");
@@ -431,44 +439,66 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(grpc::CallbackServerContex
 
 grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse>*
 TaskServiceImpl::StreamTasks(grpc::CallbackServerContext* context) {
-  return new StreamReactor(context_.tasks, context_.task_dispatcher);
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/StreamTasks");
+  if (!caller.ok()) {
+    return new FinishNowReactor<
+        grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse>>(
+        ToGrpcStatus(caller.status()));
+  }
+  return new StreamReactor(context_.tasks, context_.task_dispatcher, caller->name);
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerContext* context,
                                                         const v1::CompleteTaskRequest* request,
                                                         v1::CompleteTaskResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/CompleteTask");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Complete(*request, AnswerWith(reactor, response));
+  context_.tasks->Complete(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::FailTask(grpc::CallbackServerContext* context,
                                                     const v1::FailTaskRequest* request,
                                                     v1::FailTaskResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/FailTask");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Fail(*request, AnswerWith(reactor, response));
+  context_.tasks->Fail(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ExtendLease(grpc::CallbackServerContext* context,
                                                        const v1::ExtendLeaseRequest* request,
                                                        v1::ExtendLeaseResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/ExtendLease");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Extend(*request, AnswerWith(reactor, response));
+  context_.tasks->Extend(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ReleaseTask(grpc::CallbackServerContext* context,
                                                        const v1::ReleaseTaskRequest* request,
                                                        v1::ReleaseTaskResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/ReleaseTask");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Release(*request, AnswerWith(reactor, response));
+  context_.tasks->Release(*request, caller->name, AnswerWith(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext* context,
                                                      const v1::ListTasksRequest* request,
                                                      v1::ListTasksResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.TaskService/ListTasks");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.executor->Schedule([this, reactor, request, response] {
     FinishWith(reactor, response, context_.tasks->List(*request));

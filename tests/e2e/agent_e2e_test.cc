@@ -59,9 +59,24 @@ class Agent {
 
   pid_t Start(const std::vector<std::string>& args, int* id) {
     *id = ++runs_;
-    std::vector<std::string> argv_s = {COLLECTIONS_AGENT_PATH, "--server=" + server_,
-                                       "--worker=amy"};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    // amy's token (tokens/agent.jwt), so the leases are hers, unless the
+    // call brings its own credentials (they go before the command).
+    std::vector<std::string> argv_s = {COLLECTIONS_AGENT_PATH, "--server=" + server_};
+    std::vector<std::string> rest;
+    bool own_token = false;
+    for (const std::string& a : args) {
+      if (a.rfind("--tls_", 0) == 0 || a.rfind("--token_file", 0) == 0) {
+        own_token = own_token || a.rfind("--token_file", 0) == 0;
+        argv_s.push_back(a);
+      } else {
+        rest.push_back(a);
+      }
+    }
+    if (!own_token) {
+      for (const std::string& flag : testing::ClientFlags("agent")) argv_s.push_back(flag);
+    }
+    argv_s.push_back("--worker=amy");
+    argv_s.insert(argv_s.end(), rest.begin(), rest.end());
     std::vector<char*> argv;
     for (std::string& s : argv_s) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -143,8 +158,7 @@ class AgentEndToEnd : public ::testing::Test {
     ASSERT_TRUE(process_->started()) << process_->spawn_error();
     ASSERT_TRUE(testing::WaitUntilServing(*process_, address_, absl::Seconds(60)))
         << process_->Log();
-    cases_ =
-        v1::CaseService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    cases_ = v1::CaseService::NewStub(testing::SecureChannel(address_));
     agent_ = std::make_unique<Agent>(dir_->path(), address_);
   }
 
@@ -285,7 +299,10 @@ TEST_F(AgentEndToEnd, ClaimsShowsAndReportsEveryOutcomeType) {
   const AgentRun failed =
       agent(With(With({"fail"}, LeaseOf(again)), {"--reason=gateway timeout", "--retry_after=1h"}));
   EXPECT_EQ(failed.exit, 0) << failed.err;
-  const AgentRun held = agent({"list", "--held"});
+  // Listing held work is a supervisor's (tokens/supervisor.jwt).
+  std::vector<std::string> as_supervisor = testing::ClientFlags("supervisor");
+  as_supervisor.insert(as_supervisor.begin(), {"list", "--held"});
+  const AgentRun held = agent(as_supervisor);
   EXPECT_EQ(held.exit, 0) << held.err;
   EXPECT_THAT(held.out, HasSubstr("gateway timeout"));
   // The old lease is fenced off: the server refuses, exit 1.

@@ -53,8 +53,7 @@ class CaseEndToEnd : public ::testing::Test {
     EXPECT_TRUE(process_->started()) << process_->spawn_error();
     EXPECT_TRUE(testing::WaitUntilServing(*process_, address, absl::Seconds(60)))
         << process_->Log();
-    return v1::CaseService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    return v1::CaseService::NewStub(testing::SecureChannel(address));
   }
 
   void Stop() {

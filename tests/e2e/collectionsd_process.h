@@ -1,7 +1,8 @@
 // Collectionsd: the real collectionsd binary as a child process, for the
 // end-to-end tests; and WaitUntilServing, which polls health with bounded
-// gRPC deadlines (readiness, never time passing); and ContextAs, the one
-// way these tests say who is calling.
+// gRPC deadlines (readiness, never time passing); ContextAs, the one
+// way these tests say who is calling; and the secure setup's flags and
+// channels.
 #ifndef COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
 #define COLLECTIONS_TESTS_E2E_COLLECTIONSD_PROCESS_H_
 
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -25,6 +27,7 @@
 #include "absl/time/time.h"
 #include "tests/service/call_context.h"
 #include "tests/service/grpc_probe.h"
+#include "tests/service/test_credentials.h"
 
 extern char** environ;
 
@@ -43,6 +46,35 @@ inline std::unique_ptr<grpc::ClientContext> ContextAs(const std::string& actor,
   return CallerContext(actor, role, timeout);
 }
 
+// The flags of the secure setup every collectionsd of these tests runs
+// with unless a test gives --access_config itself: TLS, client
+// certificates from the test CA (mutual TLS for systems), and the
+// development identity provider's tokens.
+inline std::vector<std::string> SecureServerFlags() {
+  const std::string& dir = CredentialsDir();
+  return {"--access_config=" + dir + "/access.textproto", "--tls_cert=" + dir + "/server.pem",
+          "--tls_key=" + dir + "/server.key", "--tls_client_ca=" + dir + "/ca.pem"};
+}
+
+// The flags a spawned client (collectionsctl, collections-agent) needs to
+// reach such a server as the principal of tokens/TOKEN.jwt.
+inline std::vector<std::string> ClientFlags(const std::string& token = "operator") {
+  const std::string& dir = CredentialsDir();
+  return {"--tls_ca=" + dir + "/ca.pem", "--token_file=" + dir + "/tokens/" + token + ".jwt"};
+}
+
+// A TLS channel to such a server; every call on it carries kTester's token
+// unless `as_tester` is false (then each call says who is calling).
+inline std::shared_ptr<grpc::Channel> SecureChannel(const std::string& address,
+                                                    bool as_tester = true) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = TestChannelCredentials();
+  if (as_tester) {
+    credentials =
+        grpc::CompositeChannelCredentials(credentials, grpc::AccessTokenCredentials(TesterToken()));
+  }
+  return grpc::CreateCustomChannel(address, credentials, TestChannelArguments());
+}
+
 // A child process running collectionsd (or another of the project's
 // binaries) with its stdout and stderr in a file.
 class Collectionsd {
@@ -52,6 +84,12 @@ class Collectionsd {
       : log_path_(std::move(log_path)) {
     std::vector<std::string> argv_strings = {binary};
     argv_strings.insert(argv_strings.end(), args.begin(), args.end());
+    const bool configured = std::any_of(args.begin(), args.end(), [](const std::string& a) {
+      return a.rfind("--access_config", 0) == 0;
+    });
+    if (binary == COLLECTIONSD_PATH && !configured) {
+      for (const std::string& flag : SecureServerFlags()) argv_strings.push_back(flag);
+    }
     std::vector<char*> argv;
     for (std::string& s : argv_strings) argv.push_back(s.data());
     argv.push_back(nullptr);
@@ -127,14 +165,22 @@ class Collectionsd {
 // Polls health with wait-for-ready calls (each bounded by a gRPC deadline)
 // until SERVING, the process exits, or `limit` passes.
 inline bool WaitUntilServing(Collectionsd& process, const std::string& address,
-                             absl::Duration limit) {
+                             absl::Duration limit, bool secure = true) {
   // Reconnect quickly while the server is coming up (the default backoff
   // starts at 1 s).
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  // Health is open to anyone; the channel is TLS when the server is.
+  auto channel = secure ? grpc::CreateCustomChannel(address, TestChannelCredentials(),
+                                                    [&] {
+                                                      grpc::ChannelArguments tls = args;
+                                                      tls.SetSslTargetNameOverride("localhost");
+                                                      return tls;
+                                                    }())
+                        : grpc::CreateCustomChannel(
+                              address, grpc::experimental::LocalCredentials(LOCAL_TCP), args);
   absl::Time give_up = absl::Now() + limit;
   while (absl::Now() < give_up) {
     if (process.Exited()) return false;

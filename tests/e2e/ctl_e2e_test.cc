@@ -119,7 +119,7 @@ class CtlEndToEnd : public ::testing::Test {
         absl::StrCat(dir_->path(), "/server.log"));
     ASSERT_TRUE(server_->started()) << server_->spawn_error();
     ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60))) << server_->Log();
-    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    channel_ = testing::SecureChannel(address_);
     // The first business date is today in the business time zone; running
     // it again fixes D0 whatever the clock did meanwhile.
     absl::TimeZone shanghai;
@@ -139,7 +139,10 @@ class CtlEndToEnd : public ::testing::Test {
 
   Ran Ctl(std::vector<std::string> args, bool with_server = true) {
     args.insert(args.begin(), COLLECTIONSCTL_PATH);
-    if (with_server) args.push_back("--server=" + address_);
+    if (with_server) {
+      args.push_back("--server=" + address_);
+      for (const std::string& flag : testing::ClientFlags()) args.push_back(flag);
+    }
     return Spawn(dir_->path(), args);
   }
 
@@ -183,8 +186,11 @@ class CtlEndToEnd : public ::testing::Test {
             const std::map<std::string, v1::TaskOutcome>& outcomes) {
     std::map<int64_t, v1::TaskOutcome> by_case;
     for (const auto& [loan, o] : outcomes) by_case[CaseId(loan)] = o;
-    auto tasks = v1::TaskService::NewStub(channel_);
+    // The worker works as itself (an agent's token): its leases, its row in
+    // the agents report.
+    auto tasks = v1::TaskService::NewStub(testing::SecureChannel(address_, /*as_tester=*/false));
     grpc::ClientContext context;
+    testing::SetCaller(context, worker, "agent");
     v1::ClaimTasksRequest claim;
     claim.set_worker_id(worker);
     claim.add_queues(queue);
@@ -195,6 +201,7 @@ class CtlEndToEnd : public ::testing::Test {
     for (const v1::Task& t : claimed.tasks()) {
       auto it = by_case.find(t.case_id());
       grpc::ClientContext c;
+      testing::SetCaller(c, worker, "agent");
       if (it == by_case.end()) {
         v1::ReleaseTaskRequest release;
         release.set_task_id(t.task_id());
@@ -428,7 +435,8 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
 
   // C2: a catch-up plan in three instalments, the first due on day 7.
   {
-    auto plans = v1::PlanService::NewStub(channel_);
+    // Two people: each call says who is calling, so no token on the channel.
+    auto plans = v1::PlanService::NewStub(testing::SecureChannel(address_, /*as_tester=*/false));
     v1::ProposePlanRequest propose;
     propose.set_case_id(CaseId("C2"));
     propose.set_kind(v1::PLAN_KIND_CATCH_UP);

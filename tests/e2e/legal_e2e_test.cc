@@ -86,7 +86,7 @@ class LegalEndToEnd : public ::testing::Test {
                                  "--daily_aging_time=off"},
         dir_->path() + "/" + log);
     ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60))) << server_->Log();
-    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    channel_ = testing::SecureChannel(address_);
   }
 
   void StopServer() {
@@ -97,8 +97,14 @@ class LegalEndToEnd : public ::testing::Test {
   }
 
   std::unique_ptr<Collectionsd> Receiver(const std::string& log, bool once) {
-    std::vector<std::string> args = {"--server=" + address_, "--firm=firm-national",
-                                     "--dir=" + inbox_};
+    // The firm's system: mutual TLS with its client certificate, no token.
+    const std::string& pki = testing::CredentialsDir();
+    std::vector<std::string> args = {"--server=" + address_,
+                                     "--firm=firm-national",
+                                     "--dir=" + inbox_,
+                                     "--tls_ca=" + pki + "/ca.pem",
+                                     "--tls_cert=" + pki + "/firm-national.pem",
+                                     "--tls_key=" + pki + "/firm-national.key"};
     if (once) args.push_back("--once");
     return std::make_unique<Collectionsd>(args, dir_->path() + "/" + log,
                                           COLLECTIONS_LEGAL_RECEIVER_PATH);
@@ -479,9 +485,10 @@ TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
 
   // Every handoff is acknowledged on the server, and stored exactly once.
   EXPECT_EQ(HandoffFiles(inbox_).size(), 2u);
-  auto legal = v1::LegalService::NewStub(channel_);
+  auto legal = v1::LegalService::NewStub(testing::SecureChannel(address_, /*as_tester=*/false));
   grpc::ClientContext stream_context;
   stream_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  testing::SetCaller(stream_context, "firm-national-clerk", "legal", "firm-national");
   v1::StreamHandoffsRequest all;
   all.set_firm_id("firm-national");
   auto reader = legal->StreamHandoffs(&stream_context, all);

@@ -1,8 +1,7 @@
 // The client contexts the tests (service and end-to-end) make their calls
-// with, and the one place they put the caller's identity on a call. Today
-// collectionsd takes the caller as self-asserted metadata
-// (`collections-actor`, and `collections-role` for plan approvals); when it
-// takes real credentials instead, SetCaller is what changes.
+// with, and the one place they put the caller's identity on a call: a
+// bearer token from the development identity provider
+// (tests/service/test_credentials.h), as a bank's tools send one.
 #ifndef COLLECTIONS_TESTS_SERVICE_CALL_CONTEXT_H_
 #define COLLECTIONS_TESTS_SERVICE_CALL_CONTEXT_H_
 
@@ -16,15 +15,25 @@
 
 namespace collections::testing {
 
-// Marks `context` as a call by `actor`, in `role` when one is given.
-inline void SetCaller(grpc::ClientContext& context, const std::string& actor,
-                      const std::string& role = "") {
-  context.AddMetadata("collections-actor", actor);
-  if (!role.empty()) context.AddMetadata("collections-role", role);
+// The principal a test calls as when it does not say: every role, no firm.
+inline constexpr char kTester[] = "tester";
+
+// Marks `context` as a call by `actor` with `role` ("agent" when none is
+// given; kTester has every role), speaking for `firm_id` when given.
+void SetCaller(grpc::ClientContext& context, const std::string& actor, const std::string& role = "",
+               const std::string& firm_id = "");
+
+// A context with a deadline `timeout` from now, for a call by kTester.
+inline std::unique_ptr<grpc::ClientContext> DeadlineContext(
+    absl::Duration timeout = absl::Seconds(30)) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  SetCaller(*context, kTester);
+  return context;
 }
 
-// A context with a deadline `timeout` from now, saying nothing of the caller.
-inline std::unique_ptr<grpc::ClientContext> DeadlineContext(
+// The same without credentials: what an anonymous caller sends.
+inline std::unique_ptr<grpc::ClientContext> AnonymousContext(
     absl::Duration timeout = absl::Seconds(30)) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -36,8 +45,17 @@ inline std::unique_ptr<grpc::ClientContext> DeadlineContext(
 inline std::unique_ptr<grpc::ClientContext> CallerContext(
     const std::string& actor, const std::string& role = "",
     absl::Duration timeout = absl::Seconds(30)) {
-  auto context = DeadlineContext(timeout);
+  auto context = AnonymousContext(timeout);
   SetCaller(*context, actor, role);
+  return context;
+}
+
+// A context for a legal firm's receiver: the role "legal", speaking for
+// `firm_id`.
+inline std::unique_ptr<grpc::ClientContext> FirmContext(
+    const std::string& firm_id, absl::Duration timeout = absl::Seconds(30)) {
+  auto context = AnonymousContext(timeout);
+  SetCaller(*context, firm_id + "-receiver", "legal", firm_id);
   return context;
 }
 

@@ -142,7 +142,7 @@ TEST_P(CaseServiceTest, ImportOpensEveryClassAtItsStageWithItsFirstTasks) {
     EXPECT_EQ(c.version(), 1) << loan;
     ASSERT_EQ(file.events_size(), 1) << loan;
     EXPECT_TRUE(file.events(0).has_imported()) << loan;
-    EXPECT_EQ(file.events(0).actor(), "ingest") << loan;
+    EXPECT_EQ(file.events(0).actor(), testing::kTester) << loan;
   }
   EXPECT_TRUE(MustGet("POOR").case_().classification().credit_raised());
   // 4,999.99 vs 5,000.00 CNY.
@@ -361,7 +361,7 @@ TEST_P(CaseServiceTest, AgingAcross30And90Days) {
   v1::GetCaseResponse file = MustGet("AGE");
   EXPECT_EQ(file.case_().stage(), v1::STAGE_COUNSELLING);
   EXPECT_EQ(OpenTaskTypes(file), kCounsellingTasks);
-  EXPECT_EQ(file.events(file.events_size() - 1).actor(), "admin");
+  EXPECT_EQ(file.events(file.events_size() - 1).actor(), testing::kTester);
 
   // BIG passes 90 days on day 3 and becomes eligible for counsel, but has no
   // visit or letter yet: no handoff.

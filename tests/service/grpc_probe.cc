@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/service/call_context.h"
+
 namespace collections::testing {
 namespace {
 
@@ -100,6 +102,8 @@ grpc::Status ListServices(const std::shared_ptr<grpc::Channel>& channel, absl::D
 
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  // Reflection is open to every authenticated caller; health to anyone.
+  SetCaller(context, kTester);
   grpc::CompletionQueue cq;
   grpc::GenericStub stub(channel);
   grpc::ByteBuffer request_buffer = ToBuffer(request_bytes);

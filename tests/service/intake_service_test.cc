@@ -409,6 +409,7 @@ TEST_P(IntakeServiceTest, AHandoffCarriesRecentHistoryAndTheFirmPagesThroughTheR
   {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(20)));
+    testing::SetCaller(context, "firm-shanghai-receiver", "legal", "firm-shanghai");
     v1::StreamHandoffsRequest request;
     request.set_firm_id("firm-shanghai");
     auto reader = legal->StreamHandoffs(&context, request);
@@ -432,7 +433,7 @@ TEST_P(IntakeServiceTest, AHandoffCarriesRecentHistoryAndTheFirmPagesThroughTheR
   request.set_page_size(120);
   int pages = 0;
   do {
-    auto context = Context();
+    auto context = testing::FirmContext("firm-shanghai");
     v1::GetHandoffHistoryResponse page;
     grpc::Status s = legal->GetHandoffHistory(context.get(), request, &page);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -444,13 +445,18 @@ TEST_P(IntakeServiceTest, AHandoffCarriesRecentHistoryAndTheFirmPagesThroughTheR
   ASSERT_EQ(seen.size(), static_cast<size_t>(version));
   for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i + 1));
 
-  // Another firm cannot read it.
+  // Another firm cannot read it: not under its own name (nothing there),
+  // nor by naming the firm it does not speak for.
   request.set_firm_id("firm-national");
   request.clear_page_token();
-  auto context = Context();
   v1::GetHandoffHistoryResponse page;
-  EXPECT_EQ(legal->GetHandoffHistory(context.get(), request, &page).error_code(),
+  EXPECT_EQ(legal->GetHandoffHistory(testing::FirmContext("firm-national").get(), request, &page)
+                .error_code(),
             grpc::StatusCode::NOT_FOUND);
+  request.set_firm_id("firm-shanghai");
+  EXPECT_EQ(legal->GetHandoffHistory(testing::FirmContext("firm-national").get(), request, &page)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(IntakeServiceTest);

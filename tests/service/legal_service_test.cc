@@ -93,6 +93,7 @@ class LegalServiceTest : public testing::ServerFixture {
                                 absl::Duration wait = absl::Seconds(20)) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + wait));
+    testing::SetCaller(context, firm + "-receiver", "legal", firm);
     v1::StreamHandoffsRequest request;
     request.set_firm_id(firm);
     request.set_after_sequence(after);
@@ -113,7 +114,7 @@ class LegalServiceTest : public testing::ServerFixture {
     request.set_accepted(accepted);
     request.set_refusal_reason(reason);
     v1::AcknowledgeHandoffResponse response;
-    auto context = Context();
+    auto context = testing::FirmContext(firm);
     return legal_->AcknowledgeHandoff(context.get(), request, &response);
   }
 
@@ -126,7 +127,7 @@ class LegalServiceTest : public testing::ServerFixture {
     request.mutable_milestone()->set_amount_fen(amount_fen);
     request.mutable_milestone()->set_court("Shanghai No. 1 Intermediate People's Court");
     v1::ReportLegalMilestoneResponse ignored;
-    auto context = Context();
+    auto context = testing::FirmContext(firm);
     return legal_->ReportLegalMilestone(context.get(), request, out ? out : &ignored);
   }
 
@@ -213,7 +214,7 @@ TEST_P(LegalServiceTest, ARecoveryBeyondWhatIsOverdueIsHeldAsUnallocated) {
   request.mutable_milestone()->set_firm_id("firm-shanghai");
   request.mutable_milestone()->set_amount_fen(35'000 * CNY);
   v1::ReportLegalMilestoneResponse first;
-  auto context = Context();
+  auto context = testing::FirmContext("firm-shanghai");
   grpc::Status s = legal_->ReportLegalMilestone(context.get(), request, &first);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(first.case_().legal().recovered_fen(), 30'000 * CNY);
@@ -226,7 +227,7 @@ TEST_P(LegalServiceTest, ARecoveryBeyondWhatIsOverdueIsHeldAsUnallocated) {
 
   // The same request again: the first answer, counted once.
   v1::ReportLegalMilestoneResponse again;
-  auto context2 = Context();
+  auto context2 = testing::FirmContext("firm-shanghai");
   ASSERT_TRUE(legal_->ReportLegalMilestone(context2.get(), request, &again).ok());
   EXPECT_EQ(again.case_().version(), first.case_().version());
   EXPECT_EQ(File("OVER").case_().paid_total_fen(), 35'000 * CNY);

@@ -408,7 +408,7 @@ TEST_P(PlanServiceTest, MakerCheckerAndConcessionLimits) {
   const v1::CaseEvent& last = file.events(file.events_size() - 1);
   ASSERT_TRUE(last.has_penalty_waived());
   EXPECT_EQ(last.penalty_waived().amount_fen(), 1500 * CNY);
-  EXPECT_EQ(last.penalty_waived().approver(), "agent:sue");
+  EXPECT_EQ(last.penalty_waived().approver(), "sue");
 
   // Approved once: a second approval is refused.
   s = Approve(plan.plan_id(), "tom", "supervisor", &out);
@@ -431,7 +431,7 @@ TEST_P(PlanServiceTest, BadProposalsChangeNothing) {
   EXPECT_EQ(Propose(Request(999999, v1::PLAN_KIND_CATCH_UP, 3), &plan).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::ProposePlanResponse response;
-  auto anonymous = Context();
+  auto anonymous = testing::AnonymousContext();
   EXPECT_EQ(
       plans_->ProposePlan(anonymous.get(), Request(small, v1::PLAN_KIND_CATCH_UP, 3), &response)
           .error_code(),

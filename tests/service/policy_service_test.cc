@@ -72,7 +72,7 @@ class PolicyServiceTest : public testing::ServerFixture {
   }
 
   grpc::Status Migrate(const v1::MigrateCasesRequest& request, v1::MigrateCasesResponse* out) {
-    auto context = ContextAs("ops");
+    auto context = ContextAs("ops", "admin");
     return policies_->MigrateCases(context.get(), request, out);
   }
 
@@ -181,7 +181,7 @@ TEST_P(PolicyServiceTest, RunningCasesKeepTheirVersionUntilMigrated) {
   ASSERT_TRUE(last.has_policy_migrated());
   EXPECT_EQ(last.policy_migrated().from_version(), 1);
   EXPECT_EQ(last.policy_migrated().to_version(), 2);
-  EXPECT_EQ(last.actor(), "admin:ops");
+  EXPECT_EQ(last.actor(), "ops");
 
   // Again, by id: M is skipped, R (resolved) and an unknown id fail alone.
   v1::MigrateCasesRequest ids;

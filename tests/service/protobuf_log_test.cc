@@ -27,6 +27,7 @@ class ProtobufLogTest : public testing::ServerFixture {
   grpc::Status CallGetCase(const std::string& body) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+    testing::SetCaller(context, testing::kTester);
     grpc::CompletionQueue cq;
     grpc::GenericStub stub(channel_);
     grpc::Slice slice(body);

@@ -18,9 +18,28 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "tests/service/call_context.h"
+#include "tests/service/test_credentials.h"
 #include "tests/service/test_env.h"
 
 namespace collections::testing {
+
+// The secure setup every in-process server of the tests runs with: TLS
+// with client certificates from the test CA (mutual TLS for systems) and
+// bearer tokens from the development identity provider.
+inline void SecureTestConfig(server::ServerConfig& config) {
+  config.access_config = CredentialsDir() + "/access.textproto";
+  config.tls_cert = CredentialsDir() + "/server.pem";
+  config.tls_key = CredentialsDir() + "/server.key";
+  config.tls_client_ca = CredentialsDir() + "/ca.pem";
+}
+
+// A TLS channel to a test server, presenting `client_certificate` when
+// given ("ingest", "firm-shanghai").
+inline std::shared_ptr<grpc::Channel> TestChannel(const std::string& address,
+                                                  const std::string& client_certificate = "") {
+  return grpc::CreateCustomChannel(address, TestChannelCredentials(client_certificate),
+                                   TestChannelArguments());
+}
 
 class ServerFixture : public ::testing::TestWithParam<std::string> {
  protected:
@@ -62,6 +81,7 @@ class ServerFixture : public ::testing::TestWithParam<std::string> {
     config.clock = clock_;
     config.shutdown_grace = absl::Seconds(5);
     config.daily_aging_minute = -1;  // tests move the date themselves
+    SecureTestConfig(config);
     return config;
   }
 
@@ -72,7 +92,7 @@ class ServerFixture : public ::testing::TestWithParam<std::string> {
     auto started = server::Server::Start(Config());
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = *std::move(started);
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    channel_ = TestChannel(server_->address());
   }
 
   static std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout = absl::Seconds(30)) {

@@ -107,7 +107,8 @@ v1::Task ClaimTaskOfCase(v1::TaskService::Stub& tasks, const std::string& worker
   request.add_queues(queue);
   request.set_max_tasks(100);
   v1::ClaimTasksResponse claimed;
-  auto context = DeadlineContext();
+  // The worker claims as itself: the lease is the principal's.
+  auto context = CallerContext(worker, "agent");
   grpc::Status s = tasks.ClaimTasks(context.get(), request, &claimed);
   EXPECT_TRUE(s.ok()) << s.error_message();
   v1::Task found;
@@ -116,7 +117,7 @@ v1::Task ClaimTaskOfCase(v1::TaskService::Stub& tasks, const std::string& worker
       found = t;
       continue;
     }
-    auto release_context = DeadlineContext();
+    auto release_context = HolderContext(t);
     v1::ReleaseTaskRequest release;
     release.set_task_id(t.task_id());
     release.set_lease_token(t.lease_token());
@@ -128,10 +129,15 @@ v1::Task ClaimTaskOfCase(v1::TaskService::Stub& tasks, const std::string& worker
   return found;
 }
 
+std::unique_ptr<grpc::ClientContext> HolderContext(const v1::Task& task, absl::Duration timeout) {
+  if (task.lease_owner().empty() || task.lease_owner() == kTester) return DeadlineContext(timeout);
+  return CallerContext(task.lease_owner(), "agent", timeout);
+}
+
 grpc::Status CompleteTask(v1::TaskService::Stub& tasks, const v1::Task& task,
                           const v1::TaskOutcome& outcome, const std::string& request_id,
                           v1::CompleteTaskResponse* out) {
-  auto context = DeadlineContext();
+  auto context = HolderContext(task);
   v1::CompleteTaskRequest request;
   request.set_task_id(task.task_id());
   request.set_lease_token(task.lease_token());

@@ -69,6 +69,12 @@ grpc::Status AdvanceBusinessDate(v1::CaseService::Stub& cases, absl::CivilDay to
 // task_id 0 when the claim held none of the case's (a test failure).
 v1::Task ClaimTaskOfCase(v1::TaskService::Stub& tasks, const std::string& worker,
                          const std::string& queue, int64_t case_id);
+// A context for a call by the principal holding `task`'s lease (an agent;
+// kTester's own leases keep every role): only the holder may complete,
+// fail, extend or release a task.
+std::unique_ptr<grpc::ClientContext> HolderContext(const v1::Task& task,
+                                                   absl::Duration timeout = absl::Seconds(30));
+
 grpc::Status CompleteTask(v1::TaskService::Stub& tasks, const v1::Task& task,
                           const v1::TaskOutcome& outcome, const std::string& request_id,
                           v1::CompleteTaskResponse* out);

@@ -30,6 +30,7 @@
 #include "server/server.h"
 #include "server/task_dispatcher.h"
 #include "tests/service/grpc_probe.h"
+#include "tests/service/server_fixture.h"
 #include "tests/service/test_env.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
@@ -43,11 +44,7 @@ using testing::Serving;
 
 constexpr absl::Duration kRpcTimeout = absl::Seconds(10);
 
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + kRpcTimeout));
-  return context;
-}
+std::unique_ptr<grpc::ClientContext> Context() { return testing::DeadlineContext(kRpcTimeout); }
 
 class ServiceTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -87,6 +84,7 @@ class ServiceTest : public ::testing::TestWithParam<std::string> {
     config.policy_file = policy_file;
     config.clock = clock_;
     config.shutdown_grace = absl::Seconds(5);
+    testing::SecureTestConfig(config);
     return config;
   }
 
@@ -97,7 +95,7 @@ class ServiceTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = *std::move(started);
     ASSERT_GT(server_->port(), 0);
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    channel_ = testing::TestChannel(server_->address());
   }
 
   std::string WritePolicyFile(const std::string& name, const v1::Policy& policy) {
@@ -352,6 +350,7 @@ TEST(ServerPieces, StartFailsOnAnAddressInUse) {
   auto dir = testing::TempDir::Create("collections-service-test");
   ASSERT_TRUE(dir.ok());
   server::ServerConfig config;
+  testing::SecureTestConfig(config);
   config.listen = "127.0.0.1:0";
   config.db = absl::StrCat("sqlite3://db=", (*dir)->path(), "/a.db timeout=5");
   auto first = server::Server::Start(config);
@@ -366,6 +365,7 @@ TEST(ServerPieces, StartFailsOnAnAddressInUse) {
 
 TEST(ServerPieces, StartFailsOnAnUnreachableDatabase) {
   server::ServerConfig config;
+  testing::SecureTestConfig(config);
   config.listen = "127.0.0.1:0";
   config.db = "sqlite3://db=/nonexistent-dir/x/collections.db timeout=5";
   auto started = server::Server::Start(config);

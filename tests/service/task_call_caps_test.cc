@@ -109,8 +109,7 @@ TEST_P(TaskServiceTest, ConcurrentClaimersOnTwoReplicasHoldTheConnectedCap) {
   std::vector<std::thread> workers;
   for (int w = 0; w < 8; ++w) {
     workers.emplace_back([&, w] {
-      auto stub = v1::TaskService::NewStub(
-          grpc::CreateChannel(addresses[w % 2], grpc::InsecureChannelCredentials()));
+      auto stub = v1::TaskService::NewStub(testing::TestChannel(addresses[w % 2]));
       for (int round = 0; round < 6; ++round) {
         auto context = Context();
         v1::ClaimTasksResponse out;

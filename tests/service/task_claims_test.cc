@@ -103,7 +103,7 @@ TEST_P(TaskServiceTest, LongPollWakesWhenATaskIsReleasedOrItsLeaseExpires) {
 }
 
 TEST_P(TaskServiceTest, StreamPushesTasksAsCreditsAllow) {
-  auto context = Context();
+  auto context = ContextAs("gateway-1", "agent");
   auto stream = tasks_->StreamTasks(context.get());
   v1::StreamTasksRequest hello;
   hello.set_worker_id("gateway-1");

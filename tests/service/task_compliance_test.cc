@@ -221,7 +221,7 @@ TEST_P(TaskServiceTest, LeaseTokenErrorsSayWhatHappened) {
     v1::FailTaskResponse failed;
     out.push_back(Fail(t, "gateway down", &failed));
     {
-      auto context = Context();
+      auto context = testing::HolderContext(t);
       v1::ExtendLeaseRequest extend;
       extend.set_task_id(t.task_id());
       extend.set_lease_token(t.lease_token());

@@ -35,7 +35,7 @@ TEST_P(TaskServiceTest, AnExpiredLeaseReturnsTheTaskAndFencesTheOldToken) {
 
   // A heartbeat moves the expiry; then the worker goes quiet.
   {
-    auto context = Context();
+    auto context = testing::HolderContext(old);
     v1::ExtendLeaseRequest extend;
     extend.set_task_id(old.task_id());
     extend.set_lease_token(old.lease_token());
@@ -149,8 +149,7 @@ TEST_P(TaskServiceTest, ConcurrentClaimersOnTwoReplicasNeverGetTheSameTask) {
   std::atomic<int> errors{0};
   for (int w = 0; w < 8; ++w) {
     workers.emplace_back([&, w] {
-      auto stub = v1::TaskService::NewStub(
-          grpc::CreateChannel(addresses[w % 2], grpc::InsecureChannelCredentials()));
+      auto stub = v1::TaskService::NewStub(testing::TestChannel(addresses[w % 2]));
       for (;;) {
         auto context = Context();
         v1::ClaimTasksResponse out;

@@ -167,7 +167,9 @@ class TaskServiceTest : public testing::ServerFixture {
   // --- Tasks ---------------------------------------------------------------
   grpc::Status Claim(const v1::ClaimTasksRequest& request, v1::ClaimTasksResponse* out,
                      absl::Duration timeout = absl::Seconds(30)) {
-    auto context = Context(timeout);
+    // A worker claims as itself (an agent): the lease is that principal's.
+    auto context = request.worker_id().empty() ? Context(timeout)
+                                               : ContextAs(request.worker_id(), "agent", timeout);
     return tasks_->ClaimTasks(context.get(), request, out);
   }
 
@@ -207,7 +209,7 @@ class TaskServiceTest : public testing::ServerFixture {
   }
 
   grpc::Status Release(const v1::Task& task, v1::ReleaseTaskResponse* out = nullptr) {
-    auto context = Context();
+    auto context = testing::HolderContext(task);
     v1::ReleaseTaskRequest request;
     request.set_task_id(task.task_id());
     request.set_lease_token(task.lease_token());
@@ -217,7 +219,7 @@ class TaskServiceTest : public testing::ServerFixture {
 
   grpc::Status Fail(const v1::Task& task, const std::string& reason, v1::FailTaskResponse* out,
                     std::optional<int64_t> retry_after_s = std::nullopt) {
-    auto context = Context();
+    auto context = testing::HolderContext(task);
     v1::FailTaskRequest request;
     request.set_task_id(task.task_id());
     request.set_lease_token(task.lease_token());

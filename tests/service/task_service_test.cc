@@ -169,7 +169,7 @@ TEST_P(EveryTaskTypeTest, ClaimAndCompleteEveryTypeWithEveryOutcome) {
   for (const v1::CaseEvent& e : file.events()) {
     if (!e.has_task_completed()) continue;
     ++completions;
-    EXPECT_EQ(e.actor(), "agent:w1");
+    EXPECT_EQ(e.actor(), "w1");  // the claimer, as its token says
   }
   EXPECT_EQ(completions, 4);  // the SMS, the reminder call, the plan call and its retry
 }

@@ -4,7 +4,12 @@
 #include <fstream>
 #include <iostream>
 #include <jwt/jwt.hpp>
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <tuple>
+
+#include "tests/service/call_context.h"
 
 namespace collections::testing {
 
@@ -44,6 +49,42 @@ std::string MintToken(const std::string& sub, const std::vector<std::string>& ro
   if (!firm_id.empty()) token.add_claim("firm_id", firm_id);
   return token.signature();
 }
+
+namespace {
+
+// One token per caller for the process's life (tokens last a day): the
+// server verifies each once, as it would a real agent's.
+std::string CachedToken(const std::string& actor, const std::string& role,
+                        const std::string& firm_id) {
+  static std::mutex mu;
+  static auto* tokens =
+      new std::map<std::tuple<std::string, std::string, std::string>, std::string>;
+  std::string token;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    std::string& cached = (*tokens)[{actor, role, firm_id}];
+    if (cached.empty()) {
+      std::vector<std::string> roles;
+      if (actor == kTester && role.empty()) {
+        roles = {"agent", "supervisor", "legal", "manager", "admin", "ingest"};
+      } else {
+        roles = {role.empty() ? "agent" : role};
+      }
+      cached = MintToken(actor, roles, firm_id, absl::Hours(24));
+    }
+    token = cached;
+  }
+  return token;
+}
+
+}  // namespace
+
+void SetCaller(grpc::ClientContext& context, const std::string& actor, const std::string& role,
+               const std::string& firm_id) {
+  context.AddMetadata("authorization", "Bearer " + CachedToken(actor, role, firm_id));
+}
+
+std::string TesterToken() { return CachedToken(kTester, "", ""); }
 
 std::shared_ptr<grpc::ChannelCredentials> TestChannelCredentials(
     const std::string& client_certificate) {

@@ -27,6 +27,9 @@ std::string Credential(const std::string& name);
 std::string MintToken(const std::string& sub, const std::vector<std::string>& roles,
                       const std::string& firm_id = "", absl::Duration lifetime = absl::Hours(1));
 
+// The bearer token of kTester (every role), as SetCaller sends it.
+std::string TesterToken();
+
 // Channel credentials trusting the test CA, optionally presenting the
 // client certificate NAME.pem / NAME.key ("ingest", "firm-shanghai").
 std::shared_ptr<grpc::ChannelCredentials> TestChannelCredentials(

@@ -87,7 +87,8 @@ TEST(AccessTable, DefaultsAreTheOnesABankWouldChoose) {
            {"TaskService/ListTasks", "agent", false},
            {"PlanService/ProposePlan", "agent", true},
            {"PlanService/ApprovePlan", "supervisor", true},
-           {"PlanService/ApprovePlan", "agent", false},
+           {"PlanService/ApprovePlan", "agent", true},  // within the policy's agent limit
+           {"PlanService/ApprovePlan", "manager", false},
            {"LegalService/StreamHandoffs", "legal", true},
            {"LegalService/StreamHandoffs", "admin", false},
            {"ReportService/Portfolio", "manager", true},
