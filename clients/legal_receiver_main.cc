@@ -153,7 +153,10 @@ int main(int argc, char** argv) {
             "A firm's receiver normally presents its client certificate (mutual TLS).\n");
     return 2;
   }
-  mkdir(flags.dir.c_str(), 0755);
+  // The handoffs carry borrowers' personal data: owner-only, whatever the
+  // caller's umask.
+  umask(077);
+  mkdir(flags.dir.c_str(), 0700);
   signal(SIGPIPE, SIG_IGN);
   StopRequest stop;
   StopRequest::BlockSignals();  // before gRPC starts its threads

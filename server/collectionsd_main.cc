@@ -8,6 +8,7 @@
 // bad command-line usage.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -116,6 +117,9 @@ int main(int argc, char** argv) {
   using collections::server::LogError;
   using collections::server::LogInfo;
 
+  // Owner-only for everything collectionsd creates: the SQLite database and
+  // its WAL and shared-memory files hold borrowers' personal data.
+  umask(077);
   absl::SetProgramUsageMessage(
       "the collections gRPC server for overdue mortgage loans.\n"
       "Usage: collectionsd [--listen=HOST:PORT] [--db=SOCI_CONNECTION] "

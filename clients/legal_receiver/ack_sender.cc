@@ -29,7 +29,7 @@ bool Transient(grpc::StatusCode code) {
 }
 
 std::string AckSender::Open() {
-  if (mkdir(dir_.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
     return "mkdir " + dir_ + ": " + strerror(errno);
   }
   std::string error = SyncFolder(dir_ + "/..");

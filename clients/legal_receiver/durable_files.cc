@@ -15,7 +15,7 @@ namespace collections::legal_receiver {
 std::string WriteDurably(const std::string& dir, const std::string& name, const std::string& text) {
   const std::string tmp = dir + "/." + name + ".tmp";
   const std::string path = dir + "/" + name;
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return "open " + tmp + ": " + strerror(errno);
   size_t off = 0;
   while (off < text.size()) {

@@ -115,7 +115,7 @@ class CtlEndToEnd : public ::testing::Test {
         std::vector<std::string>{
             "--listen=" + address_,
             absl::StrCat("--db=sqlite3://db=", dir_->path(), "/c.db timeout=5"),
-            "--daily_aging_time=off"},
+            "--daily_aging_time=off", "--log_level=debug"},
         absl::StrCat(dir_->path(), "/server.log"));
     ASSERT_TRUE(server_->started()) << server_->spawn_error();
     ASSERT_TRUE(testing::WaitUntilServing(*server_, address_, absl::Seconds(60))) << server_->Log();
@@ -526,6 +526,16 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
     GTEST_SKIP() << "chromium is not installed (apt-get install chromium): the page was "
                     "written but not rendered";
   }
+  // A month of work at the most talkative log level, and the server's log
+  // holds no borrower's phone, name or address, and no bearer token.
+  const std::string log = server_->Log();
+  for (const std::string& secret :
+       {std::string("138 0000 0000"), std::string("Borrower X1"), std::string("Borrower M2"),
+        std::string("1 Road, Shanghai"),
+        ReadFile(testing::CredentialsDir() + "/tokens/operator.jwt").substr(0, 40)}) {
+    EXPECT_FALSE(absl::StrContains(log, secret)) << "the server log contains \"" << secret << "\"";
+  }
+
   const std::string shot = absl::StrCat(::testing::TempDir(), "collections-report.png");
   std::remove(shot.c_str());
   Ran chromium =

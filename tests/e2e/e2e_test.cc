@@ -63,6 +63,14 @@ void ServeAndStop(const std::string& db, const std::string& log_path, int sig, s
       << "collectionsd did not become SERVING on " << address << "; its log:\n"
       << process.Log();
 
+  // The database and its WAL and shared-memory files are the owner's only.
+  const std::string file = db.substr(db.find("db=") + 3, db.find(' ') - db.find("db=") - 3);
+  for (const std::string& f : {file, file + "-wal", file + "-shm"}) {
+    struct stat st;
+    if (stat(f.c_str(), &st) != 0) continue;  // -wal and -shm come and go
+    EXPECT_EQ(st.st_mode & 0077, 0u) << f << " is mode " << std::oct << (st.st_mode & 0777);
+  }
+
   process.Signal(sig);
   int status = process.Wait();
   *log = process.Log();

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -483,8 +484,19 @@ TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
   receiver->Signal(SIGTERM);
   EXPECT_EQ(WEXITSTATUS(receiver->Wait()), 0) << receiver->Log();
 
-  // Every handoff is acknowledged on the server, and stored exactly once.
+  // Every handoff is acknowledged on the server, and stored exactly once,
+  // in files (and a folder) only their owner can read.
   EXPECT_EQ(HandoffFiles(inbox_).size(), 2u);
+  for (const std::string& path : std::vector<std::string>{inbox_}) {
+    struct stat st;
+    ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+    EXPECT_EQ(st.st_mode & 0077, 0u) << path << " is mode " << std::oct << (st.st_mode & 0777);
+  }
+  for (const std::string& name : HandoffFiles(inbox_)) {
+    struct stat st;
+    ASSERT_EQ(stat((inbox_ + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_mode & 0077, 0u) << name << " is mode " << std::oct << (st.st_mode & 0777);
+  }
   auto legal = v1::LegalService::NewStub(testing::SecureChannel(address_, /*as_tester=*/false));
   grpc::ClientContext stream_context;
   stream_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
