@@ -308,12 +308,21 @@ absl::StatusOr<Principal> TokenVerifier::Verify(absl::string_view token) {
   if (token.size() > kMaxTokenBytes) {
     return absl::UnauthenticatedError("the bearer token is too long");
   }
+  const absl::Time now = absl::Now();
+  {
+    // The common case, on every call: a token seen before, looked up
+    // without a copy under a shared lock.
+    absl::ReaderMutexLock lock(&mu_);
+    if (now - last_check_ < absl::Seconds(1)) {
+      auto cached = cache_.find(token);
+      if (cached != cache_.end() && now < cached->second.expires) return cached->second.principal;
+    }
+  }
   const Json header = HeaderOf(token);
   if (header.is_null()) return absl::UnauthenticatedError("the bearer token is not a JWT");
   const std::string alg = header.value("alg", "");
   const std::string kid =
       header.contains("kid") && header["kid"].is_string() ? header["kid"].get<std::string>() : "";
-  const absl::Time now = absl::Now();
   Key key;
   {
     absl::MutexLock lock(&mu_);
@@ -322,7 +331,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(absl::string_view token) {
       // on verifying while an operator fixes the file.
       LoadKeysIfChanged().IgnoreError();
     }
-    auto cached = cache_.find(std::string(token));
+    auto cached = cache_.find(token);
     if (cached != cache_.end() && now < cached->second.expires) return cached->second.principal;
     if (!kid.empty()) {
       auto it = keys_.find(kid);

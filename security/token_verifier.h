@@ -15,9 +15,9 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -66,7 +66,8 @@ class TokenVerifier {
   std::map<std::string, Key> keys_ ABSL_GUARDED_BY(mu_);  // by kid
   std::map<std::string, absl::Time> file_times_ ABSL_GUARDED_BY(mu_);
   absl::Time last_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::unordered_map<std::string, Verified> cache_ ABSL_GUARDED_BY(mu_);
+  // By token; absl's map looks a string_view up without a copy.
+  absl::flat_hash_map<std::string, Verified> cache_ ABSL_GUARDED_BY(mu_);
 };
 
 // Public keys from a JSON Web Key Set (RSA, and EC on P-256 or P-384), by
