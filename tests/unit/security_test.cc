@@ -2,10 +2,15 @@
 // the development identity provider's keys, and the listener rules.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/plan_service.grpc.pb.h"
@@ -103,6 +108,40 @@ TEST(AccessTable, DefaultsAreTheOnesABankWouldChoose) {
       EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
     }
   }
+}
+
+// The README's "Roles" table is the one readers see: it says what the
+// server enforces, row for row.
+TEST(AccessTable, TheReadmeTableIsTheTable) {
+  std::ifstream in(std::string(COLLECTIONS_SOURCE_DIR) + "/README.md");
+  ASSERT_TRUE(in) << "README.md";
+  const AccessTable table = AccessTable::Defaults();
+  std::vector<std::string> columns;
+  std::set<std::string> documented;
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StartsWith(line, "| method | agent |")) {
+      for (absl::string_view cell : absl::StrSplit(line, '|', absl::SkipWhitespace())) {
+        columns.push_back(std::string(absl::StripAsciiWhitespace(cell)));
+      }
+      continue;
+    }
+    if (columns.empty() || !absl::StartsWith(line, "| `")) continue;
+    std::vector<std::string> cells;
+    for (absl::string_view cell : absl::StrSplit(line.substr(1), '|')) {
+      cells.push_back(std::string(absl::StripAsciiWhitespace(cell)));
+    }
+    ASSERT_GE(cells.size(), columns.size()) << line;
+    const std::string method = absl::StrCat("collections.v1.", absl::StripPrefix(cells[0], "`"));
+    const std::string bare(absl::StripSuffix(method, "`"));
+    documented.insert(bare);
+    std::set<std::string> roles;
+    for (size_t c = 1; c < columns.size(); ++c) {
+      if (cells[c] == "x") roles.insert(columns[c]);
+    }
+    EXPECT_EQ(roles, table.RolesOf(bare)) << line;
+  }
+  const std::vector<std::string> methods = table.Methods();
+  EXPECT_EQ(documented, std::set<std::string>(methods.begin(), methods.end()));
 }
 
 TEST(AccessTable, ARefusalNamesTheRolesThatWouldDo) {
