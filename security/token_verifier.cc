@@ -235,11 +235,12 @@ absl::StatusOr<std::map<std::string, TokenVerifier::Key>> KeysFromJwks(absl::str
   return keys;
 }
 
-TokenVerifier::TokenVerifier(v1::JwtIssuer config, std::string base_dir)
-    : config_(std::move(config)), base_dir_(std::move(base_dir)) {}
+TokenVerifier::TokenVerifier(v1::JwtIssuer config, std::string base_dir,
+                             std::function<absl::Time()> now)
+    : config_(std::move(config)), base_dir_(std::move(base_dir)), now_(std::move(now)) {}
 
-absl::StatusOr<std::unique_ptr<TokenVerifier>> TokenVerifier::Create(const v1::JwtIssuer& config,
-                                                                     const std::string& base_dir) {
+absl::StatusOr<std::unique_ptr<TokenVerifier>> TokenVerifier::Create(
+    const v1::JwtIssuer& config, const std::string& base_dir, std::function<absl::Time()> now) {
   if (config.issuer().empty())
     return absl::InvalidArgumentError("access config: jwt.issuer is required");
   if (config.audience().empty()) {
@@ -252,7 +253,7 @@ absl::StatusOr<std::unique_ptr<TokenVerifier>> TokenVerifier::Create(const v1::J
     return absl::InvalidArgumentError(
         absl::StrCat("access config: jwt.leeway_seconds must be 0..", kMaxLeewaySeconds));
   }
-  std::unique_ptr<TokenVerifier> verifier(new TokenVerifier(config, base_dir));
+  std::unique_ptr<TokenVerifier> verifier(new TokenVerifier(config, base_dir, std::move(now)));
   absl::MutexLock lock(&verifier->mu_);
   RETURN_IF_ERROR(verifier->LoadKeysIfChanged());
   return verifier;
@@ -268,7 +269,7 @@ absl::Status TokenVerifier::LoadKeysIfChanged() {
     times[file] = ModifiedAt(file);
     if (file_times_[file] != times[file]) changed = true;
   }
-  last_check_ = absl::Now();
+  last_check_ = now_();
   if (!changed) return absl::OkStatus();
 
   std::map<std::string, Key> keys;
@@ -308,7 +309,7 @@ absl::StatusOr<Principal> TokenVerifier::Verify(absl::string_view token) {
   if (token.size() > kMaxTokenBytes) {
     return absl::UnauthenticatedError("the bearer token is too long");
   }
-  const absl::Time now = absl::Now();
+  const absl::Time now = now_();
   {
     // The common case, on every call: a token seen before, looked up
     // without a copy under a shared lock.

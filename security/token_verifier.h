@@ -11,6 +11,7 @@
 #ifndef COLLECTIONS_SECURITY_TOKEN_VERIFIER_H_
 #define COLLECTIONS_SECURITY_TOKEN_VERIFIER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,8 +32,12 @@ class TokenVerifier {
  public:
   // `base_dir` resolves relative file names. INVALID_ARGUMENT for a missing
   // issuer or audience, no key at all, or a key file that cannot be read.
-  static absl::StatusOr<std::unique_ptr<TokenVerifier>> Create(const v1::JwtIssuer& config,
-                                                               const std::string& base_dir);
+  // `now` tells when to look at the key files again and when a remembered
+  // token expires (tests move it; `exp`/`nbf` themselves are checked by
+  // cpp-jwt against the system clock).
+  static absl::StatusOr<std::unique_ptr<TokenVerifier>> Create(
+      const v1::JwtIssuer& config, const std::string& base_dir,
+      std::function<absl::Time()> now = [] { return absl::Now(); });
 
   // The principal a token speaks for: `sub` as the name, the roles claim
   // (unknown role names are ignored), the firm claim. UNAUTHENTICATED with
@@ -51,7 +56,7 @@ class TokenVerifier {
     Principal principal;
     absl::Time expires;  // exp plus the leeway
   };
-  TokenVerifier(v1::JwtIssuer config, std::string base_dir);
+  TokenVerifier(v1::JwtIssuer config, std::string base_dir, std::function<absl::Time()> now);
   // Re-reads the key files if one changed; keeps the old keys if the new
   // files do not load.
   absl::Status LoadKeysIfChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -62,6 +67,7 @@ class TokenVerifier {
 
   const v1::JwtIssuer config_;
   const std::string base_dir_;
+  const std::function<absl::Time()> now_;
   absl::Mutex mu_;
   std::map<std::string, Key> keys_ ABSL_GUARDED_BY(mu_);  // by kid
   std::map<std::string, absl::Time> file_times_ ABSL_GUARDED_BY(mu_);

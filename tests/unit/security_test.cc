@@ -1,8 +1,14 @@
 // security/: the method -> roles table, bearer-token verification against
 // the development identity provider's keys, and the listener rules.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sys/stat.h>
 
 #include <fstream>
+#include <jwt/jwt.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +30,7 @@
 #include "security/token_verifier.h"
 #include "security/transport.h"
 #include "tests/service/test_credentials.h"
+#include "tests/service/test_env.h"
 
 namespace collections::security {
 namespace {
@@ -253,6 +260,72 @@ TEST(TokenVerifier, RefusesWhatAnIdentityProviderDidNotVouchFor) {
     EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << row.reason;
     EXPECT_EQ(p.status().message(), row.reason);
   }
+}
+
+// A signing key is rotated by replacing its file: within a second tokens
+// of the new key verify and those of the withdrawn one stop, remembered or
+// not; a file that no longer loads keeps the keys that did.
+TEST(TokenVerifier, ARotatedKeyFileTakesOverWithoutARestart) {
+  auto dir = ::collections::testing::TempDir::Create("collections-rotation");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string key_file = (*dir)->path() + "/signing.pem";
+  auto write = [&](const std::string& text, int64_t mtime) {
+    std::ofstream(key_file, std::ios::trunc) << text;
+    struct timespec times[2] = {{mtime, 0}, {mtime, 0}};
+    ASSERT_EQ(utimensat(AT_FDCWD, key_file.c_str(), times, 0), 0);
+  };
+  write(Credential("jwt-rs256.pub"), 1000);
+  v1::JwtIssuer config;
+  config.set_issuer("https://idp.collections.dev");
+  config.set_audience("collectionsd");
+  v1::JwtKey* key = config.add_keys();
+  key->set_kid("dev-rs256");
+  key->set_pem_file("signing.pem");
+  absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  auto verifier = TokenVerifier::Create(config, (*dir)->path(), [&] { return now; });
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+
+  const std::string old_token = Token("agent.jwt");
+  ASSERT_TRUE((*verifier)->Verify(old_token).ok());
+
+  // The identity provider moves to a new key under the same kid (the other
+  // CA's key stands in for it).
+  const std::string new_private = Credential("other-ca.key");
+  jwt::jwt_object minted{jwt::params::algorithm("RS256"), jwt::params::secret(new_private),
+                         jwt::params::headers({{"kid", "dev-rs256"}})};
+  minted.add_claim("iss", "https://idp.collections.dev")
+      .add_claim("aud", "collectionsd")
+      .add_claim("sub", "amy")
+      .add_claim("exp", absl::ToUnixSeconds(absl::Now()) + 3600);
+  const std::string new_token = minted.signature();
+  EXPECT_EQ((*verifier)->Verify(new_token).status().code(), absl::StatusCode::kUnauthenticated);
+
+  std::string new_public;
+  {
+    BIO* in = BIO_new_mem_buf(new_private.data(), static_cast<int>(new_private.size()));
+    EVP_PKEY* pkey = PEM_read_bio_PrivateKey(in, nullptr, nullptr, nullptr);
+    BIO* out = BIO_new(BIO_s_mem());
+    ASSERT_EQ(PEM_write_bio_PUBKEY(out, pkey), 1);
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(out, &data);
+    new_public.assign(data, static_cast<size_t>(size));
+    BIO_free(out);
+    EVP_PKEY_free(pkey);
+    BIO_free(in);
+  }
+  write(new_public, 2000);
+  // Within the second the files are not looked at again.
+  EXPECT_TRUE((*verifier)->Verify(old_token).ok());
+  now += absl::Seconds(2);
+  EXPECT_TRUE((*verifier)->Verify(new_token).ok());
+  absl::StatusOr<Principal> withdrawn = (*verifier)->Verify(old_token);
+  EXPECT_EQ(withdrawn.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(withdrawn.status().message(), "the token's signature does not verify");
+
+  // A broken file keeps the keys that loaded.
+  write("not a key", 3000);
+  now += absl::Seconds(2);
+  EXPECT_TRUE((*verifier)->Verify(new_token).ok());
 }
 
 TEST(TokenVerifier, KeysFromTheJwksAreTheKeysOfThePemFiles) {
