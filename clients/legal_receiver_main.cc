@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-  absl::StatusOr<collections::clients::ConnectionOptions> options =
+  absl::StatusOr<collections::clients::ConnectionOptions> connection =
       collections::clients::ConnectionOptionsFrom(
           flags.server, [&](const std::string& name) -> std::optional<std::string> {
             auto it = flags.connection.find(name);
@@ -175,8 +175,8 @@ int main(int argc, char** argv) {
             return it->second;
           });
   absl::StatusOr<std::shared_ptr<grpc::Channel>> opened =
-      options.ok() ? collections::clients::OpenChannel(*options, channel_args)
-                   : absl::StatusOr<std::shared_ptr<grpc::Channel>>(options.status());
+      connection.ok() ? collections::clients::OpenChannel(*connection, channel_args)
+                      : absl::StatusOr<std::shared_ptr<grpc::Channel>>(connection.status());
   if (!opened.ok()) {
     fprintf(stderr, "receiver: %s\n", std::string(opened.status().message()).c_str());
     stop.Join();
