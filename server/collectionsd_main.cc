@@ -62,6 +62,9 @@ ABSL_FLAG(bool, insecure_listen, false,
           "Serve plaintext on a non-loopback --listen address (e.g. behind a "
           "TLS-terminating proxy). Without it, collectionsd refuses to start "
           "there without TLS.");
+ABSL_FLAG(std::string, log_format, "text",
+          "Log lines as \"text\" (time, level, message) or \"json\" (one JSON "
+          "object per line: time, level, msg) for log collectors.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe level logged: debug, info, warning, error.");
 
@@ -138,6 +141,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   collections::server::SetMinLogLevel(level);
+  collections::server::LogFormat log_format;
+  if (!collections::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format), &log_format)) {
+    LogError("--log_format: unknown format \"%s\" (text, json)", absl::GetFlag(FLAGS_log_format));
+    return 2;
+  }
+  collections::server::SetLogFormat(log_format);
   collections::server::RouteGrpcLogging();
   // Protobuf logs a line per request with invalid UTF-8: rate-limited.
   collections::server::RouteProtobufLogging(std::shared_ptr<const collections::server::Clock>(

@@ -12,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -20,6 +21,40 @@ namespace collections::server {
 namespace {
 
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<int> g_format{static_cast<int>(LogFormat::kText)};
+
+// `text` as the inside of a JSON string: quotes, backslashes and control
+// characters escaped; other bytes (UTF-8 included) as they are.
+std::string JsonEscaped(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (c < 0x20) {
+          out += absl::StrFormat("\\u%04x", c);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out;
+}
 
 absl::Mutex& OutputMutex() {
   static absl::Mutex* const mu = new absl::Mutex();
@@ -82,14 +117,33 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
   return true;
 }
 
-std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message) {
-  return absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", when, absl::UTCTimeZone()), " ",
-                      LevelName(level), " ", message);
+void SetLogFormat(LogFormat format) { g_format.store(static_cast<int>(format)); }
+
+bool ParseLogFormat(absl::string_view text, LogFormat* format) {
+  const std::string t = absl::AsciiStrToLower(text);
+  if (t == "text") {
+    *format = LogFormat::kText;
+  } else if (t == "json") {
+    *format = LogFormat::kJson;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message,
+                          LogFormat format) {
+  const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", when, absl::UTCTimeZone());
+  if (format == LogFormat::kText) return absl::StrCat(time, " ", LevelName(level), " ", message);
+  return absl::StrCat("{\"time\":\"", time, "\",\"level\":\"",
+                      absl::StripTrailingAsciiWhitespace(LevelName(level)), "\",\"msg\":\"",
+                      JsonEscaped(message), "\"}");
 }
 
 void Log(LogLevel level, absl::string_view message) {
   if (static_cast<int>(level) < g_min_level.load()) return;
-  std::string line = FormatLogLine(absl::Now(), level, message);
+  std::string line =
+      FormatLogLine(absl::Now(), level, message, static_cast<LogFormat>(g_format.load()));
   line.push_back('\n');
   absl::MutexLock lock(&OutputMutex());
   std::fwrite(line.data(), 1, line.size(), stderr);

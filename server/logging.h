@@ -1,6 +1,8 @@
 // A small logger for the server: one line per message on stderr,
 //   2026-01-01T08:00:00.123456Z INFO  message
-// with a UTC timestamp and the level. Abseil 20220623 has no absl/log.
+// with a UTC timestamp and the level, or in JSON for log collectors,
+//   {"time":"2026-01-01T08:00:00.123456Z","level":"INFO","msg":"message"}
+// Abseil 20220623 has no absl/log.
 // Thread-safe; lines from different threads never interleave.
 #ifndef COLLECTIONS_SERVER_LOGGING_H_
 #define COLLECTIONS_SERVER_LOGGING_H_
@@ -22,6 +24,12 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 void SetMinLogLevel(LogLevel level);
 // Parses "debug", "info", "warning", "error"; false if unknown.
 bool ParseLogLevel(absl::string_view text, LogLevel* level);
+
+enum class LogFormat { kText = 0, kJson = 1 };
+// Default: kText. Process-wide.
+void SetLogFormat(LogFormat format);
+// Parses "text", "json"; false if unknown.
+bool ParseLogFormat(absl::string_view text, LogFormat* format);
 
 void Log(LogLevel level, absl::string_view message);
 
@@ -54,7 +62,8 @@ void LogProtobufLogSummary();
 
 // The formatted line Log() writes for `message` at `when` (without the
 // newline). Exposed for tests.
-std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message);
+std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message,
+                          LogFormat format = LogFormat::kText);
 
 template <typename... Args>
 void LogInfo(const absl::FormatSpec<Args...>& format, const Args&... args) {

@@ -403,5 +403,22 @@ TEST(ServerPieces, LogLinesCarryUtcTimeAndLevel) {
   EXPECT_FALSE(server::ParseLogLevel("loud", &level));
 }
 
+// For log collectors: one JSON object per line, the message escaped.
+TEST(ServerPieces, JsonLogLinesAreOneObjectEach) {
+  absl::Time t = absl::FromUnixMicros(1767225600123456);  // 2026-01-01
+  EXPECT_EQ(
+      server::FormatLogLine(t, server::LogLevel::kInfo, "serving on 127.0.0.1:1",
+                            server::LogFormat::kJson),
+      R"({"time":"2026-01-01T00:00:00.123456Z","level":"INFO","msg":"serving on 127.0.0.1:1"})");
+  EXPECT_EQ(
+      server::FormatLogLine(t, server::LogLevel::kWarning, "a \"quoted\"\\path\nnext\x01",
+                            server::LogFormat::kJson),
+      R"({"time":"2026-01-01T00:00:00.123456Z","level":"WARN","msg":"a \"quoted\"\\path\nnext\u0001"})");
+  server::LogFormat format;
+  EXPECT_TRUE(server::ParseLogFormat("JSON", &format));
+  EXPECT_EQ(format, server::LogFormat::kJson);
+  EXPECT_FALSE(server::ParseLogFormat("xml", &format));
+}
+
 }  // namespace
 }  // namespace collections
