@@ -13,6 +13,7 @@ PACKAGES=(
   libabsl-dev libsoci-dev libsqlite3-dev libpq-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-jwt-dev nlohmann-json3-dev libssl-dev  # security/: bearer tokens
+  prometheus-cpp-dev  # collectionsd --metrics_listen
   openssl  # scripts/dev_credentials.sh: throwaway CA, certificates, tokens
   postgresql tzdata
   chromium  # the e2e test renders collectionsctl's HTML report headless

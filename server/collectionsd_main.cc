@@ -62,6 +62,9 @@ ABSL_FLAG(bool, insecure_listen, false,
           "Serve plaintext on a non-loopback --listen address (e.g. behind a "
           "TLS-terminating proxy). Without it, collectionsd refuses to start "
           "there without TLS.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port of a Prometheus endpoint (/metrics; docs/metrics.md), e.g. "
+          "127.0.0.1:9464. Empty: none. Loopback only unless --insecure_listen.");
 ABSL_FLAG(std::string, log_format, "text",
           "Log lines as \"text\" (time, level, message) or \"json\" (one JSON "
           "object per line: time, level, msg) for log collectors.");
@@ -171,6 +174,7 @@ int main(int argc, char** argv) {
   config.tls_key = absl::GetFlag(FLAGS_tls_key);
   config.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   config.insecure_listen = absl::GetFlag(FLAGS_insecure_listen);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   {
     const std::string at = absl::GetFlag(FLAGS_daily_aging_time);
     int hour = 0, minute = 0;

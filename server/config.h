@@ -46,6 +46,9 @@ struct ServerConfig {
   std::string tls_key;
   std::string tls_client_ca;
   bool insecure_listen = false;
+  // host:port of the Prometheus endpoint (/metrics); empty: none. Loopback
+  // only unless insecure_listen.
+  std::string metrics_listen;
 };
 
 // `connection` with the value of any password=... replaced by "***", for

@@ -19,6 +19,7 @@
 #include "server/handoff_notifier.h"
 #include "server/legal_service.h"
 #include "server/logging.h"
+#include "server/metrics.h"
 #include "server/plan_service.h"
 #include "server/policy_bootstrap.h"
 #include "server/policy_registry.h"
@@ -167,6 +168,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->report_service_ = std::make_unique<ReportServiceImpl>(context);
   server->policy_service_ = std::make_unique<PolicyServiceImpl>(context);
 
+  if (!cfg.metrics_listen.empty()) {
+    Metrics::Sources sources;
+    sources.writer = [store = server->store_.get()] { return store->writer_stats(); };
+    sources.business_date = [cases = server->case_engine_.get()] { return cases->BusinessDate(); };
+    ASSIGN_OR_RETURN(server->metrics_,
+                     Metrics::Start(cfg.metrics_listen, cfg.insecure_listen, std::move(sources)));
+    LogInfo("metrics: serving /metrics on port %d", server->metrics_->port());
+  }
+
   // Both are process-wide switches that must precede the builder.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -180,6 +190,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(std::make_unique<UnparsedRequestInterceptorFactory>());
+    // After the one above, so that it counts the status the caller gets.
+    if (server->metrics_ != nullptr) creators.push_back(server->metrics_->InterceptorFactory());
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   int selected_port = 0;
@@ -212,6 +224,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   return server;
 }
 
+int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
+
 void Server::Shutdown() { Shutdown(config_.shutdown_grace); }
 
 void Server::Shutdown(absl::Duration grace) {
@@ -231,6 +245,8 @@ void Server::Shutdown(absl::Duration grace) {
     grpc_server_.reset();
     LogInfo("gRPC server stopped");
   }
+  // Its scrapes read the store and the case engine: it goes before them.
+  metrics_.reset();
   if (daily_aging_ != nullptr) daily_aging_->Stop();
   executor_.reset();  // runs what was scheduled, then joins
   daily_aging_.reset();

@@ -26,6 +26,7 @@ class CaseEngine;
 class CaseServiceImpl;
 class DailyAging;
 class Executor;
+class Metrics;
 class HandoffNotifier;
 class PolicyRegistry;
 class TaskDispatcher;
@@ -61,6 +62,8 @@ class Server {
   // The port actually bound (useful with port 0) and "host:port".
   int port() const { return port_; }
   const std::string& address() const { return address_; }
+  // The metrics endpoint's port; 0 when metrics are off.
+  int metrics_port() const;
 
   // The policy version in force after start-up and whether start-up stored
   // it as a new version.
@@ -93,6 +96,7 @@ class Server {
   std::unique_ptr<PolicyRegistry> policies_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<security::CallGate> gate_;
+  std::unique_ptr<Metrics> metrics_;  // null without --metrics_listen
   std::unique_ptr<CaseEngine> case_engine_;
   std::unique_ptr<TaskEngine> task_engine_;
   std::unique_ptr<DailyAging> daily_aging_;
