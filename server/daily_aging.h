@@ -2,6 +2,12 @@
 // local time in the institution's time zone, by running the same aging as
 // CaseService.AdvanceBusinessDate.
 //
+// It catches up at most `max_catch_up_days` days by itself (a weekend's
+// outage, not a wall clock that jumped a year): beyond that it refuses,
+// logs an error at every check, and leaves the move to an administrator
+// (CaseService.AdvanceBusinessDate, `collectionsctl date advance`), since
+// business dates never go back.
+//
 // Thread-safe. Its thread checks the injectable clock every `poll` of real
 // time; tests call Tick() with a fake clock instead of waiting.
 #ifndef COLLECTIONS_SERVER_DAILY_AGING_H_
@@ -11,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/case_engine.h"
@@ -22,8 +29,15 @@ namespace collections::server {
 
 class DailyAging {
  public:
-  DailyAging(CaseEngine* engine, const Clock* clock, absl::TimeZone zone, int minute_of_day)
-      : engine_(engine), clock_(clock), zone_(zone), minute_of_day_(minute_of_day) {}
+  static constexpr int kDefaultMaxCatchUpDays = 7;
+
+  DailyAging(CaseEngine* engine, const Clock* clock, absl::TimeZone zone, int minute_of_day,
+             int max_catch_up_days = kDefaultMaxCatchUpDays)
+      : engine_(engine),
+        clock_(clock),
+        zone_(zone),
+        minute_of_day_(minute_of_day),
+        max_catch_up_days_(max_catch_up_days) {}
   ~DailyAging() { Stop(); }
 
   // The local day the business date should be on now, and whether it is
@@ -33,7 +47,16 @@ class DailyAging {
     const int minute = local.hour() * 60 + local.minute();
     const absl::CivilDay today(local);
     const absl::CivilDay due = minute >= minute_of_day_ ? today : today - 1;
-    if (due <= engine_->BusinessDate()) return false;
+    const absl::CivilDay business_date = engine_->BusinessDate();
+    if (due <= business_date) return false;
+    if (due - business_date > max_catch_up_days_) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "the clock says the business date should be %s, %d days after %s: more than the %d "
+          "days daily aging catches up by itself; not moving it (if the clock is right, an "
+          "administrator moves it: collectionsctl date advance --to=%s)",
+          workflow::FormatDay(due), due - business_date, workflow::FormatDay(business_date),
+          max_catch_up_days_, workflow::FormatDay(due)));
+    }
     LogInfo("daily aging: advancing the business date to %s", workflow::FormatDay(due));
     auto result = engine_->AdvanceTo(due, "system:daily-aging");
     if (!result.ok()) return result.status();
@@ -69,6 +92,7 @@ class DailyAging {
   const Clock* const clock_;
   const absl::TimeZone zone_;
   const int minute_of_day_;
+  const int max_catch_up_days_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -521,6 +521,18 @@ TEST_P(CaseServiceTest, TheServerAdvancesTheBusinessDateAtTheConfiguredLocalTime
   EXPECT_EQ(file.case_().stage(), v1::STAGE_COUNSELLING);
   EXPECT_EQ(file.events(file.events_size() - 1).actor(), "system:daily-aging");
   EXPECT_FALSE(*aging.Tick());  // once a day
+
+  // A weekend's outage is caught up by itself...
+  clock_->Set(absl::FromCivil(absl::CivilSecond(2026, 12, 3, 9, 0, 0), shanghai));
+  ticked = aging.Tick();
+  ASSERT_TRUE(ticked.ok()) << ticked.status();
+  EXPECT_EQ(server_->cases()->BusinessDate(), kToday + 4);
+  // ...a wall clock that jumps a year is not: nothing moves.
+  clock_->Set(absl::FromCivil(absl::CivilSecond(2027, 12, 3, 9, 0, 0), shanghai));
+  ticked = aging.Tick();
+  EXPECT_EQ(ticked.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ticked.status().message()), HasSubstr("collectionsctl date advance"));
+  EXPECT_EQ(server_->cases()->BusinessDate(), kToday + 4);
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(CaseServiceTest);
