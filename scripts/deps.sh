@@ -16,6 +16,7 @@ PACKAGES=(
   prometheus-cpp-dev  # collectionsd --metrics_listen
   openssl  # scripts/dev_credentials.sh: throwaway CA, certificates, tokens
   postgresql tzdata
+  sqlite3  # scripts/backup.sh: SQLite's online backup
   chromium  # the e2e test renders collectionsctl's HTML report headless
 )
 

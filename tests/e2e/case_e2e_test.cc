@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -40,14 +42,15 @@ class CaseEndToEnd : public ::testing::Test {
   }
 
   // Starts collectionsd on the test's SQLite file; returns its stub.
-  std::unique_ptr<v1::CaseService::Stub> Start(const std::string& log_name) {
+  std::unique_ptr<v1::CaseService::Stub> Start(const std::string& log_name,
+                                               const std::string& db_file = "cases.db") {
     auto port = testing::PickFreePort();
     EXPECT_TRUE(port.ok()) << port.status();
     const std::string address = absl::StrCat("127.0.0.1:", *port);
     process_ = std::make_unique<Collectionsd>(
         std::vector<std::string>{
             "--listen=" + address,
-            absl::StrCat("--db=sqlite3://db=", dir_->path(), "/cases.db timeout=5"),
+            absl::StrCat("--db=sqlite3://db=", dir_->path(), "/", db_file, " timeout=5"),
             "--daily_aging_time=off"},
         absl::StrCat(dir_->path(), "/", log_name));
     EXPECT_TRUE(process_->started()) << process_->spawn_error();
@@ -63,9 +66,81 @@ class CaseEndToEnd : public ::testing::Test {
     EXPECT_EQ(WEXITSTATUS(status), 0) << process_->Log();
   }
 
+  // Imports loans PREFIX-first .. PREFIX-(last-1).
+  void ImportLoans(v1::CaseService::Stub& stub, const std::string& prefix, int first, int last) {
+    v1::ImportDelinquenciesResponse imported;
+    auto ctx = Context();
+    auto writer = stub.ImportDelinquencies(ctx.get(), &imported);
+    for (int i = first; i < last; ++i) {
+      v1::ImportDelinquenciesRequest row;
+      v1::DelinquencyRecord& r = *row.mutable_record();
+      r.set_loan_id(absl::StrCat(prefix, i));
+      *r.mutable_as_of() = Day(2026, 11, 1);
+      *r.mutable_oldest_unpaid_due_date() = Day(2026, 10, 1 + i % 28);
+      r.mutable_borrower()->set_borrower_id(absl::StrCat("B", i));
+      r.mutable_borrower()->set_name("Zhang San");
+      r.mutable_overdue()->set_principal_fen(100'000 + i * 100'000);
+      ASSERT_TRUE(writer->Write(row));
+    }
+    writer->WritesDone();
+    ASSERT_TRUE(writer->Finish().ok());
+    EXPECT_EQ(imported.opened(), last - first);
+  }
+
+  int ListedCases(v1::CaseService::Stub& stub) {
+    v1::ListCasesRequest list;
+    list.set_page_size(1000);
+    v1::ListCasesResponse listed;
+    auto ctx = Context();
+    EXPECT_TRUE(stub.ListCases(ctx.get(), list, &listed).ok());
+    return listed.cases_size();
+  }
+
   std::unique_ptr<testing::TempDir> dir_;
   std::unique_ptr<Collectionsd> process_;
 };
+
+// scripts/backup.sh copies the database while the server serves; a server
+// started on the copy has every case as of the backup, nothing later.
+TEST_F(CaseEndToEnd, ABackupTakenWhileServingRestoresTheBookAsOfThen) {
+  auto stub = Start("live.log");
+  ASSERT_FALSE(HasFailure());
+  ImportLoans(*stub, "BK-", 0, 40);
+  v1::GetCaseRequest get;
+  get.set_loan_id("BK-17");
+  v1::GetCaseResponse before;
+  {
+    auto ctx = Context();
+    ASSERT_TRUE(stub->GetCase(ctx.get(), get, &before).ok());
+  }
+
+  const std::string backup = dir_->path() + "/backup.db";
+  const std::string command =
+      absl::StrCat(COLLECTIONS_SOURCE_DIR, "/scripts/backup.sh 'sqlite3://db=", dir_->path(),
+                   "/cases.db timeout=5' ", backup, " 2>", dir_->path(), "/backup.log");
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  struct stat st;
+  ASSERT_EQ(stat(backup.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0077, 0u) << "the backup holds personal data";
+
+  ImportLoans(*stub, "AFTER-", 0, 5);  // after the backup: not in it
+  EXPECT_EQ(ListedCases(*stub), 45);
+  stub.reset();
+  Stop();
+
+  stub = Start("restored.log", "backup.db");
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(ListedCases(*stub), 40);
+  v1::GetCaseResponse after;
+  {
+    auto ctx = Context();
+    ASSERT_TRUE(stub->GetCase(ctx.get(), get, &after).ok());
+  }
+  EXPECT_EQ(after.case_().SerializeAsString(), before.case_().SerializeAsString());
+  EXPECT_EQ(after.events_size(), before.events_size());
+  stub.reset();
+  Stop();
+}
 
 TEST_F(CaseEndToEnd, ImportedCasesSurviveARestart) {
   auto stub = Start("first.log");
