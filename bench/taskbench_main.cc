@@ -192,6 +192,7 @@ v1::CompleteTaskRequest Completion(const v1::Task& t) {
   v1::CompleteTaskRequest r;
   r.set_task_id(t.task_id());
   r.set_lease_token(t.lease_token());
+  r.set_lease_key(t.lease_key());
   r.set_request_id(absl::StrCat("bench/", t.task_id(), "/", t.lease_token()));
   r.mutable_outcome()->mutable_sms()->set_delivered(true);
   return r;

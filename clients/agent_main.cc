@@ -3,8 +3,9 @@
 // do, and reports the outcome given as flags. It speaks the public contract
 // only (collections.v1 over gRPC) and includes nothing of the server.
 //
-// A task is leased to the worker that claims it: the lease token printed by
-// `claim` goes with every later command for that task. `complete` sends a
+// A task is leased to the worker that claims it: the lease token and the
+// lease's secret key printed by `claim` go with every later command for that
+// task. `complete` sends a
 // request id made of worker, task and token unless one is given, so running
 // the same command again after a lost answer is safe.
 #include <grpcpp/grpcpp.h>
@@ -65,10 +66,11 @@ Commands:
   claim     --queues=Q[,Q...] [--types=T[,T...]] [--max=N] [--lease=DUR] [--wait=DUR]
             Leases up to N (default 1) of the most urgent ready tasks and
             shows what to do. --wait (at most 60s) waits for work to arrive.
-  complete  --task=ID --token=T OUTCOME [--request=ID]
-  fail      --task=ID --token=T --reason=TEXT [--retry_after=DUR]
-  extend    --task=ID --token=T [--by=DUR]
-  release   --task=ID --token=T
+  complete  --task=ID --token=T --key=K OUTCOME [--request=ID]
+  fail      --task=ID --token=T --key=K --reason=TEXT [--retry_after=DUR]
+  extend    --task=ID --token=T --key=K [--by=DUR]
+  release   --task=ID --token=T --key=K
+            T and K are the lease token and key that claim printed.
   list      [--states=S[,S...]] [--queues=Q[,Q...]] [--held] [--case=ID] [--max=N]
             Supervisors: open work, incidents (--states=incident), tasks held
             back by compliance (--held).
@@ -288,10 +290,11 @@ void PrintTask(const v1::Task& t, const std::string& self) {
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(t.payload().time_zone(), &zone)) zone = absl::LocalTimeZone();
   const v1::TaskPayload& p = t.payload();
-  // The first line is stable, for scripts: task ID token TOKEN TYPE QUEUE.
-  std::printf("task %lld token %lld %s %s\n", static_cast<long long>(t.task_id()),
+  // The first line is stable, for scripts: task ID token TOKEN TYPE QUEUE
+  // key KEY (the lease's secret, needed with the token).
+  std::printf("task %lld token %lld %s %s key %s\n", static_cast<long long>(t.task_id()),
               static_cast<long long>(t.lease_token()), v1::TaskType_Name(t.type()).c_str(),
-              t.queue().c_str());
+              t.queue().c_str(), t.lease_key().c_str());
   std::printf("  case        %lld (%s, %d days past due, %s overdue)\n",
               static_cast<long long>(t.case_id()),
               Short(v1::CaseClass_Name(p.case_class()), "CASE_CLASS_").c_str(), p.days_past_due(),
@@ -330,9 +333,9 @@ void PrintTask(const v1::Task& t, const std::string& self) {
     default:
       break;
   }
-  std::printf("  report with %s complete --task=%lld --token=%lld %s\n", self.c_str(),
+  std::printf("  report with %s complete --task=%lld --token=%lld --key=%s %s\n", self.c_str(),
               static_cast<long long>(t.task_id()), static_cast<long long>(t.lease_token()),
-              outcome);
+              t.lease_key().c_str(), outcome);
 }
 
 void PrintListed(const v1::Task& t) {
@@ -369,8 +372,13 @@ int Failed(const grpc::Status& s, const std::string& server) {
 struct Lease {
   int64_t task = 0;
   int64_t token = 0;
+  std::string key;
 };
-Lease LeaseFlags(Flags& f) { return {IntFlag(f, "task", 0, true), IntFlag(f, "token", 0, true)}; }
+Lease LeaseFlags(Flags& f) {
+  Lease lease{IntFlag(f, "task", 0, true), IntFlag(f, "token", 0, true), f.Get("key")};
+  if (lease.key.empty()) throw UsageError{"--key is required (the lease key that claim printed)"};
+  return lease;
+}
 
 int Run(int argc, char** argv) {
   std::vector<std::string> global, rest;
@@ -394,12 +402,12 @@ int Run(int argc, char** argv) {
   static const auto* const kFlags = new std::map<std::string, std::set<std::string>>{
       {"claim", {"queues", "types", "max", "lease", "wait"}},
       {"complete",
-       {"task", "token", "request", "call", "right_party", "promise", "reason", "hardship",
+       {"task", "token", "key", "request", "call", "right_party", "promise", "reason", "hardship",
         "plan_requested", "waiver_requested", "notes", "visit", "letter", "reference", "sms",
         "assessment", "review", "write_off"}},
-      {"fail", {"task", "token", "reason", "retry_after"}},
-      {"extend", {"task", "token", "by"}},
-      {"release", {"task", "token"}},
+      {"fail", {"task", "token", "key", "reason", "retry_after"}},
+      {"extend", {"task", "token", "key", "by"}},
+      {"release", {"task", "token", "key"}},
       {"list", {"states", "queues", "held", "case", "max"}},
   };
   auto known = kFlags->find(command);
@@ -485,6 +493,7 @@ int Run(int argc, char** argv) {
     v1::CompleteTaskRequest r;
     r.set_task_id(l.task);
     r.set_lease_token(l.token);
+    r.set_lease_key(l.key);
     r.set_request_id(f.Get("request", absl::StrCat(worker, "/", l.task, "/", l.token)));
     *r.mutable_outcome() = OutcomeFlags(f);
     finish_flags();
@@ -503,6 +512,7 @@ int Run(int argc, char** argv) {
     v1::FailTaskRequest r;
     r.set_task_id(l.task);
     r.set_lease_token(l.token);
+    r.set_lease_key(l.key);
     r.set_reason(f.Get("reason"));
     if (r.reason().empty()) throw UsageError{"--reason is required"};
     if (f.Has("retry_after")) *r.mutable_retry_after() = DurationFlag(f, "retry_after");
@@ -521,6 +531,7 @@ int Run(int argc, char** argv) {
     v1::ExtendLeaseRequest r;
     r.set_task_id(l.task);
     r.set_lease_token(l.token);
+    r.set_lease_key(l.key);
     if (f.Has("by")) *r.mutable_extend_by() = DurationFlag(f, "by");
     finish_flags();
     deadline(absl::ZeroDuration());
@@ -538,6 +549,7 @@ int Run(int argc, char** argv) {
     v1::ReleaseTaskRequest r;
     r.set_task_id(l.task);
     r.set_lease_token(l.token);
+    r.set_lease_key(l.key);
     finish_flags();
     deadline(absl::ZeroDuration());
     v1::ReleaseTaskResponse out;

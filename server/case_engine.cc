@@ -42,13 +42,6 @@ absl::StatusOr<v1::Case> LoadTarget(storage::UnitOfWork& uow, int64_t case_id,
   return *std::move(c);
 }
 
-absl::Status CheckRequestId(const std::string& id) {
-  if (id.size() > workflow::kMaxIdLength) {
-    return absl::InvalidArgumentError("request_id is too long (at most 64 bytes)");
-  }
-  return absl::OkStatus();
-}
-
 // Days past due as of the current business date; the stored figure is as of
 // the case's last event.
 void RefreshDaysPastDue(v1::Case& c, absl::CivilDay today) {
@@ -91,8 +84,12 @@ class Pending {
 
 }  // namespace
 
-CaseEngine::CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies)
-    : store_(store), clock_(clock), policies_(policies) {}
+CaseEngine::CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
+                       absl::Duration idempotency_retention)
+    : store_(store),
+      clock_(clock),
+      policies_(policies),
+      idempotency_retention_(idempotency_retention) {}
 
 absl::Status CaseEngine::Start(const std::string& time_zone) {
   absl::StatusOr<absl::CivilDay> stored = store_->BusinessDate();
@@ -273,7 +270,7 @@ void CaseEngine::RecordPayment(
 
 void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
                         std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done) {
-  absl::Status invalid = CheckRequestId(request.request_id());
+  absl::Status invalid = CheckRequiredRequestId(request.request_id());
   if (invalid.ok() && request.case_id() <= 0) {
     invalid = absl::InvalidArgumentError("case_id is required");
   }
@@ -301,11 +298,13 @@ void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
       store_,
       [this, request = std::move(request), actor, today](
           storage::UnitOfWork& uow, v1::SignalCaseResponse& response) -> absl::Status {
-        if (!request.request_id().empty()) {
-          ASSIGN_OR_RETURN(bool seen,
-                           FindStoredAnswer(uow, "signal", request.request_id(), &response));
-          if (seen) return absl::OkStatus();
-        }
+        // Scoped to the caller and the case: another case's request_id is a
+        // separate request, never a replay of that case's answer.
+        const IdempotencyKey key =
+            IdempotencyKeyFor("/collections.v1.CaseService/SignalCase", actor, request.case_id(),
+                              request.request_id(), request);
+        ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, key, &response));
+        if (seen) return absl::OkStatus();
         ASSIGN_OR_RETURN(v1::Case current, LoadTarget(uow, request.case_id(), ""));
         v1::CaseEvent event;
         *event.mutable_business_date() = DayToProto(today);
@@ -314,10 +313,7 @@ void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
         ASSIGN_OR_RETURN(workflow::Transition t,
                          DecideAndApply(uow, *policies_, *clock_, &current, event));
         *response.mutable_case_() = t.next;
-        if (!request.request_id().empty()) {
-          RETURN_IF_ERROR(SaveAnswer(uow, "signal", request.request_id(), response));
-        }
-        return absl::OkStatus();
+        return SaveAnswer(uow, key, response);
       },
       std::move(done));
 }
@@ -476,12 +472,32 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::Civi
     }
     RETURN_IF_ERROR(RunDay(day, actor, counts));
   }
+  ASSIGN_OR_RETURN(int64_t purged, PurgeExpiredAnswers());
+  if (purged > 0) {
+    LogInfo("business date %s: purged %d idempotent answers older than %s", workflow::FormatDay(to),
+            purged, absl::FormatDuration(idempotency_retention_));
+  }
   v1::AdvanceBusinessDateResponse out;
   *out.mutable_business_date() = DayToProto(to);
   out.set_cases_aged(counts.aged);
   out.set_stage_changes(counts.stage_changes);
   out.set_timers_fired(counts.timers_fired);
   return out;
+}
+
+absl::StatusOr<int64_t> CaseEngine::PurgeExpiredAnswers() {
+  constexpr int kBatch = 1000;
+  const absl::Time cutoff = clock_->Now() - idempotency_retention_;
+  int64_t total = 0;
+  for (;;) {
+    int purged = 0;
+    RETURN_IF_ERROR(store_->Write([&](storage::UnitOfWork& uow) -> absl::Status {
+      ASSIGN_OR_RETURN(purged, uow.PurgeResponses(cutoff, kBatch));
+      return absl::OkStatus();
+    }));
+    total += purged;
+    if (purged < kBatch) return total;
+  }
 }
 
 absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor, DayCounts& counts) {

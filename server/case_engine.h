@@ -32,7 +32,10 @@ enum class ImportKind { kOpened, kUpdated, kUnchanged };
 
 class CaseEngine {
  public:
-  CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies);
+  // Idempotent answers older than `idempotency_retention` are purged by each
+  // business-date run.
+  CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
+             absl::Duration idempotency_retention = absl::Hours(7 * 24));
 
   // Loads the business date (the first start sets it to today in
   // `time_zone`) and finishes any aging run a crash interrupted.
@@ -62,6 +65,8 @@ class CaseEngine {
 
   // Blocking: moves the business date to `to` day by day, aging and firing
   // timers for each. `to` equal to the current date finishes that day's run.
+  // Then purges the idempotent answers older than the retention (by the
+  // clock), so that the table stops growing.
   absl::StatusOr<v1::AdvanceBusinessDateResponse> AdvanceTo(absl::CivilDay to,
                                                             const std::string& actor);
 
@@ -75,10 +80,14 @@ class CaseEngine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(aging_mu_);
   absl::Status AgeCases(absl::CivilDay day, const std::string& actor, DayCounts& counts);
   absl::Status FireTimers(absl::CivilDay day, DayCounts& counts);
+  // Deletes the expired idempotent answers in bounded batches (each its own
+  // commit, so the writer is never held long); returns how many.
+  absl::StatusOr<int64_t> PurgeExpiredAnswers();
 
   storage::Store* const store_;
   const Clock* const clock_;
   PolicyRegistry* const policies_;
+  const absl::Duration idempotency_retention_;
 
   absl::Mutex aging_mu_;  // one AdvanceTo at a time
   mutable absl::Mutex date_mu_;

@@ -41,6 +41,9 @@ ABSL_FLAG(std::string, policy, "",
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long running RPCs may take to finish "
           "before they are cancelled.");
+ABSL_FLAG(absl::Duration, idempotency_retention, absl::Hours(7 * 24),
+          "How long a request_id's first answer is kept for retries; older "
+          "ones are purged by each business-date run. Positive.");
 ABSL_FLAG(std::string, business_time_zone, "Asia/Shanghai",
           "The institution's time zone; business dates are its civil days.");
 ABSL_FLAG(std::string, daily_aging_time, "01:00",
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
   config.db = absl::GetFlag(FLAGS_db);
   config.policy_file = absl::GetFlag(FLAGS_policy);
   config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.idempotency_retention = absl::GetFlag(FLAGS_idempotency_retention);
   config.business_time_zone = absl::GetFlag(FLAGS_business_time_zone);
   config.access_config = absl::GetFlag(FLAGS_access_config);
   config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
@@ -189,6 +193,11 @@ int main(int argc, char** argv) {
                                     at);
       return 2;
     }
+  }
+  if (config.idempotency_retention <= absl::ZeroDuration()) {
+    collections::server::LogError("--idempotency_retention=%s: must be positive",
+                                  absl::FormatDuration(config.idempotency_retention));
+    return 2;
   }
 
   LogInfo("collectionsd starting (pid %d)", static_cast<int>(getpid()));

@@ -1,13 +1,16 @@
 // The plumbing every engine's storage commands share: a command that fills
 // an answer and hands it over once the commit is durable (SubmitFor), and
-// the idempotent replay of an answer stored under a request id
-// (FindStoredAnswer, SaveAnswer). No gRPC types: engines use these.
+// the idempotent replay of an answer stored under a request id, scoped to
+// (principal, method, target) and checked against a digest of the request
+// (IdempotencyKeyFor, FindStoredAnswer, SaveAnswer). No gRPC types: engines
+// use these.
 //
 // Thread-safe as the store is: SubmitFor's command runs on the writer
 // thread, its `done` on the writer's callback thread.
 #ifndef COLLECTIONS_SERVER_COMMANDS_H_
 #define COLLECTIONS_SERVER_COMMANDS_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -41,26 +44,44 @@ void SubmitFor(storage::Store* store,
                 });
 }
 
-// The answer stored for (scope, key) by SaveAnswer, parsed into *answer:
-// true when there is one (the request was seen: answer it again), false
-// when there is none. INTERNAL when the stored bytes do not parse.
-inline absl::StatusOr<bool> FindStoredAnswer(storage::UnitOfWork& uow, const std::string& scope,
-                                             const std::string& key,
-                                             google::protobuf::Message* answer) {
-  ASSIGN_OR_RETURN(std::optional<std::string> seen, uow.FindResponse(scope, key));
-  if (!seen) return false;
-  if (!answer->ParseFromString(*seen)) {
-    return absl::InternalError(absl::StrCat("stored response for ", scope, " is corrupt"));
-  }
-  return true;
-}
+// What identifies one idempotent request: the operation (scope), the key
+// (who sent it, what it is about, and its request_id) and the SHA-256 of the
+// request itself. Built by IdempotencyKeyFor, never by hand, so that every
+// engine scopes its keys the same way.
+struct IdempotencyKey {
+  std::string scope;           // the operation, e.g. "/collections.v1.CaseService/SignalCase"
+  std::string key;             // principal, target and request_id
+  std::string request_id;      // as the caller sent it (for messages)
+  std::string request_digest;  // hex SHA-256 of the deterministic serialization
+};
 
-// Stores `answer` for (scope, key) in the same transaction as the change it
-// reports, so a retry with the same key gets it again.
-inline absl::Status SaveAnswer(storage::UnitOfWork& uow, const std::string& scope,
-                               const std::string& key, const google::protobuf::Message& answer) {
-  return uow.SaveResponse(scope, key, answer.SerializeAsString());
-}
+// INVALID_ARGUMENT "request_id is required" when `request_id` is empty,
+// "request_id is too long (at most 64 bytes)" beyond 64 bytes: for the
+// operations a retry could otherwise apply twice.
+absl::Status CheckRequiredRequestId(const std::string& request_id);
+
+// Hex SHA-256 of `request`'s deterministic serialization.
+std::string RequestDigest(const google::protobuf::Message& request);
+
+// The key of `request`, sent by `principal` to `method` about `target` (the
+// case, plan or task id) with `request_id`. Another principal, method or
+// target never shares a key: their requests are separate requests.
+IdempotencyKey IdempotencyKeyFor(const std::string& method, const std::string& principal,
+                                 int64_t target, const std::string& request_id,
+                                 const google::protobuf::Message& request);
+
+// The answer stored under `key` by SaveAnswer, parsed into *answer: true when
+// there is one (the request was seen: answer it again), false when there is
+// none. INVALID_ARGUMENT when the key was used for a different request (the
+// digests differ; a row stored before digests were kept has none and is
+// replayed). INTERNAL when the stored bytes do not parse.
+absl::StatusOr<bool> FindStoredAnswer(storage::UnitOfWork& uow, const IdempotencyKey& key,
+                                      google::protobuf::Message* answer);
+
+// Stores `answer` under `key`, with the request's digest, in the same
+// transaction as the change it reports, so a retry gets it again.
+absl::Status SaveAnswer(storage::UnitOfWork& uow, const IdempotencyKey& key,
+                        const google::protobuf::Message& answer);
 
 }  // namespace collections::server
 

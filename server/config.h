@@ -32,6 +32,10 @@ struct ServerConfig {
   // Local minute of the day at which the business date moves on by itself
   // (60 = 01:00); negative: never (only AdvanceBusinessDate moves it).
   int daily_aging_minute = 60;
+  // How long an idempotent answer (a request_id's first answer) is kept; a
+  // retry within it gets that answer again. Older ones are purged by each
+  // business-date run (daily aging or AdvanceBusinessDate). Positive.
+  absl::Duration idempotency_retention = absl::Hours(7 * 24);
   // How often (real time) expired task leases are returned to their queues.
   absl::Duration lease_reap_interval = absl::Seconds(1);
 

@@ -65,9 +65,7 @@ absl::Status LegalEngine::CheckMilestone(const v1::ReportLegalMilestoneRequest& 
   if (m.kind() == v1::LEGAL_MILESTONE_KIND_REFUSED) {
     return absl::InvalidArgumentError("milestone.kind: refuse a case with AcknowledgeHandoff");
   }
-  if (request.request_id().size() > workflow::kMaxIdLength) {
-    return absl::InvalidArgumentError("request_id is too long");
-  }
+  RETURN_IF_ERROR(CheckRequiredRequestId(request.request_id()));
   if (m.court().size() > 512 || m.court_case_number().size() > 512 ||
       m.conclusion().size() > 4096) {
     return absl::InvalidArgumentError("milestone text is too long");
@@ -166,11 +164,12 @@ void LegalEngine::ReportMilestone(
       store_,
       [this, req = std::move(request), actor, today](
           storage::UnitOfWork& uow, v1::ReportLegalMilestoneResponse& out) -> absl::Status {
-        if (!req.request_id().empty()) {
-          ASSIGN_OR_RETURN(bool seen,
-                           FindStoredAnswer(uow, "legal.milestone", req.request_id(), &out));
-          if (seen) return absl::OkStatus();
-        }
+        // Scoped to the caller and the case.
+        const IdempotencyKey key =
+            IdempotencyKeyFor("/collections.v1.LegalService/ReportLegalMilestone", actor,
+                              req.case_id(), req.request_id(), req);
+        ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, key, &out));
+        if (seen) return absl::OkStatus();
         ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(req.case_id()));
         if (!c || c->legal().firm_id() != req.milestone().firm_id()) {
           // Not this firm's case: indistinguishable from no case at all.
@@ -183,10 +182,7 @@ void LegalEngine::ReportMilestone(
         *e.mutable_legal_milestone() = req.milestone();
         ASSIGN_OR_RETURN(workflow::Transition t, DecideAndApply(uow, *policies_, *clock_, &*c, e));
         *out.mutable_case_() = t.next;
-        if (!req.request_id().empty()) {
-          RETURN_IF_ERROR(SaveAnswer(uow, "legal.milestone", req.request_id(), out));
-        }
-        return absl::OkStatus();
+        return SaveAnswer(uow, key, out);
       },
       std::move(done));
 }

@@ -45,10 +45,7 @@ PlanEngine::PlanEngine(storage::Store* store, const Clock* clock, PolicyRegistry
 
 absl::Status PlanEngine::CheckPropose(const v1::ProposePlanRequest& request) {
   if (request.case_id() <= 0) return absl::InvalidArgumentError("case_id is required");
-  if (request.request_id().size() > workflow::kMaxIdLength) {
-    return absl::InvalidArgumentError("request_id is too long");
-  }
-  return absl::OkStatus();
+  return CheckRequiredRequestId(request.request_id());
 }
 
 absl::Status PlanEngine::CheckReject(const v1::RejectPlanRequest& request) {
@@ -68,11 +65,11 @@ void PlanEngine::Propose(v1::ProposePlanRequest request, const std::string& prop
       store_,
       [this, req = std::move(request), who = proposer, today](
           storage::UnitOfWork& uow, v1::ProposePlanResponse& out) -> absl::Status {
-        if (!req.request_id().empty()) {
-          ASSIGN_OR_RETURN(bool seen,
-                           FindStoredAnswer(uow, "plan.propose", req.request_id(), &out));
-          if (seen) return absl::OkStatus();
-        }
+        // Scoped to the proposer and the case.
+        const IdempotencyKey key = IdempotencyKeyFor("/collections.v1.PlanService/ProposePlan", who,
+                                                     req.case_id(), req.request_id(), req);
+        ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, key, &out));
+        if (seen) return absl::OkStatus();
         ASSIGN_OR_RETURN(v1::Case c, LoadCase(uow, req.case_id()));
         ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c.policy_version()));
         ASSIGN_OR_RETURN(v1::Plan plan, workflow::BuildPlan(c, req, *policy, today));
@@ -88,10 +85,7 @@ void PlanEngine::Propose(v1::ProposePlanRequest request, const std::string& prop
         p.set_waiver_fen(plan.waiver_fen());
         RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, &c, e).status());
         *out.mutable_plan() = plan;
-        if (!req.request_id().empty()) {
-          RETURN_IF_ERROR(SaveAnswer(uow, "plan.propose", req.request_id(), out));
-        }
-        return absl::OkStatus();
+        return SaveAnswer(uow, key, out);
       },
       std::move(done));
 }

@@ -76,6 +76,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
         "--access_config is required: it says who may call and as what (scripts/"
         "dev_credentials.sh DIR makes one for development; see docs/security.md)");
   }
+  if (cfg.idempotency_retention <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--idempotency_retention must be positive");
+  }
   ASSIGN_OR_RETURN(server->gate_, security::CallGate::FromFile(cfg.access_config));
   security::TransportOptions transport;
   transport.listen = cfg.listen;
@@ -138,8 +141,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   }
   server->policies_ = std::make_unique<PolicyRegistry>(server->store_.get(), server->policy_);
   server->executor_ = std::make_unique<Executor>(4);
-  server->case_engine_ = std::make_unique<CaseEngine>(server->store_.get(), server->clock_.get(),
-                                                      server->policies_.get());
+  server->case_engine_ =
+      std::make_unique<CaseEngine>(server->store_.get(), server->clock_.get(),
+                                   server->policies_.get(), cfg.idempotency_retention);
   if (absl::Status s = server->case_engine_->Start(cfg.business_time_zone); !s.ok()) {
     return Annotate(s, "cannot load the business date: ");
   }

@@ -1,5 +1,7 @@
 #include "server/task_engine.h"
 
+#include <openssl/crypto.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -81,12 +83,29 @@ absl::Status HeldBy(const v1::Task& task, const std::string& holder) {
                    "release it"));
 }
 
-// The lease check (with ExplainLeaseError's answers), then HeldBy.
+// The holder presents the lease's secret: compared in constant time, and
+// never repeated in the answer. A lease taken before lease keys existed has
+// none and is checked by its token as before.
+absl::Status KeyMatches(storage::UnitOfWork& uow, int64_t task_id, const std::string& presented) {
+  ASSIGN_OR_RETURN(std::string stored, uow.LeaseKey(task_id));
+  if (stored.empty()) return absl::OkStatus();
+  if (presented.size() == stored.size() &&
+      CRYPTO_memcmp(presented.data(), stored.data(), stored.size()) == 0) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("the lease key does not match task ", task_id,
+                   "'s lease: send the lease_key the claim returned"));
+}
+
+// The lease check (with ExplainLeaseError's answers), then HeldBy, then the
+// lease key.
 absl::Status CheckHolder(storage::UnitOfWork& uow, int64_t task_id, int64_t lease_token,
-                         const std::string& holder, absl::Time now) {
+                         const std::string& lease_key, const std::string& holder, absl::Time now) {
   absl::StatusOr<v1::Task> leased = uow.CheckLease(task_id, lease_token, now);
   if (!leased.ok()) return ExplainLeaseError(uow, task_id, lease_token, leased.status());
-  return HeldBy(*leased, holder);
+  RETURN_IF_ERROR(HeldBy(*leased, holder));
+  return KeyMatches(uow, task_id, lease_key);
 }
 
 }  // namespace
@@ -191,10 +210,15 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
       [this, request = std::move(request), holder, today](
           storage::UnitOfWork& uow, v1::CompleteTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
-        // Scoped to the caller: another principal's request_id is not a
-        // replay of this one.
-        const std::string key = absl::StrCat(holder, "/", id, "/", request.request_id());
-        ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, "task.complete", key, &out));
+        // Scoped to the caller and the task: another principal's request_id
+        // is not a replay of this one. The digest leaves the lease out: a
+        // retry under another lease is told so below.
+        v1::CompleteTaskRequest content = request;
+        content.clear_lease_token();
+        content.clear_lease_key();
+        const IdempotencyKey key = IdempotencyKeyFor("/collections.v1.TaskService/CompleteTask",
+                                                     holder, id, request.request_id(), content);
+        ASSIGN_OR_RETURN(bool seen, FindStoredAnswer(uow, key, &out));
         if (seen) {
           if (out.task().lease_token() != request.lease_token()) {
             return absl::FailedPreconditionError(
@@ -205,7 +229,8 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
           return absl::OkStatus();
         }
         const absl::Time now = clock_->Now();
-        RETURN_IF_ERROR(CheckHolder(uow, id, request.lease_token(), holder, now));
+        RETURN_IF_ERROR(
+            CheckHolder(uow, id, request.lease_token(), request.lease_key(), holder, now));
         absl::StatusOr<v1::Task> task =
             uow.CompleteTask(id, request.lease_token(), request.outcome(), now);
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
@@ -237,7 +262,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
         done_task.clear_lease_expires_at();
         done_task.clear_payload();  // the worker has it; keeps the stored answer small
         out.set_case_stage(t.next.stage());
-        return SaveAnswer(uow, "task.complete", key, out);
+        return SaveAnswer(uow, key, out);
       },
       std::move(done));
 }
@@ -274,6 +299,7 @@ void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,
         absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
         if (!leased.ok()) return ExplainLeaseError(uow, id, request.lease_token(), leased.status());
         RETURN_IF_ERROR(HeldBy(*leased, holder));
+        RETURN_IF_ERROR(KeyMatches(uow, id, request.lease_key()));
         ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(leased->case_id()));
         if (!c) return absl::InternalError(absl::StrCat("case ", leased->case_id(), " is missing"));
         ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c->policy_version()));
@@ -328,7 +354,8 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request, const std::string& holde
       [this, request = std::move(request), holder, by = *by](
           storage::UnitOfWork& uow, v1::ExtendLeaseResponse& out) -> absl::Status {
         const absl::Time now = clock_->Now();
-        RETURN_IF_ERROR(CheckHolder(uow, request.task_id(), request.lease_token(), holder, now));
+        RETURN_IF_ERROR(CheckHolder(uow, request.task_id(), request.lease_token(),
+                                    request.lease_key(), holder, now));
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
         if (!task.ok()) {
@@ -351,7 +378,8 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request, const std::string& hold
       [this, request = std::move(request), holder](storage::UnitOfWork& uow,
                                                    v1::ReleaseTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
-        RETURN_IF_ERROR(CheckHolder(uow, id, request.lease_token(), holder, clock_->Now()));
+        RETURN_IF_ERROR(CheckHolder(uow, id, request.lease_token(), request.lease_key(), holder,
+                                    clock_->Now()));
         absl::StatusOr<v1::Task> task = uow.ReleaseTask(id, request.lease_token(), clock_->Now());
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
         // Nobody was contacted: the caps must not count it.

@@ -126,13 +126,14 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                           absl::StrCat("UPDATE tasks SET state = ", kSqlTaskLeased,
                                        ", lease_owner = :owner, "
                                        "lease_token = :token, "
+                                       "lease_key = :lease_key, "
                                        "lease_expires_us = :expires, "
                                        "attempts = attempts + 1, "
                                        "hold_reason = '' "
                                        "WHERE task_id = :id AND state = ",
                                        kSqlTaskReady)),
-                  soci::use(t_owner), soci::use(t_new_token), soci::use(t_expires_us),
-                  soci::use(key_id))),
+                  soci::use(t_owner), soci::use(t_new_token), soci::use(t_lease_key),
+                  soci::use(t_expires_us), soci::use(key_id))),
       set_hold((Prepare(sql, b,
                         "UPDATE tasks SET hold_reason = :reason "
                         "WHERE task_id = :id"),
@@ -251,17 +252,20 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                            "UPDATE SET next_id = excluded.next_id"),
                    soci::use(seq_name), soci::use(seq_initial))),
       find_response((Prepare(sql, b,
-                             "SELECT response FROM idempotency "
+                             "SELECT response, request_digest FROM idempotency "
                              "WHERE scope = :scope AND key = :key"),
-                     soci::use(idem_scope), soci::use(idem_key), soci::into(idem_response))),
+                     soci::use(idem_scope), soci::use(idem_key), soci::into(idem_response),
+                     soci::into(idem_digest))),
       save_response((Prepare(sql, b,
                              "INSERT INTO idempotency (scope, key, response, "
-                             "created_at_us) VALUES (:scope, :key, :response, :now) "
+                             "created_at_us, request_digest) VALUES (:scope, :key, :response, "
+                             ":now, :digest) "
                              "ON CONFLICT (scope, key) DO UPDATE SET "
                              "response = excluded.response, "
-                             "created_at_us = excluded.created_at_us"),
+                             "created_at_us = excluded.created_at_us, "
+                             "request_digest = excluded.request_digest"),
                      soci::use(idem_scope), soci::use(idem_key), soci::use(idem_response),
-                     soci::use(idem_now_us))),
+                     soci::use(idem_now_us), soci::use(idem_digest))),
       insert_contact((Prepare(sql, b,
                               "INSERT INTO contacts (task_id, lease_token, case_id, "
                               "borrower_id, task_type, at_us, connected, ended) VALUES "

@@ -63,7 +63,7 @@ struct WriterConnection::Statements {
   long long t_now_us = 0, t_limit = 0, t_token = 0, t_new_token = 0, t_expires_us = 0,
             t_not_before_us = 0;
   int t_state = 0;
-  std::string t_queue, t_owner, t_text;
+  std::string t_queue, t_owner, t_text, t_lease_key;
 
   // Timers.
   long long tm_case_id = 0, tm_ref = 0, tm_due_day = 0, tm_limit = 0;
@@ -79,7 +79,7 @@ struct WriterConnection::Statements {
   long long seq_initial = 0, seq_n = 0, seq_next = 0;
 
   // Idempotency.
-  std::string idem_scope, idem_key, idem_response;
+  std::string idem_scope, idem_key, idem_response, idem_digest;
   long long idem_now_us = 0;
 
   // Contacts.

@@ -312,6 +312,20 @@ const std::vector<Migration>& Migrations() {
                 borrower_id TEXT PRIMARY KEY,
                 locked_at_us BIGINT NOT NULL))",
        }},
+      {9,
+       "idempotency: request digests and expiry; tasks: unguessable lease keys",
+       {
+           // The SHA-256 (hex) of the request an answer was stored for, so
+           // that a key reused for another request is refused. Rows stored
+           // before hold '' and are replayed as before.
+           "ALTER TABLE idempotency ADD COLUMN request_digest TEXT NOT NULL DEFAULT ''",
+           // Expired answers are purged oldest first.
+           "CREATE INDEX idempotency_created ON idempotency (created_at_us)",
+           // The secret part of a lease (>= 128 random bits) that a holder
+           // presents with the fencing counter lease_token; '' while no
+           // lease is held, and for leases taken before the upgrade.
+           "ALTER TABLE tasks ADD COLUMN lease_key TEXT NOT NULL DEFAULT ''",
+       }},
   };
   return *migrations;
 }

@@ -159,6 +159,14 @@ struct StoredPayment {
   v1::Payment payment;
 };
 
+// An idempotent answer as stored (the idempotency table): the answer's
+// bytes and the digest of the request it answered (empty for rows stored
+// before schema version 9).
+struct StoredResponse {
+  std::string response;
+  std::string request_digest;
+};
+
 // Filter and page of Store::ListCases (CaseService.ListCases, and the
 // business-date run that ages open cases). Defaults do not filter.
 struct CaseFilter {
@@ -317,13 +325,19 @@ class UnitOfWork {
   // of spec.queues whose not_before has passed: state LEASED, a new lease
   // token, lease_expires_at = now + lease, attempts + 1. On PostgreSQL the
   // candidates are locked FOR UPDATE SKIP LOCKED, so replicas never hand out
-  // the same task. Returns the leased tasks, most urgent first.
+  // the same task. Each lease gets a new secret lease_key (128 bits from
+  // OpenSSL's RAND_bytes), stored with it and set on the returned task only.
+  // Returns the leased tasks, most urgent first.
   virtual absl::StatusOr<std::vector<v1::Task>> ClaimTasks(const ClaimSpec& spec) = 0;
   // The task as leased under `lease_token`: NOT_FOUND for an unknown task;
   // FAILED_PRECONDITION when it is not leased, the token is stale or the
   // lease expired before `now`.
   virtual absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
                                               absl::Time now) = 0;
+  // The secret of the task's latest lease, as ClaimTasks generated it (''
+  // for a lease taken before schema version 9, or a task never leased).
+  // The caller compares it with what a holder presents.
+  virtual absl::StatusOr<std::string> LeaseKey(int64_t task_id) = 0;
   // The following check the lease like CheckLease first.
   // COMPLETED, with its outcome; returns the task as it was leased.
   virtual absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,
@@ -397,11 +411,18 @@ class UnitOfWork {
   // --- Idempotency
   // ---------------------------------------------------------------- The stored
   // response for (scope, key), if any, and storing one (replacing an earlier
-  // one). Responses are opaque bytes (serialized protos).
-  virtual absl::StatusOr<std::optional<std::string>> FindResponse(const std::string& scope,
-                                                                  const std::string& key) = 0;
+  // one). Responses are opaque bytes (serialized protos); request_digest
+  // identifies the request they answer (empty in rows stored before schema
+  // version 9, which had none).
+  virtual absl::StatusOr<std::optional<StoredResponse>> FindResponse(const std::string& scope,
+                                                                     const std::string& key) = 0;
   virtual absl::Status SaveResponse(const std::string& scope, const std::string& key,
-                                    const std::string& response) = 0;
+                                    const std::string& response,
+                                    const std::string& request_digest) = 0;
+  // Deletes at most `limit` stored responses saved before `saved_before`,
+  // oldest first, and returns how many it deleted (fewer than `limit`: none
+  // older is left). Bounded so that one purge never holds the writer long.
+  virtual absl::StatusOr<int> PurgeResponses(absl::Time saved_before, int limit) = 0;
 
   // --- Policies and the business date
   // --------------------------------------------- Stores `policy` as a new

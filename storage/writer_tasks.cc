@@ -2,11 +2,14 @@
 // loading, claiming (with the claim's holds), the lease-token checks and
 // what a lease holder may do (complete, return, extend, release), lease
 // expiry, deferrals and holds, and the contact records the call caps count.
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "storage/codec.h"
@@ -17,6 +20,17 @@ namespace {
 
 std::string LeaseError(int64_t task_id, absl::string_view what) {
   return absl::StrCat("task ", task_id, ": ", what);
+}
+
+// A lease's secret: 128 bits from OpenSSL's CSPRNG, base64url without
+// padding. The lease token is a counter anyone can guess; this is not.
+absl::StatusOr<std::string> NewLeaseKey() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) {
+    return absl::UnavailableError("no random bytes for a lease key; retry the claim");
+  }
+  return absl::WebSafeBase64Escape(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 }  // namespace
@@ -93,6 +107,7 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::ClaimTasks(
       s_.key_id = c.row.task_id;
       s_.t_owner = spec.worker;
       s_.t_new_token = c.row.lease_token + 1;
+      ASSIGN_OR_RETURN(s_.t_lease_key, NewLeaseKey());
       s_.t_expires_us = expires_us;
       s_.lease_task.execute(true);
       if (s_.lease_task.get_affected_rows() != 1) continue;
@@ -100,12 +115,27 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::ClaimTasks(
       task.set_state(v1::TASK_STATE_LEASED);
       task.set_lease_owner(spec.worker);
       task.set_lease_token(s_.t_new_token);
+      task.set_lease_key(s_.t_lease_key);
       ToTimestamp(expires_us, task.mutable_lease_expires_at());
       task.set_attempts(task.attempts() + 1);
       task.clear_hold_reason();
       leased.push_back(std::move(task));
     }
     return leased;
+  });
+}
+
+absl::StatusOr<std::string> WriterConnection::Transaction::LeaseKey(int64_t task_id) {
+  return Guard("lease key", [&]() -> absl::StatusOr<std::string> {
+    const long long id = task_id;
+    std::string key;
+    soci::indicator ind = soci::i_ok;
+    w_.sql_ << "SELECT lease_key FROM tasks WHERE task_id = :id", soci::use(id),
+        soci::into(key, ind);
+    if (!w_.sql_.got_data()) {
+      return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
+    }
+    return ind == soci::i_ok ? key : std::string();
   });
 }
 

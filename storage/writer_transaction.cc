@@ -133,31 +133,51 @@ absl::Status WriterConnection::Transaction::DeleteTimer(int64_t case_id,
   });
 }
 
-absl::StatusOr<std::optional<std::string>> WriterConnection::Transaction::FindResponse(
+absl::StatusOr<std::optional<StoredResponse>> WriterConnection::Transaction::FindResponse(
     const std::string& scope, const std::string& key) {
-  return Guard("find response", [&]() -> absl::StatusOr<std::optional<std::string>> {
+  return Guard("find response", [&]() -> absl::StatusOr<std::optional<StoredResponse>> {
     s_.idem_scope = scope;
     s_.idem_key = key;
     if (!FetchOne(s_.find_response)) return std::nullopt;
-    std::string bytes;
-    if (!absl::Base64Unescape(s_.idem_response, &bytes)) {
+    StoredResponse stored;
+    if (!absl::Base64Unescape(s_.idem_response, &stored.response)) {
       return absl::InternalError(
           absl::StrCat("stored response for ", scope, "/", key, " is corrupt"));
     }
-    return bytes;
+    stored.request_digest = s_.idem_digest;
+    return stored;
   });
 }
 
 absl::Status WriterConnection::Transaction::SaveResponse(const std::string& scope,
                                                          const std::string& key,
-                                                         const std::string& response) {
+                                                         const std::string& response,
+                                                         const std::string& request_digest) {
   return Guard("save response", [&] {
     s_.idem_scope = scope;
     s_.idem_key = key;
     s_.idem_response = absl::Base64Escape(response);
+    s_.idem_digest = request_digest;
     s_.idem_now_us = absl::ToUnixMicros(w_.options_.now());
     s_.save_response.execute(true);
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int> WriterConnection::Transaction::PurgeResponses(absl::Time saved_before,
+                                                                  int limit) {
+  return Guard("purge responses", [&]() -> absl::StatusOr<int> {
+    const long long before_us = absl::ToUnixMicros(saved_before);
+    const long long n = limit;
+    // The oldest first, through the created_at_us index; a row value IN
+    // works on SQLite and PostgreSQL alike.
+    soci::statement purge =
+        (w_.sql_.prepare << "DELETE FROM idempotency WHERE (scope, key) IN ("
+                            "SELECT scope, key FROM idempotency WHERE created_at_us < :before "
+                            "ORDER BY created_at_us LIMIT :n)",
+         soci::use(before_us), soci::use(n));
+    purge.execute(true);
+    return static_cast<int>(purge.get_affected_rows());
   });
 }
 

@@ -49,6 +49,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // --- Tasks, contacts and call counts (writer_tasks.cc) --------------------
   absl::StatusOr<std::optional<v1::Task>> LoadTask(int64_t task_id) override;
   absl::StatusOr<std::vector<v1::Task>> ClaimTasks(const ClaimSpec& spec) override;
+  absl::StatusOr<std::string> LeaseKey(int64_t task_id) override;
   absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
                                       absl::Time now) override;
   absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,
@@ -77,10 +78,12 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // reports (writer_transaction.cc) ------------------------------------------
   absl::StatusOr<std::vector<DueTimer>> DueTimers(absl::CivilDay through, int limit) override;
   absl::Status DeleteTimer(int64_t case_id, const workflow::TimerRef& timer) override;
-  absl::StatusOr<std::optional<std::string>> FindResponse(const std::string& scope,
-                                                          const std::string& key) override;
+  absl::StatusOr<std::optional<StoredResponse>> FindResponse(const std::string& scope,
+                                                             const std::string& key) override;
   absl::Status SaveResponse(const std::string& scope, const std::string& key,
-                            const std::string& response) override;
+                            const std::string& response,
+                            const std::string& request_digest) override;
+  absl::StatusOr<int> PurgeResponses(absl::Time saved_before, int limit) override;
   absl::StatusOr<int64_t> PutPolicy(v1::Policy& policy) override;
   absl::StatusOr<std::optional<StoredHandoff>> LoadHandoff(int64_t sequence) override;
   absl::Status AcknowledgeHandoff(int64_t sequence, bool accepted, const std::string& reason,

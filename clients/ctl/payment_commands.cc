@@ -1,5 +1,7 @@
 // collectionsctl pay and signal: a payment, and what was learned about a
 // case.
+#include <cstdint>
+#include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,20 @@
 #include "collections/v1/case_service.grpc.pb.h"
 
 namespace collections::ctl {
+namespace {
+
+// 128 random bits in hex, prefixed: unique per run, for commands whose
+// caller gave no --request_id.
+std::string FreshRequestId() {
+  std::random_device random;
+  std::string id = "ctl-";
+  for (int i = 0; i < 4; ++i) {
+    absl::StrAppend(&id, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
+  }
+  return id;
+}
+
+}  // namespace
 
 int Pay(Run& run) {
   v1::RecordPaymentRequest request;
@@ -61,7 +77,11 @@ int SignalCase(Run& run) {
   if (!id.ok()) return run.Usage(std::string(id.status().message()));
   if (*id <= 0) return run.Usage("--case=ID is required");
   request.set_case_id(*id);
-  request.set_request_id(run.args.Get("request_id"));
+  // The server requires one: without --request_id each run is a new
+  // request (repeating it records the signal again).
+  std::string request_id = run.args.Get("request_id");
+  if (request_id.empty()) request_id = FreshRequestId();
+  request.set_request_id(request_id);
   v1::Signal& signal = *request.mutable_signal();
   const std::string text = run.args.Get("text");
   int exit = kOk;

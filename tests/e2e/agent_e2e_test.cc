@@ -124,15 +124,16 @@ class Agent {
   int runs_ = 0;
 };
 
-// "task 7 token 1 TASK_TYPE_SMS_REMINDER sms" -> {"--task=7", "--token=1"}
+// "task 7 token 1 TASK_TYPE_SMS_REMINDER sms key K"
+//   -> {"--task=7", "--token=1", "--key=K"}
 std::vector<std::string> LeaseOf(const AgentRun& claimed) {
   std::vector<std::string> words =
       absl::StrSplit(claimed.out.substr(0, claimed.out.find('\n')), ' ');
-  if (words.size() < 4 || words[0] != "task" || words[2] != "token") {
+  if (words.size() < 8 || words[0] != "task" || words[2] != "token" || words[6] != "key") {
     ADD_FAILURE() << "unexpected claim output: " << claimed.out;
     return {};
   }
-  return {"--task=" + words[1], "--token=" + words[3]};
+  return {"--task=" + words[1], "--token=" + words[3], "--key=" + words[7]};
 }
 
 std::vector<std::string> With(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -214,6 +215,7 @@ class AgentEndToEnd : public ::testing::Test {
     v1::SignalCaseRequest request;
     request.set_case_id(file.case_().case_id());
     *request.mutable_signal() = signal;
+    request.set_request_id(absl::StrCat("e2e-signal-", ++signals_sent_));
     v1::SignalCaseResponse out;
     ASSERT_TRUE(cases_->SignalCase(&context, request, &out).ok());
   }
@@ -244,6 +246,7 @@ class AgentEndToEnd : public ::testing::Test {
   std::string zone_ = NoonZone();
   std::unique_ptr<Collectionsd> process_;
   std::unique_ptr<v1::CaseService::Stub> cases_;
+  int signals_sent_ = 0;
   std::unique_ptr<Agent> agent_;
 };
 
@@ -329,10 +332,11 @@ TEST_F(AgentEndToEnd, ExitCodesForBadUsageAndAnUnreachableServer) {
   const AgentRun usage = (*agent_)({"claim"});
   EXPECT_EQ(usage.exit, 2);
   EXPECT_THAT(usage.err, HasSubstr("--queues is required"));
-  const AgentRun outcome = (*agent_)({"complete", "--task=1", "--token=1", "--call=maybe"});
+  const AgentRun outcome =
+      (*agent_)({"complete", "--task=1", "--token=1", "--key=k", "--call=maybe"});
   EXPECT_EQ(outcome.exit, 2);
   const AgentRun two =
-      (*agent_)({"complete", "--task=1", "--token=1", "--sms=failed", "--letter=sent"});
+      (*agent_)({"complete", "--task=1", "--token=1", "--key=k", "--sms=failed", "--letter=sent"});
   EXPECT_EQ(two.exit, 2);
   EXPECT_THAT(two.err, HasSubstr("one outcome only"));
   EXPECT_EQ((*agent_)({"--help"}).exit, 0);

@@ -206,6 +206,7 @@ class CtlEndToEnd : public ::testing::Test {
         v1::ReleaseTaskRequest release;
         release.set_task_id(t.task_id());
         release.set_lease_token(t.lease_token());
+        release.set_lease_key(t.lease_key());
         v1::ReleaseTaskResponse ignored;
         EXPECT_TRUE(tasks->ReleaseTask(&c, release, &ignored).ok());
         continue;
@@ -213,6 +214,7 @@ class CtlEndToEnd : public ::testing::Test {
       v1::CompleteTaskRequest complete;
       complete.set_task_id(t.task_id());
       complete.set_lease_token(t.lease_token());
+      complete.set_lease_key(t.lease_key());
       complete.set_request_id(absl::StrCat("e2e-", t.task_id()));
       *complete.mutable_outcome() = it->second;
       v1::CompleteTaskResponse out;
@@ -444,6 +446,7 @@ TEST_F(CtlEndToEnd, AScriptedMonthThroughTheCli) {
     propose.mutable_first_due_date()->set_year((d0_ + 7).year());
     propose.mutable_first_due_date()->set_month((d0_ + 7).month());
     propose.mutable_first_due_date()->set_day((d0_ + 7).day());
+    propose.set_request_id("plan-C2");
     v1::ProposePlanResponse proposed;
     grpc::Status s = plans->ProposePlan(testing::ContextAs("alice").get(), propose, &proposed);
     ASSERT_TRUE(s.ok()) << s.error_message();

@@ -123,6 +123,7 @@ class LegalEndToEnd : public ::testing::Test {
     v1::CompleteTaskRequest done;
     done.set_task_id(claimed.tasks(0).task_id());
     done.set_lease_token(claimed.tasks(0).lease_token());
+    done.set_lease_key(claimed.tasks(0).lease_key());
     done.set_request_id(absl::StrCat("e2e-", claimed.tasks(0).task_id()));
     *done.mutable_outcome() = outcome;
     v1::CompleteTaskResponse out;

@@ -351,6 +351,89 @@ TEST_P(CaseServiceTest, EverySignalIsAnEventAndRequestIdsAreIdempotent) {
   EXPECT_EQ(Signal(id, resolved, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// Issue 12's probe: a request_id reused on another case answered with that
+// other case. Keys are scoped to (principal, method, case): another case or
+// another principal is a separate request; the same key with a different
+// request is refused and changes nothing.
+TEST_P(CaseServiceTest, RequestIdsAreScopedToCallerAndCaseAndCheckedAgainstTheRequest) {
+  Import({Record("IDA", 10, 1000 * CNY), Record("IDB", 10, 1000 * CNY)});
+  const int64_t a = MustGet("IDA").case_().case_id();
+  const int64_t b = MustGet("IDB").case_().case_id();
+  v1::Signal note;
+  note.mutable_note()->set_text("called");
+
+  v1::SignalCaseResponse ra, rb;
+  ASSERT_TRUE(Signal(a, note, &ra, "same-id").ok());
+  grpc::Status s = Signal(b, note, &rb, "same-id");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(rb.case_().case_id(), b);
+  EXPECT_EQ(rb.case_().loan_id(), "IDB");
+  EXPECT_EQ(MustGet("IDB").events_size(), 2);  // opened, and the note
+
+  // The same key with another request: INVALID_ARGUMENT, nothing written.
+  v1::Signal other;
+  other.mutable_note()->set_text("something else");
+  v1::SignalCaseResponse r;
+  s = Signal(a, other, &r, "same-id");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "request_id same-id was already used for a different request");
+  EXPECT_EQ(MustGet("IDA").events_size(), 2);
+  // The same request again is still a replay.
+  ASSERT_TRUE(Signal(a, note, &r, "same-id").ok());
+  EXPECT_EQ(r.case_().version(), ra.case_().version());
+  EXPECT_EQ(MustGet("IDA").events_size(), 2);
+
+  // Another principal's request_id is its own request, never tester's answer.
+  v1::SignalCaseRequest request;
+  request.set_case_id(a);
+  *request.mutable_signal() = note;
+  request.set_request_id("same-id");
+  v1::SignalCaseResponse amy;
+  s = stub_->SignalCase(ContextAs("amy", "agent").get(), request, &amy);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(amy.case_().version(), ra.case_().version() + 1);
+  EXPECT_EQ(MustGet("IDA").events_size(), 3);
+}
+
+// Answers are kept for the retention (7 days by default): a retry within it
+// replays; the business-date run after it purges them, and the same
+// request_id is then a new request.
+TEST_P(CaseServiceTest, IdempotentAnswersExpireAfterTheRetention) {
+  Import({Record("RET", 10, 1000 * CNY)});
+  const int64_t id = MustGet("RET").case_().case_id();
+  v1::Signal note;
+  note.mutable_note()->set_text("called");
+  v1::SignalCaseResponse first, r;
+  ASSERT_TRUE(Signal(id, note, &first, "kept").ok());
+
+  clock_->Advance(absl::Hours(6 * 24));
+  Advance(kToday + 1);
+  ASSERT_TRUE(Signal(id, note, &r, "kept").ok());
+  EXPECT_EQ(r.case_().version(), first.case_().version());  // replayed
+  const int events = MustGet("RET").events_size();
+
+  clock_->Advance(absl::Hours(2 * 24));  // 8 days after the answer
+  Advance(kToday + 2);
+  const int aged = MustGet("RET").events_size();
+  grpc::Status s = Signal(id, note, &r, "kept");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(r.case_().version(), first.case_().version());  // a new request
+  EXPECT_EQ(MustGet("RET").events_size(), aged + 1);
+  EXPECT_GE(aged, events);
+}
+
+TEST_P(CaseServiceTest, SignalWithoutRequestIdIsRefused) {
+  Import({Record("NOID", 10, 1000 * CNY)});
+  v1::SignalCaseRequest request;
+  request.set_case_id(MustGet("NOID").case_().case_id());
+  request.mutable_signal()->mutable_note()->set_text("called");
+  v1::SignalCaseResponse out;
+  grpc::Status s = stub_->SignalCase(Context().get(), request, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "request_id is required");
+  EXPECT_EQ(MustGet("NOID").events_size(), 1);
+}
+
 TEST_P(CaseServiceTest, AgingAcross30And90Days) {
   Import({Record("AGE", 29, 1000 * CNY), Record("BIG", 88, 30'000 * CNY)});
   v1::AdvanceBusinessDateResponse d1 = Advance(kToday + 1);  // 30 dpd: still mild

@@ -143,6 +143,7 @@ class IntakeServiceTest : public testing::ServerFixture {
     v1::SignalCaseRequest request;
     request.set_case_id(case_id);
     request.mutable_signal()->mutable_note()->set_text(text);
+    request.set_request_id(testing::FreshRequestId());
     v1::SignalCaseResponse out;
     return stub_->SignalCase(context.get(), request, &out);
   }

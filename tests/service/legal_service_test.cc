@@ -126,6 +126,7 @@ class LegalServiceTest : public testing::ServerFixture {
     request.mutable_milestone()->set_firm_id(firm);
     request.mutable_milestone()->set_amount_fen(amount_fen);
     request.mutable_milestone()->set_court("Shanghai No. 1 Intermediate People's Court");
+    request.set_request_id(testing::FreshRequestId());
     v1::ReportLegalMilestoneResponse ignored;
     auto context = testing::FirmContext(firm);
     return legal_->ReportLegalMilestone(context.get(), request, out ? out : &ignored);
@@ -232,6 +233,20 @@ TEST_P(LegalServiceTest, ARecoveryBeyondWhatIsOverdueIsHeldAsUnallocated) {
   EXPECT_EQ(again.case_().version(), first.case_().version());
   EXPECT_EQ(File("OVER").case_().paid_total_fen(), 35'000 * CNY);
 
+  // Issue 12: the same request_id with another amount is refused, and a
+  // milestone without a request_id too; neither changes the case.
+  v1::ReportLegalMilestoneRequest changed = request;
+  changed.mutable_milestone()->set_amount_fen(1'000 * CNY);
+  v1::ReportLegalMilestoneResponse refused;
+  s = legal_->ReportLegalMilestone(testing::FirmContext("firm-shanghai").get(), changed, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "request_id recovery-1 was already used for a different request");
+  changed.clear_request_id();
+  s = legal_->ReportLegalMilestone(testing::FirmContext("firm-shanghai").get(), changed, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "request_id is required");
+  EXPECT_EQ(File("OVER").case_().version(), first.case_().version());
+
   // The history says what happened to the excess.
   const v1::GetCaseResponse file = File("OVER");
   const v1::CaseEvent* recovery = nullptr;
@@ -314,6 +329,7 @@ TEST_P(LegalServiceTest, HardshipDivertsASevereCaseFromLegalActionToAPlan) {
   v1::SignalCaseRequest signal;
   signal.set_case_id(id);
   signal.mutable_signal()->mutable_hardship_declared()->set_reason("serious illness");
+  signal.set_request_id("hardship-1");
   v1::SignalCaseResponse signalled;
   auto context = Context();
   ASSERT_TRUE(cases_->SignalCase(context.get(), signal, &signalled).ok());
@@ -334,6 +350,7 @@ TEST_P(LegalServiceTest, HardshipDivertsASevereCaseFromLegalActionToAPlan) {
   propose.set_periods(12);
   propose.set_deferral_months(3);
   *propose.mutable_first_due_date() = DayToProto(kToday + 30);
+  propose.set_request_id("deferral-1");
   v1::ProposePlanResponse proposed;
   auto ctx = ContextAs("alice");
   grpc::Status s = plans_->ProposePlan(ctx.get(), propose, &proposed);

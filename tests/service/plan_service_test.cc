@@ -60,7 +60,9 @@ class PlanServiceTest : public testing::ServerFixture {
   grpc::Status Propose(const v1::ProposePlanRequest& request, v1::Plan* out,
                        const std::string& who = "alice") {
     v1::ProposePlanResponse response;
-    grpc::Status s = plans_->ProposePlan(ContextAs(who, "agent").get(), request, &response);
+    v1::ProposePlanRequest sent = request;
+    if (sent.request_id().empty()) sent.set_request_id(testing::FreshRequestId());
+    grpc::Status s = plans_->ProposePlan(ContextAs(who, "agent").get(), sent, &response);
     *out = response.plan();
     return s;
   }
@@ -431,6 +433,13 @@ TEST_P(PlanServiceTest, BadProposalsChangeNothing) {
   EXPECT_EQ(Propose(Request(999999, v1::PLAN_KIND_CATCH_UP, 3), &plan).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::ProposePlanResponse response;
+  {
+    // Issue 12: a proposal a retry could duplicate needs its request_id.
+    grpc::Status s = plans_->ProposePlan(ContextAs("alice", "agent").get(),
+                                         Request(small, v1::PLAN_KIND_CATCH_UP, 3), &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(s.error_message(), "request_id is required");
+  }
   auto anonymous = testing::AnonymousContext();
   EXPECT_EQ(
       plans_->ProposePlan(anonymous.get(), Request(small, v1::PLAN_KIND_CATCH_UP, 3), &response)

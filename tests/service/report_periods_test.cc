@@ -197,6 +197,7 @@ TEST_P(ReportServiceTest, PlanPaymentsAreRecoveredAndTheCaseEndsWithThePlan) {
   propose.set_periods(12);
   propose.set_new_rate_basis_points(2400);
   *propose.mutable_first_due_date() = DayToProto(kDay0 + 10);
+  propose.set_request_id("plan-G");
   v1::ProposePlanResponse proposed;
   grpc::Status s = plans_->ProposePlan(ContextAs("alice", "agent").get(), propose, &proposed);
   ASSERT_TRUE(s.ok()) << s.error_message();

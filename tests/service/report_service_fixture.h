@@ -158,6 +158,7 @@ class ReportServiceTest : public testing::ServerFixture {
       propose.set_periods(3);
       propose.set_waiver_fen(1'000 * CNY);
       *propose.mutable_first_due_date() = workflow::DayToProto(kDay0 + 10);
+      propose.set_request_id("plan-E");
       v1::ProposePlanResponse proposed;
       grpc::Status s = plans_->ProposePlan(ContextAs("alice", "agent").get(), propose, &proposed);
       ASSERT_TRUE(s.ok()) << s.error_message();

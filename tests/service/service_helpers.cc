@@ -2,11 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "tests/service/call_context.h"
 #include "workflow/dates.h"
 
 namespace collections::testing {
+
+std::string FreshRequestId() {
+  static std::atomic<int64_t> next{0};
+  return absl::StrCat("req-", ++next);
+}
 
 v1::DelinquencyRecord FeedRecord(const std::string& loan, int dpd, int64_t overdue_fen,
                                  absl::CivilDay as_of) {
@@ -88,7 +96,7 @@ grpc::Status SignalCase(v1::CaseService::Stub& cases, int64_t case_id, const v1:
   v1::SignalCaseRequest request;
   request.set_case_id(case_id);
   *request.mutable_signal() = signal;
-  request.set_request_id(request_id);
+  request.set_request_id(request_id.empty() ? FreshRequestId() : request_id);
   return cases.SignalCase(context.get(), request, out);
 }
 
@@ -121,6 +129,7 @@ v1::Task ClaimTaskOfCase(v1::TaskService::Stub& tasks, const std::string& worker
     v1::ReleaseTaskRequest release;
     release.set_task_id(t.task_id());
     release.set_lease_token(t.lease_token());
+    release.set_lease_key(t.lease_key());
     v1::ReleaseTaskResponse ignored;
     s = tasks.ReleaseTask(release_context.get(), release, &ignored);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -141,6 +150,7 @@ grpc::Status CompleteTask(v1::TaskService::Stub& tasks, const v1::Task& task,
   v1::CompleteTaskRequest request;
   request.set_task_id(task.task_id());
   request.set_lease_token(task.lease_token());
+  request.set_lease_key(task.lease_key());
   request.set_request_id(request_id);
   *request.mutable_outcome() = outcome;
   return tasks.CompleteTask(context.get(), request, out);

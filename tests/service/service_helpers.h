@@ -43,6 +43,10 @@ absl::Time Local(absl::CivilSecond t, const std::string& zone = "Asia/Shanghai")
 absl::Time TimeOf(const google::protobuf::Timestamp& ts);
 google::protobuf::Duration Seconds(int64_t s);
 
+// A request_id no other call of this test process has used ("req-1",
+// "req-2", ...): for calls that require one and are not about retries.
+std::string FreshRequestId();
+
 // --- CaseService -----------------------------------------------------------------
 
 // Streams `rows` to ImportDelinquencies (it stops writing when the server
@@ -56,6 +60,7 @@ grpc::Status GetCaseFile(v1::CaseService::Stub& cases, const std::string& loan,
 grpc::Status RecordPayment(v1::CaseService::Stub& cases, const std::string& loan,
                            const std::string& payment_id, int64_t amount_fen,
                            v1::RecordPaymentResponse* out);
+// An empty request_id sends a fresh one.
 grpc::Status SignalCase(v1::CaseService::Stub& cases, int64_t case_id, const v1::Signal& signal,
                         v1::SignalCaseResponse* out, const std::string& request_id = "");
 grpc::Status AdvanceBusinessDate(v1::CaseService::Stub& cases, absl::CivilDay to,

@@ -333,6 +333,7 @@ TEST_P(ServiceTest, ServerUsesTheInjectedClock) {
     v1::CompleteTaskRequest request;
     request.set_task_id(task.task_id());
     request.set_lease_token(task.lease_token());
+    request.set_lease_key(task.lease_key());
     request.set_request_id("late");
     request.mutable_outcome()->mutable_sms()->set_delivered(true);
     v1::CompleteTaskResponse out;

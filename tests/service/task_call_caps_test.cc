@@ -129,6 +129,7 @@ TEST_P(TaskServiceTest, ConcurrentClaimersOnTwoReplicasHoldTheConnectedCap) {
           v1::CompleteTaskRequest request;
           request.set_task_id(t.task_id());
           request.set_lease_token(t.lease_token());
+          request.set_lease_key(t.lease_key());
           request.set_request_id(absl::StrCat("r-", t.task_id()));
           *request.mutable_outcome() = Call(v1::CALL_RESULT_REACHED);
           v1::CompleteTaskResponse done;

@@ -225,6 +225,7 @@ TEST_P(TaskServiceTest, LeaseTokenErrorsSayWhatHappened) {
       v1::ExtendLeaseRequest extend;
       extend.set_task_id(t.task_id());
       extend.set_lease_token(t.lease_token());
+      extend.set_lease_key(t.lease_key());
       v1::ExtendLeaseResponse extended;
       out.push_back(tasks_->ExtendLease(context.get(), extend, &extended));
     }

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/logging.h"
 #include "tests/service/task_service_fixture.h"
 
 namespace collections::task_test {
@@ -39,6 +40,7 @@ TEST_P(TaskServiceTest, AnExpiredLeaseReturnsTheTaskAndFencesTheOldToken) {
     v1::ExtendLeaseRequest extend;
     extend.set_task_id(old.task_id());
     extend.set_lease_token(old.lease_token());
+    extend.set_lease_key(old.lease_key());
     *extend.mutable_extend_by() = Seconds(120);
     v1::ExtendLeaseResponse out;
     ASSERT_TRUE(tasks_->ExtendLease(context.get(), extend, &out).ok());
@@ -73,6 +75,55 @@ TEST_P(TaskServiceTest, AnExpiredLeaseReturnsTheTaskAndFencesTheOldToken) {
   EXPECT_EQ(TaskOf("EXP", v1::TASK_TYPE_SMS_REMINDER).state(), v1::TASK_STATE_COMPLETED);
 }
 
+// Issue 12: the lease token is a counter anyone can guess; a holder also
+// presents the lease's secret key, which only the claim returned. A wrong or
+// missing key is refused, never repeated, and changes nothing.
+TEST_P(TaskServiceTest, ALeaseNeedsItsSecretKeyAndAWrongOneChangesNothing) {
+  Import({Mild("KEY")});
+  // Everything the server logs, at its most verbose, from the claim on.
+  server::SetMinLogLevel(server::LogLevel::kDebug);
+  ::testing::internal::CaptureStderr();
+  const v1::Task task = ClaimAll("sms").at(0);
+  ASSERT_EQ(task.lease_key().size(), 22u);  // 128 bits, base64url
+  // Nothing else hands the key out.
+  EXPECT_EQ(TaskOf("KEY", v1::TASK_TYPE_SMS_REMINDER).lease_key(), "");
+
+  v1::Task guessed = task;
+  guessed.set_lease_key("AAAAAAAAAAAAAAAAAAAAAA");
+  v1::Task missing = task;
+  missing.clear_lease_key();
+  for (const v1::Task& wrong : {guessed, missing}) {
+    v1::CompleteTaskResponse out;
+    grpc::Status s = Complete(wrong, Sms(true), &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("lease key does not match"));
+    EXPECT_THAT(s.error_message(), ::testing::Not(HasSubstr(task.lease_key())));
+    v1::FailTaskResponse failed;
+    EXPECT_EQ(Fail(wrong, "x", &failed).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(Release(wrong).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    auto context = testing::HolderContext(wrong);
+    v1::ExtendLeaseRequest extend;
+    extend.set_task_id(wrong.task_id());
+    extend.set_lease_token(wrong.lease_token());
+    extend.set_lease_key(wrong.lease_key());
+    *extend.mutable_extend_by() = Seconds(120);
+    v1::ExtendLeaseResponse extended;
+    EXPECT_EQ(tasks_->ExtendLease(context.get(), extend, &extended).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+  const v1::Task now = TaskOf("KEY", v1::TASK_TYPE_SMS_REMINDER);
+  EXPECT_EQ(now.state(), v1::TASK_STATE_LEASED);
+  EXPECT_EQ(now.attempts(), 1);
+  EXPECT_EQ(TimeOf(now.lease_expires_at()), TimeOf(task.lease_expires_at()));
+
+  // The holder with the key completes.
+  MustComplete(task, Sms(true));
+  EXPECT_EQ(TaskOf("KEY", v1::TASK_TYPE_SMS_REMINDER).state(), v1::TASK_STATE_COMPLETED);
+  const std::string logged = ::testing::internal::GetCapturedStderr();
+  server::SetMinLogLevel(server::LogLevel::kInfo);
+  EXPECT_THAT(logged, ::testing::Not(HasSubstr(task.lease_key())));
+}
+
 TEST_P(TaskServiceTest, CompletionIsIdempotentPerRequestId) {
   Import({Mild("DUP")});
   const v1::Task task = ClaimAll("sms").at(0);
@@ -82,11 +133,18 @@ TEST_P(TaskServiceTest, CompletionIsIdempotentPerRequestId) {
   EXPECT_EQ(first.task().state(), v1::TASK_STATE_COMPLETED);
   const int events = File("DUP").events_size();
 
-  ASSERT_TRUE(Complete(task, Sms(false), &second, "req-dup").ok());
+  ASSERT_TRUE(Complete(task, Sms(true), &second, "req-dup").ok());
   EXPECT_TRUE(second.duplicate());
   EXPECT_EQ(second.task().task_id(), first.task().task_id());
   EXPECT_EQ(second.case_stage(), first.case_stage());
   EXPECT_EQ(File("DUP").events_size(), events);  // nothing changed
+
+  // The same request id with another outcome is another request: refused.
+  v1::CompleteTaskResponse changed;
+  grpc::Status refused = Complete(task, Sms(false), &changed, "req-dup");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message(), "request_id req-dup was already used for a different request");
+  EXPECT_EQ(File("DUP").events_size(), events);
 
   // Another request id finds the task done.
   v1::CompleteTaskResponse third;

@@ -213,6 +213,7 @@ class TaskServiceTest : public testing::ServerFixture {
     v1::ReleaseTaskRequest request;
     request.set_task_id(task.task_id());
     request.set_lease_token(task.lease_token());
+    request.set_lease_key(task.lease_key());
     v1::ReleaseTaskResponse ignored;
     return tasks_->ReleaseTask(context.get(), request, out ? out : &ignored);
   }
@@ -223,6 +224,7 @@ class TaskServiceTest : public testing::ServerFixture {
     v1::FailTaskRequest request;
     request.set_task_id(task.task_id());
     request.set_lease_token(task.lease_token());
+    request.set_lease_key(task.lease_key());
     request.set_reason(reason);
     if (retry_after_s) *request.mutable_retry_after() = Seconds(*retry_after_s);
     return tasks_->FailTask(context.get(), request, out);

@@ -73,6 +73,7 @@ TEST_P(StoreTest, PaymentsRecordTheirUnallocatedPartForReportsAndOldRowsMigrate)
   // dropped, their records forgotten) with a report row of that time:
   // reopening migrates it, the row reads 0.
   store_.reset();
+  UndoMigration9(*sql);
   *sql << "ALTER TABLE report_events DROP COLUMN unallocated_fen";
   *sql << "DROP TABLE contact_borrowers";
   *sql << "ALTER TABLE contacts DROP COLUMN ended";

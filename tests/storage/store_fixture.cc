@@ -171,6 +171,13 @@ workflow::Transition Following(const v1::Case& current, absl::Time at) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
+void UndoMigration9(soci::session& sql) {
+  sql << "DROP INDEX idempotency_created";
+  sql << "ALTER TABLE idempotency DROP COLUMN request_digest";
+  sql << "ALTER TABLE tasks DROP COLUMN lease_key";
+  sql << "DELETE FROM schema_migrations WHERE version = 9";
+}
+
 void StoreTest::SetUp() {
   RegisterBackends();
   if (GetParam() == Backend::kPostgres) {

@@ -1,0 +1,79 @@
+#include "server/commands.h"
+
+#include <openssl/evp.h>
+
+#include <memory>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_replace.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "workflow/state_machine.h"
+
+namespace collections::server {
+
+absl::Status CheckRequiredRequestId(const std::string& request_id) {
+  if (request_id.empty()) return absl::InvalidArgumentError("request_id is required");
+  if (request_id.size() > workflow::kMaxIdLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id is too long (at most ", workflow::kMaxIdLength, " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string RequestDigest(const google::protobuf::Message& request) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    request.SerializeToCodedStream(&coded);
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  // A request is at most a few KiB: one call, no streaming context.
+  if (EVP_Digest(bytes.data(), bytes.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    // Only on an OpenSSL failure (out of memory): the raw bytes still tell
+    // one request from another, if not as compactly.
+    return absl::BytesToHexString(bytes);
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(size)));
+}
+
+IdempotencyKey IdempotencyKeyFor(const std::string& method, const std::string& principal,
+                                 int64_t target, const std::string& request_id,
+                                 const google::protobuf::Message& request) {
+  IdempotencyKey key;
+  key.scope = method;
+  // "/" separates the parts; the principal is escaped so that no name can
+  // make two different (principal, target, request_id) spell one key. The
+  // target is a number and request_id comes last.
+  key.key = absl::StrCat(absl::StrReplaceAll(principal, {{"%", "%25"}, {"/", "%2F"}}), "/", target,
+                         "/", request_id);
+  key.request_id = request_id;
+  key.request_digest = RequestDigest(request);
+  return key;
+}
+
+absl::StatusOr<bool> FindStoredAnswer(storage::UnitOfWork& uow, const IdempotencyKey& key,
+                                      google::protobuf::Message* answer) {
+  ASSIGN_OR_RETURN(std::optional<storage::StoredResponse> seen,
+                   uow.FindResponse(key.scope, key.key));
+  if (!seen) return false;
+  if (!seen->request_digest.empty() && seen->request_digest != key.request_digest) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request_id ", key.request_id, " was already used for a different request"));
+  }
+  if (!answer->ParseFromString(seen->response)) {
+    return absl::InternalError(absl::StrCat("stored response for ", key.scope, " is corrupt"));
+  }
+  return true;
+}
+
+absl::Status SaveAnswer(storage::UnitOfWork& uow, const IdempotencyKey& key,
+                        const google::protobuf::Message& answer) {
+  return uow.SaveResponse(key.scope, key.key, answer.SerializeAsString(), key.request_digest);
+}
+
+}  // namespace collections::server
