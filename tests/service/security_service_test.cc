@@ -221,10 +221,12 @@ TEST_P(SecurityServiceTest, AnAgentCannotFinishAnotherAgentsTask) {
   const v1::Task amys = testing::ClaimTaskOfCase(*tasks, "amy", "sms", file.case_().case_id());
   ASSERT_EQ(amys.lease_owner(), "amy");
 
-  // Bob has the task id and the lease token, and an agent's token of his own.
+  // Bob has the task id, the lease token and even its key, and an agent's
+  // token of his own.
   v1::CompleteTaskRequest complete;
   complete.set_task_id(amys.task_id());
   complete.set_lease_token(amys.lease_token());
+  complete.set_lease_key(amys.lease_key());
   complete.set_request_id("bob-1");
   complete.mutable_outcome()->mutable_sms()->set_delivered(true);
   v1::CompleteTaskResponse done;
@@ -234,10 +236,10 @@ TEST_P(SecurityServiceTest, AnAgentCannotFinishAnotherAgentsTask) {
   v1::ReleaseTaskRequest release;
   release.set_task_id(amys.task_id());
   release.set_lease_token(amys.lease_token());
+  release.set_lease_key(amys.lease_key());
   v1::ReleaseTaskResponse released;
   EXPECT_EQ(tasks->ReleaseTask(ContextAs("bob", "agent").get(), release, &released).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
-  // Even claiming under amy's worker_id gives bob nothing of hers.
   // Amy completes it.
   s = tasks->CompleteTask(ContextAs("amy", "agent").get(), complete, &done);
   EXPECT_TRUE(s.ok()) << s.error_message();
