@@ -62,8 +62,11 @@ class CaseEngine {
 
   // Blocking: moves the business date to `to` day by day, aging and firing
   // timers for each. `to` equal to the current date finishes that day's run.
+  // `by` says who moves it: its principal is the events' actor, and each
+  // day the date moves is recorded in the audit log as `by` with the move
+  // in its detail, in the same transaction as the new date.
   absl::StatusOr<v1::AdvanceBusinessDateResponse> AdvanceTo(absl::CivilDay to,
-                                                            const std::string& actor);
+                                                            const storage::AuditEntry& by);
 
  private:
   struct DayCounts {

@@ -35,7 +35,10 @@ class DailyAging {
     const absl::CivilDay due = minute >= minute_of_day_ ? today : today - 1;
     if (due <= engine_->BusinessDate()) return false;
     LogInfo("daily aging: advancing the business date to %s", workflow::FormatDay(due));
-    auto result = engine_->AdvanceTo(due, "system:daily-aging");
+    storage::AuditEntry by;
+    by.principal = "system:daily-aging";
+    by.action = "DailyAging";
+    auto result = engine_->AdvanceTo(due, by);
     if (!result.ok()) return result.status();
     LogInfo("daily aging: %d cases aged, %d stage changes, %d timers fired", result->cases_aged(),
             result->stage_changes(), result->timers_fired());
