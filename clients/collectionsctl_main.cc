@@ -181,6 +181,26 @@ const std::vector<Command>& Commands() {
        "book in reports is live anyway).",
        {{"to", "DATE", "the new business date"}},
        DateAdvance},
+      {"audit list",
+       "[flags]",
+       "audit records: who did or read what, when, from where",
+       "Oldest first. --from and --to take a day (UTC; both days included) or an\n"
+       "RFC 3339 time (2026-12-01T08:00:00Z; --to excluded). Managers and admins.",
+       {{"principal", "NAME", "only this caller's records"},
+        {"case", "ID", "only records about this case"},
+        {"from", "DAY|TIME", "recorded at or after"},
+        {"to", "DAY|TIME", "recorded before (a day: up to its end)"},
+        {"limit", "N", "at most N records (default 100)"}},
+       AuditList},
+      {"audit verify",
+       "",
+       "recompute the audit log's hash chain",
+       "Exit status 0 when every row verifies; 1 when the chain is broken, naming\n"
+       "the first broken row and whether it was edited or rows were deleted. Keep\n"
+       "the printed last_id and last_hash: a log cut off at its end verifies, but\n"
+       "no longer reaches them.",
+       {},
+       AuditVerify},
   };
   return *commands;
 }

@@ -46,6 +46,8 @@ const std::vector<Row>& DefaultRows() {
       {"collections.v1.LegalService/AcknowledgeHandoff", {"legal"}},
       {"collections.v1.LegalService/ReportLegalMilestone", {"legal"}},
       {"collections.v1.LegalService/GetHandoffHistory", {"legal"}},
+      {"collections.v1.AuditService/ListAuditRecords", {"manager", "admin"}},
+      {"collections.v1.AuditService/VerifyAuditChain", {"manager", "admin"}},
       {"collections.v1.PolicyService/GetPolicy", {"supervisor", "manager", "admin"}},
       {"collections.v1.PolicyService/ListPolicyVersions", {"supervisor", "manager", "admin"}},
       {"collections.v1.PolicyService/PutPolicy", {"admin"}},

@@ -112,7 +112,10 @@ absl::Status CaseEngine::Start(const std::string& time_zone) {
     business_date_ = *stored;
   }
   // Finish whatever a crash interrupted; a no-op when nothing is left.
-  auto resumed = AdvanceTo(*stored, "system:aging");
+  storage::AuditEntry by;
+  by.principal = "system:aging";
+  by.action = "AdvanceBusinessDate";
+  auto resumed = AdvanceTo(*stored, by);  // the same day: no move, no audit row
   if (!resumed.ok()) return resumed.status();
   if (resumed->cases_aged() + resumed->timers_fired() > 0) {
     LogInfo("business date %s: resumed an interrupted run (%d cases aged, %d timers fired)",
@@ -449,8 +452,9 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(const v1::ListCasesR
   return out;
 }
 
-absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::CivilDay to,
-                                                                      const std::string& actor) {
+absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
+    absl::CivilDay to, const storage::AuditEntry& by) {
+  const std::string& actor = by.principal;
   absl::MutexLock lock(&aging_mu_);
   const absl::CivilDay current = BusinessDate();
   if (to < current) {
@@ -465,8 +469,13 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::Civi
   // The current day first: it finishes a run that a crash interrupted.
   for (absl::CivilDay day = current; day <= to; ++day) {
     if (day > current) {
-      RETURN_IF_ERROR(
-          store_->Write([day](storage::UnitOfWork& uow) { return uow.SetBusinessDate(day); }));
+      storage::AuditEntry audit = by;
+      audit.detail = absl::StrCat("business date ", workflow::FormatDay(day - 1), " -> ",
+                                  workflow::FormatDay(day));
+      RETURN_IF_ERROR(store_->Write([day, &audit](storage::UnitOfWork& uow) {
+        RETURN_IF_ERROR(uow.SetBusinessDate(day));
+        return uow.AppendAudit(audit).status();
+      }));
       absl::MutexLock date_lock(&date_mu_);
       business_date_ = day;
     }

@@ -65,10 +65,13 @@ class CaseEngine {
 
   // Blocking: moves the business date to `to` day by day, aging and firing
   // timers for each. `to` equal to the current date finishes that day's run.
+  // `by` says who moves it: its principal is the events' actor, and each
+  // day the date moves is recorded in the audit log as `by` with the move
+  // in its detail, in the same transaction as the new date.
   // Then purges the idempotent answers older than the retention (by the
   // clock), so that the table stops growing.
   absl::StatusOr<v1::AdvanceBusinessDateResponse> AdvanceTo(absl::CivilDay to,
-                                                            const std::string& actor);
+                                                            const storage::AuditEntry& by);
 
  private:
   struct DayCounts {

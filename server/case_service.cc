@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/audit_engine.h"
 #include "server/case_engine.h"
 #include "server/rpc_util.h"
 #include "workflow/dates.h"
@@ -242,8 +243,30 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* 
       context_.gate->Admit(*context, "/collections.v1.CaseService/GetCase");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, request, response] {
-    FinishWith(reactor, response, context_.cases->GetCase(*request));
+  // The row names the case and the page, never what the case file holds.
+  const std::string page = request->events_page_token().empty()
+                               ? std::string("first events page")
+                               : absl::StrCat("events page ", request->events_page_token());
+  context_.executor->Schedule([this, reactor, request, response, page,
+                               audit = AuditEntryFor(*caller, "GetCase", 0, "")]() mutable {
+    absl::StatusOr<v1::GetCaseResponse> result;
+    if (request->target_case() == v1::GetCaseRequest::kCaseId) {
+      // The case is known: record while reading.
+      audit.case_id = request->case_id();
+      audit.detail = page;
+      absl::Status recorded = RecordedRead(*context_.store, std::move(audit),
+                                           [&] { result = context_.cases->GetCase(*request); });
+      if (!recorded.ok()) result = recorded;
+    } else {
+      result = context_.cases->GetCase(*request);
+      if (result.ok()) {
+        audit.case_id = result->case_().case_id();
+        audit.detail = absl::StrCat("by loan id, ", page);
+        absl::Status recorded = RecordAfterRead(*context_.store, std::move(audit));
+        if (!recorded.ok()) result = recorded;
+      }
+    }
+    FinishWith(reactor, response, std::move(result));
   });
   return reactor;
 }
@@ -270,8 +293,9 @@ grpc::ServerUnaryReactor* CaseServiceImpl::AdvanceBusinessDate(
   absl::StatusOr<absl::CivilDay> to = workflow::DayFromProto(request->to(), "to");
   if (!to.ok()) return FinishUnary(context, ToGrpcStatus(to.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, day = *to, actor = caller->name] {
-    FinishWith(reactor, response, context_.cases->AdvanceTo(day, actor));
+  context_.executor->Schedule([this, reactor, response, day = *to,
+                               by = AuditEntryFor(*caller, "AdvanceBusinessDate", 0, "")] {
+    FinishWith(reactor, response, context_.cases->AdvanceTo(day, by));
   });
   return reactor;
 }

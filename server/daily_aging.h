@@ -58,7 +58,10 @@ class DailyAging {
           max_catch_up_days_, workflow::FormatDay(due)));
     }
     LogInfo("daily aging: advancing the business date to %s", workflow::FormatDay(due));
-    auto result = engine_->AdvanceTo(due, "system:daily-aging");
+    storage::AuditEntry by;
+    by.principal = "system:daily-aging";
+    by.action = "DailyAging";
+    auto result = engine_->AdvanceTo(due, by);
     if (!result.ok()) return result.status();
     LogInfo("daily aging: %d cases aged, %d stage changes, %d timers fired", result->cases_aged(),
             result->stage_changes(), result->timers_fired());

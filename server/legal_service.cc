@@ -8,21 +8,37 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/audit_engine.h"
 #include "server/handoff_notifier.h"
 #include "server/rpc_util.h"
 
 namespace collections::server {
 namespace {
 
-// One firm's subscription: sends its handoffs after `after` in order, then
-// waits for more. Lifetime: deleted when gRPC is done with it and no fetch
-// or wait still refers to it.
+// One firm's subscription: records its opening in the audit log (the
+// handoffs carry borrowers' names, phones and addresses), then sends its
+// handoffs after `after` in order and waits for more. Nothing is sent
+// before the audit row is durable; if it cannot be written the stream ends
+// with that error. Lifetime: deleted when gRPC is done with it and no
+// fetch, wait or audit write still refers to it.
 class HandoffStream final : public grpc::ServerWriteReactor<v1::Handoff> {
  public:
   HandoffStream(const ServiceContext& context, const LegalEngine& engine, std::string firm,
-                int64_t after)
+                int64_t after, storage::AuditEntry audit)
       : context_(context), engine_(engine), firm_(std::move(firm)), after_(after) {
-    Fetch();
+    Hold();
+    RecordRead(*context_.store, std::move(audit), [this](absl::Status recorded) {
+      if (recorded.ok()) {
+        Fetch();
+      } else {
+        absl::MutexLock lock(&mu_);
+        FinishLocked(grpc::Status(static_cast<grpc::StatusCode>(recorded.code()),
+                                  absl::StrCat("the stream could not be recorded in the audit "
+                                               "log: ",
+                                               recorded.message())));
+      }
+      Release();
+    });
   }
 
   void OnWriteDone(bool ok) override {
@@ -166,7 +182,11 @@ grpc::ServerWriteReactor<v1::Handoff>* LegalServiceImpl::StreamHandoffs(
   if (absl::Status invalid = LegalEngine::CheckStream(*request); !invalid.ok()) {
     return new FinishNowReactor<grpc::ServerWriteReactor<v1::Handoff>>(ToGrpcStatus(invalid));
   }
-  return new HandoffStream(context_, engine_, request->firm_id(), request->after_sequence());
+  return new HandoffStream(
+      context_, engine_, request->firm_id(), request->after_sequence(),
+      AuditEntryFor(*caller, "StreamHandoffs", 0,
+                    absl::StrCat("firm ", request->firm_id(), ", handoffs after sequence ",
+                                 request->after_sequence())));
 }
 
 grpc::ServerUnaryReactor* LegalServiceImpl::AcknowledgeHandoff(
@@ -209,9 +229,19 @@ grpc::ServerUnaryReactor* LegalServiceImpl::GetHandoffHistory(
   absl::StatusOr<int64_t> after = LegalEngine::CheckHistory(*request);
   if (!after.ok()) return FinishUnary(context, ToGrpcStatus(after.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, request, response, after = *after] {
-    FinishWith(reactor, response, engine_.History(*request, after));
-  });
+  context_.executor->Schedule(
+      [this, reactor, request, response, after = *after,
+       audit = AuditEntryFor(*caller, "GetHandoffHistory", 0, "")]() mutable {
+        absl::StatusOr<v1::GetHandoffHistoryResponse> result = engine_.History(*request, after);
+        if (result.ok()) {
+          audit.case_id = result->case_id();
+          audit.detail = absl::StrCat("firm ", request->firm_id(), ", handoff ",
+                                      request->sequence(), ", events after ", after);
+          absl::Status recorded = RecordAfterRead(*context_.store, std::move(audit));
+          if (!recorded.ok()) result = recorded;
+        }
+        FinishWith(reactor, response, std::move(result));
+      });
   return reactor;
 }
 

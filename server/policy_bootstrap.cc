@@ -98,7 +98,13 @@ absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store, const v1:
       v1::Policy copy = policy;  // fresh on every run of the command
       copy.set_version(0);
       ASSIGN_OR_RETURN(assigned, uow.PutPolicy(copy));
-      return absl::OkStatus();
+      // A policy change like PutPolicy's, made by whoever started the
+      // server with this policy file.
+      storage::AuditEntry audit;
+      audit.principal = "system:startup";
+      audit.action = "StartupPolicy";
+      audit.detail = absl::StrCat("policy version ", assigned, " (was ", current, ")");
+      return uow.AppendAudit(audit).status();
     });
     if (last.ok()) return StoredPolicy{assigned, true};
     if (last.code() != absl::StatusCode::kAborted &&

@@ -119,7 +119,7 @@ absl::StatusOr<v1::Policy> PolicyEngine::Get(int64_t version) const {
   return **policy;
 }
 
-absl::StatusOr<v1::PutPolicyResponse> PolicyEngine::Put(v1::Policy policy) {
+absl::StatusOr<v1::PutPolicyResponse> PolicyEngine::Put(v1::Policy policy, storage::AuditEntry by) {
   absl::MutexLock lock(&put_mu_);
   v1::PutPolicyResponse out;
   const v1::Policy& current = policies_->Current();
@@ -128,8 +128,11 @@ absl::StatusOr<v1::PutPolicyResponse> PolicyEngine::Put(v1::Policy policy) {
     out.set_unchanged(true);
     return out;
   }
-  RETURN_IF_ERROR(store_->Write([&policy](storage::UnitOfWork& uow) {
-    return uow.PutPolicy(policy).status();  // sets policy.version
+  const int64_t previous = current.version();
+  RETURN_IF_ERROR(store_->Write([&policy, &by, previous](storage::UnitOfWork& uow) {
+    ASSIGN_OR_RETURN(int64_t version, uow.PutPolicy(policy));  // sets policy.version
+    by.detail = absl::StrCat("policy version ", version, " (was ", previous, ")");
+    return uow.AppendAudit(by).status();
   }));
   policies_->SetCurrent(policy);
   *out.mutable_policy() = std::move(policy);
@@ -155,7 +158,8 @@ absl::StatusOr<v1::ListPolicyVersionsResponse> PolicyEngine::ListVersions() cons
 }
 
 absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
-    const v1::MigrateCasesRequest& request, const std::string& actor) {
+    const v1::MigrateCasesRequest& request, const storage::AuditEntry& by) {
+  const std::string& actor = by.principal;
   const int64_t to_version =
       request.to_version() == 0 ? policies_->Current().version() : request.to_version();
   ASSIGN_OR_RETURN(const v1::Policy* target, policies_->Get(to_version));
@@ -197,7 +201,11 @@ absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
           // Decided under the new version: it re-classifies the case.
           ASSIGN_OR_RETURN(workflow::Transition t,
                            workflow::Decide(*c, event, *target, clock->Now()));
-          return uow.Apply(t, c->version());
+          RETURN_IF_ERROR(uow.Apply(t, c->version()));
+          storage::AuditEntry audit = by;
+          audit.case_id = case_id;
+          audit.detail = absl::StrCat("policy version ", c->policy_version(), " -> ", to_version);
+          return uow.AppendAudit(audit).status();
         },
         [&tally, case_id, skipped](absl::Status s) { tally.Done(case_id, *skipped, s); });
   };

@@ -42,17 +42,20 @@ class PolicyEngine {
   absl::StatusOr<v1::Policy> Get(int64_t version) const;
 
   // Stores `policy` (checked by CheckPut) as a new version and makes it
-  // current, unless it is the same as the current one (then `unchanged`).
-  absl::StatusOr<v1::PutPolicyResponse> Put(v1::Policy policy);
+  // current, unless it is the same as the current one (then `unchanged`,
+  // and nothing is recorded). The audit log records `by` with the new
+  // version, in the same transaction.
+  absl::StatusOr<v1::PutPolicyResponse> Put(v1::Policy policy, storage::AuditEntry by);
 
   // Every stored version with its count of open cases, and the current one.
   absl::StatusOr<v1::ListPolicyVersionsResponse> ListVersions() const;
 
   // Moves the cases `request` (checked by CheckMigrate) names to its target
-  // version, one storage command per case; `actor` is recorded on each
-  // event. A case's failure is its own and is counted and listed.
+  // version, one storage command per case; `by`'s principal is recorded on
+  // each event, and `by` in the audit log for each case moved (same
+  // transaction). A case's failure is its own and is counted and listed.
   absl::StatusOr<v1::MigrateCasesResponse> Migrate(const v1::MigrateCasesRequest& request,
-                                                   const std::string& actor);
+                                                   const storage::AuditEntry& by);
 
  private:
   storage::Store* const store_;

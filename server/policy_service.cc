@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "server/audit_engine.h"
 #include "server/rpc_util.h"
 
 namespace collections::server {
@@ -37,8 +38,9 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(grpc::CallbackServerConte
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, policy = request->policy()] {
-    FinishWith(reactor, response, engine_.Put(policy));
+  context_.executor->Schedule([this, reactor, response, policy = request->policy(),
+                               by = AuditEntryFor(*caller, "PutPolicy", 0, "")] {
+    FinishWith(reactor, response, engine_.Put(policy, by));
   });
   return reactor;
 }
@@ -65,9 +67,10 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(grpc::CallbackServerCo
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, request, response, actor = caller->name] {
-    FinishWith(reactor, response, engine_.Migrate(*request, actor));
-  });
+  context_.executor->Schedule(
+      [this, reactor, request, response, by = AuditEntryFor(*caller, "MigrateCases", 0, "")] {
+        FinishWith(reactor, response, engine_.Migrate(*request, by));
+      });
   return reactor;
 }
 

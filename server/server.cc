@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "security/transport.h"
+#include "server/audit_service.h"
 #include "server/case_engine.h"
 #include "server/case_service.h"
 #include "server/daily_aging.h"
@@ -51,6 +52,7 @@ const std::vector<std::string>& CollectionsServiceNames() {
       v1::CaseService::service_full_name(),   v1::TaskService::service_full_name(),
       v1::PlanService::service_full_name(),   v1::LegalService::service_full_name(),
       v1::ReportService::service_full_name(), v1::PolicyService::service_full_name(),
+      v1::AuditService::service_full_name(),
   };
   return *names;
 }
@@ -171,6 +173,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->legal_service_ = std::make_unique<LegalServiceImpl>(context);
   server->report_service_ = std::make_unique<ReportServiceImpl>(context);
   server->policy_service_ = std::make_unique<PolicyServiceImpl>(context);
+  server->audit_service_ = std::make_unique<AuditServiceImpl>(context);
 
   if (!cfg.metrics_listen.empty()) {
     Metrics::Sources sources;
@@ -206,6 +209,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   builder.RegisterService(server->legal_service_.get());
   builder.RegisterService(server->report_service_.get());
   builder.RegisterService(server->policy_service_.get());
+  builder.RegisterService(server->audit_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || selected_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg.listen,
@@ -260,6 +264,7 @@ void Server::Shutdown(absl::Duration grace) {
   legal_service_.reset();
   report_service_.reset();
   policy_service_.reset();
+  audit_service_.reset();
   if (store_ != nullptr) {
     const storage::WriterStats w = store_->writer_stats();
     LogInfo("writer: %d commands in %d commits (largest batch %d), %d failed", w.commands,

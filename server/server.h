@@ -36,6 +36,7 @@ class PlanServiceImpl;
 class LegalServiceImpl;
 class ReportServiceImpl;
 class PolicyServiceImpl;
+class AuditServiceImpl;
 
 // The fully qualified names of the services collectionsd serves (besides
 // grpc.health.v1.Health and grpc.reflection.v1alpha.ServerReflection).
@@ -106,6 +107,7 @@ class Server {
   std::unique_ptr<LegalServiceImpl> legal_service_;
   std::unique_ptr<ReportServiceImpl> report_service_;
   std::unique_ptr<PolicyServiceImpl> policy_service_;
+  std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::string address_;

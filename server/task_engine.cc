@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/case_engine.h"
 #include "server/commands.h"
@@ -108,6 +110,23 @@ absl::Status CheckHolder(storage::UnitOfWork& uow, int64_t task_id, int64_t leas
   return KeyMatches(uow, task_id, lease_key);
 }
 
+// The audit row of a claim that leased `tasks`: their ids and their cases'
+// ids, the case too when they are all of one case. Ids only: the payloads
+// hold the personal data.
+storage::AuditEntry ClaimAudit(storage::AuditEntry entry, const std::vector<v1::Task>& tasks) {
+  std::set<int64_t> cases;
+  std::string task_ids;
+  for (const v1::Task& t : tasks) {
+    cases.insert(t.case_id());
+    absl::StrAppend(&task_ids, task_ids.empty() ? "" : ",", t.task_id());
+  }
+  entry.case_id = cases.size() == 1 ? *cases.begin() : 0;
+  entry.detail =
+      absl::StrCat(tasks.size() == 1 ? "task " : "tasks ", task_ids,
+                   cases.size() == 1 ? " of case " : " of cases ", absl::StrJoin(cases, ","));
+  return entry;
+}
+
 }  // namespace
 
 TaskEngine::TaskEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
@@ -175,6 +194,9 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
           for (v1::Task& t : leased) out.tasks.push_back(std::move(t));
           if (spec.max_tasks == 0 || deferred == 0) break;
           if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
+        }
+        if (!out.tasks.empty() && !args.audit.action.empty()) {
+          RETURN_IF_ERROR(uow.AppendAudit(ClaimAudit(args.audit, out.tasks)).status());
         }
         if (out.tasks.empty()) {
           // Still moving held tasks aside: look again at once, for the

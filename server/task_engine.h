@@ -37,6 +37,11 @@ struct ClaimArgs {
   std::vector<v1::TaskType> types;  // empty: any
   int max_tasks = 1;
   absl::Duration lease;
+  // Who claims, for the audit log: a claim that leases tasks (their
+  // payloads carry phone numbers and addresses) appends this entry, with
+  // the task and case ids as its detail, in the claim's transaction. An
+  // empty action records nothing.
+  storage::AuditEntry audit;
 };
 
 struct Claimed {

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/audit_engine.h"
 #include "server/rpc_util.h"
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
@@ -162,8 +163,12 @@ class ClaimReactor final : public grpc::ServerUnaryReactor {
 class StreamReactor final
     : public grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse> {
  public:
-  StreamReactor(TaskEngine* engine, TaskDispatcher* dispatcher, std::string holder)
-      : engine_(engine), dispatcher_(dispatcher), holder_(std::move(holder)) {
+  StreamReactor(TaskEngine* engine, TaskDispatcher* dispatcher, std::string holder,
+                storage::AuditEntry audit)
+      : engine_(engine),
+        dispatcher_(dispatcher),
+        holder_(std::move(holder)),
+        audit_(std::move(audit)) {
     StartRead(&in_);
   }
 
@@ -235,6 +240,7 @@ class StreamReactor final
       if (!args.ok()) return args.status();
       args_ = *std::move(args);
       args_.worker = holder_;  // leases belong to the authenticated caller
+      args_.audit = audit_;
       started_ = true;
     }
     if (in_.credits() < 0 || credits_ + in_.credits() > kMaxCredits) {
@@ -394,8 +400,9 @@ class StreamReactor final
   absl::Mutex mu_;
   int refs_ ABSL_GUARDED_BY(mu_) = 1;  // gRPC's, until OnDone
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  const std::string holder_;  // the authenticated caller
-  ClaimArgs args_;            // set once by the first message, before any claim
+  const std::string holder_;         // the authenticated caller
+  const storage::AuditEntry audit_;  // each batch it is handed is recorded as this
+  ClaimArgs args_;                   // set once by the first message, before any claim
   int64_t credits_ ABSL_GUARDED_BY(mu_) = 0;
   bool claiming_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t wait_id_ ABSL_GUARDED_BY(mu_) = 0;
@@ -422,6 +429,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(grpc::CallbackServerContex
   // The lease belongs to the authenticated caller, not to the worker_id it
   // names: only that principal may complete, fail, extend or release it.
   args->worker = caller->name;
+  args->audit = AuditEntryFor(*caller, "ClaimTasks", 0, "");
   absl::Duration wait = absl::ZeroDuration();
   if (request->has_wait()) {
     absl::StatusOr<absl::Duration> w = workflow::DurationFromProto(request->wait(), "wait");
@@ -446,7 +454,8 @@ TaskServiceImpl::StreamTasks(grpc::CallbackServerContext* context) {
         grpc::ServerBidiReactor<v1::StreamTasksRequest, v1::StreamTasksResponse>>(
         ToGrpcStatus(caller.status()));
   }
-  return new StreamReactor(context_.tasks, context_.task_dispatcher, caller->name);
+  return new StreamReactor(context_.tasks, context_.task_dispatcher, caller->name,
+                           AuditEntryFor(*caller, "StreamTasks", 0, ""));
 }
 
 grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerContext* context,

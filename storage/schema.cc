@@ -312,6 +312,28 @@ const std::vector<Migration>& Migrations() {
                 borrower_id TEXT PRIMARY KEY,
                 locked_at_us BIGINT NOT NULL))",
        }},
+      {8,
+       "the audit log: append-only, each row hash-chained to the one before",
+       {
+           // Written only by INSERT (AppendAudit); nothing updates or
+           // deletes a row. id is 1, 2, 3, ... without gaps; hash is the
+           // lowercase hex SHA-256 of the row's canonical encoding
+           // (storage/audit.h), previous_hash the hash of row id - 1.
+           R"(CREATE TABLE audit_log (
+                id BIGINT PRIMARY KEY,
+                recorded_at_us BIGINT NOT NULL,
+                principal TEXT NOT NULL,
+                certificate TEXT NOT NULL,
+                peer TEXT NOT NULL,
+                action TEXT NOT NULL,
+                case_id BIGINT NOT NULL,
+                detail TEXT NOT NULL,
+                previous_hash TEXT NOT NULL,
+                hash TEXT NOT NULL))",
+           "CREATE INDEX audit_log_principal ON audit_log (principal, id)",
+           "CREATE INDEX audit_log_case ON audit_log (case_id, id)",
+           "CREATE INDEX audit_log_time ON audit_log (recorded_at_us, id)",
+       }},
       {9,
        "idempotency: request digests and expiry; tasks: unguessable lease keys",
        {

@@ -37,6 +37,7 @@
 #include "collections/v1/plan_service.pb.h"
 #include "collections/v1/policy.pb.h"
 #include "collections/v1/task.pb.h"
+#include "storage/audit.h"
 #include "workflow/compliance.h"
 #include "workflow/state_machine.h"
 
@@ -281,6 +282,16 @@ class Store {
   // NOT_FOUND until SetBusinessDate has run once.
   absl::StatusOr<absl::CivilDay> BusinessDate();
 
+  // --- The audit log (storage/audit.h) -------------------------------------
+  // Records matching `filter`, in id order, at most filter.limit.
+  absl::StatusOr<std::vector<AuditRecord>> ListAuditRecords(const AuditFilter& filter);
+  // Reads the whole log in id order and recomputes the chain: stops at the
+  // first row whose hash does not match its contents (edited), whose id does
+  // not follow the one before (deleted) or whose previous hash is not the
+  // hash of the row before (deleted or replaced). A log cut off at its end
+  // verifies: compare last_id/last_hash with a head recorded elsewhere.
+  absl::StatusOr<AuditVerification> VerifyAuditChain();
+
  private:
   friend class StoreInternals;  // storage/'s own hooks (store_internal.h)
   class Impl;
@@ -445,6 +456,12 @@ class UnitOfWork {
   // NOT_FOUND until set once.
   virtual absl::StatusOr<absl::CivilDay> BusinessDate() = 0;
   virtual absl::Status SetBusinessDate(absl::CivilDay day) = 0;
+
+  // --- The audit log -------------------------------------------------------
+  // Appends `entry` as the next row of the audit chain, stamped with the
+  // store's clock (StoreOptions::now), and returns its id. The row commits
+  // or rolls back with the rest of the unit of work.
+  virtual absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) = 0;
 };
 
 }  // namespace collections::storage

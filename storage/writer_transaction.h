@@ -94,6 +94,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(int64_t version) override;
   absl::StatusOr<absl::CivilDay> BusinessDate() override;
   absl::Status SetBusinessDate(absl::CivilDay day) override;
+  // The audit log (audit_log.cc).
+  absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
   // Runs one step of a report snapshot on the writer's session (see
   // store_internal.h's RunReportStep).
   absl::Status RunReportStep(const std::function<void(soci::session&, Backend)>& step);

@@ -242,6 +242,12 @@ absl::Status ValidatePolicy(const v1::Policy& p) {
   if (p.intake().max_as_of_days_ahead() < 0 || p.intake().max_as_of_days_ahead() > 366) {
     return Invalid("intake.max_as_of_days_ahead must be 0..366 (0: the default, 31)");
   }
+  if (p.audit().retention_years() < 0 || p.audit().retention_years() > 100 ||
+      (p.audit().retention_years() > 0 && p.audit().retention_years() < 5)) {
+    return Invalid(
+        "audit.retention_years must be 5..100 (0: the default, 5): audit records are kept at "
+        "least five years");
+  }
   if (p.case_file().max_notes_per_day() < 0 || p.case_file().max_notes_per_day() > 1000) {
     return Invalid("case_file.max_notes_per_day must be 0..1000 (0: the default, 50)");
   }
@@ -258,6 +264,10 @@ int MaxAsOfDaysAhead(const v1::Policy& policy) {
 
 int MaxNotesPerDay(const v1::Policy& policy) {
   return policy.case_file().max_notes_per_day() > 0 ? policy.case_file().max_notes_per_day() : 50;
+}
+
+int AuditRetentionYears(const v1::Policy& policy) {
+  return policy.audit().retention_years() > 0 ? policy.audit().retention_years() : 5;
 }
 
 const v1::Policy& DefaultPolicy() {

@@ -28,6 +28,8 @@ absl::string_view DefaultPolicyText();
 int MaxYearsOverdue(const v1::Policy& policy);   // default 30
 int MaxAsOfDaysAhead(const v1::Policy& policy);  // default 31
 int MaxNotesPerDay(const v1::Policy& policy);    // default 50
+// AuditRules: the years an audit record is kept at least.
+int AuditRetentionYears(const v1::Policy& policy);  // default 5
 
 // The entry for `case_class`; the policy must be valid.
 const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy, v1::CaseClass case_class);

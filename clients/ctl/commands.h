@@ -82,6 +82,12 @@ int PolicyMigrate(Run& run);
 
 int DateAdvance(Run& run);
 
+// --- The audit log (audit_commands.cc) ---
+
+int AuditList(Run& run);
+// Exit 0 when the chain is intact, kRefused (1) naming the first broken row.
+int AuditVerify(Run& run);
+
 }  // namespace collections::ctl
 
 #endif  // COLLECTIONS_CLIENTS_CTL_COMMANDS_H_

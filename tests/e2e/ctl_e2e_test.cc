@@ -37,6 +37,8 @@
 #include "collections/v1/plan_service.grpc.pb.h"
 #include "collections/v1/report_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
+#include "soci/soci.h"
+#include "soci/sqlite3/soci-sqlite3.h"
 #include "tests/e2e/collectionsd_process.h"
 #include "tests/service/test_env.h"
 
@@ -52,6 +54,7 @@ namespace {
 
 using testing::Collectionsd;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string Day(absl::CivilDay d) {
   return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
@@ -609,6 +612,39 @@ TEST_F(CtlEndToEnd, CaseShowPagesThroughALongHistory) {
   Ran recent = Ctl({"case", "show", absl::StrCat("--case=", id), "--events=5", "--page_size=7"});
   ASSERT_EQ(recent.exit, 0) << recent.err;
   EXPECT_THAT(recent.out, HasSubstr("the last 5 of 51 events"));
+}
+
+// The audit log through the CLI: `audit verify` exits 0 while the chain is
+// intact and 1 naming the row once a row is edited in the database behind
+// the server's back; `audit list` filters by principal and case.
+TEST_F(CtlEndToEnd, AuditVerifyNamesTheFirstBrokenRow) {
+  // Rows: the start-up policy, the set-up's date run (no move: no row),
+  // three moves of the business date.
+  for (int k = 1; k <= 3; ++k) ASSERT_NO_FATAL_FAILURE(AdvanceTo(k));
+  Ran listed = Ctl({"audit", "list", "--principal=operator", "--format=csv"});
+  ASSERT_EQ(listed.exit, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("AdvanceBusinessDate"));
+  EXPECT_THAT(listed.out, HasSubstr("127.0.0.1"));
+  EXPECT_THAT(listed.out, Not(HasSubstr("StartupPolicy")));  // system:startup's
+  Ran nobody = Ctl({"audit", "list", "--principal=nobody", "--format=json"});
+  ASSERT_EQ(nobody.exit, 0) << nobody.err;
+  EXPECT_THAT(nobody.out, Not(HasSubstr("AdvanceBusinessDate")));
+  Ran bad = Ctl({"audit", "list", "--from=yesterday"});
+  EXPECT_EQ(bad.exit, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--from"));
+
+  Ran intact = Ctl({"audit", "verify"});
+  EXPECT_EQ(intact.exit, 0) << intact.err;
+  EXPECT_THAT(intact.out, HasSubstr("yes"));
+
+  {
+    soci::session sql(soci::sqlite3, absl::StrCat("db=", dir_->path(), "/c.db timeout=5"));
+    sql << "UPDATE audit_log SET detail = 'business date moved by nobody' WHERE id = 3";
+  }
+  Ran broken = Ctl({"audit", "verify"});
+  EXPECT_EQ(broken.exit, 1) << broken.out << broken.err;
+  EXPECT_THAT(broken.err, HasSubstr("broken at row 3 (edited)"));
+  EXPECT_THAT(broken.out, HasSubstr("row 3 was edited"));
 }
 
 }  // namespace

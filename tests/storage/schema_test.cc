@@ -77,6 +77,7 @@ TEST_P(StoreTest, PaymentsRecordTheirUnallocatedPartForReportsAndOldRowsMigrate)
   *sql << "ALTER TABLE report_events DROP COLUMN unallocated_fen";
   *sql << "DROP TABLE contact_borrowers";
   *sql << "ALTER TABLE contacts DROP COLUMN ended";
+  *sql << "DROP TABLE audit_log";
   *sql << "DELETE FROM schema_migrations WHERE version >= 6";
   OpenStore();
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());

@@ -30,6 +30,23 @@ TEST(Policy, ShippedDefaultReproducesTheStrategy) {
   EXPECT_EQ(p.intake().max_years_overdue(), 30);
   EXPECT_EQ(p.intake().max_as_of_days_ahead(), 31);
   EXPECT_EQ(p.case_file().max_notes_per_day(), 50);
+  EXPECT_EQ(AuditRetentionYears(p), 5);
+}
+
+// Audit records are kept five years at least: the default, and the least a
+// policy may ask.
+TEST(Policy, AuditRetentionIsFiveYearsAtLeast) {
+  v1::Policy p = DefaultPolicy();
+  p.mutable_audit()->set_retention_years(0);
+  EXPECT_TRUE(ValidatePolicy(p).ok());
+  EXPECT_EQ(AuditRetentionYears(p), 5);
+  p.mutable_audit()->set_retention_years(7);
+  EXPECT_TRUE(ValidatePolicy(p).ok());
+  EXPECT_EQ(AuditRetentionYears(p), 7);
+  p.mutable_audit()->set_retention_years(4);
+  absl::Status s = ValidatePolicy(p);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("at least five years"), absl::string_view::npos) << s;
 }
 
 TEST(Policy, SyntaxErrorsNameTheLine) {
@@ -120,7 +137,13 @@ INSTANTIATE_TEST_SUITE_P(
                "case_file.max_notes_per_day"},
         Broken{"notesPerDayOver1000",
                [](v1::Policy& p) { p.mutable_case_file()->set_max_notes_per_day(1001); },
-               "case_file.max_notes_per_day"}),
+               "case_file.max_notes_per_day"},
+        Broken{"auditRetentionFourYears",
+               [](v1::Policy& p) { p.mutable_audit()->set_retention_years(4); },
+               "audit.retention_years"},
+        Broken{"auditRetentionNegative",
+               [](v1::Policy& p) { p.mutable_audit()->set_retention_years(-1); },
+               "audit.retention_years"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace
