@@ -71,6 +71,10 @@ ABSL_FLAG(std::string, metrics_listen, "",
 ABSL_FLAG(std::string, log_format, "text",
           "Log lines as \"text\" (time, level, message) or \"json\" (one JSON "
           "object per line: time, level, msg) for log collectors.");
+ABSL_FLAG(int, daily_aging_max_days, 3,
+          "The most days daily aging moves the business date by itself at once "
+          "(catching up after an outage); a larger gap (a wall clock that jumped) "
+          "waits for an administrator's AdvanceBusinessDate.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe level logged: debug, info, warning, error.");
 
@@ -179,6 +183,11 @@ int main(int argc, char** argv) {
   config.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   config.insecure_listen = absl::GetFlag(FLAGS_insecure_listen);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.daily_aging_max_days = absl::GetFlag(FLAGS_daily_aging_max_days);
+  if (config.daily_aging_max_days < 1) {
+    LogError("--daily_aging_max_days must be at least 1");
+    return 2;
+  }
   {
     const std::string at = absl::GetFlag(FLAGS_daily_aging_time);
     int hour = 0, minute = 0;

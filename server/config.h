@@ -32,6 +32,9 @@ struct ServerConfig {
   // Local minute of the day at which the business date moves on by itself
   // (60 = 01:00); negative: never (only AdvanceBusinessDate moves it).
   int daily_aging_minute = 60;
+  // How many days daily aging moves the business date by itself at once; a
+  // larger gap waits for an administrator's AdvanceBusinessDate.
+  int daily_aging_max_days = 3;
   // How long an idempotent answer (a request_id's first answer) is kept; a
   // retry within it gets that answer again. Older ones are purged by each
   // business-date run (daily aging or AdvanceBusinessDate). Positive.

@@ -29,7 +29,7 @@ namespace collections::server {
 
 class DailyAging {
  public:
-  static constexpr int kDefaultMaxCatchUpDays = 7;
+  static constexpr int kDefaultMaxCatchUpDays = 3;
 
   DailyAging(CaseEngine* engine, const Clock* clock, absl::TimeZone zone, int minute_of_day,
              int max_catch_up_days = kDefaultMaxCatchUpDays)

@@ -153,8 +153,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       std::make_unique<TaskEngine>(server->store_.get(), server->clock_.get(),
                                    server->policies_.get(), server->case_engine_.get());
   if (cfg.daily_aging_minute >= 0) {
-    server->daily_aging_ = std::make_unique<DailyAging>(
-        server->case_engine_.get(), server->clock_.get(), zone, cfg.daily_aging_minute);
+    server->daily_aging_ =
+        std::make_unique<DailyAging>(server->case_engine_.get(), server->clock_.get(), zone,
+                                     cfg.daily_aging_minute, cfg.daily_aging_max_days);
   }
 
   ServiceContext context;
