@@ -13,6 +13,7 @@
 #include "common/status_macros.h"
 #include "soci/soci.h"
 #include "storage/audit.h"
+#include "storage/prepared_statements.h"
 #include "storage/sql.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
@@ -95,14 +96,13 @@ absl::StatusOr<int64_t> WriterConnection::Transaction::AppendAudit(const AuditEn
     if (w_.backend_ == Backend::kPostgres) {
       w_.sql_ << "SELECT pg_advisory_xact_lock(" << kAuditLockKey << ")";
     }
+    // Both statements are prepared once per connection (prepared_statements.h).
+    Statements& s = s_;
     long long last_id = 0;
-    std::string last_hash;
-    soci::statement st =
-        (w_.sql_.prepare << "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
-         soci::into(last_id), soci::into(last_hash));
-    if (!FetchOne(st)) {
-      last_id = 0;
-      last_hash = kAuditGenesisHash;
+    std::string last_hash = kAuditGenesisHash;
+    if (FetchOne(s.last_audit)) {
+      last_id = s.a_last_id;
+      last_hash = s.a_last_hash;
     }
     AuditRecord r;
     r.id = last_id + 1;
@@ -111,13 +111,17 @@ absl::StatusOr<int64_t> WriterConnection::Transaction::AppendAudit(const AuditEn
     r.entry = entry;
     r.previous_hash = last_hash;
     r.hash = AuditHash(r);
-    const long long id = r.id, at = absl::ToUnixMicros(r.recorded_at), case_id = entry.case_id;
-    w_.sql_ << "INSERT INTO audit_log (id, recorded_at_us, principal, certificate, peer, action, "
-               "case_id, detail, previous_hash, hash) VALUES (:id, :at, :principal, :certificate, "
-               ":peer, :action, :case_id, :detail, :previous_hash, :hash)",
-        soci::use(id), soci::use(at), soci::use(entry.principal), soci::use(entry.certificate),
-        soci::use(entry.peer), soci::use(entry.action), soci::use(case_id), soci::use(entry.detail),
-        soci::use(r.previous_hash), soci::use(r.hash);
+    s.a_id = r.id;
+    s.a_at_us = absl::ToUnixMicros(r.recorded_at);
+    s.a_principal = entry.principal;
+    s.a_certificate = entry.certificate;
+    s.a_peer = entry.peer;
+    s.a_action = entry.action;
+    s.a_case_id = entry.case_id;
+    s.a_detail = entry.detail;
+    s.a_previous_hash = r.previous_hash;
+    s.a_hash = r.hash;
+    s.insert_audit.execute(true);
     return r.id;
   });
 }

@@ -305,6 +305,17 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                    soci::use(ct_day_us), soci::use(ct_day_us), soci::use(ct_day_us),
                    soci::use(ct_borrower), soci::use(ct_week_us), soci::into(ct_today),
                    soci::into(ct_connected), soci::into(ct_week), soci::into(ct_unreported))),
+      last_audit((Prepare(sql, b, "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"),
+                  soci::into(a_last_id), soci::into(a_last_hash))),
+      insert_audit((Prepare(sql, b,
+                            "INSERT INTO audit_log (id, recorded_at_us, principal, certificate, "
+                            "peer, action, case_id, detail, previous_hash, hash) VALUES (:id, "
+                            ":at, :principal, :certificate, :peer, :action, :case_id, :detail, "
+                            ":previous_hash, :hash)"),
+                    soci::use(a_id), soci::use(a_at_us), soci::use(a_principal),
+                    soci::use(a_certificate), soci::use(a_peer), soci::use(a_action),
+                    soci::use(a_case_id), soci::use(a_detail), soci::use(a_previous_hash),
+                    soci::use(a_hash))),
       report_facts(sql, b) {
   if (b == Backend::kSqlite) {
     savepoint = std::make_unique<soci::statement>(sql.prepare << "SAVEPOINT command");

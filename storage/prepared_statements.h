@@ -89,6 +89,12 @@ struct WriterConnection::Statements {
   std::string ct_borrower;
   long long ct_today = 0, ct_connected = 0, ct_week = 0, ct_unreported = 0, ct_connected_flag = 0;
 
+  // The audit log's last row and the row appended after it.
+  long long a_last_id = 0;
+  std::string a_last_hash;
+  long long a_id = 0, a_at_us = 0, a_case_id = 0;
+  std::string a_principal, a_certificate, a_peer, a_action, a_detail, a_previous_hash, a_hash;
+
   // --- Statements -----------------------------------------------------------
   soci::statement load_case, load_case_by_loan, insert_case, update_case;
   soci::statement insert_event;
@@ -101,6 +107,7 @@ struct WriterConnection::Statements {
   soci::statement allocate_ids, set_next_id;
   soci::statement find_response, save_response;
   soci::statement insert_contact, end_contact, delete_contact, lock_borrower, count_calls;
+  soci::statement last_audit, insert_audit;
   ReportFactWriter report_facts;  // rows for the reports, with each transition
   // Group-commit control, run around every command of a batch: prepared
   // once on SQLite (null on PostgreSQL, which runs them as plain statements).
