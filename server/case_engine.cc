@@ -468,6 +468,11 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
   DayCounts counts;
   // The current day first: it finishes a run that a crash interrupted.
   for (absl::CivilDay day = current; day <= to; ++day) {
+    if (stopping_.load()) {
+      return absl::UnavailableError(absl::StrCat(
+          "the server is shutting down: the business date is ", workflow::FormatDay(BusinessDate()),
+          ", not yet ", workflow::FormatDay(to), "; ask again once it is back"));
+    }
     if (day > current) {
       storage::AuditEntry audit = by;
       audit.detail = absl::StrCat("business date ", workflow::FormatDay(day - 1), " -> ",

@@ -70,8 +70,15 @@ class CaseEngine {
   // in its detail, in the same transaction as the new date.
   // Then purges the idempotent answers older than the retention (by the
   // clock), so that the table stops growing.
+  //
+  // After Stop() it moves no further day: the days done stay done, and the
+  // call answers UNAVAILABLE naming where it stopped (call again, or let
+  // the next start resume), so that a long move never holds a shutdown
+  // past its grace.
   absl::StatusOr<v1::AdvanceBusinessDateResponse> AdvanceTo(absl::CivilDay to,
                                                             const storage::AuditEntry& by);
+  // For shutdown: any running or later AdvanceTo stops before its next day.
+  void Stop() { stopping_.store(true); }
 
  private:
   struct DayCounts {
@@ -93,6 +100,7 @@ class CaseEngine {
   const absl::Duration idempotency_retention_;
 
   absl::Mutex aging_mu_;  // one AdvanceTo at a time
+  std::atomic<bool> stopping_{false};
   mutable absl::Mutex date_mu_;
   absl::CivilDay business_date_ ABSL_GUARDED_BY(date_mu_);
 };

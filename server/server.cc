@@ -248,6 +248,9 @@ void Server::Shutdown(absl::Duration grace) {
     }
     // Waiting claims answer now (empty) instead of holding the grace period.
     if (task_dispatcher_ != nullptr) task_dispatcher_->Stop();
+    // A long AdvanceBusinessDate stops between days instead of outliving
+    // the grace period.
+    if (case_engine_ != nullptr) case_engine_->Stop();
     if (handoff_notifier_ != nullptr) handoff_notifier_->Stop();
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
     grpc_server_->Wait();

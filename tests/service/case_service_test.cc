@@ -618,6 +618,20 @@ TEST_P(CaseServiceTest, TheServerAdvancesTheBusinessDateAtTheConfiguredLocalTime
   EXPECT_EQ(server_->cases()->BusinessDate(), kToday + 4);
 }
 
+// A shutdown stops a long move between days: the days done stay done and
+// the caller hears where it stopped.
+TEST_P(CaseServiceTest, AShutdownStopsALongDateMoveBetweenDays) {
+  Import({Record("STOP", 30, 1000 * CNY)});
+  server_->cases()->Stop();
+  storage::AuditEntry by;
+  by.principal = "ada";
+  by.action = "AdvanceBusinessDate";
+  auto moved = server_->cases()->AdvanceTo(kToday + 300, by);
+  EXPECT_EQ(moved.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(moved.status().message()), HasSubstr("shutting down"));
+  EXPECT_EQ(server_->cases()->BusinessDate(), kToday);
+}
+
 COLLECTIONS_INSTANTIATE_BACKENDS(CaseServiceTest);
 
 }  // namespace
