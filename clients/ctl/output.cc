@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json_text.h"
 
 namespace collections::ctl {
 namespace {
@@ -165,35 +166,7 @@ std::string DisplayText(const Column& column, const Cell& cell) {
 
 std::string DisplayHeader(const Column& column) { return Header(column, Format::kTable); }
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string JsonString(const std::string& s) { return absl::StrCat("\"", JsonEscaped(s), "\""); }
 
 bool Render(const Document& doc, Format format, const std::string& section, std::ostream& out,
             std::string* error) {
