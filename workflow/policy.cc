@@ -34,19 +34,6 @@ absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("invalid policy: ", what));
 }
 
-int StageRank(v1::Stage s) {
-  switch (s) {
-    case v1::STAGE_REMINDER:
-      return 1;
-    case v1::STAGE_COUNSELLING:
-      return 2;
-    case v1::STAGE_LEGAL_ACTION:
-      return 3;
-    default:
-      return 0;
-  }
-}
-
 absl::Status ValidateAction(const v1::Action& a, absl::string_view where) {
   if (a.task_type() == v1::TASK_TYPE_UNSPECIFIED || !v1::TaskType_IsValid(a.task_type())) {
     return Invalid(absl::StrCat(where, ": task_type is required"));
@@ -282,6 +269,19 @@ const v1::Policy& DefaultPolicy() {
     return new v1::Policy(*std::move(parsed));
   }();
   return *policy;
+}
+
+int StageRank(v1::Stage s) {
+  switch (s) {
+    case v1::STAGE_REMINDER:
+      return 1;
+    case v1::STAGE_COUNSELLING:
+      return 2;
+    case v1::STAGE_LEGAL_ACTION:
+      return 3;
+    default:
+      return 0;
+  }
 }
 
 const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy, v1::CaseClass case_class) {

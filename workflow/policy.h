@@ -32,6 +32,11 @@ int MaxNotesPerDay(const v1::Policy& policy);    // default 50
 int AuditRetentionYears(const v1::Policy& policy);  // default 5
 
 // The entry for `case_class`; the policy must be valid.
+// Where a stage stands in the escalation order (reminder 1, counselling 2,
+// legal action 3); 0 for the stages outside it. Class policies may only
+// escalate, and an open case only moves up.
+int StageRank(v1::Stage stage);
+
 const v1::ClassPolicy& ClassPolicyFor(const v1::Policy& policy, v1::CaseClass case_class);
 
 }  // namespace collections::workflow

@@ -10,27 +10,6 @@
 #include "workflow/policy.h"
 #include "workflow/transition_internal.h"
 
-namespace collections::workflow::internal {}  // namespace collections::workflow::internal
-
-namespace collections::workflow::internal {
-namespace {
-
-int StageRank(v1::Stage s) {
-  switch (s) {
-    case v1::STAGE_REMINDER:
-      return 1;
-    case v1::STAGE_COUNSELLING:
-      return 2;
-    case v1::STAGE_LEGAL_ACTION:
-      return 3;
-    default:
-      return 0;
-  }
-}
-
-}  // namespace
-}  // namespace collections::workflow::internal
-
 namespace collections::workflow::internal {
 
 std::string StageName(v1::Stage s) { return v1::Stage_Name(s); }
