@@ -88,8 +88,7 @@ absl::Status HeldBy(const v1::Task& task, const std::string& holder) {
 // The holder presents the lease's secret: compared in constant time, and
 // never repeated in the answer. A lease taken before lease keys existed has
 // none and is checked by its token as before.
-absl::Status KeyMatches(storage::UnitOfWork& uow, int64_t task_id, const std::string& presented) {
-  ASSIGN_OR_RETURN(std::string stored, uow.LeaseKey(task_id));
+absl::Status KeyMatches(int64_t task_id, const std::string& stored, const std::string& presented) {
   if (stored.empty()) return absl::OkStatus();
   if (presented.size() == stored.size() &&
       CRYPTO_memcmp(presented.data(), stored.data(), stored.size()) == 0) {
@@ -101,13 +100,16 @@ absl::Status KeyMatches(storage::UnitOfWork& uow, int64_t task_id, const std::st
 }
 
 // The lease check (with ExplainLeaseError's answers), then HeldBy, then the
-// lease key.
-absl::Status CheckHolder(storage::UnitOfWork& uow, int64_t task_id, int64_t lease_token,
-                         const std::string& lease_key, const std::string& holder, absl::Time now) {
-  absl::StatusOr<v1::Task> leased = uow.CheckLease(task_id, lease_token, now);
+// lease key: one read of the task. Returns the task as leased.
+absl::StatusOr<v1::Task> CheckHolder(storage::UnitOfWork& uow, int64_t task_id, int64_t lease_token,
+                                     const std::string& lease_key, const std::string& holder,
+                                     absl::Time now) {
+  std::string stored_key;
+  absl::StatusOr<v1::Task> leased = uow.CheckLease(task_id, lease_token, now, &stored_key);
   if (!leased.ok()) return ExplainLeaseError(uow, task_id, lease_token, leased.status());
   RETURN_IF_ERROR(HeldBy(*leased, holder));
-  return KeyMatches(uow, task_id, lease_key);
+  RETURN_IF_ERROR(KeyMatches(task_id, stored_key, lease_key));
+  return leased;
 }
 
 // The audit row of a claim that leased `tasks`: their ids and their cases'
@@ -252,7 +254,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
         }
         const absl::Time now = clock_->Now();
         RETURN_IF_ERROR(
-            CheckHolder(uow, id, request.lease_token(), request.lease_key(), holder, now));
+            CheckHolder(uow, id, request.lease_token(), request.lease_key(), holder, now).status());
         absl::StatusOr<v1::Task> task =
             uow.CompleteTask(id, request.lease_token(), request.outcome(), now);
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
@@ -318,15 +320,13 @@ void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,
           storage::UnitOfWork& uow, v1::FailTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         const absl::Time now = clock_->Now();
-        absl::StatusOr<v1::Task> leased = uow.CheckLease(id, request.lease_token(), now);
-        if (!leased.ok()) return ExplainLeaseError(uow, id, request.lease_token(), leased.status());
-        RETURN_IF_ERROR(HeldBy(*leased, holder));
-        RETURN_IF_ERROR(KeyMatches(uow, id, request.lease_key()));
-        ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(leased->case_id()));
-        if (!c) return absl::InternalError(absl::StrCat("case ", leased->case_id(), " is missing"));
+        ASSIGN_OR_RETURN(v1::Task leased, CheckHolder(uow, id, request.lease_token(),
+                                                      request.lease_key(), holder, now));
+        ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(leased.case_id()));
+        if (!c) return absl::InternalError(absl::StrCat("case ", leased.case_id(), " is missing"));
         ASSIGN_OR_RETURN(const v1::Policy* policy, policies_->Get(c->policy_version()));
         const v1::TaskRules& rules = policy->tasks();
-        const int attempts = leased->attempts();
+        const int attempts = leased.attempts();
         const bool incident = attempts >= rules.max_attempts();
         // The policy's backoff doubles per attempt, at most a day.
         const absl::Duration backoff = std::min(absl::Seconds(rules.retry_backoff_seconds()) *
@@ -377,7 +377,8 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request, const std::string& holde
           storage::UnitOfWork& uow, v1::ExtendLeaseResponse& out) -> absl::Status {
         const absl::Time now = clock_->Now();
         RETURN_IF_ERROR(CheckHolder(uow, request.task_id(), request.lease_token(),
-                                    request.lease_key(), holder, now));
+                                    request.lease_key(), holder, now)
+                            .status());
         absl::StatusOr<v1::Task> task =
             uow.ExtendLease(request.task_id(), request.lease_token(), now + by, now);
         if (!task.ok()) {
@@ -400,8 +401,9 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request, const std::string& hold
       [this, request = std::move(request), holder](storage::UnitOfWork& uow,
                                                    v1::ReleaseTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
-        RETURN_IF_ERROR(CheckHolder(uow, id, request.lease_token(), request.lease_key(), holder,
-                                    clock_->Now()));
+        RETURN_IF_ERROR(
+            CheckHolder(uow, id, request.lease_token(), request.lease_key(), holder, clock_->Now())
+                .status());
         absl::StatusOr<v1::Task> task = uow.ReleaseTask(id, request.lease_token(), clock_->Now());
         if (!task.ok()) return ExplainLeaseError(uow, id, request.lease_token(), task.status());
         // Nobody was contacted: the caps must not count it.

@@ -52,13 +52,16 @@ struct TaskRow {
   long long lease_expires_us = 0;
   std::string payload;
   std::string hold_reason;
+  // The secret of the latest lease ('' before schema version 9). Never put
+  // in a v1::Task by TaskFromRow: only a claim hands it out.
+  std::string lease_key;
 };
 
 // The columns TaskRow reads, in its order.
 inline constexpr char kTaskColumns[] =
     "task_id, case_id, task_type, queue, state, priority, not_before_us, "
     "deadline_us, attempts, lease_owner, lease_token, lease_expires_us, "
-    "payload, hold_reason";
+    "payload, hold_reason, lease_key";
 
 absl::Status TaskFromRow(const TaskRow& row, v1::Task* task);
 

@@ -61,7 +61,7 @@ void IntoTaskRow(Q& q, TaskRow& row) {
       soci::into(row.queue), soci::into(row.state), soci::into(row.priority),
       soci::into(row.not_before_us), soci::into(row.deadline_us), soci::into(row.attempts),
       soci::into(row.lease_owner), soci::into(row.lease_token), soci::into(row.lease_expires_us),
-      soci::into(row.payload), soci::into(row.hold_reason);
+      soci::into(row.payload), soci::into(row.hold_reason), soci::into(row.lease_key);
 }
 
 }  // namespace collections::storage

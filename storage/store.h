@@ -342,13 +342,12 @@ class UnitOfWork {
   virtual absl::StatusOr<std::vector<v1::Task>> ClaimTasks(const ClaimSpec& spec) = 0;
   // The task as leased under `lease_token`: NOT_FOUND for an unknown task;
   // FAILED_PRECONDITION when it is not leased, the token is stale or the
-  // lease expired before `now`.
-  virtual absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
-                                              absl::Time now) = 0;
-  // The secret of the task's latest lease, as ClaimTasks generated it (''
-  // for a lease taken before schema version 9, or a task never leased).
-  // The caller compares it with what a holder presents.
-  virtual absl::StatusOr<std::string> LeaseKey(int64_t task_id) = 0;
+  // lease expired before `now`. `lease_key` (when not null) receives the
+  // secret of that lease, as ClaimTasks generated it ('' for a lease taken
+  // before schema version 9), for the caller to compare with what the
+  // holder presents; it is read with the task, in the same statement.
+  virtual absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token, absl::Time now,
+                                              std::string* lease_key) = 0;
   // The following check the lease like CheckLease first.
   // COMPLETED, with its outcome; returns the task as it was leased.
   virtual absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,

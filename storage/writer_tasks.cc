@@ -125,24 +125,15 @@ absl::StatusOr<std::vector<v1::Task>> WriterConnection::Transaction::ClaimTasks(
   });
 }
 
-absl::StatusOr<std::string> WriterConnection::Transaction::LeaseKey(int64_t task_id) {
-  return Guard("lease key", [&]() -> absl::StatusOr<std::string> {
-    const long long id = task_id;
-    std::string key;
-    soci::indicator ind = soci::i_ok;
-    w_.sql_ << "SELECT lease_key FROM tasks WHERE task_id = :id", soci::use(id),
-        soci::into(key, ind);
-    if (!w_.sql_.got_data()) {
-      return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
-    }
-    return ind == soci::i_ok ? key : std::string();
-  });
-}
-
 absl::StatusOr<v1::Task> WriterConnection::Transaction::CheckLease(int64_t task_id,
                                                                    int64_t lease_token,
-                                                                   absl::Time now) {
-  return Guard("check lease", [&] { return Leased(task_id, lease_token, now); });
+                                                                   absl::Time now,
+                                                                   std::string* lease_key) {
+  return Guard("check lease", [&]() -> absl::StatusOr<v1::Task> {
+    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
+    if (lease_key != nullptr) *lease_key = s_.t_out.lease_key;  // the row Leased read
+    return task;
+  });
 }
 
 absl::StatusOr<v1::Task> WriterConnection::Transaction::CompleteTask(int64_t task_id,

@@ -49,9 +49,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // --- Tasks, contacts and call counts (writer_tasks.cc) --------------------
   absl::StatusOr<std::optional<v1::Task>> LoadTask(int64_t task_id) override;
   absl::StatusOr<std::vector<v1::Task>> ClaimTasks(const ClaimSpec& spec) override;
-  absl::StatusOr<std::string> LeaseKey(int64_t task_id) override;
-  absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token,
-                                      absl::Time now) override;
+  absl::StatusOr<v1::Task> CheckLease(int64_t task_id, int64_t lease_token, absl::Time now,
+                                      std::string* lease_key) override;
   absl::StatusOr<v1::Task> CompleteTask(int64_t task_id, int64_t lease_token,
                                         const v1::TaskOutcome& outcome, absl::Time now) override;
   absl::StatusOr<v1::Task> ReturnTask(int64_t task_id, int64_t lease_token, absl::Time not_before,

@@ -124,7 +124,7 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
   EXPECT_EQ(leased[0].lease_token(), 2);  // a new token fences off w1
   EXPECT_EQ(leased[0].attempts(), 2);
   EXPECT_EQ(write([&](UnitOfWork& u) {
-              return u.CheckLease(1, 1, kNow + absl::Hours(2)).status();
+              return u.CheckLease(1, 1, kNow + absl::Hours(2), nullptr).status();
             }).code(),
             absl::StatusCode::kFailedPrecondition);
 
