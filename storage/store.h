@@ -87,6 +87,18 @@ struct StoreOptions {
   // Called on the writer thread after a commit that created handoffs, so
   // that waiting StreamHandoffs streams look again. Must not block.
   std::function<void()> on_handoffs;
+  // Most commands waiting for the writer; past it Submit answers
+  // RESOURCE_EXHAUSTED at once (the caller should back off and retry)
+  // instead of queueing without end. 0: no bound.
+  int max_queued_commands = 0;
+  // Called after each group commit with what it says about the database's
+  // health: OK when a commit succeeded; the error when the transaction
+  // failed (commit, begin, lost connection) or when every command of it
+  // failed with a database error (INTERNAL or UNAVAILABLE: disk full, I/O
+  // error). Not called for batches whose commands all failed for their own
+  // reasons (NOT_FOUND, FAILED_PRECONDITION ...). Called on a writer thread,
+  // possibly several at once; must not block on the writer.
+  std::function<void(const absl::Status&)> on_write_outcome;
   // The time the store records in its rows (created_at_us, applied_at_us,
   // taken_at_us and the like). The server sets its Clock here, so that a
   // fake clock sees consistent times; called on any thread.
@@ -202,6 +214,8 @@ struct WriterStats {
   int64_t commands = 0;         // commands run (committed or failed)
   int64_t failed_commands = 0;  // commands whose `done` got an error
   int64_t largest_batch = 0;
+  int64_t rejected_commands = 0;  // refused: max_queued_commands reached
+  int64_t queued_commands = 0;    // waiting for the writer now
 };
 
 class UnitOfWork;

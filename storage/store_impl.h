@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "soci/connection-pool.h"
 #include "soci/soci.h"
@@ -59,19 +60,38 @@ class Store::Impl {
 
   void Submit(Command command, std::function<void(absl::Status)> done) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!stopping_) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping_) {
+        // Falls through to answer outside the lock.
+      } else if (options_.max_queued_commands > 0 &&
+                 queue_.size() >= static_cast<size_t>(options_.max_queued_commands)) {
+        std::lock_guard<std::mutex> stats_lock(stats_mu_);
+        ++stats_.rejected_commands;
+      } else {
         queue_.push_back({std::move(command), std::move(done)});
         wake_.notify_one();
+        return;
+      }
+      if (!stopping_) {
+        lock.unlock();
+        done(absl::ResourceExhaustedError(
+            absl::StrCat("the database writer has ", options_.max_queued_commands,
+                         " commands queued; retry after a short back-off")));
         return;
       }
     }
     done(absl::UnavailableError("the store is shutting down"));
   }
 
-  WriterStats stats() const {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    return stats_;
+  WriterStats stats() {
+    WriterStats out;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      out = stats_;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    out.queued_commands = static_cast<int64_t>(queue_.size());
+    return out;
   }
 
   // Runs `f(session)` on a pooled connection; exceptions become a Status.
@@ -191,6 +211,21 @@ class Store::Impl {
     const int handoffs = writer_ != nullptr ? writer_->TakeHandoffs() : 0;
     if (fatal.ok() && any_ok && handoffs > 0 && options_.on_handoffs) {
       options_.on_handoffs();
+    }
+    if (options_.on_write_outcome) {
+      if (!fatal.ok()) {
+        options_.on_write_outcome(fatal);
+      } else if (any_ok) {
+        options_.on_write_outcome(absl::OkStatus());
+      } else {
+        for (const absl::Status& s : results) {
+          if (s.code() == absl::StatusCode::kInternal ||
+              s.code() == absl::StatusCode::kUnavailable) {
+            options_.on_write_outcome(s);
+            break;
+          }
+        }
+      }
     }
     {
       std::lock_guard<std::mutex> lock(stats_mu_);

@@ -2,6 +2,7 @@
 // See store_fixture.h for the backends and the fixture.
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -377,6 +378,66 @@ TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
   WriterStats stats = store_->writer_stats();
   EXPECT_GE(stats.largest_batch, static_cast<int64_t>(kinds.size()));
   EXPECT_EQ(stats.failed_commands, 4);
+}
+
+TEST_P(StoreTest, AFullWriterQueueRefusesAtOnceAndOutcomesAreReported) {
+  std::mutex mu;
+  std::vector<absl::StatusCode> outcomes;
+  StoreOptions options;
+  options.max_queued_commands = 2;
+  options.on_write_outcome = [&](const absl::Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    outcomes.push_back(s.code());
+  };
+  store_.reset();
+  OpenStore(options);
+
+  // Hold the writer: what follows waits in its queue.
+  std::promise<void> started, release;
+  std::shared_future<void> gate = release.get_future().share();
+  std::promise<absl::Status> blocker_done;
+  store_->Submit(
+      [&started, gate](UnitOfWork& uow) -> absl::Status {
+        started.set_value();
+        gate.wait();
+        return uow.Apply(Opening(1, "L-1"), 0);
+      },
+      [&](absl::Status s) { blocker_done.set_value(s); });
+  started.get_future().wait();
+
+  std::vector<std::promise<absl::Status>> done(3);
+  for (int i = 0; i < 3; ++i) {
+    store_->Submit(
+        [i](UnitOfWork& uow) -> absl::Status {
+          return uow.Apply(Opening(10 + i, absl::StrCat("L-", 10 + i)), 0);
+        },
+        [&done, i](absl::Status s) { done[i].set_value(s); });
+  }
+  // The third found two queued ahead of it: refused before the writer ran.
+  absl::Status refused = done[2].get_future().get();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_EQ(store_->writer_stats().queued_commands, 2);
+  EXPECT_EQ(store_->writer_stats().rejected_commands, 1);
+
+  release.set_value();
+  EXPECT_TRUE(blocker_done.get_future().get().ok());
+  EXPECT_TRUE(done[0].get_future().get().ok());
+  EXPECT_TRUE(done[1].get_future().get().ok());
+  EXPECT_EQ(store_->GetCase(12).status().code(), absl::StatusCode::kNotFound);
+
+  // A batch whose only command fails for its own reason says nothing about
+  // the database; one that hits a database error does.
+  EXPECT_EQ(store_->Write([](UnitOfWork&) { return absl::NotFoundError("no such case"); }).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Write([](UnitOfWork&) { return absl::InternalError("disk I/O error"); }).code(),
+            absl::StatusCode::kInternal);
+  store_.reset();  // its callbacks use the locals above
+  OpenStore();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_FALSE(outcomes.empty());
+  EXPECT_EQ(outcomes.front(), absl::StatusCode::kOk);
+  EXPECT_EQ(outcomes.back(), absl::StatusCode::kInternal);
+  for (absl::StatusCode c : outcomes) EXPECT_NE(c, absl::StatusCode::kNotFound);
 }
 
 TEST_P(StoreTest, ConcurrentWritersAllLand) {
