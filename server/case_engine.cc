@@ -576,6 +576,7 @@ absl::Status CaseEngine::FireTimers(absl::CivilDay day, DayCounts& counts) {
     auto more = std::make_shared<bool>(false);
     RETURN_IF_ERROR(
         store_->Write([this, day, fired, more](storage::UnitOfWork& uow) -> absl::Status {
+          *fired = 0;  // a run that lost a race runs again from scratch
           ASSIGN_OR_RETURN(std::vector<storage::DueTimer> due, uow.DueTimers(day, kBatch));
           *more = static_cast<int>(due.size()) == kBatch;
           for (const storage::DueTimer& d : due) {

@@ -34,6 +34,10 @@ ABSL_FLAG(std::string, db, collections::server::kDefaultDb,
           "\"sqlite3://db=FILE timeout=5\" or "
           "\"postgresql://host=H port=P dbname=D user=U\". "
           "The SQLite file's directory must exist.");
+ABSL_FLAG(int, db_writers, 8,
+          "PostgreSQL only: writer connections, each committing its own group of "
+          "commands, so that independent cases commit concurrently (SQLite has one "
+          "writer).");
 ABSL_FLAG(std::string, policy, "",
           "Collection policy, a textproto collections.v1.Policy file. "
           "Empty: the shipped default. Stored as a new version only when it "
@@ -183,6 +187,11 @@ int main(int argc, char** argv) {
   config.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
   config.insecure_listen = absl::GetFlag(FLAGS_insecure_listen);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.db_writers = absl::GetFlag(FLAGS_db_writers);
+  if (config.db_writers < 1 || config.db_writers > 64) {
+    LogError("--db_writers must be between 1 and 64");
+    return 2;
+  }
   config.daily_aging_max_days = absl::GetFlag(FLAGS_daily_aging_max_days);
   if (config.daily_aging_max_days < 1) {
     LogError("--daily_aging_max_days must be at least 1");

@@ -34,14 +34,18 @@ void SubmitFor(storage::Store* store,
                std::function<absl::Status(storage::UnitOfWork&, Answer&)> body,
                std::function<void(absl::StatusOr<Answer>)> done) {
   auto out = std::make_shared<Answer>();
-  store->Submit([body = std::move(body), out](storage::UnitOfWork& uow) { return body(uow, *out); },
-                [out, done = std::move(done)](absl::Status status) {
-                  if (status.ok()) {
-                    done(std::move(*out));
-                  } else {
-                    done(status);
-                  }
-                });
+  store->Submit(
+      [body = std::move(body), out](storage::UnitOfWork& uow) {
+        *out = Answer();  // a command that lost a race runs again from scratch
+        return body(uow, *out);
+      },
+      [out, done = std::move(done)](absl::Status status) {
+        if (status.ok()) {
+          done(std::move(*out));
+        } else {
+          done(status);
+        }
+      });
 }
 
 // What identifies one idempotent request: the operation (scope), the key

@@ -20,6 +20,9 @@ struct ServerConfig {
   // SOCI connection string: "sqlite3://db=FILE timeout=5" or
   // "postgresql://host=... port=... dbname=... user=...".
   std::string db = kDefaultDb;
+  // PostgreSQL: writer connections, each with its own group commit
+  // (StoreOptions::writer_connections). SQLite always has one.
+  int db_writers = 8;
   // A textproto collections.v1.Policy; empty: the shipped default
   // (workflow::DefaultPolicy()).
   std::string policy_file;

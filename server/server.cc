@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   LogInfo("database: opening %s", db_for_log);
   storage::StoreOptions options;
   options.connection = cfg.db;
+  options.writer_connections = cfg.db_writers;
   // The times the store records come from the server's clock.
   options.now = [clock = server->clock_] { return clock->Now(); };
   // Commits that make tasks ready wake the claims waiting for them.

@@ -28,9 +28,19 @@ soci::details::prepare_temp_type PrepareTaskSelect(soci::session& sql, Backend b
 }  // namespace
 
 WriterConnection::Statements::Statements(soci::session& sql, Backend b)
-    : load_case((Prepare(sql, b, "SELECT body FROM cases WHERE case_id = :id"), soci::use(key_id),
-                 soci::into(out_body))),
-      load_case_by_loan((Prepare(sql, b, "SELECT body FROM cases WHERE loan_id = :loan"),
+    // On PostgreSQL a writer locks the case it reads until its commit:
+    // writers in parallel (and other replicas) that read the same case
+    // then take turns, each reading what the one before committed, instead
+    // of failing the case's version guard and running again.
+    : load_case(
+          (Prepare(sql, b,
+                   b == Backend::kPostgres ? "SELECT body FROM cases WHERE case_id = :id FOR UPDATE"
+                                           : "SELECT body FROM cases WHERE case_id = :id"),
+           soci::use(key_id), soci::into(out_body))),
+      load_case_by_loan((Prepare(sql, b,
+                                 b == Backend::kPostgres
+                                     ? "SELECT body FROM cases WHERE loan_id = :loan FOR UPDATE"
+                                     : "SELECT body FROM cases WHERE loan_id = :loan"),
                          soci::use(key_text), soci::into(out_body))),
       // ON CONFLICT DO NOTHING instead of a unique violation: PostgreSQL
       // would abort the whole transaction on the violation.

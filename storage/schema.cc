@@ -348,6 +348,20 @@ const std::vector<Migration>& Migrations() {
            // lease is held, and for leases taken before the upgrade.
            "ALTER TABLE tasks ADD COLUMN lease_key TEXT NOT NULL DEFAULT ''",
        }},
+      {10,
+       "replicas: the leader's fencing epoch",
+       {
+           // One row per singleton role ('jobs': daily aging, due timers,
+           // the lease reaper, report snapshots). A replica that takes the
+           // role's advisory lock increments epoch; the role's writes check
+           // that it is still theirs (UnitOfWork::CheckLeaderEpoch), so a
+           // deposed leader's late write is refused.
+           R"(CREATE TABLE leadership (
+                role TEXT PRIMARY KEY,
+                epoch BIGINT NOT NULL,
+                holder TEXT NOT NULL,
+                since_us BIGINT NOT NULL))",
+       }},
   };
   return *migrations;
 }

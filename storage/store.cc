@@ -3,6 +3,7 @@
 #include <future>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "common/status_macros.h"
 #include "soci/connection-pool.h"
@@ -21,13 +22,19 @@ Store::~Store() = default;
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) {
   ASSIGN_OR_RETURN(Backend backend, BackendOf(options.connection));
-  if (options.read_pool_size < 1 || options.max_batch < 1) {
-    return absl::InvalidArgumentError("read_pool_size and max_batch must be at least 1");
+  if (options.read_pool_size < 1 || options.max_batch < 1 || options.writer_connections < 1) {
+    return absl::InvalidArgumentError(
+        "read_pool_size, max_batch and writer_connections must be at least 1");
   }
-  // The writer first: it creates the SQLite file, turns on WAL and migrates
-  // before any reader looks at the schema.
-  ASSIGN_OR_RETURN(std::unique_ptr<WriterConnection> writer,
-                   WriterConnection::Open(options, backend));
+  // The first writer first: it creates the SQLite file, turns on WAL and
+  // migrates before any reader looks at the schema.
+  std::vector<std::unique_ptr<WriterConnection>> writers;
+  const int writer_count = backend == Backend::kSqlite ? 1 : options.writer_connections;
+  for (int i = 0; i < writer_count; ++i) {
+    ASSIGN_OR_RETURN(std::unique_ptr<WriterConnection> writer,
+                     WriterConnection::Open(options, backend));
+    writers.push_back(std::move(writer));
+  }
   auto pool = std::make_unique<soci::connection_pool>(options.read_pool_size);
   for (int i = 0; i < options.read_pool_size; ++i) {
     try {
@@ -40,7 +47,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     }
   }
   return std::unique_ptr<Store>(
-      new Store(std::make_unique<Impl>(options, backend, std::move(writer), std::move(pool))));
+      new Store(std::make_unique<Impl>(options, backend, std::move(writers), std::move(pool))));
 }
 
 Backend Store::backend() const { return impl_->backend(); }

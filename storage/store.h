@@ -6,10 +6,13 @@
 // commit is durable.
 //
 // Thread-safety: Store is thread-safe. Reads run on pooled connections and
-// see committed data only. Writes are handed to a single writer thread
-// (Submit/Write), which applies up to max_batch queued commands in one
+// see committed data only. Writes are handed to the writer threads
+// (Submit/Write): one on SQLite, StoreOptions::writer_connections on
+// PostgreSQL. Each applies up to max_batch queued commands in one
 // transaction, each inside its own savepoint. A UnitOfWork is only valid
-// inside the command it was passed to, on the writer thread.
+// inside the command it was passed to, on the writer thread that runs it.
+// A command may run more than once (after losing a race, see
+// StoreOptions::writer_connections): it must start from scratch each time.
 //
 // Errors: SOCI exceptions never escape; they become absl::Status.
 // UNAVAILABLE: the database could not be reached (retry the call).
@@ -58,6 +61,13 @@ struct StoreOptions {
   // "postgresql://host=127.0.0.1 port=5432 dbname=... user=...".
   std::string connection;
   int read_pool_size = 4;
+  // Writer threads, each with its own connection and its own group commit,
+  // on PostgreSQL: independent cases commit concurrently, and a command
+  // that loses a race with another (ABORTED: a case's version guard, a
+  // deadlock, a serialization failure) runs again from the top, up to 8
+  // times, before its caller hears ABORTED. SQLite allows one writer at a
+  // time: there it is always 1.
+  int writer_connections = 8;
   // Most commands the writer applies in one commit (group commit); at most
   // 64 on PostgreSQL, where each is a subtransaction. On SQLite a larger
   // commit writes each B-tree page it touches once for all its commands (a
@@ -99,6 +109,12 @@ struct StoreOptions {
   // reasons (NOT_FOUND, FAILED_PRECONDITION ...). Called on a writer thread,
   // possibly several at once; must not block on the writer.
   std::function<void(const absl::Status&)> on_write_outcome;
+  // PostgreSQL: when set, every commit that made tasks ready, created
+  // handoffs, moved the business date or stored a policy also sends a
+  // notification (pg_notify, inside the transaction: only a durable commit
+  // is heard) that PeerLink delivers to the other replicas. The id tells a
+  // replica its own notifications apart. Empty: none sent (one server).
+  std::string replica_id;
   // The time the store records in its rows (created_at_us, applied_at_us,
   // taken_at_us and the like). The server sets its Clock here, so that a
   // fake clock sees consistent times; called on any thread.
@@ -215,6 +231,7 @@ struct WriterStats {
   int64_t failed_commands = 0;  // commands whose `done` got an error
   int64_t largest_batch = 0;
   int64_t rejected_commands = 0;  // refused: max_queued_commands reached
+  int64_t retried_commands = 0;   // runs that lost a race and ran again
   int64_t queued_commands = 0;    // waiting for the writer now
 };
 
@@ -469,6 +486,14 @@ class UnitOfWork {
   // NOT_FOUND until set once.
   virtual absl::StatusOr<absl::CivilDay> BusinessDate() = 0;
   virtual absl::Status SetBusinessDate(absl::CivilDay day) = 0;
+
+  // --- Replicas -------------------------------------------------------------
+  // The leader's fence: OK when `epoch` is 0 (a single server, no
+  // leadership) or is still the epoch stored for `role` (see PeerLink);
+  // FAILED_PRECONDITION when another replica has taken the role since. On
+  // PostgreSQL the role's row is share-locked until the transaction ends,
+  // so a new leader's takeover waits for this write to commit.
+  virtual absl::Status CheckLeaderEpoch(const std::string& role, int64_t epoch) = 0;
 
   // --- The audit log -------------------------------------------------------
   // Appends `entry` as the next row of the audit chain, stamped with the

@@ -1,9 +1,10 @@
 // Store::Impl: what sits behind Store: the reader pool (Read) and the
-// single writer thread with group commit (Submit). Internal to storage/:
+// writer threads with group commit (Submit): one on SQLite, a pool of them
+// on PostgreSQL. Internal to storage/:
 // store.cc opens it and hands it commands, store_reads.cc runs the reads.
 //
-// Thread-safe: Submit and Read may be called from any thread; the writer
-// connection is used only by the writer thread.
+// Thread-safe: Submit and Read may be called from any thread; each writer
+// connection is used only by its writer thread.
 #ifndef COLLECTIONS_STORAGE_STORE_IMPL_H_
 #define COLLECTIONS_STORAGE_STORE_IMPL_H_
 
@@ -31,31 +32,40 @@ namespace collections::storage {
 
 class Store::Impl {
  public:
-  Impl(const StoreOptions& options, Backend backend, std::unique_ptr<WriterConnection> writer,
+  // `writers` holds one connection per writer thread: one on SQLite (one
+  // writer at a time is all SQLite allows), StoreOptions::writer_connections
+  // on PostgreSQL.
+  Impl(const StoreOptions& options, Backend backend,
+       std::vector<std::unique_ptr<WriterConnection>> writers,
        std::unique_ptr<soci::connection_pool> pool)
       : options_(options),
         backend_(backend),
-        schema_version_(writer->schema_version()),
+        schema_version_(writers.front()->schema_version()),
         // Each batched command is a PostgreSQL subtransaction, and a
         // transaction with more than 64 of them overflows every backend's
         // snapshot cache (PGPROC_MAX_CACHED_SUBXIDS), slowing all readers.
         max_batch_(backend == Backend::kPostgres ? std::min(options.max_batch, 64)
                                                  : options.max_batch),
-        writer_(std::move(writer)),
-        pool_(std::move(pool)),
-        thread_([this] { WriterLoop(); }) {}
+        writers_(std::move(writers)),
+        pool_(std::move(pool)) {
+    // Last: the threads start once everything above exists.
+    for (size_t i = 0; i < writers_.size(); ++i) {
+      threads_.emplace_back([this, i] { WriterLoop(i); });
+    }
+  }
 
   ~Impl() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stopping_ = true;
     }
-    wake_.notify_one();
-    thread_.join();
+    wake_.notify_all();
+    for (std::thread& t : threads_) t.join();
   }
 
   Backend backend() const { return backend_; }
   int schema_version() const { return schema_version_; }
+  int writer_count() const { return static_cast<int>(writers_.size()); }
   absl::Time Now() const { return options_.now(); }
 
   void Submit(Command command, std::function<void(absl::Status)> done) {
@@ -68,7 +78,7 @@ class Store::Impl {
         std::lock_guard<std::mutex> stats_lock(stats_mu_);
         ++stats_.rejected_commands;
       } else {
-        queue_.push_back({std::move(command), std::move(done)});
+        queue_.push_back({std::move(command), std::move(done), 1});
         wake_.notify_one();
         return;
       }
@@ -111,9 +121,16 @@ class Store::Impl {
   }
 
  private:
+  // How often a command that lost a race (ABORTED: a version guard, a
+  // deadlock or a serialization failure) runs before its caller hears
+  // ABORTED. A race is retried from the top on the next batch, which reads
+  // what the winner committed.
+  static constexpr int kMaxAttempts = 8;
+
   struct Pending {
     Command command;
     std::function<void(absl::Status)> done;
+    int attempt = 1;
   };
 
   void Reconnect(soci::session& sql) {
@@ -125,7 +142,12 @@ class Store::Impl {
     }
   }
 
-  void WriterLoop() {
+  // One writer thread: takes up to max_batch_ queued commands at a time
+  // and runs them as one transaction on its own connection. On PostgreSQL
+  // several of these run at once, each with its own group commit; rows
+  // they both touch are ordered by the database's row locks and the cases'
+  // version guard.
+  void WriterLoop(size_t index) {
     std::vector<Pending> batch;
     for (;;) {
       {
@@ -136,8 +158,10 @@ class Store::Impl {
         batch.assign(std::make_move_iterator(queue_.begin()),
                      std::make_move_iterator(queue_.begin() + n));
         queue_.erase(queue_.begin(), queue_.begin() + n);
+        // More left: another writer may take them now.
+        if (!queue_.empty()) wake_.notify_one();
       }
-      RunBatch(batch);
+      RunBatch(writers_[index], batch);
       batch.clear();
     }
   }
@@ -145,27 +169,27 @@ class Store::Impl {
   // One transaction for the whole batch, one savepoint per command (none
   // when alone: the transaction is its savepoint). `done` is called once
   // COMMIT has returned, i.e. once the batch is durable.
-  void RunBatch(std::vector<Pending>& batch) {
+  void RunBatch(std::unique_ptr<WriterConnection>& writer, std::vector<Pending>& batch) {
     std::vector<absl::Status> results(batch.size());
     std::vector<bool> ran(batch.size(), false);
-    absl::Status fatal = EnsureWriter();
-    if (fatal.ok()) fatal = writer_->Begin();
+    absl::Status fatal = EnsureWriter(writer);
+    if (fatal.ok()) fatal = writer->Begin();
     bool began = fatal.ok();
     const bool savepoints = batch.size() > 1;
     bool any_ok = false;
     for (size_t i = 0; i < batch.size() && fatal.ok(); ++i) {
       if (savepoints) {
-        fatal = writer_->Savepoint();
+        fatal = writer->Savepoint();
         if (!fatal.ok()) break;
       }
-      results[i] = writer_->Run(batch[i].command);
+      results[i] = writer->Run(batch[i].command);
       ran[i] = true;
       if (results[i].ok()) {
         any_ok = true;
-        if (savepoints) fatal = writer_->ReleaseSavepoint();
+        if (savepoints) fatal = writer->ReleaseSavepoint();
       } else if (savepoints) {
-        fatal = writer_->RollbackToSavepoint();
-        if (fatal.ok()) fatal = writer_->ReleaseSavepoint();
+        fatal = writer->RollbackToSavepoint();
+        if (fatal.ok()) fatal = writer->ReleaseSavepoint();
       }
       if (results[i].code() == absl::StatusCode::kUnavailable) {
         fatal = results[i];  // the connection is gone: so is the batch
@@ -173,13 +197,13 @@ class Store::Impl {
     }
     if (fatal.ok() && began) {
       if (any_ok) {
-        fatal = writer_->Commit();
+        fatal = writer->Commit();
       } else {
-        writer_->Rollback();  // nothing to keep
+        writer->Rollback();  // nothing to keep
       }
     }
     if (!fatal.ok()) {
-      if (began) writer_->Rollback();
+      if (began) writer->Rollback();
       // Commands that failed on their own keep their error; the others'
       // writes are lost with the transaction.
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -191,24 +215,25 @@ class Store::Impl {
     // reconnects.
     const bool failed = !fatal.ok() || std::any_of(results.begin(), results.end(),
                                                    [](const absl::Status& s) { return !s.ok(); });
-    if (failed && writer_ != nullptr && !writer_->Alive()) {
+    if (failed && writer != nullptr && !writer->Alive()) {
       for (absl::Status& s : results) {
         if (s.code() == absl::StatusCode::kInternal) {
           s = absl::UnavailableError(absl::StrCat("lost the database connection: ", s.message()));
         }
       }
-      writer_.reset();
+      writer.reset();
     } else if (fatal.code() == absl::StatusCode::kUnavailable) {
-      writer_.reset();
+      writer.reset();
     }
 
     // Only what a durable commit made ready wakes anyone.
     std::vector<ReadyTask> ready;
-    if (writer_ != nullptr) ready = writer_->TakeReady();
+    if (writer != nullptr) ready = writer->TakeReady();
     if (fatal.ok() && any_ok && !ready.empty() && options_.on_tasks_ready) {
       options_.on_tasks_ready(ready);
     }
-    const int handoffs = writer_ != nullptr ? writer_->TakeHandoffs() : 0;
+    const int handoffs = writer != nullptr ? writer->TakeHandoffs() : 0;
+    if (writer != nullptr) writer->TakeSharedStateChanged();  // only peers need to hear
     if (fatal.ok() && any_ok && handoffs > 0 && options_.on_handoffs) {
       options_.on_handoffs();
     }
@@ -227,27 +252,45 @@ class Store::Impl {
         }
       }
     }
+
+    // Commands that lost a race run again (their writes were rolled back);
+    // their callers hear nothing yet.
+    std::vector<Pending> again;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (results[i].code() == absl::StatusCode::kAborted && batch[i].attempt < kMaxAttempts) {
+        ++batch[i].attempt;
+        again.push_back(std::move(batch[i]));
+        batch[i].done = nullptr;
+      }
+    }
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       if (fatal.ok() && any_ok) ++stats_.commits;
-      stats_.commands += batch.size();
+      stats_.commands += batch.size() - again.size();
+      stats_.retried_commands += again.size();
       stats_.largest_batch = std::max<int64_t>(stats_.largest_batch, batch.size());
-      for (const absl::Status& s : results) {
-        if (!s.ok()) ++stats_.failed_commands;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (batch[i].done && !results[i].ok()) ++stats_.failed_commands;
       }
     }
+    if (!again.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.insert(queue_.begin(), std::make_move_iterator(again.begin()),
+                    std::make_move_iterator(again.end()));
+      wake_.notify_one();
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].done(std::move(results[i]));
+      if (batch[i].done) batch[i].done(std::move(results[i]));
     }
   }
 
-  // Reopens the writer's connection after it was lost.
-  absl::Status EnsureWriter() {
-    if (writer_ != nullptr) return absl::OkStatus();
+  // Reopens a writer's connection after it was lost.
+  absl::Status EnsureWriter(std::unique_ptr<WriterConnection>& writer) {
+    if (writer != nullptr) return absl::OkStatus();
     absl::StatusOr<std::unique_ptr<WriterConnection>> w =
         WriterConnection::Open(options_, backend_);
     if (!w.ok()) return w.status();
-    writer_ = *std::move(w);
+    writer = *std::move(w);
     return absl::OkStatus();
   }
 
@@ -255,7 +298,8 @@ class Store::Impl {
   const Backend backend_;
   const int schema_version_;
   const int max_batch_;
-  std::unique_ptr<WriterConnection> writer_;  // writer thread only
+  // writers_[i] is used only by threads_[i].
+  std::vector<std::unique_ptr<WriterConnection>> writers_;
   std::unique_ptr<soci::connection_pool> pool_;
 
   std::mutex mu_;
@@ -266,7 +310,7 @@ class Store::Impl {
   mutable std::mutex stats_mu_;
   WriterStats stats_;  // guarded by stats_mu_
 
-  std::thread thread_;  // last: starts once everything above exists
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace collections::storage

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "storage/peer_link.h"
 #include "storage/prepared_statements.h"
 #include "storage/schema.h"
 #include "storage/sql.h"
@@ -53,9 +54,26 @@ absl::Status WriterConnection::Execute(const char* sql, const char* what) {
 absl::Status WriterConnection::Begin() {
   return Execute(backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction");
 }
-absl::Status WriterConnection::Commit() { return Execute("COMMIT", "commit"); }
+absl::Status WriterConnection::Commit() {
+  RETURN_IF_ERROR(NotifyPeers());
+  return Execute("COMMIT", "commit");
+}
+
+absl::Status WriterConnection::NotifyPeers() {
+  if (backend_ != Backend::kPostgres || options_.replica_id.empty()) return absl::OkStatus();
+  if (ready_.empty() && handoffs_ == 0 && !shared_state_changed_) return absl::OkStatus();
+  std::string payload =
+      EncodePeerNotice(options_.replica_id, ready_, handoffs_ > 0, shared_state_changed_);
+  try {
+    sql_ << "SELECT pg_notify('" << kPeerChannel << "', :p)", soci::use(payload);
+    return absl::OkStatus();
+  } catch (...) {
+    return StatusFromCurrentException("notify the other replicas");
+  }
+}
 void WriterConnection::Rollback() {
   DropIdBlocks();
+  shared_state_changed_ = false;
   Execute("ROLLBACK", "rollback").IgnoreError();
 }
 absl::Status WriterConnection::Execute(soci::statement* prepared, const char* sql,
@@ -92,6 +110,7 @@ absl::Status WriterConnection::Run(const Command& command) {
   if (status.ok()) {
     for (ReadyTask& r : uow.ready()) ready_.push_back(std::move(r));
     handoffs_ += uow.handoffs();
+    shared_state_changed_ = shared_state_changed_ || uow.shared_state_changed();
   }
   return status;
 }

@@ -62,6 +62,9 @@ class WriterConnection {
   // How many handoffs the commands that succeeded created since the last
   // call (see StoreOptions::on_handoffs).
   int TakeHandoffs() { return std::exchange(handoffs_, 0); }
+  // Whether the commands that succeeded since the last call moved the
+  // business date or stored a policy.
+  bool TakeSharedStateChanged() { return std::exchange(shared_state_changed_, false); }
 
  private:
   friend class StoreInternals;  // RunReportStep (store_internal.h)
@@ -69,6 +72,9 @@ class WriterConnection {
   class Transaction;
   WriterConnection(Backend backend, const StoreOptions& options);
   absl::Status Execute(const char* sql, const char* what);
+  // PostgreSQL with StoreOptions::replica_id: tells the other replicas, in
+  // the open transaction, what the commands since the last commit changed.
+  absl::Status NotifyPeers();
   // Runs `prepared` when there is one, else `sql` as a one-off statement.
   absl::Status Execute(soci::statement* prepared, const char* sql, const char* what);
 
@@ -89,6 +95,7 @@ class WriterConnection {
   std::unique_ptr<Statements> st_;  // after sql_: destroyed before it
   std::vector<ReadyTask> ready_;
   int handoffs_ = 0;
+  bool shared_state_changed_ = false;
   std::map<std::string, IdBlock> id_blocks_;
 };
 

@@ -187,6 +187,7 @@ absl::StatusOr<int64_t> WriterConnection::Transaction::PutPolicy(v1::Policy& pol
     // then wait on its row instead of colliding on the primary key.
     const long long version = Allocate("policy", 1);
     policy.set_version(version);
+    shared_state_changed_ = true;
     const std::string body = EncodeMessage(policy);
     const std::string name = policy.name();
     const long long now = absl::ToUnixMicros(w_.options_.now());
@@ -295,6 +296,27 @@ absl::Status WriterConnection::Transaction::SetBusinessDate(absl::CivilDay day) 
     w_.sql_ << "INSERT INTO business_date (singleton, day) VALUES (1, :d) "
                "ON CONFLICT (singleton) DO UPDATE SET day = excluded.day",
         soci::use(n);
+    shared_state_changed_ = true;
+    return absl::OkStatus();
+  });
+}
+
+absl::Status WriterConnection::Transaction::CheckLeaderEpoch(const std::string& role,
+                                                             int64_t epoch) {
+  if (epoch == 0) return absl::OkStatus();
+  return Guard("check the leader's epoch", [&]() -> absl::Status {
+    long long stored = 0;
+    soci::indicator ind = soci::i_null;
+    std::string role_text = role;
+    w_.sql_ << (w_.backend_ == Backend::kPostgres
+                    ? "SELECT epoch FROM leadership WHERE role = :r FOR SHARE"
+                    : "SELECT epoch FROM leadership WHERE role = :r"),
+        soci::use(role_text), soci::into(stored, ind);
+    if (ind != soci::i_ok || stored != epoch) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this replica is no longer the ", role, " leader (its epoch ", epoch,
+                       ind == soci::i_ok ? absl::StrCat(", now ", stored) : std::string(), ")"));
+    }
     return absl::OkStatus();
   });
 }

@@ -37,6 +37,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
   std::vector<ReadyTask>& ready() { return ready_; }
   int handoffs() const { return handoffs_; }
+  // Whether it moved the business date or stored a policy.
+  bool shared_state_changed() const { return shared_state_changed_; }
 
   // --- Cases, events, payments, ids (writer_transaction.cc) -----------------
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override;
@@ -93,6 +95,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::StatusOr<std::optional<v1::Policy>> LoadPolicy(int64_t version) override;
   absl::StatusOr<absl::CivilDay> BusinessDate() override;
   absl::Status SetBusinessDate(absl::CivilDay day) override;
+  absl::Status CheckLeaderEpoch(const std::string& role, int64_t epoch) override;
   // The audit log (audit_log.cc).
   absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
   // Runs one step of a report snapshot on the writer's session (see
@@ -139,6 +142,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::Status poisoned_;
   std::vector<ReadyTask> ready_;
   int handoffs_ = 0;  // handoffs this unit of work created
+  bool shared_state_changed_ = false;
 };
 
 }  // namespace collections::storage

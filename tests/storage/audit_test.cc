@@ -42,7 +42,7 @@ void AppendRows(Store& store, int n) {
 
 TEST_P(StoreTest, AuditChainIsLinkedAndVerifies) {
   store_.reset();
-  StoreOptions fixed;
+  StoreOptions fixed = OneWriter();
   fixed.now = [] { return kNow; };
   OpenStore(fixed);
   AppendRows(*store_, 5);
@@ -72,7 +72,7 @@ TEST_P(StoreTest, AuditChainIsLinkedAndVerifies) {
 
 TEST_P(StoreTest, AuditListFiltersByPrincipalCaseAndTimeAndPages) {
   store_.reset();
-  StoreOptions fixed;
+  StoreOptions fixed = OneWriter();
   fixed.now = [] { return kNow; };
   OpenStore(fixed);
   AppendRows(*store_, 6);

@@ -86,7 +86,7 @@ TEST_P(StoreTest, ResponsesFromBeforeDigestsHaveNone) {
 // Expired answers go in bounded batches, oldest first; newer ones stay.
 TEST_P(StoreTest, PurgeResponsesDeletesOnlyOlderRowsInBatches) {
   absl::Time now = kNow;
-  StoreOptions options;
+  StoreOptions options = OneWriter();
   options.now = [&now] { return now; };
   OpenStore(options);
   ASSERT_TRUE(store_

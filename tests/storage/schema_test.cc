@@ -73,7 +73,7 @@ TEST_P(StoreTest, PaymentsRecordTheirUnallocatedPartForReportsAndOldRowsMigrate)
   // dropped, their records forgotten) with a report row of that time:
   // reopening migrates it, the row reads 0.
   store_.reset();
-  UndoMigration9(*sql);
+  UndoMigrationsSince9(*sql);
   *sql << "ALTER TABLE report_events DROP COLUMN unallocated_fen";
   *sql << "DROP TABLE contact_borrowers";
   *sql << "ALTER TABLE contacts DROP COLUMN ended";
@@ -98,7 +98,7 @@ TEST_P(StoreTest, SqliteJournalIsWal) {
 
 TEST_P(StoreTest, SqliteBusyIsAborted) {
   if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "SQLite only";
-  StoreOptions options;
+  StoreOptions options = OneWriter();
   options.sqlite_busy_timeout_ms = 50;
   OpenStore(options);
   auto other = Raw();  // another process, say, holding the write lock
@@ -145,13 +145,13 @@ TEST_P(StoreTest, LostConnectionsAreUnavailableThenRecover) {
 }
 
 TEST_P(StoreTest, RejectsUnknownConnectionStrings) {
-  StoreOptions options;
+  StoreOptions options = OneWriter();
   options.connection = "mysql://db=x";
   EXPECT_EQ(Store::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_P(StoreTest, UnreachableDatabaseIsUnavailable) {
-  StoreOptions options;
+  StoreOptions options = OneWriter();
   options.connection = GetParam() == Backend::kSqlite
                            ? "sqlite3://db=/nonexistent-dir/x.db"
                            : "postgresql://host=127.0.0.1 port=1 dbname=x connect_timeout=2";

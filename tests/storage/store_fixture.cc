@@ -171,7 +171,9 @@ workflow::Transition Following(const v1::Case& current, absl::Time at) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
-void UndoMigration9(soci::session& sql) {
+void UndoMigrationsSince9(soci::session& sql) {
+  sql << "DROP TABLE leadership";
+  sql << "DELETE FROM schema_migrations WHERE version = 10";
   sql << "DROP INDEX idempotency_created";
   sql << "ALTER TABLE idempotency DROP COLUMN request_digest";
   sql << "ALTER TABLE tasks DROP COLUMN lease_key";

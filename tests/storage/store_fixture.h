@@ -61,10 +61,10 @@ workflow::Transition Opening(int64_t case_id, const std::string& loan,
 // The next version of `current`: an agent's note, no effects.
 workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + absl::Minutes(1));
 
-// Drops what migration 9 added (request digests and their index, lease
-// keys) and forgets its record: for tests that take a database back to an
-// older schema and reopen it.
-void UndoMigration9(soci::session& sql);
+// Drops what migrations 9 and 10 added (request digests and their index,
+// lease keys; the leadership table) and forgets their records: for tests that take a database back
+// to an older schema and reopen it.
+void UndoMigrationsSince9(soci::session& sql);
 
 // --- The fixture ------------------------------------------------------------
 
@@ -73,7 +73,15 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override;
   void TearDown() override;
 
-  void OpenStore(StoreOptions options = StoreOptions());
+  // Opens the store with one writer unless `options` says otherwise: most
+  // tests assert dense ids and what one group commit does, which hold with
+  // one writer; the tests of the parallel write path ask for more.
+  void OpenStore(StoreOptions options = OneWriter());
+  static StoreOptions OneWriter() {
+    StoreOptions options;
+    options.writer_connections = 1;
+    return options;
+  }
 
   // A session of our own, to look at tables directly.
   std::unique_ptr<soci::session> Raw();

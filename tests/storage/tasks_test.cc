@@ -163,7 +163,7 @@ TEST_P(StoreTest, ReadyTasksReleasesDeferralsAndCallCounts) {
   std::mutex mu;
   std::vector<ReadyTask> reported;
   store_.reset();
-  StoreOptions options;
+  StoreOptions options = OneWriter();
   options.on_tasks_ready = [&](const std::vector<ReadyTask>& ready) {
     std::lock_guard<std::mutex> lock(mu);
     reported.insert(reported.end(), ready.begin(), ready.end());
@@ -295,7 +295,7 @@ TEST_P(StoreTest, CallsInProgressAtTheUpgradeKeepTheirReservation) {
   store_.reset();
   {
     auto sql = Raw();
-    UndoMigration9(*sql);
+    UndoMigrationsSince9(*sql);
     // Migrations after 7 go too, so that reopening applies 7 again.
     *sql << "DELETE FROM schema_migrations WHERE version >= 7";
     *sql << "DROP TABLE audit_log";
