@@ -14,6 +14,7 @@
 #include "server/commands.h"
 #include "server/logging.h"
 #include "server/transitions.h"
+#include "storage/peer_link.h"
 #include "storage/reports.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
@@ -452,10 +453,20 @@ absl::StatusOr<v1::ListCasesResponse> CaseEngine::ListCases(const v1::ListCasesR
   return out;
 }
 
-absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
-    absl::CivilDay to, const storage::AuditEntry& by) {
+absl::Status CaseEngine::RefreshBusinessDate() {
+  absl::StatusOr<absl::CivilDay> stored = store_->BusinessDate();
+  if (!stored.ok()) return stored.status();
+  absl::MutexLock lock(&date_mu_);
+  business_date_ = *stored;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::CivilDay to,
+                                                                      const storage::AuditEntry& by,
+                                                                      int64_t leader_epoch) {
   const std::string& actor = by.principal;
   absl::MutexLock lock(&aging_mu_);
+  RETURN_IF_ERROR(RefreshBusinessDate());
   const absl::CivilDay current = BusinessDate();
   if (to < current) {
     return absl::InvalidArgumentError(absl::StrCat("to: ", workflow::FormatDay(to),
@@ -477,7 +488,8 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(
       storage::AuditEntry audit = by;
       audit.detail = absl::StrCat("business date ", workflow::FormatDay(day - 1), " -> ",
                                   workflow::FormatDay(day));
-      RETURN_IF_ERROR(store_->Write([day, &audit](storage::UnitOfWork& uow) {
+      RETURN_IF_ERROR(store_->Write([day, &audit, leader_epoch](storage::UnitOfWork& uow) {
+        RETURN_IF_ERROR(uow.CheckLeaderEpoch(storage::kJobsRole, leader_epoch));
         RETURN_IF_ERROR(uow.SetBusinessDate(day));
         return uow.AppendAudit(audit).status();
       }));

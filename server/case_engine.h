@@ -75,8 +75,16 @@ class CaseEngine {
   // call answers UNAVAILABLE naming where it stopped (call again, or let
   // the next start resume), so that a long move never holds a shutdown
   // past its grace.
+  //
+  // It starts from the business date stored now (another replica may have
+  // moved it). `leader_epoch` fences the moves of the replicas' leader (see
+  // storage::PeerLink): non-zero, each move of the date is refused
+  // (FAILED_PRECONDITION) once another replica has taken the lead.
   absl::StatusOr<v1::AdvanceBusinessDateResponse> AdvanceTo(absl::CivilDay to,
-                                                            const storage::AuditEntry& by);
+                                                            const storage::AuditEntry& by,
+                                                            int64_t leader_epoch = 0);
+  // Re-reads the business date from the store (another replica moved it).
+  absl::Status RefreshBusinessDate();
   // For shutdown: any running or later AdvanceTo stops before its next day.
   void Stop() { stopping_.store(true); }
 

@@ -7,6 +7,7 @@
 #ifndef COLLECTIONS_SERVER_POLICY_REGISTRY_H_
 #define COLLECTIONS_SERVER_POLICY_REGISTRY_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -46,6 +47,21 @@ class PolicyRegistry {
     auto& slot = policies_[version];
     if (slot == nullptr) slot = std::make_unique<v1::Policy>(*std::move(loaded));
     return slot.get();
+  }
+
+  // Makes the newest stored version current (another replica stored it).
+  absl::Status RefreshCurrent() {
+    absl::StatusOr<int64_t> newest = store_->CurrentPolicyVersion();
+    if (!newest.ok()) return newest.status();
+    {
+      absl::MutexLock lock(&mu_);
+      if (*newest <= current_version_) return absl::OkStatus();
+    }
+    absl::StatusOr<const v1::Policy*> policy = Get(*newest);
+    if (!policy.ok()) return policy.status();
+    absl::MutexLock lock(&mu_);
+    current_version_ = std::max(current_version_, *newest);
+    return absl::OkStatus();
   }
 
   // After PutPolicy stored a new version.

@@ -2,12 +2,15 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <unistd.h>
 
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
@@ -30,6 +33,7 @@
 #include "server/task_engine.h"
 #include "server/task_service.h"
 #include "server/unparsed_request_interceptor.h"
+#include "storage/peer_link.h"
 
 namespace collections::server {
 namespace {
@@ -39,6 +43,16 @@ std::string HostOf(const std::string& address) {
   size_t colon = address.rfind(':');
   if (colon == std::string::npos || address.back() == ']') return address;
   return address.substr(0, colon);
+}
+
+// This process among the replicas: host, pid and 64 random bits (a pid is
+// reused after a restart; the random part is not).
+std::string NewReplicaId() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::random_device random;
+  return absl::StrCat(host, "-", getpid(), "-",
+                      absl::Hex((uint64_t{random()} << 32) | random(), absl::kZeroPad16));
 }
 
 absl::Status Annotate(const absl::Status& status, absl::string_view prefix) {
@@ -104,6 +118,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   storage::StoreOptions options;
   options.connection = cfg.db;
   options.writer_connections = cfg.db_writers;
+  const bool replicated = absl::StartsWith(cfg.db, "postgresql://");
+  // On PostgreSQL every commit tells the other replicas what it changed.
+  if (replicated) options.replica_id = NewReplicaId();
   // The times the store records come from the server's clock.
   options.now = [clock = server->clock_] { return clock->Now(); };
   // Commits that make tasks ready wake the claims waiting for them.
@@ -154,9 +171,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       std::make_unique<TaskEngine>(server->store_.get(), server->clock_.get(),
                                    server->policies_.get(), server->case_engine_.get());
   if (cfg.daily_aging_minute >= 0) {
-    server->daily_aging_ =
-        std::make_unique<DailyAging>(server->case_engine_.get(), server->clock_.get(), zone,
-                                     cfg.daily_aging_minute, cfg.daily_aging_max_days);
+    DailyAging::Leadership leadership = [] { return std::optional<int64_t>(0); };
+    if (replicated) {
+      leadership = [server = server.get()]() -> std::optional<int64_t> {
+        const int64_t epoch =
+            server->peer_link_ == nullptr ? 0 : server->peer_link_->leader_epoch();
+        if (epoch == 0) return std::nullopt;
+        return epoch;
+      };
+    }
+    server->daily_aging_ = std::make_unique<DailyAging>(
+        server->case_engine_.get(), server->clock_.get(), zone, cfg.daily_aging_minute,
+        cfg.daily_aging_max_days, std::move(leadership));
   }
 
   ServiceContext context;
@@ -227,11 +253,62 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     }
     health->SetServingStatus(true);
   }
+  if (replicated) {
+    RETURN_IF_ERROR(server->StartPeerLink(options.replica_id));
+  }
   if (server->daily_aging_ != nullptr) server->daily_aging_->Start();
-  server->task_dispatcher_->Start(server->store_.get(), cfg.lease_reap_interval);
+  std::function<bool()> leads;
+  if (replicated) {
+    leads = [server = server.get()] { return server->peer_link_->leader_epoch() != 0; };
+  }
+  server->task_dispatcher_->Start(server->store_.get(), cfg.lease_reap_interval, std::move(leads));
   LogInfo("serving on %s (%s): %d collections.v1 services, health, reflection", server->address_,
           listener.mode, CollectionsServiceNames().size());
   return server;
+}
+
+absl::Status Server::StartPeerLink(const std::string& replica_id) {
+  storage::PeerLink::Options link;
+  link.connection = config_.db;
+  link.replica_id = replica_id;
+  link.now = [clock = clock_] { return clock->Now(); };
+  link.on_notice = [this](const storage::PeerNotice& notice) {
+    if (!notice.ready.empty()) task_dispatcher_->OnTasksReady(notice.ready);
+    if (notice.handoffs) handoff_notifier_->Notify();
+    if (notice.shared_state) RefreshSharedState();
+  };
+  link.on_leadership = [this](int64_t epoch) {
+    if (epoch != 0) {
+      LogInfo("replicas: this replica (%s) leads the singleton jobs, epoch %d", replica_id_, epoch);
+      if (daily_aging_ != nullptr) daily_aging_->Wake();
+    } else {
+      LogWarning("replicas: this replica no longer leads the singleton jobs");
+    }
+  };
+  link.on_connection = [this](bool connected) {
+    if (connected) {
+      // Whatever changed while we could not hear it.
+      RefreshSharedState();
+    } else {
+      LogWarning("replicas: lost the coordination session to the database; reconnecting");
+    }
+  };
+  replica_id_ = replica_id;
+  absl::StatusOr<std::unique_ptr<storage::PeerLink>> started =
+      storage::PeerLink::Start(std::move(link));
+  if (!started.ok()) return started.status();
+  peer_link_ = *std::move(started);
+  LogInfo("replicas: this replica is %s; listening for the others' commits", replica_id);
+  return absl::OkStatus();
+}
+
+void Server::RefreshSharedState() {
+  if (absl::Status s = case_engine_->RefreshBusinessDate(); !s.ok()) {
+    LogWarning("replicas: cannot re-read the business date: %s", s.ToString());
+  }
+  if (absl::Status s = policies_->RefreshCurrent(); !s.ok()) {
+    LogWarning("replicas: cannot re-read the current policy: %s", s.ToString());
+  }
 }
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
@@ -261,6 +338,9 @@ void Server::Shutdown(absl::Duration grace) {
   // Its scrapes read the store and the case engine: it goes before them.
   metrics_.reset();
   if (daily_aging_ != nullptr) daily_aging_->Stop();
+  // Gives up the lead (its session ends) and stops waking this replica;
+  // after the jobs that ask it whether they lead.
+  peer_link_.reset();
   executor_.reset();  // runs what was scheduled, then joins
   daily_aging_.reset();
   case_service_.reset();

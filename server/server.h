@@ -18,6 +18,7 @@
 #include "collections/v1/policy.pb.h"
 #include "security/call_gate.h"
 #include "server/config.h"
+#include "storage/peer_link.h"
 #include "storage/store.h"
 
 namespace collections::server {
@@ -82,6 +83,11 @@ class Server {
   const Clock& clock() const { return *clock_; }
 
  private:
+  // PostgreSQL: joins the replicas (storage::PeerLink).
+  absl::Status StartPeerLink(const std::string& replica_id);
+  // Re-reads the business date and the current policy (another replica
+  // changed them).
+  void RefreshSharedState();
   explicit Server(ServerConfig config);
 
   ServerConfig config_;
@@ -109,6 +115,9 @@ class Server {
   std::unique_ptr<PolicyServiceImpl> policy_service_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // PostgreSQL: the other replicas' wake-ups and the leader election.
+  std::unique_ptr<storage::PeerLink> peer_link_;
+  std::string replica_id_;
   int port_ = 0;
   std::string address_;
 

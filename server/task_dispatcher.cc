@@ -32,9 +32,11 @@ TaskDispatcher::TaskDispatcher(const Clock* clock) : clock_(clock) {}
 
 TaskDispatcher::~TaskDispatcher() { Stop(); }
 
-void TaskDispatcher::Start(storage::Store* store, absl::Duration reap_interval) {
+void TaskDispatcher::Start(storage::Store* store, absl::Duration reap_interval,
+                           std::function<bool()> leads) {
   store_ = store;
   reap_interval_ = reap_interval;
+  leads_ = std::move(leads);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -252,10 +254,11 @@ void TaskDispatcher::Loop() {
     mu_.AwaitWithDeadline(absl::Condition(&kicked), wake_at);
     if (stopping_) break;
     FireDueLocked(fired);
-    const bool reap = absl::Now() >= next_reap_ && !reaping_;
+    bool reap = absl::Now() >= next_reap_ && !reaping_;
     if (reap) {
-      reaping_ = true;
       next_reap_ = absl::Now() + reap_interval_;
+      reap = leads_ == nullptr || leads_();  // with replicas, only the leader reaps
+      reaping_ = reap;
     }
     mu_.Unlock();
     Run(fired);

@@ -65,7 +65,10 @@ class TaskDispatcher {
 
   // Starts the thread (timers and the lease reaper). Before Tick() and
   // ReapExpiredLeases().
-  void Start(storage::Store* store, absl::Duration reap_interval);
+  // `leads` says whether this replica runs the lease reaper (with several
+  // replicas, only their leader does); unset: always.
+  void Start(storage::Store* store, absl::Duration reap_interval,
+             std::function<bool()> leads = nullptr);
   // Wakes every wait with kStopping (later ones get it at once) and joins
   // the thread. Idempotent.
   void Stop();
@@ -132,6 +135,7 @@ class TaskDispatcher {
   std::unordered_map<std::string, uint64_t> queue_epoch_ ABSL_GUARDED_BY(mu_);
 
   absl::Duration reap_interval_;
+  std::function<bool()> leads_;  // set by Start
   std::thread thread_;
 };
 

@@ -5,7 +5,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <map>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -21,11 +22,6 @@ namespace {
 // differ from the migrations' lock).
 constexpr char kLeaderLockKey[] = "4859379890093141619";  // "CollJobs" as a bigint
 constexpr size_t kMaxPayload = 7000;
-
-std::string ReadyLine(const ReadyTask& r) {
-  return absl::StrCat("T\t", static_cast<int>(r.type), "\t", absl::ToUnixMicros(r.not_before), "\t",
-                      r.queue, "\n");
-}
 
 // The first row's first column of `sql`'s result, "" on any failure; false
 // when the session failed.
@@ -46,22 +42,20 @@ std::string EncodePeerNotice(const std::string& replica_id, const std::vector<Re
   std::string out = absl::StrCat("v1\n", replica_id, "\n");
   if (handoffs) out += "H\n";
   if (shared_state) out += "S\n";
-  std::string lines;
-  for (const ReadyTask& r : ready) lines += ReadyLine(r);
-  if (out.size() + lines.size() > kMaxPayload) {
-    // Too many to list: one line per queue, due now, wakes every waiting
-    // claim of the queue (they look for themselves).
-    lines.clear();
-    std::vector<std::string> seen;
-    for (const ReadyTask& r : ready) {
-      if (std::find(seen.begin(), seen.end(), r.queue) != seen.end()) continue;
-      seen.push_back(r.queue);
-      ReadyTask any{r.queue, v1::TASK_TYPE_UNSPECIFIED, absl::InfinitePast()};
-      if (out.size() + lines.size() + ReadyLine(any).size() > kMaxPayload) break;
-      lines += ReadyLine(any);
-    }
+  // One line per (queue, type, when): how many became ready.
+  std::map<std::tuple<std::string, int, int64_t>, int> counts;
+  for (const ReadyTask& r : ready) {
+    ++counts[{r.queue, static_cast<int>(r.type), absl::ToUnixMicros(r.not_before)}];
   }
-  return out + lines;
+  for (const auto& [key, n] : counts) {
+    std::string line = absl::StrCat("T\t", std::get<1>(key), "\t", std::get<2>(key), "\t", n, "\t",
+                                    std::get<0>(key), "\n");
+    // Past the limit the rest are left out: their waiting claims look
+    // again at their own recheck time.
+    if (out.size() + line.size() > kMaxPayload) break;
+    out += line;
+  }
+  return out;
 }
 
 absl::StatusOr<PeerNotice> DecodePeerNotice(const std::string& payload) {
@@ -72,22 +66,25 @@ absl::StatusOr<PeerNotice> DecodePeerNotice(const std::string& payload) {
   PeerNotice notice;
   notice.replica_id = std::string(lines[1]);
   for (size_t i = 2; i < lines.size(); ++i) {
-    if (lines[i] == "H") {
+    absl::string_view line = lines[i];
+    if (line == "H") {
       notice.handoffs = true;
-    } else if (lines[i] == "S") {
+    } else if (line == "S") {
       notice.shared_state = true;
-    } else if (absl::ConsumePrefix(&lines[i], "T\t")) {
-      std::vector<absl::string_view> f = absl::StrSplit(lines[i], absl::MaxSplits('\t', 2));
-      int type = 0;
+    } else if (absl::ConsumePrefix(&line, "T\t")) {
+      std::vector<absl::string_view> f = absl::StrSplit(line, absl::MaxSplits('\t', 3));
+      int type = 0, n = 0;
       int64_t at_us = 0;
-      if (f.size() != 3 || !absl::SimpleAtoi(f[0], &type) || !absl::SimpleAtoi(f[1], &at_us)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("bad ready line in a peer notice: ", lines[i]));
+      if (f.size() != 4 || !absl::SimpleAtoi(f[0], &type) || !absl::SimpleAtoi(f[1], &at_us) ||
+          !absl::SimpleAtoi(f[2], &n) || n < 1 || n > 100000) {
+        return absl::InvalidArgumentError(absl::StrCat("bad ready line in a peer notice: ", line));
       }
-      notice.ready.push_back(
-          {std::string(f[2]), static_cast<v1::TaskType>(type), absl::FromUnixMicros(at_us)});
+      for (int k = 0; k < n; ++k) {
+        notice.ready.push_back(
+            {std::string(f[3]), static_cast<v1::TaskType>(type), absl::FromUnixMicros(at_us)});
+      }
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("bad line in a peer notice: ", lines[i]));
+      return absl::InvalidArgumentError(absl::StrCat("bad line in a peer notice: ", line));
     }
   }
   return notice;

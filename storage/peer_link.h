@@ -48,8 +48,9 @@ struct PeerNotice {
   bool shared_state = false;     // the business date moved or a policy was stored
 };
 
-// The notification's payload: at most 7,000 bytes (PostgreSQL takes 8,000);
-// past that the ready tasks are cut to one per queue.
+// The notification's payload: one line per (queue, type, not_before) with
+// a count; at most 7,000 bytes (PostgreSQL takes 8,000), lines past that
+// are left out (those claims look again at their own recheck time).
 std::string EncodePeerNotice(const std::string& replica_id, const std::vector<ReadyTask>& ready,
                              bool handoffs, bool shared_state);
 // INVALID_ARGUMENT for a payload EncodePeerNotice did not make.
