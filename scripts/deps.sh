@@ -18,6 +18,7 @@ PACKAGES=(
   postgresql tzdata
   sqlite3  # scripts/backup.sh: SQLite's online backup
   chromium  # the e2e test renders collectionsctl's HTML report headless
+  python3-grpcio python3-protobuf  # the Python client (clients/python) and its test
 )
 
 installed() {
