@@ -7,6 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake g++ make pkg-config
+  dpkg-dev  # cpack's Debian package: dpkg-shlibdeps finds the runtime libraries
   clang  # scripts/clang_check.sh: the thread-safety analysis
   clang-format  # scripts/format.sh: the test command checks the formatting
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

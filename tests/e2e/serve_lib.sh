@@ -8,9 +8,12 @@
 #                                   it serves (returns 1 if it exits first)
 #   serve_stop                      SIGTERM, then its exit status must be 0
 #   check_tree PREFIX               the installed files are under PREFIX
-#   serve_from_tree PREFIX DIR      PREFIX's collectionsd serves from a flag
-#                                   file like the systemd unit's (state,
-#                                   credentials and log in DIR), then stops
+#   serve_from_tree PREFIX DIR [CREDENTIALS]
+#                                   PREFIX's collectionsd serves from a flag
+#                                   file like the systemd unit's (state and
+#                                   log in DIR; the access configuration of
+#                                   CREDENTIALS, or made by PREFIX's
+#                                   dev_credentials.sh in DIR/etc), then stops
 # The caller runs under `set -euo pipefail` and calls serve_cleanup on EXIT.
 
 serve_pid=""
@@ -77,12 +80,15 @@ check_tree() {
 }
 
 serve_from_tree() {
-  local prefix=$1 dir=$2
-  "$prefix/share/collections/dev_credentials.sh" "$dir/etc" 2>/dev/null
+  local prefix=$1 dir=$2 credentials=${3:-}
+  if [[ -z $credentials ]]; then
+    credentials=$dir/etc
+    "$prefix/share/collections/dev_credentials.sh" "$credentials" 2>/dev/null
+  fi
   cat >"$dir/collectionsd.flags" <<FLAGS
 --listen=127.0.0.1:0
 --db=sqlite3://db=$dir/collections.db timeout=5
---access_config=$dir/etc/access.textproto
+--access_config=$credentials/access.textproto
 --policy=$prefix/share/collections/default_policy.textproto
 --log_format=json
 --daily_aging_time=off
