@@ -7,6 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   cmake g++ make pkg-config
+  dpkg-dev  # cpack's Debian package: dpkg-shlibdeps finds the runtime libraries
   clang  # scripts/clang_check.sh: the thread-safety analysis
   clang-format  # scripts/format.sh: the test command checks the formatting
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
@@ -18,6 +19,7 @@ PACKAGES=(
   postgresql tzdata
   sqlite3  # scripts/backup.sh: SQLite's online backup
   chromium  # the e2e test renders collectionsctl's HTML report headless
+  python3-grpcio python3-protobuf  # the Python client (clients/python) and its test
 )
 
 installed() {

@@ -62,7 +62,8 @@ struct ServerConfig {
 };
 
 // `connection` with the value of any password=... replaced by "***", for
-// logs and error messages.
+// logs and error messages: every spelling libpq accepts (whitespace or tabs
+// between pairs and around '=', single-quoted values).
 std::string RedactConnection(const std::string& connection);
 
 }  // namespace collections::server

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -53,19 +54,27 @@ class E2eTest : public ::testing::Test {
   std::string db_file_;
 };
 
-void ServeAndStop(const std::string& db, const std::string& log_path, int sig, std::string* log) {
+// Serves on `db` (empty: --db comes from `extra_flags` or the environment)
+// until SIGTERM or SIGINT, and checks that it stopped cleanly.
+void ServeAndStop(const std::string& db, const std::string& log_path, int sig, std::string* log,
+                  const std::vector<std::string>& extra_flags = {}) {
   auto port = testing::PickFreePort();
   ASSERT_TRUE(port.ok()) << port.status();
   std::string address = absl::StrCat("127.0.0.1:", *port);
-  Collectionsd process({"--listen=" + address, "--db=" + db}, log_path);
+  std::vector<std::string> flags = {"--listen=" + address};
+  if (!db.empty()) flags.push_back("--db=" + db);
+  flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+  Collectionsd process(flags, log_path);
   ASSERT_TRUE(process.started()) << process.spawn_error();
   ASSERT_TRUE(WaitUntilServing(process, address, absl::Seconds(60)))
       << "collectionsd did not become SERVING on " << address << "; its log:\n"
       << process.Log();
 
   // The database and its WAL and shared-memory files are the owner's only.
-  const std::string file = db.substr(db.find("db=") + 3, db.find(' ') - db.find("db=") - 3);
+  const std::string file =
+      db.empty() ? "" : db.substr(db.find("db=") + 3, db.find(' ') - db.find("db=") - 3);
   for (const std::string& f : {file, file + "-wal", file + "-shm"}) {
+    if (file.empty()) break;
     struct stat st;
     if (stat(f.c_str(), &st) != 0) continue;  // -wal and -shm come and go
     EXPECT_EQ(st.st_mode & 0077, 0u) << f << " is mode " << std::oct << (st.st_mode & 0777);
@@ -95,6 +104,54 @@ TEST_F(E2eTest, ServesThenStopsCleanlyOnSigterm) {
   if (HasFatalFailure()) return;
   EXPECT_THAT(log, HasSubstr("received SIGINT"));
   EXPECT_THAT(log, HasSubstr("policy: unchanged, version 1 is current"));
+}
+
+// Every flag can come from the environment: Abseil's --tryfromenv=a,b
+// (and --fromenv, which insists) reads FLAGS_a, FLAGS_b. A password in the
+// connection string is redacted in the log however libpq lets it be
+// spaced (here a tab before it), so it can be kept off the command line in
+// the environment (or in PGPASSFILE, or a 0600 --flagfile) without the log
+// giving it away.
+TEST_F(E2eTest, FlagsFromTheEnvironmentAreUsedAndThePasswordIsNotLogged) {
+  std::string db = Db();
+  std::unique_ptr<testing::PostgresTestDatabase> pg;
+  if (!testing::PostgresAdminConnection().empty()) {
+    auto created = testing::PostgresTestDatabase::Create(testing::PostgresAdminConnection());
+    ASSERT_TRUE(created.ok()) << created.status();
+    pg = *std::move(created);
+    db = pg->connection();
+  }
+  const std::string kPassword = "Env-Secret-4711";
+  ASSERT_EQ(setenv("FLAGS_log_format", "json", 1), 0);
+  ASSERT_EQ(setenv("FLAGS_db", absl::StrCat(db, "\tpassword=", kPassword).c_str(), 1), 0);
+  std::string log;
+  ServeAndStop("", dir_->path() + "/env.log", SIGTERM, &log,
+               {"--tryfromenv=log_format,db,metrics_listen"});
+  if (HasFatalFailure()) return;
+  // Both flags were taken: JSON lines, and the database of FLAGS_db.
+  EXPECT_THAT(log, HasSubstr("{\"time\":\""));
+  EXPECT_THAT(log, HasSubstr("\"msg\":\"database: opening "));
+  EXPECT_THAT(log, HasSubstr("password=***"));
+  EXPECT_THAT(log, Not(HasSubstr(kPassword)));
+  if (pg == nullptr) EXPECT_TRUE(FileExists(db_file_)) << db_file_;
+}
+
+// A start-up that fails on the database names the connection, redacted.
+TEST_F(E2eTest, AnUnreachableDatabaseIsReportedWithoutItsPassword) {
+  auto port = testing::PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  Collectionsd process({absl::StrCat("--listen=127.0.0.1:", *port),
+                        "--db=postgresql://host=127.0.0.1 port=1 dbname=d user=u "
+                        "password = Spaced-Secret-42"},
+                       dir_->path() + "/unreachable.log");
+  ASSERT_TRUE(process.started()) << process.spawn_error();
+  int status = process.Wait();
+  std::string log = process.Log();
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  EXPECT_EQ(WEXITSTATUS(status), 1) << log;
+  EXPECT_THAT(log, HasSubstr("cannot open database postgresql://host=127.0.0.1 port=1"));
+  EXPECT_THAT(log, HasSubstr("password = ***"));
+  EXPECT_THAT(log, Not(HasSubstr("Spaced-Secret-42")));
 }
 
 TEST_F(E2eTest, InvalidPolicyFileExitsNonZeroWithAMessage) {

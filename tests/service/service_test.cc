@@ -392,6 +392,18 @@ TEST(ServerPieces, RedactConnectionHidesPasswords) {
             "postgresql://password=*** x=1");
   EXPECT_EQ(server::RedactConnection("sqlite3://db=var/c.db timeout=5"),
             "sqlite3://db=var/c.db timeout=5");
+  // libpq also takes tabs between pairs and whitespace around '='.
+  EXPECT_EQ(server::RedactConnection("postgresql://user=u\tpassword=s3cret\tdbname=d"),
+            "postgresql://user=u\tpassword=***\tdbname=d");
+  EXPECT_EQ(server::RedactConnection("postgresql://user=u password = s3cret dbname=d"),
+            "postgresql://user=u password = *** dbname=d");
+  EXPECT_EQ(server::RedactConnection("postgresql://password =\t'a b' x=1 password=t"),
+            "postgresql://password =\t*** x=1 password=***");
+  // Not a password key, or no value to hide.
+  EXPECT_EQ(server::RedactConnection("postgresql://xpassword=1 password"),
+            "postgresql://xpassword=1 password");
+  EXPECT_EQ(server::RedactConnection("postgresql://password='unterminated"),
+            "postgresql://password=***");
 }
 
 TEST(ServerPieces, LogLinesCarryUtcTimeAndLevel) {
