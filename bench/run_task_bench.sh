@@ -17,7 +17,9 @@
 #
 # Usage: bench/run_task_bench.sh [cycles] [latency] [poll]   (default: all)
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
-#   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PERF=0 (1: perf record -g the
+#   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
+#   of an admin database, e.g. scripts/pg.sh's COLLECTIONS_TEST_PG: each scenario then
+#   runs on a new PostgreSQL database instead of SQLite) DB_WRITERS=8 PERF=0 (1: perf record -g the
 #   server into the kept run directory) KEEP=0 WAIT_IDLE=0 (1: before each
 #   scenario, wait until the machine has been >= 90% idle for 20 s -- for a
 #   machine shared with other work); COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_CA,
@@ -76,6 +78,7 @@ cleanup() {
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
   fi
+  [[ -n $PG_ADMIN ]] && drop_databases
   if [[ $KEEP == 1 ]]; then echo "kept $run_dir" >&2; else rm -rf "$run_dir"; fi
 }
 trap cleanup EXIT
@@ -84,7 +87,8 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null; then rev+="+dirty"; fi
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev build=$build_type nproc=$(nproc)" \
      "cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\"" \
-     "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+     "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') load=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
+     "db=$([[ -n $PG_ADMIN ]] && echo "postgresql writers=$DB_WRITERS" || echo sqlite)"
 
 busy_percent() {  # over the next 5 s, from /proc/stat
   local u n s i w x y z t1 i1
@@ -103,9 +107,32 @@ wait_idle() {
   echo "# idle at $(date -u +%H:%M:%SZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
+PG_ADMIN=${PG_ADMIN:-}
+DB_WRITERS=${DB_WRITERS:-8}
+pg_databases=()
+psql_admin() {  # libpq's form of PG_ADMIN
+  psql -X -q -v ON_ERROR_STOP=1 "${PG_ADMIN#postgresql://}" "$@"
+}
+database_for() {  # $1: scenario -> the --db of its server
+  if [[ -z $PG_ADMIN ]]; then
+    echo "sqlite3://db=$run_dir/$1.db timeout=5"
+    return
+  fi
+  local name="taskbench_${1}_$$"
+  psql_admin -c "CREATE DATABASE $name" >/dev/null
+  pg_databases+=("$name")
+  echo "$(sed -E 's/dbname=[^ ]*/dbname='"$name"'/' <<<"$PG_ADMIN")"
+}
+drop_databases() {
+  for name in "${pg_databases[@]}"; do
+    psql_admin -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+
 start_server() {  # $1: scenario
-  local db="$run_dir/$1.db" log="$run_dir/$1.server.log"
-  "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" "${SERVER_SECURITY[@]}" \
+  local db log="$run_dir/$1.server.log"
+  db=$(database_for "$1")
+  "$SERVER" --listen=127.0.0.1:0 --db="$db" --db_writers="$DB_WRITERS" "${SERVER_SECURITY[@]}" \
     --daily_aging_time=off >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do
