@@ -37,16 +37,6 @@ namespace {
 using testing::Collectionsd;
 using ::testing::HasSubstr;
 
-// A zone whose local time is about noon now: fixed offsets Etc/GMT-12 (UTC+12)
-// to Etc/GMT+11 (UTC-11) cover every hour of the UTC day.
-std::string NoonZone() {
-  const int utc_hour = absl::ToCivilHour(absl::Now(), absl::UTCTimeZone()).hour();
-  const int offset = 12 - utc_hour;  // UTC+offset, -11..12
-  if (offset == 0) return "Etc/UTC";
-  // POSIX-style names invert the sign.
-  return absl::StrCat("Etc/GMT", offset > 0 ? "-" : "+", std::abs(offset));
-}
-
 struct AgentRun {
   int exit = -1;
   std::string out, err;
@@ -243,7 +233,7 @@ class AgentEndToEnd : public ::testing::Test {
 
   std::unique_ptr<testing::TempDir> dir_;
   std::string address_;
-  std::string zone_ = NoonZone();
+  std::string zone_ = testing::NoonZone();
   std::unique_ptr<Collectionsd> process_;
   std::unique_ptr<v1::CaseService::Stub> cases_;
   int signals_sent_ = 0;

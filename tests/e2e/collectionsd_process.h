@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -23,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "tests/service/call_context.h"
@@ -190,6 +193,16 @@ inline bool WaitUntilServing(Collectionsd& process, const std::string& address,
     if (status.ok() && serving == Serving::kServing) return true;
   }
   return false;
+}
+
+// A zone whose local time is about noon now: fixed offsets Etc/GMT-12 (UTC+12)
+// to Etc/GMT+11 (UTC-11) cover every hour of the UTC day.
+inline std::string NoonZone() {
+  const int utc_hour = absl::ToCivilHour(absl::Now(), absl::UTCTimeZone()).hour();
+  const int offset = 12 - utc_hour;  // UTC+offset, -11..12
+  if (offset == 0) return "Etc/UTC";
+  // POSIX-style names invert the sign.
+  return absl::StrCat("Etc/GMT", offset > 0 ? "-" : "+", std::abs(offset));
 }
 
 inline bool FileExists(const std::string& path) {

@@ -36,15 +36,6 @@ std::unique_ptr<grpc::ClientContext> Context() {
   return context;
 }
 
-// Contact tasks are handed out only in the borrower's daytime: a zone where
-// it is about noon now.
-std::string NoonZone() {
-  const int utc_hour = absl::ToCivilHour(absl::Now(), absl::UTCTimeZone()).hour();
-  const int offset = 12 - utc_hour;
-  if (offset == 0) return "Etc/UTC";
-  return absl::StrCat("Etc/GMT", offset > 0 ? "-" : "+", std::abs(offset));
-}
-
 std::set<std::string> HandoffFiles(const std::string& dir) {
   std::set<std::string> out;
   if (DIR* d = opendir(dir.c_str())) {
@@ -172,7 +163,7 @@ class LegalEndToEnd : public ::testing::Test {
       r.mutable_borrower()->set_name("Sun Li");
       r.mutable_borrower()->set_address("9 Xihu Rd, Hangzhou");
       r.mutable_borrower()->set_region("ZJ");
-      r.mutable_borrower()->set_time_zone(NoonZone());
+      r.mutable_borrower()->set_time_zone(testing::NoonZone());
       r.mutable_overdue()->set_principal_fen(3'000'000);
       ASSERT_TRUE(writer->Write(row));
       writer->WritesDone();
@@ -304,7 +295,7 @@ TEST_F(LegalEndToEnd, ReceiverStoresEachHandoffOnceAcrossRestarts) {
     r.mutable_borrower()->set_name("Sun Li");
     r.mutable_borrower()->set_address("9 Xihu Rd, Hangzhou");
     r.mutable_borrower()->set_region("ZJ");
-    r.mutable_borrower()->set_time_zone(NoonZone());
+    r.mutable_borrower()->set_time_zone(testing::NoonZone());
     r.mutable_overdue()->set_principal_fen(3'000'000);
     ASSERT_TRUE(writer->Write(row));
     writer->WritesDone();
@@ -421,7 +412,7 @@ TEST_F(LegalEndToEnd, AcknowledgementsSurviveAServerKilledBeforeThem) {
       r.mutable_borrower()->set_name("Sun Li");
       r.mutable_borrower()->set_address("9 Xihu Rd, Hangzhou");
       r.mutable_borrower()->set_region("ZJ");
-      r.mutable_borrower()->set_time_zone(NoonZone());
+      r.mutable_borrower()->set_time_zone(testing::NoonZone());
       r.mutable_overdue()->set_principal_fen(3'000'000);
       ASSERT_TRUE(writer->Write(row));
     }
