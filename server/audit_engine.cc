@@ -58,9 +58,9 @@ storage::AuditEntry AuditEntryFor(const security::Principal& caller, std::string
 
 void RecordRead(storage::Store& store, storage::AuditEntry entry,
                 std::function<void(absl::Status)> done) {
-  store.Submit([entry = std::move(entry)](
-                   storage::UnitOfWork& uow) { return uow.AppendAudit(entry).status(); },
-               std::move(done));
+  store.Submit(
+      [entry = std::move(entry)](storage::UnitOfWork& uow) { return uow.AppendAudit(entry); },
+      std::move(done));
 }
 
 absl::Status RecordedRead(storage::Store& store, storage::AuditEntry entry,
@@ -73,9 +73,8 @@ absl::Status RecordedRead(storage::Store& store, storage::AuditEntry entry,
 }
 
 absl::Status RecordAfterRead(storage::Store& store, storage::AuditEntry entry) {
-  return Unrecorded(store.Write([entry = std::move(entry)](storage::UnitOfWork& uow) {
-    return uow.AppendAudit(entry).status();
-  }));
+  return Unrecorded(store.Write(
+      [entry = std::move(entry)](storage::UnitOfWork& uow) { return uow.AppendAudit(entry); }));
 }
 
 absl::StatusOr<storage::AuditFilter> AuditEngine::CheckList(

@@ -491,7 +491,7 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::Civi
       RETURN_IF_ERROR(store_->Write([day, &audit, leader_epoch](storage::UnitOfWork& uow) {
         RETURN_IF_ERROR(uow.CheckLeaderEpoch(storage::kJobsRole, leader_epoch));
         RETURN_IF_ERROR(uow.SetBusinessDate(day));
-        return uow.AppendAudit(audit).status();
+        return uow.AppendAudit(audit);
       }));
       absl::MutexLock date_lock(&date_mu_);
       business_date_ = day;

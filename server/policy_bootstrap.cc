@@ -104,7 +104,7 @@ absl::StatusOr<StoredPolicy> EnsurePolicyStored(storage::Store& store, const v1:
       audit.principal = "system:startup";
       audit.action = "StartupPolicy";
       audit.detail = absl::StrCat("policy version ", assigned, " (was ", current, ")");
-      return uow.AppendAudit(audit).status();
+      return uow.AppendAudit(audit);
     });
     if (last.ok()) return StoredPolicy{assigned, true};
     if (last.code() != absl::StatusCode::kAborted &&

@@ -132,7 +132,7 @@ absl::StatusOr<v1::PutPolicyResponse> PolicyEngine::Put(v1::Policy policy, stora
   RETURN_IF_ERROR(store_->Write([&policy, &by, previous](storage::UnitOfWork& uow) {
     ASSIGN_OR_RETURN(int64_t version, uow.PutPolicy(policy));  // sets policy.version
     by.detail = absl::StrCat("policy version ", version, " (was ", previous, ")");
-    return uow.AppendAudit(by).status();
+    return uow.AppendAudit(by);
   }));
   policies_->SetCurrent(policy);
   *out.mutable_policy() = std::move(policy);
@@ -205,7 +205,7 @@ absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
           storage::AuditEntry audit = by;
           audit.case_id = case_id;
           audit.detail = absl::StrCat("policy version ", c->policy_version(), " -> ", to_version);
-          return uow.AppendAudit(audit).status();
+          return uow.AppendAudit(audit);
         },
         [&tally, case_id, skipped](absl::Status s) { tally.Done(case_id, *skipped, s); });
   };

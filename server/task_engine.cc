@@ -198,7 +198,7 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
           if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
         }
         if (!out.tasks.empty() && !args.audit.action.empty()) {
-          RETURN_IF_ERROR(uow.AppendAudit(ClaimAudit(args.audit, out.tasks)).status());
+          RETURN_IF_ERROR(uow.AppendAudit(ClaimAudit(args.audit, out.tasks)));
         }
         if (out.tasks.empty()) {
           // Still moving held tasks aside: look again at once, for the

@@ -87,43 +87,58 @@ std::string AuditHash(const AuditRecord& record) {
       absl::string_view(reinterpret_cast<const char*>(digest), static_cast<size_t>(size)));
 }
 
-absl::StatusOr<int64_t> WriterConnection::Transaction::AppendAudit(const AuditEntry& entry) {
-  return Guard("append audit record", [&]() -> absl::StatusOr<int64_t> {
-    // The chain is linear: each row is appended after reading the last one
-    // in the same transaction. On SQLite the writer holds the database's
-    // write lock; on PostgreSQL this lock serialises every server's appends
-    // until its transaction ends.
-    if (w_.backend_ == Backend::kPostgres) {
-      w_.sql_ << "SELECT pg_advisory_xact_lock(" << kAuditLockKey << ")";
+absl::Status WriterConnection::Transaction::AppendAudit(const AuditEntry& entry) {
+  if (!poisoned_.ok()) return poisoned_;
+  // Whole microseconds: what the column holds is what is hashed.
+  audit_.push_back({entry, absl::FromUnixMicros(absl::ToUnixMicros(w_.options_.now()))});
+  return absl::OkStatus();
+}
+
+absl::Status WriterConnection::AppendPendingAudit() {
+  if (audit_pending_.empty()) return absl::OkStatus();
+  std::vector<PendingAudit> pending;
+  pending.swap(audit_pending_);
+  try {
+    // The chain is linear: the rows are appended after reading the last
+    // one, in the transaction about to commit. On SQLite the writer holds
+    // the database's write lock; on PostgreSQL this lock serialises every
+    // writer's and server's appends until the commit. Taken last, after
+    // every row lock the batch needed, so that no writer waits for a row
+    // while holding it.
+    if (backend_ == Backend::kPostgres) {
+      sql_ << "SELECT pg_advisory_xact_lock(" << kAuditLockKey << ")";
     }
-    // Both statements are prepared once per connection (prepared_statements.h).
-    Statements& s = s_;
+    Statements& s = *st_;
     long long last_id = 0;
     std::string last_hash = kAuditGenesisHash;
     if (FetchOne(s.last_audit)) {
       last_id = s.a_last_id;
       last_hash = s.a_last_hash;
     }
-    AuditRecord r;
-    r.id = last_id + 1;
-    // Whole microseconds: what the column holds is what was hashed.
-    r.recorded_at = absl::FromUnixMicros(absl::ToUnixMicros(w_.options_.now()));
-    r.entry = entry;
-    r.previous_hash = last_hash;
-    r.hash = AuditHash(r);
-    s.a_id = r.id;
-    s.a_at_us = absl::ToUnixMicros(r.recorded_at);
-    s.a_principal = entry.principal;
-    s.a_certificate = entry.certificate;
-    s.a_peer = entry.peer;
-    s.a_action = entry.action;
-    s.a_case_id = entry.case_id;
-    s.a_detail = entry.detail;
-    s.a_previous_hash = r.previous_hash;
-    s.a_hash = r.hash;
-    s.insert_audit.execute(true);
-    return r.id;
-  });
+    for (const PendingAudit& p : pending) {
+      AuditRecord r;
+      r.id = ++last_id;
+      r.recorded_at = p.at;
+      r.entry = p.entry;
+      r.previous_hash = last_hash;
+      r.hash = AuditHash(r);
+      s.a_id = r.id;
+      s.a_at_us = absl::ToUnixMicros(r.recorded_at);
+      s.a_principal = r.entry.principal;
+      s.a_certificate = r.entry.certificate;
+      s.a_peer = r.entry.peer;
+      s.a_action = r.entry.action;
+      s.a_case_id = r.entry.case_id;
+      s.a_detail = r.entry.detail;
+      s.a_previous_hash = r.previous_hash;
+      s.a_hash = r.hash;
+      s.insert_audit.execute(true);
+      last_hash = r.hash;
+    }
+    return absl::OkStatus();
+  } catch (...) {
+    return StatusFromCurrentException("append audit records");
+  }
 }
 
 absl::StatusOr<std::vector<AuditRecord>> Store::ListAuditRecords(const AuditFilter& f) {

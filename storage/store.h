@@ -496,10 +496,12 @@ class UnitOfWork {
   virtual absl::Status CheckLeaderEpoch(const std::string& role, int64_t epoch) = 0;
 
   // --- The audit log -------------------------------------------------------
-  // Appends `entry` as the next row of the audit chain, stamped with the
-  // store's clock (StoreOptions::now), and returns its id. The row commits
-  // or rolls back with the rest of the unit of work.
-  virtual absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) = 0;
+  // Appends `entry` to the audit chain, stamped with the store's clock
+  // (StoreOptions::now) now. The row commits or rolls back with the rest of
+  // the unit of work; it gets its id and its place in the chain when its
+  // batch commits (the chain is written last, so that parallel writers hold
+  // its lock only for their commit).
+  virtual absl::Status AppendAudit(const AuditEntry& entry) = 0;
 };
 
 }  // namespace collections::storage

@@ -55,6 +55,7 @@ absl::Status WriterConnection::Begin() {
   return Execute(backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction");
 }
 absl::Status WriterConnection::Commit() {
+  RETURN_IF_ERROR(AppendPendingAudit());
   RETURN_IF_ERROR(NotifyPeers());
   return Execute("COMMIT", "commit");
 }
@@ -74,6 +75,7 @@ absl::Status WriterConnection::NotifyPeers() {
 void WriterConnection::Rollback() {
   DropIdBlocks();
   shared_state_changed_ = false;
+  audit_pending_.clear();
   Execute("ROLLBACK", "rollback").IgnoreError();
 }
 absl::Status WriterConnection::Execute(soci::statement* prepared, const char* sql,
@@ -111,6 +113,7 @@ absl::Status WriterConnection::Run(const Command& command) {
     for (ReadyTask& r : uow.ready()) ready_.push_back(std::move(r));
     handoffs_ += uow.handoffs();
     shared_state_changed_ = shared_state_changed_ || uow.shared_state_changed();
+    for (PendingAudit& a : uow.audit()) audit_pending_.push_back(std::move(a));
   }
   return status;
 }

@@ -66,6 +66,12 @@ class WriterConnection {
   // business date or stored a policy.
   bool TakeSharedStateChanged() { return std::exchange(shared_state_changed_, false); }
 
+  // An audit entry of a command that succeeded, waiting for its commit.
+  struct PendingAudit {
+    AuditEntry entry;
+    absl::Time at;
+  };
+
  private:
   friend class StoreInternals;  // RunReportStep (store_internal.h)
   struct Statements;
@@ -75,6 +81,9 @@ class WriterConnection {
   // PostgreSQL with StoreOptions::replica_id: tells the other replicas, in
   // the open transaction, what the commands since the last commit changed.
   absl::Status NotifyPeers();
+  // Appends the audit entries of the commands since the last commit to the
+  // chain, in the open transaction (audit_log.cc).
+  absl::Status AppendPendingAudit();
   // Runs `prepared` when there is one, else `sql` as a one-off statement.
   absl::Status Execute(soci::statement* prepared, const char* sql, const char* what);
 
@@ -96,6 +105,7 @@ class WriterConnection {
   std::vector<ReadyTask> ready_;
   int handoffs_ = 0;
   bool shared_state_changed_ = false;
+  std::vector<PendingAudit> audit_pending_;
   std::map<std::string, IdBlock> id_blocks_;
 };
 

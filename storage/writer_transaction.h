@@ -39,6 +39,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
   int handoffs() const { return handoffs_; }
   // Whether it moved the business date or stored a policy.
   bool shared_state_changed() const { return shared_state_changed_; }
+  // The audit entries it appended, for the chain at commit time.
+  std::vector<PendingAudit>& audit() { return audit_; }
 
   // --- Cases, events, payments, ids (writer_transaction.cc) -----------------
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override;
@@ -97,7 +99,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::Status SetBusinessDate(absl::CivilDay day) override;
   absl::Status CheckLeaderEpoch(const std::string& role, int64_t epoch) override;
   // The audit log (audit_log.cc).
-  absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
+  absl::Status AppendAudit(const AuditEntry& entry) override;
   // Runs one step of a report snapshot on the writer's session (see
   // store_internal.h's RunReportStep).
   absl::Status RunReportStep(const std::function<void(soci::session&, Backend)>& step);
@@ -143,6 +145,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   std::vector<ReadyTask> ready_;
   int handoffs_ = 0;  // handoffs this unit of work created
   bool shared_state_changed_ = false;
+  std::vector<PendingAudit> audit_;
 };
 
 }  // namespace collections::storage
