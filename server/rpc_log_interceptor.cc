@@ -19,11 +19,9 @@ namespace {
 
 using grpc::experimental::InterceptionHookPoints;
 
-// The request_id of a collections.v1 request, if it has a non-empty one.
-// Only the project's services are read: gRPC's own (health) hand their
-// interceptors raw byte buffers, not messages.
-std::string RequestIdOf(const std::string& method, void* message) {
-  if (message == nullptr || !absl::StartsWith(method, "/collections.v1.")) return "";
+// The request_id of a protobuf request message, if it has a non-empty one.
+std::string RequestIdOf(void* message) {
+  if (message == nullptr) return "";
   const auto* request = static_cast<const google::protobuf::Message*>(message);
   const google::protobuf::FieldDescriptor* field =
       request->GetDescriptor()->FindFieldByName("request_id");
@@ -43,16 +41,19 @@ std::string GeneratedRequestId() {
 
 class RpcLogInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RpcLogInterceptor(grpc::experimental::ServerRpcInfo* info, const security::CallGate* gate)
+  // `messages`: whether the call's received messages are protobuf ones.
+  RpcLogInterceptor(grpc::experimental::ServerRpcInfo* info, const security::CallGate* gate,
+                    std::string method, bool messages)
       : info_(info),
         gate_(gate),
-        method_(info->method() != nullptr ? info->method() : "unknown"),
+        method_(std::move(method)),
+        messages_(messages),
         started_(absl::Now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (request_id_.empty() &&
+    if (messages_ && request_id_.empty() &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      request_id_ = RequestIdOf(method_, methods->GetRecvMessage());
+      request_id_ = RequestIdOf(methods->GetRecvMessage());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       LogCall(methods->GetSendStatus().error_code());
@@ -84,6 +85,7 @@ class RpcLogInterceptor final : public grpc::experimental::Interceptor {
   grpc::experimental::ServerRpcInfo* const info_;
   const security::CallGate* const gate_;
   const std::string method_;
+  const bool messages_;
   const absl::Time started_;
   std::string request_id_;
 };
@@ -105,7 +107,11 @@ LogLevel RpcLogLevel(grpc::StatusCode code) {
 
 grpc::experimental::Interceptor* RpcLogInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  return new RpcLogInterceptor(info, gate_);
+  std::string method = info->method() != nullptr ? info->method() : "unknown";
+  // gRPC's own services (health) hand their interceptors byte buffers too.
+  const bool messages =
+      absl::StartsWith(method, "/collections.v1.") && raw_methods_.count(method) == 0;
+  return new RpcLogInterceptor(info, gate_, std::move(method), messages);
 }
 
 }  // namespace collections::server

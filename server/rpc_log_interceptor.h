@@ -11,6 +11,10 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <set>
+#include <string>
+#include <utility>
+
 #include "security/call_gate.h"
 #include "server/logging.h"
 
@@ -23,12 +27,17 @@ class RpcLogInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // `gate` (not owned) names the caller; it must outlive the server.
-  explicit RpcLogInterceptorFactory(const security::CallGate* gate) : gate_(gate) {}
+  // `raw_methods`: the methods whose handlers take raw byte buffers rather
+  // than messages (their requests' request_id is not read). Only
+  // collections.v1 methods are read at all.
+  RpcLogInterceptorFactory(const security::CallGate* gate, std::set<std::string> raw_methods)
+      : gate_(gate), raw_methods_(std::move(raw_methods)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;
 
  private:
   const security::CallGate* const gate_;
+  const std::set<std::string> raw_methods_;
 };
 
 }  // namespace collections::server

@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -209,7 +210,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     // After the one above, so that it counts the status the caller gets.
     if (server->metrics_ != nullptr) creators.push_back(server->metrics_->InterceptorFactory());
     // One log line per RPC (debug for OK calls), with the status the caller gets.
-    creators.push_back(std::make_unique<RpcLogInterceptorFactory>(server->gate_.get()));
+    creators.push_back(std::make_unique<RpcLogInterceptorFactory>(
+        server->gate_.get(), std::set<std::string>{CaseServiceImpl::kImportMethod}));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   int selected_port = 0;
