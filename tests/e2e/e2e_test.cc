@@ -125,13 +125,13 @@ TEST_F(E2eTest, JsonLogsCarryEachRpcsMethodStatusDurationRequestIdAndPrincipal) 
   auto channel = testing::SecureChannel(address);  // as kTester
   auto cases = v1::CaseService::NewStub(channel);
   auto reports = v1::ReportService::NewStub(channel);
-  v1::SignalCaseRequest signal;
-  signal.set_case_id(424242);
-  signal.set_request_id("req-e2e-42");
-  signal.mutable_signal()->mutable_note()->set_text("called");
+  v1::SignalCaseRequest note;
+  note.set_case_id(424242);
+  note.set_request_id("req-e2e-42");
+  note.mutable_signal()->mutable_note()->set_text("called");
   v1::SignalCaseResponse signalled;
   grpc::ClientContext signal_context;
-  EXPECT_EQ(cases->SignalCase(&signal_context, signal, &signalled).error_code(),
+  EXPECT_EQ(cases->SignalCase(&signal_context, note, &signalled).error_code(),
             grpc::StatusCode::NOT_FOUND);
   v1::GetCaseRequest get;
   get.set_loan_id("NO-SUCH-LOAN");
