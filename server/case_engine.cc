@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/commands.h"
@@ -467,6 +468,8 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::Civi
   const std::string& actor = by.principal;
   absl::MutexLock lock(&aging_mu_);
   RETURN_IF_ERROR(RefreshBusinessDate());
+  // Real time, not the clock: how long the run took is a cost, not a date.
+  const absl::Time started = absl::Now();
   const absl::CivilDay current = BusinessDate();
   if (to < current) {
     return absl::InvalidArgumentError(absl::StrCat("to: ", workflow::FormatDay(to),
@@ -508,7 +511,18 @@ absl::StatusOr<v1::AdvanceBusinessDateResponse> CaseEngine::AdvanceTo(absl::Civi
   out.set_cases_aged(counts.aged);
   out.set_stage_changes(counts.stage_changes);
   out.set_timers_fired(counts.timers_fired);
+  {
+    absl::MutexLock date_lock(&date_mu_);
+    ++last_aging_run_.runs;
+    last_aging_run_.days = to - current;
+    last_aging_run_.took = absl::Now() - started;
+  }
   return out;
+}
+
+CaseEngine::AgingRun CaseEngine::LastAgingRun() const {
+  absl::MutexLock lock(&date_mu_);
+  return last_aging_run_;
 }
 
 absl::StatusOr<int64_t> CaseEngine::PurgeExpiredAnswers() {

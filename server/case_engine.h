@@ -88,6 +88,16 @@ class CaseEngine {
   // For shutdown: any running or later AdvanceTo stops before its next day.
   void Stop() { stopping_.store(true); }
 
+  // The last AdvanceTo that finished (daily aging's or an administrator's):
+  // how many days it moved the business date (0: it only re-ran the
+  // current day) and how long it took in real time. runs == 0 until one has.
+  struct AgingRun {
+    int64_t runs = 0;  // finished runs since start
+    int64_t days = 0;
+    absl::Duration took;
+  };
+  AgingRun LastAgingRun() const;
+
  private:
   struct DayCounts {
     int64_t aged = 0;
@@ -111,6 +121,7 @@ class CaseEngine {
   std::atomic<bool> stopping_{false};
   mutable absl::Mutex date_mu_;
   absl::CivilDay business_date_ ABSL_GUARDED_BY(date_mu_);
+  AgingRun last_aging_run_ ABSL_GUARDED_BY(date_mu_);
 };
 
 }  // namespace collections::server

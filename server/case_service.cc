@@ -205,8 +205,7 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
 
 grpc::ServerReadReactor<grpc::ByteBuffer>* CaseServiceImpl::ImportDelinquencies(
     grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
-  absl::StatusOr<security::Principal> caller =
-      context_.gate->Admit(*context, "/collections.v1.CaseService/ImportDelinquencies");
+  absl::StatusOr<security::Principal> caller = context_.gate->Admit(*context, kImportMethod);
   if (!caller.ok()) {
     return new FinishNowReactor<grpc::ServerReadReactor<grpc::ByteBuffer>>(
         ToGrpcStatus(caller.status()));

@@ -17,6 +17,10 @@ class CaseServiceImpl final : public v1::CaseService::WithRawCallbackMethod_Impo
  public:
   explicit CaseServiceImpl(const ServiceContext& context) : context_(context) {}
 
+  // The one method whose handler reads raw frames (grpc::ByteBuffer), not
+  // messages: interceptors must not read its messages as protobuf ones.
+  static constexpr char kImportMethod[] = "/collections.v1.CaseService/ImportDelinquencies";
+
   // Raw: `response` receives the encoded ImportDelinquenciesResponse.
   grpc::ServerReadReactor<grpc::ByteBuffer>* ImportDelinquencies(
       grpc::CallbackServerContext* context, grpc::ByteBuffer* response) override;

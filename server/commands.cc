@@ -6,11 +6,54 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "workflow/state_machine.h"
 
 namespace collections::server {
+namespace {
+
+struct WriteLatencyObserver {
+  const void* owner = nullptr;
+  std::function<void(absl::Duration)> observe;
+};
+
+absl::Mutex& ObserverMutex() {
+  static absl::Mutex* const mu = new absl::Mutex();
+  return *mu;
+}
+
+// Copied out under the mutex and called outside it, so that a slow
+// observer never holds another writer callback.
+std::shared_ptr<const WriteLatencyObserver>& CurrentObserver() {
+  static auto* const observer = new std::shared_ptr<const WriteLatencyObserver>();
+  return *observer;
+}
+
+}  // namespace
+
+void SetWriteLatencyObserver(const void* owner, std::function<void(absl::Duration)> observer) {
+  auto next = std::make_shared<const WriteLatencyObserver>(
+      WriteLatencyObserver{owner, std::move(observer)});
+  absl::MutexLock lock(&ObserverMutex());
+  CurrentObserver() = std::move(next);
+}
+
+void ClearWriteLatencyObserver(const void* owner) {
+  absl::MutexLock lock(&ObserverMutex());
+  if (CurrentObserver() != nullptr && CurrentObserver()->owner == owner)
+    CurrentObserver() = nullptr;
+}
+
+void ObserveWriteLatency(absl::Duration took) {
+  std::shared_ptr<const WriteLatencyObserver> observer;
+  {
+    absl::MutexLock lock(&ObserverMutex());
+    observer = CurrentObserver();
+  }
+  if (observer != nullptr && observer->observe) observer->observe(took);
+}
 
 absl::Status CheckRequiredRequestId(const std::string& request_id) {
   if (request_id.empty()) return absl::InvalidArgumentError("request_id is required");

@@ -20,11 +20,22 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "google/protobuf/message.h"
 #include "storage/store.h"
 
 namespace collections::server {
+
+// The write latency the callers of SubmitFor see: from a command's Submit
+// to its `done` (the writer's queue, the command, the group commit). The
+// store's WriterStats has no timings; this is what the server can observe
+// of them. Process-wide, for the metrics endpoint: `owner` names who set
+// the observer, and only that owner's Clear removes it. Thread-safe.
+void SetWriteLatencyObserver(const void* owner, std::function<void(absl::Duration)> observer);
+void ClearWriteLatencyObserver(const void* owner);
+void ObserveWriteLatency(absl::Duration took);
 
 // Runs `body` as one storage command filling a fresh Answer, then calls
 // done(answer) once the commit is durable, or done(error) (and then nothing
@@ -39,7 +50,8 @@ void SubmitFor(storage::Store* store,
         *out = Answer();  // a command that lost a race runs again from scratch
         return body(uow, *out);
       },
-      [out, done = std::move(done)](absl::Status status) {
+      [out, done = std::move(done), submitted = absl::Now()](absl::Status status) {
+        ObserveWriteLatency(absl::Now() - submitted);
         if (status.ok()) {
           done(std::move(*out));
         } else {

@@ -3,6 +3,7 @@
 #include <google/protobuf/stubs/logging.h>
 #include <grpc/support/log.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <map>
@@ -100,18 +101,45 @@ bool ParseLogFormat(absl::string_view text, LogFormat* format) {
 }
 
 std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message,
-                          LogFormat format) {
+                          LogFormat format, const std::vector<LogField>& fields) {
   const std::string time = absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", when, absl::UTCTimeZone());
-  if (format == LogFormat::kText) return absl::StrCat(time, " ", LevelName(level), " ", message);
-  return absl::StrCat("{\"time\":\"", time, "\",\"level\":\"",
-                      absl::StripTrailingAsciiWhitespace(LevelName(level)), "\",\"msg\":\"",
-                      JsonEscaped(message), "\"}");
+  if (format == LogFormat::kText) {
+    std::string line = absl::StrCat(time, " ", LevelName(level), " ", message);
+    for (const LogField& field : fields) {
+      // Values may come from callers (a request_id): quoted and escaped
+      // when they hold anything that could split or fake a line.
+      const bool plain =
+          !field.value.empty() && std::all_of(field.value.begin(), field.value.end(), [](char c) {
+            return c > ' ' && c < 0x7f && c != '"' && c != '\\' && c != '=';
+          });
+      absl::StrAppend(&line, " ", field.key, "=",
+                      plain ? field.value : absl::StrCat("\"", JsonEscaped(field.value), "\""));
+    }
+    return line;
+  }
+  std::string line = absl::StrCat("{\"time\":\"", time, "\",\"level\":\"",
+                                  absl::StripTrailingAsciiWhitespace(LevelName(level)),
+                                  "\",\"msg\":\"", JsonEscaped(message), "\"");
+  for (const LogField& field : fields) {
+    if (field.number) {
+      absl::StrAppend(&line, ",\"", JsonEscaped(field.key), "\":", field.value);
+    } else {
+      absl::StrAppend(&line, ",\"", JsonEscaped(field.key), "\":\"", JsonEscaped(field.value),
+                      "\"");
+    }
+  }
+  line.push_back('}');
+  return line;
 }
 
-void Log(LogLevel level, absl::string_view message) {
-  if (static_cast<int>(level) < g_min_level.load()) return;
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_min_level.load(); }
+
+void Log(LogLevel level, absl::string_view message) { Log(level, message, {}); }
+
+void Log(LogLevel level, absl::string_view message, const std::vector<LogField>& fields) {
+  if (!LogEnabled(level)) return;
   std::string line =
-      FormatLogLine(absl::Now(), level, message, static_cast<LogFormat>(g_format.load()));
+      FormatLogLine(absl::Now(), level, message, static_cast<LogFormat>(g_format.load()), fields);
   line.push_back('\n');
   absl::MutexLock lock(&OutputMutex());
   std::fwrite(line.data(), 1, line.size(), stderr);

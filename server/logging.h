@@ -2,6 +2,9 @@
 //   2026-01-01T08:00:00.123456Z INFO  message
 // with a UTC timestamp and the level, or in JSON for log collectors,
 //   {"time":"2026-01-01T08:00:00.123456Z","level":"INFO","msg":"message"}
+// Some lines carry fields besides (LogField): every RPC's line, for one
+//   {"time":...,"level":"DEBUG","msg":"rpc","method":"/collections.v1.CaseService/GetCase",
+//    "status":"OK","duration_ms":1.204,"request_id":"...","principal":"..."}
 // Abseil 20220623 has no absl/log.
 // Thread-safe; lines from different threads never interleave.
 #ifndef COLLECTIONS_SERVER_LOGGING_H_
@@ -10,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -32,6 +36,20 @@ void SetLogFormat(LogFormat format);
 bool ParseLogFormat(absl::string_view text, LogFormat* format);
 
 void Log(LogLevel level, absl::string_view message);
+
+// Whether a message at `level` would be written (to skip the work of one
+// that would not).
+bool LogEnabled(LogLevel level);
+
+// A named value that goes with a message: in JSON a key of the line's
+// object (a number when `number`, else a string), in text `key=value`
+// after the message.
+struct LogField {
+  std::string key;
+  std::string value;
+  bool number = false;
+};
+void Log(LogLevel level, absl::string_view message, const std::vector<LogField>& fields);
 
 // Sends gRPC's own log lines (gpr_log) through Log, so that the server's
 // stderr has one format. Process-wide; call once from main().
@@ -63,7 +81,8 @@ void LogProtobufLogSummary();
 // The formatted line Log() writes for `message` at `when` (without the
 // newline). Exposed for tests.
 std::string FormatLogLine(absl::Time when, LogLevel level, absl::string_view message,
-                          LogFormat format = LogFormat::kText);
+                          LogFormat format = LogFormat::kText,
+                          const std::vector<LogField>& fields = {});
 
 template <typename... Args>
 void LogInfo(const absl::FormatSpec<Args...>& format, const Args&... args) {

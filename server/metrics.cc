@@ -2,15 +2,20 @@
 
 #include <prometheus/metric_family.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "security/transport.h"
+#include "server/commands.h"
+#include "workflow/compliance.h"
 
 namespace collections::server {
 namespace {
@@ -55,52 +60,195 @@ class RpcInterceptorFactory final : public grpc::experimental::ServerInterceptor
   Metrics* const metrics_;
 };
 
+// One metric family as Collect() builds it: a name, help, type and its
+// labelled values.
+class FamilyBuilder {
+ public:
+  FamilyBuilder(const char* name, const char* help, prometheus::MetricType type) {
+    family_.name = name;
+    family_.help = help;
+    family_.type = type;
+  }
+  FamilyBuilder& Add(std::vector<prometheus::ClientMetric::Label> labels, double value) {
+    prometheus::ClientMetric metric;
+    metric.label = std::move(labels);
+    if (family_.type == prometheus::MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+    family_.metric.push_back(std::move(metric));
+    return *this;
+  }
+  void AppendTo(std::vector<prometheus::MetricFamily>& out) {
+    if (!family_.metric.empty()) out.push_back(std::move(family_));
+  }
+
+ private:
+  prometheus::MetricFamily family_;
+};
+
+double SecondsBetween(absl::Time from, absl::Time to) {
+  if (from == absl::InfiniteFuture() || to <= from) return 0;
+  return absl::ToDoubleSeconds(to - from);
+}
+
 }  // namespace
 
-// The figures read at each scrape from the server's parts.
+// The figures read at each scrape from the server's parts. The open work
+// (tasks, handoffs) is one grouped read, reused for kOpenWorkMaxAge.
 class Metrics::Snapshot final : public prometheus::Collectable {
  public:
   explicit Snapshot(Sources sources) : sources_(std::move(sources)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
     std::vector<prometheus::MetricFamily> out;
-    auto one = [&](const char* name, const char* help, prometheus::MetricType type, double value) {
-      prometheus::MetricFamily family;
-      family.name = name;
-      family.help = help;
-      family.type = type;
-      prometheus::ClientMetric metric;
-      if (type == prometheus::MetricType::Counter) {
-        metric.counter.value = value;
-      } else {
-        metric.gauge.value = value;
-      }
-      family.metric.push_back(std::move(metric));
-      out.push_back(std::move(family));
+    auto one = [&](const char* name, const char* help, MetricType type, double value) {
+      FamilyBuilder(name, help, type).Add({}, value).AppendTo(out);
     };
     if (sources_.writer) {
       const storage::WriterStats w = sources_.writer();
       one("collections_writer_commands_total", "Commands the store's writer ran.",
-          prometheus::MetricType::Counter, static_cast<double>(w.commands));
+          MetricType::Counter, static_cast<double>(w.commands));
       one("collections_writer_commits_total", "Transactions the writer committed.",
-          prometheus::MetricType::Counter, static_cast<double>(w.commits));
+          MetricType::Counter, static_cast<double>(w.commits));
       one("collections_writer_failed_commands_total",
-          "Commands that failed (their callers got an error).", prometheus::MetricType::Counter,
+          "Commands that failed (their callers got an error).", MetricType::Counter,
           static_cast<double>(w.failed_commands));
       one("collections_writer_largest_batch", "The most commands one commit has carried.",
-          prometheus::MetricType::Gauge, static_cast<double>(w.largest_batch));
+          MetricType::Gauge, static_cast<double>(w.largest_batch));
+      one("collections_writer_queued_commands", "Commands waiting for the writer now.",
+          MetricType::Gauge, static_cast<double>(w.queued_commands));
+      one("collections_writer_rejected_commands_total",
+          "Commands refused at once (RESOURCE_EXHAUSTED) because the writer's queue was full.",
+          MetricType::Counter, static_cast<double>(w.rejected_commands));
     }
     if (sources_.business_date) {
       const absl::CivilDay day = sources_.business_date();
       one("collections_business_date_seconds",
-          "The business date, as the Unix time of its midnight UTC.", prometheus::MetricType::Gauge,
+          "The business date, as the Unix time of its midnight UTC.", MetricType::Gauge,
           absl::ToDoubleSeconds(absl::FromCivil(day, absl::UTCTimeZone()) - absl::UnixEpoch()));
     }
+    if (sources_.last_aging_run) {
+      const CaseEngine::AgingRun run = sources_.last_aging_run();
+      one("collections_aging_runs_total", "Business-date moves (aging runs) finished since start.",
+          MetricType::Counter, static_cast<double>(run.runs));
+      if (run.runs > 0) {
+        one("collections_aging_last_run_seconds", "How long the last finished aging run took.",
+            MetricType::Gauge, absl::ToDoubleSeconds(run.took));
+        one("collections_aging_last_run_days", "How many days the last aging run moved the date.",
+            MetricType::Gauge, static_cast<double>(run.days));
+      }
+    }
+    if (sources_.reader_pool_size > 0) {
+      one("collections_db_reader_pool_size", "Database connections in the readers' pool.",
+          MetricType::Gauge, sources_.reader_pool_size);
+    }
+    if (sources_.open_work && sources_.now) CollectOpenWork(out);
     return out;
   }
 
  private:
+  void CollectOpenWork(std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
+    const absl::Time now = sources_.now();
+    storage::OpenWork work;
+    int64_t failures = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      const bool fresh =
+          read_at_ != absl::InfinitePast() && now >= read_at_ && now - read_at_ < kOpenWorkMaxAge;
+      if (!fresh) {
+        absl::StatusOr<storage::OpenWork> read = sources_.open_work(now);
+        if (read.ok()) {
+          work_ = *std::move(read);
+          read_at_ = now;
+        } else {
+          ++read_failures_;  // the last good counts stay
+        }
+      }
+      work = work_;
+      failures = read_failures_;
+    }
+    FamilyBuilder("collections_open_work_read_failures_total",
+                  "Scrapes whose read of the open tasks and handoffs failed (the figures "
+                  "shown are then the last ones read).",
+                  MetricType::Counter)
+        .Add({}, static_cast<double>(failures))
+        .AppendTo(out);
+
+    struct Queue {
+      int64_t ready = 0, scheduled = 0, leased = 0;
+      absl::Time oldest_ready = absl::InfiniteFuture();
+      std::map<std::string, int64_t> held;  // by hold kind
+    };
+    std::map<std::string, Queue> queues;
+    for (const storage::OpenTaskGroup& g : work.tasks) {
+      Queue& q = queues[g.queue];
+      if (g.leased) {
+        q.leased += g.tasks;
+      } else if (!g.hold_prefix.empty()) {
+        q.held[std::string(workflow::HoldKindOf(g.hold_prefix))] += g.tasks;
+      } else {
+        q.ready += g.tasks - g.not_yet_due;
+        q.scheduled += g.not_yet_due;
+        q.oldest_ready = std::min(q.oldest_ready, g.oldest_due);
+      }
+    }
+    FamilyBuilder ready("collections_tasks_ready",
+                        "READY tasks without a hold whose time has come, by queue.",
+                        MetricType::Gauge);
+    FamilyBuilder scheduled("collections_tasks_scheduled",
+                            "READY tasks without a hold whose not_before is still ahead, by queue.",
+                            MetricType::Gauge);
+    FamilyBuilder leased("collections_tasks_leased", "LEASED tasks, by queue.", MetricType::Gauge);
+    FamilyBuilder held("collections_tasks_held",
+                       "READY tasks held back, by queue and kind of hold reason.",
+                       MetricType::Gauge);
+    FamilyBuilder oldest("collections_tasks_oldest_ready_age_seconds",
+                         "How long the longest-waiting ready task of each queue has been "
+                         "claimable (0: none).",
+                         MetricType::Gauge);
+    for (const auto& [name, q] : queues) {
+      ready.Add({{"queue", name}}, static_cast<double>(q.ready));
+      scheduled.Add({{"queue", name}}, static_cast<double>(q.scheduled));
+      leased.Add({{"queue", name}}, static_cast<double>(q.leased));
+      oldest.Add({{"queue", name}}, q.ready > 0 ? SecondsBetween(q.oldest_ready, now) : 0);
+      for (const auto& [kind, n] : q.held) {
+        held.Add({{"queue", name}, {"reason", kind}}, static_cast<double>(n));
+      }
+    }
+    ready.AppendTo(out);
+    scheduled.AppendTo(out);
+    leased.AppendTo(out);
+    held.AppendTo(out);
+    oldest.AppendTo(out);
+
+    FamilyBuilder unacknowledged("collections_handoffs_unacknowledged",
+                                 "Handoffs the firm has not acknowledged yet.", MetricType::Gauge);
+    FamilyBuilder lag("collections_handoff_stream_lag_sequences",
+                      "The firm's newest handoff sequence minus the newest it acknowledged.",
+                      MetricType::Gauge);
+    FamilyBuilder waiting("collections_handoff_oldest_unacknowledged_age_seconds",
+                          "How long the firm's oldest unacknowledged handoff has waited (0: none).",
+                          MetricType::Gauge);
+    for (const storage::FirmHandoffCounts& f : work.handoffs) {
+      unacknowledged.Add({{"firm", f.firm_id}}, static_cast<double>(f.unacknowledged));
+      lag.Add({{"firm", f.firm_id}},
+              static_cast<double>(f.newest_sequence - f.newest_acknowledged_sequence));
+      waiting.Add({{"firm", f.firm_id}}, SecondsBetween(f.oldest_unacknowledged, now));
+    }
+    unacknowledged.AppendTo(out);
+    lag.AppendTo(out);
+    waiting.AppendTo(out);
+  }
+
   const Sources sources_;
+  mutable absl::Mutex mu_;
+  mutable storage::OpenWork work_ ABSL_GUARDED_BY(mu_);
+  mutable absl::Time read_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  mutable int64_t read_failures_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, bool allow_open,
@@ -121,6 +269,22 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
                                .Name("collections_rpc_seconds")
                                .Help("How long RPCs took, by service and method.")
                                .Register(*metrics->registry_);
+  // The histogram lives in the registry, which the observer shares: a
+  // writer callback that copied the observer just before ~Metrics stays safe.
+  prometheus::Histogram* write_seconds =
+      &prometheus::BuildHistogram()
+           .Name("collections_write_seconds")
+           .Help(
+               "How long the RPCs' writes took from submission to a durable commit (the "
+               "writer's queue, the command, the group commit).")
+           .Register(*metrics->registry_)
+           .Add({},
+                prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+  SetWriteLatencyObserver(metrics.get(),
+                          [registry = metrics->registry_, write_seconds](absl::Duration took) {
+                            write_seconds->Observe(absl::ToDoubleSeconds(took));
+                          });
   metrics->snapshot_ = std::make_shared<Snapshot>(std::move(sources));
   try {
     // civetweb's listening_ports wants host:port with a numeric port; "0"
@@ -136,7 +300,7 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& liste
   return metrics;
 }
 
-Metrics::~Metrics() = default;
+Metrics::~Metrics() { ClearWriteLatencyObserver(this); }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 Metrics::InterceptorFactory() {

@@ -5,7 +5,11 @@
 //
 // What it exports (docs/metrics.md): every RPC by service, method and
 // status code with a latency histogram, from one gRPC interceptor; the
-// writer's commands, commits, failures and largest batch; the business date.
+// writer's commands, commits, failures, batches, queue and write latency;
+// open tasks by queue, state and hold kind and handoffs per firm (one
+// grouped read, cached for kOpenWorkMaxAge of the server's clock, so that
+// scrapes cost the database little and never wait on the writer); the
+// business date and the last aging run; the reader pool's size.
 // Thread-safe: gRPC's threads record, the exporter's threads read.
 #ifndef COLLECTIONS_SERVER_METRICS_H_
 #define COLLECTIONS_SERVER_METRICS_H_
@@ -23,6 +27,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "server/case_engine.h"
 #include "storage/store.h"
 
 namespace collections::server {
@@ -33,7 +39,15 @@ class Metrics {
   struct Sources {
     std::function<storage::WriterStats()> writer;
     std::function<absl::CivilDay()> business_date;
+    // The server's clock: the ages exported and the open-work cache's age.
+    std::function<absl::Time()> now;
+    std::function<absl::StatusOr<storage::OpenWork>(absl::Time now)> open_work;
+    std::function<CaseEngine::AgingRun()> last_aging_run;
+    int reader_pool_size = 0;
   };
+
+  // How long a scrape reuses the open-work counts read by an earlier one.
+  static constexpr absl::Duration kOpenWorkMaxAge = absl::Seconds(5);
 
   // Listens on `listen` (host:port; port 0 picks one). INVALID_ARGUMENT for
   // a non-loopback address unless `allow_open`; UNAVAILABLE when it cannot

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,11 +30,13 @@
 #include "server/policy_registry.h"
 #include "server/policy_service.h"
 #include "server/report_service.h"
+#include "server/rpc_log_interceptor.h"
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
 #include "server/task_service.h"
 #include "server/unparsed_request_interceptor.h"
 #include "storage/peer_link.h"
+#include "workflow/compliance.h"
 
 namespace collections::server {
 namespace {
@@ -207,6 +210,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     Metrics::Sources sources;
     sources.writer = [store = server->store_.get()] { return store->writer_stats(); };
     sources.business_date = [cases = server->case_engine_.get()] { return cases->BusinessDate(); };
+    sources.now = [clock = server->clock_] { return clock->Now(); };
+    sources.open_work = [store = server->store_.get()](absl::Time now) {
+      return store->CountOpenWork(now, workflow::kHoldKindPrefixLength);
+    };
+    sources.last_aging_run = [cases = server->case_engine_.get()] { return cases->LastAgingRun(); };
+    sources.reader_pool_size = options.read_pool_size;
     ASSIGN_OR_RETURN(server->metrics_,
                      Metrics::Start(cfg.metrics_listen, cfg.insecure_listen, std::move(sources)));
     LogInfo("metrics: serving /metrics on port %d", server->metrics_->port());
@@ -227,6 +236,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     creators.push_back(std::make_unique<UnparsedRequestInterceptorFactory>());
     // After the one above, so that it counts the status the caller gets.
     if (server->metrics_ != nullptr) creators.push_back(server->metrics_->InterceptorFactory());
+    // One log line per RPC (debug for OK calls), with the status the caller gets.
+    creators.push_back(std::make_unique<RpcLogInterceptorFactory>(
+        server->gate_.get(), std::set<std::string>{CaseServiceImpl::kImportMethod}));
     builder.experimental().SetInterceptorCreators(std::move(creators));
   }
   int selected_port = 0;

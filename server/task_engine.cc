@@ -337,8 +337,8 @@ void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,
         const std::string text =
             incident ? absl::StrCat("incident: failed ", attempts, " of ", rules.max_attempts(),
                                     " attempts; last: ", reason)
-                     : absl::StrCat("attempt ", attempts, " of ", rules.max_attempts(),
-                                    " failed: ", reason);
+                     : absl::StrCat(workflow::kRetryHoldPrefix, attempts, " of ",
+                                    rules.max_attempts(), " failed: ", reason);
         ASSIGN_OR_RETURN(v1::Task task,
                          uow.ReturnTask(id, request.lease_token(), retry_at, incident, text, now));
         // A call that reached the borrower is completed as reached; a

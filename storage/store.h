@@ -235,6 +235,36 @@ struct WriterStats {
   int64_t queued_commands = 0;    // waiting for the writer now
 };
 
+// Open work as the metrics endpoint counts it (Store::CountOpenWork).
+// READY and LEASED tasks by queue and the first `hold_prefix_length`
+// characters of their hold reason (hold reasons are free text with times
+// and counts in them; their beginnings name the kind of hold).
+struct OpenTaskGroup {
+  std::string queue;
+  bool leased = false;      // LEASED; else READY
+  std::string hold_prefix;  // empty: no hold reason (always empty for LEASED)
+  int64_t tasks = 0;
+  int64_t not_yet_due = 0;  // READY with not_before after `now`
+  // The earliest time a due READY task of the group became claimable (the
+  // later of its creation and its not_before); InfiniteFuture when none.
+  absl::Time oldest_due = absl::InfiniteFuture();
+};
+
+// One firm's handoffs and how far its acknowledgements are behind them.
+struct FirmHandoffCounts {
+  std::string firm_id;
+  int64_t unacknowledged = 0;
+  // When the oldest unacknowledged handoff was made; InfiniteFuture if none.
+  absl::Time oldest_unacknowledged = absl::InfiniteFuture();
+  int64_t newest_sequence = 0;
+  int64_t newest_acknowledged_sequence = 0;  // 0: none acknowledged
+};
+
+struct OpenWork {
+  std::vector<OpenTaskGroup> tasks;         // by (queue, leased, hold_prefix)
+  std::vector<FirmHandoffCounts> handoffs;  // by firm_id
+};
+
 class UnitOfWork;
 using Command = std::function<absl::Status(UnitOfWork&)>;
 
@@ -312,6 +342,10 @@ class Store {
   absl::StatusOr<std::vector<int64_t>> ListPolicyVersions();
   // NOT_FOUND until SetBusinessDate has run once.
   absl::StatusOr<absl::CivilDay> BusinessDate();
+  // Open tasks and handoffs counted for the metrics endpoint, in one
+  // grouped statement (a full pass over the READY and LEASED tasks and over
+  // the handoffs: callers cache the answer rather than ask per request).
+  absl::StatusOr<OpenWork> CountOpenWork(absl::Time now, int hold_prefix_length);
 
   // --- The audit log (storage/audit.h) -------------------------------------
   // Records matching `filter`, in id order, at most filter.limit.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/sql.h"
+#include "storage/sql_enums.h"
 #include "storage/store.h"
 #include "storage/store_impl.h"
 #include "workflow/dates.h"
@@ -450,6 +452,74 @@ absl::StatusOr<absl::CivilDay> Store::BusinessDate() {
           return absl::NotFoundError("the business date has not been set");
         }
         return workflow::DayFromNumber(day);
+      });
+}
+
+absl::StatusOr<OpenWork> Store::CountOpenWork(absl::Time now, int hold_prefix_length) {
+  return impl_->Read<OpenWork>(
+      "count open work", [&](soci::session& sql) -> absl::StatusOr<OpenWork> {
+        // One statement, three groupings (kind 1: READY tasks, 2: LEASED
+        // tasks, 3: handoffs per firm), each branch on its own index or
+        // table; figures that do not apply are 0. A MIN over no row is
+        // NULL, read as 0: no task or handoff is stamped at the epoch.
+        const std::string hold =
+            absl::StrCat("SUBSTR(hold_reason, 1, ", std::clamp(hold_prefix_length, 1, 256), ")");
+        const std::string query = absl::StrCat(
+            "SELECT 1, queue, ", hold,
+            ", CAST(COUNT(*) AS BIGINT), "
+            "CAST(SUM(CASE WHEN not_before_us > :now1 THEN 1 ELSE 0 END) AS BIGINT), "
+            "CAST(COALESCE(MIN(CASE WHEN not_before_us <= :now2 THEN (CASE WHEN not_before_us > "
+            "created_at_us THEN not_before_us ELSE created_at_us END) END), 0) AS BIGINT), "
+            "CAST(0 AS BIGINT) FROM tasks WHERE state = ",
+            kSqlTaskReady, " GROUP BY queue, ", hold,
+            " UNION ALL SELECT 2, queue, '', CAST(COUNT(*) AS BIGINT), CAST(0 AS BIGINT), "
+            "CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM tasks WHERE state = ",
+            kSqlTaskLeased,
+            " GROUP BY queue"
+            " UNION ALL SELECT 3, firm_id, '', "
+            "CAST(SUM(CASE WHEN acked_at_us = 0 THEN 1 ELSE 0 END) AS BIGINT), "
+            "CAST(MAX(sequence) AS BIGINT), "
+            "CAST(COALESCE(MIN(CASE WHEN acked_at_us = 0 THEN created_at_us END), 0) AS BIGINT), "
+            "CAST(MAX(CASE WHEN acked_at_us <> 0 THEN sequence ELSE 0 END) AS BIGINT) "
+            "FROM handoffs GROUP BY firm_id");
+        const long long now_us = MicrosOf(now);
+        int kind = 0;
+        std::string name, detail;
+        long long n1 = 0, n2 = 0, n3 = 0, n4 = 0;
+        soci::statement st =
+            (sql.prepare << query, soci::use(now_us, "now1"), soci::use(now_us, "now2"),
+             soci::into(kind), soci::into(name), soci::into(detail), soci::into(n1), soci::into(n2),
+             soci::into(n3), soci::into(n4));
+        OpenWork work;
+        st.execute();
+        while (st.fetch()) {
+          if (kind == 3) {
+            FirmHandoffCounts& firm = work.handoffs.emplace_back();
+            firm.firm_id = name;
+            firm.unacknowledged = n1;
+            firm.newest_sequence = n2;
+            if (n3 != 0) firm.oldest_unacknowledged = absl::FromUnixMicros(n3);
+            firm.newest_acknowledged_sequence = n4;
+            continue;
+          }
+          OpenTaskGroup& group = work.tasks.emplace_back();
+          group.queue = name;
+          group.leased = kind == 2;
+          group.hold_prefix = detail;
+          group.tasks = n1;
+          group.not_yet_due = n2;
+          if (n3 != 0) group.oldest_due = absl::FromUnixMicros(n3);
+        }
+        auto task_order = [](const OpenTaskGroup& a, const OpenTaskGroup& b) {
+          return std::tie(a.queue, a.leased, a.hold_prefix) <
+                 std::tie(b.queue, b.leased, b.hold_prefix);
+        };
+        std::sort(work.tasks.begin(), work.tasks.end(), task_order);
+        std::sort(work.handoffs.begin(), work.handoffs.end(),
+                  [](const FirmHandoffCounts& a, const FirmHandoffCounts& b) {
+                    return a.firm_id < b.firm_id;
+                  });
+        return work;
       });
 }
 

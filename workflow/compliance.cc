@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
@@ -14,6 +15,9 @@ constexpr char kDeceased[] = "borrower deceased: no contact";
 constexpr char kBankruptcy[] = "bankruptcy: no contact";
 constexpr char kDispute[] = "open dispute: no contact until it is resolved";
 constexpr char kCeaseContact[] = "cease-contact requested by the borrower";
+// The beginnings of the reasons the window and the caps give.
+constexpr char kOutsideWindow[] = "outside the contact window ";
+constexpr char kCallCap[] = "call cap reached for this borrower: ";
 
 std::string Hhmm(int minute) { return absl::StrFormat("%02d:%02d", minute / 60, minute % 60); }
 
@@ -67,7 +71,7 @@ ContactDecision CheckContact(const v1::ContactRules& rules, const v1::Holds& hol
 
   const absl::Time open = NextWindowOpening(rules, zone, now);
   if (open > now) {
-    d.hold = absl::StrCat("outside the contact window ", Hhmm(rules.window_start_minute()), "-",
+    d.hold = absl::StrCat(kOutsideWindow, Hhmm(rules.window_start_minute()), "-",
                           Hhmm(rules.window_end_minute()), " ", zone.name(), " (now ",
                           Local(now, zone), "); opens ", Local(open, zone));
     d.recheck = open;
@@ -98,8 +102,7 @@ ContactDecision CheckContact(const v1::ContactRules& rules, const v1::Holds& hol
   if (calls.unreported_today > 0) {
     d.recheck = std::min(d.recheck, now + kUnreportedCallRecheck);
   }
-  d.hold = absl::StrCat("call cap reached for this borrower: ", cap, "; next try ",
-                        Local(d.recheck, zone));
+  d.hold = absl::StrCat(kCallCap, cap, "; next try ", Local(d.recheck, zone));
   return d;
 }
 
@@ -125,6 +128,24 @@ bool IsCaseHoldReason(absl::string_view hold_reason) {
     if (hold_reason == reason) return true;
   }
   return false;
+}
+
+absl::string_view HoldKindOf(absl::string_view hold_reason) {
+  if (hold_reason.empty()) return "";
+  struct Kind {
+    const char* label;
+    absl::string_view text;
+  };
+  static constexpr Kind kKinds[] = {
+      {"deceased", kDeceased},          {"bankruptcy", kBankruptcy},        {"dispute", kDispute},
+      {"cease_contact", kCeaseContact}, {"contact_window", kOutsideWindow}, {"call_cap", kCallCap},
+      {"retry", kRetryHoldPrefix},
+  };
+  for (const Kind& kind : kKinds) {
+    const absl::string_view start = kind.text.substr(0, kHoldKindPrefixLength);
+    if (absl::StartsWith(hold_reason, start)) return kind.label;
+  }
+  return "other";
 }
 
 }  // namespace collections::workflow

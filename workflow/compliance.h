@@ -90,6 +90,19 @@ bool ContactHoldLifted(const v1::Holds& before, const v1::Holds& after);
 // (not the window, a cap or a failure's retry wait).
 bool IsCaseHoldReason(absl::string_view hold_reason);
 
+// The beginning of a failed task's hold_reason while it waits for its
+// retry ("attempt 1 of 3 failed: ...").
+inline constexpr char kRetryHoldPrefix[] = "attempt ";
+
+// Hold reasons are free text (times, counts); their first
+// kHoldKindPrefixLength characters name their kind, a bounded label for
+// figures: "deceased", "bankruptcy", "dispute", "cease_contact",
+// "contact_window", "call_cap", "retry", else "other"; "" for no hold.
+// `hold_reason` may be the whole reason or its first
+// kHoldKindPrefixLength characters.
+inline constexpr int kHoldKindPrefixLength = 16;
+absl::string_view HoldKindOf(absl::string_view hold_reason);
+
 }  // namespace collections::workflow
 
 #endif  // COLLECTIONS_WORKFLOW_COMPLIANCE_H_

@@ -21,9 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/report_service.grpc.pb.h"
 #include "tests/e2e/collectionsd_process.h"
 #include "tests/service/grpc_probe.h"
 #include "tests/service/test_env.h"
@@ -152,6 +156,68 @@ TEST_F(E2eTest, AnUnreachableDatabaseIsReportedWithoutItsPassword) {
   EXPECT_THAT(log, HasSubstr("cannot open database postgresql://host=127.0.0.1 port=1"));
   EXPECT_THAT(log, HasSubstr("password = ***"));
   EXPECT_THAT(log, Not(HasSubstr("Spaced-Secret-42")));
+}
+
+// The one JSON log line of an RPC to `method`, "" when there is none.
+std::string RpcLine(const std::string& log, const std::string& method) {
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    if (absl::StrContains(line, R"("msg":"rpc")") &&
+        absl::StrContains(line, absl::StrCat(R"("method":")", method, R"(")"))) {
+      return std::string(line);
+    }
+  }
+  return "";
+}
+
+TEST_F(E2eTest, JsonLogsCarryEachRpcsMethodStatusDurationRequestIdAndPrincipal) {
+  auto port = testing::PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  const std::string address = absl::StrCat("127.0.0.1:", *port);
+  Collectionsd process(
+      {"--listen=" + address, "--db=" + Db(), "--log_format=json", "--log_level=debug"},
+      dir_->path() + "/json.log");
+  ASSERT_TRUE(process.started()) << process.spawn_error();
+  ASSERT_TRUE(WaitUntilServing(process, address, absl::Seconds(60))) << process.Log();
+
+  auto channel = testing::SecureChannel(address);  // as kTester
+  auto cases = v1::CaseService::NewStub(channel);
+  auto reports = v1::ReportService::NewStub(channel);
+  v1::SignalCaseRequest note;
+  note.set_case_id(424242);
+  note.set_request_id("req-e2e-42");
+  note.mutable_signal()->mutable_note()->set_text("called");
+  v1::SignalCaseResponse signalled;
+  grpc::ClientContext signal_context;
+  EXPECT_EQ(cases->SignalCase(&signal_context, note, &signalled).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  v1::GetCaseRequest get;
+  get.set_loan_id("NO-SUCH-LOAN");
+  v1::GetCaseResponse file;
+  grpc::ClientContext get_context;
+  EXPECT_EQ(cases->GetCase(&get_context, get, &file).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::PortfolioReport book;
+  grpc::ClientContext report_context;
+  EXPECT_TRUE(reports->Portfolio(&report_context, {}, &book).ok());
+
+  process.Signal(SIGTERM);
+  process.Wait();
+  const std::string log = process.Log();
+  const std::string signal_line = RpcLine(log, "/collections.v1.CaseService/SignalCase");
+  ASSERT_FALSE(signal_line.empty()) << log;
+  EXPECT_THAT(signal_line, ::testing::MatchesRegex(
+                               R"(\{"time":"[0-9-]+T[0-9:.]+Z","level":"INFO","msg":"rpc",.*)"));
+  EXPECT_THAT(signal_line, HasSubstr(R"("status":"NOT_FOUND")"));
+  EXPECT_THAT(signal_line, ::testing::ContainsRegex(R"("duration_ms":[0-9]+\.[0-9]{3},)"));
+  EXPECT_THAT(signal_line, HasSubstr(R"("request_id":"req-e2e-42")"));
+  EXPECT_THAT(signal_line, HasSubstr(R"("principal":"tester")"));
+  // A request without a request_id gets one made for its line.
+  const std::string get_line = RpcLine(log, "/collections.v1.CaseService/GetCase");
+  EXPECT_THAT(get_line, ::testing::ContainsRegex(R"("request_id":"g-[0-9a-f]{16}")")) << log;
+  EXPECT_THAT(get_line, HasSubstr(R"("principal":"tester")"));
+  // OK calls at debug level.
+  const std::string report_line = RpcLine(log, "/collections.v1.ReportService/Portfolio");
+  EXPECT_THAT(report_line, HasSubstr(R"("level":"DEBUG")")) << log;
+  EXPECT_THAT(report_line, HasSubstr(R"("status":"OK")"));
 }
 
 TEST_F(E2eTest, InvalidPolicyFileExitsNonZeroWithAMessage) {

@@ -27,6 +27,7 @@
 #include "server/config.h"
 #include "server/logging.h"
 #include "server/policy_bootstrap.h"
+#include "server/rpc_log_interceptor.h"
 #include "server/server.h"
 #include "server/task_dispatcher.h"
 #include "tests/service/grpc_probe.h"
@@ -431,6 +432,30 @@ TEST(ServerPieces, JsonLogLinesAreOneObjectEach) {
   EXPECT_TRUE(server::ParseLogFormat("JSON", &format));
   EXPECT_EQ(format, server::LogFormat::kJson);
   EXPECT_FALSE(server::ParseLogFormat("xml", &format));
+}
+
+// An RPC's line: its fields as keys of the object (the duration a number),
+// or as key=value in text, where a value a caller chose is quoted when it
+// could split or fake a line.
+TEST(ServerPieces, LogFieldsAreKeysInJsonAndQuotedWhenNeededInText) {
+  absl::Time t = absl::FromUnixMicros(1767225600123456);  // 2026-01-01
+  const std::vector<server::LogField> fields = {
+      {"method", "/collections.v1.CaseService/GetCase"},
+      {"duration_ms", "1.250", /*number=*/true},
+      {"request_id", "r1\n2026-01-01T00:00:00Z ERROR forged"},
+      {"principal", ""}};
+  EXPECT_EQ(
+      server::FormatLogLine(t, server::LogLevel::kDebug, "rpc", server::LogFormat::kJson, fields),
+      R"({"time":"2026-01-01T00:00:00.123456Z","level":"DEBUG","msg":"rpc",)"
+      R"("method":"/collections.v1.CaseService/GetCase","duration_ms":1.250,)"
+      R"("request_id":"r1\n2026-01-01T00:00:00Z ERROR forged","principal":""})");
+  EXPECT_EQ(
+      server::FormatLogLine(t, server::LogLevel::kDebug, "rpc", server::LogFormat::kText, fields),
+      "2026-01-01T00:00:00.123456Z DEBUG rpc method=/collections.v1.CaseService/GetCase "
+      R"(duration_ms=1.250 request_id="r1\n2026-01-01T00:00:00Z ERROR forged" principal="")");
+  EXPECT_EQ(server::RpcLogLevel(grpc::StatusCode::OK), server::LogLevel::kDebug);
+  EXPECT_EQ(server::RpcLogLevel(grpc::StatusCode::NOT_FOUND), server::LogLevel::kInfo);
+  EXPECT_EQ(server::RpcLogLevel(grpc::StatusCode::INTERNAL), server::LogLevel::kWarning);
 }
 
 }  // namespace

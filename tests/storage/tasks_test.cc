@@ -380,5 +380,90 @@ TEST(SqlEnumsTest, CallTaskTypesAreTheWorkflowsCalls) {
   EXPECT_EQ(calls, kSqlCallTaskTypes);
 }
 
+TEST_P(StoreTest, OpenWorkIsCountedByQueueHoldAndFirm) {
+  v1::Case a = Open("L-a");  // tasks 1 (sms, now), 2 (call.early, +24h)
+  v1::Case b = Open("L-b");  // tasks 3 (sms, now), 4 (call.early, +24h)
+  auto claim = [&](ClaimSpec spec) {
+    ASSERT_TRUE(store_->Write([&](UnitOfWork& uow) { return uow.ClaimTasks(spec).status(); }).ok());
+  };
+  ClaimSpec sms;
+  sms.queues = {"sms"};
+  sms.worker = "w1";
+  sms.now = kNow;
+  claim(sms);  // task 1 leased
+  const absl::Time later = kNow + absl::Hours(25);
+  ClaimSpec calls;
+  calls.queues = {"call.early"};
+  calls.worker = "w1";
+  calls.now = later;
+  calls.hold = [](const v1::Task& t) {
+    return t.task_id() == 4 ? std::string("outside the contact window 08:00-20:00") : "";
+  };
+  claim(calls);  // task 2 leased, task 4 held
+  // Task 2 fails: back to READY, its retry an hour away.
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) {
+                    return uow
+                        .ReturnTask(2, 1, later + absl::Hours(1), false,
+                                    "attempt 1 of 3 failed: busy", later)
+                        .status();
+                  })
+                  .ok());
+  // Handoffs 1 and 2 to firm-a (1 acknowledged), 3 to firm-b.
+  auto hand_off = [&](v1::Case& c, const std::string& firm, absl::Time at) {
+    workflow::Transition t = Following(c, at);
+    t.handoff = workflow::HandoffSpec{v1::HANDOFF_KIND_NEW_CASE, "severe", firm};
+    ASSERT_TRUE(Apply(t, c.version()).ok());
+    c = t.next;
+  };
+  hand_off(a, "firm-a", kNow + absl::Minutes(1));
+  hand_off(b, "firm-a", kNow + absl::Minutes(2));
+  hand_off(a, "firm-b", kNow + absl::Minutes(3));
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) {
+                    return uow.AcknowledgeHandoff(1, true, "", kNow + absl::Minutes(5));
+                  })
+                  .ok());
+
+  absl::StatusOr<OpenWork> work = store_->CountOpenWork(later, 16);
+  ASSERT_TRUE(work.ok()) << work.status();
+  ASSERT_EQ(work->tasks.size(), 4u);
+  const OpenTaskGroup& retry = work->tasks[0];
+  EXPECT_EQ(retry.queue, "call.early");
+  EXPECT_FALSE(retry.leased);
+  EXPECT_EQ(retry.hold_prefix, "attempt 1 of 3 f");
+  EXPECT_EQ(retry.tasks, 1);
+  EXPECT_EQ(retry.not_yet_due, 1);
+  EXPECT_EQ(retry.oldest_due, absl::InfiniteFuture());
+  const OpenTaskGroup& held = work->tasks[1];
+  EXPECT_EQ(held.hold_prefix, "outside the cont");
+  EXPECT_EQ(held.tasks, 1);
+  EXPECT_EQ(held.not_yet_due, 0);
+  EXPECT_EQ(held.oldest_due, kNow + absl::Hours(24));  // its not_before, after its creation
+  const OpenTaskGroup& ready = work->tasks[2];
+  EXPECT_EQ(ready.queue, "sms");
+  EXPECT_FALSE(ready.leased);
+  EXPECT_EQ(ready.hold_prefix, "");
+  EXPECT_EQ(ready.tasks, 1);  // task 3
+  EXPECT_EQ(ready.oldest_due, kNow);
+  const OpenTaskGroup& leased = work->tasks[3];
+  EXPECT_EQ(leased.queue, "sms");
+  EXPECT_TRUE(leased.leased);
+  EXPECT_EQ(leased.tasks, 1);  // task 1
+
+  ASSERT_EQ(work->handoffs.size(), 2u);
+  const FirmHandoffCounts& firm_a = work->handoffs[0];
+  EXPECT_EQ(firm_a.firm_id, "firm-a");
+  EXPECT_EQ(firm_a.unacknowledged, 1);
+  EXPECT_EQ(firm_a.oldest_unacknowledged, kNow + absl::Minutes(2));
+  EXPECT_EQ(firm_a.newest_sequence, 2);
+  EXPECT_EQ(firm_a.newest_acknowledged_sequence, 1);
+  const FirmHandoffCounts& firm_b = work->handoffs[1];
+  EXPECT_EQ(firm_b.firm_id, "firm-b");
+  EXPECT_EQ(firm_b.unacknowledged, 1);
+  EXPECT_EQ(firm_b.newest_sequence, 3);
+  EXPECT_EQ(firm_b.newest_acknowledged_sequence, 0);
+}
+
 }  // namespace
 }  // namespace collections::storage

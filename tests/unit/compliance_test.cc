@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "workflow/policy.h"
 
 namespace collections::workflow {
@@ -102,6 +103,35 @@ TEST_F(ComplianceTest, CaseHoldsComeFirstAndWaitForAnEvent) {
   v1::Holds hardship;  // pauses legal action, not contact
   hardship.set_hardship(true);
   EXPECT_EQ(Check(noon, v1::TASK_TYPE_REMINDER_CALL, {}, hardship).hold, "");
+}
+
+TEST_F(ComplianceTest, HoldReasonsHaveABoundedKindFromTheirBeginning) {
+  const absl::Time noon = At(2026, 11, 29, 12, 0);
+  auto kind = [](const std::string& reason) {
+    // Whole, and as the metrics' grouped read cuts it.
+    const absl::string_view cut = absl::string_view(reason).substr(0, kHoldKindPrefixLength);
+    EXPECT_EQ(HoldKindOf(reason), HoldKindOf(cut)) << reason;
+    return std::string(HoldKindOf(cut));
+  };
+  EXPECT_EQ(kind(Check(At(2026, 11, 29, 23, 0)).hold), "contact_window");
+  EXPECT_EQ(kind(Check(noon, v1::TASK_TYPE_REMINDER_CALL, {0, 0, 20}).hold), "call_cap");
+  const struct {
+    void (v1::Holds::*set)(bool);
+    const char* kind;
+  } rows[] = {
+      {&v1::Holds::set_cease_contact, "cease_contact"},
+      {&v1::Holds::set_dispute_open, "dispute"},
+      {&v1::Holds::set_bankruptcy, "bankruptcy"},
+      {&v1::Holds::set_deceased, "deceased"},
+  };
+  for (const auto& row : rows) {
+    v1::Holds holds;
+    (holds.*row.set)(true);
+    EXPECT_EQ(kind(Check(noon, v1::TASK_TYPE_SMS_REMINDER, {}, holds).hold), row.kind);
+  }
+  EXPECT_EQ(kind(absl::StrCat(kRetryHoldPrefix, "12 of 20 failed: busy")), "retry");
+  EXPECT_EQ(kind("held by hand"), "other");
+  EXPECT_EQ(kind(""), "");
 }
 
 TEST_F(ComplianceTest, CallsNotYetReportedCountAgainstTheConnectedCap) {
