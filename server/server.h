@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -35,6 +36,7 @@ class TaskServiceImpl;
 class PlanServiceImpl;
 class LegalServiceImpl;
 class ReportServiceImpl;
+class ServingHealth;
 class PolicyServiceImpl;
 class AuditServiceImpl;
 
@@ -86,7 +88,8 @@ class Server {
 
   ServerConfig config_;
   std::shared_ptr<const Clock> clock_;
-  // Before the store: its writer calls the dispatcher until it is closed.
+  // Before the store: its writer calls them until it is closed.
+  std::unique_ptr<ServingHealth> health_;
   std::unique_ptr<TaskDispatcher> task_dispatcher_;
   std::unique_ptr<HandoffNotifier> handoff_notifier_;
   std::unique_ptr<storage::Store> store_;
@@ -111,6 +114,8 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::string address_;
+  // Finishes the business date's run after the server listens.
+  std::thread catch_up_;
 
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
