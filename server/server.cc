@@ -267,6 +267,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
       LogInfo("start-up catch-up: done in %s", absl::FormatDuration(absl::Now() - started));
     }
     s->health_->SetCatchingUp(false);
+    s->catch_up_done_.Notify();
   });
   if (server->daily_aging_ != nullptr) server->daily_aging_->Start();
   server->task_dispatcher_->Start(server->store_.get(), cfg.lease_reap_interval);

@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collections/v1/policy.pb.h"
 #include "security/call_gate.h"
@@ -61,6 +62,13 @@ class Server {
   // store after its writer has drained. Idempotent; thread-safe.
   void Shutdown(absl::Duration grace);
   void Shutdown();  // with config.shutdown_grace
+
+  // Waits up to `timeout` for the start-up catch-up (finishing the business
+  // date's run, in the background after the server listens) to end; true
+  // when it has.
+  bool WaitForCatchUp(absl::Duration timeout) {
+    return catch_up_done_.WaitForNotificationWithTimeout(timeout);
+  }
 
   // The port actually bound (useful with port 0) and "host:port".
   int port() const { return port_; }
@@ -116,6 +124,7 @@ class Server {
   std::string address_;
   // Finishes the business date's run after the server listens.
   std::thread catch_up_;
+  absl::Notification catch_up_done_;
 
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -236,7 +236,9 @@ TEST_P(CatchUpTest, ServesWhileTheStartUpCatchUpRuns) {
       testing::SignalCase(*cases, file.case_().case_id(), Note("during the catch-up"), &signalled)
           .ok());
 
+  EXPECT_FALSE(server_->WaitForCatchUp(absl::ZeroDuration()));
   released_.Notify();
+  EXPECT_TRUE(server_->WaitForCatchUp(absl::Seconds(60)));
   EXPECT_EQ(AwaitHealth(channel_, v1::ReportService::service_full_name(), Serving::kServing),
             Serving::kServing);
 }
