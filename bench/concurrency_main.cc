@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
     call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Minutes(5)));
     call->request.set_worker_id(absl::StrCat("conc-", i));
     call->request.add_queues(absl::GetFlag(FLAGS_queue));
+    call->request.set_max_tasks(1);
     call->request.mutable_wait()->set_seconds(60);
     stubs[i % connections]->async()->ClaimTasks(
         &call->context, &call->request, &call->response, [&](grpc::Status s) {
