@@ -74,12 +74,10 @@ inline CallAlive AliveCheck(grpc::CallbackServerContext* context) {
   return [context]() -> absl::Status {
     if (context->deadline() <= std::chrono::system_clock::now()) {
       return absl::DeadlineExceededError(
-          "the call's deadline passed while it waited to run; nothing was changed");
+          "the call's deadline passed while it waited to run; nothing changed");
     }
     if (context->IsCancelled()) {
-      return absl::CancelledError(
-          "the call was cancelled while it waited to run; nothing "
-          "was changed");
+      return absl::CancelledError("the call was cancelled while it waited to run; nothing changed");
     }
     return absl::OkStatus();
   };

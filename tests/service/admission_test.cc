@@ -33,6 +33,8 @@ class AdmissionTest : public testing::ServerFixture {
   void SetUp() override {
     ServerFixture::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    // Its commands would take the writer's one place.
+    ASSERT_TRUE(server_->WaitForCatchUp(absl::Seconds(60)));
     cases_ = v1::CaseService::NewStub(channel_);
     v1::ImportDelinquenciesResponse imported;
     ASSERT_TRUE(testing::ImportRecords(
