@@ -68,11 +68,23 @@ void ServingHealth::OnWriteOutcome(const absl::Status& outcome) {
   // A commit that succeeded may have written nothing (a lease reap that
   // found no expired lease, a replayed answer): only the probe, which
   // always writes, proves that the database can be written again.
-  if (outcome.ok()) return;
   absl::MutexLock lock(&mu_);
+  if (outcome.ok()) {
+    consecutive_conflicts_ = 0;
+    if (writable_) failures_while_unwritable_ = 0;
+    return;
+  }
   ++failures_while_unwritable_;
   LogFailureLocked(outcome);
   if (!writable_) return;
+  // A conflict (a busy SQLite file, a serialization failure at COMMIT on
+  // PostgreSQL) is the database working as designed; only a run of them
+  // says that nothing gets through.
+  if (outcome.code() == absl::StatusCode::kAborted &&
+      ++consecutive_conflicts_ < kConflictsBeforeNotServing) {
+    return;
+  }
+  consecutive_conflicts_ = 0;
   writable_ = false;
   PublishLocked();
 }

@@ -3,7 +3,8 @@
 // The overall status and every collections.v1 service are NOT_SERVING while
 // the database cannot be written: the store reports each group commit's
 // outcome (StoreOptions::on_write_outcome, wired to OnWriteOutcome) and a
-// database error flips health to NOT_SERVING at once. While unhealthy, a
+// database error flips health to NOT_SERVING at once (a conflict, ABORTED,
+// only when kConflictsBeforeNotServing commits in a row fail so). While unhealthy, a
 // probe write (one transaction storing 256 KiB under an idempotency key of
 // its own, replacing the last probe's) is submitted every `probe_interval`
 // of real time; the first
@@ -43,6 +44,9 @@ class ServingHealth {
  public:
   // Failures of one cause are logged at most once per this much of the clock.
   static constexpr absl::Duration kLogInterval = absl::Minutes(1);
+  // Commits failing with ABORTED (busy, serialization failure) in a row,
+  // with no commit succeeding between them, before health turns.
+  static constexpr int kConflictsBeforeNotServing = 3;
 
   // `services`: the collections.v1 services whose status it sets (besides
   // the overall one); `report_service` is among them.
@@ -90,6 +94,7 @@ class ServingHealth {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool probe_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   int64_t failures_while_unwritable_ ABSL_GUARDED_BY(mu_) = 0;
+  int consecutive_conflicts_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Cause> causes_ ABSL_GUARDED_BY(mu_);
   std::thread prober_;
 };
