@@ -20,6 +20,7 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/report_service.grpc.pb.h"
 #include "server/server.h"
+#include "server/serving_health.h"
 #include "tests/service/grpc_probe.h"
 #include "tests/service/server_fixture.h"
 #include "tests/service/service_helpers.h"
@@ -244,6 +245,42 @@ TEST_P(CatchUpTest, ServesWhileTheStartUpCatchUpRuns) {
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(CatchUpTest);
+
+// ServingHealth alone (no server): which outcomes turn it, and its log.
+TEST(ServingHealthTest, ConflictsTurnItOnlyInARunAndTheLogIsOnePerCausePerMinute) {
+  server::FakeClock clock;
+  server::ServingHealth health(&clock, {"a.Service"}, "a.Service");
+  const absl::Status conflict = absl::AbortedError("database is locked");
+  ::testing::internal::CaptureStderr();
+  health.OnWriteOutcome(conflict);
+  health.OnWriteOutcome(conflict);
+  EXPECT_TRUE(health.writable());
+  health.OnWriteOutcome(absl::OkStatus());  // the run is broken
+  health.OnWriteOutcome(conflict);
+  health.OnWriteOutcome(conflict);
+  EXPECT_TRUE(health.writable());
+  health.OnWriteOutcome(conflict);  // three in a row
+  EXPECT_FALSE(health.writable());
+  // A success of another command proves nothing; only the probe does.
+  health.OnWriteOutcome(absl::OkStatus());
+  EXPECT_FALSE(health.writable());
+  for (int i = 0; i < 10; ++i) health.OnWriteOutcome(absl::InternalError("disk I/O error"));
+  clock.Advance(absl::Minutes(1));
+  health.OnWriteOutcome(absl::InternalError("disk I/O error"));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(CountLines(log, "database is locked"), 1) << log;
+  EXPECT_EQ(CountLines(log, "disk I/O error"), 2) << log;
+  EXPECT_THAT(log, HasSubstr("disk I/O error (10 failed commits with this cause"));
+}
+
+TEST(ServingHealthTest, ADatabaseErrorTurnsItAtOnce) {
+  server::FakeClock clock;
+  server::ServingHealth health(&clock, {}, "");
+  ::testing::internal::CaptureStderr();
+  health.OnWriteOutcome(absl::UnavailableError("lost the database connection"));
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_FALSE(health.writable());
+}
 
 }  // namespace
 }  // namespace collections
