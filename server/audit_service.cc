@@ -15,9 +15,10 @@ grpc::ServerUnaryReactor* AuditServiceImpl::ListAuditRecords(
   absl::StatusOr<storage::AuditFilter> filter = AuditEngine::CheckList(*request);
   if (!filter.ok()) return FinishUnary(context, ToGrpcStatus(filter.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, filter = *std::move(filter)] {
-    FinishWith(reactor, response, engine_.List(filter));
-  });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, response, filter = *std::move(filter)] {
+                  FinishWith(reactor, response, engine_.List(filter));
+                });
   return reactor;
 }
 
@@ -28,8 +29,8 @@ grpc::ServerUnaryReactor* AuditServiceImpl::VerifyAuditChain(
       context_.gate->Admit(*context, "/collections.v1.AuditService/VerifyAuditChain");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, response] { FinishWith(reactor, response, engine_.Verify()); });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, response] { FinishWith(reactor, response, engine_.Verify()); });
   return reactor;
 }
 

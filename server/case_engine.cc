@@ -113,15 +113,19 @@ absl::Status CaseEngine::Start(const std::string& time_zone) {
     absl::MutexLock lock(&date_mu_);
     business_date_ = *stored;
   }
-  // Finish whatever a crash interrupted; a no-op when nothing is left.
+  return absl::OkStatus();
+}
+
+absl::Status CaseEngine::CatchUp() {
+  const absl::CivilDay day = BusinessDate();
   storage::AuditEntry by;
   by.principal = "system:aging";
   by.action = "AdvanceBusinessDate";
-  auto resumed = AdvanceTo(*stored, by);  // the same day: no move, no audit row
+  auto resumed = AdvanceTo(day, by);  // the same day: no move, no audit row
   if (!resumed.ok()) return resumed.status();
   if (resumed->cases_aged() + resumed->timers_fired() > 0) {
     LogInfo("business date %s: resumed an interrupted run (%d cases aged, %d timers fired)",
-            workflow::FormatDay(*stored), resumed->cases_aged(), resumed->timers_fired());
+            workflow::FormatDay(day), resumed->cases_aged(), resumed->timers_fired());
   }
   return absl::OkStatus();
 }
@@ -132,7 +136,7 @@ absl::CivilDay CaseEngine::BusinessDate() const {
 }
 
 void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
-                        std::function<void(absl::StatusOr<ImportKind>)> done) {
+                        std::function<void(absl::StatusOr<ImportKind>)> done, CallAlive alive) {
   if (absl::Status s =
           workflow::ValidateDelinquencyRecord(record, policies_->Current(), BusinessDate());
       !s.ok()) {
@@ -180,12 +184,12 @@ void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
         kind = ImportKind::kOpened;
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
-void CaseEngine::RecordPayment(
-    v1::RecordPaymentRequest request, const std::string& actor,
-    std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done) {
+void CaseEngine::RecordPayment(v1::RecordPaymentRequest request, const std::string& actor,
+                               std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done,
+                               CallAlive alive) {
   const v1::Payment& p = request.payment();
   absl::Status invalid;
   if (p.payment_id().empty()) {
@@ -270,11 +274,12 @@ void CaseEngine::RecordPayment(
         *response.mutable_case_() = t.next;
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
-                        std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done) {
+                        std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done,
+                        CallAlive alive) {
   absl::Status invalid = CheckRequiredRequestId(request.request_id());
   if (invalid.ok() && request.case_id() <= 0) {
     invalid = absl::InvalidArgumentError("case_id is required");
@@ -320,7 +325,7 @@ void CaseEngine::Signal(v1::SignalCaseRequest request, const std::string& actor,
         *response.mutable_case_() = t.next;
         return SaveAnswer(uow, key, response);
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 absl::StatusOr<v1::GetCaseResponse> CaseEngine::GetCase(const v1::GetCaseRequest& request) {

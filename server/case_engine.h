@@ -23,6 +23,7 @@
 #include "absl/time/civil_time.h"
 #include "collections/v1/case_service.pb.h"
 #include "server/clock.h"
+#include "server/commands.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
 
@@ -38,21 +39,30 @@ class CaseEngine {
              absl::Duration idempotency_retention = absl::Hours(7 * 24));
 
   // Loads the business date (the first start sets it to today in
-  // `time_zone`) and finishes any aging run a crash interrupted.
+  // `time_zone`). Quick at any book size: one read (one write the first
+  // time).
   absl::Status Start(const std::string& time_zone);
+
+  // Blocking, after Start: finishes the business date's run (aging any case
+  // still due, firing due timers, today's report snapshot), whatever a
+  // crash interrupted. Minutes at a large book; the server runs it in the
+  // background while it serves.
+  absl::Status CatchUp();
 
   absl::CivilDay BusinessDate() const;
 
   // Opens or updates the case of one feed row. Bad rows fail with
   // INVALID_ARGUMENT (message starting with the field) and write nothing.
   void Import(v1::DelinquencyRecord record, const std::string& actor,
-              std::function<void(absl::StatusOr<ImportKind>)> done);
+              std::function<void(absl::StatusOr<ImportKind>)> done, CallAlive alive = nullptr);
 
   void RecordPayment(v1::RecordPaymentRequest request, const std::string& actor,
-                     std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done);
+                     std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done,
+                     CallAlive alive = nullptr);
 
   void Signal(v1::SignalCaseRequest request, const std::string& actor,
-              std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done);
+              std::function<void(absl::StatusOr<v1::SignalCaseResponse>)> done,
+              CallAlive alive = nullptr);
 
   // Events per GetCase page: the default and the most a request may ask
   // for (500 notes of 4 KB stay well inside gRPC's 4 MB message limit).

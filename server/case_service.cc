@@ -86,10 +86,14 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
       absl::MutexLock lock(&mu_);
       ++in_flight_;
     }
-    engine_->Import(std::move(*request.mutable_record()), actor_,
-                    [this, index, loan_id](absl::StatusOr<ImportKind> result) {
-                      OnImported(index, loan_id, result);
-                    });
+    engine_->Import(
+        std::move(*request.mutable_record()), actor_,
+        [this, index, loan_id](absl::StatusOr<ImportKind> result) {
+          OnImported(index, loan_id, result);
+        },
+        // Finished only once every row's outcome is in: alive
+        // until then.
+        AliveCheck(context_));
     absl::MutexLock lock(&mu_);
     if (in_flight_ < kMaxInFlight) {
       StartRead(&frame_);
@@ -220,7 +224,8 @@ grpc::ServerUnaryReactor* CaseServiceImpl::RecordPayment(grpc::CallbackServerCon
       context_.gate->Admit(*context, "/collections.v1.CaseService/RecordPayment");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.cases->RecordPayment(*request, caller->name, AnswerWith(reactor, response));
+  context_.cases->RecordPayment(*request, caller->name, AnswerWith(reactor, response),
+                                AliveCheck(context));
   return reactor;
 }
 
@@ -231,7 +236,8 @@ grpc::ServerUnaryReactor* CaseServiceImpl::SignalCase(grpc::CallbackServerContex
       context_.gate->Admit(*context, "/collections.v1.CaseService/SignalCase");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.cases->Signal(*request, caller->name, AnswerWith(reactor, response));
+  context_.cases->Signal(*request, caller->name, AnswerWith(reactor, response),
+                         AliveCheck(context));
   return reactor;
 }
 
@@ -246,27 +252,29 @@ grpc::ServerUnaryReactor* CaseServiceImpl::GetCase(grpc::CallbackServerContext* 
   const std::string page = request->events_page_token().empty()
                                ? std::string("first events page")
                                : absl::StrCat("events page ", request->events_page_token());
-  context_.executor->Schedule([this, reactor, request, response, page,
-                               audit = AuditEntryFor(*caller, "GetCase", 0, "")]() mutable {
-    absl::StatusOr<v1::GetCaseResponse> result;
-    if (request->target_case() == v1::GetCaseRequest::kCaseId) {
-      // The case is known: record while reading.
-      audit.case_id = request->case_id();
-      audit.detail = page;
-      absl::Status recorded = RecordedRead(*context_.store, std::move(audit),
-                                           [&] { result = context_.cases->GetCase(*request); });
-      if (!recorded.ok()) result = recorded;
-    } else {
-      result = context_.cases->GetCase(*request);
-      if (result.ok()) {
-        audit.case_id = result->case_().case_id();
-        audit.detail = absl::StrCat("by loan id, ", page);
-        absl::Status recorded = RecordAfterRead(*context_.store, std::move(audit));
-        if (!recorded.ok()) result = recorded;
-      }
-    }
-    FinishWith(reactor, response, std::move(result));
-  });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, request, response, page,
+                 audit = AuditEntryFor(*caller, "GetCase", 0, "")]() mutable {
+                  absl::StatusOr<v1::GetCaseResponse> result;
+                  if (request->target_case() == v1::GetCaseRequest::kCaseId) {
+                    // The case is known: record while reading.
+                    audit.case_id = request->case_id();
+                    audit.detail = page;
+                    absl::Status recorded = RecordedRead(*context_.store, std::move(audit), [&] {
+                      result = context_.cases->GetCase(*request);
+                    });
+                    if (!recorded.ok()) result = recorded;
+                  } else {
+                    result = context_.cases->GetCase(*request);
+                    if (result.ok()) {
+                      audit.case_id = result->case_().case_id();
+                      audit.detail = absl::StrCat("by loan id, ", page);
+                      absl::Status recorded = RecordAfterRead(*context_.store, std::move(audit));
+                      if (!recorded.ok()) result = recorded;
+                    }
+                  }
+                  FinishWith(reactor, response, std::move(result));
+                });
   return reactor;
 }
 
@@ -277,7 +285,7 @@ grpc::ServerUnaryReactor* CaseServiceImpl::ListCases(grpc::CallbackServerContext
       context_.gate->Admit(*context, "/collections.v1.CaseService/ListCases");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, request, response] {
+  ScheduleUnary(context, context_.executor, reactor, [this, reactor, request, response] {
     FinishWith(reactor, response, context_.cases->ListCases(*request));
   });
   return reactor;
@@ -292,10 +300,11 @@ grpc::ServerUnaryReactor* CaseServiceImpl::AdvanceBusinessDate(
   absl::StatusOr<absl::CivilDay> to = workflow::DayFromProto(request->to(), "to");
   if (!to.ok()) return FinishUnary(context, ToGrpcStatus(to.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, day = *to,
-                               by = AuditEntryFor(*caller, "AdvanceBusinessDate", 0, "")] {
-    FinishWith(reactor, response, context_.cases->AdvanceTo(day, by));
-  });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, response, day = *to,
+                 by = AuditEntryFor(*caller, "AdvanceBusinessDate", 0, "")] {
+                  FinishWith(reactor, response, context_.cases->AdvanceTo(day, by));
+                });
   return reactor;
 }
 

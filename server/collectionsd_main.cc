@@ -81,6 +81,18 @@ ABSL_FLAG(int, daily_aging_max_days, 3,
           "waits for an administrator's AdvanceBusinessDate.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe level logged: debug, info, warning, error.");
+ABSL_FLAG(int, max_queued_writes, 16384,
+          "Most writes waiting for the database writer; past it an RPC that "
+          "writes is answered RESOURCE_EXHAUSTED at once (back off 1s). 0: no bound.");
+ABSL_FLAG(int, max_queued_reads, 4096,
+          "Most reads (and other blocking requests) waiting for a worker thread; "
+          "past it such an RPC is answered RESOURCE_EXHAUSTED at once. 0: no bound.");
+ABSL_FLAG(int, grpc_memory_mib, 1024,
+          "gRPC's memory quota for calls in flight, in MiB; past it gRPC refuses "
+          "new calls. 0: gRPC's default.");
+ABSL_FLAG(int, max_concurrent_streams, 1000,
+          "Most concurrent calls on one client connection (HTTP/2 streams); more "
+          "wait in the client. 0: no limit.");
 
 namespace {
 
@@ -193,6 +205,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   config.daily_aging_max_days = absl::GetFlag(FLAGS_daily_aging_max_days);
+  config.max_queued_writes = absl::GetFlag(FLAGS_max_queued_writes);
+  config.max_queued_reads = absl::GetFlag(FLAGS_max_queued_reads);
+  config.grpc_memory_mib = absl::GetFlag(FLAGS_grpc_memory_mib);
+  config.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   if (config.daily_aging_max_days < 1) {
     LogError("--daily_aging_max_days must be at least 1");
     return 2;

@@ -55,6 +55,12 @@ void ObserveWriteLatency(absl::Duration took) {
   if (observer != nullptr && observer->observe) observer->observe(took);
 }
 
+absl::Status WithRetryHint(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kResourceExhausted) return status;
+  return absl::ResourceExhaustedError(absl::StrCat(
+      status.message(), "; back off ", absl::FormatDuration(kRetryBackoff), " before retrying"));
+}
+
 absl::Status CheckRequiredRequestId(const std::string& request_id) {
   if (request_id.empty()) return absl::InvalidArgumentError("request_id is required");
   if (request_id.size() > workflow::kMaxIdLength) {

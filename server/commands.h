@@ -37,16 +37,34 @@ void SetWriteLatencyObserver(const void* owner, std::function<void(absl::Duratio
 void ClearWriteLatencyObserver(const void* owner);
 void ObserveWriteLatency(absl::Duration took);
 
+// How long a caller answered RESOURCE_EXHAUSTED (a full queue, a full
+// disk) should back off before retrying: in the message (WithRetryHint) and
+// in the trailing metadata kRetryPushbackHeader, in milliseconds.
+inline constexpr absl::Duration kRetryBackoff = absl::Seconds(1);
+inline constexpr char kRetryPushbackHeader[] = "grpc-retry-pushback-ms";
+
+// `status` with "; back off 1s before retrying" added when it is
+// RESOURCE_EXHAUSTED; any other status unchanged.
+absl::Status WithRetryHint(const absl::Status& status);
+
+// Whether the caller still waits for a command's answer: OK, or CANCELLED /
+// DEADLINE_EXCEEDED once its call was cancelled or its deadline passed (a
+// command that finds so writes nothing). Null: the caller always waits.
+using CallAlive = std::function<absl::Status()>;
+
 // Runs `body` as one storage command filling a fresh Answer, then calls
 // done(answer) once the commit is durable, or done(error) (and then nothing
-// `body` wrote is kept).
+// `body` wrote is kept). When `alive` says, as the command is about to run,
+// that the caller has gone, `body` does not run and done gets alive's
+// status. A full writer queue is RESOURCE_EXHAUSTED with the back-off hint.
 template <typename Answer>
 void SubmitFor(storage::Store* store,
                std::function<absl::Status(storage::UnitOfWork&, Answer&)> body,
-               std::function<void(absl::StatusOr<Answer>)> done) {
+               std::function<void(absl::StatusOr<Answer>)> done, CallAlive alive = nullptr) {
   auto out = std::make_shared<Answer>();
   store->Submit(
-      [body = std::move(body), out](storage::UnitOfWork& uow) {
+      [body = std::move(body), out, alive = std::move(alive)](storage::UnitOfWork& uow) {
+        if (alive) RETURN_IF_ERROR(alive());
         *out = Answer();  // a command that lost a race runs again from scratch
         return body(uow, *out);
       },
@@ -55,7 +73,7 @@ void SubmitFor(storage::Store* store,
         if (status.ok()) {
           done(std::move(*out));
         } else {
-          done(status);
+          done(WithRetryHint(status));
         }
       });
 }

@@ -3,6 +3,7 @@
 #ifndef COLLECTIONS_SERVER_CONFIG_H_
 #define COLLECTIONS_SERVER_CONFIG_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -59,6 +60,26 @@ struct ServerConfig {
   // host:port of the Prometheus endpoint (/metrics); empty: none. Loopback
   // only unless insecure_listen.
   std::string metrics_listen;
+
+  // Admission control (docs/operations-notes.md). Past these bounds an RPC
+  // is answered RESOURCE_EXHAUSTED at once with a back-off hint instead of
+  // queueing without end. Writes waiting for the database writer (0: no
+  // bound):
+  int max_queued_writes = 16384;
+  // Reads and other blocking work waiting for the executor's threads (0: no
+  // bound):
+  int max_queued_reads = 4096;
+  // gRPC's memory quota for the whole server (buffers of calls in flight),
+  // in MiB; past it gRPC refuses new calls and streams. 0: gRPC's default.
+  int grpc_memory_mib = 1024;
+  // Most concurrent calls on one client connection (HTTP/2 streams); more
+  // wait in the client until one ends. 0: gRPC's default (no limit).
+  int max_concurrent_streams = 1000;
+  // While the database cannot be written, how often (real time) a probe
+  // write checks whether it can again.
+  absl::Duration health_probe_interval = absl::Seconds(1);
+  // Tests only: runs on the start-up catch-up's thread before it starts.
+  std::function<void()> before_catch_up;
 };
 
 // `connection` with the value of any password=... replaced by "***", for

@@ -120,7 +120,7 @@ absl::StatusOr<std::vector<v1::Handoff>> LegalEngine::NextHandoffs(const std::st
 
 void LegalEngine::Acknowledge(
     v1::AcknowledgeHandoffRequest request, const std::string& actor,
-    std::function<void(absl::StatusOr<v1::AcknowledgeHandoffResponse>)> done) {
+    std::function<void(absl::StatusOr<v1::AcknowledgeHandoffResponse>)> done, CallAlive alive) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::AcknowledgeHandoffResponse>(
       store_,
@@ -153,12 +153,12 @@ void LegalEngine::Acknowledge(
         m.set_conclusion(req.refusal_reason());
         return DecideAndApply(uow, *policies_, *clock_, &*c, e).status();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void LegalEngine::ReportMilestone(
     v1::ReportLegalMilestoneRequest request, const std::string& actor,
-    std::function<void(absl::StatusOr<v1::ReportLegalMilestoneResponse>)> done) {
+    std::function<void(absl::StatusOr<v1::ReportLegalMilestoneResponse>)> done, CallAlive alive) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::ReportLegalMilestoneResponse>(
       store_,
@@ -184,7 +184,7 @@ void LegalEngine::ReportMilestone(
         *out.mutable_case_() = t.next;
         return SaveAnswer(uow, key, out);
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 absl::StatusOr<v1::GetHandoffHistoryResponse> LegalEngine::History(

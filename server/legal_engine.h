@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "collections/v1/legal_service.pb.h"
 #include "server/clock.h"
+#include "server/commands.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
 
@@ -52,9 +53,11 @@ class LegalEngine {
 
   // `actor`: the authenticated principal, recorded on the case's event.
   void Acknowledge(v1::AcknowledgeHandoffRequest request, const std::string& actor,
-                   std::function<void(absl::StatusOr<v1::AcknowledgeHandoffResponse>)> done);
+                   std::function<void(absl::StatusOr<v1::AcknowledgeHandoffResponse>)> done,
+                   CallAlive alive = nullptr);
   void ReportMilestone(v1::ReportLegalMilestoneRequest request, const std::string& actor,
-                       std::function<void(absl::StatusOr<v1::ReportLegalMilestoneResponse>)> done);
+                       std::function<void(absl::StatusOr<v1::ReportLegalMilestoneResponse>)> done,
+                       CallAlive alive = nullptr);
 
   // Blocking: one page of a handoff's history, events after `after` (from
   // CheckHistory).

@@ -200,7 +200,7 @@ grpc::ServerUnaryReactor* LegalServiceImpl::AcknowledgeHandoff(
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Acknowledge(*request, caller->name, AnswerWith(reactor, response));
+  engine_.Acknowledge(*request, caller->name, AnswerWith(reactor, response), AliveCheck(context));
   return reactor;
 }
 
@@ -215,7 +215,8 @@ grpc::ServerUnaryReactor* LegalServiceImpl::ReportLegalMilestone(
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.ReportMilestone(*request, caller->name, AnswerWith(reactor, response));
+  engine_.ReportMilestone(*request, caller->name, AnswerWith(reactor, response),
+                          AliveCheck(context));
   return reactor;
 }
 
@@ -229,19 +230,20 @@ grpc::ServerUnaryReactor* LegalServiceImpl::GetHandoffHistory(
   absl::StatusOr<int64_t> after = LegalEngine::CheckHistory(*request);
   if (!after.ok()) return FinishUnary(context, ToGrpcStatus(after.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, request, response, after = *after,
-       audit = AuditEntryFor(*caller, "GetHandoffHistory", 0, "")]() mutable {
-        absl::StatusOr<v1::GetHandoffHistoryResponse> result = engine_.History(*request, after);
-        if (result.ok()) {
-          audit.case_id = result->case_id();
-          audit.detail = absl::StrCat("firm ", request->firm_id(), ", handoff ",
-                                      request->sequence(), ", events after ", after);
-          absl::Status recorded = RecordAfterRead(*context_.store, std::move(audit));
-          if (!recorded.ok()) result = recorded;
-        }
-        FinishWith(reactor, response, std::move(result));
-      });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, request, response, after = *after,
+                 audit = AuditEntryFor(*caller, "GetHandoffHistory", 0, "")]() mutable {
+                  absl::StatusOr<v1::GetHandoffHistoryResponse> result =
+                      engine_.History(*request, after);
+                  if (result.ok()) {
+                    audit.case_id = result->case_id();
+                    audit.detail = absl::StrCat("firm ", request->firm_id(), ", handoff ",
+                                                request->sequence(), ", events after ", after);
+                    absl::Status recorded = RecordAfterRead(*context_.store, std::move(audit));
+                    if (!recorded.ok()) result = recorded;
+                  }
+                  FinishWith(reactor, response, std::move(result));
+                });
   return reactor;
 }
 

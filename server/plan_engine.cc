@@ -59,7 +59,8 @@ absl::Status PlanEngine::CheckGet(const v1::GetPlanRequest& request) {
 }
 
 void PlanEngine::Propose(v1::ProposePlanRequest request, const std::string& proposer,
-                         std::function<void(absl::StatusOr<v1::ProposePlanResponse>)> done) {
+                         std::function<void(absl::StatusOr<v1::ProposePlanResponse>)> done,
+                         CallAlive alive) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::ProposePlanResponse>(
       store_,
@@ -87,11 +88,12 @@ void PlanEngine::Propose(v1::ProposePlanRequest request, const std::string& prop
         *out.mutable_plan() = plan;
         return SaveAnswer(uow, key, out);
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void PlanEngine::Approve(int64_t plan_id, const std::string& approver, bool supervisor,
-                         std::function<void(absl::StatusOr<v1::ApprovePlanResponse>)> done) {
+                         std::function<void(absl::StatusOr<v1::ApprovePlanResponse>)> done,
+                         CallAlive alive) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::ApprovePlanResponse>(
       store_,
@@ -142,11 +144,12 @@ void PlanEngine::Approve(int64_t plan_id, const std::string& approver, bool supe
         *out.mutable_case_() = t.next;
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void PlanEngine::Reject(v1::RejectPlanRequest request, const std::string& rejecter,
-                        std::function<void(absl::StatusOr<v1::RejectPlanResponse>)> done) {
+                        std::function<void(absl::StatusOr<v1::RejectPlanResponse>)> done,
+                        CallAlive alive) {
   const absl::CivilDay today = cases_->BusinessDate();
   SubmitFor<v1::RejectPlanResponse>(
       store_,
@@ -168,7 +171,7 @@ void PlanEngine::Reject(v1::RejectPlanRequest request, const std::string& reject
         *out.mutable_plan() = plan;
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 absl::StatusOr<v1::GetPlanResponse> PlanEngine::Get(int64_t plan_id) const {

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "collections/v1/plan_service.pb.h"
 #include "server/clock.h"
+#include "server/commands.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
 
@@ -39,11 +40,14 @@ class PlanEngine {
   // `proposer`, `approver` and `rejecter` are the callers' names, recorded
   // on the plan and the case's events.
   void Propose(v1::ProposePlanRequest request, const std::string& proposer,
-               std::function<void(absl::StatusOr<v1::ProposePlanResponse>)> done);
+               std::function<void(absl::StatusOr<v1::ProposePlanResponse>)> done,
+               CallAlive alive = nullptr);
   void Approve(int64_t plan_id, const std::string& approver, bool supervisor,
-               std::function<void(absl::StatusOr<v1::ApprovePlanResponse>)> done);
+               std::function<void(absl::StatusOr<v1::ApprovePlanResponse>)> done,
+               CallAlive alive = nullptr);
   void Reject(v1::RejectPlanRequest request, const std::string& rejecter,
-              std::function<void(absl::StatusOr<v1::RejectPlanResponse>)> done);
+              std::function<void(absl::StatusOr<v1::RejectPlanResponse>)> done,
+              CallAlive alive = nullptr);
 
   // Blocking read.
   absl::StatusOr<v1::GetPlanResponse> Get(int64_t plan_id) const;

@@ -20,7 +20,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ProposePlan(grpc::CallbackServerConte
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Propose(*request, caller->name, AnswerWith(reactor, response));
+  engine_.Propose(*request, caller->name, AnswerWith(reactor, response), AliveCheck(context));
   return reactor;
 }
 
@@ -32,7 +32,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ApprovePlan(grpc::CallbackServerConte
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   engine_.Approve(request->plan_id(), caller->name, caller->HasRole("supervisor"),
-                  AnswerWith(reactor, response));
+                  AnswerWith(reactor, response), AliveCheck(context));
   return reactor;
 }
 
@@ -46,7 +46,7 @@ grpc::ServerUnaryReactor* PlanServiceImpl::RejectPlan(grpc::CallbackServerContex
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  engine_.Reject(*request, caller->name, AnswerWith(reactor, response));
+  engine_.Reject(*request, caller->name, AnswerWith(reactor, response), AliveCheck(context));
   return reactor;
 }
 
@@ -60,9 +60,10 @@ grpc::ServerUnaryReactor* PlanServiceImpl::GetPlan(grpc::CallbackServerContext* 
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, id = request->plan_id(), response] {
-    FinishWith(reactor, response, engine_.Get(id));
-  });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, id = request->plan_id(), response] {
+                  FinishWith(reactor, response, engine_.Get(id));
+                });
   return reactor;
 }
 

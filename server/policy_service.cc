@@ -20,11 +20,12 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::GetPolicy(grpc::CallbackServerConte
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, version = request->version()] {
-    absl::StatusOr<v1::Policy> policy = engine_.Get(version);
-    if (policy.ok()) *response->mutable_policy() = *std::move(policy);
-    reactor->Finish(ToGrpcStatus(policy.status()));
-  });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, response, version = request->version()] {
+                  absl::StatusOr<v1::Policy> policy = engine_.Get(version);
+                  if (policy.ok()) *response->mutable_policy() = *std::move(policy);
+                  reactor->Finish(ToGrpcStatus(policy.status()));
+                });
   return reactor;
 }
 
@@ -38,10 +39,11 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::PutPolicy(grpc::CallbackServerConte
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, response, policy = request->policy(),
-                               by = AuditEntryFor(*caller, "PutPolicy", 0, "")] {
-    FinishWith(reactor, response, engine_.Put(policy, by));
-  });
+  ScheduleUnary(context, context_.executor, reactor,
+                [this, reactor, response, policy = request->policy(),
+                 by = AuditEntryFor(*caller, "PutPolicy", 0, "")] {
+                  FinishWith(reactor, response, engine_.Put(policy, by));
+                });
   return reactor;
 }
 
@@ -52,8 +54,9 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::ListPolicyVersions(
       context_.gate->Admit(*context, "/collections.v1.PolicyService/ListPolicyVersions");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
-      [this, reactor, response] { FinishWith(reactor, response, engine_.ListVersions()); });
+  ScheduleUnary(context, context_.executor, reactor, [this, reactor, response] {
+    FinishWith(reactor, response, engine_.ListVersions());
+  });
   return reactor;
 }
 
@@ -67,7 +70,8 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(grpc::CallbackServerCo
     return FinishUnary(context, ToGrpcStatus(invalid));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule(
+  ScheduleUnary(
+      context, context_.executor, reactor,
       [this, reactor, request, response, by = AuditEntryFor(*caller, "MigrateCases", 0, "")] {
         FinishWith(reactor, response, engine_.Migrate(*request, by));
       });

@@ -90,29 +90,31 @@ grpc::ServerUnaryReactor* Serve(
       QueryOf(*request, ctx.cases->BusinessDate(), ctx.clock->Now());
   if (!query.ok()) return FinishUnary(context, ToGrpcStatus(query.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  ctx.executor->Schedule([store = ctx.store, reactor, response, q = *std::move(query),
-                          read = std::move(read)] {
-    absl::StatusOr<Report> report = read(*store, q);
-    if (report.ok() && !report->has_data_from() && !report->has_data_to()) {
-      absl::StatusOr<std::optional<absl::CivilDay>> first = storage::FirstReportDay(*store);
-      if (first.ok()) {
-        const absl::CivilDay data_from = first->has_value() ? std::max(q.from, **first) : q.from;
-        if (data_from <= q.to) {
-          *report->mutable_data_from() = DayToProto(data_from);
-          *report->mutable_data_to() = DayToProto(q.to);
+  ScheduleUnary(
+      context, ctx.executor, reactor,
+      [store = ctx.store, reactor, response, q = *std::move(query), read = std::move(read)] {
+        absl::StatusOr<Report> report = read(*store, q);
+        if (report.ok() && !report->has_data_from() && !report->has_data_to()) {
+          absl::StatusOr<std::optional<absl::CivilDay>> first = storage::FirstReportDay(*store);
+          if (first.ok()) {
+            const absl::CivilDay data_from =
+                first->has_value() ? std::max(q.from, **first) : q.from;
+            if (data_from <= q.to) {
+              *report->mutable_data_from() = DayToProto(data_from);
+              *report->mutable_data_to() = DayToProto(q.to);
+            }
+          } else {
+            report = first.status();
+          }
         }
-      } else {
-        report = first.status();
-      }
-    }
-    if (report.ok()) {
-      if (!report->has_from()) *report->mutable_from() = DayToProto(q.from);
-      if (!report->has_to()) *report->mutable_to() = DayToProto(q.to);
-      if (!report->has_as_of()) *report->mutable_as_of() = report->to();
-      *response = *std::move(report);
-    }
-    reactor->Finish(ToGrpcStatus(report.status()));
-  });
+        if (report.ok()) {
+          if (!report->has_from()) *report->mutable_from() = DayToProto(q.from);
+          if (!report->has_to()) *report->mutable_to() = DayToProto(q.to);
+          if (!report->has_as_of()) *report->mutable_as_of() = report->to();
+          *response = *std::move(report);
+        }
+        reactor->Finish(ToGrpcStatus(report.status()));
+      });
   return reactor;
 }
 

@@ -7,6 +7,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/commands.h"
+#include "server/executor.h"
 
 namespace collections::server {
 
@@ -61,6 +64,40 @@ std::function<void(absl::StatusOr<Response>)> AnswerWith(grpc::ServerUnaryReacto
   return [reactor, response](absl::StatusOr<Response> result) {
     FinishWith(reactor, response, std::move(result));
   };
+}
+
+// Whether the caller of `context` still waits (see CallAlive): checked by
+// a command or queued work just before it runs, so that a call cancelled
+// or past its deadline while it waited changes nothing. The context stays
+// valid until the RPC is finished, which happens only after that check.
+inline CallAlive AliveCheck(grpc::CallbackServerContext* context) {
+  return [context]() -> absl::Status {
+    if (context->deadline() <= std::chrono::system_clock::now()) {
+      return absl::DeadlineExceededError(
+          "the call's deadline passed while it waited to run; nothing changed");
+    }
+    if (context->IsCancelled()) {
+      return absl::CancelledError("the call was cancelled while it waited to run; nothing changed");
+    }
+    return absl::OkStatus();
+  };
+}
+
+// Runs `work` for a unary RPC on the executor: at once RESOURCE_EXHAUSTED
+// (with the back-off hint) when the executor's queue is full, and the
+// abandoned call's status instead of `work` when its caller left while it
+// waited. `work` finishes `reactor` itself.
+inline void ScheduleUnary(grpc::CallbackServerContext* context, Executor* executor,
+                          grpc::ServerUnaryReactor* reactor, std::function<void()> work) {
+  absl::Status admitted =
+      executor->TrySchedule([alive = AliveCheck(context), reactor, work = std::move(work)] {
+        if (absl::Status gone = alive(); !gone.ok()) {
+          reactor->Finish(ToGrpcStatus(gone));
+          return;
+        }
+        work();
+      });
+  if (!admitted.ok()) reactor->Finish(ToGrpcStatus(admitted));
 }
 
 }  // namespace collections::server

@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <unistd.h>
 
 #include <random>
@@ -30,13 +31,16 @@
 #include "server/policy_registry.h"
 #include "server/policy_service.h"
 #include "server/report_service.h"
+#include "server/retry_pushback_interceptor.h"
 #include "server/rpc_log_interceptor.h"
+#include "server/serving_health.h"
 #include "server/task_dispatcher.h"
 #include "server/task_engine.h"
 #include "server/task_service.h"
 #include "server/unparsed_request_interceptor.h"
 #include "storage/peer_link.h"
 #include "workflow/compliance.h"
+#include "workflow/dates.h"
 
 namespace collections::server {
 namespace {
@@ -98,6 +102,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   if (cfg.idempotency_retention <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--idempotency_retention must be positive");
   }
+  if (cfg.max_queued_writes < 0 || cfg.max_queued_reads < 0 || cfg.grpc_memory_mib < 0 ||
+      cfg.max_concurrent_streams < 0) {
+    return absl::InvalidArgumentError(
+        "--max_queued_writes, --max_queued_reads, --grpc_memory_mib and "
+        "--max_concurrent_streams must not be negative (0: no bound)");
+  }
   ASSIGN_OR_RETURN(server->gate_, security::CallGate::FromFile(cfg.access_config));
   security::TransportOptions transport;
   transport.listen = cfg.listen;
@@ -135,6 +145,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   // Commits that create handoffs wake the counsel streams that caught up.
   server->handoff_notifier_ = std::make_unique<HandoffNotifier>();
   options.on_handoffs = [n = server->handoff_notifier_.get()] { n->Notify(); };
+  // Every commit's outcome tells health whether the database can be written.
+  server->health_ = std::make_unique<ServingHealth>(server->clock_.get(), CollectionsServiceNames(),
+                                                    v1::ReportService::service_full_name());
+  options.on_write_outcome = [h = server->health_.get()](const absl::Status& outcome) {
+    h->OnWriteOutcome(outcome);
+  };
+  options.max_queued_commands = cfg.max_queued_writes;
   absl::StatusOr<std::unique_ptr<storage::Store>> store = storage::Store::Open(options);
   if (!store.ok()) {
     return Annotate(store.status(), absl::StrCat("cannot open database ", db_for_log, ": "));
@@ -163,7 +180,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
         absl::StrCat("unknown business time zone ", cfg.business_time_zone));
   }
   server->policies_ = std::make_unique<PolicyRegistry>(server->store_.get(), server->policy_);
-  server->executor_ = std::make_unique<Executor>(4);
+  server->executor_ = std::make_unique<Executor>(4, cfg.max_queued_reads);
   server->case_engine_ =
       std::make_unique<CaseEngine>(server->store_.get(), server->clock_.get(),
                                    server->policies_.get(), cfg.idempotency_retention);
@@ -229,11 +246,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   // gRPC sets SO_REUSEPORT by default: a second server on the same port
   // would then start silently and share the traffic. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Admission control in gRPC itself: a memory quota for calls in flight
+  // and a bound on concurrent calls per connection.
+  if (cfg.grpc_memory_mib > 0) {
+    grpc::ResourceQuota quota("collectionsd");
+    quota.Resize(static_cast<size_t>(cfg.grpc_memory_mib) << 20);
+    builder.SetResourceQuota(quota);
+  }
+  if (cfg.max_concurrent_streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg.max_concurrent_streams);
+  }
   // A request gRPC cannot parse is answered INVALID_ARGUMENT, not
   // UNIMPLEMENTED.
   {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
     creators.push_back(std::make_unique<UnparsedRequestInterceptorFactory>());
+    // RESOURCE_EXHAUSTED answers carry grpc-retry-pushback-ms.
+    creators.push_back(std::make_unique<RetryPushbackInterceptorFactory>());
     // After the one above, so that it counts the status the caller gets.
     if (server->metrics_ != nullptr) creators.push_back(server->metrics_->InterceptorFactory());
     // One log line per RPC (debug for OK calls), with the status the caller gets.
@@ -258,13 +287,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->port_ = selected_port;
   server->address_ = absl::StrCat(HostOf(cfg.listen), ":", selected_port);
 
-  grpc::HealthCheckServiceInterface* health = server->grpc_server_->GetHealthCheckService();
-  if (health != nullptr) {
-    for (const std::string& name : CollectionsServiceNames()) {
-      health->SetServingStatus(name, true);
+  // Listening first, then the catch-up in the background (it takes minutes
+  // at a large book): ReportService says NOT_SERVING until it is done.
+  server->health_->SetCatchingUp(true);
+  server->health_->Start(server->grpc_server_->GetHealthCheckService(), server->store_.get(),
+                         cfg.health_probe_interval);
+  server->catch_up_ = std::thread([s = server.get()] {
+    if (s->config_.before_catch_up) s->config_.before_catch_up();
+    const absl::Time started = absl::Now();
+    LogInfo("start-up catch-up: finishing the run of business date %s in the background",
+            workflow::FormatDay(s->case_engine_->BusinessDate()));
+    if (absl::Status done = s->case_engine_->CatchUp(); !done.ok()) {
+      // The next business-date run (daily aging, AdvanceBusinessDate)
+      // finishes what is left.
+      LogError("start-up catch-up failed (the next business-date run finishes it): %s",
+               done.ToString());
+    } else {
+      LogInfo("start-up catch-up: done in %s", absl::FormatDuration(absl::Now() - started));
     }
-    health->SetServingStatus(true);
-  }
+    s->health_->SetCatchingUp(false);
+    s->catch_up_done_.Notify();
+  });
   if (replicated) {
     RETURN_IF_ERROR(server->StartPeerLink(options.replica_id));
   }
@@ -333,6 +376,7 @@ void Server::Shutdown(absl::Duration grace) {
   shut_down_ = true;
   if (grpc_server_ != nullptr) {
     LogInfo("shutting down: refusing new RPCs, running ones have %s", absl::FormatDuration(grace));
+    if (health_ != nullptr) health_->Stop();  // publishes nothing more
     if (grpc::HealthCheckServiceInterface* health = grpc_server_->GetHealthCheckService()) {
       health->Shutdown();  // NOT_SERVING from now on
     }
@@ -347,6 +391,9 @@ void Server::Shutdown(absl::Duration grace) {
     grpc_server_.reset();
     LogInfo("gRPC server stopped");
   }
+  if (health_ != nullptr) health_->Stop();
+  // Stops between days (case_engine_->Stop() above).
+  if (catch_up_.joinable()) catch_up_.join();
   // Its scrapes read the store and the case engine: it goes before them.
   metrics_.reset();
   if (daily_aging_ != nullptr) daily_aging_->Stop();

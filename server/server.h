@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collections/v1/policy.pb.h"
 #include "security/call_gate.h"
@@ -36,6 +38,7 @@ class TaskServiceImpl;
 class PlanServiceImpl;
 class LegalServiceImpl;
 class ReportServiceImpl;
+class ServingHealth;
 class PolicyServiceImpl;
 class AuditServiceImpl;
 
@@ -60,6 +63,13 @@ class Server {
   // store after its writer has drained. Idempotent; thread-safe.
   void Shutdown(absl::Duration grace);
   void Shutdown();  // with config.shutdown_grace
+
+  // Waits up to `timeout` for the start-up catch-up (finishing the business
+  // date's run, in the background after the server listens) to end; true
+  // when it has.
+  bool WaitForCatchUp(absl::Duration timeout) {
+    return catch_up_done_.WaitForNotificationWithTimeout(timeout);
+  }
 
   // The port actually bound (useful with port 0) and "host:port".
   int port() const { return port_; }
@@ -92,7 +102,8 @@ class Server {
 
   ServerConfig config_;
   std::shared_ptr<const Clock> clock_;
-  // Before the store: its writer calls the dispatcher until it is closed.
+  // Before the store: its writer calls them until it is closed.
+  std::unique_ptr<ServingHealth> health_;
   std::unique_ptr<TaskDispatcher> task_dispatcher_;
   std::unique_ptr<HandoffNotifier> handoff_notifier_;
   std::unique_ptr<storage::Store> store_;
@@ -120,6 +131,9 @@ class Server {
   std::string replica_id_;
   int port_ = 0;
   std::string address_;
+  // Finishes the business date's run after the server listens.
+  std::thread catch_up_;
+  absl::Notification catch_up_done_;
 
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

@@ -267,7 +267,12 @@ void TaskDispatcher::Loop() {
       // leases wake their queues' waits through OnTasksReady.
       auto count = std::make_shared<int>(0);
       store_->Submit(ReapCommand(clock_->Now(), count), [this, count](absl::Status s) {
-        if (!s.ok()) LogWarning("lease reaper: %s", s.ToString());
+        // Database failures are logged, rate-limited, by ServingHealth.
+        if (!s.ok() && s.code() != absl::StatusCode::kInternal &&
+            s.code() != absl::StatusCode::kUnavailable &&
+            s.code() != absl::StatusCode::kResourceExhausted) {
+          LogWarning("lease reaper: %s", s.ToString());
+        }
         if (*count > 0) LogDebug("lease reaper: %d leases expired", *count);
         absl::MutexLock lock(&mu_);
         reaping_ = false;

@@ -165,7 +165,8 @@ absl::StatusOr<ClaimArgs> TaskEngine::CheckClaim(
   return args;
 }
 
-void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done) {
+void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done,
+                       CallAlive alive) {
   SubmitFor<Claimed>(
       store_,
       [this, args](storage::UnitOfWork& uow, Claimed& out) -> absl::Status {
@@ -211,11 +212,12 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
         }
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& holder,
-                          std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done) {
+                          std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done,
+                          CallAlive alive) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   if (invalid.ok()) invalid = CheckName(request.request_id(), "request_id");
   if (invalid.ok() && request.outcome().outcome_case() == v1::TaskOutcome::OUTCOME_NOT_SET) {
@@ -288,11 +290,12 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
         out.set_case_stage(t.next.stage());
         return SaveAnswer(uow, key, out);
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,
-                      std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done) {
+                      std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done,
+                      CallAlive alive) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   std::optional<absl::Duration> retry_after;
   if (invalid.ok() && request.reason().size() > kMaxReason) {
@@ -358,11 +361,12 @@ void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,
         *out.mutable_task() = std::move(task);
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void TaskEngine::Extend(v1::ExtendLeaseRequest request, const std::string& holder,
-                        std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done) {
+                        std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done,
+                        CallAlive alive) {
   absl::Status invalid = CheckTaskRef(request.task_id());
   absl::StatusOr<absl::Duration> by = LeaseWithin(
       policies_->Current(), request.has_extend_by() ? &request.extend_by() : nullptr, "extend_by");
@@ -387,11 +391,12 @@ void TaskEngine::Extend(v1::ExtendLeaseRequest request, const std::string& holde
         *out.mutable_task() = *std::move(task);
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void TaskEngine::Release(v1::ReleaseTaskRequest request, const std::string& holder,
-                         std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done) {
+                         std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done,
+                         CallAlive alive) {
   if (absl::Status invalid = CheckTaskRef(request.task_id()); !invalid.ok()) {
     done(invalid);
     return;
@@ -415,7 +420,7 @@ void TaskEngine::Release(v1::ReleaseTaskRequest request, const std::string& hold
         *out.mutable_task() = *std::move(task);
         return absl::OkStatus();
       },
-      std::move(done));
+      std::move(done), std::move(alive));
 }
 
 void TaskEngine::ReleaseUndelivered(const std::vector<v1::Task>& tasks) {

@@ -23,6 +23,7 @@
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/repeated_field.h"
 #include "server/clock.h"
+#include "server/commands.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
 
@@ -65,17 +66,22 @@ class TaskEngine {
       const google::protobuf::RepeatedField<int>& types, int max_tasks,
       const google::protobuf::Duration* lease) const;
 
-  void Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done);
+  void Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done,
+             CallAlive alive = nullptr);
   // `holder` is the authenticated caller: a lease held by another principal
   // is PERMISSION_DENIED.
   void Complete(v1::CompleteTaskRequest request, const std::string& holder,
-                std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done);
+                std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done,
+                CallAlive alive = nullptr);
   void Fail(v1::FailTaskRequest request, const std::string& holder,
-            std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done);
+            std::function<void(absl::StatusOr<v1::FailTaskResponse>)> done,
+            CallAlive alive = nullptr);
   void Extend(v1::ExtendLeaseRequest request, const std::string& holder,
-              std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done);
+              std::function<void(absl::StatusOr<v1::ExtendLeaseResponse>)> done,
+              CallAlive alive = nullptr);
   void Release(v1::ReleaseTaskRequest request, const std::string& holder,
-               std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done);
+               std::function<void(absl::StatusOr<v1::ReleaseTaskResponse>)> done,
+               CallAlive alive = nullptr);
   // Best effort, for tasks leased to a caller that went away before they
   // reached it: gives them back untouched.
   void ReleaseUndelivered(const std::vector<v1::Task>& tasks);

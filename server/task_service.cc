@@ -465,7 +465,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerCont
       context_.gate->Admit(*context, "/collections.v1.TaskService/CompleteTask");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Complete(*request, caller->name, AnswerWith(reactor, response));
+  context_.tasks->Complete(*request, caller->name, AnswerWith(reactor, response),
+                           AliveCheck(context));
   return reactor;
 }
 
@@ -476,7 +477,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::FailTask(grpc::CallbackServerContext*
       context_.gate->Admit(*context, "/collections.v1.TaskService/FailTask");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Fail(*request, caller->name, AnswerWith(reactor, response));
+  context_.tasks->Fail(*request, caller->name, AnswerWith(reactor, response), AliveCheck(context));
   return reactor;
 }
 
@@ -487,7 +488,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ExtendLease(grpc::CallbackServerConte
       context_.gate->Admit(*context, "/collections.v1.TaskService/ExtendLease");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Extend(*request, caller->name, AnswerWith(reactor, response));
+  context_.tasks->Extend(*request, caller->name, AnswerWith(reactor, response),
+                         AliveCheck(context));
   return reactor;
 }
 
@@ -498,7 +500,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ReleaseTask(grpc::CallbackServerConte
       context_.gate->Admit(*context, "/collections.v1.TaskService/ReleaseTask");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Release(*request, caller->name, AnswerWith(reactor, response));
+  context_.tasks->Release(*request, caller->name, AnswerWith(reactor, response),
+                          AliveCheck(context));
   return reactor;
 }
 
@@ -509,7 +512,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ListTasks(grpc::CallbackServerContext
       context_.gate->Admit(*context, "/collections.v1.TaskService/ListTasks");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.executor->Schedule([this, reactor, request, response] {
+  ScheduleUnary(context, context_.executor, reactor, [this, reactor, request, response] {
     FinishWith(reactor, response, context_.tasks->List(*request));
   });
   return reactor;

@@ -120,6 +120,9 @@ class ServiceTest : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(ServiceTest, HealthIsServing) {
+  // ReportService says NOT_SERVING until the start-up catch-up is done
+  // (health_test.cc).
+  ASSERT_TRUE(server_->WaitForCatchUp(absl::Seconds(60)));
   Serving serving = Serving::kUnknown;
   grpc::Status status = testing::CheckHealth(channel_, "", kRpcTimeout, false, &serving);
   ASSERT_TRUE(status.ok()) << status.error_message();
