@@ -346,6 +346,12 @@ absl::Status Server::StartPeerLink(const std::string& replica_id) {
       RefreshSharedState();
     } else {
       LogWarning("replicas: lost the coordination session to the database; reconnecting");
+      // The database is likely gone for the writers too: NOT_SERVING now,
+      // and health's probe writes say when it is back.
+      if (health_ != nullptr) {
+        health_->OnWriteOutcome(
+            absl::UnavailableError("lost the connection to the database (coordination session)"));
+      }
     }
   };
   replica_id_ = replica_id;
