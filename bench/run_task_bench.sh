@@ -19,7 +19,9 @@
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
 #   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
 #   of an admin database, e.g. scripts/pg.sh's COLLECTIONS_TEST_PG: each scenario then
-#   runs on a new PostgreSQL database instead of SQLite) DB_WRITERS=8 PERF=0 (1: perf record -g the
+#   runs on a new PostgreSQL database instead of SQLite) DB_WRITERS=8 REPLICAS=1 (with
+#   PG_ADMIN: that many collectionsd on the one database, the workers' connections spread
+#   over them in turn) PERF=0 (1: perf record -g the
 #   server into the kept run directory) KEEP=0 WAIT_IDLE=0 (1: before each
 #   scenario, wait until the machine has been >= 90% idle for 20 s -- for a
 #   machine shared with other work); COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_CA,
@@ -70,14 +72,14 @@ if [[ ${TLS:-0} == 1 ]]; then
 fi
 
 run_dir=$(mktemp -d "$TMP_ROOT/collections-taskbench.XXXXXX")
-server_pid=""
+server_pids=()
 perf_pid=""
 cleanup() {
   [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null || true
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  for pid in "${server_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   [[ -n $PG_ADMIN ]] && drop_databases
   if [[ $KEEP == 1 ]]; then echo "kept $run_dir" >&2; else rm -rf "$run_dir"; fi
 }
@@ -88,7 +90,7 @@ if git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null; th
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev build=$build_type nproc=$(nproc)" \
      "cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\"" \
      "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') load=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
-     "db=$([[ -n $PG_ADMIN ]] && echo "postgresql writers=$DB_WRITERS" || echo sqlite)"
+     "db=$([[ -n $PG_ADMIN ]] && echo "postgresql writers=$DB_WRITERS replicas=${REPLICAS:-1}" || echo sqlite)"
 
 busy_percent() {  # over the next 5 s, from /proc/stat
   local u n s i w x y z t1 i1
@@ -109,6 +111,11 @@ wait_idle() {
 
 PG_ADMIN=${PG_ADMIN:-}
 DB_WRITERS=${DB_WRITERS:-8}
+REPLICAS=${REPLICAS:-1}
+if [[ $REPLICAS -gt 1 && -z $PG_ADMIN ]]; then
+  echo "error: REPLICAS=$REPLICAS needs PostgreSQL (PG_ADMIN)" >&2
+  exit 2
+fi
 pg_databases=()
 psql_admin() {  # libpq's form of PG_ADMIN
   psql -X -q -v ON_ERROR_STOP=1 "${PG_ADMIN#postgresql://}" "$@"
@@ -129,35 +136,46 @@ drop_databases() {
   done
 }
 
-start_server() {  # $1: scenario
-  local db log="$run_dir/$1.server.log"
-  db=$(database_for "$1")
-  "$SERVER" --listen=127.0.0.1:0 --db="$db" --db_writers="$DB_WRITERS" "${SERVER_SECURITY[@]}" \
+start_one() {  # $1: scenario, $2: database, $3: replica number -> ADDR of it
+  local log="$run_dir/$1.server$3.log" pid addr
+  "$SERVER" --listen=127.0.0.1:0 --db="$2" --db_writers="$DB_WRITERS" "${SERVER_SECURITY[@]}" \
     --daily_aging_time=off >"$log" 2>&1 &
-  server_pid=$!
+  pid=$!
+  server_pids+=("$pid")
   for _ in $(seq 1 300); do
     if addr=$(grep -o 'serving on [^ ]*' "$log" 2>/dev/null | awk '{print $3}') && [[ -n $addr ]]; then
-      ADDR=$addr
-      if [[ $PERF == 1 ]]; then
-        perf record -g -F 499 -p "$server_pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
+      ADDR=${ADDR:+$ADDR,}$addr
+      if [[ $PERF == 1 && $3 == 1 ]]; then
+        perf record -g -F 499 -p "$pid" -o "$run_dir/$1.perf.data" >/dev/null 2>&1 &
         perf_pid=$!
         sleep 0.5
       fi
       return 0
     fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$log" >&2; return 1; }
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; return 1; }
     sleep 0.1
   done
   echo "collectionsd did not start" >&2
   return 1
 }
 
+start_server() {  # $1: scenario; REPLICAS servers on one database
+  local db
+  db=$(database_for "$1")
+  ADDR=""
+  for i in $(seq 1 "$REPLICAS"); do start_one "$1" "$db" "$i"; done
+}
+
 stop_server() {  # $1: scenario
   if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=""; fi
-  kill -TERM "$server_pid"
-  wait "$server_pid" || { echo "collectionsd exited with $?" >&2; return 1; }
-  server_pid=""
-  echo "$1: $(grep -o 'writer: .*' "$run_dir/$1.server.log")"
+  local i=0
+  for pid in "${server_pids[@]}"; do
+    i=$((i + 1))
+    kill -TERM "$pid"
+    wait "$pid" || { echo "collectionsd exited with $?" >&2; return 1; }
+    echo "$1: replica $i $(grep -o 'writer: .*' "$run_dir/$1.server$i.log")"
+  done
+  server_pids=()
 }
 
 for scenario in "${scenarios[@]}"; do

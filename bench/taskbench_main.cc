@@ -45,6 +45,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -52,7 +53,9 @@
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/task_service.grpc.pb.h"
 
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "collectionsd's host:port.");
+ABSL_FLAG(std::string, server, "127.0.0.1:50051",
+          "collectionsd's host:port; several, comma-separated: replicas of one database, "
+          "each connection to the next in turn.");
 ABSL_FLAG(int64_t, tasks, 20000, "cycles: tasks to create, then claim and complete.");
 ABSL_FLAG(int32_t, workers, 8, "cycles: concurrent workers, each on its own connection.");
 ABSL_FLAG(int32_t, batch, 16, "cycles: max_tasks per claim (completed concurrently).");
@@ -113,12 +116,16 @@ class Feed {
   absl::CivilDay today_;
 };
 
+// A connection of its own, to the next of --server's replicas in turn.
 std::shared_ptr<grpc::Channel> Connect() {
   // A channel argument that differs per call site gets its own connection.
   static std::atomic<int> n{0};
+  const int i = n++;
+  const std::vector<std::string> servers =
+      absl::StrSplit(absl::GetFlag(FLAGS_server), ',', absl::SkipEmpty());
   grpc::ChannelArguments args;
-  args.SetInt("collections.bench.connection", n++);
-  return collections::bench::OpenChannelOrExit(absl::GetFlag(FLAGS_server), args);
+  args.SetInt("collections.bench.connection", i);
+  return collections::bench::OpenChannelOrExit(servers[i % servers.size()], args);
 }
 
 // Latency samples in microseconds.
