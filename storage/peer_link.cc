@@ -159,8 +159,8 @@ void PeerLink::Loop() {
         continue;
       }
       if (got == "t") {
-        const std::string now = absl::StrCat(absl::ToUnixMicros(options_.now()));
-        const char* params[] = {kJobsRole, options_.replica_id.c_str(), now.c_str()};
+        const std::string since_us = absl::StrCat(absl::ToUnixMicros(options_.now()));
+        const char* params[] = {kJobsRole, options_.replica_id.c_str(), since_us.c_str()};
         std::string epoch_text;
         int64_t epoch = 0;
         if (!QueryOne(conn,
