@@ -90,7 +90,7 @@ if git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null; th
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev build=$build_type nproc=$(nproc)" \
      "cpu=\"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\"" \
      "fs=$(df -T "$run_dir" | awk 'NR==2 {print $2}') load=\"$(cut -d' ' -f1-3 /proc/loadavg)\"" \
-     "db=$([[ -n $PG_ADMIN ]] && echo "postgresql writers=$DB_WRITERS replicas=${REPLICAS:-1}" || echo sqlite)"
+     "db=$([[ -n ${PG_ADMIN:-} ]] && echo "postgresql writers=${DB_WRITERS:-8} replicas=${REPLICAS:-1}" || echo sqlite)"
 
 busy_percent() {  # over the next 5 s, from /proc/stat
   local u n s i w x y z t1 i1
