@@ -145,6 +145,15 @@ class Metrics::Snapshot final : public prometheus::Collectable {
       one("collections_db_reader_pool_size", "Database connections in the readers' pool.",
           MetricType::Gauge, sources_.reader_pool_size);
     }
+    if (sources_.readers_in_use) {
+      one("collections_db_readers_in_use", "Readers' pool connections leased by a read now.",
+          MetricType::Gauge, sources_.readers_in_use());
+    }
+    if (sources_.writer_connections > 0) {
+      one("collections_db_writer_connections",
+          "Writer connections, each with its own group commit (1 on SQLite).", MetricType::Gauge,
+          sources_.writer_connections);
+    }
     if (sources_.open_work && sources_.now) CollectOpenWork(out);
     return out;
   }

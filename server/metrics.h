@@ -44,6 +44,8 @@ class Metrics {
     std::function<absl::StatusOr<storage::OpenWork>(absl::Time now)> open_work;
     std::function<CaseEngine::AgingRun()> last_aging_run;
     int reader_pool_size = 0;
+    std::function<int()> readers_in_use;
+    int writer_connections = 0;
   };
 
   // How long a scrape reuses the open-work counts read by an earlier one.

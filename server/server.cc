@@ -233,6 +233,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     };
     sources.last_aging_run = [cases = server->case_engine_.get()] { return cases->LastAgingRun(); };
     sources.reader_pool_size = options.read_pool_size;
+    sources.readers_in_use = [store = server->store_.get()] { return store->readers_in_use(); };
+    sources.writer_connections = server->store_->writer_connections();
     ASSIGN_OR_RETURN(server->metrics_,
                      Metrics::Start(cfg.metrics_listen, cfg.insecure_listen, std::move(sources)));
     LogInfo("metrics: serving /metrics on port %d", server->metrics_->port());

@@ -68,6 +68,8 @@ absl::Status Store::Write(Command command) {
 }
 
 WriterStats Store::writer_stats() const { return impl_->stats(); }
+int Store::writer_connections() const { return impl_->writer_count(); }
+int Store::readers_in_use() const { return impl_->readers_in_use(); }
 
 absl::Status StoreInternals::Read(Store& store,
                                   const std::function<absl::Status(soci::session&)>& read) {

@@ -294,6 +294,11 @@ class Store {
   // Submit and wait. Must not be called from a command or a `done`.
   absl::Status Write(Command command);
   WriterStats writer_stats() const;
+  // Writer connections (threads): 1 on SQLite, writer_connections on
+  // PostgreSQL.
+  int writer_connections() const;
+  // Reader connections leased from the pool right now (of read_pool_size).
+  int readers_in_use() const;
 
   // --- Reads (committed data) ----------------------------------------------
   absl::StatusOr<v1::Case> GetCase(int64_t case_id);  // NOT_FOUND

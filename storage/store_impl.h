@@ -9,6 +9,7 @@
 #define COLLECTIONS_STORAGE_STORE_IMPL_H_
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -105,9 +106,16 @@ class Store::Impl {
   }
 
   // Runs `f(session)` on a pooled connection; exceptions become a Status.
+  int readers_in_use() const { return readers_in_use_.load(); }
+
   template <typename T, typename F>
   absl::StatusOr<T> Read(const char* what, F&& f) {
     soci::session sql(*pool_);  // leases a connection until return
+    ++readers_in_use_;
+    struct Returned {
+      std::atomic<int>& n;
+      ~Returned() { --n; }
+    } returned{readers_in_use_};
     try {
       return f(sql);
     } catch (...) {
@@ -301,6 +309,7 @@ class Store::Impl {
   // writers_[i] is used only by threads_[i].
   std::vector<std::unique_ptr<WriterConnection>> writers_;
   std::unique_ptr<soci::connection_pool> pool_;
+  std::atomic<int> readers_in_use_{0};  // connections leased by Read now
 
   std::mutex mu_;
   std::condition_variable wake_;

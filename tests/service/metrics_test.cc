@@ -151,6 +151,9 @@ TEST_P(MetricsTest, OpenTasksHandoffsAndAgingMoveAsTheServerWorks) {
   EXPECT_EQ(Figure(first, "collections_writer_rejected_commands_total"), 0);
   EXPECT_GE(Figure(first, "collections_write_seconds_count"), 1);
   EXPECT_EQ(Figure(first, "collections_db_reader_pool_size"), 4);
+  EXPECT_EQ(Figure(first, "collections_db_writer_connections"),
+            std::string(GetParam()) == "sqlite" ? 1 : 8);
+  EXPECT_GE(Figure(first, "collections_db_readers_in_use"), 0);  // moves: storage's test
   // Start-up finishes the current day's run (after a crash it was cut short).
   EXPECT_EQ(Figure(first, "collections_aging_runs_total"), 1);
   EXPECT_EQ(Figure(first, "collections_aging_last_run_days"), 0);

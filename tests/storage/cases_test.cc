@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
+#include "storage/store_internal.h"
 #include "tests/storage/store_fixture.h"
 #include "workflow/dates.h"
 
@@ -594,6 +595,23 @@ TEST_P(StoreTest, HandoffsFromParallelWritersAreReadInOrderWithoutSkips) {
   for (size_t i = 0; i < streamed.size(); ++i) {
     ASSERT_EQ(streamed[i], static_cast<int64_t>(i + 1)) << "skipped or out of order at " << i;
   }
+}
+
+TEST_P(StoreTest, ConnectionsAreCountedWhileInUse) {
+  EXPECT_EQ(store_->writer_connections(), 1);  // the fixture's one writer
+  EXPECT_EQ(store_->readers_in_use(), 0);
+  int during = -1;
+  ASSERT_TRUE(ReadForReport(*store_, [&](soci::session&) {
+                during = store_->readers_in_use();
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(during, 1);
+  EXPECT_EQ(store_->readers_in_use(), 0);
+  StoreOptions options;
+  options.writer_connections = 3;
+  store_.reset();
+  OpenStore(options);
+  EXPECT_EQ(store_->writer_connections(), GetParam() == Backend::kSqlite ? 1 : 3);
 }
 
 TEST_P(StoreTest, ReadsSeeOnlyCommittedData) {
