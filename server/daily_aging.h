@@ -64,10 +64,7 @@ class DailyAging {
     if (*epoch != 0 && *epoch != resumed_epoch_) {
       // Just took the lead: finish the day the last leader may have left
       // half done (aging skips the cases already aged).
-      storage::AuditEntry by;
-      by.principal = "system:daily-aging";
-      by.action = "DailyAging";
-      auto resumed = engine_->AdvanceTo(engine_->BusinessDate(), by, *epoch);
+      auto resumed = engine_->AdvanceTo(engine_->BusinessDate(), By(), *epoch);
       if (!resumed.ok()) return resumed.status();
       resumed_epoch_ = *epoch;
       LogInfo(
@@ -91,10 +88,7 @@ class DailyAging {
           max_catch_up_days_, workflow::FormatDay(due)));
     }
     LogInfo("daily aging: advancing the business date to %s", workflow::FormatDay(due));
-    storage::AuditEntry by;
-    by.principal = "system:daily-aging";
-    by.action = "DailyAging";
-    auto result = engine_->AdvanceTo(due, by, *epoch);
+    auto result = engine_->AdvanceTo(due, By(), *epoch);
     if (!result.ok()) return result.status();
     LogInfo("daily aging: %d cases aged, %d stage changes, %d timers fired", result->cases_aged(),
             result->stage_changes(), result->timers_fired());
@@ -132,6 +126,14 @@ class DailyAging {
   }
 
  private:
+  // Who the audit log says moved the date.
+  static storage::AuditEntry By() {
+    storage::AuditEntry by;
+    by.principal = "system:daily-aging";
+    by.action = "DailyAging";
+    return by;
+  }
+
   CaseEngine* const engine_;
   const Clock* const clock_;
   const absl::TimeZone zone_;

@@ -241,7 +241,6 @@ class Store::Impl {
       options_.on_tasks_ready(ready);
     }
     const int handoffs = writer != nullptr ? writer->TakeHandoffs() : 0;
-    if (writer != nullptr) writer->TakeSharedStateChanged();  // only peers need to hear
     if (fatal.ok() && any_ok && handoffs > 0 && options_.on_handoffs) {
       options_.on_handoffs();
     }

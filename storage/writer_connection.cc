@@ -57,6 +57,7 @@ absl::Status WriterConnection::Begin() {
 absl::Status WriterConnection::Commit() {
   RETURN_IF_ERROR(AppendPendingAudit());
   RETURN_IF_ERROR(NotifyPeers());
+  shared_state_changed_ = false;  // told; only the peers needed to hear it
   return Execute("COMMIT", "commit");
 }
 

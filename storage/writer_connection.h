@@ -62,9 +62,6 @@ class WriterConnection {
   // How many handoffs the commands that succeeded created since the last
   // call (see StoreOptions::on_handoffs).
   int TakeHandoffs() { return std::exchange(handoffs_, 0); }
-  // Whether the commands that succeeded since the last call moved the
-  // business date or stored a policy.
-  bool TakeSharedStateChanged() { return std::exchange(shared_state_changed_, false); }
 
   // An audit entry of a command that succeeded, waiting for its commit.
   struct PendingAudit {
