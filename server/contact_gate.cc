@@ -83,7 +83,7 @@ absl::StatusOr<int> ContactGate::Defer() {
 const ContactGate::CaseInfo* ContactGate::Load(int64_t case_id) {
   auto it = cases_.find(case_id);
   if (it != cases_.end()) return &it->second;
-  absl::StatusOr<std::optional<v1::Case>> c = uow_.LoadCase(case_id);
+  absl::StatusOr<std::optional<v1::Case>> c = uow_.ReadCase(case_id);
   if (!c.ok() || !c->has_value()) {
     Fail(c.ok() ? absl::InternalError(absl::StrCat("case ", case_id, " of a task is missing"))
                 : c.status());

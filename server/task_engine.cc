@@ -189,12 +189,15 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
         int deferred = 0;
         for (int round = 0; round < kClaimRounds; ++round) {
           gate.NewRound();
-          ASSIGN_OR_RETURN(std::vector<v1::Task> leased, uow.ClaimTasks(spec));
+          absl::StatusOr<std::vector<v1::Task>> leased = uow.ClaimTasks(spec);
+          // The gate's own failure first: on PostgreSQL it leaves the
+          // transaction aborted, and ClaimTasks' next statement only says so.
           RETURN_IF_ERROR(gate.status());
-          RETURN_IF_ERROR(gate.Record(leased));
+          RETURN_IF_ERROR(leased.status());
+          RETURN_IF_ERROR(gate.Record(*leased));
           ASSIGN_OR_RETURN(deferred, gate.Defer());
-          spec.max_tasks -= static_cast<int>(leased.size());
-          for (v1::Task& t : leased) out.tasks.push_back(std::move(t));
+          spec.max_tasks -= static_cast<int>(leased->size());
+          for (v1::Task& t : *leased) out.tasks.push_back(std::move(t));
           if (spec.max_tasks == 0 || deferred == 0) break;
           if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
         }

@@ -37,6 +37,8 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                    b == Backend::kPostgres ? "SELECT body FROM cases WHERE case_id = :id FOR UPDATE"
                                            : "SELECT body FROM cases WHERE case_id = :id"),
            soci::use(key_id), soci::into(out_body))),
+      read_case((Prepare(sql, b, "SELECT body FROM cases WHERE case_id = :id"), soci::use(key_id),
+                 soci::into(out_body))),
       load_case_by_loan((Prepare(sql, b,
                                  b == Backend::kPostgres
                                      ? "SELECT body FROM cases WHERE loan_id = :loan FOR UPDATE"

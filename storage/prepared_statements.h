@@ -96,7 +96,7 @@ struct WriterConnection::Statements {
   std::string a_principal, a_certificate, a_peer, a_action, a_detail, a_previous_hash, a_hash;
 
   // --- Statements -----------------------------------------------------------
-  soci::statement load_case, load_case_by_loan, insert_case, update_case;
+  soci::statement load_case, read_case, load_case_by_loan, insert_case, update_case;
   soci::statement insert_event;
   soci::statement insert_payment, find_payment;
   soci::statement cancel_tasks, insert_task, load_task, claim_candidates, lease_task, set_hold,

@@ -377,7 +377,14 @@ class UnitOfWork {
 
   // --- Cases
   // ------------------------------------------------------------------
+  // On PostgreSQL LoadCase locks the case's row until the commit (a command
+  // that changes the case reads what the last one committed).
   virtual absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) = 0;
+  // The case as last committed (or as this batch wrote it), without its row
+  // lock: for a check that does not change the case, such as a claim's
+  // contact rules. A claim that locked tasks and then waited for the case
+  // would deadlock with a command on the case that waits for those tasks.
+  virtual absl::StatusOr<std::optional<v1::Case>> ReadCase(int64_t case_id) = 0;
   virtual absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(const std::string& loan_id) = 0;
 
   // Reserves `n` consecutive ids from the named sequence ("case", "task",

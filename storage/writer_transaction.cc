@@ -27,6 +27,13 @@ absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCase(
   });
 }
 
+absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::ReadCase(int64_t case_id) {
+  return Guard("read case", [&] {
+    s_.key_id = case_id;
+    return CaseFrom(s_.read_case);
+  });
+}
+
 absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCaseByLoan(
     const std::string& loan_id) {
   return Guard("load case by loan", [&] {

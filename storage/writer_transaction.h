@@ -44,6 +44,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
 
   // --- Cases, events, payments, ids (writer_transaction.cc) -----------------
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override;
+  absl::StatusOr<std::optional<v1::Case>> ReadCase(int64_t case_id) override;
   absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(const std::string& loan_id) override;
   absl::StatusOr<int64_t> AllocateIds(const std::string& sequence, int64_t n) override;
   absl::Status SetNextId(const std::string& sequence, int64_t next_id) override;

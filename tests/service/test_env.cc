@@ -99,6 +99,28 @@ PostgresTestDatabase::~PostgresTestDatabase() {
   (void)Exec(admin_, absl::StrCat("DROP DATABASE IF EXISTS ", name_, " WITH (FORCE)"));
 }
 
+absl::StatusOr<int64_t> PostgresTestDatabase::QueryInt(const std::string& sql) const {
+  PGconn* conn = PQconnectdb(ToConninfo(connection_).c_str());
+  if (PQstatus(conn) != CONNECTION_OK) {
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("cannot connect to ", name_, ": ", PQerrorMessage(conn)));
+    PQfinish(conn);
+    return s;
+  }
+  PGresult* result = PQexec(conn, sql.c_str());
+  absl::StatusOr<int64_t> out;
+  if (PQresultStatus(result) != PGRES_TUPLES_OK) {
+    out = absl::InternalError(absl::StrCat(sql, ": ", PQresultErrorMessage(result)));
+  } else if (PQntuples(result) < 1 || PQnfields(result) < 1 || PQgetisnull(result, 0, 0)) {
+    out = absl::NotFoundError(absl::StrCat(sql, ": no value"));
+  } else {
+    out = std::strtoll(PQgetvalue(result, 0, 0), nullptr, 10);
+  }
+  PQclear(result);
+  PQfinish(conn);
+  return out;
+}
+
 absl::StatusOr<int> PickFreePort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(std::strerror(errno));

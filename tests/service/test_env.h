@@ -2,6 +2,7 @@
 #ifndef COLLECTIONS_TESTS_SERVICE_TEST_ENV_H_
 #define COLLECTIONS_TESTS_SERVICE_TEST_ENV_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,9 @@ class PostgresTestDatabase {
   // SOCI connection string of the new database.
   const std::string& connection() const { return connection_; }
   const std::string& name() const { return name_; }
+  // The first column of the first row of `sql` run on the new database, as
+  // a number: what a test counts behind the server's back.
+  absl::StatusOr<int64_t> QueryInt(const std::string& sql) const;
 
  private:
   PostgresTestDatabase(std::string admin, std::string name, std::string connection)
