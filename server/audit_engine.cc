@@ -60,7 +60,7 @@ void RecordRead(storage::Store& store, storage::AuditEntry entry,
                 std::function<void(absl::Status)> done) {
   store.Submit(
       [entry = std::move(entry)](storage::UnitOfWork& uow) { return uow.AppendAudit(entry); },
-      std::move(done));
+      std::move(done), storage::WriteLane::kAudited);
 }
 
 absl::Status RecordedRead(storage::Store& store, storage::AuditEntry entry,
@@ -74,7 +74,8 @@ absl::Status RecordedRead(storage::Store& store, storage::AuditEntry entry,
 
 absl::Status RecordAfterRead(storage::Store& store, storage::AuditEntry entry) {
   return Unrecorded(store.Write(
-      [entry = std::move(entry)](storage::UnitOfWork& uow) { return uow.AppendAudit(entry); }));
+      [entry = std::move(entry)](storage::UnitOfWork& uow) { return uow.AppendAudit(entry); },
+      storage::WriteLane::kAudited));
 }
 
 absl::StatusOr<storage::AuditFilter> AuditEngine::CheckList(

@@ -60,7 +60,8 @@ using CallAlive = std::function<absl::Status()>;
 template <typename Answer>
 void SubmitFor(storage::Store* store,
                std::function<absl::Status(storage::UnitOfWork&, Answer&)> body,
-               std::function<void(absl::StatusOr<Answer>)> done, CallAlive alive = nullptr) {
+               std::function<void(absl::StatusOr<Answer>)> done, CallAlive alive = nullptr,
+               storage::WriteLane lane = storage::WriteLane::kAny) {
   auto out = std::make_shared<Answer>();
   store->Submit(
       [body = std::move(body), out, alive = std::move(alive)](storage::UnitOfWork& uow) {
@@ -75,7 +76,8 @@ void SubmitFor(storage::Store* store,
         } else {
           done(WithRetryHint(status));
         }
-      });
+      },
+      lane);
 }
 
 // What identifies one idempotent request: the operation (scope), the key

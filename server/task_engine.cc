@@ -215,7 +215,8 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
         }
         return absl::OkStatus();
       },
-      std::move(done), std::move(alive));
+      // Claims append to the audit log (the tasks carry personal data).
+      std::move(done), std::move(alive), storage::WriteLane::kAudited);
 }
 
 void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& holder,

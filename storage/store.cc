@@ -56,14 +56,15 @@ int Store::schema_version() const { return impl_->schema_version(); }
 // --- Writes
 // -----------------------------------------------------------------------
 
-void Store::Submit(Command command, std::function<void(absl::Status)> done) {
-  impl_->Submit(std::move(command), std::move(done));
+void Store::Submit(Command command, std::function<void(absl::Status)> done, WriteLane lane) {
+  impl_->Submit(std::move(command), std::move(done), lane);
 }
 
-absl::Status Store::Write(Command command) {
+absl::Status Store::Write(Command command, WriteLane lane) {
   std::promise<absl::Status> result;
   std::future<absl::Status> future = result.get_future();
-  impl_->Submit(std::move(command), [&result](absl::Status s) { result.set_value(std::move(s)); });
+  impl_->Submit(
+      std::move(command), [&result](absl::Status s) { result.set_value(std::move(s)); }, lane);
   return future.get();
 }
 

@@ -268,6 +268,16 @@ struct OpenWork {
 class UnitOfWork;
 using Command = std::function<absl::Status(UnitOfWork&)>;
 
+// Which writer a command waits for. On PostgreSQL a transaction that appends
+// to the audit log holds the chain's lock until its commit, so audited
+// commands spread over several writers would commit one after another;
+// kAudited commands (claims, recorded reads) all go to the first writer,
+// which batches them into one transaction, one lock and one commit while
+// the other writers commit everything else in parallel. A hint, not a
+// rule: a kAny command that appends to the audit log is still correct.
+// With one writer (SQLite, or writer_connections = 1) both are the one.
+enum class WriteLane { kAny, kAudited };
+
 class Store {
  public:
   // Connects, applies forward migrations, and starts the writer.
@@ -290,9 +300,10 @@ class Store {
   // If the command returns OK but one of its UnitOfWork calls hit a database
   // error, the command fails with that error (nothing half-written).
   // `done` must not block on the writer (e.g. call Write): it runs on it.
-  void Submit(Command command, std::function<void(absl::Status)> done);
+  void Submit(Command command, std::function<void(absl::Status)> done,
+              WriteLane lane = WriteLane::kAny);
   // Submit and wait. Must not be called from a command or a `done`.
-  absl::Status Write(Command command);
+  absl::Status Write(Command command, WriteLane lane = WriteLane::kAny);
   WriterStats writer_stats() const;
   // Writer connections (threads): 1 on SQLite, writer_connections on
   // PostgreSQL.

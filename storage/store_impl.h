@@ -48,7 +48,9 @@ class Store::Impl {
         max_batch_(backend == Backend::kPostgres ? std::min(options.max_batch, 64)
                                                  : options.max_batch),
         writers_(std::move(writers)),
-        pool_(std::move(pool)) {
+        pool_(std::move(pool)),
+        audited_writer_(writers_.size() > 1) {
+    for (std::unique_ptr<WriterConnection>& w : writers_) ConfigureWriter(*w);
     // Last: the threads start once everything above exists.
     for (size_t i = 0; i < writers_.size(); ++i) {
       threads_.emplace_back([this, i] { WriterLoop(i); });
@@ -61,6 +63,7 @@ class Store::Impl {
       stopping_ = true;
     }
     wake_.notify_all();
+    wake_first_.notify_all();
     for (std::thread& t : threads_) t.join();
   }
 
@@ -69,18 +72,19 @@ class Store::Impl {
   int writer_count() const { return static_cast<int>(writers_.size()); }
   absl::Time Now() const { return options_.now(); }
 
-  void Submit(Command command, std::function<void(absl::Status)> done) {
+  void Submit(Command command, std::function<void(absl::Status)> done, WriteLane lane) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (stopping_) {
         // Falls through to answer outside the lock.
       } else if (options_.max_queued_commands > 0 &&
-                 queue_.size() >= static_cast<size_t>(options_.max_queued_commands)) {
+                 queue_.size() + audited_.size() >=
+                     static_cast<size_t>(options_.max_queued_commands)) {
         std::lock_guard<std::mutex> stats_lock(stats_mu_);
         ++stats_.rejected_commands;
       } else {
-        queue_.push_back({std::move(command), std::move(done), 1});
-        wake_.notify_one();
+        QueueFor(lane).push_back({std::move(command), std::move(done), 1, lane});
+        WakeFor(lane);
         return;
       }
       if (!stopping_) {
@@ -101,7 +105,7 @@ class Store::Impl {
       out = stats_;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    out.queued_commands = static_cast<int64_t>(queue_.size());
+    out.queued_commands = static_cast<int64_t>(queue_.size() + audited_.size());
     return out;
   }
 
@@ -139,7 +143,22 @@ class Store::Impl {
     Command command;
     std::function<void(absl::Status)> done;
     int attempt = 1;
+    WriteLane lane = WriteLane::kAny;
   };
+
+  // The queue a lane's commands wait in, and waking a writer that serves
+  // it. The first writer serves audited_ (and, when it is the only one,
+  // queue_ too, after audited_); the others serve queue_. Callers hold mu_.
+  std::deque<Pending>& QueueFor(WriteLane lane) {
+    return lane == WriteLane::kAudited ? audited_ : queue_;
+  }
+  void WakeFor(WriteLane lane) {
+    if (lane == WriteLane::kAudited || !audited_writer_) {
+      wake_first_.notify_one();
+    } else {
+      wake_.notify_one();
+    }
+  }
 
   void Reconnect(soci::session& sql) {
     try {
@@ -156,18 +175,30 @@ class Store::Impl {
   // they both touch are ordered by the database's row locks and the cases'
   // version guard.
   void WriterLoop(size_t index) {
+    const bool first = index == 0;
+    const bool serves_any = !first || !audited_writer_;
+    std::condition_variable& wake = first ? wake_first_ : wake_;
     std::vector<Pending> batch;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);
-        wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-        if (queue_.empty()) return;  // stopping, and everything ran
-        const size_t n = std::min<size_t>(queue_.size(), max_batch_);
-        batch.assign(std::make_move_iterator(queue_.begin()),
-                     std::make_move_iterator(queue_.begin() + n));
-        queue_.erase(queue_.begin(), queue_.begin() + n);
+        wake.wait(lock, [&] {
+          return (first && !audited_.empty()) || (serves_any && !queue_.empty()) || stopping_;
+        });
+        std::deque<Pending>* from = nullptr;
+        if (first && !audited_.empty()) {
+          from = &audited_;
+        } else if (serves_any && !queue_.empty()) {
+          from = &queue_;
+        } else {
+          return;  // stopping, and everything ran
+        }
+        const size_t n = std::min<size_t>(from->size(), max_batch_);
+        batch.assign(std::make_move_iterator(from->begin()),
+                     std::make_move_iterator(from->begin() + n));
+        from->erase(from->begin(), from->begin() + n);
         // More left: another writer may take them now.
-        if (!queue_.empty()) wake_.notify_one();
+        if (!queue_.empty()) WakeFor(WriteLane::kAny);
       }
       RunBatch(writers_[index], batch);
       batch.clear();
@@ -282,9 +313,11 @@ class Store::Impl {
     }
     if (!again.empty()) {
       std::lock_guard<std::mutex> lock(mu_);
-      queue_.insert(queue_.begin(), std::make_move_iterator(again.begin()),
-                    std::make_move_iterator(again.end()));
-      wake_.notify_one();
+      for (auto it = again.rbegin(); it != again.rend(); ++it) {
+        const WriteLane lane = it->lane;
+        QueueFor(lane).push_front(std::move(*it));
+        WakeFor(lane);
+      }
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].done) batch[i].done(std::move(results[i]));
@@ -298,7 +331,28 @@ class Store::Impl {
         WriterConnection::Open(options_, backend_);
     if (!w.ok()) return w.status();
     writer = *std::move(w);
+    ConfigureWriter(*writer);
     return absl::OkStatus();
+  }
+
+  // On PostgreSQL, id blocks are reserved on a pooled connection in a
+  // transaction of their own (WriterConnection::set_id_reserver): with
+  // several writers, reserving inside a writer's transaction made every
+  // other writer that needed a block wait for that whole batch's commit.
+  void ConfigureWriter(WriterConnection& writer) {
+    if (backend_ != Backend::kPostgres) return;
+    writer.set_id_reserver([this](const std::string& sequence, int64_t n) {
+      return Read<int64_t>("reserve ids", [&](soci::session& sql) -> absl::StatusOr<int64_t> {
+        const long long count = n;
+        const long long initial = 1 + count;  // a new sequence hands out 1..n
+        long long next = 0;
+        sql << "INSERT INTO id_sequences (name, next_id) VALUES (:name, :initial) "
+               "ON CONFLICT (name) DO UPDATE SET next_id = id_sequences.next_id + :n "
+               "RETURNING next_id",
+            soci::use(sequence), soci::use(initial), soci::use(count), soci::into(next);
+        return next - count;
+      });
+    });
   }
 
   const StoreOptions options_;
@@ -310,10 +364,16 @@ class Store::Impl {
   std::unique_ptr<soci::connection_pool> pool_;
   std::atomic<int> readers_in_use_{0};  // connections leased by Read now
 
+  // Whether the first writer keeps to audited commands (there are others
+  // for the rest).
+  const bool audited_writer_;
+
   std::mutex mu_;
-  std::condition_variable wake_;
-  std::deque<Pending> queue_;  // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
+  std::condition_variable wake_;        // the writers after the first
+  std::condition_variable wake_first_;  // the first writer
+  std::deque<Pending> queue_;           // guarded by mu_
+  std::deque<Pending> audited_;         // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
 
   mutable std::mutex stats_mu_;
   WriterStats stats_;  // guarded by stats_mu_

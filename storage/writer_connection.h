@@ -10,6 +10,7 @@
 #define COLLECTIONS_STORAGE_WRITER_CONNECTION_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,6 +64,16 @@ class WriterConnection {
   // call (see StoreOptions::on_handoffs).
   int TakeHandoffs() { return std::exchange(handoffs_, 0); }
 
+  // Reserves `n` consecutive ids of a sequence in a transaction of its own,
+  // committed at once (on another connection), and returns the first.
+  using IdReserver = std::function<absl::StatusOr<int64_t>(const std::string& sequence, int64_t n)>;
+  // On PostgreSQL the store sets one: case and task id blocks are then
+  // reserved outside the writers' transactions, so that a writer never
+  // waits, with its own transaction open, for another writer's commit to
+  // release the sequence's row; and a block stays valid whatever rolls
+  // back. Set before the first command runs.
+  void set_id_reserver(IdReserver reserver) { id_reserver_ = std::move(reserver); }
+
   // An audit entry of a command that succeeded, waiting for its commit.
   struct PendingAudit {
     AuditEntry entry;
@@ -91,8 +102,11 @@ class WriterConnection {
     int64_t end = 0;
   };
   // Forgets every reserved block: their reservation may have been rolled
-  // back with the savepoint or transaction that made it.
-  void DropIdBlocks() { id_blocks_.clear(); }
+  // back with the savepoint or transaction that made it. Blocks reserved
+  // by id_reserver_ were committed on their own and stay.
+  void DropIdBlocks() {
+    if (!id_reserver_) id_blocks_.clear();
+  }
 
   const Backend backend_;
   const StoreOptions options_;
@@ -104,6 +118,7 @@ class WriterConnection {
   bool shared_state_changed_ = false;
   std::vector<PendingAudit> audit_pending_;
   std::map<std::string, IdBlock> id_blocks_;
+  IdReserver id_reserver_;
 };
 
 }  // namespace collections::storage

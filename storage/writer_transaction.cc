@@ -5,6 +5,7 @@
 #include "storage/writer_transaction.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -365,7 +366,14 @@ long long WriterConnection::Transaction::Allocate(const std::string& sequence, i
   WriterConnection::IdBlock& block = w_.id_blocks_[sequence];
   if (block.end - block.next < n) {
     const int64_t reserve = std::max(n, kIdBlock);
-    const int64_t first = Reserve(sequence, reserve);
+    int64_t first = 0;
+    if (w_.id_reserver_) {
+      absl::StatusOr<int64_t> reserved = w_.id_reserver_(sequence, reserve);
+      if (!reserved.ok()) throw std::runtime_error(std::string(reserved.status().message()));
+      first = *reserved;
+    } else {
+      first = Reserve(sequence, reserve);
+    }
     block.next = first;
     block.end = first + reserve;
   }

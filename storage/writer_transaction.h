@@ -126,9 +126,10 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // write of the transaction like any other, and WriterConnection forgets
   // every block whenever a savepoint or the transaction rolls back, so an
   // id is never handed out twice; the cost is a gap in the ids after a
-  // rollback or a restart. Other sequences (handoffs, policies, plans) are
-  // bumped per call: handoff sequences follow commit order, which the
-  // handoff stream relies on.
+  // rollback or a restart. On PostgreSQL the blocks are reserved outside
+  // the transaction instead (WriterConnection::set_id_reserver). Other sequences (handoffs,
+  // policies, plans) are bumped per call: handoff sequences follow commit order, which the handoff
+  // stream relies on.
   long long Allocate(const std::string& sequence, int64_t n);
   // Bumps the sequence's row by n in one statement; throws.
   long long Reserve(const std::string& sequence, int64_t n);
