@@ -79,41 +79,76 @@ absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuer
 absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const ReportQuery& f) {
   return ReadReport<v1::StageFunnelReport>(
       store, [&](soci::session& sql, v1::StageFunnelReport& out) -> absl::Status {
-        // Each case's first entry into each stage in the period (nth = 1),
-        // and the stage its last change in the period left it in: that
-        // change is at or after the entry, so the period's rows suffice.
-        // The filters apply to the entry, not to the later changes.
-        Sql q;
-        q << "SELECT x.stage, COUNT(*), " << Sum("CASE WHEN x.end_stage = 5 THEN 1 ELSE 0 END")
-          << ", "
-          << Sum("CASE WHEN x.end_stage IN (1, 2, 3, 4) AND x.end_stage <> x.stage "
-                 "THEN 1 ELSE 0 END")
-          << ", " << Sum("CASE WHEN x.end_stage = x.stage THEN 1 ELSE 0 END") << ", "
-          << Sum("CASE WHEN x.end_stage = 6 THEN 1 ELSE 0 END")
-          << " FROM (SELECT r.stage_after AS stage, r.product, r.region, r.policy_version, "
-             "r.queue, FIRST_VALUE(r.stage_after) OVER (PARTITION BY r.case_id ORDER BY "
-             "r.seq DESC) AS end_stage, ROW_NUMBER() OVER (PARTITION BY r.case_id, "
-             "r.stage_after ORDER BY r.seq) AS nth FROM report_events r WHERE "
-             "r.stage_after <> r.stage_before";
-        PeriodFilter(q, f, "r");
-        q << ") x WHERE x.nth = 1 AND x.stage IN " << kOpenStages;
-        CaseFilters(q, f, "x");
-        if (!f.queue.empty()) (q << " AND x.queue = ").Text(f.queue);
-        q << " GROUP BY x.stage";
-        std::map<int, Sql::Row> by_stage;
-        for (Sql::Row& r : q.Rows(sql, 0, 6)) by_stage[r.n[0]] = std::move(r);
+        // Each case's first entry into each stage in the period (no
+        // earlier entry into that stage on or after `from`), and the stage
+        // the period left the case in. The filters apply to the entry, not
+        // to the later changes. The entries come from one range of
+        // report_events_changes, never ordered by case (migration 11).
+        const long long to = DayNumber(f.to);
+        auto entry_filters = [&](Sql& q) {
+          q << " e.stage_after <> e.stage_before AND e.prev_entry_day < ";
+          q.Int(DayNumber(f.from));
+          q << " AND e.stage_after IN " << kOpenStages;
+          EventFilters(q, f, "e");
+          if (!f.queue.empty()) (q << " AND e.queue = ").Text(f.queue);
+        };
+        struct Counts {
+          long long entered = 0, resolved = 0, moved_on = 0, still_there = 0, closed = 0;
+        };
+        std::map<int, Counts> by_stage;
+        // Entries whose case did not change stage again by `to`: still
+        // there. Summed per stage in one pass (no GROUP BY to sort).
+        Sql stayed;
+        stayed << "SELECT ";
+        for (int stage = 1; stage <= 4; ++stage) {
+          stayed << (stage == 1 ? "" : ", ")
+                 << Sum(absl::StrCat("CASE WHEN e.stage_after = ", stage, " THEN 1 ELSE 0 END"));
+        }
+        stayed << " FROM report_events e WHERE";
+        entry_filters(stayed);
+        stayed << " AND e.next_change_day > ";
+        stayed.Int(to);
+        for (const Sql::Row& r : stayed.Rows(sql, 0, 4)) {
+          for (int stage = 1; stage <= 4; ++stage) {
+            by_stage[stage].entered += r.n[stage - 1];
+            by_stage[stage].still_there += r.n[stage - 1];
+          }
+        }
+        // The others: the case's one change on or before `to` whose next
+        // change came after it (l) says where the period left the case.
+        Sql moved;
+        moved << "SELECT e.stage_after, l.stage_after, COUNT(*) FROM report_events e JOIN "
+                 "report_events l ON l.case_id = e.case_id AND l.stage_after <> l.stage_before "
+                 "AND l.day <= ";
+        moved.Int(to);
+        moved << " AND l.next_change_day > ";
+        moved.Int(to);
+        moved << " WHERE";
+        entry_filters(moved);
+        moved << " AND e.next_change_day <= ";
+        moved.Int(to);
+        moved << " GROUP BY e.stage_after, l.stage_after";
+        for (const Sql::Row& r : moved.Rows(sql, 0, 3)) {
+          Counts& c = by_stage[r.n[0]];
+          const long long end = r.n[1], n = r.n[2];
+          c.entered += n;
+          if (end == v1::STAGE_RESOLVED) c.resolved += n;
+          if (end == v1::STAGE_CLOSED) c.closed += n;
+          if (end == r.n[0]) c.still_there += n;
+          if (end >= v1::STAGE_REMINDER && end <= v1::STAGE_LEGAL_ACTION && end != r.n[0]) {
+            c.moved_on += n;
+          }
+        }
         for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING, v1::STAGE_REPAYMENT_PLAN,
                                 v1::STAGE_LEGAL_ACTION}) {
           v1::FunnelRow* row = out.add_rows();
           row->set_stage(stage);
-          auto it = by_stage.find(stage);
-          if (it == by_stage.end()) continue;
-          const std::vector<long long>& n = it->second.n;
-          row->set_entered(n[1]);
-          row->set_resolved(n[2]);
-          row->set_moved_on(n[3]);
-          row->set_still_there(n[4]);
-          row->set_closed(n[5]);
+          const Counts& c = by_stage[stage];
+          row->set_entered(c.entered);
+          row->set_resolved(c.resolved);
+          row->set_moved_on(c.moved_on);
+          row->set_still_there(c.still_there);
+          row->set_closed(c.closed);
         }
         return absl::OkStatus();
       });
