@@ -282,10 +282,16 @@ absl::StatusOr<v1::SlaReport> ReadSlaBreaches(Store& store, const ReportQuery& f
         const long long now = MicrosOf(f.now);
         // Open work: the case filters through the case row.
         auto open_from = [&](Sql& q) {
-          q << " FROM tasks t";
+          // Filtered: the cases the filter picks first (cases_filters),
+          // then each one's open tasks (tasks_open_case); CROSS JOIN keeps
+          // SQLite to that order rather than every open task's case.
           const bool by_case = !f.product.empty() || !f.region.empty() || f.policy_version > 0;
-          if (by_case) q << " JOIN cases c ON c.case_id = t.case_id";
-          q << " WHERE t.state IN (1, 2, 5)";
+          if (by_case) {
+            q << " FROM cases c CROSS JOIN tasks t WHERE t.case_id = c.case_id AND";
+          } else {
+            q << " FROM tasks t WHERE";
+          }
+          q << " t.state IN (1, 2, 5)";
           if (!f.product.empty()) (q << " AND c.product = ").Text(f.product);
           if (!f.region.empty()) (q << " AND c.region = ").Text(f.region);
           if (f.policy_version > 0) (q << " AND c.policy_version = ").Int(f.policy_version);

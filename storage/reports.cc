@@ -97,22 +97,16 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         };
         std::map<int, Counts> by_stage;
         // Entries whose case did not change stage again by `to`: still
-        // there. Summed per stage in one pass (no GROUP BY to sort).
+        // there. Grouped in the index's order (day, stage): nothing to sort.
         Sql stayed;
-        stayed << "SELECT ";
-        for (int stage = 1; stage <= 4; ++stage) {
-          stayed << (stage == 1 ? "" : ", ")
-                 << Sum(absl::StrCat("CASE WHEN e.stage_after = ", stage, " THEN 1 ELSE 0 END"));
-        }
-        stayed << " FROM report_events e WHERE";
+        stayed << "SELECT e.day, e.stage_after, COUNT(*) FROM report_events e WHERE";
         entry_filters(stayed);
         stayed << " AND e.next_change_day > ";
         stayed.Int(to);
-        for (const Sql::Row& r : stayed.Rows(sql, 0, 4)) {
-          for (int stage = 1; stage <= 4; ++stage) {
-            by_stage[stage].entered += r.n[stage - 1];
-            by_stage[stage].still_there += r.n[stage - 1];
-          }
+        stayed << " GROUP BY e.day, e.stage_after";
+        for (const Sql::Row& r : stayed.Rows(sql, 0, 3)) {
+          by_stage[r.n[1]].entered += r.n[2];
+          by_stage[r.n[1]].still_there += r.n[2];
         }
         // The others: the case's one change on or before `to` whose next
         // change came after it (l) says where the period left the case.

@@ -390,18 +390,33 @@ const std::vector<Migration>& Migrations() {
            "CREATE INDEX report_events_changes ON report_events (day, stage_after, "
            "stage_before, prev_entry_day, next_change_day, case_id, policy_version, product, "
            "region, queue) WHERE stage_after <> stage_before",
+           // A case's change in force at the end of a period (the one
+           // whose next change came after it).
+           "CREATE INDEX report_events_last_change ON report_events (case_id, next_change_day, "
+           "day, stage_after) WHERE stage_after <> stage_before",
            // The completed tasks, the money and the promises of a period:
            // the activity reports read only these rows, not the period's
            // other events (a day of imports is a million stage changes).
            "CREATE INDEX report_events_tasks ON report_events (day, task_id) WHERE task_id > 0",
-           "CREATE INDEX report_events_money ON report_events (day) WHERE recovered_fen > 0 OR "
-           "waived_fen > 0 OR unallocated_fen > 0",
+           // Each case's completed tasks in order: the task a payment is
+           // attributed to (the last one before it) is one short range.
+           "CREATE INDEX report_events_case_tasks ON report_events (case_id, seq, day) WHERE "
+           "task_id > 0",
+           "CREATE INDEX report_events_money ON report_events (day, case_id, seq, case_class, "
+           "stage_before, recovered_fen, waived_fen, unallocated_fen, policy_version, product, "
+           "region) WHERE recovered_fen > 0 OR waived_fen > 0 OR unallocated_fen > 0",
            "CREATE INDEX report_events_promises ON report_events (day) WHERE promise_fen > 0",
            // Open work by queue for the SLA report (READY, LEASED,
            // INCIDENT), without reading the tasks' payloads.
            absl::StrCat("CREATE INDEX tasks_open ON tasks (queue, state, deadline_us, "
                         "not_before_us, hold_reason, case_id) WHERE state IN (",
                         kSqlTaskReady, ", ", kSqlTaskLeased, ", ", kSqlTaskIncident, ")"),
+           // The same for the cases a filter picks (cases_filters), case by
+           // case.
+           absl::StrCat("CREATE INDEX tasks_open_case ON tasks (case_id, queue, state, "
+                        "deadline_us, not_before_us, hold_reason) WHERE state IN (",
+                        kSqlTaskReady, ", ", kSqlTaskLeased, ", ", kSqlTaskIncident, ")"),
+           "CREATE INDEX cases_filters ON cases (region, product, policy_version, case_id)",
        }},
   };
   return *migrations;
