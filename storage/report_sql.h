@@ -251,6 +251,16 @@ inline std::string BucketSql(long long d, absl::string_view column) {
                       " THEN 4 ELSE 5 END");
 }
 
+// The same in C++, for rows grouped by oldest_due_day.
+inline int BucketOf(long long d, long long oldest_due_day) {
+  if (oldest_due_day == 0 || oldest_due_day >= d) return 0;
+  if (oldest_due_day >= d - 30) return 1;
+  if (oldest_due_day >= d - 60) return 2;
+  if (oldest_due_day >= d - 90) return 3;
+  if (oldest_due_day >= d - 180) return 4;
+  return 5;
+}
+
 // Whether the book of `day` is read live from the cases (see
 // ReportQuery::today).
 inline bool IsLive(const ReportQuery& f, absl::CivilDay day) {

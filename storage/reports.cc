@@ -1,9 +1,11 @@
 #include "storage/reports.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,42 +35,54 @@ const std::vector<std::string>& DpdBuckets() {
 absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuery& f) {
   return ReadReport<v1::PortfolioReport>(
       store, [&](soci::session& sql, v1::PortfolioReport& out) -> absl::Status {
-        Sql q;
         absl::CivilDay day = f.to;
+        // (class, stage, bucket) -> cases, overdue, principal
+        std::map<std::tuple<long long, long long, long long>, std::array<long long, 3>> cells;
         if (IsLive(f, f.to)) {
           // Today: the open cases as they stand, summed like a snapshot.
+          // Grouped by oldest due day in the order of cases_book (an
+          // index-only pass, nothing to sort); the buckets are summed here.
           out.set_live(true);
-          q << "SELECT c.case_class, c.stage, " << BucketSql(DayNumber(day), "c.oldest_due_day")
-            << ", COUNT(*), " << Sum("c.overdue_total_fen") << ", "
-            << Sum("c.principal_outstanding_fen") << " FROM cases c WHERE c.stage IN "
-            << kOpenStages;
+          Sql q;
+          q << "SELECT c.stage, c.case_class, c.oldest_due_day, COUNT(*), "
+            << Sum("c.overdue_total_fen") << ", " << Sum("c.principal_outstanding_fen")
+            << " FROM cases c WHERE c.stage IN " << kOpenStages;
           CaseFilters(q, f, "c");
           if (!f.queue.empty()) (q << " AND c.assigned_queue = ").Text(f.queue);
-          q << " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+          q << " GROUP BY c.stage, c.case_class, c.oldest_due_day";
+          for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+            std::array<long long, 3>& c = cells[{r.n[1], r.n[0], BucketOf(DayNumber(day), r.n[2])}];
+            c[0] += r.n[3];
+            c[1] += r.n[4];
+            c[2] += r.n[5];
+          }
         } else {
           ASSIGN_OR_RETURN(day, SnapshotOnOrBefore(sql, f.to, /*per_case=*/false, "portfolio"));
+          Sql q;
           q << "SELECT b.case_class, b.stage, b.bucket, " << Sum("b.cases") << ", "
             << Sum("b.overdue_fen") << ", " << Sum("b.principal_fen")
             << " FROM report_portfolio b WHERE b.day = ";
           q.Int(DayNumber(day));
           BookFilters(q, f, "b");
-          q << " GROUP BY b.case_class, b.stage, b.bucket ORDER BY b.case_class, b.stage, "
-               "b.bucket";
+          q << " GROUP BY b.case_class, b.stage, b.bucket";
+          for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+            cells[{r.n[0], r.n[1], r.n[2]}] = {r.n[3], r.n[4], r.n[5]};
+          }
         }
         *out.mutable_as_of() = DayToProto(day);
         *out.mutable_data_from() = DayToProto(day);
         *out.mutable_data_to() = DayToProto(day);
-        for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+        for (const auto& [key, n] : cells) {
           v1::PortfolioCell* c = out.add_cells();
-          c->set_case_class(static_cast<v1::CaseClass>(r.n[0]));
-          c->set_stage(static_cast<v1::Stage>(r.n[1]));
-          c->set_dpd_bucket(DpdBuckets().at(r.n[2]));
-          c->set_cases(r.n[3]);
-          c->set_overdue_fen(r.n[4]);
-          c->set_principal_outstanding_fen(r.n[5]);
-          out.set_cases(out.cases() + r.n[3]);
-          out.set_overdue_fen(out.overdue_fen() + r.n[4]);
-          out.set_principal_outstanding_fen(out.principal_outstanding_fen() + r.n[5]);
+          c->set_case_class(static_cast<v1::CaseClass>(std::get<0>(key)));
+          c->set_stage(static_cast<v1::Stage>(std::get<1>(key)));
+          c->set_dpd_bucket(DpdBuckets().at(std::get<2>(key)));
+          c->set_cases(n[0]);
+          c->set_overdue_fen(n[1]);
+          c->set_principal_outstanding_fen(n[2]);
+          out.set_cases(out.cases() + n[0]);
+          out.set_overdue_fen(out.overdue_fen() + n[1]);
+          out.set_principal_outstanding_fen(out.principal_outstanding_fen() + n[2]);
         }
         return absl::OkStatus();
       });

@@ -417,6 +417,11 @@ const std::vector<Migration>& Migrations() {
                         "deadline_us, not_before_us, hold_reason) WHERE state IN (",
                         kSqlTaskReady, ", ", kSqlTaskLeased, ", ", kSqlTaskIncident, ")"),
            "CREATE INDEX cases_filters ON cases (region, product, policy_version, case_id)",
+           // Today's portfolio: the open cases' figures, grouped in this
+           // order without reading their bodies.
+           "CREATE INDEX cases_book ON cases (stage, case_class, oldest_due_day, "
+           "overdue_total_fen, principal_outstanding_fen, policy_version, product, region, "
+           "assigned_queue) WHERE stage IN (1, 2, 3, 4)",
        }},
   };
   return *migrations;

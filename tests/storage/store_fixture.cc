@@ -175,7 +175,7 @@ void UndoMigrationsSince9(soci::session& sql) {
   for (const char* index :
        {"report_events_changes", "report_events_last_change", "report_events_tasks",
         "report_events_case_tasks", "report_events_money", "report_events_promises", "tasks_open",
-        "tasks_open_case", "cases_filters"}) {
+        "tasks_open_case", "cases_filters", "cases_book"}) {
     sql << "DROP INDEX " << index;
   }
   sql << "ALTER TABLE report_events DROP COLUMN prev_entry_day";
