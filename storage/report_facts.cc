@@ -153,7 +153,7 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
   queue_ = c.assigned_queue();
   prev_entry_day_ = -1;
   if (stage_before_ != stage_after_) {
-    previous_entry_.execute(true);
+    FetchOne(previous_entry_);  // steps to the end: no read snapshot kept open
     link_change_.execute(true);
   }
   insert_event_.execute(true);
