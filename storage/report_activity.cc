@@ -147,21 +147,21 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
         // is about tasks and does not apply.
         ReportQuery no_queue = f;
         no_queue.queue.clear();
+        // Grouped by day, the order of report_events_changes (no sort);
+        // days are summed into steps here.
         Sql flow;
-        flow << "SELECT ";
-        StepOf(flow, f, steps, "r.day");
-        flow << ", " << Sum("CASE WHEN r.stage_after = 5 THEN 1 ELSE 0 END") << ", "
+        flow << "SELECT r.day, " << Sum("CASE WHEN r.stage_after = 5 THEN 1 ELSE 0 END") << ", "
              << Sum("CASE WHEN r.stage_before IN (0, 5) AND r.stage_after IN (1, 2, 3, 4) "
                     "THEN 1 ELSE 0 END")
              << " FROM report_events r WHERE r.stage_after <> r.stage_before";
         EventFilters(flow, no_queue, "r");
-        flow << " GROUP BY 1";
+        flow << " GROUP BY r.day";
         for (const Sql::Row& r : flow.Rows(sql, 0, 3)) {
           totals.set_cured(totals.cured() + r.n[1]);
           totals.set_entered(totals.entered() + r.n[2]);
-          if (v1::TrendPoint* p = point(r.n[0])) {
-            p->set_cured(r.n[1]);
-            p->set_entered(r.n[2]);
+          if (v1::TrendPoint* p = point((r.n[0] - DayNumber(f.from)) / steps.step)) {
+            p->set_cured(p->cured() + r.n[1]);
+            p->set_entered(p->entered() + r.n[2]);
           }
         }
 
@@ -178,7 +178,8 @@ absl::StatusOr<v1::OverdueReasonsReport> ReadOverdueReasons(Store& store, const 
   return ReadReport<v1::OverdueReasonsReport>(
       store, [&](soci::session& sql, v1::OverdueReasonsReport& out) -> absl::Status {
         auto from = [&](Sql& q) {
-          q << " FROM report_events r JOIN tasks t ON t.task_id = r.task_id WHERE r.reason > 0";
+          q << " FROM report_events r JOIN tasks t ON t.task_id = r.task_id WHERE r.task_id > 0 "
+               "AND r.reason > 0";
           EventFilters(q, f, "r");
           QueueFilter(q, f, "t");
         };
@@ -281,10 +282,16 @@ absl::StatusOr<v1::SlaReport> ReadSlaBreaches(Store& store, const ReportQuery& f
         const long long now = MicrosOf(f.now);
         // Open work: the case filters through the case row.
         auto open_from = [&](Sql& q) {
-          q << " FROM tasks t";
+          // Filtered: the cases the filter picks first (cases_filters),
+          // then each one's open tasks (tasks_open_case); CROSS JOIN keeps
+          // SQLite to that order rather than every open task's case.
           const bool by_case = !f.product.empty() || !f.region.empty() || f.policy_version > 0;
-          if (by_case) q << " JOIN cases c ON c.case_id = t.case_id";
-          q << " WHERE t.state IN (1, 2, 5)";
+          if (by_case) {
+            q << " FROM cases c CROSS JOIN tasks t WHERE t.case_id = c.case_id AND";
+          } else {
+            q << " FROM tasks t WHERE";
+          }
+          q << " t.state IN (1, 2, 5)";
           if (!f.product.empty()) (q << " AND c.product = ").Text(f.product);
           if (!f.region.empty()) (q << " AND c.region = ").Text(f.region);
           if (f.policy_version > 0) (q << " AND c.policy_version = ").Int(f.policy_version);

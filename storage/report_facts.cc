@@ -34,17 +34,17 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                           "actor, stage_before, stage_after, case_class, close_reason, "
                           "task_id, task_type, contact, right_party, reason, promise_fen, "
                           "recovered_fen, waived_fen, policy_version, product, region, "
-                          "queue, unallocated_fen) VALUES (:case_id, :seq, :day, :type, "
-                          ":actor, :sb, :sa, :class, :close, :task_id, :task_type, :contact, "
-                          ":rpc, :reason, :promise, :recovered, :waived, :pv, :product, "
-                          ":region, :queue, :unallocated)",
+                          "queue, unallocated_fen, prev_entry_day) VALUES (:case_id, :seq, "
+                          ":day, :type, :actor, :sb, :sa, :class, :close, :task_id, :task_type, "
+                          ":contact, :rpc, :reason, :promise, :recovered, :waived, :pv, "
+                          ":product, :region, :queue, :unallocated, :prev_entry)",
            soci::use(case_id_), soci::use(seq_), soci::use(day_), soci::use(event_type_),
            soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
            soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_),
            soci::use(task_type_), soci::use(contact_), soci::use(right_party_), soci::use(reason_),
            soci::use(promise_fen_), soci::use(recovered_fen_), soci::use(waived_fen_),
            soci::use(policy_version_), soci::use(product_), soci::use(region_), soci::use(queue_),
-           soci::use(unallocated_fen_))),
+           soci::use(unallocated_fen_), soci::use(prev_entry_day_))),
       // A promise is inserted when taken and updated when its state moves
       // on; an unchanged one is left alone.
       upsert_promise_((sql.prepare
@@ -54,7 +54,17 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                               "state = excluded.state, resolved_day = excluded.resolved_day "
                               "WHERE report_promises.state <> excluded.state",
                        soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
-                       soci::use(resolved_day_))) {
+                       soci::use(resolved_day_))),
+      // Both read the case's rows by the primary key's prefix: a handful.
+      previous_entry_((sql.prepare << "SELECT COALESCE(MAX(day), -1) FROM report_events WHERE "
+                                      "case_id = :case_id AND stage_after = :sa AND "
+                                      "stage_after <> stage_before",
+                       soci::use(case_id_), soci::use(stage_after_), soci::into(prev_entry_day_))),
+      link_change_((sql.prepare << "UPDATE report_events SET next_change_day = :day WHERE "
+                                   "case_id = :case_id AND stage_after <> stage_before AND "
+                                   "next_change_day = "
+                                << kNoLaterChange,
+                    soci::use(day_), soci::use(case_id_))) {
   (void)backend;  // the same SQL runs on both
 }
 
@@ -141,6 +151,11 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
   product_ = c.product();
   region_ = c.borrower().region();
   queue_ = c.assigned_queue();
+  prev_entry_day_ = -1;
+  if (stage_before_ != stage_after_) {
+    FetchOne(previous_entry_);  // steps to the end: no read snapshot kept open
+    link_change_.execute(true);
+  }
   insert_event_.execute(true);
 }
 

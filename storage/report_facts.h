@@ -9,6 +9,12 @@
 // Aging events that change no stage, plain imports, notes and most plan
 // events leave nothing: the daily snapshots cover the book.
 //
+// A stage-change row also links the case's changes (migration 11): it
+// records the day of the case's previous entry into the same stage
+// (prev_entry_day, -1 when none), and sets next_change_day on the case's
+// previous change (kNoLaterChange until then). The stage funnel reads these
+// instead of ordering a period's changes by case.
+//
 // Internal to storage/. Thread-safety: none; owned by the writer's
 // statements and used only on the writer thread.
 #ifndef COLLECTIONS_STORAGE_REPORT_FACTS_H_
@@ -21,6 +27,10 @@
 #include "workflow/state_machine.h"
 
 namespace collections::storage {
+
+// next_change_day of a case's latest stage change (the day number of no
+// day a report can ask for).
+inline constexpr long long kNoLaterChange = 1000000000;
 
 class ReportFactWriter {
  public:
@@ -42,9 +52,12 @@ class ReportFactWriter {
   std::string product_, region_, queue_;
   long long promise_id_ = 0, resolved_day_ = 0;
   int promise_state_ = 0;
+  long long prev_entry_day_ = -1;
 
   soci::statement insert_event_;
   soci::statement upsert_promise_;
+  soci::statement previous_entry_;  // prev_entry_day_ of a stage change
+  soci::statement link_change_;     // next_change_day of the case's last change
 };
 
 }  // namespace collections::storage

@@ -1,9 +1,11 @@
 #include "storage/reports.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,42 +35,54 @@ const std::vector<std::string>& DpdBuckets() {
 absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuery& f) {
   return ReadReport<v1::PortfolioReport>(
       store, [&](soci::session& sql, v1::PortfolioReport& out) -> absl::Status {
-        Sql q;
         absl::CivilDay day = f.to;
+        // (class, stage, bucket) -> cases, overdue, principal
+        std::map<std::tuple<long long, long long, long long>, std::array<long long, 3>> cells;
         if (IsLive(f, f.to)) {
           // Today: the open cases as they stand, summed like a snapshot.
+          // Grouped by oldest due day in the order of cases_book (an
+          // index-only pass, nothing to sort); the buckets are summed here.
           out.set_live(true);
-          q << "SELECT c.case_class, c.stage, " << BucketSql(DayNumber(day), "c.oldest_due_day")
-            << ", COUNT(*), " << Sum("c.overdue_total_fen") << ", "
-            << Sum("c.principal_outstanding_fen") << " FROM cases c WHERE c.stage IN "
-            << kOpenStages;
+          Sql q;
+          q << "SELECT c.stage, c.case_class, c.oldest_due_day, COUNT(*), "
+            << Sum("c.overdue_total_fen") << ", " << Sum("c.principal_outstanding_fen")
+            << " FROM cases c WHERE c.stage IN " << kOpenStages;
           CaseFilters(q, f, "c");
           if (!f.queue.empty()) (q << " AND c.assigned_queue = ").Text(f.queue);
-          q << " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+          q << " GROUP BY c.stage, c.case_class, c.oldest_due_day";
+          for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+            std::array<long long, 3>& c = cells[{r.n[1], r.n[0], BucketOf(DayNumber(day), r.n[2])}];
+            c[0] += r.n[3];
+            c[1] += r.n[4];
+            c[2] += r.n[5];
+          }
         } else {
           ASSIGN_OR_RETURN(day, SnapshotOnOrBefore(sql, f.to, /*per_case=*/false, "portfolio"));
+          Sql q;
           q << "SELECT b.case_class, b.stage, b.bucket, " << Sum("b.cases") << ", "
             << Sum("b.overdue_fen") << ", " << Sum("b.principal_fen")
             << " FROM report_portfolio b WHERE b.day = ";
           q.Int(DayNumber(day));
           BookFilters(q, f, "b");
-          q << " GROUP BY b.case_class, b.stage, b.bucket ORDER BY b.case_class, b.stage, "
-               "b.bucket";
+          q << " GROUP BY b.case_class, b.stage, b.bucket";
+          for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+            cells[{r.n[0], r.n[1], r.n[2]}] = {r.n[3], r.n[4], r.n[5]};
+          }
         }
         *out.mutable_as_of() = DayToProto(day);
         *out.mutable_data_from() = DayToProto(day);
         *out.mutable_data_to() = DayToProto(day);
-        for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+        for (const auto& [key, n] : cells) {
           v1::PortfolioCell* c = out.add_cells();
-          c->set_case_class(static_cast<v1::CaseClass>(r.n[0]));
-          c->set_stage(static_cast<v1::Stage>(r.n[1]));
-          c->set_dpd_bucket(DpdBuckets().at(r.n[2]));
-          c->set_cases(r.n[3]);
-          c->set_overdue_fen(r.n[4]);
-          c->set_principal_outstanding_fen(r.n[5]);
-          out.set_cases(out.cases() + r.n[3]);
-          out.set_overdue_fen(out.overdue_fen() + r.n[4]);
-          out.set_principal_outstanding_fen(out.principal_outstanding_fen() + r.n[5]);
+          c->set_case_class(static_cast<v1::CaseClass>(std::get<0>(key)));
+          c->set_stage(static_cast<v1::Stage>(std::get<1>(key)));
+          c->set_dpd_bucket(DpdBuckets().at(std::get<2>(key)));
+          c->set_cases(n[0]);
+          c->set_overdue_fen(n[1]);
+          c->set_principal_outstanding_fen(n[2]);
+          out.set_cases(out.cases() + n[0]);
+          out.set_overdue_fen(out.overdue_fen() + n[1]);
+          out.set_principal_outstanding_fen(out.principal_outstanding_fen() + n[2]);
         }
         return absl::OkStatus();
       });
@@ -79,41 +93,70 @@ absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuer
 absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const ReportQuery& f) {
   return ReadReport<v1::StageFunnelReport>(
       store, [&](soci::session& sql, v1::StageFunnelReport& out) -> absl::Status {
-        // Each case's first entry into each stage in the period (nth = 1),
-        // and the stage its last change in the period left it in: that
-        // change is at or after the entry, so the period's rows suffice.
-        // The filters apply to the entry, not to the later changes.
-        Sql q;
-        q << "SELECT x.stage, COUNT(*), " << Sum("CASE WHEN x.end_stage = 5 THEN 1 ELSE 0 END")
-          << ", "
-          << Sum("CASE WHEN x.end_stage IN (1, 2, 3, 4) AND x.end_stage <> x.stage "
-                 "THEN 1 ELSE 0 END")
-          << ", " << Sum("CASE WHEN x.end_stage = x.stage THEN 1 ELSE 0 END") << ", "
-          << Sum("CASE WHEN x.end_stage = 6 THEN 1 ELSE 0 END")
-          << " FROM (SELECT r.stage_after AS stage, r.product, r.region, r.policy_version, "
-             "r.queue, FIRST_VALUE(r.stage_after) OVER (PARTITION BY r.case_id ORDER BY "
-             "r.seq DESC) AS end_stage, ROW_NUMBER() OVER (PARTITION BY r.case_id, "
-             "r.stage_after ORDER BY r.seq) AS nth FROM report_events r WHERE "
-             "r.stage_after <> r.stage_before";
-        PeriodFilter(q, f, "r");
-        q << ") x WHERE x.nth = 1 AND x.stage IN " << kOpenStages;
-        CaseFilters(q, f, "x");
-        if (!f.queue.empty()) (q << " AND x.queue = ").Text(f.queue);
-        q << " GROUP BY x.stage";
-        std::map<int, Sql::Row> by_stage;
-        for (Sql::Row& r : q.Rows(sql, 0, 6)) by_stage[r.n[0]] = std::move(r);
+        // Each case's first entry into each stage in the period (no
+        // earlier entry into that stage on or after `from`), and the stage
+        // the period left the case in. The filters apply to the entry, not
+        // to the later changes. The entries come from one range of
+        // report_events_changes, never ordered by case (migration 11).
+        const long long to = DayNumber(f.to);
+        auto entry_filters = [&](Sql& q) {
+          q << " e.stage_after <> e.stage_before AND e.prev_entry_day < ";
+          q.Int(DayNumber(f.from));
+          q << " AND e.stage_after IN " << kOpenStages;
+          EventFilters(q, f, "e");
+          if (!f.queue.empty()) (q << " AND e.queue = ").Text(f.queue);
+        };
+        struct Counts {
+          long long entered = 0, resolved = 0, moved_on = 0, still_there = 0, closed = 0;
+        };
+        std::map<int, Counts> by_stage;
+        // Entries whose case did not change stage again by `to`: still
+        // there. Grouped in the index's order (day, stage): nothing to sort.
+        Sql stayed;
+        stayed << "SELECT e.day, e.stage_after, COUNT(*) FROM report_events e WHERE";
+        entry_filters(stayed);
+        stayed << " AND e.next_change_day > ";
+        stayed.Int(to);
+        stayed << " GROUP BY e.day, e.stage_after";
+        for (const Sql::Row& r : stayed.Rows(sql, 0, 3)) {
+          by_stage[r.n[1]].entered += r.n[2];
+          by_stage[r.n[1]].still_there += r.n[2];
+        }
+        // The others: the case's one change on or before `to` whose next
+        // change came after it (l) says where the period left the case.
+        Sql moved;
+        moved << "SELECT e.stage_after, l.stage_after, COUNT(*) FROM report_events e JOIN "
+                 "report_events l ON l.case_id = e.case_id AND l.stage_after <> l.stage_before "
+                 "AND l.day <= ";
+        moved.Int(to);
+        moved << " AND l.next_change_day > ";
+        moved.Int(to);
+        moved << " WHERE";
+        entry_filters(moved);
+        moved << " AND e.next_change_day <= ";
+        moved.Int(to);
+        moved << " GROUP BY e.stage_after, l.stage_after";
+        for (const Sql::Row& r : moved.Rows(sql, 0, 3)) {
+          Counts& c = by_stage[r.n[0]];
+          const long long end = r.n[1], n = r.n[2];
+          c.entered += n;
+          if (end == v1::STAGE_RESOLVED) c.resolved += n;
+          if (end == v1::STAGE_CLOSED) c.closed += n;
+          if (end == r.n[0]) c.still_there += n;
+          if (end >= v1::STAGE_REMINDER && end <= v1::STAGE_LEGAL_ACTION && end != r.n[0]) {
+            c.moved_on += n;
+          }
+        }
         for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING, v1::STAGE_REPAYMENT_PLAN,
                                 v1::STAGE_LEGAL_ACTION}) {
           v1::FunnelRow* row = out.add_rows();
           row->set_stage(stage);
-          auto it = by_stage.find(stage);
-          if (it == by_stage.end()) continue;
-          const std::vector<long long>& n = it->second.n;
-          row->set_entered(n[1]);
-          row->set_resolved(n[2]);
-          row->set_moved_on(n[3]);
-          row->set_still_there(n[4]);
-          row->set_closed(n[5]);
+          const Counts& c = by_stage[stage];
+          row->set_entered(c.entered);
+          row->set_resolved(c.resolved);
+          row->set_moved_on(c.moved_on);
+          row->set_still_there(c.still_there);
+          row->set_closed(c.closed);
         }
         return absl::OkStatus();
       });

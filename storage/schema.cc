@@ -362,6 +362,67 @@ const std::vector<Migration>& Migrations() {
                 holder TEXT NOT NULL,
                 since_us BIGINT NOT NULL))",
        }},
+      {11,
+       "reports at 1,000,000 cases: stage-change links, indexes for each report",
+       {
+           // On each stage-change row (stage_after <> stage_before): the
+           // day of the case's previous entry into the same stage (-1:
+           // none), and the day of the case's next stage change
+           // (1000000000: none yet; set when that change is written). The
+           // stage funnel counts a case's first entry into a stage in a
+           // period and the stage the period left it in from these, without
+           // ordering every change of the period by case.
+           "ALTER TABLE report_events ADD COLUMN prev_entry_day BIGINT NOT NULL DEFAULT -1",
+           "ALTER TABLE report_events ADD COLUMN next_change_day BIGINT NOT NULL "
+           "DEFAULT 1000000000",
+           "UPDATE report_events SET prev_entry_day = COALESCE((SELECT MAX(p.day) FROM "
+           "report_events p WHERE p.case_id = report_events.case_id AND p.seq < "
+           "report_events.seq AND p.stage_after = report_events.stage_after AND p.stage_after "
+           "<> p.stage_before), -1) WHERE stage_after <> stage_before",
+           "UPDATE report_events SET next_change_day = COALESCE((SELECT MIN(n.day) FROM "
+           "report_events n WHERE n.case_id = report_events.case_id AND n.seq > "
+           "report_events.seq AND n.stage_after <> n.stage_before), 1000000000) WHERE "
+           "stage_after <> stage_before",
+           // The stage changes of a period with what the funnel and the
+           // effectiveness report's flow read (index-only on both
+           // backends); day first, so that a period is one range and its
+           // days come in order.
+           "CREATE INDEX report_events_changes ON report_events (day, stage_after, "
+           "stage_before, prev_entry_day, next_change_day, case_id, policy_version, product, "
+           "region, queue) WHERE stage_after <> stage_before",
+           // A case's change in force at the end of a period (the one
+           // whose next change came after it).
+           "CREATE INDEX report_events_last_change ON report_events (case_id, next_change_day, "
+           "day, stage_after) WHERE stage_after <> stage_before",
+           // The completed tasks, the money and the promises of a period:
+           // the activity reports read only these rows, not the period's
+           // other events (a day of imports is a million stage changes).
+           "CREATE INDEX report_events_tasks ON report_events (day, task_id) WHERE task_id > 0",
+           // Each case's completed tasks in order: the task a payment is
+           // attributed to (the last one before it) is one short range.
+           "CREATE INDEX report_events_case_tasks ON report_events (case_id, seq, day) WHERE "
+           "task_id > 0",
+           "CREATE INDEX report_events_money ON report_events (day, case_id, seq, case_class, "
+           "stage_before, recovered_fen, waived_fen, unallocated_fen, policy_version, product, "
+           "region) WHERE recovered_fen > 0 OR waived_fen > 0 OR unallocated_fen > 0",
+           "CREATE INDEX report_events_promises ON report_events (day) WHERE promise_fen > 0",
+           // Open work by queue for the SLA report (READY, LEASED,
+           // INCIDENT), without reading the tasks' payloads.
+           absl::StrCat("CREATE INDEX tasks_open ON tasks (queue, state, deadline_us, "
+                        "not_before_us, hold_reason, case_id) WHERE state IN (",
+                        kSqlTaskReady, ", ", kSqlTaskLeased, ", ", kSqlTaskIncident, ")"),
+           // The same for the cases a filter picks (cases_filters), case by
+           // case.
+           absl::StrCat("CREATE INDEX tasks_open_case ON tasks (case_id, queue, state, "
+                        "deadline_us, not_before_us, hold_reason) WHERE state IN (",
+                        kSqlTaskReady, ", ", kSqlTaskLeased, ", ", kSqlTaskIncident, ")"),
+           "CREATE INDEX cases_filters ON cases (region, product, policy_version, case_id)",
+           // Today's portfolio: the open cases' figures, grouped in this
+           // order without reading their bodies.
+           "CREATE INDEX cases_book ON cases (stage, case_class, oldest_due_day, "
+           "overdue_total_fen, principal_outstanding_fen, policy_version, product, region, "
+           "assigned_queue) WHERE stage IN (1, 2, 3, 4)",
+       }},
   };
   return *migrations;
 }

@@ -52,6 +52,9 @@ class ReportServiceTest : public testing::ServerFixture {
   void SetUp() override {
     ServerFixture::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
+    // The figures below count on the first day's snapshot, which the
+    // start-up catch-up takes in the background after the port listens.
+    ASSERT_TRUE(server_->WaitForCatchUp(absl::Seconds(60)));
     cases_ = v1::CaseService::NewStub(channel_);
     tasks_ = v1::TaskService::NewStub(channel_);
     plans_ = v1::PlanService::NewStub(channel_);

@@ -172,6 +172,15 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 void UndoMigrationsSince9(soci::session& sql) {
+  for (const char* index :
+       {"report_events_changes", "report_events_last_change", "report_events_tasks",
+        "report_events_case_tasks", "report_events_money", "report_events_promises", "tasks_open",
+        "tasks_open_case", "cases_filters", "cases_book"}) {
+    sql << "DROP INDEX " << index;
+  }
+  sql << "ALTER TABLE report_events DROP COLUMN prev_entry_day";
+  sql << "ALTER TABLE report_events DROP COLUMN next_change_day";
+  sql << "DELETE FROM schema_migrations WHERE version = 11";
   sql << "DROP TABLE leadership";
   sql << "DELETE FROM schema_migrations WHERE version = 10";
   sql << "DROP INDEX idempotency_created";
