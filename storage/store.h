@@ -266,6 +266,25 @@ struct OpenWork {
   std::vector<FirmHandoffCounts> handoffs;  // by firm_id
 };
 
+// A page of the open book, for the what-if simulation: open cases in case
+// id order, each with its open (READY or LEASED) tasks.
+struct OpenBookPage {
+  std::vector<v1::Case> cases;
+  std::vector<std::vector<workflow::OpenTask>> open_tasks;  // parallel to cases
+};
+
+// What the book's own history says its borrowers do (Store::ReadBookBehaviour).
+struct BookBehaviour {
+  workflow::BookRates rates;  // what the simulation draws from
+  struct Row {
+    v1::CaseClass case_class = v1::CASE_CLASS_UNSPECIFIED;  // both UNSPECIFIED: book-wide
+    v1::Stage stage = v1::STAGE_UNSPECIFIED;
+    workflow::BehaviourRates rates;
+    int64_t observations = 0;  // contacts counted (book-wide: contacts)
+  };
+  std::vector<Row> rows;  // book-wide first, then each (class, stage) with its own rates
+};
+
 class UnitOfWork;
 using Command = std::function<absl::Status(UnitOfWork&)>;
 

@@ -158,7 +158,7 @@ class Simulation::CaseRun {
     for (int32_t i = 0; i < o.days && IsOpenStage(c_.stage()); ++i) {
       const absl::CivilDay day = o.start + 1 + i;
       SimulatedDay& out = sim_.days_[i];
-      RETURN_IF_ERROR(RunDay(day, TimeOnBusinessDay(day, o.start_time, o.start, o.zone), out));
+      RETURN_IF_ERROR(RunDay(day, i, sim_.day_times_[i], out));
       if (IsOpenStage(c_.stage())) ++out.open_cases;
     }
     return absl::OkStatus();
@@ -180,7 +180,8 @@ class Simulation::CaseRun {
     int instalment;  // 0: a promise; else the plan's instalment number
   };
 
-  absl::Status RunDay(absl::CivilDay day, absl::Time now, SimulatedDay& out) {
+  // `index`: the day's number in the run (0 is the first simulated day).
+  absl::Status RunDay(absl::CivilDay day, int32_t index, absl::Time now, SimulatedDay& out) {
     // The server's order: aging, then the timers that fall due; then what
     // the borrower does, then the day's work.
     if (next_aging_ && *next_aging_ <= day) {
@@ -194,7 +195,7 @@ class Simulation::CaseRun {
       RETURN_IF_ERROR(Pay(std::max(OverdueTotal(c_.overdue()), c_.active_plan_outstanding_fen()),
                           day, now, out));
     }
-    calls_[DayNumber(day) % 7] = 0;
+    calls_[index % 7] = 0;
     int contacts = 0;
     for (int n = 0; n < kMaxTasksPerCaseDay && IsOpenStage(c_.stage()); ++n) {
       auto it =
@@ -202,13 +203,13 @@ class Simulation::CaseRun {
       if (it == tasks_.end()) break;
       Task task = std::move(*it);
       tasks_.erase(it);
-      if (IsCall(task.type) && !CallAllowed(day)) {
+      if (IsCall(task.type) && !CallAllowed(index)) {
         task.day = day + 1;
         tasks_.push_back(std::move(task));
         ++out.deferred_by_caps;
         continue;
       }
-      if (IsCall(task.type)) ++calls_[DayNumber(day) % 7];
+      if (IsCall(task.type)) ++calls_[index % 7];
       if (IsContactTask(task.type)) ++contacts;
       ++out.queues[task.queue].tasks_worked;
       RETURN_IF_ERROR(Work(task, day, now, out));
@@ -226,11 +227,11 @@ class Simulation::CaseRun {
   }
 
   // The contact rules' call attempts per day and per 7 days.
-  bool CallAllowed(absl::CivilDay day) const {
+  bool CallAllowed(int32_t index) const {
     const v1::ContactRules& rules = policy_.contact();
     int week = 0;
     for (int n : calls_) week += n;
-    const int today = calls_[DayNumber(day) % 7];
+    const int today = calls_[index % 7];
     return (rules.max_call_attempts_per_day() <= 0 || today < rules.max_call_attempts_per_day()) &&
            (rules.max_call_attempts_per_7_days() <= 0 ||
             week < rules.max_call_attempts_per_7_days());
@@ -458,7 +459,7 @@ class Simulation::CaseRun {
   std::vector<Task> tasks_;
   std::vector<Timer> timers_;
   std::vector<Due> payments_;
-  std::array<int, 7> calls_{};  // call attempts per day of the last 7, by day number % 7
+  std::array<int, 7> calls_{};  // call attempts per day of the last 7, by day index % 7
   int64_t plans_ = 0;
 };
 
@@ -467,7 +468,12 @@ Simulation::Simulation(v1::Policy policy, BookRates rates, SimulationOptions opt
   policy_.set_version(kSimulatedVersion);
   options_.days = std::max(0, options_.days);
   days_.resize(options_.days);
-  for (int32_t i = 0; i < options_.days; ++i) days_[i].day = options_.start + 1 + i;
+  day_times_.resize(options_.days);
+  for (int32_t i = 0; i < options_.days; ++i) {
+    days_[i].day = options_.start + 1 + i;
+    day_times_[i] =
+        TimeOnBusinessDay(days_[i].day, options_.start_time, options_.start, options_.zone);
+  }
 }
 
 int32_t Simulation::MinutesFor(v1::TaskType type, const std::string& queue) {
@@ -482,7 +488,13 @@ int32_t Simulation::MinutesFor(v1::TaskType type, const std::string& queue) {
 absl::Status Simulation::AddCase(const v1::Case& c, const std::vector<OpenTask>& open_tasks) {
   if (!IsOpenStage(c.stage())) return absl::OkStatus();
   ++cases_;
-  CaseRun run(*this, c);
+  // The borrower's name, address and phones only fill task payloads: not
+  // copied through every decision (and not kept).
+  v1::Case lean = c;
+  lean.mutable_borrower()->clear_name();
+  lean.mutable_borrower()->clear_address();
+  lean.mutable_borrower()->clear_phones();
+  CaseRun run(*this, std::move(lean));
   return run.Run(open_tasks);
 }
 

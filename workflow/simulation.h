@@ -162,6 +162,7 @@ class Simulation {
   BookRates rates_;
   SimulationOptions options_;
   std::vector<SimulatedDay> days_;
+  std::vector<absl::Time> day_times_;  // the moment standing for each simulated day
   int64_t cases_ = 0;
   std::map<std::pair<int, std::string>, int32_t> minutes_;
 };

@@ -643,8 +643,8 @@ TEST_F(CtlEndToEnd, PolicySimulateComparesACandidateWithTheCurrentPolicy) {
   Ran table = Ctl({"policy", "simulate", "--policy=" + policy, "--days=20", "--seed=3"});
   ASSERT_EQ(table.exit, 0) << table.err;
   EXPECT_THAT(table.out, HasSubstr("What-if simulation: candidate vs current policy"));
-  EXPECT_THAT(table.out, HasSubstr("cases: 12"));
-  EXPECT_THAT(table.out, HasSubstr("call_cap_per_day_candidate: 2"));
+  EXPECT_THAT(table.out, HasSubstr("cases 12"));
+  EXPECT_THAT(table.out, HasSubstr("call_cap_per_day_candidate 2"));
   EXPECT_THAT(table.out, HasSubstr("Per day and queue"));
   EXPECT_THAT(table.out, HasSubstr(Day(d0_ + 20)));
 
