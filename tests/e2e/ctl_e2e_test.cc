@@ -651,7 +651,7 @@ TEST_F(CtlEndToEnd, PolicySimulateComparesACandidateWithTheCurrentPolicy) {
   Ran csv =
       Ctl({"policy", "simulate", "--policy=" + policy, "--days=20", "--seed=3", "--format=csv"});
   ASSERT_EQ(csv.exit, 0) << csv.err;
-  EXPECT_EQ(csv.out.substr(0, csv.out.find('\n')),
+  EXPECT_EQ(csv.out.substr(0, csv.out.find("\r\n")),
             "day,tasks_candidate,tasks_current,agents_candidate,agents_current,cost_candidate_cny,"
             "cost_current_cny,max_contacts_per_borrower_candidate,"
             "max_contacts_per_borrower_current,deferred_by_caps_candidate,"
