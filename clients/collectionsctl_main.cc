@@ -173,6 +173,23 @@ const std::vector<Command>& Commands() {
         {"from", "N", "every open case of this version"},
         {"cases", "ID,ID,...", "or these cases"}},
        PolicyMigrate},
+      {"policy simulate",
+       "--policy=FILE [flags]",
+       "what-if: a candidate policy vs the current one on today's book",
+       "Runs every open case forward --days business days in memory under the\n"
+       "candidate and under the current policy, with the borrowers' behaviour\n"
+       "drawn from the book's own history (seeded: the same seed gives the same\n"
+       "figures). Writes nothing. Prints per day and per queue: tasks, the agents\n"
+       "their handling times need, costs, contacts per borrower against the call\n"
+       "caps, cases reaching legal action, expected recoveries. --section=queues\n"
+       "or rates picks a CSV section. Managers and admins.",
+       {{"policy", "FILE", "the candidate policy (textproto)"},
+        {"version", "N", "or a stored version as the candidate"},
+        {"days", "N", "business days to run (default 90, at most 366)"},
+        {"seed", "N", "the draws' seed (default 1)"},
+        {"history_days", "N", "rates from the last N days of history (default 90)"},
+        {"section", "NAME", "--format=csv: days (default), queues or rates"}},
+       PolicySimulate},
       {"date advance",
        "--to=DATE",
        "move the business date on, aging cases day by day",

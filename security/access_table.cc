@@ -52,6 +52,7 @@ const std::vector<Row>& DefaultRows() {
       {"collections.v1.PolicyService/ListPolicyVersions", {"supervisor", "manager", "admin"}},
       {"collections.v1.PolicyService/PutPolicy", {"admin"}},
       {"collections.v1.PolicyService/MigrateCases", {"admin"}},
+      {"collections.v1.PolicyService/SimulatePolicy", {"manager", "admin"}},
       {"collections.v1.ReportService/Portfolio", {"manager", "supervisor"}},
       {"collections.v1.ReportService/StageFunnel", {"manager", "supervisor"}},
       {"collections.v1.ReportService/RollRates", {"manager", "supervisor"}},

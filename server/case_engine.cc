@@ -98,11 +98,12 @@ absl::Status CaseEngine::Start(const std::string& time_zone) {
   if (!stored.ok() && stored.status().code() != absl::StatusCode::kNotFound) {
     return stored.status();
   }
+  absl::TimeZone tz;
+  if (!absl::LoadTimeZone(time_zone, &tz)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown time zone ", time_zone));
+  }
+  zone_ = tz;
   if (!stored.ok()) {
-    absl::TimeZone tz;
-    if (!absl::LoadTimeZone(time_zone, &tz)) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown time zone ", time_zone));
-    }
     const absl::CivilDay today = absl::ToCivilDay(clock_->Now(), tz);
     RETURN_IF_ERROR(
         store_->Write([today](storage::UnitOfWork& uow) { return uow.SetBusinessDate(today); }));
@@ -545,6 +546,13 @@ absl::StatusOr<int64_t> CaseEngine::PurgeExpiredAnswers() {
   }
 }
 
+absl::Time CaseEngine::TimeOfBusinessDay(absl::CivilDay day) const {
+  const absl::Time now = clock_->Now();
+  const absl::CivilDay wall_day = absl::ToCivilDay(now, zone_);
+  if (day >= wall_day) return now;
+  return workflow::TimeOnBusinessDay(day, now, wall_day, zone_);
+}
+
 absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor, DayCounts& counts) {
   RETURN_IF_ERROR(AgeCases(day, actor, counts));
   RETURN_IF_ERROR(FireTimers(day, counts));
@@ -559,6 +567,7 @@ absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor, 
   // here moves its next aging day past `day`, out of the listing, and
   // events on it meanwhile do the same, so the cursor never misses one.
   constexpr int kPage = 1000;
+  const absl::Time at = TimeOfBusinessDay(day);
   Pending pending;
   std::atomic<int64_t> aged{0}, moved{0};
   storage::AgingCursor after;
@@ -570,7 +579,7 @@ absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor, 
       pending.WaitBelow(4 * kPage);
       pending.Add();
       store_->Submit(
-          [this, id = listed.case_id, day, actor, &aged,
+          [this, id = listed.case_id, day, at, actor, &aged,
            &moved](storage::UnitOfWork& uow) -> absl::Status {
             ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(id));
             // Moved on since it was listed (an event already aged it).
@@ -582,7 +591,7 @@ absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor, 
             event.set_actor(actor);
             event.mutable_aged();
             ASSIGN_OR_RETURN(workflow::Transition t,
-                             DecideAndApply(uow, *policies_, *clock_, &*c, event));
+                             DecideAndApply(uow, *policies_, at, &*c, event));
             aged.fetch_add(1);
             if (t.next.stage() != c->stage()) moved.fetch_add(1);
             return absl::OkStatus();
@@ -602,11 +611,12 @@ absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor, 
 
 absl::Status CaseEngine::FireTimers(absl::CivilDay day, DayCounts& counts) {
   constexpr int kBatch = 256;
+  const absl::Time at = TimeOfBusinessDay(day);
   while (true) {
     auto fired = std::make_shared<int64_t>(0);
     auto more = std::make_shared<bool>(false);
     RETURN_IF_ERROR(
-        store_->Write([this, day, fired, more](storage::UnitOfWork& uow) -> absl::Status {
+        store_->Write([this, day, at, fired, more](storage::UnitOfWork& uow) -> absl::Status {
           *fired = 0;  // a run that lost a race runs again from scratch
           ASSIGN_OR_RETURN(std::vector<storage::DueTimer> due, uow.DueTimers(day, kBatch));
           *more = static_cast<int>(due.size()) == kBatch;
@@ -629,7 +639,7 @@ absl::Status CaseEngine::FireTimers(absl::CivilDay day, DayCounts& counts) {
               auto t = (event.has_plan_broken() && !plan)
                            ? absl::StatusOr<workflow::Transition>(
                                  absl::FailedPreconditionError("plan is not running"))
-                           : DecideAndApply(uow, *policies_, *clock_, &*c, event, {d.timer.timer});
+                           : DecideAndApply(uow, *policies_, at, &*c, event, {d.timer.timer});
               if (t.ok()) {
                 if (plan) {
                   plan->set_state(v1::PLAN_STATE_BROKEN);

@@ -50,6 +50,14 @@ class CaseEngine {
   absl::Status CatchUp();
 
   absl::CivilDay BusinessDate() const;
+  // The institution's time zone (Start's), in which business dates turn.
+  absl::TimeZone zone() const { return zone_; }
+  // The time the events and tasks of business date `day` are stamped with:
+  // the clock's, unless the day is already over in the institution's time
+  // zone (a back-filled day of a catch-up), then the same local time on
+  // that day (workflow::TimeOnBusinessDay), so that a task's not-before and
+  // deadline follow the business calendar, not the day the run happens.
+  absl::Time TimeOfBusinessDay(absl::CivilDay day) const;
 
   // Opens or updates the case of one feed row. Bad rows fail with
   // INVALID_ARGUMENT (message starting with the field) and write nothing.
@@ -126,6 +134,7 @@ class CaseEngine {
   const Clock* const clock_;
   PolicyRegistry* const policies_;
   const absl::Duration idempotency_retention_;
+  absl::TimeZone zone_ = absl::UTCTimeZone();  // set by Start, before any aging
 
   absl::Mutex aging_mu_;  // one AdvanceTo at a time
   std::atomic<bool> stopping_{false};

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "storage/reports.h"
 #include "workflow/dates.h"
 #include "workflow/policy.h"
+#include "workflow/simulation.h"
 #include "workflow/state_machine.h"
 
 namespace collections::server {
@@ -236,6 +238,140 @@ absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
   }
   v1::MigrateCasesResponse out = tally.Wait();
   out.set_to_version(to_version);
+  return out;
+}
+
+}  // namespace collections::server
+
+namespace collections::server {
+namespace {
+
+constexpr int kMaxSimulatedDays = 366;
+constexpr int kDefaultHistoryDays = 90;
+constexpr int kMaxHistoryDays = 3660;
+// Cases per page of the book: each page is read, then simulated under both
+// policies at once, one thread each.
+constexpr int kSimulationPage = 5000;
+
+void FillFigures(const workflow::SimulatedDay& day, v1::SimulatedFigures* out) {
+  for (const auto& [queue, q] : day.queues) {
+    v1::SimulatedQueue* row = out->add_queues();
+    row->set_queue(queue);
+    row->set_tasks_created(q.tasks_created);
+    row->set_tasks_worked(q.tasks_worked);
+    row->set_handling_minutes(q.handling_minutes);
+    row->set_cost_fen(q.cost_fen);
+  }
+  out->set_contacts(day.contacts);
+  out->set_borrowers_contacted(day.borrowers_contacted);
+  out->set_max_contacts_per_borrower(day.max_contacts_per_borrower);
+  out->set_deferred_by_caps(day.deferred_by_caps);
+  out->set_entered_legal(day.entered_legal);
+  out->set_handoffs(day.handoffs);
+  out->set_cured(day.cured);
+  out->set_plans_agreed(day.plans_agreed);
+  out->set_plans_broken(day.plans_broken);
+  out->set_recovered_fen(day.recovered_fen);
+  out->set_open_cases(day.open_cases);
+}
+
+absl::Status AddPage(workflow::Simulation& sim, const storage::OpenBookPage& page) {
+  for (size_t i = 0; i < page.cases.size(); ++i) {
+    RETURN_IF_ERROR(sim.AddCase(page.cases[i], page.open_tasks[i]));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status PolicyEngine::CheckSimulate(const v1::SimulatePolicyRequest& request) {
+  if (request.version() < 0) return absl::InvalidArgumentError("version must not be negative");
+  if (request.has_policy() == (request.version() != 0)) {
+    return absl::InvalidArgumentError("give either policy or version (not both)");
+  }
+  if (request.has_policy()) {
+    if (request.policy().version() != 0) {
+      return absl::InvalidArgumentError("policy.version must be 0 (or give version instead)");
+    }
+    if (absl::Status s = workflow::ValidatePolicy(request.policy()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("policy: ", s.message()));
+    }
+  }
+  if (request.days() < 1 || request.days() > kMaxSimulatedDays) {
+    return absl::InvalidArgumentError(absl::StrCat("days must be 1..", kMaxSimulatedDays));
+  }
+  if (request.history_days() < 0 || request.history_days() > kMaxHistoryDays) {
+    return absl::InvalidArgumentError(absl::StrCat("history_days must be 0..", kMaxHistoryDays,
+                                                   " (0: ", kDefaultHistoryDays, ")"));
+  }
+  if (request.agent_minutes_per_day() < 0 || request.agent_minutes_per_day() > 1440) {
+    return absl::InvalidArgumentError("agent_minutes_per_day must be 0..1440 (0: 450)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::SimulatePolicyResponse> PolicyEngine::Simulate(
+    const v1::SimulatePolicyRequest& request) const {
+  v1::Policy candidate = request.policy();
+  if (!request.has_policy()) {
+    ASSIGN_OR_RETURN(candidate, Get(request.version()));
+  }
+  const v1::Policy current = policies_->Current();
+  const absl::CivilDay today = cases_->BusinessDate();
+  const int history_days =
+      request.history_days() > 0 ? request.history_days() : kDefaultHistoryDays;
+  ASSIGN_OR_RETURN(storage::BookBehaviour history,
+                   store_->ReadBookBehaviour(today - (history_days - 1), today));
+
+  workflow::SimulationOptions options;
+  options.start = today;
+  options.days = request.days();
+  options.seed = request.seed() != 0 ? request.seed() : 1;
+  options.zone = cases_->zone();
+  options.start_time = cases_->TimeOfBusinessDay(today);
+  if (request.agent_minutes_per_day() > 0) {
+    options.agent_minutes_per_day = request.agent_minutes_per_day();
+  }
+  workflow::Simulation candidate_run(candidate, history.rates, options);
+  workflow::Simulation current_run(current, history.rates, options);
+  RETURN_IF_ERROR(store_->ForEachOpenBookPage(
+      [&](const storage::OpenBookPage& page) -> absl::Status {
+        absl::Status candidate_status;
+        std::thread other([&] { candidate_status = AddPage(candidate_run, page); });
+        absl::Status current_status = AddPage(current_run, page);
+        other.join();
+        RETURN_IF_ERROR(candidate_status);
+        return current_status;
+      },
+      kSimulationPage));
+
+  v1::SimulatePolicyResponse out;
+  *out.mutable_start() = workflow::DayToProto(today);
+  out.set_cases(current_run.cases());
+  out.set_candidate_version(request.has_policy() ? 0 : candidate.version());
+  out.set_current_version(current.version());
+  out.set_seed(options.seed);
+  out.set_agent_minutes_per_day(options.agent_minutes_per_day);
+  out.set_candidate_max_call_attempts_per_day(candidate.contact().max_call_attempts_per_day());
+  out.set_current_max_call_attempts_per_day(current.contact().max_call_attempts_per_day());
+  for (int i = 0; i < options.days; ++i) {
+    v1::SimulatedDay* day = out.add_days();
+    *day->mutable_day() = workflow::DayToProto(current_run.days()[i].day);
+    FillFigures(candidate_run.days()[i], day->mutable_candidate());
+    FillFigures(current_run.days()[i], day->mutable_current());
+  }
+  for (const storage::BookBehaviour::Row& row : history.rows) {
+    v1::SimulationRates* r = out.add_rates();
+    r->set_case_class(row.case_class);
+    r->set_stage(row.stage);
+    r->set_reached_ppm(row.rates.reached_ppm);
+    r->set_promise_ppm(row.rates.promise_ppm);
+    r->set_promise_kept_ppm(row.rates.promise_kept_ppm);
+    r->set_plan_ppm(row.rates.plan_ppm);
+    r->set_plan_break_ppm(row.rates.plan_break_ppm);
+    r->set_cure_ppm(row.rates.cure_ppm);
+    r->set_observations(row.observations);
+  }
   return out;
 }
 

@@ -36,6 +36,7 @@ class PolicyEngine {
   static absl::Status CheckGet(const v1::GetPolicyRequest& request);
   static absl::Status CheckPut(const v1::PutPolicyRequest& request);
   static absl::Status CheckMigrate(const v1::MigrateCasesRequest& request);
+  static absl::Status CheckSimulate(const v1::SimulatePolicyRequest& request);
 
   // The policy of `version`, 0 meaning the current one; NOT_FOUND for a
   // version never stored.
@@ -56,6 +57,13 @@ class PolicyEngine {
   // transaction). A case's failure is its own and is counted and listed.
   absl::StatusOr<v1::MigrateCasesResponse> Migrate(const v1::MigrateCasesRequest& request,
                                                    const storage::AuditEntry& by);
+
+  // Blocking, minutes at most on a large book: runs the open book forward
+  // under the request's candidate (checked by CheckSimulate) and under the
+  // current policy (workflow/simulation.h), the two on a thread each, page
+  // by page of the book. Reads only; writes nothing.
+  absl::StatusOr<v1::SimulatePolicyResponse> Simulate(
+      const v1::SimulatePolicyRequest& request) const;
 
  private:
   storage::Store* const store_;

@@ -78,4 +78,20 @@ grpc::ServerUnaryReactor* PolicyServiceImpl::MigrateCases(grpc::CallbackServerCo
   return reactor;
 }
 
+grpc::ServerUnaryReactor* PolicyServiceImpl::SimulatePolicy(
+    grpc::CallbackServerContext* context, const v1::SimulatePolicyRequest* request,
+    v1::SimulatePolicyResponse* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.PolicyService/SimulatePolicy");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
+  if (absl::Status invalid = PolicyEngine::CheckSimulate(*request); !invalid.ok()) {
+    return FinishUnary(context, ToGrpcStatus(invalid));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  ScheduleUnary(context, context_.executor, reactor, [this, reactor, request, response] {
+    FinishWith(reactor, response, engine_.Simulate(*request));
+  });
+  return reactor;
+}
+
 }  // namespace collections::server

@@ -36,6 +36,10 @@ class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
                                          const v1::MigrateCasesRequest* request,
                                          v1::MigrateCasesResponse* response) override;
 
+  grpc::ServerUnaryReactor* SimulatePolicy(grpc::CallbackServerContext* context,
+                                           const v1::SimulatePolicyRequest* request,
+                                           v1::SimulatePolicyResponse* response) override;
+
  private:
   ServiceContext context_;
   PolicyEngine engine_;

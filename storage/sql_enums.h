@@ -85,6 +85,12 @@ static_assert(sql_enums_internal::SpellsList(kSqlCallTaskTypes,
 inline constexpr char kSqlStageClosed[] = "6";
 static_assert(sql_enums_internal::Spells(kSqlStageClosed, v1::STAGE_CLOSED));
 
+// The open stages: REMINDER, COUNSELLING, REPAYMENT_PLAN, LEGAL_ACTION.
+inline constexpr char kSqlOpenStages[] = "(1, 2, 3, 4)";
+static_assert(sql_enums_internal::SpellsList(kSqlOpenStages,
+                                             {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING,
+                                              v1::STAGE_REPAYMENT_PLAN, v1::STAGE_LEGAL_ACTION}));
+
 }  // namespace collections::storage
 
 #endif  // COLLECTIONS_STORAGE_SQL_ENUMS_H_

@@ -42,6 +42,7 @@
 #include "collections/v1/task.pb.h"
 #include "storage/audit.h"
 #include "workflow/compliance.h"
+#include "workflow/simulation.h"
 #include "workflow/state_machine.h"
 
 namespace collections::storage {
@@ -265,6 +266,25 @@ struct OpenWork {
   std::vector<FirmHandoffCounts> handoffs;  // by firm_id
 };
 
+// A page of the open book, for the what-if simulation: open cases in case
+// id order, each with its open (READY or LEASED) tasks.
+struct OpenBookPage {
+  std::vector<v1::Case> cases;
+  std::vector<std::vector<workflow::OpenTask>> open_tasks;  // parallel to cases
+};
+
+// What the book's own history says its borrowers do (Store::ReadBookBehaviour).
+struct BookBehaviour {
+  workflow::BookRates rates;  // what the simulation draws from
+  struct Row {
+    v1::CaseClass case_class = v1::CASE_CLASS_UNSPECIFIED;  // both UNSPECIFIED: book-wide
+    v1::Stage stage = v1::STAGE_UNSPECIFIED;
+    workflow::BehaviourRates rates;
+    int64_t observations = 0;  // contacts counted (book-wide: contacts)
+  };
+  std::vector<Row> rows;  // book-wide first, then each (class, stage) with its own rates
+};
+
 class UnitOfWork;
 using Command = std::function<absl::Status(UnitOfWork&)>;
 
@@ -362,6 +382,23 @@ class Store {
   // grouped statement (a full pass over the READY and LEASED tasks and over
   // the handoffs: callers cache the answer rather than ask per request).
   absl::StatusOr<OpenWork> CountOpenWork(absl::Time now, int hold_prefix_length);
+
+  // --- The book for the what-if simulation (book_history.cc) ---------------
+  // Calls `page` with the open book, `page_size` cases at a time (1..10,000),
+  // each page read on its own pooled connection and handed over after the
+  // read has returned it, so that the callback's work holds no connection
+  // and memory stays one page whatever the book's size. Stops at the first
+  // error, the callback's included.
+  absl::Status ForEachOpenBookPage(const std::function<absl::Status(const OpenBookPage&)>& page,
+                                   int page_size = 1000);
+  // The book's behaviour over the business days [from, through], counted
+  // in the report facts (report_events, report_promises and the daily
+  // portfolio), grouped statements only: a (class, stage) with fewer than
+  // `min_observations` contacts takes the book-wide rates, a book with
+  // fewer than that takes workflow::DefaultBehaviourRates. See
+  // docs/strategy.md, "What-if simulation".
+  absl::StatusOr<BookBehaviour> ReadBookBehaviour(absl::CivilDay from, absl::CivilDay through,
+                                                  int min_observations = 20);
 
   // --- The audit log (storage/audit.h) -------------------------------------
   // Records matching `filter`, in id order, at most filter.limit.

@@ -68,4 +68,10 @@ absl::StatusOr<absl::Duration> DurationFromProto(const google::protobuf::Duratio
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+absl::Time TimeOnBusinessDay(absl::CivilDay day, absl::Time anchor, absl::CivilDay anchor_day,
+                             absl::TimeZone zone) {
+  const absl::CivilSecond local = absl::ToCivilSecond(anchor, zone);
+  return absl::FromCivil(local + (day - anchor_day) * 86400, zone);
+}
+
 }  // namespace collections::workflow

@@ -45,6 +45,15 @@ std::string FormatDay(absl::CivilDay day);
 // due on `oldest_unpaid_due`: 0 on the due date itself, 1 the day after.
 int32_t DaysPastDue(absl::CivilDay oldest_unpaid_due, absl::CivilDay today);
 
+// The moment that stands for business date `day` when `anchor` stands for
+// the business date `anchor_day`: the same local time of day in `zone`,
+// whole days earlier or later. Work decided for a day (the tasks aging
+// creates, their not-before and deadline) is stamped on that day's
+// calendar, not on the wall clock of whenever the day happens to be run
+// (a back-filled day, a simulated one).
+absl::Time TimeOnBusinessDay(absl::CivilDay day, absl::Time anchor, absl::CivilDay anchor_day,
+                             absl::TimeZone zone);
+
 }  // namespace collections::workflow
 
 #endif  // COLLECTIONS_WORKFLOW_DATES_H_

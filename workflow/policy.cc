@@ -46,6 +46,9 @@ absl::Status ValidateAction(const v1::Action& a, absl::string_view where) {
     return Invalid(absl::StrCat(where, ": deadline_hours must be positive"));
   }
   if (a.cost_fen() < 0) return Invalid(absl::StrCat(where, ": cost_fen is negative"));
+  if (a.handling_minutes() < 0 || a.handling_minutes() > 1440) {
+    return Invalid(absl::StrCat(where, ": handling_minutes must be 0..1440"));
+  }
   return absl::OkStatus();
 }
 

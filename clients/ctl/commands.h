@@ -77,6 +77,7 @@ int PolicyGet(Run& run);
 int PolicyPut(Run& run);
 int PolicyVersions(Run& run);
 int PolicyMigrate(Run& run);
+int PolicySimulate(Run& run);
 
 // --- The business date (date_command.cc) ---
 

@@ -618,6 +618,34 @@ TEST_P(CaseServiceTest, TheServerAdvancesTheBusinessDateAtTheConfiguredLocalTime
   EXPECT_EQ(server_->cases()->BusinessDate(), kToday + 4);
 }
 
+// A catch-up over several days stamps each day's tasks on that day's
+// calendar: a case that crossed into counselling on a back-filled day gets
+// its call not-before that day (at the run's local time of day), with its
+// SLA from there, not from the wall clock of the day the run happened.
+TEST_P(CaseServiceTest, ABackFilledDayStampsItsTasksOnItsOwnBusinessDay) {
+  Import({Record("BACK", 30, 1000 * CNY)});
+  absl::TimeZone shanghai;
+  ASSERT_TRUE(absl::LoadTimeZone("Asia/Shanghai", &shanghai));
+  server::DailyAging aging(server_->cases(), clock_.get(), shanghai, 60);
+  // Three days late (Dec 2, 09:00): Nov 30 and Dec 1 are back-filled.
+  clock_->Set(absl::FromCivil(absl::CivilSecond(2026, 12, 2, 9, 0, 0), shanghai));
+  auto ticked = aging.Tick();
+  ASSERT_TRUE(ticked.ok()) << ticked.status();
+  ASSERT_EQ(server_->cases()->BusinessDate(), kToday + 3);
+  v1::GetCaseResponse file = MustGet("BACK");
+  ASSERT_EQ(file.case_().stage(), v1::STAGE_COUNSELLING);
+  const v1::Task* call = nullptr;
+  for (const v1::Task& t : file.tasks()) {
+    if (t.type() == v1::TASK_TYPE_COUNSELLING_CALL) call = &t;
+  }
+  ASSERT_NE(call, nullptr);
+  const absl::Time nov30 = absl::FromCivil(absl::CivilSecond(2026, 11, 30, 9, 0, 0), shanghai);
+  EXPECT_EQ(workflow::TimeFromProto(call->not_before()), nov30);
+  EXPECT_EQ(workflow::TimeFromProto(call->deadline()), nov30 + absl::Hours(48));
+  // The aging event is stamped on Nov 30 too; today's own run keeps the clock.
+  EXPECT_EQ(workflow::TimeFromProto(file.case_().updated_at()), nov30);
+}
+
 // A shutdown stops a long move between days: the days done stay done and
 // the caller hears where it stopped.
 TEST_P(CaseServiceTest, AShutdownStopsALongDateMoveBetweenDays) {
