@@ -36,6 +36,10 @@ class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
                                          const v1::MigrateCasesRequest* request,
                                          v1::MigrateCasesResponse* response) override;
 
+  // The engine, for ExperimentEngine (a winner's policy is stored through
+  // it, so that Puts stay one at a time).
+  PolicyEngine& engine() { return engine_; }
+
  private:
   ServiceContext context_;
   PolicyEngine engine_;
