@@ -172,6 +172,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 void UndoMigrationsSince9(soci::session& sql) {
+  sql << "DROP TABLE case_arms";
+  sql << "DROP TABLE experiments";
+  sql << "DELETE FROM schema_migrations WHERE version = 12";
   sql << "DROP TABLE leadership";
   sql << "DELETE FROM schema_migrations WHERE version = 10";
   sql << "DROP INDEX idempotency_created";
