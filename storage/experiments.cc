@@ -61,6 +61,8 @@ absl::Status InsertExperiment(UnitOfWork& uow, v1::Experiment& experiment) {
   const long long created_at_us =
       absl::ToUnixMicros(workflow::TimeFromProto(experiment.created_at()));
   const std::string body = EncodeMessage(experiment);
+  // The other replicas' imports read the live experiment from memory.
+  uow.NoteSharedStateChanged();
   return RunReportStep(uow, [&](soci::session& sql, Backend) {
     sql << "INSERT INTO experiments (experiment_id, state, created_at_us, body) "
            "VALUES (:id, :state, :at, :body)",
@@ -72,6 +74,7 @@ absl::Status UpdateExperiment(UnitOfWork& uow, const v1::Experiment& experiment)
   const long long experiment_id = experiment.experiment_id();
   const int state = experiment.state();
   const std::string body = EncodeMessage(experiment);
+  uow.NoteSharedStateChanged();
   return RunReportStep(uow, [&](soci::session& sql, Backend) {
     sql << "UPDATE experiments SET state = :state, body = :body WHERE experiment_id = :id",
         soci::use(state), soci::use(body), soci::use(experiment_id);
