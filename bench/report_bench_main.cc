@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,9 +28,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "storage/experiments.h"
 #include "storage/reports.h"
 #include "storage/store.h"
 #include "workflow/dates.h"
+#include "workflow/experiment.h"
 #include "workflow/policy.h"
 #include "workflow/state_machine.h"
 
@@ -37,6 +40,9 @@ ABSL_FLAG(int64_t, cases, 1000000, "cases in the book");
 ABSL_FLAG(std::string, db, "", "SOCI connection string (default: a new SQLite file)");
 ABSL_FLAG(int, runs, 5, "timed runs of each report");
 ABSL_FLAG(bool, keep, false, "keep the SQLite file it made (to look at the queries)");
+ABSL_FLAG(bool, experiment, false,
+          "also assign every case to an experiment's arm (80/10/10 by the loan hash, "
+          "issue 16) and time the experiment report");
 ABSL_FLAG(bool, reuse, false,
           "time the reports on the book an earlier run left in --db (built with the same "
           "--cases) instead of building it");
@@ -183,6 +189,41 @@ absl::Status BuildBook(storage::Store* store, int64_t n, const v1::Policy& polic
   return absl::OkStatus();
 }
 
+// Experiment 1 with three arms (80/10/10), every case assigned its arm by
+// the loan hash on kStart (its case_arms row, as an import in an experiment
+// writes it), unless the book already has it (--reuse).
+absl::Status AssignExperiment(storage::Store* store, int64_t n, double* seconds) {
+  ASSIGN_OR_RETURN(std::optional<v1::Experiment> existing, storage::GetExperiment(*store, 1));
+  if (existing) return absl::OkStatus();
+  v1::Experiment e;
+  e.set_name("bench");
+  e.set_state(v1::EXPERIMENT_STATE_RUNNING);
+  for (int share : {8000, 1000, 1000}) {
+    v1::ExperimentArm* arm = e.add_arms();
+    arm->set_policy_version(1);
+    arm->set_share_bp(share);
+  }
+  RETURN_IF_ERROR(workflow::ValidateNewExperiment(e));
+  RETURN_IF_ERROR(
+      store->Write([&e](storage::UnitOfWork& uow) { return storage::InsertExperiment(uow, e); }));
+  const absl::Time t0 = absl::Now();
+  RETURN_IF_ERROR(RunChunks(*store, n, [&](storage::UnitOfWork& uow, int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i <= hi; ++i) {
+      storage::CaseArm row;
+      row.case_id = i;
+      row.experiment_id = e.experiment_id();
+      row.arm = workflow::ArmForBucket(
+          e, workflow::AssignmentBucket(e.experiment_id(), absl::StrCat("L", i)));
+      row.day = kStart;
+      row.bucket = 1;
+      RETURN_IF_ERROR(storage::RecordCaseArm(uow, row));
+    }
+    return absl::OkStatus();
+  }));
+  *seconds = absl::ToDoubleSeconds(absl::Now() - t0);
+  return absl::OkStatus();
+}
+
 absl::Status Main() {
   const int64_t n = absl::GetFlag(FLAGS_cases);
   std::string db = absl::GetFlag(FLAGS_db);
@@ -253,6 +294,17 @@ absl::Status Main() {
                      return storage::ReadSlaBreaches(*store, region).status();
                    }));
 
+  double assign_s = 0;
+  std::optional<Timing> experiment;
+  std::vector<storage::ArmTotals> arms;
+  if (absl::GetFlag(FLAGS_experiment)) {
+    RETURN_IF_ERROR(AssignExperiment(store.get(), n, &assign_s));
+    ASSIGN_OR_RETURN(experiment, Time(runs, [&]() -> absl::Status {
+                       ASSIGN_OR_RETURN(arms, storage::ExperimentArmTotals(*store, 1, kEnd, 30));
+                       return absl::OkStatus();
+                     }));
+  }
+
   std::printf("backend            %s\n",
               store->backend() == storage::Backend::kSqlite ? "sqlite3" : "postgresql");
   std::printf("cases              %lld (open at the end: %lld)\n", static_cast<long long>(n),
@@ -279,6 +331,15 @@ absl::Status Main() {
   row("sla", sla);
   row("sla, region", sla_region);
   std::printf("(roll-rate cells: %lld; %d runs each)\n", static_cast<long long>(cells), runs);
+  if (experiment) {
+    std::printf("experiment arms    assigned in %.1f s\n", assign_s);
+    row("experiment report", *experiment);
+    for (const storage::ArmTotals& a : arms) {
+      std::printf("  arm %d: %lld cases, %lld cured, %lld rolled, %lld fen recovered\n", a.arm,
+                  static_cast<long long>(a.cases), static_cast<long long>(a.cured),
+                  static_cast<long long>(a.rolled), static_cast<long long>(a.recovered_fen));
+    }
+  }
   store.reset();
   if (!file.empty() && absl::GetFlag(FLAGS_keep)) {
     std::printf("kept %s\n", file.c_str());

@@ -19,8 +19,8 @@ struct Row {
 // propose plans and signal; supervisors do what agents do and also decide
 // plans above the agents' limits, list tasks and read cases; legal firms see only the legal service
 // (their own handoffs, checked in the server); managers read reports,
-// cases and policies; admins change policy, migrate cases and move the
-// business date.
+// cases and policies; admins change policy, migrate cases, run experiments
+// and move the business date.
 const std::vector<Row>& DefaultRows() {
   static const auto* rows = new std::vector<Row>{
       {"collections.v1.CaseService/ImportDelinquencies", {"ingest"}},
@@ -60,6 +60,16 @@ const std::vector<Row>& DefaultRows() {
       {"collections.v1.ReportService/OverdueReasons", {"manager", "supervisor"}},
       {"collections.v1.ReportService/AgentProductivity", {"manager", "supervisor"}},
       {"collections.v1.ReportService/SlaBreaches", {"manager", "supervisor"}},
+      {"collections.v1.ReportService/ExperimentReport", {"manager", "supervisor"}},
+      // Experiments change which policy new cases get: admins run them;
+      // managers read them.
+      {"collections.v1.ExperimentService/CreateExperiment", {"admin"}},
+      {"collections.v1.ExperimentService/GetExperiment", {"manager", "admin"}},
+      {"collections.v1.ExperimentService/ListExperiments", {"manager", "admin"}},
+      {"collections.v1.ExperimentService/PauseExperiment", {"admin"}},
+      {"collections.v1.ExperimentService/ResumeExperiment", {"admin"}},
+      {"collections.v1.ExperimentService/EndExperiment", {"admin"}},
+      {"collections.v1.ExperimentService/RollBackExperiment", {"admin"}},
   };
   return *rows;
 }

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "server/commands.h"
+#include "server/experiment_assignment.h"
 #include "server/logging.h"
 #include "server/transitions.h"
 #include "storage/peer_link.h"
@@ -87,10 +88,11 @@ class Pending {
 }  // namespace
 
 CaseEngine::CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
-                       absl::Duration idempotency_retention)
+                       absl::Duration idempotency_retention, const ExperimentRegistry* experiments)
     : store_(store),
       clock_(clock),
       policies_(policies),
+      experiments_(experiments),
       idempotency_retention_(idempotency_retention) {}
 
 absl::Status CaseEngine::Start(const std::string& time_zone) {
@@ -181,7 +183,7 @@ void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
         ASSIGN_OR_RETURN(int64_t id, uow.AllocateIds("case", 1));
         event.set_case_id(id);
         *event.mutable_imported() = record;
-        RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, nullptr, event).status());
+        RETURN_IF_ERROR(OpenCase(uow, *policies_, experiments_, *clock_, event, today));
         kind = ImportKind::kOpened;
         return absl::OkStatus();
       },

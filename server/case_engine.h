@@ -24,6 +24,7 @@
 #include "collections/v1/case_service.pb.h"
 #include "server/clock.h"
 #include "server/commands.h"
+#include "server/experiment_registry.h"
 #include "server/policy_registry.h"
 #include "storage/store.h"
 
@@ -34,9 +35,11 @@ enum class ImportKind { kOpened, kUpdated, kUnchanged };
 class CaseEngine {
  public:
   // Idempotent answers older than `idempotency_retention` are purged by each
-  // business-date run.
+  // business-date run. New cases join the live experiment of `experiments`
+  // (null: none) when in its scope (experiment_assignment.h).
   CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
-             absl::Duration idempotency_retention = absl::Hours(7 * 24));
+             absl::Duration idempotency_retention = absl::Hours(7 * 24),
+             const ExperimentRegistry* experiments = nullptr);
 
   // Loads the business date (the first start sets it to today in
   // `time_zone`). Quick at any book size: one read (one write the first
@@ -133,6 +136,7 @@ class CaseEngine {
   storage::Store* const store_;
   const Clock* const clock_;
   PolicyRegistry* const policies_;
+  const ExperimentRegistry* const experiments_;
   const absl::Duration idempotency_retention_;
   absl::TimeZone zone_ = absl::UTCTimeZone();  // set by Start, before any aging
 

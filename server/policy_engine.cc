@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/case_engine.h"
+#include "server/case_moves.h"
 #include "server/policy_bootstrap.h"
 #include "storage/reports.h"
 #include "workflow/dates.h"
@@ -22,54 +23,6 @@ namespace collections::server {
 namespace {
 
 constexpr int kMaxCaseIds = 10000;
-constexpr int kMaxListedErrors = 100;
-
-// What the commands of one migration did; Wait blocks until every one has
-// been answered.
-class Tally {
- public:
-  void Add() {
-    absl::MutexLock lock(&mu_);
-    ++outstanding_;
-  }
-  void Done(int64_t case_id, bool skipped, const absl::Status& status) {
-    absl::MutexLock lock(&mu_);
-    --outstanding_;
-    if (!status.ok()) {
-      out_.set_failed(out_.failed() + 1);
-      errors_.emplace_back(case_id, std::string(status.message()));
-    } else if (skipped) {
-      out_.set_skipped(out_.skipped() + 1);
-    } else {
-      out_.set_migrated(out_.migrated() + 1);
-    }
-  }
-  // Flow control: blocks while more than `limit` commands are queued.
-  void WaitBelow(int limit) {
-    absl::MutexLock lock(&mu_);
-    auto below = [this, limit]()
-                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return outstanding_ < limit; };
-    mu_.Await(absl::Condition(&below));
-  }
-  v1::MigrateCasesResponse Wait() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](int* n) { return *n == 0; }, &outstanding_));
-    std::sort(errors_.begin(), errors_.end());
-    for (size_t i = 0; i < errors_.size() && i < kMaxListedErrors; ++i) {
-      v1::MigrateCaseError* e = out_.add_errors();
-      e->set_case_id(errors_[i].first);
-      e->set_message(errors_[i].second);
-    }
-    return out_;
-  }
-
- private:
-  absl::Mutex mu_;
-  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
-  v1::MigrateCasesResponse out_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::pair<int64_t, std::string>> errors_ ABSL_GUARDED_BY(mu_);
-};
 
 }  // namespace
 
@@ -175,7 +128,7 @@ absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
   const absl::CivilDay today = cases_->BusinessDate();
   storage::Store* store = store_;
   const Clock* clock = clock_;
-  Tally tally;
+  CaseMoveTally tally;
   // One command per case, so that one case's failure stays its own and the
   // writer groups the moves into commits.
   auto move = [&](int64_t case_id) {
@@ -236,7 +189,16 @@ absl::StatusOr<v1::MigrateCasesResponse> PolicyEngine::Migrate(
       return listed;
     }
   }
-  v1::MigrateCasesResponse out = tally.Wait();
+  const CaseMoveTally::Result moves = tally.Wait();
+  v1::MigrateCasesResponse out;
+  out.set_migrated(moves.moved);
+  out.set_skipped(moves.skipped);
+  out.set_failed(moves.failed);
+  for (const auto& [case_id, message] : moves.errors) {
+    v1::MigrateCaseError* e = out.add_errors();
+    e->set_case_id(case_id);
+    e->set_message(message);
+  }
   out.set_to_version(to_version);
   return out;
 }

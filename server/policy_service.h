@@ -39,6 +39,9 @@ class PolicyServiceImpl final : public v1::PolicyService::CallbackService {
   grpc::ServerUnaryReactor* SimulatePolicy(grpc::CallbackServerContext* context,
                                            const v1::SimulatePolicyRequest* request,
                                            v1::SimulatePolicyResponse* response) override;
+  // The engine, for ExperimentEngine (a winner's policy is stored through
+  // it, so that Puts stay one at a time).
+  PolicyEngine& engine() { return engine_; }
 
  private:
   ServiceContext context_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/case_engine.h"
+#include "server/experiment_engine.h"
 #include "server/rpc_util.h"
 #include "storage/reports.h"
 #include "workflow/dates.h"
@@ -205,6 +206,22 @@ grpc::ServerUnaryReactor* ReportServiceImpl::SlaBreaches(grpc::CallbackServerCon
         if (r.ok()) *r->mutable_as_of() = DayToProto(today);
         return r;
       });
+}
+
+grpc::ServerUnaryReactor* ReportServiceImpl::ExperimentReport(
+    grpc::CallbackServerContext* context, const v1::ExperimentReportRequest* request,
+    v1::ExperimentReportAnswer* response) {
+  absl::StatusOr<security::Principal> caller =
+      context_.gate->Admit(*context, "/collections.v1.ReportService/ExperimentReport");
+  if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
+  if (absl::Status invalid = ExperimentEngine::CheckReport(*request); !invalid.ok()) {
+    return FinishUnary(context, ToGrpcStatus(invalid));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  ScheduleUnary(context, context_.executor, reactor, [this, reactor, request, response] {
+    FinishWith(reactor, response, context_.experiments->Report(*request));
+  });
+  return reactor;
 }
 
 }  // namespace collections::server

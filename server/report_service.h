@@ -47,6 +47,11 @@ class ReportServiceImpl final : public v1::ReportService::CallbackService {
                                         const v1::ReportRequest* request,
                                         v1::SlaReport* response) override;
 
+  // Computed by context.experiments (experiment_engine.h).
+  grpc::ServerUnaryReactor* ExperimentReport(grpc::CallbackServerContext* context,
+                                             const v1::ExperimentReportRequest* request,
+                                             v1::ExperimentReportAnswer* response) override;
+
  private:
   ServiceContext context_;
 };

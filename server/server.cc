@@ -22,6 +22,9 @@
 #include "server/case_service.h"
 #include "server/daily_aging.h"
 #include "server/executor.h"
+#include "server/experiment_engine.h"
+#include "server/experiment_registry.h"
+#include "server/experiment_service.h"
 #include "server/handoff_notifier.h"
 #include "server/legal_service.h"
 #include "server/logging.h"
@@ -73,7 +76,7 @@ const std::vector<std::string>& CollectionsServiceNames() {
       v1::CaseService::service_full_name(),   v1::TaskService::service_full_name(),
       v1::PlanService::service_full_name(),   v1::LegalService::service_full_name(),
       v1::ReportService::service_full_name(), v1::PolicyService::service_full_name(),
-      v1::AuditService::service_full_name(),
+      v1::AuditService::service_full_name(),  v1::ExperimentService::service_full_name(),
   };
   return *names;
 }
@@ -181,9 +184,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   }
   server->policies_ = std::make_unique<PolicyRegistry>(server->store_.get(), server->policy_);
   server->executor_ = std::make_unique<Executor>(4, cfg.max_queued_reads);
-  server->case_engine_ =
-      std::make_unique<CaseEngine>(server->store_.get(), server->clock_.get(),
-                                   server->policies_.get(), cfg.idempotency_retention);
+  server->experiment_registry_ = std::make_unique<ExperimentRegistry>(server->store_.get());
+  if (absl::Status s = server->experiment_registry_->Refresh(); !s.ok()) {
+    return Annotate(s, "cannot load the live experiment: ");
+  }
+  server->case_engine_ = std::make_unique<CaseEngine>(
+      server->store_.get(), server->clock_.get(), server->policies_.get(),
+      cfg.idempotency_retention, server->experiment_registry_.get());
   if (absl::Status s = server->case_engine_->Start(cfg.business_time_zone); !s.ok()) {
     return Annotate(s, "cannot load the business date: ");
   }
@@ -219,9 +226,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->task_service_ = std::make_unique<TaskServiceImpl>(context);
   server->plan_service_ = std::make_unique<PlanServiceImpl>(context);
   server->legal_service_ = std::make_unique<LegalServiceImpl>(context);
-  server->report_service_ = std::make_unique<ReportServiceImpl>(context);
   server->policy_service_ = std::make_unique<PolicyServiceImpl>(context);
+  server->experiment_engine_ = std::make_unique<ExperimentEngine>(
+      server->store_.get(), server->clock_.get(), server->policies_.get(),
+      server->case_engine_.get(), &server->policy_service_->engine(),
+      server->experiment_registry_.get());
+  context.experiments = server->experiment_engine_.get();
+  server->report_service_ = std::make_unique<ReportServiceImpl>(context);
   server->audit_service_ = std::make_unique<AuditServiceImpl>(context);
+  server->experiment_service_ = std::make_unique<ExperimentServiceImpl>(context);
 
   if (!cfg.metrics_listen.empty()) {
     Metrics::Sources sources;
@@ -281,6 +294,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   builder.RegisterService(server->report_service_.get());
   builder.RegisterService(server->policy_service_.get());
   builder.RegisterService(server->audit_service_.get());
+  builder.RegisterService(server->experiment_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || selected_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg.listen,
@@ -372,6 +386,9 @@ void Server::RefreshSharedState() {
   if (absl::Status s = policies_->RefreshCurrent(); !s.ok()) {
     LogWarning("replicas: cannot re-read the current policy: %s", s.ToString());
   }
+  if (absl::Status s = experiment_registry_->Refresh(); !s.ok()) {
+    LogWarning("replicas: cannot re-read the live experiment: %s", s.ToString());
+  }
 }
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
@@ -415,6 +432,8 @@ void Server::Shutdown(absl::Duration grace) {
   plan_service_.reset();
   legal_service_.reset();
   report_service_.reset();
+  experiment_service_.reset();
+  experiment_engine_.reset();
   policy_service_.reset();
   audit_service_.reset();
   if (store_ != nullptr) {
@@ -424,6 +443,7 @@ void Server::Shutdown(absl::Duration grace) {
     store_.reset();  // drains the writer
     case_engine_.reset();
     task_engine_.reset();
+    experiment_registry_.reset();
     policies_.reset();
     LogInfo("database closed");
   }

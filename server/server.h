@@ -41,6 +41,9 @@ class ReportServiceImpl;
 class ServingHealth;
 class PolicyServiceImpl;
 class AuditServiceImpl;
+class ExperimentEngine;
+class ExperimentRegistry;
+class ExperimentServiceImpl;
 
 // The fully qualified names of the services collectionsd serves (besides
 // grpc.health.v1.Health and grpc.reflection.v1alpha.ServerReflection).
@@ -125,6 +128,11 @@ class Server {
   std::unique_ptr<ReportServiceImpl> report_service_;
   std::unique_ptr<PolicyServiceImpl> policy_service_;
   std::unique_ptr<AuditServiceImpl> audit_service_;
+  // The live experiment for imports; the experiments' logic (it uses
+  // policy_service_'s engine to make a winner current) and service.
+  std::unique_ptr<ExperimentRegistry> experiment_registry_;
+  std::unique_ptr<ExperimentEngine> experiment_engine_;
+  std::unique_ptr<ExperimentServiceImpl> experiment_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   // PostgreSQL: the other replicas' wake-ups and the leader election.
   std::unique_ptr<storage::PeerLink> peer_link_;

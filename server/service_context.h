@@ -12,6 +12,7 @@
 namespace collections::server {
 
 class CaseEngine;
+class ExperimentEngine;
 class HandoffNotifier;
 class TaskDispatcher;
 class TaskEngine;
@@ -28,6 +29,8 @@ struct ServiceContext {
   // Outlive the store's last command (reactors refer to them until then).
   TaskDispatcher* task_dispatcher = nullptr;
   TaskEngine* tasks = nullptr;
+  // Experiments (ExperimentService and ReportService.ExperimentReport).
+  ExperimentEngine* experiments = nullptr;
   // Who is calling: every handler admits its caller here first.
   const security::CallGate* gate = nullptr;
 };

@@ -423,6 +423,30 @@ const std::vector<Migration>& Migrations() {
            "overdue_total_fen, principal_outstanding_fen, policy_version, product, region, "
            "assigned_queue) WHERE stage IN (1, 2, 3, 4)",
        }},
+      {12,
+       "experiments: champion/challenger experiments and each case's arm",
+       {
+           // The whole Experiment (experiment_service.proto) in body; state
+           // (ExperimentState) as a column to find the live one.
+           R"(CREATE TABLE experiments (
+                experiment_id {id_pk},
+                state INTEGER NOT NULL,
+                created_at_us BIGINT NOT NULL,
+                body TEXT NOT NULL))",
+           // Each assigned case: arm is its index in Experiment.arms (0 the
+           // champion), assigned_day the business date it was assigned,
+           // start_bucket its days-past-due bucket then (as
+           // report_snapshots.bucket). A rolled-back case keeps the arm it
+           // was assigned here (the report compares arms as randomised);
+           // its case file says where it is now.
+           R"(CREATE TABLE case_arms (
+                case_id {id_pk},
+                experiment_id BIGINT NOT NULL,
+                arm INTEGER NOT NULL,
+                assigned_day BIGINT NOT NULL,
+                start_bucket INTEGER NOT NULL))",
+           "CREATE INDEX case_arms_experiment ON case_arms (experiment_id, arm, case_id)",
+       }},
   };
   return *migrations;
 }

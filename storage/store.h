@@ -588,6 +588,10 @@ class UnitOfWork {
   // PostgreSQL the role's row is share-locked until the transaction ends,
   // so a new leader's takeover waits for this write to commit.
   virtual absl::Status CheckLeaderEpoch(const std::string& role, int64_t epoch) = 0;
+  // Tells the other replicas, with this commit, that shared state outside
+  // the ones the store knows (the live experiment, storage/experiments.h)
+  // changed: they re-read it, as after a new policy or business date.
+  virtual void NoteSharedStateChanged() {}
 
   // --- The audit log -------------------------------------------------------
   // Appends `entry` to the audit chain, stamped with the store's clock

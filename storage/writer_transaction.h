@@ -37,7 +37,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
   std::vector<ReadyTask>& ready() { return ready_; }
   int handoffs() const { return handoffs_; }
-  // Whether it moved the business date or stored a policy.
+  // Whether it moved the business date, stored a policy or noted another
+  // shared change (NoteSharedStateChanged).
   bool shared_state_changed() const { return shared_state_changed_; }
   // The audit entries it appended, for the chain at commit time.
   std::vector<PendingAudit>& audit() { return audit_; }
@@ -99,6 +100,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::StatusOr<absl::CivilDay> BusinessDate() override;
   absl::Status SetBusinessDate(absl::CivilDay day) override;
   absl::Status CheckLeaderEpoch(const std::string& role, int64_t epoch) override;
+  void NoteSharedStateChanged() override { shared_state_changed_ = true; }
   // The audit log (audit_log.cc).
   absl::Status AppendAudit(const AuditEntry& entry) override;
   // Runs one step of a report snapshot on the writer's session (see

@@ -38,6 +38,7 @@ bool Allowed(v1::Stage stage, K kind) {
         case K::kWrittenOff:
         case K::kPolicyMigrated:
         case K::kPenaltyWaived:
+        case K::kExperimentAssigned:
           return true;
         case K::kLegalMilestone:
           return stage == v1::STAGE_LEGAL_ACTION;
@@ -57,6 +58,7 @@ bool Allowed(v1::Stage stage, K kind) {
         case K::kWrittenOff:
         case K::kPolicyMigrated:
         case K::kPenaltyWaived:
+        case K::kExperimentAssigned:
           return true;
         default:
           return false;
@@ -142,6 +144,30 @@ absl::Status Dispatch(Ctx& x, const v1::Case& before) {
       MaybeEscalate(x);
       return absl::OkStatus();
     }
+    case K::kExperimentAssigned: {
+      // Decided under to_version's policy. A roll-back may move a case to
+      // an older version than its own: the champion's.
+      const auto& a = e.experiment_assigned();
+      if (a.experiment_id() <= 0 || a.arm().empty()) {
+        return absl::InvalidArgumentError(
+            "experiment_assigned: experiment_id and arm are required");
+      }
+      if (a.from_version() != before.policy_version() || a.to_version() != x.policy.version()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("case ", before.case_id(), " is on policy ", before.policy_version(),
+                         "; cannot assign it from ", a.from_version(), " to ", a.to_version()));
+      }
+      x.c.set_experiment_id(a.experiment_id());
+      x.c.set_experiment_arm(a.arm());
+      x.Say(absl::StrCat("experiment ", a.experiment_id(), " arm ", a.arm()));
+      if (a.to_version() != a.from_version()) {
+        x.c.set_policy_version(a.to_version());
+        x.Say(absl::StrCat("policy ", a.from_version(), " -> ", a.to_version()));
+        Refresh(x);
+        MaybeEscalate(x);
+      }
+      return absl::OkStatus();
+    }
     default:
       return absl::InvalidArgumentError("event: one kind of event is required");
   }
@@ -193,7 +219,7 @@ absl::StatusOr<Transition> Decide(const v1::Case& current, const v1::CaseEvent& 
                      current.stage() == v1::STAGE_UNSPECIFIED ? " (no such case)" : ""));
   }
   if (current.stage() != v1::STAGE_UNSPECIFIED && kind != K::kPolicyMigrated &&
-      current.policy_version() != policy.version()) {
+      kind != K::kExperimentAssigned && current.policy_version() != policy.version()) {
     return absl::FailedPreconditionError(absl::StrCat("case ", current.case_id(), " runs policy ",
                                                       current.policy_version(), ", not ",
                                                       policy.version()));
@@ -310,6 +336,8 @@ std::string EventKindName(const v1::CaseEvent& event) {
       return "policy_migrated";
     case K::kPenaltyWaived:
       return "penalty_waived";
+    case K::kExperimentAssigned:
+      return "experiment_assigned";
     default:
       return "unknown";
   }

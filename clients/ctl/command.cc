@@ -1,5 +1,7 @@
 #include "clients/ctl/command.h"
 
+#include <random>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
@@ -74,6 +76,15 @@ bool DateFlag(Run& run, const std::string& name, v1::Date* date, int* exit) {
 
 int64_t Overdue(const v1::OverdueAmounts& o) {
   return o.principal_fen() + o.interest_fen() + o.penalty_fen();
+}
+
+std::string FreshRequestId() {
+  std::random_device random;
+  std::string id = "ctl-";
+  for (int i = 0; i < 4; ++i) {
+    absl::StrAppend(&id, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
+  }
+  return id;
 }
 
 }  // namespace collections::ctl

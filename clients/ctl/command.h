@@ -78,6 +78,10 @@ bool ParseDay(const std::string& s, v1::Date* out);
 // written) when it is not a date.
 bool DateFlag(Run& run, const std::string& name, v1::Date* date, int* exit);
 
+// 128 random bits in hex, prefixed "ctl-": unique per run, for the writes
+// whose caller gave no --request_id.
+std::string FreshRequestId();
+
 // "legal-action" with prefix "STAGE_" -> STAGE_LEGAL_ACTION; false for an
 // unknown name or the enum's zero value.
 template <typename Enum>

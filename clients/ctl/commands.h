@@ -26,6 +26,8 @@ bool ReportRequestOf(Run& run, v1::ReportRequest* r, int* exit);
 // --html=FILE: the page for `set`; kOk, or kBadUsage when it cannot be
 // written.
 int WriteHtml(Run& run, const ReportSet& set, const v1::ReportRequest& request);
+// The same with the filters given as text.
+int WriteHtmlPage(Run& run, const ReportSet& set, const std::vector<std::string>& filters);
 
 // One report: fetch, then print it or write the page.
 template <typename Report>
@@ -78,6 +80,19 @@ int PolicyPut(Run& run);
 int PolicyVersions(Run& run);
 int PolicyMigrate(Run& run);
 int PolicySimulate(Run& run);
+
+// --- Experiments (experiment_commands.cc) ---
+
+int ExperimentCreate(Run& run);
+int ExperimentList(Run& run);
+int ExperimentShow(Run& run);
+// pause or resume, by run.command.
+int ExperimentAction(Run& run);
+int ExperimentEnd(Run& run);
+// Exit status 1 when some cases failed to move.
+int ExperimentRollBack(Run& run);
+// report experiment: the table, CSV, JSON, or --html.
+int ReportExperiment(Run& run);
 
 // --- The business date (date_command.cc) ---
 

@@ -1,7 +1,6 @@
 // collectionsctl pay and signal: a payment, and what was learned about a
 // case.
 #include <cstdint>
-#include <random>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -10,20 +9,6 @@
 #include "collections/v1/case_service.grpc.pb.h"
 
 namespace collections::ctl {
-namespace {
-
-// 128 random bits in hex, prefixed: unique per run, for commands whose
-// caller gave no --request_id.
-std::string FreshRequestId() {
-  std::random_device random;
-  std::string id = "ctl-";
-  for (int i = 0; i < 4; ++i) {
-    absl::StrAppend(&id, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
-  }
-  return id;
-}
-
-}  // namespace
 
 int Pay(Run& run) {
   v1::RecordPaymentRequest request;

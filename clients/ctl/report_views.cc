@@ -1,9 +1,11 @@
 #include "clients/ctl/report_views.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -241,6 +243,70 @@ std::string BookChart(const v1::PortfolioReport& r) {
   }
   return Svg(static_cast<int>(left + col * buckets.size() + 10),
              static_cast<int>(top + height + 26), "Overdue by days past due", body);
+}
+
+// Whether an experiment metric is a rate (a fraction) rather than an
+// amount in fen.
+bool IsRateMetric(const std::string& metric) { return absl::EndsWith(metric, "_rate"); }
+
+// A metric's value as the tables show it: rates in percent, amounts in CNY.
+std::string MetricValue(const std::string& metric, double v) {
+  return IsRateMetric(metric) ? absl::StrFormat("%.2f", v * 100) : absl::StrFormat("%.2f", v / 100);
+}
+
+// Experiment: one chart per metric, each challenger's difference from the
+// champion as a dot with its 95 % interval as a bar, around a zero line;
+// green when significantly better, red when worse, grey otherwise.
+std::string ExperimentCharts(const v1::ExperimentReportAnswer& r) {
+  std::map<std::string, std::vector<const v1::ExperimentComparison*>> by_metric;
+  std::vector<std::string> order;
+  for (const auto& c : r.comparisons()) {
+    if (by_metric[c.metric()].empty()) order.push_back(c.metric());
+    by_metric[c.metric()].push_back(&c);
+  }
+  std::string out;
+  const double left = 150, plot = 520, row = 26, top = 30;
+  for (const std::string& metric : order) {
+    const auto& rows = by_metric[metric];
+    double reach = 0;
+    for (const auto* c : rows) {
+      reach = std::max({reach, std::fabs(c->ci_low()), std::fabs(c->ci_high())});
+    }
+    if (reach == 0) reach = 1;
+    auto x_of = [&](double v) { return left + plot / 2 + v / reach * (plot / 2 - 10); };
+    const std::string unit = IsRateMetric(metric) ? " pp" : " CNY";
+    std::string body =
+        SvgText(8, 16, metric + " (challenger - champion)", "start", R"(font-weight="bold")");
+    const double height = top + row * rows.size();
+    body += absl::StrFormat(R"(<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>)",
+                            x_of(0), top - 6, x_of(0), height, kGrey);
+    double y = top;
+    for (const auto* c : rows) {
+      const char* color = c->verdict() == "challenger better"  ? kGreen
+                          : c->verdict() == "challenger worse" ? kRed
+                                                               : kGrey;
+      body += SvgText(left - 8, y + row * 0.55, c->challenger(), "end");
+      if (c->verdict() != "no data") {
+        body += SvgRect(x_of(c->ci_low()), y + row * 0.35, x_of(c->ci_high()) - x_of(c->ci_low()),
+                        3, color,
+                        absl::StrCat(c->challenger(), ": ", MetricValue(metric, c->difference()),
+                                     unit, " [", MetricValue(metric, c->ci_low()), ", ",
+                                     MetricValue(metric, c->ci_high()), "]"));
+        body += absl::StrFormat(R"(<circle cx="%.1f" cy="%.1f" r="4" fill="%s"/>)",
+                                x_of(c->difference()), y + row * 0.35 + 1.5, color);
+      }
+      body += SvgText(left + plot + 8, y + row * 0.55, c->verdict());
+      y += row;
+    }
+    body += SvgText(x_of(-reach), height + 14, absl::StrCat(MetricValue(metric, -reach), unit),
+                    "start");
+    body += SvgText(x_of(0), height + 14, "0", "middle");
+    body +=
+        SvgText(x_of(reach), height + 14, absl::StrCat(MetricValue(metric, reach), unit), "end");
+    out += Svg(static_cast<int>(left + plot + 150), static_cast<int>(height + 22),
+               absl::StrCat("Experiment: ", metric), body);
+  }
+  return out;
 }
 
 std::string HtmlTable(const Section& s) {
@@ -505,6 +571,43 @@ Document View(const v1::SlaReport& r) {
   return doc;
 }
 
+Document View(const v1::ExperimentReportAnswer& r) {
+  Document doc{
+      "experiment",
+      absl::StrCat("Experiment ", r.experiment_id(), ": ", r.name()),
+      {{"as_of", DateText(r.as_of())}, {"cure_window_days", absl::StrCat(r.cure_window_days())}},
+      {}};
+  Table arms{{Text("arm"), Int("policy_version"), Int("cases"), Int("cured"), Rate("cure_rate"),
+              Int("rolled"), Rate("roll_rate"), Money("recovered"), Money("cost"),
+              Ratio("recovered_per_cny_spent"), Int("legal_handoffs"), Int("disputes")},
+             {}};
+  for (const auto& a : r.arms()) {
+    arms.Add({Cell::Text(a.arm()), Cell::Int(a.policy_version()), Cell::Int(a.cases()),
+              Cell::Int(a.cured()), Cell::Rate(a.cured(), a.cases()), Cell::Int(a.rolled()),
+              Cell::Rate(a.rolled(), a.cases()), Cell::Money(a.recovered_fen()),
+              Cell::Money(a.cost_fen()), Cell::Rate(a.recovered_fen(), a.cost_fen()),
+              Cell::Int(a.legal_handoffs()), Cell::Int(a.disputes())});
+  }
+  doc.sections.push_back({"arms", "Arms", arms});
+  // Rates in percent (differences in percentage points), amounts in CNY.
+  Table diffs{
+      {Text("challenger"), Text("metric"), Text("unit"), Text("champion"), Text("challenger_value"),
+       Text("difference"), Text("ci_low"), Text("ci_high"), Text("verdict")},
+      {}};
+  for (const auto& c : r.comparisons()) {
+    const bool rate = IsRateMetric(c.metric());
+    const bool none = c.verdict() == "no data";
+    auto value = [&](double v) { return Cell::Text(none ? "-" : MetricValue(c.metric(), v)); };
+    diffs.Add({Cell::Text(c.challenger()), Cell::Text(c.metric()),
+               Cell::Text(rate ? "percent" : "CNY"), value(c.champion_value()),
+               value(c.challenger_value()), value(c.difference()), value(c.ci_low()),
+               value(c.ci_high()), Cell::Text(c.verdict())});
+  }
+  doc.sections.push_back(
+      {"comparisons", "Each challenger against the champion (95 % intervals)", diffs});
+  return doc;
+}
+
 std::string HtmlPage(const ReportSet& reports, const std::vector<std::string>& filters,
                      const std::string& generated) {
   std::string body;
@@ -520,6 +623,9 @@ std::string HtmlPage(const ReportSet& reports, const std::vector<std::string>& f
   if (reports.reasons) body += HtmlSection(View(*reports.reasons), ReasonsChart(*reports.reasons));
   if (reports.agents) body += HtmlSection(View(*reports.agents), "");
   if (reports.sla) body += HtmlSection(View(*reports.sla), "");
+  if (reports.experiment) {
+    body += HtmlSection(View(*reports.experiment), ExperimentCharts(*reports.experiment));
+  }
   for (const auto& [name, error] : reports.errors) {
     absl::StrAppend(&body, "<section><h2>", Escape(name), "</h2><p class=\"error\">", Escape(error),
                     "</p></section>\n");

@@ -2,7 +2,8 @@
 // answer as a Document (for table, CSV and JSON output), and a set of
 // answers as one self-contained HTML page with inline SVG charts (stage
 // funnel, roll-rate heat map, recovery and cure trend, overdue reasons,
-// the book by days past due). The page loads nothing from anywhere, so it
+// the book by days past due, an experiment's differences with their
+// intervals). The page loads nothing from anywhere, so it
 // reads offline and prints. Pure: protos in, text out.
 #ifndef COLLECTIONS_CLIENTS_CTL_REPORT_VIEWS_H_
 #define COLLECTIONS_CLIENTS_CTL_REPORT_VIEWS_H_
@@ -25,6 +26,8 @@ Document View(const v1::EffectivenessReport& r);
 Document View(const v1::OverdueReasonsReport& r);
 Document View(const v1::AgentProductivityReport& r);
 Document View(const v1::SlaReport& r);
+// Sections: arms, comparisons.
+Document View(const v1::ExperimentReportAnswer& r);
 
 // The answers a page shows; a report that failed carries its error.
 struct ReportSet {
@@ -35,6 +38,8 @@ struct ReportSet {
   std::optional<v1::OverdueReasonsReport> reasons;
   std::optional<v1::AgentProductivityReport> agents;
   std::optional<v1::SlaReport> sla;
+  // A champion/challenger experiment: a chart per metric with intervals.
+  std::optional<v1::ExperimentReportAnswer> experiment;
   std::vector<std::pair<std::string, std::string>> errors;  // report, message
 };
 

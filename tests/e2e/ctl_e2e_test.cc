@@ -297,6 +297,131 @@ TEST_F(CtlEndToEnd, ExitCodesAndMessagesScriptsCanTrust) {
   EXPECT_THAT(away.err, HasSubstr("is collectionsd running at 127.0.0.1:1"));
 }
 
+// Champion/challenger through the CLI (issue 16): a stricter challenger
+// stored, an experiment created on half the new cases, a month of dates
+// and payments, the experiment report in every format, then pause, resume
+// and end.
+TEST_F(CtlEndToEnd, AnExperimentThroughTheCli) {
+  // The challenger: the shipped policy with fewer call attempts a day.
+  const std::string policy = absl::StrCat(dir_->path(), "/challenger.textproto");
+  ASSERT_EQ(Ctl({"policy", "get", "--out=" + policy}).exit, 0);
+  std::string text = ReadFile(policy);
+  ASSERT_THAT(text, HasSubstr("max_call_attempts_per_day: 6"));
+  text = absl::StrReplaceAll(
+      text, {{"max_call_attempts_per_day: 6", "max_call_attempts_per_day: 4"},
+             {"name: \"default collection strategy\"", "name: \"challenger: fewer calls\""}});
+  std::ofstream(policy, std::ios::trunc) << text;
+  ASSERT_EQ(Ctl({"policy", "put", policy}).exit, 0);
+
+  // A looser one is refused with the rule named.
+  const std::string looser = absl::StrCat(dir_->path(), "/looser.textproto");
+  std::ofstream(looser) << absl::StrReplaceAll(
+      text, {{"max_call_attempts_per_day: 4", "max_call_attempts_per_day: 9"},
+             {"challenger: fewer calls", "looser"}});
+  ASSERT_EQ(Ctl({"policy", "put", looser}).exit, 0);
+  Ran refused =
+      Ctl({"experiment", "create", "--name=more calls", "--champion=1", "--challengers=3:5000"});
+  EXPECT_EQ(refused.exit, 1);
+  EXPECT_THAT(refused.err, HasSubstr("loosens contact.max_call_attempts_per_day"));
+  Ran bad = Ctl({"experiment", "create", "--name=x", "--challengers=2"});
+  EXPECT_EQ(bad.exit, 2);
+  EXPECT_THAT(bad.err, HasSubstr("VERSION:BASIS_POINTS"));
+
+  Ran created = Ctl({"experiment", "create", "--name=fewer calls", "--champion=1",
+                     "--challengers=2:5000", "--products=mortgage", "--format=csv"});
+  ASSERT_EQ(created.exit, 0) << created.err;
+  EXPECT_THAT(created.out, HasSubstr("1,fewer calls,running,"));
+
+  // Forty new mortgage cases, and one consumer loan outside the scope.
+  const std::string header =
+      "loan_id,as_of,oldest_unpaid_due_date,borrower_id,borrower_name,phones,address,region,"
+      "product,principal_outstanding_cny,overdue_principal_cny,overdue_interest_cny,"
+      "overdue_penalty_cny,credit_band\n";
+  std::string rows = header;
+  for (int i = 0; i < 40; ++i) {
+    absl::StrAppend(&rows, "E", i, ",", Day(d0_), ",", Day(d0_ - 5 - i % 20), ",B-E", i,
+                    ",Borrower E", i, ",+86 138 0000 0000,\"1 Road, Shanghai\",SH,mortgage,500000,",
+                    1000 + 100 * i, ",0,0,good\n");
+  }
+  absl::StrAppend(&rows, "OUT,", Day(d0_), ",", Day(d0_ - 5),
+                  ",B-OUT,Borrower,+86 138 0000 0000,\"1 Road\",SH,consumer,5000,1000,0,0,good\n");
+  const std::string feed = absl::StrCat(dir_->path(), "/experiment.csv");
+  std::ofstream(feed) << rows;
+  ASSERT_EQ(Ctl({"import", feed}).exit, 0);
+  Ran out_of_scope = Ctl({"case", "show", "--loan=OUT", "--format=json"});
+  ASSERT_EQ(out_of_scope.exit, 0) << out_of_scope.err;
+  EXPECT_THAT(out_of_scope.out, Not(HasSubstr("experiment_assigned")));
+  Ran in_scope = Ctl({"case", "show", "--loan=E0", "--format=json"});
+  ASSERT_EQ(in_scope.exit, 0) << in_scope.err;
+  EXPECT_THAT(in_scope.out, HasSubstr("experiment_assigned"));
+
+  // The month: every fourth loan pays in full on day 3, every fifth half on
+  // day 10; the date moves day by day.
+  for (int k = 1; k <= 30; ++k) {
+    ASSERT_NO_FATAL_FAILURE(AdvanceTo(k));
+    for (int i = 0; i < 40; ++i) {
+      if (k == 3 && i % 4 == 0) {
+        ASSERT_EQ(Ctl({"pay", absl::StrCat("--loan=E", i), absl::StrCat("--payment_id=P-E", i),
+                       absl::StrCat("--amount=", 1000 + 100 * i)})
+                      .exit,
+                  0);
+      }
+      if (k == 10 && i % 5 == 0 && i % 4 != 0) {
+        ASSERT_EQ(Ctl({"pay", absl::StrCat("--loan=E", i), absl::StrCat("--payment_id=H-E", i),
+                       absl::StrCat("--amount=", (1000 + 100 * i) / 2)})
+                      .exit,
+                  0);
+      }
+    }
+  }
+
+  Ran table = Ctl({"report", "experiment", "--id=1"});
+  ASSERT_EQ(table.exit, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("Experiment 1: fewer calls"));
+  EXPECT_THAT(table.out, HasSubstr("challenger-1"));
+  EXPECT_THAT(table.out, HasSubstr("cure_rate"));
+  Ran csv = Ctl({"report", "experiment", "--id=1", "--format=csv"});
+  ASSERT_EQ(csv.exit, 0) << csv.err;
+  std::vector<std::string> lines = absl::StrSplit(csv.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << csv.out;  // the header and two arms
+  EXPECT_THAT(lines[0], HasSubstr("arm,policy_version,cases,cured,cure_rate"));
+  // Every case of the scope is in one arm; ten of them paid in full.
+  int cases = 0, cured = 0;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::vector<std::string> cells = absl::StrSplit(lines[i], ',');
+    ASSERT_GE(cells.size(), 4u) << lines[i];
+    cases += std::stoi(cells[2]);
+    cured += std::stoi(cells[3]);
+  }
+  EXPECT_EQ(cases, 40);
+  EXPECT_EQ(cured, 10);
+  Ran comparisons =
+      Ctl({"report", "experiment", "--id=1", "--format=csv", "--section=comparisons"});
+  ASSERT_EQ(comparisons.exit, 0) << comparisons.err;
+  EXPECT_THAT(comparisons.out, HasSubstr("challenger-1,recovered_per_case_fen,CNY,"));
+  Ran json = Ctl({"report", "experiment", "--id=1", "--format=json"});
+  ASSERT_EQ(json.exit, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"verdict\": \""));
+  EXPECT_THAT(json.out, HasSubstr("\"cure_window_days\": \"30\""));
+  const std::string html = absl::StrCat(dir_->path(), "/experiment.html");
+  Ran page = Ctl({"report", "experiment", "--id=1", "--html=" + html});
+  ASSERT_EQ(page.exit, 0) << page.err;
+  const std::string body = ReadFile(html);
+  for (const char* metric : {"cure_rate", "roll_rate", "recovered_per_case_fen",
+                             "cost_per_case_fen", "legal_handoff_rate", "dispute_rate"}) {
+    EXPECT_THAT(body, HasSubstr(absl::StrCat("aria-label=\"Experiment: ", metric, "\"")));
+  }
+
+  Ran list = Ctl({"experiment", "list", "--format=csv"});
+  EXPECT_THAT(list.out, HasSubstr("1,fewer calls,running,"));
+  EXPECT_EQ(Ctl({"experiment", "pause", "--id=1"}).exit, 0);
+  EXPECT_THAT(Ctl({"experiment", "show", "1"}).out, HasSubstr("paused"));
+  EXPECT_EQ(Ctl({"experiment", "resume", "--id=1"}).exit, 0);
+  Ran ended = Ctl({"experiment", "end", "--id=1", "--winner=challenger-1", "--format=csv"});
+  ASSERT_EQ(ended.exit, 0) << ended.err;
+  EXPECT_THAT(ended.out, HasSubstr("ended"));
+}
+
 // A stand-in server whose answers are either larger than gRPC's default
 // 4 MiB message limit (a real oversized answer: the client's gRPC refuses
 // it) or RESOURCE_EXHAUSTED for a real, passing shortage.

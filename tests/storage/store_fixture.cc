@@ -172,6 +172,9 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 void UndoMigrationsSince9(soci::session& sql) {
+  sql << "DROP TABLE case_arms";
+  sql << "DROP TABLE experiments";
+  sql << "DELETE FROM schema_migrations WHERE version = 12";
   for (const char* index :
        {"report_events_changes", "report_events_last_change", "report_events_tasks",
         "report_events_case_tasks", "report_events_money", "report_events_promises", "tasks_open",

@@ -19,6 +19,7 @@
 #include "absl/strings/strip.h"
 #include "collections/v1/audit_service.grpc.pb.h"
 #include "collections/v1/case_service.grpc.pb.h"
+#include "collections/v1/experiment_service.grpc.pb.h"
 #include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/plan_service.grpc.pb.h"
 #include "collections/v1/policy_service.grpc.pb.h"
@@ -46,7 +47,7 @@ Principal With(std::string name, std::set<std::string> roles) {
   return p;
 }
 
-// Every RPC of the six services, as their descriptors list them.
+// Every RPC of the services, as their descriptors list them.
 std::vector<std::string> EveryRpc() {
   std::vector<std::string> out;
   // One message of each service's file, which links the file's descriptor.
@@ -55,7 +56,8 @@ std::vector<std::string> EveryRpc() {
         v1::ProposePlanRequest::descriptor()->file(),
         v1::AcknowledgeHandoffRequest::descriptor()->file(),
         v1::GetPolicyRequest::descriptor()->file(), v1::ReportRequest::descriptor()->file(),
-        v1::VerifyAuditChainRequest::descriptor()->file()}) {
+        v1::VerifyAuditChainRequest::descriptor()->file(),
+        v1::GetExperimentRequest::descriptor()->file()}) {
     EXPECT_EQ(file->service_count(), 1) << file->name();
     for (int s = 0; s < file->service_count(); ++s) {
       const google::protobuf::ServiceDescriptor* service = file->service(s);

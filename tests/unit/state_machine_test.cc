@@ -116,6 +116,10 @@ std::map<K, v1::CaseEvent> OneOfEachKind(const v1::Case& c) {
     e.mutable_policy_migrated()->set_from_version(0);
     e.mutable_policy_migrated()->set_to_version(1);
   });
+  add([](v1::CaseEvent& e) {
+    e.mutable_experiment_assigned()->set_experiment_id(1);
+    e.mutable_experiment_assigned()->set_arm("challenger-1");
+  });
   return m;
 }
 
@@ -138,16 +142,17 @@ v1::Case CaseIn(v1::Stage stage) {
 }
 
 TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
-  const std::set<K> open = {K::kImported,     K::kAged,           K::kPayment,
-                            K::kSignal,       K::kPromiseBroken,  K::kTaskCompleted,
-                            K::kPlanProposed, K::kPlanApproved,   K::kPlanRejected,
-                            K::kWrittenOff,   K::kPolicyMigrated, K::kPenaltyWaived};
+  const std::set<K> open = {
+      K::kImported,          K::kAged,          K::kPayment,        K::kSignal,
+      K::kPromiseBroken,     K::kTaskCompleted, K::kPlanProposed,   K::kPlanApproved,
+      K::kPlanRejected,      K::kWrittenOff,    K::kPolicyMigrated, K::kPenaltyWaived,
+      K::kExperimentAssigned};
   std::set<K> legal = open;
   legal.insert(K::kLegalMilestone);
   const std::set<K> plan = {K::kImported,       K::kAged,          K::kPayment,
                             K::kSignal,         K::kPromiseBroken, K::kTaskCompleted,
                             K::kPlanCompleted,  K::kPlanBroken,    K::kWrittenOff,
-                            K::kPolicyMigrated, K::kPenaltyWaived};
+                            K::kPolicyMigrated, K::kPenaltyWaived, K::kExperimentAssigned};
   const std::map<v1::Stage, std::set<K>> accepted = {
       {v1::STAGE_UNSPECIFIED, {K::kImported}},
       {v1::STAGE_REMINDER, open},
@@ -182,7 +187,7 @@ TEST(StateMachineTable, EveryStageEventPairIsAcceptedOrFailedPrecondition) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 7 * 15);  // every stage x every event kind
+  EXPECT_EQ(checked, 7 * 16);  // every stage x every event kind
 }
 
 // --- What accepted events do -------------------------------------------------
@@ -1368,6 +1373,45 @@ TEST(StateMachine, MigrationReclassifiesUnderTheNewPolicy) {
   v1::CaseEvent aged = Event(DayToProto(d + 1), "system:aging");
   aged.mutable_aged();
   EXPECT_EQ(Decide(c, aged, stricter, kNow).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// The assignment at opening records the arm and keeps the version; a
+// roll-back moves the case to the champion's version, older than its own,
+// re-classified under it.
+TEST(StateMachine, ExperimentAssignmentRecordsTheArmAndRollBackMovesTheVersion) {
+  const absl::CivilDay d(2026, 11, 1);
+  v1::Policy challenger = DefaultPolicy();
+  challenger.set_version(2);
+  challenger.mutable_day_bands()->set_mild_max_days(15);
+  v1::Case c = Open(Record("L1", DayToProto(d), DayToProto(d - 20), 1000 * CNY));
+  c.set_policy_version(2);
+  v1::CaseEvent assign = Event(DayToProto(d), "system:experiment");
+  assign.mutable_experiment_assigned()->set_experiment_id(4);
+  assign.mutable_experiment_assigned()->set_arm("challenger-1");
+  assign.mutable_experiment_assigned()->set_from_version(2);
+  assign.mutable_experiment_assigned()->set_to_version(2);
+  auto t = Decide(c, assign, challenger, kNow);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->next.experiment_id(), 4);
+  EXPECT_EQ(t->next.experiment_arm(), "challenger-1");
+  EXPECT_EQ(t->next.policy_version(), 2);
+  EXPECT_EQ(t->event.summary(), "experiment 4 arm challenger-1");
+
+  v1::Policy champion = DefaultPolicy();
+  champion.set_version(1);
+  v1::CaseEvent back = Event(DayToProto(d), "admin");
+  back.mutable_experiment_assigned()->set_experiment_id(4);
+  back.mutable_experiment_assigned()->set_arm("champion");
+  back.mutable_experiment_assigned()->set_from_version(2);
+  back.mutable_experiment_assigned()->set_to_version(1);
+  auto rolled = Decide(t->next, back, champion, kNow);
+  ASSERT_TRUE(rolled.ok()) << rolled.status();
+  EXPECT_EQ(rolled->next.policy_version(), 1);
+  EXPECT_EQ(rolled->next.experiment_arm(), "champion");
+  EXPECT_EQ(rolled->event.policy_version(), 1);
+  // A stale from_version (the case moved meanwhile) is refused.
+  EXPECT_EQ(Decide(rolled->next, back, champion, kNow).status().code(),
+            absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(StateMachine, ReplayRebuildsTheCase) {
