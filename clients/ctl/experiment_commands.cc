@@ -75,6 +75,17 @@ std::string RequestIdOf(const Run& run) {
   return given.empty() ? FreshRequestId() : given;
 }
 
+// Fills the experiment id and request id every write on one experiment
+// carries; false (with *exit set) when --id is missing.
+template <typename Request>
+bool WriteOn(Run& run, Request* request, int* exit) {
+  int64_t id = 0;
+  if (!IdFlag(run, &id, exit)) return false;
+  request->set_experiment_id(id);
+  request->set_request_id(RequestIdOf(run));
+  return true;
+}
+
 }  // namespace
 
 int ExperimentCreate(Run& run) {
@@ -174,11 +185,8 @@ int ExperimentShow(Run& run) {
 
 int ExperimentAction(Run& run) {
   v1::ExperimentActionRequest request;
-  int64_t id = 0;
   int exit = kOk;
-  if (!IdFlag(run, &id, &exit)) return exit;
-  request.set_experiment_id(id);
-  request.set_request_id(RequestIdOf(run));
+  if (!WriteOn(run, &request, &exit)) return exit;
   auto stub = v1::ExperimentService::NewStub(run.Channel());
   v1::ExperimentAnswer out;
   auto context = run.Context();
@@ -194,13 +202,10 @@ int ExperimentAction(Run& run) {
 
 int ExperimentEnd(Run& run) {
   v1::EndExperimentRequest request;
-  int64_t id = 0;
   int exit = kOk;
-  if (!IdFlag(run, &id, &exit)) return exit;
-  request.set_experiment_id(id);
+  if (!WriteOn(run, &request, &exit)) return exit;
   request.set_winner(run.args.Get("winner"));
   if (request.winner().empty()) return run.Usage("--winner=ARM is required (e.g. challenger-1)");
-  request.set_request_id(RequestIdOf(run));
   auto stub = v1::ExperimentService::NewStub(run.Channel());
   v1::ExperimentAnswer out;
   auto context = run.Context();
@@ -211,11 +216,8 @@ int ExperimentEnd(Run& run) {
 
 int ExperimentRollBack(Run& run) {
   v1::ExperimentActionRequest request;
-  int64_t id = 0;
   int exit = kOk;
-  if (!IdFlag(run, &id, &exit)) return exit;
-  request.set_experiment_id(id);
-  request.set_request_id(RequestIdOf(run));
+  if (!WriteOn(run, &request, &exit)) return exit;
   auto stub = v1::ExperimentService::NewStub(run.Channel());
   v1::RollBackExperimentResponse out;
   auto context = run.Context(std::max(run.timeout, absl::Hours(1)));

@@ -44,6 +44,33 @@ void SetDay(absl::CivilDay day, v1::Date* out) {
   out->set_day(day.day());
 }
 
+// One claim of at most one task from `queues`, as an agent's tool makes it.
+grpc::Status ClaimOne(v1::TaskService::Stub& stub, const std::vector<std::string>& queues,
+                      v1::ClaimTasksResponse* claimed) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::ClaimTasksRequest claim;
+  claim.set_worker_id(testing::kTester);
+  for (const std::string& q : queues) claim.add_queues(q);
+  claim.set_max_tasks(1);
+  return stub.ClaimTasks(&context, claim, claimed);
+}
+
+// Completes `task` under the lease it was claimed with.
+grpc::Status Complete(v1::TaskService::Stub& stub, const v1::Task& task,
+                      const std::string& request_id, const v1::TaskOutcome& outcome) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::CompleteTaskRequest complete;
+  complete.set_task_id(task.task_id());
+  complete.set_lease_token(task.lease_token());
+  complete.set_lease_key(task.lease_key());
+  complete.set_request_id(request_id);
+  *complete.mutable_outcome() = outcome;
+  v1::CompleteTaskResponse completed;
+  return stub.CompleteTask(&context, complete, &completed);
+}
+
 absl::CivilDay ShanghaiToday() {
   absl::TimeZone zone;
   absl::LoadTimeZone("Asia/Shanghai", &zone);
@@ -184,14 +211,8 @@ TEST_F(ReplicasEndToEnd, WorkersOnAllReplicasGetEachTaskOnceAndNoneIsLost) {
     workers.emplace_back([&, w] {
       auto stub = v1::TaskService::NewStub(Channel(w % kReplicas));
       for (int n = 0;; ++n) {
-        grpc::ClientContext claim_context;
-        claim_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-        v1::ClaimTasksRequest claim;
-        claim.set_worker_id(testing::kTester);
-        claim.add_queues("sms");
-        claim.set_max_tasks(1);
         v1::ClaimTasksResponse claimed;
-        grpc::Status s = stub->ClaimTasks(&claim_context, claim, &claimed);
+        grpc::Status s = ClaimOne(*stub, {"sms"}, &claimed);
         if (!s.ok()) {
           ADD_FAILURE() << "claim: " << s.error_message();
           ++failures;
@@ -204,16 +225,9 @@ TEST_F(ReplicasEndToEnd, WorkersOnAllReplicasGetEachTaskOnceAndNoneIsLost) {
           if (!tasks.insert(task.task_id()).second) ++duplicates;
           ++claims_per_case[task.case_id()];
         }
-        grpc::ClientContext complete_context;
-        complete_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-        v1::CompleteTaskRequest complete;
-        complete.set_task_id(task.task_id());
-        complete.set_lease_token(task.lease_token());
-        complete.set_lease_key(task.lease_key());
-        complete.set_request_id(absl::StrCat("w", w, "-", n));
-        complete.mutable_outcome()->mutable_sms()->set_delivered(true);
-        v1::CompleteTaskResponse completed;
-        s = stub->CompleteTask(&complete_context, complete, &completed);
+        v1::TaskOutcome delivered;
+        delivered.mutable_sms()->set_delivered(true);
+        s = Complete(*stub, task, absl::StrCat("w", w, "-", n), delivered);
         if (!s.ok()) {
           ADD_FAILURE() << "complete task " << task.task_id() << ": " << s.error_message();
           ++failures;
@@ -491,34 +505,19 @@ TEST_F(ReplicasEndToEnd, HandoffsFromAllReplicasReachTheFirmInOrderWhileReplicas
     workers.emplace_back([&, w] {
       auto stub = v1::TaskService::NewStub(Channel(w));
       for (int n = 0;; ++n) {
-        grpc::ClientContext claim_context;
-        claim_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-        v1::ClaimTasksRequest claim;
-        claim.set_worker_id(testing::kTester);
-        claim.add_queues("field");
-        claim.add_queues("letters");
-        claim.set_max_tasks(1);
         v1::ClaimTasksResponse claimed;
-        grpc::Status s = stub->ClaimTasks(&claim_context, claim, &claimed);
+        grpc::Status s = ClaimOne(*stub, {"field", "letters"}, &claimed);
         ASSERT_TRUE(s.ok()) << s.error_message();
         if (claimed.tasks().empty()) return;
         const v1::Task& task = claimed.tasks(0);
-        grpc::ClientContext complete_context;
-        complete_context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
-        v1::CompleteTaskRequest complete;
-        complete.set_task_id(task.task_id());
-        complete.set_lease_token(task.lease_token());
-        complete.set_lease_key(task.lease_key());
-        complete.set_request_id(absl::StrCat("legal-w", w, "-", n));
+        v1::TaskOutcome outcome;
         if (task.queue() == "field") {
-          complete.mutable_outcome()->mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
+          outcome.mutable_visit()->set_result(v1::VISIT_RESULT_NOT_HOME);
         } else {
-          complete.mutable_outcome()->mutable_letter()->set_sent(true);
-          complete.mutable_outcome()->mutable_letter()->set_reference(
-              absl::StrCat("EMS-", task.task_id()));
+          outcome.mutable_letter()->set_sent(true);
+          outcome.mutable_letter()->set_reference(absl::StrCat("EMS-", task.task_id()));
         }
-        v1::CompleteTaskResponse completed;
-        s = stub->CompleteTask(&complete_context, complete, &completed);
+        s = Complete(*stub, task, absl::StrCat("legal-w", w, "-", n), outcome);
         ASSERT_TRUE(s.ok()) << s.error_message();
         ++done;
       }
