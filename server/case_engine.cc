@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -138,56 +139,138 @@ absl::CivilDay CaseEngine::BusinessDate() const {
   return business_date_;
 }
 
-void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
-                        std::function<void(absl::StatusOr<ImportKind>)> done, CallAlive alive) {
-  if (absl::Status s =
-          workflow::ValidateDelinquencyRecord(record, policies_->Current(), BusinessDate());
-      !s.ok()) {
-    done(s);
-    return;
-  }
+absl::StatusOr<absl::CivilDay> CaseEngine::ImportDay(const v1::DelinquencyRecord& record) const {
+  RETURN_IF_ERROR(
+      workflow::ValidateDelinquencyRecord(record, policies_->Current(), BusinessDate()));
   if (!record.borrower().time_zone().empty()) {
     absl::TimeZone tz;
     if (!absl::LoadTimeZone(record.borrower().time_zone(), &tz)) {
-      done(absl::InvalidArgumentError(absl::StrCat(
-          "borrower.time_zone ", record.borrower().time_zone(), " is not a known zone")));
-      return;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "borrower.time_zone ", record.borrower().time_zone(), " is not a known zone"));
     }
   }
   // A row as of an earlier day than the business date is aged to the
   // business date as it lands; a later one (a feed ahead of the aging run)
   // counts from its own as-of date.
-  const absl::CivilDay today = std::max(BusinessDate(), *DayFromProto(record.as_of(), "as_of"));
+  return std::max(BusinessDate(), *DayFromProto(record.as_of(), "as_of"));
+}
+
+absl::StatusOr<ImportKind> CaseEngine::ImportRow(storage::UnitOfWork& uow,
+                                                 const v1::DelinquencyRecord& record,
+                                                 const std::string& actor, absl::CivilDay today,
+                                                 const std::optional<v1::Case>& current,
+                                                 std::vector<workflow::Transition>* openings) {
+  v1::CaseEvent event;
+  *event.mutable_business_date() = DayToProto(today);
+  event.set_actor(actor);
+  if (current) {
+    // Idempotent per (loan, as-of): a row already seen changes nothing.
+    auto last = DayFromProto(current->as_of(), "as_of");
+    auto as_of = DayFromProto(record.as_of(), "as_of");
+    if (last.ok() && as_of.ok() && *as_of <= *last) return ImportKind::kUnchanged;
+    *event.mutable_imported() = record;
+    RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, &*current, event).status());
+    return ImportKind::kUpdated;
+  }
+  ASSIGN_OR_RETURN(int64_t id, uow.AllocateIds("case", 1));
+  event.set_case_id(id);
+  *event.mutable_imported() = record;
+  std::optional<v1::Experiment> live;
+  if (experiments_ != nullptr) live = experiments_->Live();
+  if (openings != nullptr && (!live || live->state() != v1::EXPERIMENT_STATE_RUNNING)) {
+    // What DecideAndApply does for a new case, with the write left to
+    // OpenCases.
+    ASSIGN_OR_RETURN(workflow::Transition opened,
+                     workflow::Decide(v1::Case(), event, policies_->Current(), clock_->Now()));
+    openings->push_back(std::move(opened));
+  } else {
+    RETURN_IF_ERROR(OpenCase(uow, *policies_, experiments_, *clock_, event, today));
+  }
+  return ImportKind::kOpened;
+}
+
+void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
+                        std::function<void(absl::StatusOr<ImportKind>)> done, CallAlive alive) {
+  absl::StatusOr<absl::CivilDay> today = ImportDay(record);
+  if (!today.ok()) {
+    done(today.status());
+    return;
+  }
   SubmitFor<ImportKind>(
       store_,
-      [this, record = std::move(record), actor, today](storage::UnitOfWork& uow,
-                                                       ImportKind& kind) -> absl::Status {
-        kind = ImportKind::kUnchanged;
+      [this, record = std::move(record), actor, today = *today](storage::UnitOfWork& uow,
+                                                                ImportKind& kind) -> absl::Status {
         ASSIGN_OR_RETURN(std::optional<v1::Case> current, uow.LoadCaseByLoan(record.loan_id()));
-        v1::CaseEvent event;
-        *event.mutable_business_date() = DayToProto(today);
-        event.set_actor(actor);
-        if (current) {
-          // Idempotent per (loan, as-of): a row already seen changes nothing.
-          auto last = DayFromProto(current->as_of(), "as_of");
-          auto as_of = DayFromProto(record.as_of(), "as_of");
-          if (last.ok() && as_of.ok() && *as_of <= *last) {
-            kind = ImportKind::kUnchanged;
-            return absl::OkStatus();
-          }
-          *event.mutable_imported() = record;
-          RETURN_IF_ERROR(DecideAndApply(uow, *policies_, *clock_, &*current, event).status());
-          kind = ImportKind::kUpdated;
-          return absl::OkStatus();
-        }
-        ASSIGN_OR_RETURN(int64_t id, uow.AllocateIds("case", 1));
-        event.set_case_id(id);
-        *event.mutable_imported() = record;
-        RETURN_IF_ERROR(OpenCase(uow, *policies_, experiments_, *clock_, event, today));
-        kind = ImportKind::kOpened;
+        ASSIGN_OR_RETURN(kind, ImportRow(uow, record, actor, today, current, nullptr));
         return absl::OkStatus();
       },
       std::move(done), std::move(alive));
+}
+
+void CaseEngine::ImportMany(std::vector<v1::DelinquencyRecord> records, const std::string& actor,
+                            std::function<void(size_t, absl::StatusOr<ImportKind>)> done,
+                            CallAlive alive) {
+  // Rows that fail their checks are answered now; the rest go together.
+  struct Row {
+    size_t index;
+    absl::CivilDay today;
+  };
+  auto rows = std::make_shared<std::vector<Row>>();
+  auto valid = std::make_shared<std::vector<v1::DelinquencyRecord>>();
+  for (size_t i = 0; i < records.size(); ++i) {
+    absl::StatusOr<absl::CivilDay> today = ImportDay(records[i]);
+    if (!today.ok()) {
+      done(i, today.status());
+      continue;
+    }
+    rows->push_back({i, *today});
+    valid->push_back(std::move(records[i]));
+  }
+  if (rows->empty()) return;
+  using Kinds = std::vector<ImportKind>;
+  SubmitFor<Kinds>(
+      store_,
+      [this, rows, valid, actor](storage::UnitOfWork& uow, Kinds& kinds) -> absl::Status {
+        std::vector<std::string> loans;
+        for (const v1::DelinquencyRecord& r : *valid) loans.push_back(r.loan_id());
+        ASSIGN_OR_RETURN(std::vector<std::optional<v1::Case>> cases, uow.LoadCasesByLoans(loans));
+        std::vector<workflow::Transition> openings;
+        absl::flat_hash_set<std::string> seen;
+        for (size_t i = 0; i < valid->size(); ++i) {
+          const v1::DelinquencyRecord& record = (*valid)[i];
+          std::optional<v1::Case> current = std::move(cases[i]);
+          if (!seen.insert(record.loan_id()).second) {
+            // The loan again (a feed may carry a later as-of of it): read
+            // the case as the rows before left it.
+            RETURN_IF_ERROR(uow.OpenCases(openings));
+            openings.clear();
+            ASSIGN_OR_RETURN(current, uow.LoadCaseByLoan(record.loan_id()));
+          }
+          // Any error fails the whole batch (its rows then go one by one,
+          // each with its own outcome, below): a row's error may come after
+          // some of its writes.
+          ASSIGN_OR_RETURN(ImportKind kind,
+                           ImportRow(uow, record, actor, (*rows)[i].today, current, &openings));
+          kinds.push_back(kind);
+        }
+        return uow.OpenCases(openings);
+      },
+      [this, rows, valid, actor, done, alive](absl::StatusOr<Kinds> kinds) {
+        if (kinds.ok()) {
+          for (size_t i = 0; i < rows->size(); ++i) done((*rows)[i].index, (*kinds)[i]);
+          return;
+        }
+        // One row's trouble is not the others': each on its own, as
+        // Import would have taken it.
+        for (size_t i = 0; i < rows->size(); ++i) {
+          const size_t index = (*rows)[i].index;
+          Import(
+              std::move((*valid)[i]), actor,
+              [done, index](absl::StatusOr<ImportKind> kind) { done(index, std::move(kind)); },
+              alive);
+        }
+      },
+      alive);
 }
 
 void CaseEngine::RecordPayment(v1::RecordPaymentRequest request, const std::string& actor,

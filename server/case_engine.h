@@ -66,6 +66,14 @@ class CaseEngine {
   // INVALID_ARGUMENT (message starting with the field) and write nothing.
   void Import(v1::DelinquencyRecord record, const std::string& actor,
               std::function<void(absl::StatusOr<ImportKind>)> done, CallAlive alive = nullptr);
+  // The same for many rows in one command: their cases read with one
+  // statement and the new ones written with multi-row statements.
+  // done(i, outcome) once per row i of `records`, in no particular order.
+  // Each row's outcome is what Import would give it: when the command
+  // fails as a whole, its rows are imported one by one instead.
+  void ImportMany(std::vector<v1::DelinquencyRecord> records, const std::string& actor,
+                  std::function<void(size_t, absl::StatusOr<ImportKind>)> done,
+                  CallAlive alive = nullptr);
 
   void RecordPayment(v1::RecordPaymentRequest request, const std::string& actor,
                      std::function<void(absl::StatusOr<v1::RecordPaymentResponse>)> done,
@@ -120,6 +128,17 @@ class CaseEngine {
   AgingRun LastAgingRun() const;
 
  private:
+  // Checks a feed row before anything is written: the business date it
+  // lands on, or INVALID_ARGUMENT naming the field.
+  absl::StatusOr<absl::CivilDay> ImportDay(const v1::DelinquencyRecord& record) const;
+  // Inside a command: one checked row against its case as read (none
+  // yet: the row opens one). With `openings`, a new case outside any
+  // running experiment is decided but left to the caller's OpenCases.
+  absl::StatusOr<ImportKind> ImportRow(storage::UnitOfWork& uow,
+                                       const v1::DelinquencyRecord& record,
+                                       const std::string& actor, absl::CivilDay today,
+                                       const std::optional<v1::Case>& current,
+                                       std::vector<workflow::Transition>* openings);
   struct DayCounts {
     int64_t aged = 0;
     int64_t stage_changes = 0;

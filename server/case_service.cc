@@ -47,6 +47,9 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   // Rows awaiting their commit before reading pauses; enough to fill the
   // writer's group commits, small enough to bound memory.
   static constexpr int kMaxInFlight = 2048;
+  // Rows per command (CaseEngine::ImportMany): their new cases are written
+  // with a few multi-row statements instead of several statements each.
+  static constexpr size_t kChunkRows = 128;
   // Errors listed in the response; the count covers the rest.
   static constexpr int kMaxListedErrors = 10000;
 
@@ -57,43 +60,38 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
-      std::optional<grpc::Status> done;
-      {
-        absl::MutexLock lock(&mu_);
-        reading_done_ = true;
-        done = TakeFinish();
-      }
-      if (done) Finish(*done);
-      return;
-    }
     const int64_t index = next_index_++;
     v1::ImportDelinquenciesRequest request;
-    if (!grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_, &request)
+    if (!ok ||
+        !grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_, &request)
              .ok()) {
       std::optional<grpc::Status> done;
       {
         absl::MutexLock lock(&mu_);
-        bad_frame_ = index;
-        reading_done_ = true;  // nothing after it is read
+        if (ok) bad_frame_ = index;
+        reading_done_ = true;  // nothing after a bad frame is read
         done = TakeFinish();
       }
-      if (done) Finish(*done);
+      if (done) {
+        Finish(*done);
+      } else {
+        SubmitChunk();  // the last rows; the last outcome finishes the call
+      }
       return;
     }
-    std::string loan_id = request.record().loan_id();
     {
       absl::MutexLock lock(&mu_);
       ++in_flight_;
     }
-    engine_->Import(
-        std::move(*request.mutable_record()), actor_,
-        [this, index, loan_id](absl::StatusOr<ImportKind> result) {
-          OnImported(index, loan_id, result);
-        },
-        // Finished only once every row's outcome is in: alive
-        // until then.
-        AliveCheck(context_));
+    chunk_rows_.push_back({index, request.record().loan_id()});
+    chunk_.push_back(std::move(*request.mutable_record()));
+    bool pausing = false;
+    if (chunk_.size() < kChunkRows) {
+      absl::MutexLock lock(&mu_);
+      pausing = in_flight_ >= kMaxInFlight;
+    }
+    // Before reading pauses, so that the rows it waits for are on their way.
+    if (chunk_.size() >= kChunkRows || pausing) SubmitChunk();
     absl::MutexLock lock(&mu_);
     if (in_flight_ < kMaxInFlight) {
       StartRead(&frame_);
@@ -105,6 +103,28 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 
  private:
+  struct ChunkRow {
+    int64_t index;
+    std::string loan_id;
+  };
+
+  // Hands the rows read since the last call to the engine as one command.
+  // Only on the reading path (one read at a time): no lock for the chunk.
+  void SubmitChunk() {
+    if (chunk_.empty()) return;
+    auto rows = std::make_shared<std::vector<ChunkRow>>(std::move(chunk_rows_));
+    std::vector<v1::DelinquencyRecord> records = std::move(chunk_);
+    chunk_rows_.clear();
+    chunk_.clear();
+    engine_->ImportMany(
+        std::move(records), actor_,
+        [this, rows](size_t i, absl::StatusOr<ImportKind> result) {
+          OnImported((*rows)[i].index, (*rows)[i].loan_id, result);
+        },
+        // Finished only once every row's outcome is in: alive until then.
+        AliveCheck(context_));
+  }
+
   void OnImported(int64_t index, const std::string& loan_id,
                   const absl::StatusOr<ImportKind>& result) {
     std::optional<grpc::Status> done;
@@ -194,8 +214,10 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const response_;
   const std::string actor_;
-  grpc::ByteBuffer frame_;  // touched by one read at a time
-  int64_t next_index_ = 0;  // likewise
+  grpc::ByteBuffer frame_;                    // touched by one read at a time
+  int64_t next_index_ = 0;                    // likewise
+  std::vector<v1::DelinquencyRecord> chunk_;  // likewise: read, not yet submitted
+  std::vector<ChunkRow> chunk_rows_;          // their indexes and loan ids
   absl::Mutex mu_;
   v1::ImportDelinquenciesResponse answer_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

@@ -47,16 +47,12 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
       // ON CONFLICT DO NOTHING instead of a unique violation: PostgreSQL
       // would abort the whole transaction on the violation.
       insert_case((Prepare(sql, b,
-                           "INSERT INTO cases (case_id, loan_id, version, stage, "
-                           "case_class, days_past_due, overdue_total_fen, "
-                           "principal_outstanding_fen, assigned_queue, policy_version, "
-                           "as_of_day, business_day, product, region, updated_at_us, "
-                           "oldest_due_day, next_aging_day, "
-                           "body) VALUES (:case_id, :loan_id, :version, :stage, "
-                           ":case_class, :dpd, :overdue, :principal, :queue, "
-                           ":policy_version, :as_of_day, :business_day, :product, "
-                           ":region, :updated_at_us, :oldest_due_day, :next_aging_day, "
-                           ":body) ON CONFLICT DO NOTHING"),
+                           absl::StrCat("INSERT INTO cases (", kCaseColumns,
+                                        ") VALUES (:case_id, :loan_id, :version, :stage, "
+                                        ":case_class, :dpd, :overdue, :principal, :queue, "
+                                        ":policy_version, :as_of_day, :business_day, :product, "
+                                        ":region, :updated_at_us, :oldest_due_day, "
+                                        ":next_aging_day, :body) ON CONFLICT DO NOTHING")),
                    soci::use(c_case_id), soci::use(c_loan_id), soci::use(c_version),
                    soci::use(c_stage), soci::use(c_class), soci::use(c_days_past_due),
                    soci::use(c_overdue_total_fen), soci::use(c_principal_fen), soci::use(c_queue),
@@ -83,10 +79,10 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                    soci::use(c_next_aging_day), soci::use(c_body), soci::use(c_case_id),
                    soci::use(c_expected_version))),
       insert_event((Prepare(sql, b,
-                            "INSERT INTO case_events (case_id, seq, event_type, actor, "
-                            "occurred_at_us, business_day, policy_version, body) "
-                            "VALUES (:case_id, :seq, :type, :actor, :occurred_at_us, "
-                            ":business_day, :policy_version, :body)"),
+                            absl::StrCat("INSERT INTO case_events (", kEventColumns,
+                                         ") VALUES (:case_id, :seq, :type, :actor, "
+                                         ":occurred_at_us, :business_day, :policy_version, "
+                                         ":body)")),
                     soci::use(e_case_id), soci::use(e_seq), soci::use(e_type), soci::use(e_actor),
                     soci::use(e_occurred_at_us), soci::use(e_business_day),
                     soci::use(e_policy_version), soci::use(e_body))),
@@ -109,20 +105,16 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                                          "state IN ",
                                          kSqlOpenTaskStates)),
                     soci::use(t_now_us), soci::use(key_id))),
-      insert_task((Prepare(sql, b,
-                           absl::StrCat("INSERT INTO tasks (task_id, case_id, task_type, queue, "
-                                        "state, priority, not_before_us, deadline_us, "
-                                        "attempts, lease_owner, lease_token, lease_expires_us, "
-                                        "cost_fen, payload, outcome, hold_reason, "
-                                        "created_at_us, completed_at_us) VALUES (:task_id, "
-                                        ":case_id, :type, :queue, ",
-                                        kSqlTaskReady,
-                                        ", :priority, :not_before_us, :deadline_us, 0, '', 0, "
-                                        "0, :cost_fen, :payload, '', '', :created_at_us, 0)")),
-                   soci::use(t_in.task_id), soci::use(t_in.case_id), soci::use(t_in.task_type),
-                   soci::use(t_in.queue), soci::use(t_in.priority), soci::use(t_in.not_before_us),
-                   soci::use(t_in.deadline_us), soci::use(t_cost_fen), soci::use(t_in.payload),
-                   soci::use(t_created_at_us))),
+      insert_task(
+          (Prepare(sql, b,
+                   absl::StrCat("INSERT INTO tasks (", kNewTaskColumns,
+                                ") VALUES (:task_id, :case_id, :type, :queue, ", kSqlTaskReady,
+                                ", :priority, :not_before_us, :deadline_us, 0, '', 0, "
+                                "0, :cost_fen, :payload, '', '', :created_at_us, 0)")),
+           soci::use(t_in.task_id), soci::use(t_in.case_id), soci::use(t_in.task_type),
+           soci::use(t_in.queue), soci::use(t_in.priority), soci::use(t_in.not_before_us),
+           soci::use(t_in.deadline_us), soci::use(t_cost_fen), soci::use(t_in.payload),
+           soci::use(t_created_at_us))),
       load_task((PrepareTaskSelect(sql, b, "WHERE task_id = :id", t_out), soci::use(key_id))),
       // Reads the tasks_ready partial index in its order.
       claim_candidates(

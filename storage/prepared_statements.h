@@ -22,6 +22,23 @@
 
 namespace collections::storage {
 
+// The columns of a new row of cases, case_events and tasks, in the order
+// their inserts bind values: the one-row statements below and the
+// multi-row ones of Transaction::OpenCases.
+inline constexpr char kCaseColumns[] =
+    "case_id, loan_id, version, stage, case_class, days_past_due, overdue_total_fen, "
+    "principal_outstanding_fen, assigned_queue, policy_version, as_of_day, business_day, "
+    "product, region, updated_at_us, oldest_due_day, next_aging_day, body";
+inline constexpr char kEventColumns[] =
+    "case_id, seq, event_type, actor, occurred_at_us, business_day, policy_version, body";
+// Bound: task_id, case_id, task_type, queue, priority, not_before_us,
+// deadline_us, cost_fen, payload, created_at_us; the rest are a new task's
+// constants.
+inline constexpr char kNewTaskColumns[] =
+    "task_id, case_id, task_type, queue, state, priority, not_before_us, deadline_us, attempts, "
+    "lease_owner, lease_token, lease_expires_us, cost_fen, payload, outcome, hold_reason, "
+    "created_at_us, completed_at_us";
+
 struct WriterConnection::Statements {
   Statements(soci::session& sql, Backend backend);
 

@@ -1,5 +1,6 @@
 #include "storage/report_facts.h"
 
+#include "absl/strings/str_cat.h"
 #include "storage/codec.h"
 #include "storage/sql.h"
 
@@ -7,6 +8,12 @@ namespace collections::storage {
 namespace {
 
 using K = v1::CaseEvent::KindCase;
+
+// report_events' columns in the order every insert binds them.
+constexpr char kColumns[] =
+    "case_id, seq, day, event_type, actor, stage_before, stage_after, case_class, close_reason, "
+    "task_id, task_type, contact, right_party, reason, promise_fen, recovered_fen, waived_fen, "
+    "policy_version, product, region, queue, unallocated_fen, prev_entry_day";
 
 // Whether the event leaves a report_events row.
 bool Matters(const v1::CaseEvent& e) {
@@ -30,11 +37,8 @@ bool Matters(const v1::CaseEvent& e) {
 
 ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
     : insert_event_(
-          (sql.prepare << "INSERT INTO report_events (case_id, seq, day, event_type, "
-                          "actor, stage_before, stage_after, case_class, close_reason, "
-                          "task_id, task_type, contact, right_party, reason, promise_fen, "
-                          "recovered_fen, waived_fen, policy_version, product, region, "
-                          "queue, unallocated_fen, prev_entry_day) VALUES (:case_id, :seq, "
+          (sql.prepare << "INSERT INTO report_events (" << kColumns
+                       << ") VALUES (:case_id, :seq, "
                           ":day, :type, :actor, :sb, :sa, :class, :close, :task_id, :task_type, "
                           ":contact, :rpc, :reason, :promise, :recovered, :waived, :pv, "
                           ":product, :region, :queue, :unallocated, :prev_entry)",
@@ -86,7 +90,33 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
     }
   }
 
-  if (!Matters(e)) return;
+  if (!Fill(t)) return;
+  if (stage_before_ != stage_after_) {
+    FetchOne(previous_entry_);  // steps to the end: no read snapshot kept open
+    link_change_.execute(true);
+  }
+  insert_event_.execute(true);
+}
+
+MultiRowInsert ReportFactWriter::OpeningRows() {
+  return MultiRowInsert(absl::StrCat("INSERT INTO report_events (", kColumns, ") VALUES"),
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+}
+
+void ReportFactWriter::AppendOpening(const workflow::Transition& t, MultiRowInsert& rows) {
+  if (!Fill(t)) return;
+  rows << case_id_ << seq_ << day_ << event_type_ << actor_ << stage_before_ << stage_after_
+       << case_class_ << close_reason_ << task_id_ << task_type_ << contact_ << right_party_
+       << reason_ << promise_fen_ << recovered_fen_ << waived_fen_ << policy_version_ << product_
+       << region_ << queue_ << unallocated_fen_ << -1LL;  // no earlier entry: a new case
+}
+
+bool ReportFactWriter::Fill(const workflow::Transition& t) {
+  const v1::CaseEvent& e = t.event;
+  const v1::Case& c = t.next;
+  case_id_ = c.case_id();
+  day_ = DayColumn(e.business_date());
+  if (!Matters(e)) return false;
   seq_ = e.sequence();
   event_type_ = workflow::EventKindName(e);
   actor_ = e.actor();
@@ -152,11 +182,7 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
   region_ = c.borrower().region();
   queue_ = c.assigned_queue();
   prev_entry_day_ = -1;
-  if (stage_before_ != stage_after_) {
-    FetchOne(previous_entry_);  // steps to the end: no read snapshot kept open
-    link_change_.execute(true);
-  }
-  insert_event_.execute(true);
+  return true;
 }
 
 }  // namespace collections::storage

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "soci/soci.h"
+#include "storage/multi_row_insert.h"
 #include "storage/store.h"
 #include "workflow/state_machine.h"
 
@@ -40,7 +41,16 @@ class ReportFactWriter {
   // Records what `t` means to the reports. Throws soci_error.
   void Append(const workflow::Transition& t);
 
+  // The same for a transition that opens a case (no promise, no earlier
+  // stage change to link), as a row of `rows` (from OpeningRows) instead
+  // of a statement of its own.
+  void AppendOpening(const workflow::Transition& t, MultiRowInsert& rows);
+  static MultiRowInsert OpeningRows();
+
  private:
+  // Sets the report_events row's values for `t`; false when `t` leaves none.
+  bool Fill(const workflow::Transition& t);
+
   // Bound values (the statements point at them).
   long long case_id_ = 0, seq_ = 0, day_ = 0;
   std::string event_type_, actor_;

@@ -434,6 +434,11 @@ class UnitOfWork {
   // would deadlock with a command on the case that waits for those tasks.
   virtual absl::StatusOr<std::optional<v1::Case>> ReadCase(int64_t case_id) = 0;
   virtual absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(const std::string& loan_id) = 0;
+  // The cases of many loans at once (locked as LoadCase locks), one entry
+  // per loan in `loan_ids`' order: for a batch of feed rows, one statement
+  // instead of one per row.
+  virtual absl::StatusOr<std::vector<std::optional<v1::Case>>> LoadCasesByLoans(
+      const std::vector<std::string>& loan_ids) = 0;
 
   // Reserves `n` consecutive ids from the named sequence ("case", "task",
   // "handoff", "plan") and returns the first. A new sequence starts at 1.
@@ -449,6 +454,13 @@ class UnitOfWork {
   // cancelled and created tasks, timers, and the handoff. The transition
   // must be for version expected_version + 1 (INTERNAL otherwise: a bug).
   virtual absl::Status Apply(const workflow::Transition& transition, int64_t expected_version) = 0;
+  // Apply(t, 0) for many new cases at once, each table's rows written with
+  // multi-row statements. Every transition must open its case (version 1)
+  // without a payment, a handoff or a promise (INTERNAL otherwise: a bug).
+  // ABORTED when a case id or loan id is already taken (another writer
+  // opened one of these loans first: run the command again, and the loan is
+  // then found); nothing of the batch is kept then.
+  virtual absl::Status OpenCases(const std::vector<workflow::Transition>& openings) = 0;
 
   // A payment recorded by an earlier transition, if any.
   virtual absl::StatusOr<std::optional<StoredPayment>> FindPayment(

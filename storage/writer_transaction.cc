@@ -10,11 +10,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "storage/codec.h"
+#include "storage/multi_row_insert.h"
+#include "storage/prepared_statements.h"
+#include "storage/sql_enums.h"
 #include "storage/store_internal.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
@@ -40,6 +44,119 @@ absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCaseB
   return Guard("load case by loan", [&] {
     s_.key_text = loan_id;
     return CaseFrom(s_.load_case_by_loan);
+  });
+}
+
+absl::StatusOr<std::vector<std::optional<v1::Case>>>
+WriterConnection::Transaction::LoadCasesByLoans(const std::vector<std::string>& loan_ids) {
+  return Guard("load cases by loan", [&]() -> absl::StatusOr<std::vector<std::optional<v1::Case>>> {
+    std::vector<std::optional<v1::Case>> found(loan_ids.size());
+    if (loan_ids.empty()) return found;
+    std::string text = "SELECT body FROM cases WHERE loan_id IN (";
+    soci::statement st(w_.sql_);
+    for (size_t i = 0; i < loan_ids.size(); ++i) {
+      absl::StrAppend(&text, i == 0 ? ":l" : ", :l", i);
+      st.exchange(soci::use(loan_ids[i]));
+    }
+    // In one order on every writer, so that two writers locking
+    // overlapping loans take turns instead of deadlocking.
+    absl::StrAppend(&text, ") ORDER BY case_id",
+                    w_.backend() == Backend::kPostgres ? " FOR UPDATE" : "");
+    std::string body;
+    st.exchange(soci::into(body));
+    st.alloc();
+    st.prepare(text, soci::details::st_one_time_query);
+    st.define_and_bind();
+    absl::flat_hash_map<std::string, v1::Case> by_loan;
+    for (bool row = st.execute(true); row; row = st.fetch()) {
+      v1::Case c;
+      RETURN_IF_ERROR(DecodeMessage(body, &c, "case"));
+      std::string loan = c.loan_id();
+      by_loan.emplace(std::move(loan), std::move(c));
+    }
+    for (size_t i = 0; i < loan_ids.size(); ++i) {
+      auto it = by_loan.find(loan_ids[i]);
+      if (it != by_loan.end()) found[i] = it->second;
+    }
+    return found;
+  });
+}
+
+absl::Status WriterConnection::Transaction::OpenCases(
+    const std::vector<workflow::Transition>& openings) {
+  for (const workflow::Transition& t : openings) {
+    const v1::Case& c = t.next;
+    if (c.case_id() <= 0 || c.version() != 1 || t.event.case_id() != c.case_id() ||
+        t.event.sequence() != 1 || t.event.has_payment() || t.handoff.has_value() ||
+        c.promises_size() != 0) {
+      return absl::InternalError(absl::StrFormat(
+          "OpenCases: the transition of case %d (version %d) does not simply open it", c.case_id(),
+          c.version()));
+    }
+  }
+  if (openings.empty()) return absl::OkStatus();
+  return Guard("open cases", [&]() -> absl::Status {
+    MultiRowInsert cases(absl::StrCat("INSERT INTO cases (", kCaseColumns, ") VALUES"),
+                         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         " ON CONFLICT DO NOTHING");
+    MultiRowInsert events(absl::StrCat("INSERT INTO case_events (", kEventColumns, ") VALUES"),
+                          "(?, ?, ?, ?, ?, ?, ?, ?)");
+    MultiRowInsert tasks(absl::StrCat("INSERT INTO tasks (", kNewTaskColumns, ") VALUES"),
+                         absl::StrCat("(?, ?, ?, ?, ", kSqlTaskReady,
+                                      ", ?, ?, ?, 0, '', 0, 0, ?, ?, '', '', ?, 0)"));
+    MultiRowInsert timers("INSERT INTO timers (case_id, kind, ref, due_day) VALUES",
+                          "(?, ?, ?, ?)");
+    MultiRowInsert facts = ReportFactWriter::OpeningRows();
+    std::vector<ReadyTask> ready;
+    for (const workflow::Transition& t : openings) {
+      const v1::Case& c = t.next;
+      SetCaseRow(c, t.next_aging_day);
+      cases << s_.c_case_id << s_.c_loan_id << s_.c_version << s_.c_stage << s_.c_class
+            << s_.c_days_past_due << s_.c_overdue_total_fen << s_.c_principal_fen << s_.c_queue
+            << s_.c_policy_version << s_.c_as_of_day << s_.c_business_day << s_.c_product
+            << s_.c_region << s_.c_updated_at_us << s_.c_oldest_due_day << s_.c_next_aging_day
+            << s_.c_body;
+      SetEventRow(t.event);
+      events << s_.e_case_id << s_.e_seq << s_.e_type << s_.e_actor << s_.e_occurred_at_us
+             << s_.e_business_day << s_.e_policy_version << s_.e_body;
+      if (!t.create_tasks.empty()) {
+        long long id = Allocate("task", t.create_tasks.size());
+        for (const workflow::TaskSpec& spec : t.create_tasks) {
+          SetTaskRow(spec, id++, c.case_id(), MicrosOf(t.event.occurred_at()));
+          const TaskRow& row = s_.t_in;
+          tasks << row.task_id << row.case_id << row.task_type << row.queue << row.priority
+                << row.not_before_us << row.deadline_us << s_.t_cost_fen << row.payload
+                << s_.t_created_at_us;
+          ready.push_back({spec.queue, spec.type, spec.not_before});
+        }
+      }
+      // A new case has no timers to clear; a timer set twice keeps its
+      // last due day, as the one-row upsert would.
+      for (size_t i = 0; i < t.set_timers.size(); ++i) {
+        const workflow::TimerSpec& timer = t.set_timers[i];
+        bool set_again = false;
+        for (size_t j = i + 1; j < t.set_timers.size(); ++j) {
+          set_again |= t.set_timers[j].timer == timer.timer;
+        }
+        if (set_again) continue;
+        timers << c.case_id() << static_cast<long long>(timer.timer.kind) << timer.timer.ref
+               << static_cast<long long>(workflow::DayNumber(timer.due));
+      }
+      s_.report_facts.AppendOpening(t, facts);
+    }
+    const long long expected = cases.rows();
+    if (cases.Flush(w_.sql_) != expected) {
+      // Some of these rows went in: the command must not keep any.
+      poisoned_ = absl::AbortedError(
+          "a case for one of these loans (or one of their case ids) was opened concurrently");
+      return poisoned_;
+    }
+    events.Flush(w_.sql_);
+    tasks.Flush(w_.sql_);
+    timers.Flush(w_.sql_);
+    facts.Flush(w_.sql_);
+    for (ReadyTask& r : ready) ready_.push_back(std::move(r));
+    return absl::OkStatus();
   });
 }
 
@@ -413,20 +530,39 @@ void WriterConnection::Transaction::SetCaseRow(
   s_.c_body = EncodeMessage(c);
 }
 
+void WriterConnection::Transaction::SetEventRow(const v1::CaseEvent& event) {
+  s_.e_case_id = event.case_id();
+  s_.e_seq = event.sequence();
+  s_.e_type = workflow::EventKindName(event);
+  s_.e_actor = event.actor();
+  s_.e_occurred_at_us = MicrosOf(event.occurred_at());
+  s_.e_business_day = DayColumn(event.business_date());
+  s_.e_policy_version = event.policy_version();
+  s_.e_body = EncodeMessage(event);
+}
+
+void WriterConnection::Transaction::SetTaskRow(const workflow::TaskSpec& spec, long long task_id,
+                                               long long case_id, long long created_at_us) {
+  TaskRow& row = s_.t_in;
+  row.task_id = task_id;
+  row.case_id = case_id;
+  row.task_type = spec.type;
+  row.queue = spec.queue;
+  row.priority = spec.priority;
+  row.not_before_us = MicrosOf(spec.not_before);
+  row.deadline_us = MicrosOf(spec.deadline);
+  row.payload = EncodeMessage(spec.payload);
+  s_.t_cost_fen = spec.cost_fen;
+  s_.t_created_at_us = created_at_us;
+}
+
 absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transition& t) {
   const v1::Case& c = t.next;
   const v1::CaseEvent& event = t.event;
   const long long case_id = c.case_id();
   const long long occurred_us = MicrosOf(event.occurred_at());
 
-  s_.e_case_id = case_id;
-  s_.e_seq = event.sequence();
-  s_.e_type = workflow::EventKindName(event);
-  s_.e_actor = event.actor();
-  s_.e_occurred_at_us = occurred_us;
-  s_.e_business_day = DayColumn(event.business_date());
-  s_.e_policy_version = event.policy_version();
-  s_.e_body = EncodeMessage(event);
+  SetEventRow(event);
   s_.insert_event.execute(true);
 
   if (event.has_payment()) {
@@ -452,17 +588,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   if (!t.create_tasks.empty()) {
     long long id = Allocate("task", t.create_tasks.size());
     for (const workflow::TaskSpec& spec : t.create_tasks) {
-      TaskRow& row = s_.t_in;
-      row.task_id = id++;
-      row.case_id = case_id;
-      row.task_type = spec.type;
-      row.queue = spec.queue;
-      row.priority = spec.priority;
-      row.not_before_us = MicrosOf(spec.not_before);
-      row.deadline_us = MicrosOf(spec.deadline);
-      row.payload = EncodeMessage(spec.payload);
-      s_.t_cost_fen = spec.cost_fen;
-      s_.t_created_at_us = occurred_us;
+      SetTaskRow(spec, id++, case_id, occurred_us);
       s_.insert_task.execute(true);
       ready_.push_back({spec.queue, spec.type, spec.not_before});
     }

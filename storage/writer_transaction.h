@@ -47,9 +47,12 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::StatusOr<std::optional<v1::Case>> LoadCase(int64_t case_id) override;
   absl::StatusOr<std::optional<v1::Case>> ReadCase(int64_t case_id) override;
   absl::StatusOr<std::optional<v1::Case>> LoadCaseByLoan(const std::string& loan_id) override;
+  absl::StatusOr<std::vector<std::optional<v1::Case>>> LoadCasesByLoans(
+      const std::vector<std::string>& loan_ids) override;
   absl::StatusOr<int64_t> AllocateIds(const std::string& sequence, int64_t n) override;
   absl::Status SetNextId(const std::string& sequence, int64_t next_id) override;
   absl::Status Apply(const workflow::Transition& t, int64_t expected_version) override;
+  absl::Status OpenCases(const std::vector<workflow::Transition>& openings) override;
   absl::StatusOr<std::optional<StoredPayment>> FindPayment(const std::string& payment_id) override;
 
   // --- Tasks, contacts and call counts (writer_tasks.cc) --------------------
@@ -140,6 +143,9 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // got there first (PostgreSQL replicas).
   absl::Status OneRow(soci::statement& st, int64_t task_id);
   void SetCaseRow(const v1::Case& c, const std::optional<absl::CivilDay>& next_aging_day);
+  void SetEventRow(const v1::CaseEvent& event);
+  void SetTaskRow(const workflow::TaskSpec& spec, long long task_id, long long case_id,
+                  long long created_at_us);
   // Everything of a transition after the case row. Throws soci_error.
   absl::Status ApplyEffects(const workflow::Transition& t);
 

@@ -191,14 +191,18 @@ class ReplicasEndToEnd : public ::testing::Test {
 };
 
 TEST_F(ReplicasEndToEnd, WorkersOnAllReplicasGetEachTaskOnceAndNoneIsLost) {
-  constexpr int kCasesPerReplica = 300;
+  // 20,001 tasks, imported through the three replicas at once.
+  constexpr int kCasesPerReplica = 6'667;
   std::vector<std::string> all;
+  std::vector<std::thread> imports;
   for (int i = 0; i < kReplicas; ++i) {
     std::vector<std::string> loans;
     for (int k = 0; k < kCasesPerReplica; ++k) loans.push_back(absl::StrCat("R", i, "-", k));
-    Import(i, loans, ShanghaiToday());
+    imports.emplace_back([this, i, loans] { Import(i, loans, ShanghaiToday()); });
     all.insert(all.end(), loans.begin(), loans.end());
   }
+  for (std::thread& t : imports) t.join();
+  ASSERT_EQ(Count("SELECT COUNT(*) FROM cases"), static_cast<int64_t>(all.size()));
 
   // Four workers per replica, each claiming one SMS task at a time and
   // completing it, until the queue is empty for them.
@@ -241,9 +245,15 @@ TEST_F(ReplicasEndToEnd, WorkersOnAllReplicasGetEachTaskOnceAndNoneIsLost) {
   // Each case had one SMS task ready: every one was claimed, once.
   EXPECT_EQ(claims_per_case.size(), all.size());
   for (const auto& [case_id, n] : claims_per_case) EXPECT_EQ(n, 1) << "case " << case_id;
-  // And every completion's transition was applied once: the case moved
-  // one version past its opening, whichever replica is asked.
-  for (size_t k = 0; k < all.size(); k += 97) {
+  // And every completion's transition was applied once, counted in the
+  // database; the case moved one version past its opening, whichever
+  // replica is asked.
+  EXPECT_EQ(Count("SELECT COUNT(DISTINCT case_id) FROM case_events "
+                  "WHERE event_type = 'task_completed'"),
+            static_cast<int64_t>(all.size()));
+  EXPECT_EQ(Count("SELECT COUNT(*) FROM case_events WHERE event_type = 'task_completed'"),
+            static_cast<int64_t>(all.size()));
+  for (size_t k = 0; k < all.size(); k += 997) {
     v1::Case c = GetCase(static_cast<int>(k % kReplicas), all[k]);
     EXPECT_EQ(c.version(), GetCase((k + 1) % kReplicas, all[k]).version());
     EXPECT_GE(c.version(), 2) << all[k];

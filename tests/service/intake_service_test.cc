@@ -218,6 +218,47 @@ TEST_P(IntakeServiceTest, RawFramesThatDecodeImportAsBefore) {
   EXPECT_EQ(response.errors(0).index(), 1);
 }
 
+// --- A long feed: rows go to the writer in batches ------------------------------
+
+// The server takes a stream's rows in batches of 128 (new cases written
+// with multi-row statements); each row's outcome must still be its own:
+// a loan seen earlier in the same batch, a loan opened by an earlier
+// stream, and bad rows among good ones.
+TEST_P(IntakeServiceTest, ALongFeedLandsEveryRowAsIfOnItsOwn) {
+  ASSERT_EQ(Import({Record("EARLIER", 45, 2'000 * CNY, kToday - 1)}).opened(), 1);
+  std::vector<v1::DelinquencyRecord> rows;
+  for (int i = 0; i < 300; ++i) {
+    rows.push_back(Record(absl::StrCat("F-", i), 5 + i % 200, (800 + 37 * i) * CNY, kToday - 1));
+  }
+  rows[40] = Record("F-5", 6, 900 * CNY);                // a later as-of of row 5: updated
+  rows[41] = Record("F-6", 5, 1'022 * CNY, kToday - 1);  // row 6 again: unchanged
+  rows[200] = Record("EARLIER", 46, 2'100 * CNY);        // updated
+  rows[130] = Record("", 5, 1000 * CNY);                 // no loan id: rejected
+  rows[299].mutable_overdue()->set_interest_fen(-1);     // rejected
+  v1::ImportDelinquenciesResponse r = Import(rows);
+  EXPECT_EQ(r.opened(), 300 - 5);
+  EXPECT_EQ(r.updated(), 2);
+  EXPECT_EQ(r.unchanged(), 1);
+  EXPECT_EQ(r.rejected(), 2);
+  ASSERT_EQ(r.errors_size(), 2);
+  EXPECT_EQ(r.errors(0).index(), 130);
+  EXPECT_EQ(r.errors(1).index(), 299);
+
+  v1::GetCaseResponse file;
+  ASSERT_TRUE(GetCase("F-5", &file).ok());
+  EXPECT_EQ(file.case_().as_of().day(), kToday.day());
+  EXPECT_EQ(file.case_().overdue().principal_fen() + file.case_().overdue().interest_fen(),
+            900 * CNY);
+  ASSERT_TRUE(GetCase("EARLIER", &file).ok());
+  EXPECT_EQ(file.case_().version(), 2);
+  for (int i : {0, 127, 128, 129, 131, 255, 256, 298}) {
+    ASSERT_TRUE(GetCase(absl::StrCat("F-", i), &file).ok()) << i;
+    EXPECT_EQ(file.case_().version(), 1) << i;
+    EXPECT_GT(file.case_().overdue().principal_fen(), 0) << i;
+  }
+  EXPECT_EQ(GetCase("F-299", &file).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 // --- Implausible dates --------------------------------------------------------
 
 TEST_P(IntakeServiceTest, ImplausibleDatesAreRejectedRowByRow) {

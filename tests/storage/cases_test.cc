@@ -199,6 +199,129 @@ TEST_P(StoreTest, InsertingAnExistingCaseIsAlreadyExists) {
   EXPECT_EQ(store_->ListTasks(1)->size(), 2u);
 }
 
+// What the import's multi-row path writes for a new case must be what
+// Apply writes for it, row for row (the reports and claims read the columns).
+TEST_P(StoreTest, OpenCasesWritesTheRowsApplyWrites) {
+  constexpr int kCases = 12;
+  std::vector<workflow::Transition> one_by_one, together;
+  for (int i = 0; i < kCases; ++i) {
+    one_by_one.push_back(Opening(1 + i, absl::StrCat("A-", i), (1'000 + 250 * i) * CNY));
+    together.push_back(Opening(1 + kCases + i, absl::StrCat("B-", i), (1'000 + 250 * i) * CNY));
+  }
+  // One without tasks or timers; one whose timer is set twice (the last
+  // due day holds, as with the one-row upsert).
+  one_by_one[3].create_tasks.clear();
+  one_by_one[3].set_timers.clear();
+  together[3].create_tasks.clear();
+  together[3].set_timers.clear();
+  for (auto* t : {&one_by_one[5], &together[5]}) {
+    t->set_timers.push_back({{workflow::TimerKind::kPromiseDue, 7}, absl::CivilDay(2026, 11, 12)});
+  }
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    for (const auto& t : one_by_one) {
+                      if (absl::Status s = uow.Apply(t, 0); !s.ok()) return s;
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_TRUE(store_->Write([&](UnitOfWork& uow) { return uow.OpenCases(together); }).ok());
+
+  auto sql = Raw();
+  // Every column but the ids, as one string per row.
+  auto rows = [&](const std::string& select, long long case_id) {
+    std::vector<std::string> out;
+    soci::rowset<std::string> rs = (sql->prepare << select, soci::use(case_id));
+    for (const std::string& r : rs) out.push_back(r);
+    return out;
+  };
+  const std::string cases_columns =
+      "SELECT version || '|' || stage || '|' || case_class || '|' || days_past_due || '|' || "
+      "overdue_total_fen || '|' || principal_outstanding_fen || '|' || assigned_queue || '|' || "
+      "policy_version || '|' || as_of_day || '|' || business_day || '|' || product || '|' || "
+      "region || '|' || updated_at_us || '|' || oldest_due_day || '|' || next_aging_day "
+      "FROM cases WHERE case_id = :c";
+  const std::string events_columns =
+      "SELECT seq || '|' || event_type || '|' || actor || '|' || occurred_at_us || '|' || "
+      "business_day || '|' || policy_version FROM case_events WHERE case_id = :c ORDER BY seq";
+  const std::string tasks_columns =
+      "SELECT task_type || '|' || queue || '|' || state || '|' || priority || '|' || "
+      "not_before_us || '|' || deadline_us || '|' || attempts || '|' || lease_owner || '|' || "
+      "lease_token || '|' || lease_expires_us || '|' || cost_fen || '|' || payload || '|' || "
+      "outcome || '|' || hold_reason || '|' || created_at_us || '|' || completed_at_us "
+      "FROM tasks WHERE case_id = :c ORDER BY task_id";
+  const std::string timers_columns =
+      "SELECT kind || '|' || ref || '|' || due_day FROM timers WHERE case_id = :c "
+      "ORDER BY kind, ref";
+  const std::string facts_columns =
+      "SELECT seq || '|' || day || '|' || event_type || '|' || actor || '|' || stage_before || "
+      "'|' || stage_after || '|' || case_class || '|' || close_reason || '|' || task_id || '|' "
+      "|| task_type || '|' || contact || '|' || right_party || '|' || reason || '|' || "
+      "promise_fen || '|' || recovered_fen || '|' || waived_fen || '|' || policy_version || '|' "
+      "|| product || '|' || region || '|' || queue || '|' || unallocated_fen || '|' || "
+      "prev_entry_day || '|' || next_change_day FROM report_events WHERE case_id = :c ORDER BY "
+      "seq";
+  int with_tasks = 0;
+  for (long long i = 0; i < kCases; ++i) {
+    const long long a = 1 + i, b = 1 + kCases + i;
+    SCOPED_TRACE(absl::StrCat("cases ", a, " and ", b));
+    for (const std::string* q :
+         {&cases_columns, &events_columns, &tasks_columns, &timers_columns, &facts_columns}) {
+      std::vector<std::string> expected = rows(*q, a);
+      EXPECT_FALSE(expected.empty() && q != &tasks_columns && q != &timers_columns) << *q;
+      EXPECT_EQ(rows(*q, b), expected) << *q;
+    }
+    absl::StatusOr<v1::Case> c = store_->GetCase(b);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_TRUE(MessageDifferencer::Equals(*c, together[i].next));
+    absl::StatusOr<std::vector<v1::CaseEvent>> events = Events(b);
+    ASSERT_TRUE(events.ok() && events->size() == 1);
+    EXPECT_TRUE(MessageDifferencer::Equals((*events)[0], together[i].event));
+    with_tasks += !store_->ListTasks(b)->empty();
+  }
+  EXPECT_EQ(with_tasks, kCases - 1);
+}
+
+TEST_P(StoreTest, OpenCasesOfATakenLoanIsAbortedAndKeepsNothing) {
+  ASSERT_TRUE(Apply(Opening(1, "L-1"), 0).ok());
+  absl::Status s = store_->Write([&](UnitOfWork& uow) {
+    return uow.OpenCases({Opening(2, "L-2"), Opening(3, "L-1"), Opening(4, "L-4")});
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  for (const char* loan : {"L-2", "L-4"}) {
+    EXPECT_EQ(store_->GetCaseByLoan(loan).status().code(), absl::StatusCode::kNotFound) << loan;
+  }
+  for (int64_t id : {2, 3, 4}) {
+    EXPECT_TRUE(Events(id)->empty()) << id;
+    EXPECT_TRUE(store_->ListTasks(id)->empty()) << id;
+  }
+  // A transition that does more than open a case is a caller's bug.
+  workflow::Transition later = Following(Opening(5, "L-5").next);
+  EXPECT_EQ(store_->Write([&](UnitOfWork& uow) { return uow.OpenCases({later}); }).code(),
+            absl::StatusCode::kInternal);
+}
+
+TEST_P(StoreTest, LoadCasesByLoansAnswersInTheLoansOrder) {
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Apply(Opening(i, absl::StrCat("L-", i)), 0).ok());
+  std::vector<std::optional<v1::Case>> found;
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    auto cases = uow.LoadCasesByLoans({"L-3", "nobody", "L-1", "L-3"});
+                    if (!cases.ok()) return cases.status();
+                    found = *std::move(cases);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_EQ(found.size(), 4u);
+  ASSERT_TRUE(found[0].has_value());
+  EXPECT_EQ(found[0]->case_id(), 3);
+  EXPECT_FALSE(found[1].has_value());
+  ASSERT_TRUE(found[2].has_value());
+  EXPECT_EQ(found[2]->case_id(), 1);
+  ASSERT_TRUE(found[3].has_value());
+  EXPECT_EQ(found[3]->case_id(), 3);
+}
+
 TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
   v1::Case c1 = Open("L-1");
   // Version 2: the stage moves on; open tasks are cancelled, a new one made.
