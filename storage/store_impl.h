@@ -138,6 +138,7 @@ class Store::Impl {
   // ABORTED. A race is retried from the top on the next batch, which reads
   // what the winner committed.
   static constexpr int kMaxAttempts = 8;
+  static constexpr int kCarefulBatches = 16;
 
   struct Pending {
     Command command;
@@ -179,6 +180,7 @@ class Store::Impl {
     const bool serves_any = !first || !audited_writer_;
     std::condition_variable& wake = first ? wake_first_ : wake_;
     std::vector<Pending> batch;
+    int careful_batches = 0;  // see RunBatch
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);
@@ -200,21 +202,44 @@ class Store::Impl {
         // More left: another writer may take them now.
         if (!queue_.empty()) WakeFor(WriteLane::kAny);
       }
-      RunBatch(writers_[index], batch);
+      RunBatch(writers_[index], batch, careful_batches);
       batch.clear();
     }
   }
 
-  // One transaction for the whole batch, one savepoint per command (none
-  // when alone: the transaction is its savepoint). `done` is called once
-  // COMMIT has returned, i.e. once the batch is durable.
-  void RunBatch(std::unique_ptr<WriterConnection>& writer, std::vector<Pending>& batch) {
+  // One transaction for the whole batch. Tried first without savepoints
+  // (each costs two statements per command, and on SQLite a journal of
+  // every page the command changes): when every command succeeds, that
+  // transaction commits. When one fails, the transaction rolls back and
+  // the batch runs again from the start with one savepoint per command
+  // (none when alone: the transaction is its savepoint), so that a failed
+  // command leaves nothing and the others keep what they wrote. After a
+  // first pass failed, the writer's next kCarefulBatches batches
+  // (careful_batches counts them down) start with savepoints: failures come
+  // in runs (races on PostgreSQL), and each costs the batch twice. `done` is
+  // called once COMMIT has returned, i.e. once the batch is durable.
+  void RunBatch(std::unique_ptr<WriterConnection>& writer, std::vector<Pending>& batch,
+                int& careful_batches) {
     std::vector<absl::Status> results(batch.size());
     std::vector<bool> ran(batch.size(), false);
     absl::Status fatal = EnsureWriter(writer);
+    const bool savepoints = batch.size() > 1;
+    if (fatal.ok() && savepoints && careful_batches > 0) {
+      --careful_batches;
+    } else if (fatal.ok() && savepoints) {
+      if (RunWithoutSavepoints(*writer, batch)) {
+        // As in the savepoint pass: a failed COMMIT fails every command
+        // (it may have committed: never run them again here).
+        fatal = writer->Commit();
+        if (!fatal.ok()) writer->Rollback();
+        for (absl::Status& r : results) r = fatal;
+        Finish(writer, batch, results, fatal, /*any_ok=*/true);
+        return;
+      }
+      careful_batches = kCarefulBatches;
+    }
     if (fatal.ok()) fatal = writer->Begin();
     bool began = fatal.ok();
-    const bool savepoints = batch.size() > 1;
     bool any_ok = false;
     for (size_t i = 0; i < batch.size() && fatal.ok(); ++i) {
       if (savepoints) {
@@ -249,6 +274,37 @@ class Store::Impl {
         if (!ran[i] || results[i].ok()) results[i] = fatal;
       }
     }
+    Finish(writer, batch, results, fatal, any_ok);
+  }
+
+  // The first pass of RunBatch: every command in one transaction without
+  // savepoints. True when all succeeded and the transaction is open for
+  // COMMIT; false when one failed (the transaction is then rolled back and
+  // what the commands queued for the commit is dropped).
+  bool RunWithoutSavepoints(WriterConnection& writer, std::vector<Pending>& batch) {
+    if (!writer.Begin().ok()) return false;
+    for (Pending& p : batch) {
+      if (!writer.Run(p.command).ok()) {
+        writer.Rollback();
+        DropUncommitted(writer);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // What successful commands of a rolled-back transaction left for the
+  // commit: the tasks they made ready, their handoffs.
+  static void DropUncommitted(WriterConnection& writer) {
+    writer.TakeReady();
+    writer.TakeHandoffs();
+  }
+
+  // The rest of RunBatch once the transaction is over: `fatal` is its
+  // error (OK when it committed, or needed no commit), `results` each
+  // command's own.
+  void Finish(std::unique_ptr<WriterConnection>& writer, std::vector<Pending>& batch,
+              std::vector<absl::Status>& results, const absl::Status& fatal, bool any_ok) {
     // A lost connection surfaces as whatever error the statement in flight
     // got; callers should hear UNAVAILABLE (retry), and the next batch
     // reconnects.
