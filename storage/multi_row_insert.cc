@@ -38,6 +38,10 @@ long long MultiRowInsert::Flush(soci::session& sql) {
   }
   const int total_rows = rows();
   const int rows_per_statement = std::max(1, kMaxValuesPerStatement / per_row_);
+  // SOCI hands PostgreSQL ":v0".. as $1..; SQLite gets anonymous "?"s:
+  // it looks every named parameter up by name in a list, which costs the
+  // square of their number at this size.
+  const bool named = sql.get_backend_name() != "sqlite3";
   long long inserted = 0;
   for (int first = 0; first < total_rows; first += rows_per_statement) {
     const int n = std::min(rows_per_statement, total_rows - first);
@@ -47,7 +51,7 @@ long long MultiRowInsert::Flush(soci::session& sql) {
     for (int r = 0; r < n; ++r) {
       text += r == 0 ? " " : ", ";
       for (char ch : row_) {
-        if (ch == '?') {
+        if (ch == '?' && named) {
           absl::StrAppend(&text, ":v", placeholder++);
         } else {
           text += ch;

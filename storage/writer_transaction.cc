@@ -55,13 +55,19 @@ WriterConnection::Transaction::LoadCasesByLoans(const std::vector<std::string>& 
     std::string text = "SELECT body FROM cases WHERE loan_id IN (";
     soci::statement st(w_.sql_);
     for (size_t i = 0; i < loan_ids.size(); ++i) {
-      absl::StrAppend(&text, i == 0 ? ":l" : ", :l", i);
+      if (w_.backend() == Backend::kPostgres) {
+        absl::StrAppend(&text, i == 0 ? ":l" : ", :l", i);
+      } else {
+        text += i == 0 ? "?" : ", ?";  // see MultiRowInsert::Flush
+      }
       st.exchange(soci::use(loan_ids[i]));
     }
-    // In one order on every writer, so that two writers locking
-    // overlapping loans take turns instead of deadlocking.
-    absl::StrAppend(&text, ") ORDER BY case_id",
-                    w_.backend() == Backend::kPostgres ? " FOR UPDATE" : "");
+    // On PostgreSQL locked in one order on every writer, so that two
+    // writers locking overlapping loans take turns instead of deadlocking.
+    // (Not on SQLite, one writer: there an ORDER BY makes the planner walk
+    // the whole table in case_id order instead of looking the loans up.)
+    absl::StrAppend(&text,
+                    w_.backend() == Backend::kPostgres ? ") ORDER BY case_id FOR UPDATE" : ")");
     std::string body;
     st.exchange(soci::into(body));
     st.alloc();
