@@ -123,6 +123,13 @@ class Metrics::Snapshot final : public prometheus::Collectable {
       one("collections_writer_rejected_commands_total",
           "Commands refused at once (RESOURCE_EXHAUSTED) because the writer's queue was full.",
           MetricType::Counter, static_cast<double>(w.rejected_commands));
+      FamilyBuilder("collections_sqlite_wal_checkpoints_total",
+                    "SQLite WAL checkpoints: beside the writer (background), or by the writer "
+                    "itself because the WAL outgrew four times its checkpoint size (writer).",
+                    MetricType::Counter)
+          .Add({{"by", "background"}}, static_cast<double>(w.background_checkpoints))
+          .Add({{"by", "writer"}}, static_cast<double>(w.writer_checkpoints))
+          .AppendTo(out);
     }
     if (sources_.business_date) {
       const absl::CivilDay day = sources_.business_date();

@@ -46,8 +46,15 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
       return absl::UnavailableError(s.message());
     }
   }
-  return std::unique_ptr<Store>(
-      new Store(std::make_unique<Impl>(options, backend, std::move(writers), std::move(pool))));
+  std::unique_ptr<WalCheckpointer> checkpointer;
+  if (backend == Backend::kSqlite) {
+    absl::StatusOr<std::unique_ptr<WalCheckpointer>> started =
+        WalCheckpointer::Start(options.connection);
+    if (!started.ok()) return absl::UnavailableError(started.status().message());
+    checkpointer = *std::move(started);
+  }
+  return std::unique_ptr<Store>(new Store(std::make_unique<Impl>(
+      options, backend, std::move(writers), std::move(pool), std::move(checkpointer))));
 }
 
 Backend Store::backend() const { return impl_->backend(); }

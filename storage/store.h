@@ -80,16 +80,16 @@ struct StoreOptions {
   // SQLite page cache of the writer's connection, in KiB: enough for a
   // group commit's dirty pages and the indexes' hot pages of a large book.
   int sqlite_writer_cache_kib = 256 * 1024;
-  // The WAL size, in pages, at which a commit also checkpoints (copies the
-  // WAL into the database file). SQLite's default, 1000 pages, makes the
-  // writer stop for a checkpoint every few group commits under load, each
-  // writing the same hot index pages again; 262144 pages (1 GiB) lets a
-  // checkpoint write a page once for many commits (a bulk import ran about
-  // a third faster than at 65536 pages), at the price of a longer pause of
-  // the writer per checkpoint (seconds, once per GiB written) and a WAL
-  // that readers and crash recovery read through. Durability is the same
-  // either way: a commit is acknowledged once the WAL is synced. Lower it
-  // for steadier latency.
+  // The WAL size, in pages, at which a checkpoint copies the WAL into the
+  // database file. The checkpoint runs on a connection and thread of its
+  // own (WalCheckpointer), not inside the writer's commit; only when the
+  // log reaches four times this size (checkpoints falling behind) does the
+  // writer checkpoint itself. SQLite's default, 1000 pages, would copy the
+  // same hot index pages again every few group commits under load; 262144
+  // pages (1 GiB) lets a checkpoint write a page once for many commits (a
+  // bulk import ran about a third faster than at 65536 pages), at the price
+  // of a WAL that readers and crash recovery read through. Durability is
+  // the same either way: a commit is acknowledged once the WAL is synced.
   int sqlite_wal_autocheckpoint_pages = 262144;
   // Called on the writer thread after each commit that made tasks ready,
   // before the commands' `done` callbacks, so that waiting claims can wake.
@@ -234,6 +234,11 @@ struct WriterStats {
   int64_t rejected_commands = 0;  // refused: max_queued_commands reached
   int64_t retried_commands = 0;   // runs that lost a race and ran again
   int64_t queued_commands = 0;    // waiting for the writer now
+  // SQLite: WAL checkpoints run beside the writer (WalCheckpointer), and
+  // those the writer ran itself because the log outgrew four times
+  // sqlite_wal_autocheckpoint_pages (the checkpoints fell behind).
+  int64_t background_checkpoints = 0;
+  int64_t writer_checkpoints = 0;
 };
 
 // Open work as the metrics endpoint counts it (Store::CountOpenWork).

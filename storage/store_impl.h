@@ -27,6 +27,7 @@
 #include "soci/soci.h"
 #include "storage/sql.h"
 #include "storage/store.h"
+#include "storage/wal_checkpointer.h"
 #include "storage/writer_connection.h"
 
 namespace collections::storage {
@@ -38,7 +39,8 @@ class Store::Impl {
   // on PostgreSQL.
   Impl(const StoreOptions& options, Backend backend,
        std::vector<std::unique_ptr<WriterConnection>> writers,
-       std::unique_ptr<soci::connection_pool> pool)
+       std::unique_ptr<soci::connection_pool> pool,
+       std::unique_ptr<WalCheckpointer> checkpointer = nullptr)
       : options_(options),
         backend_(backend),
         schema_version_(writers.front()->schema_version()),
@@ -49,6 +51,7 @@ class Store::Impl {
                                                  : options.max_batch),
         writers_(std::move(writers)),
         pool_(std::move(pool)),
+        checkpointer_(std::move(checkpointer)),
         audited_writer_(writers_.size() > 1) {
     for (std::unique_ptr<WriterConnection>& w : writers_) ConfigureWriter(*w);
     // Last: the threads start once everything above exists.
@@ -106,6 +109,8 @@ class Store::Impl {
     }
     std::lock_guard<std::mutex> lock(mu_);
     out.queued_commands = static_cast<int64_t>(queue_.size() + audited_.size());
+    if (checkpointer_ != nullptr) out.background_checkpoints = checkpointer_->checkpoints();
+    out.writer_checkpoints = writer_checkpoints_.load();
     return out;
   }
 
@@ -396,6 +401,18 @@ class Store::Impl {
   // several writers, reserving inside a writer's transaction made every
   // other writer that needed a block wait for that whole batch's commit.
   void ConfigureWriter(WriterConnection& writer) {
+    if (checkpointer_ != nullptr) {
+      const int64_t threshold = std::max(1, options_.sqlite_wal_autocheckpoint_pages);
+      writer.set_wal_hook([this, threshold](int frames) {
+        if (frames < threshold) return false;
+        if (frames < 4 * threshold) {
+          checkpointer_->Request();
+          return false;
+        }
+        ++writer_checkpoints_;  // the checkpoints fell behind: the writer's turn
+        return true;
+      });
+    }
     if (backend_ != Backend::kPostgres) return;
     writer.set_id_reserver([this](const std::string& sequence, int64_t n) {
       return Read<int64_t>("reserve ids", [&](soci::session& sql) -> absl::StatusOr<int64_t> {
@@ -418,6 +435,10 @@ class Store::Impl {
   // writers_[i] is used only by threads_[i].
   std::vector<std::unique_ptr<WriterConnection>> writers_;
   std::unique_ptr<soci::connection_pool> pool_;
+  // SQLite: checkpoints beside the writer (null on PostgreSQL); the
+  // writers' WAL hooks use it, so it outlives their threads.
+  std::unique_ptr<WalCheckpointer> checkpointer_;
+  std::atomic<int64_t> writer_checkpoints_{0};
   std::atomic<int> readers_in_use_{0};  // connections leased by Read now
 
   // Whether the first writer keeps to audited commands (there are others

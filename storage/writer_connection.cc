@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/status_macros.h"
+#include "soci/sqlite3/soci-sqlite3.h"
 #include "storage/peer_link.h"
 #include "storage/prepared_statements.h"
 #include "storage/schema.h"
@@ -120,5 +121,22 @@ absl::Status WriterConnection::Run(const Command& command) {
 }
 
 bool WriterConnection::Alive() { return SessionAlive(sql_); }
+
+void WriterConnection::set_wal_hook(WalHook hook) {
+  if (backend_ != Backend::kSqlite) return;
+  wal_hook_ = std::move(hook);
+  auto* native = static_cast<soci::sqlite3_session_backend*>(sql_.get_backend())->conn_;
+  sqlite_api::sqlite3_wal_hook(
+      native,
+      [](void* self, sqlite_api::sqlite3* db, const char* name, int frames) -> int {
+        auto* w = static_cast<WriterConnection*>(self);
+        if (w->wal_hook_ && w->wal_hook_(frames)) {
+          sqlite_api::sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                                nullptr);
+        }
+        return SQLITE_OK;
+      },
+      this);
+}
 
 }  // namespace collections::storage

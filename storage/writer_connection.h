@@ -74,6 +74,14 @@ class WriterConnection {
   // back. Set before the first command runs.
   void set_id_reserver(IdReserver reserver) { id_reserver_ = std::move(reserver); }
 
+  // SQLite: after each commit, `hook` hears how many frames the WAL holds;
+  // when it answers true, the writer checkpoints then and there (PASSIVE).
+  // Replaces SQLite's own automatic checkpoint (wal_autocheckpoint), which
+  // made the writer checkpoint inside a commit (see WalCheckpointer). No
+  // effect on PostgreSQL.
+  using WalHook = std::function<bool(int frames)>;
+  void set_wal_hook(WalHook hook);
+
   // An audit entry of a command that succeeded, waiting for its commit.
   struct PendingAudit {
     AuditEntry entry;
@@ -119,6 +127,7 @@ class WriterConnection {
   std::vector<PendingAudit> audit_pending_;
   std::map<std::string, IdBlock> id_blocks_;
   IdReserver id_reserver_;
+  WalHook wal_hook_;
 };
 
 }  // namespace collections::storage

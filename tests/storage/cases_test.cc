@@ -729,6 +729,36 @@ TEST_P(StoreTest, HandoffsFromParallelWritersAreReadInOrderWithoutSkips) {
   }
 }
 
+// SQLite's write-ahead log is copied into the database file beside the
+// writer (WalCheckpointer), so that no commit waits for a checkpoint, and
+// what was written stays readable through it all.
+TEST_P(StoreTest, TheWalIsCheckpointedBesideTheWriter) {
+  if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "SQLite's write-ahead log";
+  store_.reset();
+  StoreOptions options = OneWriter();
+  options.sqlite_wal_autocheckpoint_pages = 32;
+  OpenStore(options);
+  constexpr int kCases = 300;
+  for (int i = 0; i < kCases; ++i) {
+    ASSERT_TRUE(Apply(Opening(i + 1, absl::StrCat("L-", i)), 0).ok());
+  }
+  // Its thread runs on its own: poll until it has run (not time passing).
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (store_->writer_stats().background_checkpoints == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  const WriterStats stats = store_->writer_stats();
+  EXPECT_GT(stats.background_checkpoints, 0);
+  EXPECT_EQ(stats.commits, kCases);
+  for (int i : {1, kCases / 2, kCases}) {
+    EXPECT_TRUE(store_->GetCase(i).ok()) << i;
+  }
+  // After a restart too.
+  store_.reset();
+  OpenStore(options);
+  EXPECT_EQ(store_->ListTasks(kCases)->size(), 2u);
+}
+
 TEST_P(StoreTest, ConnectionsAreCountedWhileInUse) {
   EXPECT_EQ(store_->writer_connections(), 1);  // the fixture's one writer
   EXPECT_EQ(store_->readers_in_use(), 0);
