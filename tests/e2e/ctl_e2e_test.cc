@@ -317,7 +317,7 @@ TEST_F(CtlEndToEnd, AccessRulesThroughTheCli) {
                            "roles: \"legal\" }\n";
   Ran put = Ctl({"access", "put", "--file=" + closed, "--format=csv"});
   ASSERT_EQ(put.exit, 0) << put.err;
-  EXPECT_EQ(put.out, "version,certificates,methods,stored\n2,3,1,yes\n");
+  EXPECT_EQ(put.out, "version,certificates,methods,stored\r\n2,3,1,yes\r\n");
   Ran refused = Ctl({"report", "portfolio"});
   EXPECT_EQ(refused.exit, 1);
   EXPECT_THAT(refused.err, HasSubstr("needs the role legal"));
@@ -325,11 +325,11 @@ TEST_F(CtlEndToEnd, AccessRulesThroughTheCli) {
   // Back as it was: a new version, equal to the first.
   Ran back = Ctl({"access", "put", "--file=" + original, "--format=csv"});
   ASSERT_EQ(back.exit, 0) << back.err;
-  EXPECT_EQ(back.out, "version,certificates,methods,stored\n3,3,0,yes\n");
+  EXPECT_EQ(back.out, "version,certificates,methods,stored\r\n3,3,0,yes\r\n");
   EXPECT_EQ(Ctl({"report", "portfolio"}).exit, 0);
   Ran again = Ctl({"access", "put", "--file=" + original, "--format=csv"});
   EXPECT_EQ(again.out,
-            "version,certificates,methods,stored\n3,3,0,no (equal to the current version)\n");
+            "version,certificates,methods,stored\r\n3,3,0,no (equal to the current version)\r\n");
 
   const std::string wrong = absl::StrCat(dir_->path(), "/wrong.textproto");
   std::ofstream(wrong) << "methods { method: \"collections.v1.CaseService/GetCase\" roles: "
