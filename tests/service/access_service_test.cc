@@ -13,6 +13,8 @@
 #include "collections/v1/access_service.grpc.pb.h"
 #include "collections/v1/audit_service.grpc.pb.h"
 #include "collections/v1/policy_service.grpc.pb.h"
+#include "storage/access_rules.h"
+#include "storage/store.h"
 #include "tests/service/server_fixture.h"
 
 namespace collections {
@@ -237,6 +239,31 @@ TEST_P(AccessServiceTest, BadRulesAndALockOutAreRefusedAndChangeNothing) {
     EXPECT_EQ(access_->GetAccessRules(context.get(), request, &got).error_code(),
               grpc::StatusCode::NOT_FOUND);
   }
+}
+
+TEST_P(AccessServiceTest, OnPostgresAVersionNobodyAnnouncedIsFoundWithinAFewSeconds) {
+  if (GetParam() != "postgres") GTEST_SKIP() << "the periodic look is for replicas";
+  // Stored by a store that sends no notification (no replica id): only the
+  // server's look every second finds it.
+  storage::StoreOptions options;
+  options.connection = db_;
+  options.writer_connections = 1;
+  auto other = storage::Store::Open(options);
+  ASSERT_TRUE(other.ok()) << other.status();
+  v1::AccessRules rules = Tightened();
+  rules.set_created_by("someone else");
+  ASSERT_TRUE(
+      (*other)
+          ->Write([&](storage::UnitOfWork& uow) { return storage::InsertAccessRules(uow, rules); })
+          .ok());
+  grpc::Status status;
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < give_up) {
+    status = GetPolicyAs("manager");
+    if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
 }
 
 COLLECTIONS_INSTANTIATE_BACKENDS(AccessServiceTest);
