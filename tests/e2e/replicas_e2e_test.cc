@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -347,7 +348,11 @@ TEST_F(ReplicasEndToEnd, AccessRulesPutThroughOneChangeWhatTheOthersAdmit) {
     }
     EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
         << "replica " << i << " still admits by the old rules: " << process_[i]->Log();
-    EXPECT_LT(absl::Now() - put_at, absl::Seconds(2)) << "replica " << i;
+    const absl::Duration took = absl::Now() - put_at;
+    EXPECT_LT(took, absl::Seconds(2)) << "replica " << i;
+    std::cout << "replica " << i << " refused the manager "
+              << absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1)))
+              << " after the put returned\n";
     EXPECT_NE(process_[i]->Log().find("access rules: admitting by version 2"), std::string::npos);
   }
 
