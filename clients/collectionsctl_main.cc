@@ -252,6 +252,24 @@ const std::vector<Command>& Commands() {
         {"html", "FILE", "write one self-contained HTML page with charts instead"},
         {"section", "NAME", "--format=csv: which table to print (default the first)"}},
        ReportExperiment},
+      {"access show",
+       "[flags]",
+       "print the access rules every replica admits by (textproto, or --format=json)",
+       "The client-certificate principals and the changes to the method -> roles\n"
+       "table, as stored in the database (the token issuer stays in each server's\n"
+       "--access_config). The output can be edited and given to 'access put'. Admin.",
+       {{"version", "N", "a stored version (default: the current one)"}},
+       AccessShow},
+      {"access put",
+       "--file=FILE",
+       "replace the access rules with a new version (textproto); every replica uses it",
+       "FILE holds certificates { ... } and methods { ... } entries, as 'access show'\n"
+       "prints them. Validated by the server; rules that would leave nobody able to\n"
+       "change them again are refused. Every replica admits by the new version\n"
+       "within about a second. Admin.",
+       {{"file", "FILE", "the rules (textproto)"},
+        {"request_id", "ID", "repeat a put safely (default: a fresh one)"}},
+       AccessPut},
       {"date advance",
        "--to=DATE",
        "move the business date on, aging cases day by day",

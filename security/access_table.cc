@@ -70,6 +70,9 @@ const std::vector<Row>& DefaultRows() {
       {"collections.v1.ExperimentService/ResumeExperiment", {"admin"}},
       {"collections.v1.ExperimentService/EndExperiment", {"admin"}},
       {"collections.v1.ExperimentService/RollBackExperiment", {"admin"}},
+      // Who may call what: the access rules themselves.
+      {"collections.v1.AccessService/GetAccessRules", {"admin"}},
+      {"collections.v1.AccessService/PutAccessRules", {"admin"}},
   };
   return *rows;
 }
@@ -99,13 +102,14 @@ AccessTable AccessTable::Defaults() {
   return table;
 }
 
-absl::StatusOr<AccessTable> AccessTable::Create(const v1::AccessConfig& config) {
+absl::StatusOr<AccessTable> AccessTable::Create(
+    const google::protobuf::RepeatedPtrField<v1::MethodRoles>& methods, absl::string_view source) {
   AccessTable table = Defaults();
-  for (const v1::MethodRoles& entry : config.methods()) {
+  for (const v1::MethodRoles& entry : methods) {
     auto it = table.roles_.find(Bare(entry.method()));
     if (it == table.roles_.end()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("access config: methods: unknown method \"", entry.method(),
+          absl::StrCat(source, ": methods: unknown method \"", entry.method(),
                        "\" (write it as collections.v1.Service/Method, e.g. "
                        "collections.v1.TaskService/ClaimTasks)"));
     }
@@ -113,7 +117,7 @@ absl::StatusOr<AccessTable> AccessTable::Create(const v1::AccessConfig& config) 
     for (const std::string& role : entry.roles()) {
       if (!IsRole(role)) {
         return absl::InvalidArgumentError(
-            absl::StrCat("access config: methods: ", entry.method(), ": unknown role \"", role,
+            absl::StrCat(source, ": methods: ", entry.method(), ": unknown role \"", role,
                          "\" (roles: agent, supervisor, legal, manager, admin, ingest)"));
       }
       roles.insert(role);

@@ -1,7 +1,8 @@
-// AccessTable: the one method -> roles table. Every RPC of the six services
-// has an entry; the defaults are the ones a bank would choose (README,
-// "Roles"), and an access configuration may change any of them. Immutable
-// once built; safe to share between threads.
+// AccessTable: the one method -> roles table. Every RPC of the services has
+// an entry; the defaults are the ones a bank would choose (README, "Roles"),
+// and the access rules' `methods` (stored in the database, docs/security.md)
+// may change any of them. Immutable once built; safe to share between
+// threads.
 #ifndef COLLECTIONS_SECURITY_ACCESS_TABLE_H_
 #define COLLECTIONS_SECURITY_ACCESS_TABLE_H_
 
@@ -20,9 +21,15 @@ namespace collections::security {
 
 class AccessTable {
  public:
-  // The built-in table with the config's `methods` applied. INVALID_ARGUMENT
-  // for an unknown method or role.
-  static absl::StatusOr<AccessTable> Create(const v1::AccessConfig& config);
+  // The built-in table with `methods` applied. INVALID_ARGUMENT for an
+  // unknown method or role, the message starting with `source` ("access
+  // config", "access rules").
+  static absl::StatusOr<AccessTable> Create(
+      const google::protobuf::RepeatedPtrField<v1::MethodRoles>& methods,
+      absl::string_view source = "access config");
+  static absl::StatusOr<AccessTable> Create(const v1::AccessConfig& config) {
+    return Create(config.methods());
+  }
   // The built-in table alone.
   static AccessTable Defaults();
 

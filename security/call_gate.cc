@@ -1,12 +1,16 @@
 #include "security/call_gate.h"
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "google/protobuf/text_format.h"
 
@@ -61,12 +65,32 @@ absl::StatusOr<std::unique_ptr<CallGate>> CallGate::FromFile(const std::string& 
 
 absl::StatusOr<std::unique_ptr<CallGate>> CallGate::Create(const v1::AccessConfig& config,
                                                            const std::string& base_dir) {
-  ASSIGN_OR_RETURN(AccessTable table, AccessTable::Create(config));
-  for (const v1::CertificatePrincipal& cert : config.certificates()) {
-    const std::string where =
-        absl::StrCat("access config: certificates \"", cert.principal(), "\"");
+  v1::AccessRules file_rules;
+  *file_rules.mutable_certificates() = config.certificates();
+  *file_rules.mutable_methods() = config.methods();
+  RETURN_IF_ERROR(ValidateRules(file_rules, "access config"));
+  ASSIGN_OR_RETURN(AccessTable table, AccessTable::Create(file_rules.methods(), "access config"));
+  std::unique_ptr<TokenVerifier> tokens;
+  if (config.has_jwt()) {
+    ASSIGN_OR_RETURN(tokens, TokenVerifier::Create(config.jwt(), base_dir));
+  }
+  if (tokens == nullptr && config.certificates().empty()) {
+    return absl::InvalidArgumentError(
+        "access config: no way to authenticate anyone (give jwt settings or certificates)");
+  }
+  return std::unique_ptr<CallGate>(
+      new CallGate(std::move(file_rules), std::move(table), std::move(tokens)));
+}
+
+absl::Status CallGate::ValidateRules(const v1::AccessRules& rules, absl::string_view source) {
+  RETURN_IF_ERROR(AccessTable::Create(rules.methods(), source).status());
+  // Who matched first would otherwise decide silently who a system is.
+  std::map<std::string, std::string> principal_of;  // "uri:..." / "dns:..." -> principal
+  for (const v1::CertificatePrincipal& cert : rules.certificates()) {
+    const std::string where = absl::StrCat(source, ": certificates \"", cert.principal(), "\"");
     if (cert.principal().empty()) {
-      return absl::InvalidArgumentError("access config: every certificate needs a principal");
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": every certificate needs a principal"));
     }
     if (cert.uri().empty() == cert.dns().empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": give exactly one of uri, dns"));
@@ -76,24 +100,67 @@ absl::StatusOr<std::unique_ptr<CallGate>> CallGate::Create(const v1::AccessConfi
         return absl::InvalidArgumentError(absl::StrCat(where, ": unknown role \"", role, "\""));
       }
     }
+    const std::string match = cert.uri().empty()
+                                  ? absl::StrCat("dns ", absl::AsciiStrToLower(cert.dns()))
+                                  : absl::StrCat("uri ", cert.uri());
+    auto [it, added] = principal_of.emplace(match, cert.principal());
+    if (!added) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": ", match, " is already matched by certificates \"", it->second, "\""));
+    }
   }
-  std::unique_ptr<TokenVerifier> tokens;
-  if (config.has_jwt()) {
-    ASSIGN_OR_RETURN(tokens, TokenVerifier::Create(config.jwt(), base_dir));
-  }
-  if (tokens == nullptr && config.certificates().empty()) {
-    return absl::InvalidArgumentError(
-        "access config: no way to authenticate anyone (give jwt settings or certificates)");
-  }
-  return std::unique_ptr<CallGate>(new CallGate(config, std::move(table), std::move(tokens)));
+  return absl::OkStatus();
 }
 
-CallGate::CallGate(v1::AccessConfig config, AccessTable table,
+absl::Status CallGate::CheckSomeoneMayCall(const v1::AccessRules& rules,
+                                           absl::string_view method) const {
+  ASSIGN_OR_RETURN(AccessTable table, AccessTable::Create(rules.methods(), "access rules"));
+  const std::set<std::string> roles = table.RolesOf(method);
+  absl::string_view bare = absl::StripPrefix(method, "/");
+  if (roles.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("these rules close ", bare, " to every role: nobody could change them again"));
+  }
+  if (tokens_ != nullptr) return absl::OkStatus();
+  for (const v1::CertificatePrincipal& cert : rules.certificates()) {
+    for (const std::string& role : cert.roles()) {
+      if (roles.count(role) > 0) return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "this server accepts no bearer tokens and no certificate in these rules has the role ",
+      absl::StrJoin(roles, " or "), " that ", bare, " needs: nobody could change them again"));
+}
+
+CallGate::CallGate(v1::AccessRules file_rules, AccessTable table,
                    std::unique_ptr<TokenVerifier> tokens)
-    : config_(std::move(config)), table_(std::move(table)), tokens_(std::move(tokens)) {}
+    : file_rules_(std::move(file_rules)),
+      tokens_(std::move(tokens)),
+      rules_(std::make_shared<const Rules>(Rules{file_rules_, std::move(table)})) {}
+
+std::shared_ptr<const CallGate::Rules> CallGate::Current() const {
+  absl::MutexLock lock(&mu_);
+  return rules_;
+}
+
+absl::StatusOr<bool> CallGate::UseRules(const v1::AccessRules& rules) {
+  RETURN_IF_ERROR(ValidateRules(rules));
+  ASSIGN_OR_RETURN(AccessTable table, AccessTable::Create(rules.methods(), "access rules"));
+  auto next = std::make_shared<const Rules>(Rules{rules, std::move(table)});
+  absl::MutexLock lock(&mu_);
+  // Versions only grow: a slow reader's older answer must not undo a newer
+  // version another thread has put in place.
+  if (rules_->message.version() >= rules.version()) return false;
+  rules_ = std::move(next);
+  return true;
+}
+
+v1::AccessRules CallGate::rules() const { return Current()->message; }
+
+int64_t CallGate::rules_version() const { return Current()->message.version(); }
 
 const v1::CertificatePrincipal* CallGate::CertificateFor(const grpc::AuthContext& auth,
-                                                         std::string* matched) const {
+                                                         const Rules& rules, std::string* matched) {
   // Only a certificate the TLS handshake verified carries these properties.
   bool tls = false;
   for (const grpc::string_ref& type : auth.FindPropertyValues("transport_security_type")) {
@@ -103,7 +170,7 @@ const v1::CertificatePrincipal* CallGate::CertificateFor(const grpc::AuthContext
   if (!tls) return nullptr;
   const auto uris = auth.FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME);
   const auto dnss = auth.FindPropertyValues(GRPC_PEER_DNS_PROPERTY_NAME);
-  for (const v1::CertificatePrincipal& cert : config_.certificates()) {
+  for (const v1::CertificatePrincipal& cert : rules.message.certificates()) {
     for (const grpc::string_ref& uri : uris) {
       if (!cert.uri().empty() && View(uri) == cert.uri()) {
         *matched = cert.uri();
@@ -122,9 +189,15 @@ const v1::CertificatePrincipal* CallGate::CertificateFor(const grpc::AuthContext
 
 absl::StatusOr<Principal> CallGate::Authenticate(const Metadata& metadata,
                                                  const grpc::AuthContext* auth) const {
+  return Authenticate(metadata, auth, *Current());
+}
+
+absl::StatusOr<Principal> CallGate::Authenticate(const Metadata& metadata,
+                                                 const grpc::AuthContext* auth,
+                                                 const Rules& rules) const {
   std::string matched;
   const v1::CertificatePrincipal* cert =
-      auth != nullptr ? CertificateFor(*auth, &matched) : nullptr;
+      auth != nullptr ? CertificateFor(*auth, rules, &matched) : nullptr;
   auto header = metadata.find("authorization");
   if (header != metadata.end()) {
     absl::string_view value = View(header->second);
@@ -158,8 +231,11 @@ absl::StatusOr<Principal> CallGate::Authenticate(const Metadata& metadata,
 
 absl::StatusOr<Principal> CallGate::Admit(const Metadata& metadata, const grpc::AuthContext* auth,
                                           absl::string_view method) const {
-  ASSIGN_OR_RETURN(Principal principal, Authenticate(metadata, auth));
-  RETURN_IF_ERROR(table_.Check(method, principal));
+  // One version for the whole decision (the certificate's principal and
+  // the method's roles), however the rules change meanwhile.
+  const std::shared_ptr<const Rules> rules = Current();
+  ASSIGN_OR_RETURN(Principal principal, Authenticate(metadata, auth, *rules));
+  RETURN_IF_ERROR(rules->table.Check(method, principal));
   return principal;
 }
 

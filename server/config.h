@@ -47,8 +47,13 @@ struct ServerConfig {
   absl::Duration lease_reap_interval = absl::Seconds(1);
 
   // Who may call and as what: a collections.v1.AccessConfig in text format
-  // (docs/security.md). Required.
+  // (docs/security.md). Required. Its `certificates` and `methods` become
+  // the database's first access rules version when the database has none;
+  // after that the database's rules win (AccessService).
   std::string access_config;
+  // On PostgreSQL, how often (real time) a replica looks for a newer access
+  // rules version, besides the other replicas' notifications.
+  absl::Duration access_rules_interval = absl::Seconds(1);
   // TLS: the server's certificate chain and key (PEM), re-read when they
   // change; with a client CA, client certificates are requested and must
   // chain to it (mutual TLS). Without TLS, only a loopback `listen` is

@@ -17,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "security/transport.h"
+#include "server/access_engine.h"
+#include "server/access_service.h"
 #include "server/audit_service.h"
 #include "server/case_engine.h"
 #include "server/case_service.h"
@@ -77,6 +79,7 @@ const std::vector<std::string>& CollectionsServiceNames() {
       v1::PlanService::service_full_name(),   v1::LegalService::service_full_name(),
       v1::ReportService::service_full_name(), v1::PolicyService::service_full_name(),
       v1::AuditService::service_full_name(),  v1::ExperimentService::service_full_name(),
+      v1::AccessService::service_full_name(),
   };
   return *names;
 }
@@ -177,6 +180,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
     LogInfo("policy: unchanged, version %d is current", stored->version);
   }
 
+  // The access rules: the database's, or the file's as its first version.
+  absl::StatusOr<StartupAccessRules> access =
+      EnsureAccessRulesStored(*server->store_, server->gate_->file_rules(), server->clock_->Now());
+  if (!access.ok()) return Annotate(access.status(), "cannot store the access rules: ");
+  if (absl::StatusOr<bool> used = server->gate_->UseRules(access->rules); !used.ok()) {
+    return Annotate(used.status(),
+                    absl::StrCat("the database's access rules version ", access->rules.version(),
+                                 " are not valid for this server: "));
+  }
+  if (access->added) {
+    LogInfo("access rules: stored the certificates and methods of %s as version %d",
+            cfg.access_config, access->rules.version());
+  } else if (!SameAccessRules(access->rules, server->gate_->file_rules())) {
+    LogWarning(
+        "access rules: the certificates and methods in %s differ from the database's version %d; "
+        "the database's rules are used (change them with AccessService.PutAccessRules, "
+        "collectionsctl access put; docs/security.md)",
+        cfg.access_config, access->rules.version());
+  } else {
+    LogInfo("access rules: version %d, the same as %s", access->rules.version(), cfg.access_config);
+  }
+
   absl::TimeZone zone;
   if (!absl::LoadTimeZone(cfg.business_time_zone, &zone)) {
     return absl::InvalidArgumentError(
@@ -235,6 +260,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   server->report_service_ = std::make_unique<ReportServiceImpl>(context);
   server->audit_service_ = std::make_unique<AuditServiceImpl>(context);
   server->experiment_service_ = std::make_unique<ExperimentServiceImpl>(context);
+  server->access_engine_ = std::make_unique<AccessEngine>(
+      server->store_.get(), server->clock_.get(), server->gate_.get());
+  server->access_service_ =
+      std::make_unique<AccessServiceImpl>(context, server->access_engine_.get());
 
   if (!cfg.metrics_listen.empty()) {
     Metrics::Sources sources;
@@ -295,6 +324,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   builder.RegisterService(server->policy_service_.get());
   builder.RegisterService(server->audit_service_.get());
   builder.RegisterService(server->experiment_service_.get());
+  builder.RegisterService(server->access_service_.get());
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || selected_port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", cfg.listen,
@@ -326,6 +356,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   });
   if (replicated) {
     RETURN_IF_ERROR(server->StartPeerLink(options.replica_id));
+    server->access_watch_ = std::thread([s = server.get()] { s->WatchAccessRules(); });
   }
   if (server->daily_aging_ != nullptr) server->daily_aging_->Start();
   std::function<bool()> leads;
@@ -389,6 +420,17 @@ void Server::RefreshSharedState() {
   if (absl::Status s = experiment_registry_->Refresh(); !s.ok()) {
     LogWarning("replicas: cannot re-read the live experiment: %s", s.ToString());
   }
+  if (absl::Status s = access_engine_->Refresh(); !s.ok()) {
+    LogWarning("replicas: cannot re-read the access rules: %s", s.ToString());
+  }
+}
+
+void Server::WatchAccessRules() {
+  while (!access_watch_stop_.WaitForNotificationWithTimeout(config_.access_rules_interval)) {
+    if (absl::Status s = access_engine_->Refresh(); !s.ok()) {
+      LogWarning("replicas: cannot re-read the access rules: %s", s.ToString());
+    }
+  }
 }
 
 int Server::metrics_port() const { return metrics_ == nullptr ? 0 : metrics_->port(); }
@@ -421,6 +463,8 @@ void Server::Shutdown(absl::Duration grace) {
   if (catch_up_.joinable()) catch_up_.join();
   // Its scrapes read the store and the case engine: it goes before them.
   metrics_.reset();
+  access_watch_stop_.Notify();
+  if (access_watch_.joinable()) access_watch_.join();
   if (daily_aging_ != nullptr) daily_aging_->Stop();
   // Gives up the lead (its session ends) and stops waking this replica;
   // after the jobs that ask it whether they lead.
@@ -434,6 +478,7 @@ void Server::Shutdown(absl::Duration grace) {
   report_service_.reset();
   experiment_service_.reset();
   experiment_engine_.reset();
+  access_service_.reset();
   policy_service_.reset();
   audit_service_.reset();
   if (store_ != nullptr) {
@@ -445,6 +490,7 @@ void Server::Shutdown(absl::Duration grace) {
     task_engine_.reset();
     experiment_registry_.reset();
     policies_.reset();
+    access_engine_.reset();
     LogInfo("database closed");
   }
   task_dispatcher_.reset();  // after the writer that calls it

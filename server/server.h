@@ -1,5 +1,5 @@
 // collectionsd's server: opens the store, loads and stores the policy, and
-// serves the six collections.v1 services plus gRPC health checking and
+// serves the collections.v1 services plus gRPC health checking and
 // server reflection on the callback API. main() and the in-process service
 // tests both use this class.
 #ifndef COLLECTIONS_SERVER_SERVER_H_
@@ -25,6 +25,8 @@
 
 namespace collections::server {
 
+class AccessEngine;
+class AccessServiceImpl;
 class CaseEngine;
 class CaseServiceImpl;
 class DailyAging;
@@ -98,9 +100,13 @@ class Server {
  private:
   // PostgreSQL: joins the replicas (storage::PeerLink).
   absl::Status StartPeerLink(const std::string& replica_id);
-  // Re-reads the business date and the current policy (another replica
-  // changed them).
+  // Re-reads the business date, the current policy, the live experiment and
+  // the access rules (another replica changed them).
   void RefreshSharedState();
+  // PostgreSQL: looks for a newer access rules version every
+  // config_.access_rules_interval until Shutdown (the fallback for a
+  // notification not heard).
+  void WatchAccessRules();
   explicit Server(ServerConfig config);
 
   ServerConfig config_;
@@ -133,6 +139,8 @@ class Server {
   std::unique_ptr<ExperimentRegistry> experiment_registry_;
   std::unique_ptr<ExperimentEngine> experiment_engine_;
   std::unique_ptr<ExperimentServiceImpl> experiment_service_;
+  std::unique_ptr<AccessEngine> access_engine_;
+  std::unique_ptr<AccessServiceImpl> access_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   // PostgreSQL: the other replicas' wake-ups and the leader election.
   std::unique_ptr<storage::PeerLink> peer_link_;
@@ -142,6 +150,9 @@ class Server {
   // Finishes the business date's run after the server listens.
   std::thread catch_up_;
   absl::Notification catch_up_done_;
+  // WatchAccessRules, and what stops it.
+  std::thread access_watch_;
+  absl::Notification access_watch_stop_;
 
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;

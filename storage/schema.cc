@@ -447,6 +447,17 @@ const std::vector<Migration>& Migrations() {
                 start_bucket INTEGER NOT NULL))",
            "CREATE INDEX case_arms_experiment ON case_arms (experiment_id, arm, case_id)",
        }},
+      {15,
+       "access_rules: the access rules' versions (certificates and method roles)",
+       {
+           // Each version of collections.v1.AccessRules (access_service.proto)
+           // in body; the newest version is the one every replica admits by.
+           R"(CREATE TABLE access_rules (
+                version BIGINT PRIMARY KEY,
+                created_at_us BIGINT NOT NULL,
+                created_by TEXT NOT NULL,
+                body TEXT NOT NULL))",
+       }},
   };
   return *migrations;
 }

@@ -1,11 +1,15 @@
 #include "clients/ctl/command.h"
 
+#include <fstream>
 #include <random>
+#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "clients/common/grpc_status.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
 
 namespace collections::ctl {
 
@@ -85,6 +89,37 @@ std::string FreshRequestId() {
     absl::StrAppend(&id, absl::Hex(static_cast<uint32_t>(random()), absl::kZeroPad8));
   }
   return id;
+}
+
+std::string RequestIdOf(const Run& run) {
+  const std::string given = run.args.Get("request_id");
+  return given.empty() ? FreshRequestId() : given;
+}
+
+bool ReadTextProtoFile(Run& run, const std::string& command, const std::string& path,
+                       google::protobuf::Message* message) {
+  std::ifstream file(path);
+  if (!file) {
+    run.err << "collectionsctl " << command << ": cannot read " << path << "\n";
+    return false;
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  class Collector : public google::protobuf::io::ErrorCollector {
+   public:
+    void AddError(int line, int column, const std::string& message) override {
+      if (first.empty())
+        first = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    }
+    std::string first;
+  } errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text.str(), message)) {
+    run.err << "collectionsctl " << command << ": " << path << ": " << errors.first << "\n";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace collections::ctl

@@ -24,6 +24,7 @@
 #include "clients/ctl/args.h"
 #include "clients/ctl/output.h"
 #include "collections/v1/common.pb.h"
+#include "google/protobuf/message.h"
 
 namespace collections::ctl {
 
@@ -81,6 +82,14 @@ bool DateFlag(Run& run, const std::string& name, v1::Date* date, int* exit);
 // 128 random bits in hex, prefixed "ctl-": unique per run, for the writes
 // whose caller gave no --request_id.
 std::string FreshRequestId();
+// --request_id, or FreshRequestId() when none was given.
+std::string RequestIdOf(const Run& run);
+
+// Reads a textproto file into *message for `command`; false (after saying
+// why on run.err) when it cannot be read or parsed. Parse errors name the
+// line and column.
+bool ReadTextProtoFile(Run& run, const std::string& command, const std::string& path,
+                       google::protobuf::Message* message);
 
 // "legal-action" with prefix "STAGE_" -> STAGE_LEGAL_ACTION; false for an
 // unknown name or the enum's zero value.

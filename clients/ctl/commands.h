@@ -94,6 +94,11 @@ int ExperimentRollBack(Run& run);
 // report experiment: the table, CSV, JSON, or --html.
 int ReportExperiment(Run& run);
 
+// --- The access rules (access_commands.cc) ---
+
+int AccessShow(Run& run);
+int AccessPut(Run& run);
+
 // --- The business date (date_command.cc) ---
 
 int DateAdvance(Run& run);

@@ -70,11 +70,6 @@ bool IdFlag(Run& run, int64_t* id, int* exit) {
   return true;
 }
 
-std::string RequestIdOf(const Run& run) {
-  const std::string given = run.args.Get("request_id");
-  return given.empty() ? FreshRequestId() : given;
-}
-
 // Fills the experiment id and request id every write on one experiment
 // carries; false (with *exit set) when --id is missing.
 template <typename Request>

@@ -12,7 +12,6 @@
 #include "absl/time/time.h"
 #include "clients/ctl/commands.h"
 #include "collections/v1/policy_service.grpc.pb.h"
-#include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -60,30 +59,10 @@ int PolicyGet(Run& run) {
 namespace {
 
 // Reads a policy textproto for `command`; false (after saying why) when it
-// cannot be read or parsed. Parse errors name the line and column.
+// cannot be read or parsed.
 bool ReadPolicyFile(Run& run, const std::string& command, const std::string& path,
                     v1::Policy* policy) {
-  std::ifstream file(path);
-  if (!file) {
-    run.err << "collectionsctl " << command << ": cannot read " << path << "\n";
-    return false;
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  class Collector : public google::protobuf::io::ErrorCollector {
-   public:
-    void AddError(int line, int column, const std::string& message) override {
-      if (first.empty())
-        first = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
-    }
-    std::string first;
-  } errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), policy)) {
-    run.err << "collectionsctl " << command << ": " << path << ": " << errors.first << "\n";
-    return false;
-  }
+  if (!ReadTextProtoFile(run, command, path, policy)) return false;
   policy->clear_version();
   return true;
 }

@@ -297,6 +297,52 @@ TEST_F(CtlEndToEnd, ExitCodesAndMessagesScriptsCanTrust) {
   EXPECT_THAT(away.err, HasSubstr("is collectionsd running at 127.0.0.1:1"));
 }
 
+// The access rules through the CLI (issue 13): shown as a file ready to
+// edit, put back with a change that applies to the next command, refused
+// with the rule named when wrong.
+TEST_F(CtlEndToEnd, AccessRulesThroughTheCli) {
+  Ran shown = Ctl({"access", "show"});
+  ASSERT_EQ(shown.exit, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr("# access rules version 1, stored by system:startup"));
+  EXPECT_THAT(shown.out, HasSubstr("principal: \"core-banking\""));
+  const std::string original = absl::StrCat(dir_->path(), "/access.textproto");
+  std::ofstream(original) << shown.out;
+  ASSERT_EQ(Ctl({"report", "portfolio"}).exit, 0);
+
+  // The portfolio report closed to all but legal firms: the operator's
+  // very next report is refused.
+  const std::string closed = absl::StrCat(dir_->path(), "/closed.textproto");
+  std::ofstream(closed) << shown.out
+                        << "methods { method: \"collections.v1.ReportService/Portfolio\" "
+                           "roles: \"legal\" }\n";
+  Ran put = Ctl({"access", "put", "--file=" + closed, "--format=csv"});
+  ASSERT_EQ(put.exit, 0) << put.err;
+  EXPECT_EQ(put.out, "version,certificates,methods,stored\r\n2,3,1,yes\r\n");
+  Ran refused = Ctl({"report", "portfolio"});
+  EXPECT_EQ(refused.exit, 1);
+  EXPECT_THAT(refused.err, HasSubstr("needs the role legal"));
+
+  // Back as it was: a new version, equal to the first.
+  Ran back = Ctl({"access", "put", "--file=" + original, "--format=csv"});
+  ASSERT_EQ(back.exit, 0) << back.err;
+  EXPECT_EQ(back.out, "version,certificates,methods,stored\r\n3,3,0,yes\r\n");
+  EXPECT_EQ(Ctl({"report", "portfolio"}).exit, 0);
+  Ran again = Ctl({"access", "put", "--file=" + original, "--format=csv"});
+  EXPECT_EQ(again.out,
+            "version,certificates,methods,stored\r\n3,3,0,no (equal to the current version)\r\n");
+
+  const std::string wrong = absl::StrCat(dir_->path(), "/wrong.textproto");
+  std::ofstream(wrong) << "methods { method: \"collections.v1.CaseService/GetCase\" roles: "
+                          "\"janitor\" }\n";
+  Ran bad = Ctl({"access", "put", "--file=" + wrong});
+  EXPECT_EQ(bad.exit, 1);
+  EXPECT_THAT(bad.err, HasSubstr("unknown role \"janitor\""));
+  Ran unparsable = Ctl({"access", "put", "--file=" + original + ".missing"});
+  EXPECT_EQ(unparsable.exit, 2);
+  Ran old = Ctl({"access", "show", "--version=2"});
+  EXPECT_THAT(old.out, HasSubstr("# access rules version 2, stored by "));
+}
+
 // Champion/challenger through the CLI (issue 16): a stricter challenger
 // stored, an experiment created on half the new cases, a month of dates
 // and payments, the experiment report in every format, then pause, resume

@@ -2,7 +2,8 @@
 // bank runs them behind a load balancer. Workers spread over all three
 // claim and complete every task once; a business date moved and a policy
 // stored through one replica are what the others use next; killing the
-// leader hands the singleton jobs to another replica. Skipped without the
+// leader hands the singleton jobs to another replica; access rules put
+// through one replica change what the others admit. Skipped without the
 // test command's PostgreSQL (COLLECTIONS_TEST_PG).
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/clock.h"
+#include "collections/v1/access_service.grpc.pb.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/legal_service.grpc.pb.h"
 #include "collections/v1/policy_service.grpc.pb.h"
@@ -311,6 +314,64 @@ TEST_F(ReplicasEndToEnd, ADateMovedAndAPolicyStoredThroughOneAreUsedByTheOthers)
   }
   EXPECT_EQ(opened.policy_version(), new_version);
   EXPECT_EQ(opened.business_date().day(), (today + 2).day());
+}
+
+TEST_F(ReplicasEndToEnd, AccessRulesPutThroughOneChangeWhatTheOthersAdmit) {
+  auto get_policy_as_manager = [this](int i) {
+    auto context = testing::ContextAs("max", "manager");
+    v1::GetPolicyResponse out;
+    return v1::PolicyService::NewStub(Channel(i))->GetPolicy(context.get(), {}, &out);
+  };
+  for (int i = 0; i < kReplicas; ++i) ASSERT_TRUE(get_policy_as_manager(i).ok()) << i;
+
+  // Replica 0 closes GetPolicy to all but admins.
+  {
+    auto stub = v1::AccessService::NewStub(Channel(0));
+    auto get_context = testing::ContextAs("ada", "admin");
+    v1::GetAccessRulesResponse current;
+    ASSERT_TRUE(stub->GetAccessRules(get_context.get(), {}, &current).ok());
+    EXPECT_EQ(current.rules().version(), 1);  // the first replica's file
+    v1::PutAccessRulesRequest put;
+    *put.mutable_rules()->mutable_certificates() = current.rules().certificates();
+    v1::MethodRoles* get = put.mutable_rules()->add_methods();
+    get->set_method("collections.v1.PolicyService/GetPolicy");
+    get->add_roles("admin");
+    put.set_request_id("close-get-policy");
+    auto put_context = testing::ContextAs("ada", "admin");
+    v1::PutAccessRulesResponse stored;
+    grpc::Status status = stub->PutAccessRules(put_context.get(), put, &stored);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(stored.rules().version(), 2);
+  }
+  const absl::Time put_at = absl::Now();
+  EXPECT_EQ(get_policy_as_manager(0).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // The others refuse the manager once they have heard (a notification,
+  // with a re-read every second behind it). Polled: the notice travels
+  // asynchronously.
+  for (int i = 1; i < kReplicas; ++i) {
+    grpc::Status status;
+    const absl::Time give_up = absl::Now() + absl::Seconds(5);
+    while (absl::Now() < give_up) {
+      status = get_policy_as_manager(i);
+      if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << "replica " << i << " still admits by the old rules: " << process_[i]->Log();
+    const absl::Duration took = absl::Now() - put_at;
+    EXPECT_LT(took, absl::Seconds(2)) << "replica " << i;
+    std::cout << "replica " << i << " refused the manager "
+              << absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1)))
+              << " after the put returned\n";
+    EXPECT_NE(process_[i]->Log().find("access rules: admitting by version 2"), std::string::npos);
+  }
+
+  // A replica started now keeps the database's rules and says that its
+  // file differs from them.
+  Start(2);
+  EXPECT_EQ(get_policy_as_manager(2).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(process_[2]->Log().find("differ from the database's version 2"), std::string::npos)
+      << process_[2]->Log();
 }
 
 TEST_F(ReplicasEndToEnd, WhenTheLeaderIsKilledAnotherTakesOver) {

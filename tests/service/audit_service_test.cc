@@ -240,8 +240,9 @@ TEST_P(AuditServiceTest, ListPagesThroughTheLog) {
     if (out.next_page_token().empty()) break;
     request.set_page_token(out.next_page_token());
   }
-  // The start-up policy and the three reads, in order without gaps.
-  ASSERT_EQ(ids.size(), 4u);
+  // The start-up policy, the start-up access rules and the three reads, in
+  // order without gaps.
+  ASSERT_EQ(ids.size(), 5u);
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], static_cast<int64_t>(i) + 1);
 }
 

@@ -172,6 +172,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 void UndoMigrationsSince9(soci::session& sql) {
+  sql << "DROP TABLE access_rules";
+  sql << "DELETE FROM schema_migrations WHERE version = 15";
   sql << "DROP TABLE case_arms";
   sql << "DROP TABLE experiments";
   sql << "DELETE FROM schema_migrations WHERE version = 12";

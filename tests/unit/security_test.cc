@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "collections/v1/access_service.grpc.pb.h"
 #include "collections/v1/audit_service.grpc.pb.h"
 #include "collections/v1/case_service.grpc.pb.h"
 #include "collections/v1/experiment_service.grpc.pb.h"
@@ -57,7 +58,8 @@ std::vector<std::string> EveryRpc() {
         v1::AcknowledgeHandoffRequest::descriptor()->file(),
         v1::GetPolicyRequest::descriptor()->file(), v1::ReportRequest::descriptor()->file(),
         v1::VerifyAuditChainRequest::descriptor()->file(),
-        v1::GetExperimentRequest::descriptor()->file()}) {
+        v1::GetExperimentRequest::descriptor()->file(),
+        v1::GetAccessRulesRequest::descriptor()->file()}) {
     EXPECT_EQ(file->service_count(), 1) << file->name();
     for (int s = 0; s < file->service_count(); ++s) {
       const google::protobuf::ServiceDescriptor* service = file->service(s);
