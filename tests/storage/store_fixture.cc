@@ -172,6 +172,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
 void UndoMigrationsSince9(soci::session& sql) {
+  // Migration 14 only added columns and an index to case_arms.
+  sql << "DELETE FROM schema_migrations WHERE version = 14";
   sql << "DROP TABLE case_arms";
   sql << "DROP TABLE experiments";
   sql << "DELETE FROM schema_migrations WHERE version = 12";

@@ -61,8 +61,9 @@ workflow::Transition Opening(int64_t case_id, const std::string& loan,
 // The next version of `current`: an agent's note, no effects.
 workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + absl::Minutes(1));
 
-// Drops what migrations 9, 10 and 11 added (request digests and their index,
-// lease keys; the leadership table; the report links and indexes) and
+// Drops what migrations 9 to 14 added (request digests and their index,
+// lease keys; the leadership table; the report links and indexes; the
+// experiments' tables and the figures kept per assigned case) and
 // forgets their records: for tests that take a database back to an older
 // schema and reopen it.
 void UndoMigrationsSince9(soci::session& sql);
