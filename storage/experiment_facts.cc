@@ -16,8 +16,10 @@ ExperimentFactWriter::ExperimentFactWriter(soci::session& sql, Backend backend)
     // on, as the report documents.
     : update_(
           (sql.prepare << absl::StrCat(
-               "UPDATE case_arms SET open_due_day = :open_due_day, cured_day = ",
-               backend == Backend::kSqlite ? "MIN" : "LEAST",
+               "UPDATE case_arms SET rolls_on_day = COALESCE(NULLIF(CAST(:open_due_day AS "
+               "BIGINT), 0) + ",
+               kRollOffsetSql, ", ", kNever,
+               "), cured_day = ", backend == Backend::kSqlite ? "MIN" : "LEAST",
                "(cured_day, :cured_day), recovered_fen = recovered_fen + CASE WHEN "
                "assigned_day <= :day THEN CAST(:recovered AS BIGINT) ELSE 0 END, "
                "cost_fen = cost_fen + COALESCE((SELECT t.cost_fen FROM tasks t WHERE "
@@ -36,9 +38,10 @@ void ExperimentFactWriter::Append(const workflow::Transition& t, long long oldes
   const v1::CaseEvent& e = t.event;
   case_id_ = c.case_id();
   day_ = DayColumn(e.business_date());
+  // The bucket's days count only while the case is open.
   open_due_day_ = workflow::IsOpenStage(c.stage()) ? oldest_due_day : 0;
   // Cured: the event leaves a report_events row in RESOLVED.
-  cured_day_ = LeavesReportEvent(e) && e.stage_after() == v1::STAGE_RESOLVED ? day_ : kNeverCured;
+  cured_day_ = LeavesReportEvent(e) && e.stage_after() == v1::STAGE_RESOLVED ? day_ : kNever;
   recovered_fen_ = RecoveredFen(e);
   task_id_ = e.has_task_completed() ? e.task_completed().task_id() : 0;
   handoff_ = t.handoff.has_value() ? 1 : 0;

@@ -1,8 +1,10 @@
 // ExperimentFactWriter: the writer-side half of the experiment report. An
 // assigned case's `case_arms` row (migration 14) carries the figures the
-// report sums per arm: the case's oldest unpaid due day while it is open
-// (open_due_day, 0 once it is closed: its roll), the first day it was
-// cured (cured_day, kNeverCured until then), what it recovered since its
+// report sums per arm: the first business day on which the case counts as
+// rolled if it stays as it is (rolls_on_day: the day its oldest unpaid due
+// day puts it past the days-past-due bucket it started in; kNever while it
+// is closed or nothing is overdue), the first day it was cured (cured_day,
+// kNever until then), what it recovered since its
 // assignment, the cost of its completed tasks, and whether it was handed to
 // a legal firm or disputed. Each transition of an assigned case brings the
 // row up to date in the transition's own transaction, so the report is one
@@ -24,9 +26,18 @@
 
 namespace collections::storage {
 
-// case_arms.cured_day of a case never cured (later than any day a report
-// can ask for).
-inline constexpr long long kNeverCured = 1000000000;
+// case_arms.cured_day of a case never cured, rolls_on_day of one that does
+// not roll (later than any day a report can ask for).
+inline constexpr long long kNever = 1000000000;
+
+// rolls_on_day of a case_arms row whose case has oldest unpaid due day O
+// (0: none) is O + this (SQL, on the row's start_bucket), or kNever when it
+// is NULL: a case rolls once the bucket of its days past due is past
+// start_bucket (1-30 days from O + 1, 31-60 from O + 31, 61-90 from O + 61,
+// 91-180 from O + 91, 180+ from O + 181; none past 180+).
+inline constexpr char kRollOffsetSql[] =
+    "CASE start_bucket WHEN 0 THEN 1 WHEN 1 THEN 31 WHEN 2 THEN 61 WHEN 3 THEN 91 WHEN 4 "
+    "THEN 181 END";
 
 class ExperimentFactWriter {
  public:
@@ -40,7 +51,7 @@ class ExperimentFactWriter {
 
  private:
   // Bound values (the statement points at them).
-  long long case_id_ = 0, day_ = 0, open_due_day_ = 0, cured_day_ = kNeverCured;
+  long long case_id_ = 0, day_ = 0, open_due_day_ = 0, cured_day_ = kNever;
   long long recovered_fen_ = 0, task_id_ = 0;
   int handoff_ = 0, dispute_ = 0;
 

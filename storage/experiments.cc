@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "storage/codec.h"
+#include "storage/experiment_facts.h"
 #include "storage/report_sql.h"
 #include "storage/sql_enums.h"
 #include "storage/store_internal.h"
@@ -104,12 +105,14 @@ absl::Status RecordCaseArm(UnitOfWork& uow, const CaseArm& arm) {
   // The figures the writer keeps from now on (experiment_facts.h) start
   // from the case as its assignment left it: open, nothing recovered yet.
   return RunReportStep(uow, [&](soci::session& sql, Backend) {
+    sql << "INSERT INTO case_arms (case_id, experiment_id, arm, assigned_day, start_bucket) "
+           "VALUES (:c, :e, :a, :d, :b)",
+        soci::use(case_id), soci::use(experiment_id), soci::use(index), soci::use(day),
+        soci::use(bucket);
     sql << absl::StrCat(
-        "INSERT INTO case_arms (case_id, experiment_id, arm, assigned_day, "
-        "start_bucket, open_due_day) SELECT c.case_id, :e, :a, :d, :b, CASE WHEN "
-        "c.stage IN ",
-        kSqlOpenStages, " THEN c.oldest_due_day ELSE 0 END FROM cases c WHERE c.case_id = :c"),
-        soci::use(experiment_id), soci::use(index), soci::use(day), soci::use(bucket),
+        "UPDATE case_arms SET rolls_on_day = COALESCE((SELECT NULLIF(c.oldest_due_day, 0) "
+        "FROM cases c WHERE c.case_id = case_arms.case_id AND c.stage IN ",
+        kSqlOpenStages, ") + ", kRollOffsetSql, ", ", kNever, ") WHERE case_id = :c"),
         soci::use(case_id);
   });
 }
@@ -171,16 +174,14 @@ absl::StatusOr<std::vector<ArmTotals>> ExperimentArmTotals(Store& store, int64_t
   // One pass over the experiment's rows of the covering index
   // case_arms_report: the writer keeps each case's figures as they happen
   // (experiment_facts.h). A case rolled when it is open and its bucket
-  // today is past the one it started in; cured when its first cure came
-  // within the window.
+  // today is past the one it started in (its rolls_on_day has come); cured
+  // when its first cure came within the window.
   const std::string query = absl::StrCat(
       "SELECT arm, COUNT(*), ",
       Sum(absl::StrCat("CASE WHEN cured_day <= assigned_day + ", cure_window_days,
                        " THEN 1 ELSE 0 END")),
-      ", ",
-      Sum(absl::StrCat("CASE WHEN ", BucketSql(d, "open_due_day"),
-                       " > start_bucket THEN 1 ELSE 0 END")),
-      ", ", Sum("recovered_fen"), ", ", Sum("cost_fen"), ", ", Sum("handoff"), ", ", Sum("dispute"),
+      ", ", Sum(absl::StrCat("CASE WHEN rolls_on_day <= ", d, " THEN 1 ELSE 0 END")), ", ",
+      Sum("recovered_fen"), ", ", Sum("cost_fen"), ", ", Sum("handoff"), ", ", Sum("dispute"),
       ", COALESCE(SUM(CAST(recovered_fen AS DOUBLE PRECISION) * recovered_fen), 0)"
       ", COALESCE(SUM(CAST(cost_fen AS DOUBLE PRECISION) * cost_fen), 0)"
       " FROM case_arms WHERE experiment_id = ",

@@ -323,7 +323,7 @@ class ExperimentRecountTest : public ReportServiceTest {
   void UndoMigration14() {
     *raw_ << "DROP INDEX case_arms_report";
     for (const char* column :
-         {"open_due_day", "cured_day", "recovered_fen", "cost_fen", "handoff", "dispute"}) {
+         {"rolls_on_day", "cured_day", "recovered_fen", "cost_fen", "handoff", "dispute"}) {
       *raw_ << "ALTER TABLE case_arms DROP COLUMN " << column;
     }
     *raw_ << "DELETE FROM schema_migrations WHERE version = 14";

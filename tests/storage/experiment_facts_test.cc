@@ -13,7 +13,7 @@ namespace collections::storage {
 namespace {
 
 struct ArmRow {
-  long long open_due_day = -1, cured_day = -1, recovered_fen = -1, cost_fen = -1;
+  long long rolls_on_day = -1, cured_day = -1, recovered_fen = -1, cost_fen = -1;
   int handoff = -1, dispute = -1;
 };
 
@@ -35,15 +35,17 @@ TEST_P(StoreTest, AnAssignedCasesFiguresAreKeptWithItsTransitions) {
   auto sql = Raw();
   auto read = [&] {
     ArmRow r;
-    *sql << "SELECT open_due_day, cured_day, recovered_fen, cost_fen, handoff, dispute FROM "
+    *sql << "SELECT rolls_on_day, cured_day, recovered_fen, cost_fen, handoff, dispute FROM "
             "case_arms WHERE case_id = 41",
-        soci::into(r.open_due_day), soci::into(r.cured_day), soci::into(r.recovered_fen),
+        soci::into(r.rolls_on_day), soci::into(r.cured_day), soci::into(r.recovered_fen),
         soci::into(r.cost_fen), soci::into(r.handoff), soci::into(r.dispute);
     return r;
   };
   ArmRow row = read();
-  EXPECT_EQ(row.open_due_day, workflow::DayNumber(absl::CivilDay(2026, 10, 20)));
-  EXPECT_EQ(row.cured_day, kNeverCured);
+  // Due since 2026-10-20, assigned in bucket 1-30: it rolls into 31-60 on
+  // the 31st day past due.
+  EXPECT_EQ(row.rolls_on_day, workflow::DayNumber(absl::CivilDay(2026, 10, 20)) + 31);
+  EXPECT_EQ(row.cured_day, kNever);
   EXPECT_EQ(row.recovered_fen, 0);
   EXPECT_EQ(row.cost_fen, 0);
   EXPECT_EQ(row.handoff, 0);
@@ -57,7 +59,7 @@ TEST_P(StoreTest, AnAssignedCasesFiguresAreKeptWithItsTransitions) {
   row = read();
   EXPECT_EQ(row.dispute, 1);
   EXPECT_EQ(row.handoff, 1);
-  EXPECT_EQ(row.cured_day, kNeverCured);
+  EXPECT_EQ(row.cured_day, kNever);
 
   // Paid in full two days later, 200 CNY of it beyond what was owed: cured,
   // closed (no roll any more), 2,800 CNY recovered.
@@ -78,7 +80,7 @@ TEST_P(StoreTest, AnAssignedCasesFiguresAreKeptWithItsTransitions) {
   row = read();
   EXPECT_EQ(row.cured_day, workflow::DayNumber(absl::CivilDay(2026, 11, 3)));
   EXPECT_EQ(row.recovered_fen, 2'800 * CNY);
-  EXPECT_EQ(row.open_due_day, 0);
+  EXPECT_EQ(row.rolls_on_day, kNever);
   EXPECT_EQ(row.dispute, 1);  // flags stay once set
   EXPECT_EQ(row.handoff, 1);
 
