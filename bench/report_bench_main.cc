@@ -235,7 +235,10 @@ absl::Status Main() {
   }
   storage::StoreOptions options;
   options.connection = db;
+  const absl::Time opening = absl::Now();
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Store> store, storage::Store::Open(options));
+  // With --reuse on an older book: the migrations it needed.
+  const double open_s = absl::ToDoubleSeconds(absl::Now() - opening);
   const v1::Policy policy = workflow::DefaultPolicy();
   BuildTimes built;
   if (!absl::GetFlag(FLAGS_reuse)) {
@@ -307,6 +310,7 @@ absl::Status Main() {
 
   std::printf("backend            %s\n",
               store->backend() == storage::Backend::kSqlite ? "sqlite3" : "postgresql");
+  std::printf("store opened       %.1f s (migrations included)\n", open_s);
   std::printf("cases              %lld (open at the end: %lld)\n", static_cast<long long>(n),
               static_cast<long long>(book));
   std::printf("open cases         %.1f s (%.0f cases/s, Decide + Apply through the writer)\n",

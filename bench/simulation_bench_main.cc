@@ -16,6 +16,7 @@
 // a two-calls-a-day cap. Results go to stdout; bench/RESULTS.md records
 // them.
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -39,6 +40,9 @@ ABSL_FLAG(std::string, db, "", "SOCI connection string of a stored book (default
 ABSL_FLAG(int64_t, cases, 1000000, "cases of the in-memory book (without --db)");
 ABSL_FLAG(int, days, 90, "simulated days");
 ABSL_FLAG(uint64_t, seed, 1, "the draws' seed");
+ABSL_FLAG(std::string, csv, "",
+          "write both policies' figures (workflow::SimulationCsv, current policy first) to "
+          "this file: two runs agree iff their files are byte-identical");
 
 namespace collections {
 namespace {
@@ -164,6 +168,16 @@ int Main() {
   }
   std::printf("total: %.2f s; excluding the in-memory book's building: %.2f s\n",
               absl::ToDoubleSeconds(total), absl::ToDoubleSeconds(total - building));
+  if (const std::string csv = absl::GetFlag(FLAGS_csv); !csv.empty()) {
+    std::ofstream out(csv, std::ios::binary);
+    out << "# current policy\n"
+        << workflow::SimulationCsv(current_run) << "# candidate\n"
+        << workflow::SimulationCsv(candidate_run);
+    if (!out.good()) {
+      std::fprintf(stderr, "cannot write %s\n", csv.c_str());
+      return 1;
+    }
+  }
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "storage/codec.h"
+#include "storage/experiment_facts.h"
 #include "storage/report_sql.h"
 #include "storage/sql_enums.h"
 #include "storage/store_internal.h"
@@ -101,11 +102,18 @@ absl::Status RecordCaseArm(UnitOfWork& uow, const CaseArm& arm) {
   const long long case_id = arm.case_id, experiment_id = arm.experiment_id;
   const long long day = workflow::DayNumber(arm.day);
   const int index = arm.arm, bucket = arm.bucket;
+  // The figures the writer keeps from now on (experiment_facts.h) start
+  // from the case as its assignment left it: open, nothing recovered yet.
   return RunReportStep(uow, [&](soci::session& sql, Backend) {
     sql << "INSERT INTO case_arms (case_id, experiment_id, arm, assigned_day, start_bucket) "
            "VALUES (:c, :e, :a, :d, :b)",
         soci::use(case_id), soci::use(experiment_id), soci::use(index), soci::use(day),
         soci::use(bucket);
+    sql << absl::StrCat(
+        "UPDATE case_arms SET rolls_on_day = COALESCE((SELECT NULLIF(c.oldest_due_day, 0) "
+        "FROM cases c WHERE c.case_id = case_arms.case_id AND c.stage IN ",
+        kSqlOpenStages, ") + ", kRollOffsetSql, ", ", kNever, ") WHERE case_id = :c"),
+        soci::use(case_id);
   });
 }
 
@@ -163,33 +171,21 @@ absl::StatusOr<std::vector<ArmTotals>> ExperimentArmTotals(Store& store, int64_t
                                                            absl::CivilDay today,
                                                            int cure_window_days) {
   const long long d = workflow::DayNumber(today);
-  // One row per case with its figures, summed per arm. Each per-case
-  // figure is one index lookup: report_events and case_events by their
-  // (case_id, seq) keys, tasks and handoffs by their case indexes.
+  // One pass over the experiment's rows of the covering index
+  // case_arms_report: the writer keeps each case's figures as they happen
+  // (experiment_facts.h). A case rolled when it is open and its bucket
+  // today is past the one it started in (its rolls_on_day has come); cured
+  // when its first cure came within the window.
   const std::string query = absl::StrCat(
-      "SELECT x.arm, COUNT(*), ", Sum("x.cured"), ", ", Sum("x.rolled"), ", ", Sum("x.rec"), ", ",
-      Sum("x.cost"), ", ", Sum("x.handoff"), ", ", Sum("x.dispute"),
-      ", COALESCE(SUM(CAST(x.rec AS DOUBLE PRECISION) * x.rec), 0)"
-      ", COALESCE(SUM(CAST(x.cost AS DOUBLE PRECISION) * x.cost), 0)"
-      " FROM (SELECT a.arm AS arm,"
-      " CASE WHEN EXISTS (SELECT 1 FROM report_events e WHERE e.case_id = a.case_id"
-      " AND e.stage_after = 5 AND e.day <= a.assigned_day + ",
-      cure_window_days,
-      ") THEN 1 ELSE 0 END AS cured,"
-      " CASE WHEN c.stage IN ",
-      kOpenStages, " AND ", BucketSql(d, "c.oldest_due_day"),
-      " > a.start_bucket THEN 1 ELSE 0 END AS rolled,"
-      " COALESCE((SELECT SUM(e.recovered_fen) FROM report_events e WHERE e.case_id = a.case_id"
-      " AND e.day >= a.assigned_day), 0) AS rec,"
-      " COALESCE((SELECT SUM(t.cost_fen) FROM tasks t WHERE t.case_id = a.case_id AND t.state = ",
-      kSqlTaskCompleted,
-      "), 0) AS cost,"
-      " CASE WHEN EXISTS (SELECT 1 FROM handoffs h WHERE h.case_id = a.case_id)"
-      " THEN 1 ELSE 0 END AS handoff,"
-      " CASE WHEN EXISTS (SELECT 1 FROM case_events v WHERE v.case_id = a.case_id"
-      " AND v.event_type = 'signal.dispute_opened') THEN 1 ELSE 0 END AS dispute"
-      " FROM case_arms a JOIN cases c ON c.case_id = a.case_id WHERE a.experiment_id = ",
-      experiment_id, ") x GROUP BY x.arm ORDER BY x.arm");
+      "SELECT arm, COUNT(*), ",
+      Sum(absl::StrCat("CASE WHEN cured_day <= assigned_day + ", cure_window_days,
+                       " THEN 1 ELSE 0 END")),
+      ", ", Sum(absl::StrCat("CASE WHEN rolls_on_day <= ", d, " THEN 1 ELSE 0 END")), ", ",
+      Sum("recovered_fen"), ", ", Sum("cost_fen"), ", ", Sum("handoff"), ", ", Sum("dispute"),
+      ", COALESCE(SUM(CAST(recovered_fen AS DOUBLE PRECISION) * recovered_fen), 0)"
+      ", COALESCE(SUM(CAST(cost_fen AS DOUBLE PRECISION) * cost_fen), 0)"
+      " FROM case_arms WHERE experiment_id = ",
+      experiment_id, " GROUP BY arm ORDER BY arm");
   return ReadReport<std::vector<ArmTotals>>(
       store, [&](soci::session& sql, std::vector<ArmTotals>& out) {
         ArmTotals row;

@@ -1,7 +1,9 @@
 // Champion/challenger experiments' rows (migration 12): each experiment as
 // its message, and each assigned case's arm with the day it was assigned and
-// its days-past-due bucket then, which the experiment report compares with
-// the case as it stands now (docs/experiments.md).
+// its days-past-due bucket then; since migration 14 the row also carries
+// the case's figures, kept by the writer with each transition
+// (experiment_facts.h), which the experiment report sums per arm
+// (docs/experiments.md).
 //
 // Thread-safety: the writes and the Locked reads run inside a storage
 // command on the writer (UnitOfWork); the other reads use the store's
@@ -69,8 +71,8 @@ struct ArmTotals {
   int64_t legal_handoffs = 0, disputes = 0;
   double recovered_squares = 0, cost_squares = 0;
 };
-// Per arm with cases, by arm index; `today` is the business date the buckets
-// are computed on.
+// Per arm with cases, by arm index; `today` is the business date the rolls
+// are counted on. One pass over the experiment's case_arms_report entries.
 absl::StatusOr<std::vector<ArmTotals>> ExperimentArmTotals(Store& store, int64_t experiment_id,
                                                            absl::CivilDay today,
                                                            int cure_window_days);

@@ -16,6 +16,7 @@
 
 #include "soci/soci.h"
 #include "storage/codec.h"
+#include "storage/experiment_facts.h"
 #include "storage/report_facts.h"
 #include "storage/store.h"
 #include "storage/writer_connection.h"
@@ -125,7 +126,8 @@ struct WriterConnection::Statements {
   soci::statement find_response, save_response;
   soci::statement insert_contact, end_contact, delete_contact, lock_borrower, count_calls;
   soci::statement last_audit, insert_audit;
-  ReportFactWriter report_facts;  // rows for the reports, with each transition
+  ReportFactWriter report_facts;          // rows for the reports, with each transition
+  ExperimentFactWriter experiment_facts;  // assigned cases' figures, with each transition
   // Group-commit control, run around every command of a batch: prepared
   // once on SQLite (null on PostgreSQL, which runs them as plain statements).
   std::unique_ptr<soci::statement> savepoint, release_savepoint, rollback_to_savepoint;

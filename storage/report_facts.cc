@@ -6,7 +6,6 @@
 
 namespace collections::storage {
 namespace {
-
 using K = v1::CaseEvent::KindCase;
 
 // report_events' columns in the order every insert binds them.
@@ -14,9 +13,9 @@ constexpr char kColumns[] =
     "case_id, seq, day, event_type, actor, stage_before, stage_after, case_class, close_reason, "
     "task_id, task_type, contact, right_party, reason, promise_fen, recovered_fen, waived_fen, "
     "policy_version, product, region, queue, unallocated_fen, prev_entry_day";
+}  // namespace
 
-// Whether the event leaves a report_events row.
-bool Matters(const v1::CaseEvent& e) {
+bool LeavesReportEvent(const v1::CaseEvent& e) {
   if (e.stage_before() != e.stage_after()) return true;
   switch (e.kind_case()) {
     case K::kPayment:
@@ -33,7 +32,19 @@ bool Matters(const v1::CaseEvent& e) {
   }
 }
 
-}  // namespace
+int64_t RecoveredFen(const v1::CaseEvent& e) {
+  // What paid something owed: the plan's instalments (their interest too)
+  // and the arrears. What paid nothing owed (an overpayment, money after
+  // the case ended) is not recovery: it has its own column. A legal
+  // recovery likewise (its unallocated part is 0 in events recorded before
+  // it was held).
+  if (e.has_payment()) return e.payment().amount_fen() - e.payment().unallocated_fen();
+  if (e.has_legal_milestone() &&
+      e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
+    return e.legal_milestone().amount_fen() - e.legal_milestone().unallocated_fen();
+  }
+  return 0;
+}
 
 ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
     : insert_event_(
@@ -116,7 +127,7 @@ bool ReportFactWriter::Fill(const workflow::Transition& t) {
   const v1::Case& c = t.next;
   case_id_ = c.case_id();
   day_ = DayColumn(e.business_date());
-  if (!Matters(e)) return false;
+  if (!LeavesReportEvent(e)) return false;
   seq_ = e.sequence();
   event_type_ = workflow::EventKindName(e);
   actor_ = e.actor();
@@ -157,17 +168,12 @@ bool ReportFactWriter::Fill(const workflow::Transition& t) {
       }
       break;
     case K::kPayment:
-      // What paid something owed: the plan's instalments (their interest
-      // too) and the arrears. What paid nothing owed (an overpayment, money
-      // after the case ended) is not recovery: it has its own column.
-      recovered_fen_ = e.payment().amount_fen() - e.payment().unallocated_fen();
+      recovered_fen_ = RecoveredFen(e);
       unallocated_fen_ = e.payment().unallocated_fen();
       break;
     case K::kLegalMilestone:
-      // Like a payment: what a recovery paid beyond the overdue amounts is
-      // not recovery (0 in events recorded before it was held).
       if (e.legal_milestone().kind() == v1::LEGAL_MILESTONE_KIND_AMOUNT_RECOVERED) {
-        recovered_fen_ = e.legal_milestone().amount_fen() - e.legal_milestone().unallocated_fen();
+        recovered_fen_ = RecoveredFen(e);
         unallocated_fen_ = e.legal_milestone().unallocated_fen();
       }
       break;

@@ -20,6 +20,7 @@
 #ifndef COLLECTIONS_STORAGE_REPORT_FACTS_H_
 #define COLLECTIONS_STORAGE_REPORT_FACTS_H_
 
+#include <cstdint>
 #include <string>
 
 #include "soci/soci.h"
@@ -32,6 +33,12 @@ namespace collections::storage {
 // next_change_day of a case's latest stage change (the day number of no
 // day a report can ask for).
 inline constexpr long long kNoLaterChange = 1000000000;
+
+// Whether `e` leaves a report_events row.
+bool LeavesReportEvent(const v1::CaseEvent& e);
+// The report_events.recovered_fen of `e`: what a payment or a legal
+// recovery paid of what was owed; 0 for other events.
+int64_t RecoveredFen(const v1::CaseEvent& e);
 
 class ReportFactWriter {
  public:

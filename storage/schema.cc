@@ -447,6 +447,48 @@ const std::vector<Migration>& Migrations() {
                 start_bucket INTEGER NOT NULL))",
            "CREATE INDEX case_arms_experiment ON case_arms (experiment_id, arm, case_id)",
        }},
+      {14,
+       "experiment report at 1,000,000 cases: each assigned case's figures kept",
+       {
+           // Kept by the writer with each transition of an assigned case
+           // (experiment_facts.h): rolls_on_day the first business day on
+           // which the case counts as rolled if it stays as it is (its
+           // oldest unpaid due day plus 1, 31, 61, 91 or 181 days for
+           // start_bucket 0 to 4; 1000000000: never, for a closed case,
+           // nothing overdue, or start_bucket 5), cured_day the first day
+           // it was RESOLVED (1000000000: never),
+           // recovered_fen what payments and legal recoveries paid of what
+           // was owed since assigned_day, cost_fen the cost of its completed
+           // tasks, handoff and dispute 1 once it was handed to a legal firm
+           // or a dispute was opened. The report sums them per arm.
+           "ALTER TABLE case_arms ADD COLUMN rolls_on_day BIGINT NOT NULL DEFAULT 1000000000",
+           "ALTER TABLE case_arms ADD COLUMN cured_day BIGINT NOT NULL DEFAULT 1000000000",
+           "ALTER TABLE case_arms ADD COLUMN recovered_fen BIGINT NOT NULL DEFAULT 0",
+           "ALTER TABLE case_arms ADD COLUMN cost_fen BIGINT NOT NULL DEFAULT 0",
+           "ALTER TABLE case_arms ADD COLUMN handoff INTEGER NOT NULL DEFAULT 0",
+           "ALTER TABLE case_arms ADD COLUMN dispute INTEGER NOT NULL DEFAULT 0",
+           // The rows assigned before: the figures the report computed
+           // from the sources until now.
+           absl::StrCat(
+               "UPDATE case_arms SET rolls_on_day = COALESCE((SELECT NULLIF(c.oldest_due_day, 0) "
+               "FROM cases c WHERE c.case_id = case_arms.case_id AND c.stage IN ",
+               kSqlOpenStages,
+               ") + CASE start_bucket WHEN 0 THEN 1 WHEN 1 THEN 31 WHEN 2 THEN 61 WHEN 3 THEN 91 "
+               "WHEN 4 THEN 181 END, 1000000000), cured_day = COALESCE((SELECT MIN(e.day) FROM "
+               "report_events e WHERE e.case_id = case_arms.case_id AND e.stage_after = ",
+               kSqlStageResolved,
+               "), 1000000000), recovered_fen = COALESCE((SELECT SUM(e.recovered_fen) FROM "
+               "report_events e WHERE e.case_id = case_arms.case_id AND e.day >= "
+               "case_arms.assigned_day), 0), cost_fen = COALESCE((SELECT SUM(t.cost_fen) FROM "
+               "tasks t WHERE t.case_id = case_arms.case_id AND t.state = ",
+               kSqlTaskCompleted,
+               "), 0), handoff = CASE WHEN EXISTS (SELECT 1 FROM handoffs h WHERE h.case_id = "
+               "case_arms.case_id) THEN 1 ELSE 0 END, dispute = CASE WHEN EXISTS (SELECT 1 FROM "
+               "case_events v WHERE v.case_id = case_arms.case_id AND v.event_type = "
+               "'signal.dispute_opened') THEN 1 ELSE 0 END"),
+           // The report reads only this index (index-only on both backends).
+           "CREATE INDEX case_arms_report ON case_arms (experiment_id, arm, assigned_day, "
+           "cured_day, rolls_on_day, recovered_fen, cost_fen, handoff, dispute)",
       {15,
        "access_rules: the access rules' versions (certificates and method roles)",
        {

@@ -85,6 +85,10 @@ static_assert(sql_enums_internal::SpellsList(kSqlCallTaskTypes,
 inline constexpr char kSqlStageClosed[] = "6";
 static_assert(sql_enums_internal::Spells(kSqlStageClosed, v1::STAGE_CLOSED));
 
+// RESOLVED: cured, nothing overdue any more.
+inline constexpr char kSqlStageResolved[] = "5";
+static_assert(sql_enums_internal::Spells(kSqlStageResolved, v1::STAGE_RESOLVED));
+
 // The open stages: REMINDER, COUNSELLING, REPAYMENT_PLAN, LEGAL_ACTION.
 inline constexpr char kSqlOpenStages[] = "(1, 2, 3, 4)";
 static_assert(sql_enums_internal::SpellsList(kSqlOpenStages,

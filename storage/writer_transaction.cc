@@ -626,6 +626,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
     ++handoffs_;
   }
   s_.report_facts.Append(t);
+  s_.experiment_facts.Append(t, s_.c_oldest_due_day);
   return absl::OkStatus();
 }
 

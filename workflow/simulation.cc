@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "google/protobuf/arena.h"
 #include "workflow/dates.h"
 #include "workflow/money.h"
 #include "workflow/state_machine.h"
@@ -125,7 +126,8 @@ bool SimulatedDay::operator==(const SimulatedDay& o) const {
 class Simulation::CaseRun {
  public:
   CaseRun(Simulation& sim, v1::Case c)
-      : sim_(sim),
+      : arena_(),
+        sim_(sim),
         policy_(sim.policy_),
         c_(std::move(c)),
         rng_(CaseSeed(sim.options_.seed, c_.case_id())) {}
@@ -151,13 +153,13 @@ class Simulation::CaseRun {
     // case the candidate stages differently, its new tasks) counts on the
     // first simulated day.
     SimulatedDay scratch;
-    v1::CaseEvent migrate;
+    v1::CaseEvent& migrate = NewEvent();
     migrate.mutable_policy_migrated()->set_from_version(c_.policy_version());
     migrate.mutable_policy_migrated()->set_to_version(policy_.version());
     RETURN_IF_ERROR(Apply(migrate, o.start, o.start_time, o.days > 0 ? sim_.days_[0] : scratch));
     for (int32_t i = 0; i < o.days && IsOpenStage(c_.stage()); ++i) {
-      const absl::CivilDay day = o.start + 1 + i;
       SimulatedDay& out = sim_.days_[i];
+      const absl::CivilDay day = out.day;  // o.start + 1 + i, computed once for every case
       RETURN_IF_ERROR(RunDay(day, i, sim_.day_times_[i], out));
       if (IsOpenStage(c_.stage())) ++out.open_cases;
     }
@@ -180,12 +182,18 @@ class Simulation::CaseRun {
     int instalment;  // 0: a promise; else the plan's instalment number
   };
 
+  // An event of this case's run, on the run's arena: the simulation's own
+  // events cost no allocation of their own (the arena goes with the run).
+  v1::CaseEvent& NewEvent() {
+    return *google::protobuf::Arena::CreateMessage<v1::CaseEvent>(&arena_);
+  }
+
   // `index`: the day's number in the run (0 is the first simulated day).
   absl::Status RunDay(absl::CivilDay day, int32_t index, absl::Time now, SimulatedDay& out) {
     // The server's order: aging, then the timers that fall due; then what
     // the borrower does, then the day's work.
     if (next_aging_ && *next_aging_ <= day) {
-      v1::CaseEvent aged;
+      v1::CaseEvent& aged = NewEvent();
       aged.mutable_aged();
       RETURN_IF_ERROR(Apply(aged, day, now, out));
     }
@@ -277,7 +285,7 @@ class Simulation::CaseRun {
                     timers_.end());
       if (due.instalment == kPlanInstalments && c_.active_plan_id() != 0 &&
           c_.stage() == v1::STAGE_REPAYMENT_PLAN) {
-        v1::CaseEvent done;
+        v1::CaseEvent& done = NewEvent();
         done.mutable_plan_completed()->set_plan_id(c_.active_plan_id());
         done.mutable_plan_completed()->set_kind(c_.active_plan_kind());
         absl::Status s = Apply(done, day, now, out);
@@ -288,7 +296,7 @@ class Simulation::CaseRun {
 
   absl::Status Pay(int64_t amount_fen, absl::CivilDay day, absl::Time now, SimulatedDay& out) {
     if (amount_fen <= 0) return absl::OkStatus();
-    v1::CaseEvent e;
+    v1::CaseEvent& e = NewEvent();
     v1::Payment& p = *e.mutable_payment();
     p.set_payment_id(absl::StrCat("sim-", c_.case_id(), "-", c_.version()));
     p.set_amount_fen(amount_fen);
@@ -301,7 +309,7 @@ class Simulation::CaseRun {
   // case's class and stage, as the agent's outcome.
   absl::Status Work(const Task& task, absl::CivilDay day, absl::Time now, SimulatedDay& out) {
     const BehaviourRates& r = Rates();
-    v1::CaseEvent e;
+    v1::CaseEvent& e = NewEvent();
     v1::TaskCompleted& done = *e.mutable_task_completed();
     done.set_task_type(task.type);
     v1::TaskOutcome& outcome = *done.mutable_outcome();
@@ -384,7 +392,7 @@ class Simulation::CaseRun {
         break;
       }
     }
-    v1::CaseEvent e;
+    v1::CaseEvent& e = NewEvent();
     v1::PlanApproved& a = *e.mutable_plan_approved();
     a.set_plan_id(++plans_);
     a.set_kind(kind);
@@ -408,7 +416,9 @@ class Simulation::CaseRun {
   }
 
   // Decide, then what storage would do with the transition, in memory.
-  absl::Status Apply(v1::CaseEvent event, absl::CivilDay day, absl::Time now, SimulatedDay& out) {
+  // `event` gets its date and actor here (taken by reference: Decide copies
+  // it into the transition, a second copy would be waste).
+  absl::Status Apply(v1::CaseEvent& event, absl::CivilDay day, absl::Time now, SimulatedDay& out) {
     *event.mutable_business_date() = DayToProto(day);
     event.set_actor("system:simulation");
     absl::StatusOr<Transition> decided = Decide(c_, event, policy_, now);
@@ -451,6 +461,7 @@ class Simulation::CaseRun {
     return absl::OkStatus();
   }
 
+  google::protobuf::Arena arena_;  // before everything that may point into it
   Simulation& sim_;
   const v1::Policy& policy_;
   v1::Case c_;

@@ -174,6 +174,8 @@ INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
 void UndoMigrationsSince9(soci::session& sql) {
   sql << "DROP TABLE access_rules";
   sql << "DELETE FROM schema_migrations WHERE version = 15";
+  // Migration 14 only added columns and an index to case_arms.
+  sql << "DELETE FROM schema_migrations WHERE version = 14";
   sql << "DROP TABLE case_arms";
   sql << "DROP TABLE experiments";
   sql << "DELETE FROM schema_migrations WHERE version = 12";

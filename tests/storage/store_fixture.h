@@ -63,8 +63,9 @@ workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + a
 
 // Drops what migrations 9 and later added (request digests and their index,
 // lease keys; the leadership table; the report links and indexes; the
-// experiments; the access rules) and forgets their records: for tests that
-// take a database back to an older schema and reopen it.
+// experiments' tables and the figures kept per assigned case; the access
+// rules) and forgets their records: for tests that take a database back to
+// an older schema and reopen it.
 void UndoMigrationsSince9(soci::session& sql);
 
 // --- The fixture ------------------------------------------------------------
