@@ -489,6 +489,7 @@ const std::vector<Migration>& Migrations() {
            // The report reads only this index (index-only on both backends).
            "CREATE INDEX case_arms_report ON case_arms (experiment_id, arm, assigned_day, "
            "cured_day, rolls_on_day, recovered_fen, cost_fen, handoff, dispute)",
+       }},
       {15,
        "access_rules: the access rules' versions (certificates and method roles)",
        {
