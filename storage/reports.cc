@@ -199,35 +199,29 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         out.add_buckets("resolved");
         out.add_buckets("closed");
 
-        // Start rows in key (case) order, each joined with its end row by
-        // key; a case missing at the end left the book (code kResolved
-        // for now).
-        const long long base = SnapBase(*start);
-        const long long end_base = SnapBase(end);
+        // The start book's rows (report_book, in case order), each joined
+        // with the case's row in the end book; a case missing at the end
+        // left the book (code kResolved for now). Buckets are those of
+        // each book's day.
+        const std::string case_id = absl::StrCat("(s.book_key / ", kBookKeyShift, ")");
         Sql q;
+        q << "SELECT " << BucketSql(DayNumber(*start), "s.oldest_due_day") << ", ";
         if (live) {
           // The end row is the case itself, while it is open.
-          q << "SELECT s.bucket, CASE WHEN e.case_id IS NULL THEN " << absl::StrCat(kResolved)
-            << " ELSE " << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
+          q << "CASE WHEN e.case_id IS NULL THEN " << absl::StrCat(kResolved) << " ELSE "
+            << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
             << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_total_fen, 0)")
-            << " FROM report_snapshots s LEFT JOIN cases e ON e.case_id = s.snap_key - ";
-          q.Int(base);
-          q << " AND e.stage IN " << kOpenStages;
+            << " FROM report_book s LEFT JOIN cases e ON e.case_id = " << case_id
+            << " AND e.stage IN " << kOpenStages;
         } else {
-          q << absl::StrCat("SELECT s.bucket, COALESCE(e.bucket, ", kResolved, "), COUNT(*), ")
+          q << "CASE WHEN e.book_key IS NULL THEN " << absl::StrCat(kResolved) << " ELSE "
+            << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
             << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_fen, 0)")
-            << " FROM report_snapshots s LEFT JOIN report_snapshots e ON e.snap_key = "
-               "s.snap_key + ";
-          q.Int(end_base - base);
-          q << " AND e.snap_key > ";
-          q.Int(end_base);
-          q << " AND e.snap_key < ";
-          q.Int(end_base + kDayShift);
+            << " FROM report_book s LEFT JOIN report_book e ON";
+          BookRowOf(q, "e", case_id, end);
         }
-        q << " WHERE s.snap_key > ";
-        q.Int(base);
-        q << " AND s.snap_key < ";
-        q.Int(base + kDayShift);
+        q << " WHERE";
+        BookOn(q, "s", *start);
         BookFilters(q, f, "s");
         q << " GROUP BY 1, 2";
         std::map<std::pair<long long, long long>, Sql::Row> cells;
@@ -241,15 +235,16 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         // final, so one closing event in the period settles it; the rest
         // were cured (and may have fallen overdue again since).
         Sql closed;
-        closed << "SELECT s.bucket, COUNT(*), " << Sum("s.overdue_fen")
-               << " FROM report_events g JOIN report_snapshots s ON s.snap_key = g.case_id + ";
-        closed.Int(base);
+        const std::string start_bucket = BucketSql(DayNumber(*start), "s.oldest_due_day");
+        closed << "SELECT " << start_bucket << ", COUNT(*), " << Sum("s.overdue_fen")
+               << " FROM report_events g JOIN report_book s ON";
+        BookRowOf(closed, "s", "g.case_id", *start);
         closed << " WHERE g.stage_after = 6 AND g.stage_before <> 6 AND g.day >= ";
         closed.Int(DayNumber(*start));
         closed << " AND g.day <= ";
         closed.Int(DayNumber(end));
         BookFilters(closed, f, "s");
-        closed << " GROUP BY s.bucket";
+        closed << " GROUP BY " << start_bucket;
         for (const Sql::Row& r : closed.Rows(sql, 0, 3)) {
           auto left = cells.find({r.n[0], kResolved});
           if (left == cells.end()) continue;  // cannot be: a closed case left

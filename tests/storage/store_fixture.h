@@ -61,11 +61,15 @@ workflow::Transition Opening(int64_t case_id, const std::string& loan,
 // The next version of `current`: an agent's note, no effects.
 workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + absl::Minutes(1));
 
-// Drops what migrations 9, 10 and 11 added (request digests and their index,
+// Drops what migrations 9 to 13 added (request digests and their index,
 // lease keys; the leadership table; the report links and indexes) and
 // forgets their records: for tests that take a database back to an older
 // schema and reopen it.
 void UndoMigrationsSince9(soci::session& sql);
+
+// Takes the report book of migration 13 back to migration 5's
+// report_snapshots (empty), the triggers and their tables dropped.
+void UndoMigration13(soci::session& sql);
 
 // --- The fixture ------------------------------------------------------------
 
