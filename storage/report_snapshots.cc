@@ -18,6 +18,7 @@
 #include "storage/report_sql.h"
 #include "storage/reports.h"
 #include "workflow/dates.h"
+#include "workflow/state_machine.h"
 
 namespace collections::storage {
 
@@ -188,23 +189,27 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
       last = ids.back();
 
       // The marked cases' figures now (open cases only), a few hundred
-      // ids per query.
+      // ids per query. The stage is checked here: in SQL it would make
+      // SQLite read the open cases from cases_book instead of the ids.
       std::map<long long, Figures> now;
       constexpr size_t kIn = 500;
       for (size_t i = 0; i < ids.size(); i += kIn) {
         Sql q;
         q << "SELECT product, region, assigned_queue, case_id, stage, case_class, "
              "oldest_due_day, overdue_total_fen, principal_outstanding_fen, policy_version FROM "
-             "cases WHERE stage IN "
-          << kOpenStages << " AND case_id IN ("
+             "cases WHERE case_id IN ("
           << absl::StrJoin(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kIn), ", ")
           << ")";
-        for (const Sql::Row& r : q.Rows(sql, 3, 7)) now[r.n[0]] = FiguresOf(r, 1);
+        for (const Sql::Row& r : q.Rows(sql, 3, 7)) {
+          if (workflow::IsOpenStage(static_cast<v1::Stage>(r.n[1]))) now[r.n[0]] = FiguresOf(r, 1);
+        }
       }
 
-      // Each marked case's current interval: one key range per case.
+      // Each marked case's current interval (one key range per case), and
+      // the statements that end one and begin the next, prepared once.
       long long lo = 0, hi = 0, key = 0, from = 0;
-      Figures old;
+      Figures old, f;
+      long long new_key = 0, open_ended = kOpenEnded, ended = d - 1;
       soci::statement current =
           (sql.prepare << absl::StrCat("SELECT book_key, valid_from_day, ", kFigureColumns,
                                        " FROM report_book WHERE book_key > :lo AND book_key < :hi "
@@ -214,6 +219,21 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
            soci::into(old.region), soci::into(old.queue), soci::into(old.stage),
            soci::into(old.case_class), soci::into(old.oldest_due_day), soci::into(old.overdue_fen),
            soci::into(old.principal_fen), soci::into(old.policy_version));
+      soci::statement end_interval =
+          (sql.prepare << "UPDATE report_book SET valid_to_day = :ended WHERE book_key = :key",
+           soci::use(ended), soci::use(key));
+      soci::statement drop_interval =
+          (sql.prepare << "DELETE FROM report_book WHERE book_key = :key", soci::use(key));
+      soci::statement begin_interval =
+          (sql.prepare << "INSERT INTO report_book (book_key, valid_from_day, valid_to_day, "
+                          "stage, case_class, oldest_due_day, overdue_fen, principal_fen, "
+                          "policy_version, product, region, queue) VALUES (:key, :from, :to, "
+                          ":stage, :class, :due, :overdue, :principal, :policy, :product, "
+                          ":region, :queue)",
+           soci::use(new_key), soci::use(d), soci::use(open_ended), soci::use(f.stage),
+           soci::use(f.case_class), soci::use(f.oldest_due_day), soci::use(f.overdue_fen),
+           soci::use(f.principal_fen), soci::use(f.policy_version), soci::use(f.product),
+           soci::use(f.region), soci::use(f.queue));
       PortfolioDeltas deltas;
       for (long long id : ids) {
         lo = id * kBookKeyShift;
@@ -225,31 +245,16 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
         if (had) {
           Count(deltas, old, d, 1, -1);
           if (from == d) {
-            sql << "DELETE FROM report_book WHERE book_key = " << key;
+            drop_interval.execute(true);
           } else {
-            sql << "UPDATE report_book SET valid_to_day = " << d - 1 << " WHERE book_key = " << key;
+            end_interval.execute(true);
           }
         }
         if (is != now.end()) {
-          const Figures& f = is->second;
+          f = is->second;
           Count(deltas, f, d, 1, +1);
-          Sql insert;
-          insert << "INSERT INTO report_book (book_key, valid_from_day, valid_to_day, stage, "
-                    "case_class, oldest_due_day, overdue_fen, principal_fen, policy_version, "
-                    "product, region, queue) VALUES (";
-          insert.Int(id * kBookKeyShift + d) << ", ";
-          insert.Int(d) << ", ";
-          insert.Int(kOpenEnded) << ", ";
-          insert.Int(f.stage) << ", ";
-          insert.Int(f.case_class) << ", ";
-          insert.Int(f.oldest_due_day) << ", ";
-          insert.Int(f.overdue_fen) << ", ";
-          insert.Int(f.principal_fen) << ", ";
-          insert.Int(f.policy_version) << ", ";
-          insert.Text(f.product) << ", ";
-          insert.Text(f.region) << ", ";
-          insert.Text(f.queue) << ")";
-          insert.Run(sql);
+          new_key = id * kBookKeyShift + d;
+          begin_interval.execute(true);
         }
       }
       ApplyDeltas(sql, d, deltas);
@@ -306,6 +311,16 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
         sql << "UPDATE report_snapshot_days SET per_case = 0 WHERE day = " << x;
       });
     }));
+  }
+  // The writer's page cache is sized for bulk imports (256 MiB by
+  // default); what the day's aging and this run read into it is given
+  // back, so that the server does not keep it between days.
+  if (store.backend() == Backend::kSqlite) {
+    RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
+      return RunReportStep(uow,
+                           [&](soci::session& sql, Backend) { sql << "PRAGMA shrink_memory"; });
+    }));
+    GiveMemoryBack();
   }
   return absl::OkStatus();
 }

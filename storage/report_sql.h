@@ -10,6 +10,10 @@
 #ifndef COLLECTIONS_STORAGE_REPORT_SQL_H_
 #define COLLECTIONS_STORAGE_REPORT_SQL_H_
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <deque>
 #include <optional>
@@ -174,6 +178,15 @@ inline void QueueFilter(Sql& q, const ReportQuery& f, absl::string_view tasks_al
   if (!f.queue.empty()) (q << " AND " << tasks_alias << ".queue = ").Text(f.queue);
 }
 
+// Returns the heap's free memory to the system. SQLite's page caches free
+// their pages into glibc's heap, which otherwise keeps them in the process
+// (the server's RSS grew by what the largest report had used, issue #17).
+inline void GiveMemoryBack() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
 // Runs `body` on a reader; the SQL helpers throw, Read turns that into a
 // Status.
 template <typename T, typename F>
@@ -191,6 +204,7 @@ absl::StatusOr<T> ReadReport(Store& store, F&& body) {
           sql << "PRAGMA shrink_memory";
         } catch (...) {
         }
+        GiveMemoryBack();
       }
       soci::session& sql;
     };

@@ -199,43 +199,81 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         out.add_buckets("resolved");
         out.add_buckets("closed");
 
-        // The start book's rows (report_book, in case order), each joined
-        // with the case's row in the end book; a case missing at the end
-        // left the book (code kResolved for now). Buckets are those of
-        // each book's day.
-        const std::string case_id = absl::StrCat("(s.book_key / ", kBookKeyShift, ")");
+        // The start book's rows (report_book), each joined with the case's
+        // row in the end book; a case missing at the end left the book
+        // (code kResolved for now). Buckets are those of each book's day.
+        // Today's book is the current intervals (the cases as the last
+        // day's run recorded them, bucketed today), but for the cases
+        // marked as changed since (report_changed): their current interval
+        // is taken out again and the case as it stands now put in. One
+        // statement, so that the three parts see one state of the tables.
+        const std::string start_bucket = BucketSql(DayNumber(*start), "s.oldest_due_day");
+        const std::string end_bucket = BucketSql(DayNumber(end), "e.oldest_due_day");
+        // sign: +1 adds the rows, -1 takes them out again; marked: only the
+        // marked cases; end: where the end row comes from.
+        enum class End { kBook, kCurrent, kCase };
+        auto part = [&](Sql& q, int sign, bool marked, End e_from) {
+          q << "SELECT " << absl::StrCat(sign) << ", " << start_bucket
+            << ", CASE WHEN e.oldest_due_day IS NULL THEN " << absl::StrCat(kResolved) << " ELSE "
+            << end_bucket << " END, COUNT(*), " << Sum("s.overdue_fen") << ", "
+            << Sum(e_from == End::kCase ? "COALESCE(e.overdue_total_fen, 0)"
+                                        : "COALESCE(e.overdue_fen, 0)");
+          if (marked) {
+            q << " FROM (SELECT DISTINCT case_id FROM report_changed) m JOIN report_book s ON";
+            BookRowOf(q, "s", "m.case_id", *start);
+          } else {
+            q << " FROM report_book s";
+          }
+          const std::string id = absl::StrCat("(s.book_key / ", kBookKeyShift, ")");
+          switch (e_from) {
+            case End::kBook:
+              q << " LEFT JOIN report_book e ON";
+              BookRowOf(q, "e", id, end);
+              break;
+            case End::kCurrent:
+              q << " LEFT JOIN report_book e ON e.book_key > " << id << " * "
+                << absl::StrCat(kBookKeyShift) << " AND e.book_key < (" << id << " + 1) * "
+                << absl::StrCat(kBookKeyShift)
+                << " AND e.valid_to_day = " << absl::StrCat(kOpenEnded);
+              break;
+            case End::kCase:
+              q << " LEFT JOIN cases e ON e.case_id = " << id << " AND e.stage IN " << kOpenStages;
+              break;
+          }
+          q << " WHERE";
+          BookOn(q, "s", *start);
+          BookFilters(q, f, "s");
+          q << " GROUP BY 2, 3";
+        };
         Sql q;
-        q << "SELECT " << BucketSql(DayNumber(*start), "s.oldest_due_day") << ", ";
         if (live) {
-          // The end row is the case itself, while it is open.
-          q << "CASE WHEN e.case_id IS NULL THEN " << absl::StrCat(kResolved) << " ELSE "
-            << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
-            << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_total_fen, 0)")
-            << " FROM report_book s LEFT JOIN cases e ON e.case_id = " << case_id
-            << " AND e.stage IN " << kOpenStages;
+          part(q, +1, /*marked=*/false, End::kCurrent);
+          q << " UNION ALL ";
+          part(q, -1, /*marked=*/true, End::kCurrent);
+          q << " UNION ALL ";
+          part(q, +1, /*marked=*/true, End::kCase);
         } else {
-          q << "CASE WHEN e.book_key IS NULL THEN " << absl::StrCat(kResolved) << " ELSE "
-            << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
-            << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_fen, 0)")
-            << " FROM report_book s LEFT JOIN report_book e ON";
-          BookRowOf(q, "e", case_id, end);
+          part(q, +1, /*marked=*/false, End::kBook);
         }
-        q << " WHERE";
-        BookOn(q, "s", *start);
-        BookFilters(q, f, "s");
-        q << " GROUP BY 1, 2";
         std::map<std::pair<long long, long long>, Sql::Row> cells;
         std::map<long long, std::pair<long long, long long>> at_start;  // cases, fen
-        for (Sql::Row& r : q.Rows(sql, 0, 5)) {
-          at_start[r.n[0]].first += r.n[2];
-          at_start[r.n[0]].second += r.n[3];
-          cells[{r.n[0], r.n[1]}] = std::move(r);
+        for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+          const long long sign = r.n[0];
+          at_start[r.n[1]].first += sign * r.n[3];
+          at_start[r.n[1]].second += sign * r.n[4];
+          Sql::Row& cell = cells[{r.n[1], r.n[2]}];
+          cell.n.resize(5, 0);
+          cell.n[0] = r.n[1];
+          cell.n[1] = r.n[2];
+          for (int i = 2; i < 5; ++i) cell.n[i] += sign * r.n[i + 1];
+        }
+        for (auto it = cells.begin(); it != cells.end();) {
+          it = it->second.n[2] == 0 ? cells.erase(it) : std::next(it);
         }
         // Of those that left, the ones closed in the period: CLOSED is
         // final, so one closing event in the period settles it; the rest
         // were cured (and may have fallen overdue again since).
         Sql closed;
-        const std::string start_bucket = BucketSql(DayNumber(*start), "s.oldest_due_day");
         closed << "SELECT " << start_bucket << ", COUNT(*), " << Sum("s.overdue_fen")
                << " FROM report_events g JOIN report_book s ON";
         BookRowOf(closed, "s", "g.case_id", *start);
