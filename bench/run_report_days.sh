@@ -25,6 +25,8 @@
 #   BUILD_DIR=build   an optimized build (Release or RelWithDebInfo)
 #   TMP_ROOT=/tmp     where the run directory (database, logs) is made
 #   KEEP=0            1: keep the run directory
+#   REUSE_DB=         a SQLite file a kept run imported (KEEP=1): copied into
+#                     the run directory and used instead of importing again
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,6 +36,7 @@ DB=${DB:-}
 BUILD_DIR=${BUILD_DIR:-build}
 TMP_ROOT=${TMP_ROOT:-/tmp}
 KEEP=${KEEP:-0}
+REUSE_DB=${REUSE_DB:-}
 
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
 case "$build_type" in
@@ -113,10 +116,16 @@ timed() {  # prints the wall seconds of the command; its output goes to $run_dir
 }
 
 today=$(TZ=Asia/Shanghai date +%F)
-start_server import
-echo "import (load before $(load1)): $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" --as_of="$today" \
-  --dpd=-1 --amounts=spread --credit=mixed) load=$(load1)"
-stop_server
+if [[ -n $REUSE_DB ]]; then
+  cp "$REUSE_DB" "$run_dir/collections.db"
+  echo "import: reused $REUSE_DB (business date $(sqlite3 "$run_dir/collections.db" \
+    "SELECT day FROM business_date" 2>/dev/null || echo '?'))"
+else
+  start_server import
+  echo "import (load before $(load1)): $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
+    --as_of="$today" --dpd=-1 --amounts=spread --credit=mixed) load=$(load1)"
+  stop_server
+fi
 
 start_server restart
 echo "start-up: database opening -> serving $(log_gap 'database: opening' 'serving on') s;" \

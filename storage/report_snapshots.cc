@@ -164,21 +164,43 @@ absl::StatusOr<bool> MoveBookTo(Store& store, long long d) {
 // case; false when no case was marked after it.
 absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& after) {
   constexpr long long kChunk = 5000;
+  constexpr size_t kBatch = 500;  // ids or rows per statement
   bool any = false;
   long long last = after;
   RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
     any = false;
     last = after;
     return RunReportStep(uow, [&](soci::session& sql, Backend) {
+      // The chunk: the marks from `after` up to the kChunk-th one.
       Sql bound;
       bound << "SELECT case_id FROM report_changed WHERE case_id > ";
       bound.Int(after) << " ORDER BY case_id LIMIT 1 OFFSET ";
       bound.Int(kChunk - 1);
       std::vector<Sql::Row> upto = bound.Rows(sql, 0, 1);
+      auto in_chunk = [&](Sql& q, absl::string_view column) {
+        q << " " << column << " > ";
+        q.Int(after);
+        if (!upto.empty()) (q << " AND " << column << " <= ").Int(upto[0].n[0]);
+      };
+      // The marked cases' current intervals (only this run writes them).
+      std::map<long long, std::pair<long long, Figures>> old;  // case -> key, figures
+      Sql current;
+      current << "SELECT b.product, b.region, b.queue, b.book_key, b.stage, b.case_class, "
+                 "b.oldest_due_day, b.overdue_fen, b.principal_fen, b.policy_version FROM "
+                 "(SELECT DISTINCT case_id FROM report_changed WHERE";
+      in_chunk(current, "case_id");
+      current << ") m JOIN report_book b ON b.book_key > m.case_id * "
+              << absl::StrCat(kBookKeyShift) << " AND b.book_key < (m.case_id + 1) * "
+              << absl::StrCat(kBookKeyShift)
+              << " AND +b.valid_to_day = " << absl::StrCat(kOpenEnded);
+      for (const Sql::Row& r : current.Rows(sql, 3, 7)) {
+        old[r.n[0] / kBookKeyShift] = {r.n[0], FiguresOf(r, 1)};
+      }
+      // The marks go first, so that a change committed after they are read
+      // is marked again; then the cases are read as they stand.
       Sql take;
-      take << "DELETE FROM report_changed WHERE case_id > ";
-      take.Int(after);
-      if (!upto.empty()) (take << " AND case_id <= ").Int(upto[0].n[0]);
+      take << "DELETE FROM report_changed WHERE";
+      in_chunk(take, "case_id");
       take << " RETURNING case_id";
       std::vector<long long> ids;
       for (const Sql::Row& r : take.Rows(sql, 0, 1)) ids.push_back(r.n[0]);
@@ -188,74 +210,71 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
       any = true;
       last = ids.back();
 
-      // The marked cases' figures now (open cases only), a few hundred
-      // ids per query. The stage is checked here: in SQL it would make
-      // SQLite read the open cases from cases_book instead of the ids.
+      // The marked cases' figures now (open cases only). The stage is
+      // checked here: in SQL it would make SQLite read the open cases from
+      // cases_book instead of the ids.
       std::map<long long, Figures> now;
-      constexpr size_t kIn = 500;
-      for (size_t i = 0; i < ids.size(); i += kIn) {
+      for (size_t i = 0; i < ids.size(); i += kBatch) {
         Sql q;
         q << "SELECT product, region, assigned_queue, case_id, stage, case_class, "
              "oldest_due_day, overdue_total_fen, principal_outstanding_fen, policy_version FROM "
              "cases WHERE case_id IN ("
-          << absl::StrJoin(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kIn), ", ")
+          << absl::StrJoin(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kBatch), ", ")
           << ")";
         for (const Sql::Row& r : q.Rows(sql, 3, 7)) {
           if (workflow::IsOpenStage(static_cast<v1::Stage>(r.n[1]))) now[r.n[0]] = FiguresOf(r, 1);
         }
       }
 
-      // Each marked case's current interval (one key range per case), and
-      // the statements that end one and begin the next, prepared once.
-      long long lo = 0, hi = 0, key = 0, from = 0;
-      Figures old, f;
-      long long new_key = 0, open_ended = kOpenEnded, ended = d - 1;
-      soci::statement current =
-          (sql.prepare << absl::StrCat("SELECT book_key, valid_from_day, ", kFigureColumns,
-                                       " FROM report_book WHERE book_key > :lo AND book_key < :hi "
-                                       "AND valid_to_day = ",
-                                       kOpenEnded),
-           soci::use(lo), soci::use(hi), soci::into(key), soci::into(from), soci::into(old.product),
-           soci::into(old.region), soci::into(old.queue), soci::into(old.stage),
-           soci::into(old.case_class), soci::into(old.oldest_due_day), soci::into(old.overdue_fen),
-           soci::into(old.principal_fen), soci::into(old.policy_version));
-      soci::statement end_interval =
-          (sql.prepare << "UPDATE report_book SET valid_to_day = :ended WHERE book_key = :key",
-           soci::use(ended), soci::use(key));
-      soci::statement drop_interval =
-          (sql.prepare << "DELETE FROM report_book WHERE book_key = :key", soci::use(key));
-      soci::statement begin_interval =
-          (sql.prepare << "INSERT INTO report_book (book_key, valid_from_day, valid_to_day, "
-                          "stage, case_class, oldest_due_day, overdue_fen, principal_fen, "
-                          "policy_version, product, region, queue) VALUES (:key, :from, :to, "
-                          ":stage, :class, :due, :overdue, :principal, :policy, :product, "
-                          ":region, :queue)",
-           soci::use(new_key), soci::use(d), soci::use(open_ended), soci::use(f.stage),
-           soci::use(f.case_class), soci::use(f.oldest_due_day), soci::use(f.overdue_fen),
-           soci::use(f.principal_fen), soci::use(f.policy_version), soci::use(f.product),
-           soci::use(f.region), soci::use(f.queue));
+      // What changed: intervals to end on d - 1, intervals to drop (an
+      // earlier run of the same day began them), intervals to begin.
+      std::vector<long long> to_end, to_drop;
+      std::vector<std::pair<long long, const Figures*>> to_begin;
       PortfolioDeltas deltas;
       for (long long id : ids) {
-        lo = id * kBookKeyShift;
-        hi = lo + kBookKeyShift;
-        const bool had = current.execute(true);
+        auto was = old.find(id);
         auto is = now.find(id);
-        if (had && is != now.end() && old == is->second) continue;  // marked, not changed
-        if (!had && is == now.end()) continue;                      // closed, and not in the book
+        const bool had = was != old.end();
+        if (had && is != now.end() && was->second.second == is->second) continue;  // unchanged
+        if (!had && is == now.end()) continue;  // closed, and not in the book
         if (had) {
-          Count(deltas, old, d, 1, -1);
-          if (from == d) {
-            drop_interval.execute(true);
-          } else {
-            end_interval.execute(true);
-          }
+          Count(deltas, was->second.second, d, 1, -1);
+          const long long key = was->second.first;
+          (key % kBookKeyShift == d ? to_drop : to_end).push_back(key);
         }
         if (is != now.end()) {
-          f = is->second;
-          Count(deltas, f, d, 1, +1);
-          new_key = id * kBookKeyShift + d;
-          begin_interval.execute(true);
+          Count(deltas, is->second, d, 1, +1);
+          to_begin.push_back({id * kBookKeyShift + d, &is->second});
         }
+      }
+      for (size_t i = 0; i < to_end.size(); i += kBatch) {
+        sql << "UPDATE report_book SET valid_to_day = " << d - 1 << " WHERE book_key IN ("
+            << absl::StrJoin(to_end.begin() + i,
+                             to_end.begin() + std::min(to_end.size(), i + kBatch), ", ")
+            << ")";
+      }
+      for (size_t i = 0; i < to_drop.size(); i += kBatch) {
+        sql << "DELETE FROM report_book WHERE book_key IN ("
+            << absl::StrJoin(to_drop.begin() + i,
+                             to_drop.begin() + std::min(to_drop.size(), i + kBatch), ", ")
+            << ")";
+      }
+      for (size_t i = 0; i < to_begin.size(); i += kBatch) {
+        Sql insert;
+        insert << "INSERT INTO report_book (book_key, valid_from_day, valid_to_day, stage, "
+                  "case_class, oldest_due_day, overdue_fen, principal_fen, policy_version, "
+                  "product, region, queue) VALUES ";
+        for (size_t j = i; j < std::min(to_begin.size(), i + kBatch); ++j) {
+          const Figures& f = *to_begin[j].second;
+          insert << (j == i ? "(" : ", (")
+                 << absl::StrCat(to_begin[j].first, ", ", d, ", ", kOpenEnded, ", ", f.stage, ", ",
+                                 f.case_class, ", ", f.oldest_due_day, ", ", f.overdue_fen, ", ",
+                                 f.principal_fen, ", ", f.policy_version, ", ");
+          insert.Text(f.product) << ", ";
+          insert.Text(f.region) << ", ";
+          insert.Text(f.queue) << ")";
+        }
+        insert.Run(sql);
       }
       ApplyDeltas(sql, d, deltas);
     });

@@ -180,6 +180,7 @@ void UndoMigration13(soci::session& sql) {
     sql << "DROP TRIGGER report_case_inserted";
     sql << "DROP TRIGGER report_case_updated";
   }
+  sql << "DROP INDEX tasks_held";
   sql << "DROP TABLE report_changed";
   sql << "DROP TABLE report_book_state";
   sql << "DROP TABLE report_book";
