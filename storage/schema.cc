@@ -476,8 +476,11 @@ const std::vector<Migration>& Migrations() {
            // the date moves (the day's run re-buckets them), and the roll
            // rates of the cases that did not change since the start day
            // (index-only, grouped in this order).
+           // valid_to_day is in it too: SQLite reads the table for a
+           // column the query names that the index lacks.
            "CREATE INDEX report_book_current ON report_book (oldest_due_day, valid_from_day, "
-           "overdue_fen, policy_version, product, region, queue) WHERE valid_to_day = 1000000000",
+           "overdue_fen, policy_version, product, region, queue, valid_to_day) "
+           "WHERE valid_to_day = 1000000000",
            // The closed intervals by end: retention drops them.
            "CREATE INDEX report_book_closed ON report_book (valid_to_day, valid_from_day) "
            "WHERE valid_to_day < 1000000000",
