@@ -2,6 +2,8 @@
 // PolicyService reads (declared in reports.h).
 #include <algorithm>
 #include <array>
+#include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -343,10 +345,19 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     // The day's writes (aging, this run) go into the WAL, which the
     // writer checkpoints only past StoreOptions::sqlite_wal_autocheckpoint_
     // pages (1 GiB, for imports); every read searches it, so a few days
-    // of it made each day's run slower than the last. A passive checkpoint
-    // (from a reader: the writer's session is inside its transaction)
-    // copies it into the database without waiting for anyone.
+    // of it made each day's run slower than the last. Past kWalCheckpoint
+    // bytes, a passive checkpoint (from a reader: the writer's session is
+    // inside its transaction) copies it into the database without waiting
+    // for anyone; the WAL then starts over in the space it has.
+    constexpr std::uintmax_t kWalCheckpoint = 64 << 20;
     RETURN_IF_ERROR(ReadForReport(store, [](soci::session& sql) {
+      Sql main;
+      main << "SELECT file FROM pragma_database_list WHERE name = 'main'";
+      std::vector<Sql::Row> files = main.Rows(sql, 1, 0);
+      if (files.empty() || files[0].s[0].empty()) return absl::OkStatus();
+      std::error_code error;
+      const std::uintmax_t wal = std::filesystem::file_size(files[0].s[0] + "-wal", error);
+      if (error || wal < kWalCheckpoint) return absl::OkStatus();
       int busy = 0, frames = 0, copied = 0;
       sql << "PRAGMA wal_checkpoint(PASSIVE)", soci::into(busy), soci::into(frames),
           soci::into(copied);
