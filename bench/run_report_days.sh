@@ -25,6 +25,8 @@
 #   BUILD_DIR=build   an optimized build (Release or RelWithDebInfo)
 #   TMP_ROOT=/tmp     where the run directory (database, logs) is made
 #   KEEP=0            1: keep the run directory
+#   REUSE_DB=         a SQLite file a kept run imported (KEEP=1): copied into
+#                     the run directory and used instead of importing again
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -34,6 +36,7 @@ DB=${DB:-}
 BUILD_DIR=${BUILD_DIR:-build}
 TMP_ROOT=${TMP_ROOT:-/tmp}
 KEEP=${KEEP:-0}
+REUSE_DB=${REUSE_DB:-}
 
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$BUILD_DIR/CMakeCache.txt")
 case "$build_type" in
@@ -88,6 +91,7 @@ stop_server() {
   wait "$server_pid" || true
   server_pid=""
 }
+load1() { cut -d' ' -f1 /proc/loadavg; }  # the 1-minute load average, printed with each figure
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$server_pid/status"; }
 # Seconds between the first log lines matching $1 and $2 (their timestamps).
 log_gap() {
@@ -112,20 +116,26 @@ timed() {  # prints the wall seconds of the command; its output goes to $run_dir
 }
 
 today=$(TZ=Asia/Shanghai date +%F)
-start_server import
-echo "import: $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" --as_of="$today" \
-  --dpd=-1 --amounts=spread --credit=mixed)"
-stop_server
+if [[ -n $REUSE_DB ]]; then
+  cp "$REUSE_DB" "$run_dir/collections.db"
+  echo "import: reused $REUSE_DB (business date $(sqlite3 "$run_dir/collections.db" \
+    "SELECT day FROM business_date" 2>/dev/null || echo '?'))"
+else
+  start_server import
+  echo "import (load before $(load1)): $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
+    --as_of="$today" --dpd=-1 --amounts=spread --credit=mixed) load=$(load1)"
+  stop_server
+fi
 
 start_server restart
 echo "start-up: database opening -> serving $(log_gap 'database: opening' 'serving on') s;" \
-  "rss_mb=$(rss_mb)"
+  "rss_mb=$(rss_mb) load=$(load1)"
 for _ in $(seq 1 6000); do
   grep -q 'start-up catch-up: done' "$log" && break
   sleep 0.1
 done
 echo "start-up catch-up: serving -> done $(log_gap 'serving on' 'start-up catch-up: done') s;" \
-  "rss_mb=$(rss_mb)"
+  "rss_mb=$(rss_mb) load=$(load1)"
 
 reports() {  # $1: label
   local r line="reports ($1):"
@@ -134,18 +144,18 @@ reports() {  # $1: label
   done
   line+=" funnel,region=$(timed "$CTL" report funnel --region=310000 --format=json)"
   line+=" sla,region=$(timed "$CTL" report sla --region=310000 --format=json)"
-  echo "$line rss_mb=$(rss_mb)"
+  echo "$line rss_mb=$(rss_mb) load=$(load1)"
 }
 reports "after start"
 echo "report all --html: $(timed "$CTL" report all --html="$run_dir/report.html") s;" \
-  "$(stat -c %s "$run_dir/report.html") bytes; rss_mb=$(rss_mb)"
+  "$(stat -c %s "$run_dir/report.html") bytes; rss_mb=$(rss_mb) load=$(load1)"
 
 day=$today
 for i in $(seq 1 "$DAYS"); do
   day=$(date -d "$day + 1 day" +%F)
   s=$(timed "$CTL" date advance --to="$day")
   echo "day $i ($day): date advance $s s ($(tr '\n' ' ' <"$run_dir/out" | cut -c1-160));" \
-    "rss_mb=$(rss_mb)"
+    "rss_mb=$(rss_mb) load=$(load1)"
 done
 reports "after $DAYS days"
 stop_server

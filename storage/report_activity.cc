@@ -281,13 +281,17 @@ absl::StatusOr<v1::SlaReport> ReadSlaBreaches(Store& store, const ReportQuery& f
       store, [&](soci::session& sql, v1::SlaReport& out) -> absl::Status {
         const long long now = MicrosOf(f.now);
         // Open work: the case filters through the case row.
-        auto open_from = [&](Sql& q) {
+        auto open_from = [&](Sql& q, bool held = false) {
           // Filtered: the cases the filter picks first (cases_filters),
           // then each one's open tasks (tasks_open_case); CROSS JOIN keeps
           // SQLite to that order rather than every open task's case.
           const bool by_case = !f.product.empty() || !f.region.empty() || f.policy_version > 0;
           if (by_case) {
             q << " FROM cases c CROSS JOIN tasks t WHERE t.case_id = c.case_id AND";
+          } else if (held && store.backend() == Backend::kSqlite) {
+            // Without statistics SQLite takes tasks_open, every open task,
+            // rather than the held ones of tasks_held (migration 13).
+            q << " FROM tasks t INDEXED BY tasks_held WHERE";
           } else {
             q << " FROM tasks t WHERE";
           }
@@ -345,7 +349,7 @@ absl::StatusOr<v1::SlaReport> ReadSlaBreaches(Store& store, const ReportQuery& f
                  " WHEN t.hold_reason LIKE 'borrower deceased%' THEN 'deceased'"
                  " WHEN t.hold_reason LIKE 'attempt %' THEN 'retry after failure'"
                  " ELSE 'other' END, COUNT(*)";
-        open_from(holds);
+        open_from(holds, /*held=*/true);
         holds << " AND t.state = 1 AND t.hold_reason <> '' AND t.not_before_us > ";
         holds.Int(now);
         holds << " GROUP BY 1, 2 ORDER BY 1, 2";

@@ -10,6 +10,10 @@
 #ifndef COLLECTIONS_STORAGE_REPORT_SQL_H_
 #define COLLECTIONS_STORAGE_REPORT_SQL_H_
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <deque>
 #include <optional>
@@ -33,13 +37,11 @@
 
 namespace collections::storage {
 
-// Snapshot keys: day * 2^40 + case_id (see the schema). Case ids stay far
-// below 2^40.
-constexpr long long kDayShift = 1LL << 40;
-inline long long SnapBase(absl::CivilDay day) { return workflow::DayNumber(day) * kDayShift; }
-
-// Cases copied per snapshot command.
-constexpr long long kSnapshotChunk = 10000;
+// The book's intervals (report_book, migration 13): book_key is case_id *
+// kBookKeyShift + valid_from_day; valid_to_day is kOpenEnded while the
+// figures are the case's current ones.
+constexpr long long kBookKeyShift = 1LL << 20;
+constexpr long long kOpenEnded = 1000000000;
 
 // Stage numbers the SQL below spells out (collections.v1.Stage), and
 // PromiseState's KEPT and BROKEN.
@@ -77,18 +79,20 @@ class Sql {
     std::vector<std::string> s;
     std::vector<long long> n;
   };
+  // Runs a statement that returns no rows.
+  void Run(soci::session& sql) {
+    soci::details::prepare_temp_type q = (sql.prepare << text_);
+    Bind(q);
+    soci::statement st(q);
+    st.execute(true);
+  }
+
   std::vector<Row> Rows(soci::session& sql, int texts, int ints) {
     Row row;
     row.s.resize(texts);
     row.n.resize(ints);
     soci::details::prepare_temp_type q = (sql.prepare << text_);
-    for (const auto& [is_text, i] : order_) {
-      if (is_text) {
-        q, soci::use(texts_[i]);
-      } else {
-        q, soci::use(ints_[i]);
-      }
-    }
+    Bind(q);
     for (std::string& s : row.s) q, soci::into(s);
     for (long long& n : row.n) q, soci::into(n);
     soci::statement st(q);
@@ -99,6 +103,15 @@ class Sql {
   }
 
  private:
+  void Bind(soci::details::prepare_temp_type& q) {
+    for (const auto& [is_text, i] : order_) {
+      if (is_text) {
+        q, soci::use(texts_[i]);
+      } else {
+        q, soci::use(ints_[i]);
+      }
+    }
+  }
   Sql& Placeholder() {
     absl::StrAppend(&text_, ":p", order_.size());
     return *this;
@@ -108,6 +121,24 @@ class Sql {
   std::deque<std::string> texts_;
   std::vector<std::pair<bool, size_t>> order_;
 };
+
+// The book on day `day`: the interval of alias `a` holds on that day.
+inline void BookOn(Sql& q, absl::string_view a, absl::CivilDay day) {
+  q << " " << a << ".valid_from_day <= ";
+  q.Int(workflow::DayNumber(day));
+  q << " AND " << a << ".valid_to_day >= ";
+  q.Int(workflow::DayNumber(day));
+}
+
+// The interval of alias `a` that holds on `day` for the case whose id is
+// the SQL expression `case_id` (one key range).
+inline void BookRowOf(Sql& q, absl::string_view a, absl::string_view case_id, absl::CivilDay day) {
+  q << " " << a << ".book_key > " << case_id << " * " << absl::StrCat(kBookKeyShift) << " AND " << a
+    << ".book_key <= " << case_id << " * " << absl::StrCat(kBookKeyShift) << " + ";
+  q.Int(workflow::DayNumber(day));
+  q << " AND " << a << ".valid_to_day >= ";
+  q.Int(workflow::DayNumber(day));
+}
 
 // SUM that is never NULL and always BIGINT (PostgreSQL sums BIGINT into
 // NUMERIC).
@@ -136,7 +167,7 @@ inline void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
   CaseFilters(q, f, a);
 }
 
-// The case filters on a snapshot table alias (report_snapshots or
+// The case filters on a book table alias (report_book or
 // report_portfolio).
 inline void BookFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
   CaseFilters(q, f, a);
@@ -145,6 +176,15 @@ inline void BookFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
 
 inline void QueueFilter(Sql& q, const ReportQuery& f, absl::string_view tasks_alias) {
   if (!f.queue.empty()) (q << " AND " << tasks_alias << ".queue = ").Text(f.queue);
+}
+
+// Returns the heap's free memory to the system. SQLite's page caches free
+// their pages into glibc's heap, which otherwise keeps them in the process
+// (the server's RSS grew by what the largest report had used, issue #17).
+inline void GiveMemoryBack() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
 }
 
 // Runs `body` on a reader; the SQL helpers throw, Read turns that into a
@@ -164,6 +204,7 @@ absl::StatusOr<T> ReadReport(Store& store, F&& body) {
           sql << "PRAGMA shrink_memory";
         } catch (...) {
         }
+        GiveMemoryBack();
       }
       soci::session& sql;
     };

@@ -39,22 +39,54 @@ absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuer
         // (class, stage, bucket) -> cases, overdue, principal
         std::map<std::tuple<long long, long long, long long>, std::array<long long, 3>> cells;
         if (IsLive(f, f.to)) {
-          // Today: the open cases as they stand, summed like a snapshot.
-          // Grouped by oldest due day in the order of cases_book (an
-          // index-only pass, nothing to sort); the buckets are summed here.
           out.set_live(true);
+          const long long t = DayNumber(day);
+          Sql kept;
+          kept << "SELECT COUNT(*) FROM report_book_state WHERE day = ";
+          kept.Int(t);
+          std::vector<Sql::Row> state = kept.Rows(sql, 0, 1);
           Sql q;
-          q << "SELECT c.stage, c.case_class, c.oldest_due_day, COUNT(*), "
-            << Sum("c.overdue_total_fen") << ", " << Sum("c.principal_outstanding_fen")
-            << " FROM cases c WHERE c.stage IN " << kOpenStages;
+          if (!state.empty() && state[0].n[0] > 0) {
+            // Today's run recorded the book (report_portfolio of today);
+            // the cases marked as changed since are taken out again (their
+            // current interval) and put back as they stand. One statement,
+            // so that the parts see one state of the tables. Columns:
+            // sign, stage, class, bucket, cases, overdue, principal.
+            q << "SELECT 1, b.stage, b.case_class, b.bucket, b.cases, b.overdue_fen, "
+                 "b.principal_fen FROM report_portfolio b WHERE b.day = ";
+            q.Int(t);
+            BookFilters(q, f, "b");
+            q << " UNION ALL SELECT -1, s.stage, s.case_class, " << BucketSql(t, "s.oldest_due_day")
+              << ", 1, s.overdue_fen, s.principal_fen FROM (SELECT DISTINCT case_id FROM "
+                 "report_changed) m JOIN report_book s ON s.book_key > m.case_id * "
+              << absl::StrCat(kBookKeyShift) << " AND s.book_key < (m.case_id + 1) * "
+              << absl::StrCat(kBookKeyShift)
+              << " AND +s.valid_to_day = " << absl::StrCat(kOpenEnded) << " WHERE 1 = 1";
+            BookFilters(q, f, "s");
+            q << " UNION ALL SELECT 1, c.stage, c.case_class, " << BucketSql(t, "c.oldest_due_day")
+              << ", 1, c.overdue_total_fen, c.principal_outstanding_fen FROM (SELECT DISTINCT "
+                 "case_id FROM report_changed) m JOIN cases c ON c.case_id = m.case_id WHERE "
+                 "+c.stage IN "
+              << kOpenStages;
+          } else {
+            // Not run yet: the open cases as they stand, summed like a
+            // snapshot, in the order of cases_book (an index-only pass).
+            q << "SELECT 1, c.stage, c.case_class, " << BucketSql(t, "c.oldest_due_day")
+              << ", COUNT(*), " << Sum("c.overdue_total_fen") << ", "
+              << Sum("c.principal_outstanding_fen") << " FROM cases c WHERE c.stage IN "
+              << kOpenStages;
+          }
           CaseFilters(q, f, "c");
           if (!f.queue.empty()) (q << " AND c.assigned_queue = ").Text(f.queue);
-          q << " GROUP BY c.stage, c.case_class, c.oldest_due_day";
-          for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
-            std::array<long long, 3>& c = cells[{r.n[1], r.n[0], BucketOf(DayNumber(day), r.n[2])}];
-            c[0] += r.n[3];
-            c[1] += r.n[4];
-            c[2] += r.n[5];
+          if (state.empty() || state[0].n[0] == 0) {
+            q << " GROUP BY c.stage, c.case_class, c.oldest_due_day";
+          }
+          for (const Sql::Row& r : q.Rows(sql, 0, 7)) {
+            std::array<long long, 3>& c = cells[{r.n[2], r.n[1], r.n[3]}];
+            for (int i = 0; i < 3; ++i) c[i] += r.n[0] * r.n[4 + i];
+          }
+          for (auto it = cells.begin(); it != cells.end();) {
+            it = it->second[0] == 0 ? cells.erase(it) : std::next(it);
           }
         } else {
           ASSIGN_OR_RETURN(day, SnapshotOnOrBefore(sql, f.to, /*per_case=*/false, "portfolio"));
@@ -199,57 +231,106 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         out.add_buckets("resolved");
         out.add_buckets("closed");
 
-        // Start rows in key (case) order, each joined with its end row by
-        // key; a case missing at the end left the book (code kResolved
-        // for now).
-        const long long base = SnapBase(*start);
-        const long long end_base = SnapBase(end);
+        // The start book's rows (report_book), each with the case's row in
+        // the end book; a case missing at the end left the book (code
+        // kResolved for now). Buckets are those of each book's day. Most
+        // cases did not change since the start: their interval is still
+        // the current one, so the end row is the start row, bucketed on
+        // the end day, summed by due day from report_book_current with no
+        // join. Only the intervals closed since the start are joined with
+        // the case's end row. Today's book is the current intervals (the
+        // cases as the last day's run recorded them), but for the cases
+        // marked as changed since (report_changed): their rows are taken
+        // out again and the case as it stands now put in. One statement,
+        // so that the parts see one state of the tables.
+        const long long s_day = DayNumber(*start), e_day = DayNumber(end);
+        const std::string start_bucket = BucketSql(s_day, "s.oldest_due_day");
+        const std::string end_bucket = BucketSql(e_day, "e.oldest_due_day");
+        const std::string id = absl::StrCat("(s.book_key / ", kBookKeyShift, ")");
+        const std::string open_ended = absl::StrCat(kOpenEnded);
+        // Columns: sign, start bucket, end bucket, cases, overdue at the
+        // start, overdue at the end.
         Sql q;
-        if (live) {
-          // The end row is the case itself, while it is open.
-          q << "SELECT s.bucket, CASE WHEN e.case_id IS NULL THEN " << absl::StrCat(kResolved)
-            << " ELSE " << BucketSql(DayNumber(end), "e.oldest_due_day") << " END, COUNT(*), "
-            << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_total_fen, 0)")
-            << " FROM report_snapshots s LEFT JOIN cases e ON e.case_id = s.snap_key - ";
-          q.Int(base);
-          q << " AND e.stage IN " << kOpenStages;
-        } else {
-          q << absl::StrCat("SELECT s.bucket, COALESCE(e.bucket, ", kResolved, "), COUNT(*), ")
-            << Sum("s.overdue_fen") << ", " << Sum("COALESCE(e.overdue_fen, 0)")
-            << " FROM report_snapshots s LEFT JOIN report_snapshots e ON e.snap_key = "
-               "s.snap_key + ";
-          q.Int(end_base - base);
-          q << " AND e.snap_key > ";
-          q.Int(end_base);
-          q << " AND e.snap_key < ";
-          q.Int(end_base + kDayShift);
-        }
-        q << " WHERE s.snap_key > ";
-        q.Int(base);
-        q << " AND s.snap_key < ";
-        q.Int(base + kDayShift);
+        q << "SELECT 1, " << start_bucket << ", " << BucketSql(e_day, "s.oldest_due_day")
+          << ", COUNT(*), " << Sum("s.overdue_fen") << ", " << Sum("s.overdue_fen")
+          << " FROM report_book s WHERE s.valid_to_day = " << open_ended
+          << " AND s.valid_from_day <= ";
+        q.Int(s_day);
         BookFilters(q, f, "s");
-        q << " GROUP BY 1, 2";
+        q << " GROUP BY s.oldest_due_day";
+        // The end row of alias s's case: today's current interval, or the
+        // interval holding on the end day.
+        auto end_row = [&](Sql& part) {
+          if (live) {
+            part << " LEFT JOIN report_book e ON e.book_key > " << id << " * "
+                 << absl::StrCat(kBookKeyShift) << " AND e.book_key < (" << id << " + 1) * "
+                 << absl::StrCat(kBookKeyShift) << " AND +e.valid_to_day = " << open_ended;
+          } else {
+            part << " LEFT JOIN report_book e ON";
+            BookRowOf(part, "e", id, end);
+          }
+        };
+        auto end_columns = [&](Sql& part, int sign, absl::string_view overdue) {
+          part << " UNION ALL SELECT " << absl::StrCat(sign) << ", " << start_bucket
+               << ", CASE WHEN e.oldest_due_day IS NULL THEN " << absl::StrCat(kResolved)
+               << " ELSE " << end_bucket << " END, COUNT(*), " << Sum("s.overdue_fen") << ", "
+               << Sum(absl::StrCat("COALESCE(e.", overdue, ", 0)"));
+        };
+        end_columns(q, +1, "overdue_fen");
+        q << " FROM report_book s";
+        end_row(q);
+        q << " WHERE s.valid_to_day >= ";
+        q.Int(s_day);
+        q << " AND s.valid_to_day < " << open_ended << " AND s.valid_from_day <= ";
+        q.Int(s_day);
+        BookFilters(q, f, "s");
+        q << " GROUP BY 2, 3";
+        if (live) {
+          constexpr char kMarked[] =
+              " FROM (SELECT DISTINCT case_id FROM report_changed) m JOIN report_book s ON";
+          end_columns(q, -1, "overdue_fen");
+          q << kMarked;
+          BookRowOf(q, "s", "m.case_id", *start);
+          end_row(q);
+          q << " WHERE 1 = 1";
+          BookFilters(q, f, "s");
+          q << " GROUP BY 2, 3";
+          end_columns(q, +1, "overdue_total_fen");
+          q << kMarked;
+          BookRowOf(q, "s", "m.case_id", *start);
+          q << " LEFT JOIN cases e ON e.case_id = m.case_id AND +e.stage IN " << kOpenStages
+            << " WHERE 1 = 1";
+          BookFilters(q, f, "s");
+          q << " GROUP BY 2, 3";
+        }
         std::map<std::pair<long long, long long>, Sql::Row> cells;
         std::map<long long, std::pair<long long, long long>> at_start;  // cases, fen
-        for (Sql::Row& r : q.Rows(sql, 0, 5)) {
-          at_start[r.n[0]].first += r.n[2];
-          at_start[r.n[0]].second += r.n[3];
-          cells[{r.n[0], r.n[1]}] = std::move(r);
+        for (const Sql::Row& r : q.Rows(sql, 0, 6)) {
+          const long long sign = r.n[0];
+          at_start[r.n[1]].first += sign * r.n[3];
+          at_start[r.n[1]].second += sign * r.n[4];
+          Sql::Row& cell = cells[{r.n[1], r.n[2]}];
+          cell.n.resize(5, 0);
+          cell.n[0] = r.n[1];
+          cell.n[1] = r.n[2];
+          for (int i = 2; i < 5; ++i) cell.n[i] += sign * r.n[i + 1];
+        }
+        for (auto it = cells.begin(); it != cells.end();) {
+          it = it->second.n[2] == 0 ? cells.erase(it) : std::next(it);
         }
         // Of those that left, the ones closed in the period: CLOSED is
         // final, so one closing event in the period settles it; the rest
         // were cured (and may have fallen overdue again since).
         Sql closed;
-        closed << "SELECT s.bucket, COUNT(*), " << Sum("s.overdue_fen")
-               << " FROM report_events g JOIN report_snapshots s ON s.snap_key = g.case_id + ";
-        closed.Int(base);
+        closed << "SELECT " << start_bucket << ", COUNT(*), " << Sum("s.overdue_fen")
+               << " FROM report_events g JOIN report_book s ON";
+        BookRowOf(closed, "s", "g.case_id", *start);
         closed << " WHERE g.stage_after = 6 AND g.stage_before <> 6 AND g.day >= ";
         closed.Int(DayNumber(*start));
         closed << " AND g.day <= ";
         closed.Int(DayNumber(end));
         BookFilters(closed, f, "s");
-        closed << " GROUP BY s.bucket";
+        closed << " GROUP BY " << start_bucket;
         for (const Sql::Row& r : closed.Rows(sql, 0, 3)) {
           auto left = cells.find({r.n[0], kResolved});
           if (left == cells.end()) continue;  // cannot be: a closed case left

@@ -3,9 +3,10 @@
 // one by one. Two sources:
 // - report_events / report_promises: one row per event that matters to a
 //   report, written with the event (report_facts.h). Flows come from here.
-// - report_snapshots / report_portfolio: the book as each day's run left it,
-//   written by TakeReportSnapshot. The portfolio and roll rates come from
-//   here.
+// - report_book / report_portfolio: the book as each day's run left it,
+//   written by TakeReportSnapshot: each case's figures as validity
+//   intervals (migration 13), and each day's sums. The portfolio and roll
+//   rates come from here.
 //
 // Migration 11 indexes each report's rows (stage changes, completed tasks,
 // money, promises, open tasks) so that none reads a period's other events,
@@ -13,9 +14,10 @@
 // funnel needs no ordering of a period's changes by case: on 1,000,000
 // cases every report answers in about a second or less (bench/RESULTS.md).
 //
-// Snapshots keep one row per open case and day for kDailySnapshotDays days,
-// and for the first and last day of every month after that; the per-day
-// portfolio summaries are kept for good.
+// The book of a day keeps its case figures for kDailySnapshotDays days, and
+// for the first and last day of every month after that (an interval goes
+// once no such day falls in it); the per-day portfolio summaries are kept
+// for good.
 //
 // Thread-safety: the functions are thread-safe (reads use the store's reader
 // pool, writes its writer). TakeReportSnapshot blocks; run it off gRPC's
@@ -75,10 +77,15 @@ absl::StatusOr<v1::SlaReport> ReadSlaBreaches(Store& store, const ReportQuery& q
 const std::vector<std::string>& DpdBuckets();
 
 // Records the book as it stands now as the snapshot of `day`, replacing an
-// earlier one of that day, then applies the retention rule. Cases are
-// copied by the database in chunks of case ids, each its own command, so
-// other writes are never held up for long. A crash leaves the day
-// incomplete (reports ignore it) until the day's run is repeated.
+// earlier one of that day, then applies the retention rule. Only the cases
+// marked as changed since the last run (report_changed, kept by the
+// database's triggers) are compared and written, in chunks, each its own
+// command, so other writes are never held up for long; the day's portfolio
+// is the previous day's moved by their difference and by the cases the
+// date moved to another bucket. A crash leaves the day incomplete (reports
+// ignore it) until the day's run is repeated. FAILED_PRECONDITION when a
+// later day's book was recorded already (the book only moves forward).
+// On SQLite the writer's page cache is given back afterwards.
 absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day);
 
 // A stored snapshot.

@@ -1,9 +1,11 @@
 #include "storage/schema.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "storage/sql.h"
 #include "storage/sql_enums.h"
@@ -447,6 +449,107 @@ const std::vector<Migration>& Migrations() {
                 start_bucket INTEGER NOT NULL))",
            "CREATE INDEX case_arms_experiment ON case_arms (experiment_id, arm, case_id)",
        }},
+      {13,
+       "reports: the book as per-case validity intervals, kept in proportion to what changed",
+       {
+           // Each case's snapshot figures over a run of days on which they
+           // did not change: valid from valid_from_day to valid_to_day
+           // (inclusive; 1000000000 while they are the case's current
+           // figures). book_key is case_id * 2^20 + valid_from_day: one
+           // integer key, so that a case's intervals are one key range.
+           // The days-past-due bucket is not stored: it moves with the
+           // date, so the book of day D buckets oldest_due_day against D.
+           // A day's run writes rows only for the cases that changed.
+           R"(CREATE TABLE report_book (
+                book_key {id_pk},
+                valid_from_day BIGINT NOT NULL,
+                valid_to_day BIGINT NOT NULL,
+                stage INTEGER NOT NULL,
+                case_class INTEGER NOT NULL,
+                oldest_due_day BIGINT NOT NULL,
+                overdue_fen BIGINT NOT NULL,
+                principal_fen BIGINT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                product TEXT NOT NULL,
+                region TEXT NOT NULL,
+                queue TEXT NOT NULL))",
+           // The current figures by oldest due day: the cases whose bucket
+           // the date moves (the day's run re-buckets them), and the roll
+           // rates of the cases that did not change since the start day
+           // (index-only, grouped in this order).
+           // valid_to_day is in it too: SQLite reads the table for a
+           // column the query names that the index lacks.
+           "CREATE INDEX report_book_current ON report_book (oldest_due_day, valid_from_day, "
+           "overdue_fen, policy_version, product, region, queue, valid_to_day) "
+           "WHERE valid_to_day = 1000000000",
+           // The closed intervals by end: retention drops them.
+           "CREATE INDEX report_book_closed ON report_book (valid_to_day, valid_from_day) "
+           "WHERE valid_to_day < 1000000000",
+           // The day whose report_portfolio rows equal the current
+           // intervals' sums (bucketed on that day): the next day's run
+           // starts from them.
+           R"(CREATE TABLE report_book_state (
+                state_id INTEGER PRIMARY KEY,
+                day BIGINT NOT NULL))",
+           // The cases whose figures changed since the day's run last
+           // looked at them, marked by the database itself with every
+           // insert and every update that changes a figure (the triggers
+           // below), so that the writer's statements stay as they are. A
+           // case may be marked more than once; the run deletes a case's
+           // marks with the command that records it.
+           R"(CREATE TABLE report_changed (
+                case_id BIGINT NOT NULL))",
+           "CREATE INDEX report_changed_case ON report_changed (case_id)",
+           "{sqlite}CREATE TRIGGER report_case_inserted AFTER INSERT ON cases BEGIN "
+           "INSERT INTO report_changed (case_id) VALUES (NEW.case_id); END",
+           "{sqlite}CREATE TRIGGER report_case_updated AFTER UPDATE ON cases WHEN "
+           "OLD.stage <> NEW.stage OR OLD.case_class <> NEW.case_class OR "
+           "OLD.oldest_due_day <> NEW.oldest_due_day OR "
+           "OLD.overdue_total_fen <> NEW.overdue_total_fen OR "
+           "OLD.principal_outstanding_fen <> NEW.principal_outstanding_fen OR "
+           "OLD.policy_version <> NEW.policy_version OR OLD.product <> NEW.product OR "
+           "OLD.region <> NEW.region OR OLD.assigned_queue <> NEW.assigned_queue BEGIN "
+           "INSERT INTO report_changed (case_id) VALUES (NEW.case_id); END",
+           "{postgres}CREATE FUNCTION report_mark_changed() RETURNS trigger LANGUAGE plpgsql "
+           "AS $$ BEGIN INSERT INTO report_changed (case_id) VALUES (NEW.case_id); "
+           "RETURN NULL; END $$",
+           "{postgres}CREATE TRIGGER report_case_inserted AFTER INSERT ON cases FOR EACH ROW "
+           "EXECUTE FUNCTION report_mark_changed()",
+           "{postgres}CREATE TRIGGER report_case_updated AFTER UPDATE ON cases FOR EACH ROW WHEN "
+           "(OLD.stage <> NEW.stage OR OLD.case_class <> NEW.case_class OR "
+           "OLD.oldest_due_day <> NEW.oldest_due_day OR "
+           "OLD.overdue_total_fen <> NEW.overdue_total_fen OR "
+           "OLD.principal_outstanding_fen <> NEW.principal_outstanding_fen OR "
+           "OLD.policy_version <> NEW.policy_version OR OLD.product <> NEW.product OR "
+           "OLD.region <> NEW.region OR OLD.assigned_queue <> NEW.assigned_queue) "
+           "EXECUTE FUNCTION report_mark_changed()",
+           // The per-case rows of every complete day with case rows become
+           // one-day intervals; the newest such day's rows stay open as the
+           // current figures. Their oldest_due_day is one that buckets as
+           // the stored bucket did on that day (0, day - 1, day - 31, day -
+           // 61, day - 91, day - 181), so every past answer stays as it was.
+           "INSERT INTO report_book (book_key, valid_from_day, valid_to_day, stage, case_class, "
+           "oldest_due_day, overdue_fen, principal_fen, policy_version, product, region, queue) "
+           "SELECT (s.snap_key % 1099511627776) * 1048576 + d.day, d.day, CASE WHEN d.day = "
+           "(SELECT MAX(day) FROM report_snapshot_days WHERE per_case = 1) THEN 1000000000 "
+           "ELSE d.day END, s.stage, s.case_class, CASE s.bucket WHEN 0 THEN 0 WHEN 1 THEN "
+           "d.day - 1 WHEN 2 THEN d.day - 31 WHEN 3 THEN d.day - 61 WHEN 4 THEN d.day - 91 ELSE "
+           "d.day - 181 END, s.overdue_fen, s.principal_fen, s.policy_version, s.product, "
+           "s.region, s.queue FROM report_snapshot_days d JOIN report_snapshots s ON "
+           "s.snap_key > d.day * 1099511627776 AND s.snap_key < (d.day + 1) * 1099511627776 "
+           "WHERE d.per_case = 1",
+           "INSERT INTO report_book_state (state_id, day) SELECT 1, MAX(day) FROM "
+           "report_snapshot_days WHERE per_case = 1 HAVING COUNT(*) > 0",
+           // The next run compares every case with its current interval
+           // once (the stand-in due days above are rewritten then).
+           "INSERT INTO report_changed (case_id) SELECT case_id FROM cases",
+           "DROP TABLE report_snapshots",
+           // The SLA report's holds: READY tasks held back, by queue,
+           // without passing every open task (usually none is held).
+           absl::StrCat("CREATE INDEX tasks_held ON tasks (queue, hold_reason, not_before_us, "
+                        "case_id) WHERE state = ",
+                        kSqlTaskReady, " AND hold_reason <> ''"),
+       }},
       {14,
        "experiment report at 1,000,000 cases: each assigned case's figures kept",
        {
@@ -532,10 +635,25 @@ absl::StatusOr<int> Migrate(soci::session& sql, Backend backend, absl::Time now)
           absl::StrCat("database schema version ", current, " is newer than this server's (",
                        LatestSchemaVersion(), "): upgrade the server"));
     }
+    // Every migration not recorded yet, in order (not only those above the
+    // highest recorded: a database restored or rewound past one of them,
+    // as the upgrade tests do, still gets it).
+    std::set<long long> applied;
+    {
+      long long version = 0;
+      soci::statement st = (sql.prepare << "SELECT version FROM schema_migrations",
+                            soci::into(version));
+      st.execute();
+      while (st.fetch()) applied.insert(version);
+    }
     for (const Migration& m : Migrations()) {
-      if (m.version <= current) continue;
+      if (applied.count(m.version) != 0) continue;
       for (const std::string& statement : m.statements) {
-        sql << Dialect(statement, backend);
+        // "{sqlite}" / "{postgres}": a statement for that backend only.
+        absl::string_view text = statement;
+        if (absl::ConsumePrefix(&text, "{sqlite}") && backend != Backend::kSqlite) continue;
+        if (absl::ConsumePrefix(&text, "{postgres}") && backend != Backend::kPostgres) continue;
+        sql << Dialect(text, backend);
       }
       const long long version = m.version;
       const std::string name = m.name;

@@ -171,11 +171,35 @@ workflow::Transition Following(const v1::Case& current, absl::Time at) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
+void UndoMigration13(soci::session& sql) {
+  if (sql.get_backend_name() == "postgresql") {
+    sql << "DROP TRIGGER report_case_inserted ON cases";
+    sql << "DROP TRIGGER report_case_updated ON cases";
+    sql << "DROP FUNCTION report_mark_changed()";
+  } else {
+    sql << "DROP TRIGGER report_case_inserted";
+    sql << "DROP TRIGGER report_case_updated";
+  }
+  sql << "DROP INDEX tasks_held";
+  sql << "DROP TABLE report_changed";
+  sql << "DROP TABLE report_book_state";
+  sql << "DROP TABLE report_book";
+  sql << (sql.get_backend_name() == "postgresql" ? "CREATE TABLE report_snapshots (snap_key BIGINT "
+                                                   "PRIMARY KEY, "
+                                                 : "CREATE TABLE report_snapshots (snap_key "
+                                                   "INTEGER PRIMARY KEY, ")
+      << "bucket INTEGER NOT NULL, stage INTEGER NOT NULL, case_class INTEGER NOT NULL, "
+         "overdue_fen BIGINT NOT NULL, principal_fen BIGINT NOT NULL, policy_version BIGINT NOT "
+         "NULL, product TEXT NOT NULL, region TEXT NOT NULL, queue TEXT NOT NULL)";
+  sql << "DELETE FROM schema_migrations WHERE version = 13";
+}
+
 void UndoMigrationsSince9(soci::session& sql) {
   sql << "DROP TABLE access_rules";
   sql << "DELETE FROM schema_migrations WHERE version = 15";
   // Migration 14 only added columns and an index to case_arms.
   sql << "DELETE FROM schema_migrations WHERE version = 14";
+  UndoMigration13(sql);
   sql << "DROP TABLE case_arms";
   sql << "DROP TABLE experiments";
   sql << "DELETE FROM schema_migrations WHERE version = 12";

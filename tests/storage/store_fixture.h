@@ -62,11 +62,15 @@ workflow::Transition Opening(int64_t case_id, const std::string& loan,
 workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + absl::Minutes(1));
 
 // Drops what migrations 9 and later added (request digests and their index,
-// lease keys; the leadership table; the report links and indexes; the
-// experiments' tables and the figures kept per assigned case; the access
-// rules) and forgets their records: for tests that take a database back to
-// an older schema and reopen it.
+// lease keys; the leadership table; the report links and indexes; the book's
+// intervals; the experiments' tables and the figures kept per assigned
+// case; the access rules) and forgets their records: for tests that take a
+// database back to an older schema and reopen it.
 void UndoMigrationsSince9(soci::session& sql);
+
+// Takes the report book of migration 13 back to migration 5's
+// report_snapshots (empty), the triggers and their tables dropped.
+void UndoMigration13(soci::session& sql);
 
 // --- The fixture ------------------------------------------------------------
 
