@@ -641,8 +641,8 @@ absl::StatusOr<int> Migrate(soci::session& sql, Backend backend, absl::Time now)
     std::set<long long> applied;
     {
       long long version = 0;
-      soci::statement st = (sql.prepare << "SELECT version FROM schema_migrations",
-                            soci::into(version));
+      soci::statement st =
+          (sql.prepare << "SELECT version FROM schema_migrations", soci::into(version));
       st.execute();
       while (st.fetch()) applied.insert(version);
     }
