@@ -47,8 +47,9 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   // Rows awaiting their commit before reading pauses; enough to fill the
   // writer's group commits, small enough to bound memory.
   static constexpr int kMaxInFlight = 2048;
-  // Rows per command (CaseEngine::ImportMany): their new cases are written
-  // with a few multi-row statements instead of several statements each.
+  // Rows per command at most (CaseEngine::ImportMany): their new cases are
+  // written with a few multi-row statements instead of several each. Rows
+  // gather only while an earlier chunk is with the writer.
   static constexpr size_t kChunkRows = 128;
   // Errors listed in the response; the count covers the rest.
   static constexpr int kMaxListedErrors = 10000;
@@ -66,38 +67,43 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
         !grpc::SerializationTraits<v1::ImportDelinquenciesRequest>::Deserialize(&frame_, &request)
              .ok()) {
       std::optional<grpc::Status> done;
+      Chunk last;
       {
         absl::MutexLock lock(&mu_);
         if (ok) bad_frame_ = index;
         reading_done_ = true;  // nothing after a bad frame is read
+        last = TakeChunk();
         done = TakeFinish();
       }
       if (done) {
         Finish(*done);
       } else {
-        SubmitChunk();  // the last rows; the last outcome finishes the call
+        Submit(std::move(last));  // the last rows; the last outcome finishes the call
       }
       return;
     }
+    Chunk ready;
+    bool read_on = false;
     {
       absl::MutexLock lock(&mu_);
       ++in_flight_;
+      chunk_.rows->push_back({index, request.record().loan_id()});
+      chunk_.records.push_back(std::move(*request.mutable_record()));
+      // A full chunk goes at once; so does any row while none of this
+      // stream's chunks is with the writer (a slow feed's rows never wait
+      // for the ones after them), and the rows before reading pauses.
+      if (chunk_.records.size() >= kChunkRows || chunks_in_flight_ == 0 ||
+          in_flight_ >= kMaxInFlight) {
+        ready = TakeChunk();
+      }
+      if (in_flight_ < kMaxInFlight) {
+        read_on = true;
+      } else {
+        paused_ = true;
+      }
     }
-    chunk_rows_.push_back({index, request.record().loan_id()});
-    chunk_.push_back(std::move(*request.mutable_record()));
-    bool pausing = false;
-    if (chunk_.size() < kChunkRows) {
-      absl::MutexLock lock(&mu_);
-      pausing = in_flight_ >= kMaxInFlight;
-    }
-    // Before reading pauses, so that the rows it waits for are on their way.
-    if (chunk_.size() >= kChunkRows || pausing) SubmitChunk();
-    absl::MutexLock lock(&mu_);
-    if (in_flight_ < kMaxInFlight) {
-      StartRead(&frame_);
-    } else {
-      paused_ = true;
-    }
+    Submit(std::move(ready));
+    if (read_on) StartRead(&frame_);
   }
 
   void OnDone() override { delete this; }
@@ -107,34 +113,57 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     int64_t index;
     std::string loan_id;
   };
+  // Rows read and not yet handed to the engine, or handed as one command.
+  struct Chunk {
+    std::vector<v1::DelinquencyRecord> records;
+    std::shared_ptr<std::vector<ChunkRow>> rows = std::make_shared<std::vector<ChunkRow>>();
+  };
 
-  // Hands the rows read since the last call to the engine as one command.
-  // Only on the reading path (one read at a time): no lock for the chunk.
-  void SubmitChunk() {
-    if (chunk_.empty()) return;
-    auto rows = std::make_shared<std::vector<ChunkRow>>(std::move(chunk_rows_));
-    std::vector<v1::DelinquencyRecord> records = std::move(chunk_);
-    chunk_rows_.clear();
-    chunk_.clear();
+  // The rows waiting, as a chunk to Submit (empty when none wait).
+  Chunk TakeChunk() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Chunk taken = std::move(chunk_);
+    chunk_ = Chunk();
+    if (!taken.records.empty()) ++chunks_in_flight_;
+    return taken;
+  }
+
+  // Hands a chunk to the engine as one command; call without mu_ (rows
+  // the engine refuses at once are counted synchronously).
+  void Submit(Chunk chunk) {
+    if (chunk.records.empty()) return;
+    auto rows = chunk.rows;
+    auto left = std::make_shared<size_t>(rows->size());  // guarded by mu_
     engine_->ImportMany(
-        std::move(records), actor_,
-        [this, rows](size_t i, absl::StatusOr<ImportKind> result) {
-          OnImported((*rows)[i].index, (*rows)[i].loan_id, result);
+        std::move(chunk.records), actor_,
+        [this, rows, left](size_t i, absl::StatusOr<ImportKind> result) {
+          OnImported((*rows)[i].index, (*rows)[i].loan_id, result, left.get());
         },
         // Finished only once every row's outcome is in: alive until then.
         AliveCheck(context_));
   }
 
+  // One row's outcome; `left` counts its chunk's rows still without one.
   void OnImported(int64_t index, const std::string& loan_id,
-                  const absl::StatusOr<ImportKind>& result) {
+                  const absl::StatusOr<ImportKind>& result, size_t* left) {
     std::optional<grpc::Status> done;
+    Chunk next;
     {
       absl::MutexLock lock(&mu_);
+      if (--*left == 0) {
+        // The chunk is done: the rows read meanwhile go now.
+        --chunks_in_flight_;
+        next = TakeChunk();
+      }
       done = Count(index, loan_id, result);
     }
-    // Finish outside the lock: OnDone may delete this reactor on another
-    // thread as soon as Finish is called.
-    if (done) Finish(*done);
+    // Outside the lock: OnDone may delete this reactor on another thread as
+    // soon as Finish is called (never while rows wait: they count in
+    // in_flight_).
+    if (done) {
+      Finish(*done);
+    } else {
+      Submit(std::move(next));
+    }
   }
 
   // Counts one row's outcome; the status to finish with once it was the
@@ -214,13 +243,13 @@ class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   grpc::CallbackServerContext* const context_;
   grpc::ByteBuffer* const response_;
   const std::string actor_;
-  grpc::ByteBuffer frame_;                    // touched by one read at a time
-  int64_t next_index_ = 0;                    // likewise
-  std::vector<v1::DelinquencyRecord> chunk_;  // likewise: read, not yet submitted
-  std::vector<ChunkRow> chunk_rows_;          // their indexes and loan ids
+  grpc::ByteBuffer frame_;  // touched by one read at a time
+  int64_t next_index_ = 0;  // likewise
   absl::Mutex mu_;
   v1::ImportDelinquenciesResponse answer_ ABSL_GUARDED_BY(mu_);
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // rows without an outcome yet
+  Chunk chunk_ ABSL_GUARDED_BY(mu_);        // rows read, not yet submitted
+  int chunks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mu_) = false;
   int64_t bad_frame_ ABSL_GUARDED_BY(mu_) = -1;
