@@ -71,6 +71,8 @@ class CaseEngine {
   // done(i, outcome) once per row i of `records`, in no particular order.
   // Each row's outcome is what Import would give it: when the command
   // fails as a whole, its rows are imported one by one instead.
+  // Fewer than kFewRows rows are imported one by one (Import).
+  static constexpr size_t kFewRows = 8;
   void ImportMany(std::vector<v1::DelinquencyRecord> records, const std::string& actor,
                   std::function<void(size_t, absl::StatusOr<ImportKind>)> done,
                   CallAlive alive = nullptr);
