@@ -17,7 +17,8 @@
 #
 # Usage: bench/run_task_bench.sh [cycles] [latency] [poll]   (default: all)
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
-#   STREAMS=4 BUILD_DIR=build TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
+#   STREAMS=4 SERVER_FLAGS= (more collectionsd flags, e.g.
+#   --sqlite_wal_checkpoint_mib=1024) BUILD_DIR=build TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
 #   of an admin database, e.g. scripts/pg.sh's COLLECTIONS_TEST_PG: each scenario then
 #   runs on a new PostgreSQL database instead of SQLite) DB_WRITERS=8 REPLICAS=1 (with
 #   PG_ADMIN: that many collectionsd on the one database, the workers' connections spread
@@ -37,6 +38,7 @@ RATE=${RATE:-1000}
 DURATION=${DURATION:-20}
 STREAMS=${STREAMS:-4}
 BUILD_DIR=${BUILD_DIR:-build}
+SERVER_FLAGS=${SERVER_FLAGS:-}
 TMP_ROOT=${TMP_ROOT:-/tmp}
 PERF=${PERF:-0}
 KEEP=${KEEP:-$PERF}
@@ -139,7 +141,7 @@ drop_databases() {
 start_one() {  # $1: scenario, $2: database, $3: replica number -> ADDR of it
   local log="$run_dir/$1.server$3.log" pid addr
   "$SERVER" --listen=127.0.0.1:0 --db="$2" --db_writers="$DB_WRITERS" "${SERVER_SECURITY[@]}" \
-    --daily_aging_time=off >"$log" 2>&1 &
+    --daily_aging_time=off $SERVER_FLAGS >"$log" 2>&1 &
   pid=$!
   server_pids+=("$pid")
   for _ in $(seq 1 300); do

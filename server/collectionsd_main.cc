@@ -38,6 +38,11 @@ ABSL_FLAG(int, db_writers, 8,
           "PostgreSQL only: writer connections, each committing its own group of "
           "commands, so that independent cases commit concurrently (SQLite has one "
           "writer).");
+ABSL_FLAG(int, sqlite_wal_checkpoint_mib, 1024,
+          "SQLite only: the write-ahead log's size, in MiB, past which it is copied "
+          "into the database file on a thread beside the writer. Larger: fewer "
+          "copies of the same pages during a bulk load; smaller: the log's file "
+          "is reused sooner (docs/operations-notes.md).");
 ABSL_FLAG(std::string, policy, "",
           "Collection policy, a textproto collections.v1.Policy file. "
           "Empty: the shipped default. Stored as a new version only when it "
@@ -202,6 +207,11 @@ int main(int argc, char** argv) {
   config.db_writers = absl::GetFlag(FLAGS_db_writers);
   if (config.db_writers < 1 || config.db_writers > 64) {
     LogError("--db_writers must be between 1 and 64");
+    return 2;
+  }
+  config.sqlite_wal_checkpoint_mib = absl::GetFlag(FLAGS_sqlite_wal_checkpoint_mib);
+  if (config.sqlite_wal_checkpoint_mib < 1 || config.sqlite_wal_checkpoint_mib > 16384) {
+    LogError("--sqlite_wal_checkpoint_mib must be between 1 and 16384");
     return 2;
   }
   config.daily_aging_max_days = absl::GetFlag(FLAGS_daily_aging_max_days);

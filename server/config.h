@@ -24,6 +24,9 @@ struct ServerConfig {
   // PostgreSQL: writer connections, each with its own group commit
   // (StoreOptions::writer_connections). SQLite always has one.
   int db_writers = 8;
+  // SQLite only: the WAL size, in MiB, past which it is checkpointed beside
+  // the writer (StoreOptions::sqlite_wal_autocheckpoint_pages).
+  int sqlite_wal_checkpoint_mib = 1024;
   // A textproto collections.v1.Policy; empty: the shipped default
   // (workflow::DefaultPolicy()).
   std::string policy_file;

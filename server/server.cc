@@ -137,6 +137,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerConfig config) {
   storage::StoreOptions options;
   options.connection = cfg.db;
   options.writer_connections = cfg.db_writers;
+  // SQLite's default page size, 4 KiB (storage/sql.cc leaves it).
+  options.sqlite_wal_autocheckpoint_pages = cfg.sqlite_wal_checkpoint_mib * 256;
   const bool replicated = absl::StartsWith(cfg.db, "postgresql://");
   // On PostgreSQL every commit tells the other replicas what it changed.
   if (replicated) options.replica_id = NewReplicaId();

@@ -158,6 +158,25 @@ TEST_F(E2eTest, AnUnreachableDatabaseIsReportedWithoutItsPassword) {
   EXPECT_THAT(log, Not(HasSubstr("Spaced-Secret-42")));
 }
 
+// A WAL checkpoint threshold out of range is refused before the database
+// is touched (exit 2, the flag named).
+TEST_F(E2eTest, AWalCheckpointThresholdOutOfRangeIsRefused) {
+  auto port = testing::PickFreePort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  for (const char* value : {"0", "16385"}) {
+    Collectionsd process({absl::StrCat("--listen=127.0.0.1:", *port), "--db=" + Db(),
+                          absl::StrCat("--sqlite_wal_checkpoint_mib=", value)},
+                         dir_->path() + "/wal_flag.log");
+    ASSERT_TRUE(process.started()) << process.spawn_error();
+    int status = process.Wait();
+    std::string log = process.Log();
+    ASSERT_TRUE(WIFEXITED(status)) << log;
+    EXPECT_EQ(WEXITSTATUS(status), 2) << value << ": " << log;
+    EXPECT_THAT(log, HasSubstr("--sqlite_wal_checkpoint_mib must be between 1 and 16384"));
+    EXPECT_FALSE(FileExists(db_file_)) << value;
+  }
+}
+
 // The one JSON log line of an RPC to `method`, "" when there is none.
 std::string RpcLine(const std::string& log, const std::string& method) {
   for (absl::string_view line : absl::StrSplit(log, '\n')) {
