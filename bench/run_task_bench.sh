@@ -17,7 +17,8 @@
 #
 # Usage: bench/run_task_bench.sh [cycles] [latency] [poll]   (default: all)
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
-#   STREAMS=4 SERVER_FLAGS= (more collectionsd flags, e.g.
+#   STREAMS=4 CLAIM_NEXT=0 (1, with BATCH=1: each completion claims the next task in the
+#   same call, CompleteTaskRequest.claim_next) SERVER_FLAGS= (more collectionsd flags, e.g.
 #   --sqlite_wal_checkpoint_mib=1024) BUILD_DIR=build TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
 #   of an admin database, e.g. scripts/pg.sh's COLLECTIONS_TEST_PG: each scenario then
 #   runs on a new PostgreSQL database instead of SQLite) DB_WRITERS=8 REPLICAS=1 (with
@@ -39,6 +40,7 @@ DURATION=${DURATION:-20}
 STREAMS=${STREAMS:-4}
 BUILD_DIR=${BUILD_DIR:-build}
 SERVER_FLAGS=${SERVER_FLAGS:-}
+CLAIM_NEXT=${CLAIM_NEXT:-0}
 TMP_ROOT=${TMP_ROOT:-/tmp}
 PERF=${PERF:-0}
 KEEP=${KEEP:-$PERF}
@@ -184,7 +186,8 @@ for scenario in "${scenarios[@]}"; do
   wait_idle
   start_server "$scenario"
   case "$scenario" in
-    cycles) args=(cycles --tasks="$TASKS" --workers="$WORKERS" --batch="$BATCH") ;;
+    cycles) args=(cycles --tasks="$TASKS" --workers="$WORKERS" --batch="$BATCH")
+      if [[ $CLAIM_NEXT == 1 ]]; then args+=(--claim_next); fi ;;
     latency) args=(latency --rate="$RATE" --seconds="$DURATION" --streams="$STREAMS" --delivery=stream) ;;
     poll) args=(latency --rate="$RATE" --seconds="$DURATION" --streams="$STREAMS" --delivery=poll) ;;
     *) echo "unknown scenario $scenario (cycles, latency, poll)" >&2; exit 2 ;;

@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +60,9 @@ ABSL_FLAG(std::string, server, "127.0.0.1:50051",
 ABSL_FLAG(int64_t, tasks, 20000, "cycles: tasks to create, then claim and complete.");
 ABSL_FLAG(int32_t, workers, 8, "cycles: concurrent workers, each on its own connection.");
 ABSL_FLAG(int32_t, batch, 16, "cycles: max_tasks per claim (completed concurrently).");
+ABSL_FLAG(bool, claim_next, false,
+          "cycles, with --batch=1: each completion claims the worker's next task in the same "
+          "call (CompleteTaskRequest.claim_next); claim latency is then that call's.");
 ABSL_FLAG(int32_t, rate, 1000, "latency: tasks created per second.");
 ABSL_FLAG(int32_t, seconds, 20, "latency: how long to create tasks.");
 ABSL_FLAG(int32_t, streams, 4, "latency: concurrent workers.");
@@ -259,8 +263,10 @@ int Cycles() {
   const int64_t n = absl::GetFlag(FLAGS_tasks);
   const int workers = absl::GetFlag(FLAGS_workers);
   const int batch = absl::GetFlag(FLAGS_batch);
-  if (n < 1 || workers < 1 || batch < 1 || batch > 100) {
-    std::fprintf(stderr, "--tasks, --workers must be positive and --batch 1..100\n");
+  const bool claim_next = absl::GetFlag(FLAGS_claim_next);
+  if (n < 1 || workers < 1 || batch < 1 || batch > 100 || (claim_next && batch != 1)) {
+    std::fprintf(stderr,
+                 "--tasks, --workers must be positive and --batch 1..100 (1 with --claim_next)\n");
     return 2;
   }
   Feed feed;
@@ -285,6 +291,47 @@ int Cycles() {
       claim.add_queues("sms");
       claim.set_max_tasks(batch);
       claim.mutable_lease()->set_seconds(120);
+      if (claim_next) {
+        // One call a cycle: the completion hands back the next task. A
+        // plain claim only to start, and to make sure none is left.
+        std::optional<v1::Task> task;
+        while (true) {
+          if (!task) {
+            grpc::ClientContext context;
+            v1::ClaimTasksResponse out;
+            const absl::Time t0 = absl::Now();
+            grpc::Status s = stub->ClaimTasks(&context, claim, &out);
+            claim_latency.Add(Us(absl::Now() - t0));
+            if (!s.ok()) {
+              Fail("claim", s);
+              ++errors;
+              break;
+            }
+            if (out.tasks().empty()) break;
+            task = out.tasks(0);
+          }
+          grpc::ClientContext context;
+          v1::CompleteTaskRequest request = Completion(*task);
+          *request.mutable_claim_next() = claim;
+          v1::CompleteTaskResponse response;
+          const absl::Time t0 = absl::Now();
+          grpc::Status s = stub->CompleteTask(&context, request, &response);
+          const double took = Us(absl::Now() - t0);
+          complete_latency.Add(took);
+          if (!s.ok()) {
+            Fail("complete", s);
+            ++errors;
+            break;
+          }
+          ++completed;
+          task.reset();
+          if (response.next_tasks_size() > 0) {
+            claim_latency.Add(took);
+            task = response.next_tasks(0);
+          }
+        }
+        return;
+      }
       while (true) {
         grpc::ClientContext context;
         v1::ClaimTasksResponse out;
@@ -313,11 +360,12 @@ int Cycles() {
                static_cast<long long>(completed.load()), absl::FormatDuration(elapsed).c_str(),
                rate, workers, batch);
   std::printf(
-      "cycles=%lld seconds=%.3f cycles_per_s=%.0f workers=%d batch=%d import_per_s=%.0f %s %s "
-      "errors=%d\n",
+      "cycles=%lld seconds=%.3f cycles_per_s=%.0f workers=%d batch=%d claim_next=%d "
+      "import_per_s=%.0f %s %s errors=%d\n",
       static_cast<long long>(completed.load()), absl::ToDoubleSeconds(elapsed), rate, workers,
-      batch, n / absl::ToDoubleSeconds(import_time), claim_latency.Summary("claim").c_str(),
-      complete_latency.Summary("complete").c_str(), errors.load());
+      batch, claim_next ? 1 : 0, n / absl::ToDoubleSeconds(import_time),
+      claim_latency.Summary("claim").c_str(), complete_latency.Summary("complete").c_str(),
+      errors.load());
   return errors.load() == 0 && completed.load() == n ? 0 : 1;
 }
 

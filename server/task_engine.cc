@@ -165,61 +165,66 @@ absl::StatusOr<ClaimArgs> TaskEngine::CheckClaim(
   return args;
 }
 
+absl::Status TaskEngine::ClaimIn(storage::UnitOfWork& uow, const ClaimArgs& args, absl::Time now,
+                                 Claimed& out) {
+  ContactGate gate(uow, *policies_, now);
+  storage::ClaimSpec spec;
+  spec.queues = args.queues;
+  spec.types = args.types;
+  spec.worker = args.worker;
+  spec.max_tasks = args.max_tasks;
+  spec.lease = args.lease;
+  spec.now = now;
+  // Candidates read and checked per queue: just enough at first (held
+  // ones move aside for the next round); the default margin when a
+  // type filter skips some.
+  if (args.types.empty()) spec.scan_limit = args.max_tasks;
+  spec.hold = [&gate](const v1::Task& task) { return gate.Hold(task); };
+  // Held tasks move out of the way (Defer), so another round sees the
+  // ones behind them.
+  int deferred = 0;
+  for (int round = 0; round < kClaimRounds; ++round) {
+    gate.NewRound();
+    absl::StatusOr<std::vector<v1::Task>> leased = uow.ClaimTasks(spec);
+    // The gate's own failure first: on PostgreSQL it leaves the
+    // transaction aborted, and ClaimTasks' next statement only says so.
+    RETURN_IF_ERROR(gate.status());
+    RETURN_IF_ERROR(leased.status());
+    RETURN_IF_ERROR(gate.Record(*leased));
+    ASSIGN_OR_RETURN(deferred, gate.Defer());
+    spec.max_tasks -= static_cast<int>(leased->size());
+    for (v1::Task& t : *leased) out.tasks.push_back(std::move(t));
+    if (spec.max_tasks == 0 || deferred == 0) break;
+    if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
+  }
+  if (!out.tasks.empty() && !args.audit.action.empty()) {
+    RETURN_IF_ERROR(uow.AppendAudit(ClaimAudit(args.audit, out.tasks)));
+  }
+  if (out.tasks.empty()) {
+    // Still moving held tasks aside: look again at once, for the
+    // claimable ones behind them.
+    if (deferred > 0) {
+      out.recheck = now;
+    } else {
+      ASSIGN_OR_RETURN(out.recheck, uow.NextReadyTime(args.queues, now));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done,
                        CallAlive alive) {
   SubmitFor<Claimed>(
       store_,
       [this, args](storage::UnitOfWork& uow, Claimed& out) -> absl::Status {
-        const absl::Time now = clock_->Now();
-        ContactGate gate(uow, *policies_, now);
-        storage::ClaimSpec spec;
-        spec.queues = args.queues;
-        spec.types = args.types;
-        spec.worker = args.worker;
-        spec.max_tasks = args.max_tasks;
-        spec.lease = args.lease;
-        spec.now = now;
-        // Candidates read and checked per queue: just enough at first (held
-        // ones move aside for the next round); the default margin when a
-        // type filter skips some.
-        if (args.types.empty()) spec.scan_limit = args.max_tasks;
-        spec.hold = [&gate](const v1::Task& task) { return gate.Hold(task); };
-        // Held tasks move out of the way (Defer), so another round sees the
-        // ones behind them.
-        int deferred = 0;
-        for (int round = 0; round < kClaimRounds; ++round) {
-          gate.NewRound();
-          absl::StatusOr<std::vector<v1::Task>> leased = uow.ClaimTasks(spec);
-          // The gate's own failure first: on PostgreSQL it leaves the
-          // transaction aborted, and ClaimTasks' next statement only says so.
-          RETURN_IF_ERROR(gate.status());
-          RETURN_IF_ERROR(leased.status());
-          RETURN_IF_ERROR(gate.Record(*leased));
-          ASSIGN_OR_RETURN(deferred, gate.Defer());
-          spec.max_tasks -= static_cast<int>(leased->size());
-          for (v1::Task& t : *leased) out.tasks.push_back(std::move(t));
-          if (spec.max_tasks == 0 || deferred == 0) break;
-          if (spec.scan_limit > 0) spec.scan_limit = std::min(spec.scan_limit * 4 + 16, 4096);
-        }
-        if (!out.tasks.empty() && !args.audit.action.empty()) {
-          RETURN_IF_ERROR(uow.AppendAudit(ClaimAudit(args.audit, out.tasks)));
-        }
-        if (out.tasks.empty()) {
-          // Still moving held tasks aside: look again at once, for the
-          // claimable ones behind them.
-          if (deferred > 0) {
-            out.recheck = now;
-          } else {
-            ASSIGN_OR_RETURN(out.recheck, uow.NextReadyTime(args.queues, now));
-          }
-        }
-        return absl::OkStatus();
+        return ClaimIn(uow, args, clock_->Now(), out);
       },
       // Claims append to the audit log (the tasks carry personal data).
       std::move(done), std::move(alive), storage::WriteLane::kAudited);
 }
 
 void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& holder,
+                          std::optional<ClaimArgs> claim_next,
                           std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done,
                           CallAlive alive) {
   absl::Status invalid = CheckTaskRef(request.task_id());
@@ -235,9 +240,13 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
     return;
   }
   const absl::CivilDay today = cases_->BusinessDate();
+  // A completion that claims the next tasks is a claim too: audited, on
+  // the claims' lane.
+  const storage::WriteLane lane =
+      claim_next ? storage::WriteLane::kAudited : storage::WriteLane::kAny;
   SubmitFor<v1::CompleteTaskResponse>(
       store_,
-      [this, request = std::move(request), holder, today](
+      [this, request = std::move(request), holder, today, claim_next = std::move(claim_next)](
           storage::UnitOfWork& uow, v1::CompleteTaskResponse& out) -> absl::Status {
         const int64_t id = request.task_id();
         // Scoped to the caller and the task: another principal's request_id
@@ -256,7 +265,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
                              " completed another lease of this task"));
           }
           out.set_duplicate(true);
-          return absl::OkStatus();
+          return RefillNextTasks(uow, clock_->Now(), out);
         }
         const absl::Time now = clock_->Now();
         RETURN_IF_ERROR(
@@ -292,9 +301,39 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
         done_task.clear_lease_expires_at();
         done_task.clear_payload();  // the worker has it; keeps the stored answer small
         out.set_case_stage(t.next.stage());
-        return SaveAnswer(uow, key, out);
+        if (!claim_next) return SaveAnswer(uow, key, out);
+        Claimed next;
+        RETURN_IF_ERROR(ClaimIn(uow, *claim_next, now, next));
+        for (v1::Task& leased : next.tasks) *out.add_next_tasks() = std::move(leased);
+        // The stored answer names the next tasks and their lease tokens,
+        // without payloads or lease keys (personal data and the leases'
+        // secrets stay in the tasks table only); a repeat reads them there.
+        v1::CompleteTaskResponse stored = out;
+        for (v1::Task& leased : *stored.mutable_next_tasks()) {
+          leased.clear_payload();
+          leased.clear_lease_key();
+        }
+        return SaveAnswer(uow, key, stored);
       },
-      std::move(done), std::move(alive));
+      std::move(done), std::move(alive), lane);
+}
+
+absl::Status TaskEngine::RefillNextTasks(storage::UnitOfWork& uow, absl::Time now,
+                                         v1::CompleteTaskResponse& out) {
+  google::protobuf::RepeatedPtrField<v1::Task> still_leased;
+  for (const v1::Task& named : out.next_tasks()) {
+    std::string key;
+    absl::StatusOr<v1::Task> task = uow.CheckLease(named.task_id(), named.lease_token(), now, &key);
+    if (task.ok()) {
+      task->set_lease_key(key);
+      *still_leased.Add() = *std::move(task);
+    } else if (task.status().code() != absl::StatusCode::kFailedPrecondition &&
+               task.status().code() != absl::StatusCode::kNotFound) {
+      return task.status();  // not "the lease has ended": a real failure
+    }
+  }
+  out.mutable_next_tasks()->Swap(&still_leased);
+  return absl::OkStatus();
 }
 
 void TaskEngine::Fail(v1::FailTaskRequest request, const std::string& holder,

@@ -69,8 +69,11 @@ class TaskEngine {
   void Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<Claimed>)> done,
              CallAlive alive = nullptr);
   // `holder` is the authenticated caller: a lease held by another principal
-  // is PERMISSION_DENIED.
+  // is PERMISSION_DENIED. With `claim_next` (CheckClaim's), the same command
+  // then claims as Claim does, into the response's next_tasks; a repeat
+  // answers those of them still leased under the same tokens.
   void Complete(v1::CompleteTaskRequest request, const std::string& holder,
+                std::optional<ClaimArgs> claim_next,
                 std::function<void(absl::StatusOr<v1::CompleteTaskResponse>)> done,
                 CallAlive alive = nullptr);
   void Fail(v1::FailTaskRequest request, const std::string& holder,
@@ -90,6 +93,14 @@ class TaskEngine {
   absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& request);
 
  private:
+  // Claim's command, inside any command's unit of work.
+  absl::Status ClaimIn(storage::UnitOfWork& uow, const ClaimArgs& args, absl::Time now,
+                       Claimed& out);
+  // A repeated completion's next tasks, as the tasks table has them now:
+  // those still leased under the answer's tokens, with payload and key.
+  static absl::Status RefillNextTasks(storage::UnitOfWork& uow, absl::Time now,
+                                      v1::CompleteTaskResponse& out);
+
   storage::Store* const store_;
   const Clock* const clock_;
   PolicyRegistry* const policies_;

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/audit_engine.h"
@@ -464,9 +466,33 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerCont
   absl::StatusOr<security::Principal> caller =
       context_.gate->Admit(*context, "/collections.v1.TaskService/CompleteTask");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
+  std::optional<ClaimArgs> claim_next;
+  if (request->has_claim_next()) {
+    // Claiming the next tasks is a claim: the caller must be allowed one.
+    absl::StatusOr<security::Principal> claimer =
+        context_.gate->Admit(*context, "/collections.v1.TaskService/ClaimTasks");
+    if (!claimer.ok()) return FinishUnary(context, ToGrpcStatus(claimer.status()));
+    const v1::ClaimTasksRequest& next = request->claim_next();
+    absl::StatusOr<ClaimArgs> args =
+        context_.tasks->CheckClaim(next.worker_id(), next.queues(), next.task_types(),
+                                   next.max_tasks(), next.has_lease() ? &next.lease() : nullptr);
+    if (args.ok() && next.has_wait()) {
+      args = absl::InvalidArgumentError(
+          "claim_next.wait must be unset: a completion does not wait for the next task "
+          "(ClaimTasks does)");
+    }
+    if (!args.ok()) {
+      return FinishUnary(context, ToGrpcStatus(absl::Status(
+                                      args.status().code(),
+                                      absl::StrCat("claim_next.", args.status().message()))));
+    }
+    args->worker = caller->name;  // as in ClaimTasks: the lease is the caller's
+    args->audit = AuditEntryFor(*caller, "ClaimTasks", 0, "");
+    claim_next = *std::move(args);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.tasks->Complete(*request, caller->name, AnswerWith(reactor, response),
-                           AliveCheck(context));
+  context_.tasks->Complete(*request, caller->name, std::move(claim_next),
+                           AnswerWith(reactor, response), AliveCheck(context));
   return reactor;
 }
 

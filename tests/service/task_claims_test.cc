@@ -153,5 +153,97 @@ TEST_P(TaskServiceTest, StreamRejectsABadFirstMessage) {
   EXPECT_THAT(status.error_message(), HasSubstr("worker_id"));
 }
 
+// --- Complete and claim the next task in one call ------------------------------
+
+// CompleteTask with claim_next, as the worker `task` is leased to.
+grpc::Status CompleteAndClaim(v1::TaskService::Stub& tasks, const v1::Task& task,
+                              const std::string& request_id, const v1::ClaimTasksRequest& next,
+                              v1::CompleteTaskResponse* out) {
+  auto context = testing::HolderContext(task);
+  v1::CompleteTaskRequest request;
+  request.set_task_id(task.task_id());
+  request.set_lease_token(task.lease_token());
+  request.set_lease_key(task.lease_key());
+  request.set_request_id(request_id);
+  *request.mutable_outcome() = Sms(true);
+  *request.mutable_claim_next() = next;
+  return tasks.CompleteTask(context.get(), request, out);
+}
+
+TEST_P(TaskServiceTest, CompletingWithClaimNextLeasesTheNextTaskInTheSameCall) {
+  Import({Mild("NEXT-1"), Mild("NEXT-2"), Mild("NEXT-3")});
+  v1::ClaimTasksResponse first;
+  ASSERT_TRUE(Claim(ClaimRequest("agent-a", {"sms"}, 1), &first).ok());
+  ASSERT_THAT(first.tasks(), SizeIs(1));
+  const v1::ClaimTasksRequest next = ClaimRequest("agent-a", {"sms"}, 1);
+
+  std::set<int64_t> seen = {first.tasks(0).task_id()};
+  v1::Task current = first.tasks(0);
+  for (int i = 0; i < 2; ++i) {
+    v1::CompleteTaskResponse out;
+    grpc::Status s = CompleteAndClaim(*tasks_, current, absl::StrCat("chain-", i), next, &out);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(out.task().state(), v1::TASK_STATE_COMPLETED);
+    ASSERT_THAT(out.next_tasks(), SizeIs(1)) << out.DebugString();
+    const v1::Task& got = out.next_tasks(0);
+    EXPECT_EQ(got.state(), v1::TASK_STATE_LEASED);
+    EXPECT_EQ(got.lease_owner(), "agent-a");
+    EXPECT_FALSE(got.lease_key().empty());
+    EXPECT_FALSE(got.payload().phone().empty()) << got.DebugString();
+    EXPECT_TRUE(seen.insert(got.task_id()).second) << "task " << got.task_id() << " again";
+
+    // A repeat answers the same next task, still leased, payload and all.
+    v1::CompleteTaskResponse again;
+    s = CompleteAndClaim(*tasks_, current, absl::StrCat("chain-", i), next, &again);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(again.duplicate());
+    ASSERT_THAT(again.next_tasks(), SizeIs(1));
+    EXPECT_EQ(again.next_tasks(0).task_id(), got.task_id());
+    EXPECT_EQ(again.next_tasks(0).lease_token(), got.lease_token());
+    EXPECT_EQ(again.next_tasks(0).lease_key(), got.lease_key());
+    EXPECT_FALSE(again.next_tasks(0).payload().phone().empty());
+    current = got;
+  }
+  // The last one: nothing left to claim, and the completion stands.
+  v1::CompleteTaskResponse last;
+  grpc::Status s = CompleteAndClaim(*tasks_, current, "chain-last", next, &last);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(last.task().state(), v1::TASK_STATE_COMPLETED);
+  EXPECT_THAT(last.next_tasks(), IsEmpty());
+  for (const std::string loan : {"NEXT-1", "NEXT-2", "NEXT-3"}) {
+    EXPECT_EQ(TaskOf(loan, v1::TASK_TYPE_SMS_REMINDER).state(), v1::TASK_STATE_COMPLETED) << loan;
+  }
+}
+
+TEST_P(TaskServiceTest, ABadClaimNextIsRefusedAndCompletesNothing) {
+  Import({Mild("NEXT-BAD-1"), Mild("NEXT-BAD-2")});
+  v1::ClaimTasksResponse first;
+  ASSERT_TRUE(Claim(ClaimRequest("agent-b", {"sms"}, 1), &first).ok());
+  ASSERT_THAT(first.tasks(), SizeIs(1));
+  const v1::Task task = first.tasks(0);
+
+  v1::ClaimTasksRequest waits = ClaimRequest("agent-b", {"sms"}, 1);
+  *waits.mutable_wait() = Seconds(5);
+  v1::ClaimTasksRequest none = ClaimRequest("agent-b", {"sms"}, 0);
+  v1::ClaimTasksRequest no_queue = ClaimRequest("agent-b", {}, 1);
+  for (const v1::ClaimTasksRequest& bad : {waits, none, no_queue}) {
+    v1::CompleteTaskResponse out;
+    grpc::Status s = CompleteAndClaim(*tasks_, task, "bad-next", bad, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad.DebugString();
+    EXPECT_THAT(s.error_message(), HasSubstr("claim_next.")) << s.error_message();
+  }
+  // Nothing completed, nothing else leased: the lease still completes.
+  int leased = 0;
+  for (const std::string loan : {"NEXT-BAD-1", "NEXT-BAD-2"}) {
+    leased += TaskOf(loan, v1::TASK_TYPE_SMS_REMINDER).state() == v1::TASK_STATE_LEASED;
+  }
+  EXPECT_EQ(leased, 1);
+  v1::CompleteTaskResponse done;
+  grpc::Status s = Complete(task, Sms(true), &done, "bad-next");
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(done.duplicate());
+  EXPECT_THAT(done.next_tasks(), IsEmpty());
+}
+
 }  // namespace
 }  // namespace collections::task_test
