@@ -26,9 +26,9 @@
 # files under a temporary directory, stopped at exit; the system's Redis
 # service is neither used nor started.
 #
-# Redis comes from Debian (redis-server: installed here when missing, as
-# root, non-interactively, with the package's service kept from starting);
-# node from Debian; BullMQ and ioredis from the npm registry, pinned in
+# Redis and node come from Debian (redis-server, nodejs, npm: installed here
+# when missing, as root, non-interactively, with Redis's service kept from
+# starting); BullMQ and ioredis from the npm registry, pinned in
 # bench/peers/package.json and package-lock.json (npm ci when missing).
 #
 # Usage: bench/run_bullmq_bench.sh [single] [batch]   (default: both)
@@ -54,13 +54,21 @@ for persistence in $PERSISTENCE; do
     { echo "unknown PERSISTENCE $persistence (default, aof)" >&2; exit 2; }
 done
 
-install_redis() {
-  command -v redis-server >/dev/null && return 0
+peers_installed() { [[ -d peers/node_modules/bullmq && -d peers/node_modules/ioredis ]]; }
+
+# Installs the Debian packages that are missing (redis-server; nodejs and
+# npm, for BullMQ), as root, with no questions asked.
+install_missing() {
+  local packages=()
+  command -v redis-server >/dev/null || packages+=(redis-server)
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || peers_installed || packages+=(npm)
+  [[ ${#packages[@]} -gt 0 ]] || return 0
   if [[ $(id -u) -ne 0 ]]; then
-    echo "redis-server is missing; as root: apt-get install redis-server" >&2
+    echo "missing ${packages[*]}; as root: apt-get install ${packages[*]}" >&2
     exit 2
   fi
-  echo "# installing redis-server (Debian)" >&2
+  echo "# installing ${packages[*]} (Debian)" >&2
   # Debian starts a package's service on install unless policy-rc.d answers
   # 101; this benchmark runs its own redis-server, never the system's.
   local guard=""
@@ -71,19 +79,16 @@ install_redis() {
   fi
   local status=0
   DEBIAN_FRONTEND=noninteractive apt-get update </dev/null >/dev/null &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" \
       </dev/null >/dev/null || status=$?
   [[ -z $guard ]] || rm -f "$guard"
-  if [[ -d /run/systemd/system ]]; then  # not enabled at boot either
-    systemctl disable --now redis-server >/dev/null 2>&1 || true
+  if [[ " ${packages[*]} " == *" redis-server "* && -d /run/systemd/system ]]; then
+    systemctl disable --now redis-server >/dev/null 2>&1 || true  # nor started at boot
   fi
-  [[ $status -eq 0 ]] || { echo "apt-get install redis-server failed" >&2; exit 1; }
+  [[ $status -eq 0 ]] || { echo "apt-get install ${packages[*]} failed" >&2; exit 1; }
 }
-install_redis
-command -v node >/dev/null || { echo "node is missing (apt-get install nodejs npm)" >&2; exit 2; }
-if [[ ! -d peers/node_modules/bullmq || ! -d peers/node_modules/ioredis ]]; then
-  (cd peers && npm ci --no-audit --no-fund </dev/null >/dev/null)
-fi
+install_missing
+peers_installed || (cd peers && npm ci --no-audit --no-fund </dev/null >/dev/null)
 
 run_dir=$(mktemp -d "$TMP_ROOT/collections-bullmq.XXXXXX")
 redis_pid=""
