@@ -16,6 +16,7 @@
 #   poll      the same with ClaimTasks long-polls instead of push.
 #
 # Usage: bench/run_task_bench.sh [cycles] [latency] [poll]   (default: all)
+# BullMQ on Redis measured next to these cycles, in one run: bench/run_bullmq_bench.sh.
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
 #   STREAMS=4 CLAIM_NEXT=0 (1, with BATCH=1: each completion claims the next task in the
 #   same call, CompleteTaskRequest.claim_next) SERVER_FLAGS= (more collectionsd flags, e.g.
@@ -66,7 +67,7 @@ BENCH=$BUILD_DIR/bench/collections-taskbench
 # over TLS, to measure what TLS and token checks cost.
 CREDENTIALS=$BUILD_DIR/bench-credentials
 if [[ ! -f $CREDENTIALS/access.textproto ]]; then
-  "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/scripts/dev_credentials.sh" "$CREDENTIALS"
+  scripts/dev_credentials.sh "$CREDENTIALS"  # the working directory is the tree's root
 fi
 export COLLECTIONS_TOKEN_FILE=${COLLECTIONS_TOKEN_FILE:-$CREDENTIALS/tokens/operator.jwt}
 SERVER_SECURITY=(--access_config="$CREDENTIALS/access.textproto")

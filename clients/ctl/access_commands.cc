@@ -7,8 +7,6 @@
 #include "absl/time/time.h"
 #include "clients/ctl/commands.h"
 #include "collections/v1/access_service.grpc.pb.h"
-#include "google/protobuf/text_format.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace collections::ctl {
 namespace {
@@ -21,36 +19,24 @@ std::string When(const google::protobuf::Timestamp& at) {
 }  // namespace
 
 int AccessShow(Run& run) {
-  absl::StatusOr<int64_t> version = run.args.Int("version", 0);
-  if (!version.ok()) return run.Usage(std::string(version.status().message()));
-  if (run.format == Format::kCsv) return run.Usage("access rules print as textproto or json");
+  int64_t version = 0;
+  int exit = kOk;
+  if (!StoredVersionFlag(run, "access rules print as textproto or json", &version, &exit)) {
+    return exit;
+  }
   auto stub = v1::AccessService::NewStub(run.Channel());
   v1::GetAccessRulesRequest request;
-  request.set_version(*version);
+  request.set_version(version);
   v1::GetAccessRulesResponse out;
   auto context = run.Context();
   grpc::Status s = stub->GetAccessRules(context.get(), request, &out);
   if (!s.ok()) return run.Failed(s);
-  std::string text;
-  if (run.format == Format::kJson) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(out.rules(), &text, options);
-  } else {
-    // Ready to edit and `access put` again: what the server sets is in the
-    // comment line only.
-    v1::AccessRules rules = out.rules();
-    text = absl::StrCat("# access rules version ", rules.version(), ", stored by ",
-                        rules.created_by(), " at ", When(rules.created_at()), "\n");
-    rules.clear_version();
-    rules.clear_created_by();
-    rules.clear_created_at();
-    std::string body;
-    google::protobuf::TextFormat::PrintToString(rules, &body);
-    text += body;
-  }
-  run.out << text;
+  const v1::AccessRules& rules = out.rules();
+  run.out << StoredMessageText(
+      run.format, rules,
+      absl::StrCat("access rules version ", rules.version(), ", stored by ", rules.created_by(),
+                   " at ", When(rules.created_at())),
+      {"version", "created_by", "created_at"});
   return kOk;
 }
 

@@ -1,6 +1,7 @@
 #include "clients/ctl/command.h"
 
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 
@@ -10,6 +11,7 @@
 #include "clients/common/grpc_status.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace collections::ctl {
 
@@ -120,6 +122,44 @@ bool ReadTextProtoFile(Run& run, const std::string& command, const std::string& 
     return false;
   }
   return true;
+}
+
+bool StoredVersionFlag(Run& run, const std::string& csv_refusal, int64_t* version, int* exit) {
+  absl::StatusOr<int64_t> parsed = run.args.Int("version", 0);
+  if (!parsed.ok()) {
+    *exit = run.Usage(std::string(parsed.status().message()));
+    return false;
+  }
+  if (run.format == Format::kCsv) {
+    *exit = run.Usage(csv_refusal);
+    return false;
+  }
+  *version = *parsed;
+  return true;
+}
+
+std::string StoredMessageText(Format format, const google::protobuf::Message& stored,
+                              const std::string& comment,
+                              const std::vector<std::string>& server_set) {
+  std::string text;
+  if (format == Format::kJson) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = true;
+    options.preserve_proto_field_names = true;
+    (void)google::protobuf::util::MessageToJsonString(stored, &text, options);
+    return text;
+  }
+  std::unique_ptr<google::protobuf::Message> editable(stored.New());
+  editable->CopyFrom(stored);
+  for (const std::string& name : server_set) {
+    const google::protobuf::FieldDescriptor* field =
+        editable->GetDescriptor()->FindFieldByName(name);
+    // A name that is not a field is the caller's mistake, caught by the
+    // commands' tests (the field would show).
+    if (field != nullptr) editable->GetReflection()->ClearField(editable.get(), field);
+  }
+  google::protobuf::TextFormat::PrintToString(*editable, &text);
+  return absl::StrCat("# ", comment, "\n", text);
 }
 
 }  // namespace collections::ctl

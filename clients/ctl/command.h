@@ -91,6 +91,21 @@ std::string RequestIdOf(const Run& run);
 bool ReadTextProtoFile(Run& run, const std::string& command, const std::string& path,
                        google::protobuf::Message* message);
 
+// A command that prints one stored, versioned message (the access rules, a
+// policy), in two steps around its RPC:
+//  - StoredVersionFlag: --version (0 or absent: the newest) into *version;
+//    false with *exit set (the usage message written) for a bad number or
+//    for --format=csv, refused with `csv_refusal` (such a message prints as
+//    textproto or JSON only);
+//  - StoredMessageText: `stored` as --format asks: JSON of the whole message
+//    (proto field names), or a textproto ready to edit and put again:
+//    "# " `comment` on the first line, then `stored` without the fields named
+//    in `server_set` (those the server sets on a put, kept in the comment).
+bool StoredVersionFlag(Run& run, const std::string& csv_refusal, int64_t* version, int* exit);
+std::string StoredMessageText(Format format, const google::protobuf::Message& stored,
+                              const std::string& comment,
+                              const std::vector<std::string>& server_set);
+
 // "legal-action" with prefix "STAGE_" -> STAGE_LEGAL_ACTION; false for an
 // unknown name or the enum's zero value.
 template <typename Enum>

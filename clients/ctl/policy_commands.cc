@@ -12,37 +12,26 @@
 #include "absl/time/time.h"
 #include "clients/ctl/commands.h"
 #include "collections/v1/policy_service.grpc.pb.h"
-#include "google/protobuf/text_format.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace collections::ctl {
 
 int PolicyGet(Run& run) {
-  absl::StatusOr<int64_t> version = run.args.Int("version", 0);
-  if (!version.ok()) return run.Usage(std::string(version.status().message()));
-  if (run.format == Format::kCsv) return run.Usage("a policy prints as textproto (table) or json");
+  int64_t version = 0;
+  int exit = kOk;
+  if (!StoredVersionFlag(run, "a policy prints as textproto (table) or json", &version, &exit)) {
+    return exit;
+  }
   auto stub = v1::PolicyService::NewStub(run.Channel());
   v1::GetPolicyRequest request;
-  request.set_version(*version);
+  request.set_version(version);
   v1::GetPolicyResponse out;
   auto context = run.Context();
   grpc::Status s = stub->GetPolicy(context.get(), request, &out);
   if (!s.ok()) return run.Failed(s);
-  std::string text;
-  if (run.format == Format::kJson) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.preserve_proto_field_names = true;
-    (void)google::protobuf::util::MessageToJsonString(out.policy(), &text, options);
-  } else {
-    // Ready to edit and `policy put` again: without the stored version.
-    v1::Policy policy = out.policy();
-    text = absl::StrCat("# policy version ", policy.version(), "\n");
-    policy.clear_version();
-    std::string body;
-    google::protobuf::TextFormat::PrintToString(policy, &body);
-    text += body;
-  }
+  // The text is ready to edit and `policy put` again: without the stored version.
+  const std::string text =
+      StoredMessageText(run.format, out.policy(),
+                        absl::StrCat("policy version ", out.policy().version()), {"version"});
   if (run.args.Has("out")) {
     std::ofstream file(run.args.Get("out"), std::ios::trunc);
     file << text;

@@ -343,6 +343,48 @@ TEST_F(CtlEndToEnd, AccessRulesThroughTheCli) {
   EXPECT_THAT(old.out, HasSubstr("# access rules version 2, stored by "));
 }
 
+// `access show` and `policy get` print a stored message the same way: as a
+// textproto ready to put again (what the server sets only in the comment
+// line), as the whole message in JSON, never as CSV; --version picks one.
+TEST_F(CtlEndToEnd, StoredAccessRulesAndPoliciesPrintAsTextprotoOrJson) {
+  Ran rules = Ctl({"access", "show"});
+  ASSERT_EQ(rules.exit, 0) << rules.err;
+  EXPECT_THAT(rules.out.substr(0, rules.out.find('\n')),
+              ::testing::MatchesRegex("# access rules version 1, stored by system:startup at "
+                                      "[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC"));
+  EXPECT_THAT(rules.out, Not(HasSubstr("\nversion:")));
+  EXPECT_THAT(rules.out, Not(HasSubstr("created_by:")));
+  EXPECT_THAT(rules.out, Not(HasSubstr("created_at")));
+  Ran rules_json = Ctl({"access", "show", "--format=json", "--version=1"});
+  ASSERT_EQ(rules_json.exit, 0) << rules_json.err;
+  EXPECT_EQ(rules_json.out.substr(0, 2), "{\n");
+  EXPECT_THAT(rules_json.out, HasSubstr("\"version\": \"1\""));
+  EXPECT_THAT(rules_json.out, HasSubstr("\"created_by\": \"system:startup\""));
+  EXPECT_THAT(rules_json.out, HasSubstr("\"principal\": \"core-banking\""));
+  Ran rules_csv = Ctl({"access", "show", "--format=csv"});
+  EXPECT_EQ(rules_csv.exit, 2);
+  EXPECT_THAT(rules_csv.err, HasSubstr("access rules print as textproto or json"));
+  EXPECT_EQ(Ctl({"access", "show", "--version=one"}).exit, 2);
+
+  Ran policy = Ctl({"policy", "get"});
+  ASSERT_EQ(policy.exit, 0) << policy.err;
+  EXPECT_EQ(policy.out.substr(0, policy.out.find('\n') + 1), "# policy version 1\n");
+  EXPECT_THAT(policy.out, Not(HasSubstr("\nversion:")));
+  EXPECT_THAT(policy.out, HasSubstr("name: \"default collection strategy\""));
+  Ran policy_json = Ctl({"policy", "get", "--format=json", "--version=1"});
+  ASSERT_EQ(policy_json.exit, 0) << policy_json.err;
+  EXPECT_EQ(policy_json.out.substr(0, 2), "{\n");
+  EXPECT_THAT(policy_json.out, HasSubstr("\"version\": \"1\""));
+  EXPECT_THAT(policy_json.out, HasSubstr("\"name\": \"default collection strategy\""));
+  Ran policy_csv = Ctl({"policy", "get", "--format=csv"});
+  EXPECT_EQ(policy_csv.exit, 2);
+  EXPECT_THAT(policy_csv.err, HasSubstr("a policy prints as textproto (table) or json"));
+  EXPECT_EQ(Ctl({"policy", "get", "--version=one"}).exit, 2);
+  Ran missing = Ctl({"policy", "get", "--version=99"});
+  EXPECT_EQ(missing.exit, 1);
+  EXPECT_EQ(missing.out, "");
+}
+
 // Champion/challenger through the CLI (issue 16): a stricter challenger
 // stored, an experiment created on half the new cases, a month of dates
 // and payments, the experiment report in every format, then pause, resume
