@@ -62,14 +62,13 @@ absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuer
               << ", 1, s.overdue_fen, s.principal_fen FROM (SELECT DISTINCT case_id FROM "
                  "report_changed) m JOIN report_book s ON s.book_key > m.case_id * "
               << absl::StrCat(kBookKeyShift) << " AND s.book_key < (m.case_id + 1) * "
-              << absl::StrCat(kBookKeyShift)
-              << " AND +s.valid_to_day = " << absl::StrCat(kOpenEnded) << " WHERE 1 = 1";
+              << absl::StrCat(kBookKeyShift) << " AND " << NotIndexed(store, "s.valid_to_day")
+              << " = " << absl::StrCat(kOpenEnded) << " WHERE 1 = 1";
             BookFilters(q, f, "s");
             q << " UNION ALL SELECT 1, c.stage, c.case_class, " << BucketSql(t, "c.oldest_due_day")
               << ", 1, c.overdue_total_fen, c.principal_outstanding_fen FROM (SELECT DISTINCT "
                  "case_id FROM report_changed) m JOIN cases c ON c.case_id = m.case_id WHERE "
-                 "+c.stage IN "
-              << kOpenStages;
+              << NotIndexed(store, "c.stage") << " IN " << kOpenStages;
           } else {
             // Not run yet: the open cases as they stand, summed like a
             // snapshot, in the order of cases_book (an index-only pass).
@@ -284,7 +283,8 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         auto end_row = [&](Sql& part) {
           part << " LEFT JOIN report_book e ON e.book_key > " << id << " * "
                << absl::StrCat(kBookKeyShift) << " AND e.book_key < (" << id << " + 1) * "
-               << absl::StrCat(kBookKeyShift) << " AND +e.valid_to_day = " << open_ended;
+               << absl::StrCat(kBookKeyShift) << " AND " << NotIndexed(store, "e.valid_to_day")
+               << " = " << open_ended;
         };
         auto end_columns = [&](Sql& part, int sign, absl::string_view overdue) {
           part << " UNION ALL SELECT " << absl::StrCat(sign) << ", " << start_bucket
