@@ -109,27 +109,62 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
           row(r.n[0], r.n[1], r.n[2]).set_cured(r.n[3]);
         }
 
-        // Money, attributed (last touch), by step.
-        Sql money;
-        money << "SELECT COALESCE(a.case_class, m.case_class), "
-                 "COALESCE(a.stage_before, m.stage_before), COALESCE(a.task_type, 0), ";
-        StepOf(money, f, steps, "m.day");
-        money << ", " << Sum("m.recovered_fen") << ", " << Sum("m.waived_fen") << ", "
-              << Sum("m.unallocated_fen");
-        MoneyFrom(money, f);
-        money << " GROUP BY 1, 2, 3, 4";
-        for (const Sql::Row& r : money.Rows(sql, 0, 7)) {
-          v1::EffectivenessRow& e = row(r.n[0], r.n[1], r.n[2]);
-          e.set_recovered_fen(e.recovered_fen() + r.n[4]);
-          e.set_concessions_fen(e.concessions_fen() + r.n[5]);
-          e.set_unallocated_fen(e.unallocated_fen() + r.n[6]);
-          totals.set_recovered_fen(totals.recovered_fen() + r.n[4]);
-          totals.set_concessions_fen(totals.concessions_fen() + r.n[5]);
-          totals.set_unallocated_fen(totals.unallocated_fen() + r.n[6]);
-          if (v1::TrendPoint* p = point(r.n[3])) {
-            p->set_recovered_fen(p->recovered_fen() + r.n[4]);
-            p->set_unallocated_fen(p->unallocated_fen() + r.n[6]);
+        // Money, attributed (last touch), by step. Without a queue filter
+        // every money row counts: summed by the money's own class and
+        // stage first, then each attributed row moved to its task's row.
+        // With one, only money attributed to a task of that queue counts.
+        auto count_money = [&](long long day, long long recovered, long long waived,
+                               long long unallocated) {
+          totals.set_recovered_fen(totals.recovered_fen() + recovered);
+          totals.set_concessions_fen(totals.concessions_fen() + waived);
+          totals.set_unallocated_fen(totals.unallocated_fen() + unallocated);
+          if (v1::TrendPoint* p = point((day - DayNumber(f.from)) / steps.step)) {
+            p->set_recovered_fen(p->recovered_fen() + recovered);
+            p->set_unallocated_fen(p->unallocated_fen() + unallocated);
           }
+        };
+        auto add_money = [](v1::EffectivenessRow& e, long long recovered, long long waived,
+                            long long unallocated) {
+          e.set_recovered_fen(e.recovered_fen() + recovered);
+          e.set_concessions_fen(e.concessions_fen() + waived);
+          e.set_unallocated_fen(e.unallocated_fen() + unallocated);
+        };
+        struct MoneySums {
+          long long rows = 0, recovered = 0, waived = 0, unallocated = 0;
+        };
+        std::map<std::pair<long long, long long>, MoneySums> unattributed;  // class, stage
+        if (f.queue.empty()) {
+          Sql money;
+          money << "SELECT m.case_class, m.stage_before, m.day, COUNT(*), "
+                << Sum("m.recovered_fen") << ", " << Sum("m.waived_fen") << ", "
+                << Sum("m.unallocated_fen");
+          MoneyFrom(money, f);
+          money << " GROUP BY m.case_class, m.stage_before, m.day";
+          for (const Sql::Row& r : money.Rows(sql, 0, 7)) {
+            MoneySums& u = unattributed[{r.n[0], r.n[1]}];
+            u.rows += r.n[3];
+            u.recovered += r.n[4];
+            u.waived += r.n[5];
+            u.unallocated += r.n[6];
+            count_money(r.n[2], r.n[4], r.n[5], r.n[6]);
+          }
+        }
+        ForEachAttributedMoney(sql, f, [&](const MoneyRow& m, const MoneyTask& task) {
+          if (f.queue.empty()) {
+            MoneySums& u = unattributed[{m.case_class, m.stage_before}];
+            u.rows -= 1;
+            u.recovered -= m.recovered_fen;
+            u.waived -= m.waived_fen;
+            u.unallocated -= m.unallocated_fen;
+          } else {
+            count_money(m.day, m.recovered_fen, m.waived_fen, m.unallocated_fen);
+          }
+          add_money(row(task.case_class, task.stage_before, task.task_type), m.recovered_fen,
+                    m.waived_fen, m.unallocated_fen);
+        });
+        for (const auto& [key, u] : unattributed) {
+          if (u.rows > 0)
+            add_money(row(key.first, key.second, 0), u.recovered, u.waived, u.unallocated);
         }
 
         // Cost by step.
@@ -257,16 +292,18 @@ absl::StatusOr<v1::AgentProductivityReport> ReadAgentProductivity(Store& store,
           a.set_avg_handling_seconds(r.n[7] > 0 ? r.n[8] / r.n[7] / 1000000 : 0);
         }
 
-        Sql money;
-        money << "SELECT ta.lease_owner, ta.queue, " << Sum("m.recovered_fen") << ", "
-              << Sum("m.unallocated_fen");
-        MoneyFrom(money, f);
-        money << " AND ta.task_id IS NOT NULL GROUP BY ta.lease_owner, ta.queue";
-        for (const Sql::Row& r : money.Rows(sql, 2, 2)) {
-          auto it = rows.find({r.s[0], r.s[1]});
+        std::map<std::pair<std::string, std::string>, std::pair<long long, long long>> money;
+        ForEachAttributedMoney(sql, f, [&](const MoneyRow& m, const MoneyTask& task) {
+          if (!task.has_row) return;
+          std::pair<long long, long long>& sums = money[{task.agent, task.queue}];
+          sums.first += m.recovered_fen;
+          sums.second += m.unallocated_fen;
+        });
+        for (const auto& [key, sums] : money) {
+          auto it = rows.find(key);
           if (it == rows.end()) continue;
-          it->second.set_recovered_fen(r.n[0]);
-          it->second.set_unallocated_fen(r.n[1]);
+          it->second.set_recovered_fen(sums.first);
+          it->second.set_unallocated_fen(sums.second);
         }
         for (auto& [key, a] : rows) *out.add_rows() = std::move(a);
         out.set_cure_window_days(f.cure_window_days);

@@ -75,11 +75,11 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                                       "case_id = :case_id AND stage_after = :sa AND "
                                       "stage_after <> stage_before",
                        soci::use(case_id_), soci::use(stage_after_), soci::into(prev_entry_day_))),
-      link_change_((sql.prepare << "UPDATE report_events SET next_change_day = :day WHERE "
-                                   "case_id = :case_id AND stage_after <> stage_before AND "
-                                   "next_change_day = "
+      link_change_((sql.prepare << "UPDATE report_events SET next_change_day = :day, "
+                                   "next_stage = :sa WHERE case_id = :case_id AND "
+                                   "stage_after <> stage_before AND next_change_day = "
                                 << kNoLaterChange,
-                    soci::use(day_), soci::use(case_id_))) {
+                    soci::use(day_), soci::use(stage_after_), soci::use(case_id_))) {
   (void)backend;  // the same SQL runs on both
 }
 

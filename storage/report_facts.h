@@ -12,8 +12,10 @@
 // A stage-change row also links the case's changes (migration 11): it
 // records the day of the case's previous entry into the same stage
 // (prev_entry_day, -1 when none), and sets next_change_day on the case's
-// previous change (kNoLaterChange until then). The stage funnel reads these
-// instead of ordering a period's changes by case.
+// previous change (kNoLaterChange until then), and next_stage on it, the
+// stage that next change moved the case to (migration 17). The stage funnel
+// reads these instead of ordering a period's changes by case, or looking
+// up where each case that changed again ended.
 //
 // Internal to storage/. Thread-safety: none; owned by the writer's
 // statements and used only on the writer thread.
@@ -74,7 +76,7 @@ class ReportFactWriter {
   soci::statement insert_event_;
   soci::statement upsert_promise_;
   soci::statement previous_entry_;  // prev_entry_day_ of a stage change
-  soci::statement link_change_;     // next_change_day of the case's last change
+  soci::statement link_change_;     // next_change_day, next_stage of the case's last change
 };
 
 }  // namespace collections::storage

@@ -9,11 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
+#include "storage/report_facts.h"
 #include "storage/report_sql.h"
 #include "workflow/dates.h"
 
@@ -60,14 +62,13 @@ absl::StatusOr<v1::PortfolioReport> ReadPortfolio(Store& store, const ReportQuer
               << ", 1, s.overdue_fen, s.principal_fen FROM (SELECT DISTINCT case_id FROM "
                  "report_changed) m JOIN report_book s ON s.book_key > m.case_id * "
               << absl::StrCat(kBookKeyShift) << " AND s.book_key < (m.case_id + 1) * "
-              << absl::StrCat(kBookKeyShift)
-              << " AND +s.valid_to_day = " << absl::StrCat(kOpenEnded) << " WHERE 1 = 1";
+              << absl::StrCat(kBookKeyShift) << " AND " << NotIndexed(store, "s.valid_to_day")
+              << " = " << absl::StrCat(kOpenEnded) << " WHERE 1 = 1";
             BookFilters(q, f, "s");
             q << " UNION ALL SELECT 1, c.stage, c.case_class, " << BucketSql(t, "c.oldest_due_day")
               << ", 1, c.overdue_total_fen, c.principal_outstanding_fen FROM (SELECT DISTINCT "
                  "case_id FROM report_changed) m JOIN cases c ON c.case_id = m.case_id WHERE "
-                 "+c.stage IN "
-              << kOpenStages;
+              << NotIndexed(store, "c.stage") << " IN " << kOpenStages;
           } else {
             // Not run yet: the open cases as they stand, summed like a
             // snapshot, in the order of cases_book (an index-only pass).
@@ -130,6 +131,7 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         // the period left the case in. The filters apply to the entry, not
         // to the later changes. The entries come from one range of
         // report_events_changes, never ordered by case (migration 11).
+        const ReadSnapshot snapshot(sql, store.backend());
         const long long to = DayNumber(f.to);
         auto entry_filters = [&](Sql& q) {
           q << " e.stage_after <> e.stage_before AND e.prev_entry_day < ";
@@ -154,29 +156,45 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
           by_stage[r.n[1]].entered += r.n[2];
           by_stage[r.n[1]].still_there += r.n[2];
         }
-        // The others: the case's one change on or before `to` whose next
-        // change came after it (l) says where the period left the case.
+        // The others changed stage again by `to`. The changes of the
+        // period followed by another on or before `to` are one range of
+        // report_events_changed_again (migration 17), the entries among
+        // them marked by their stage (0: not an entry); each case's last
+        // one names in next_stage the stage of its change in force at
+        // `to`, where the period left it. Joined here by case: a lookup
+        // per case that changed again cost more than the rest of the
+        // report after ten days' runs (issue #17).
+        struct LastChange {
+          long long seq = -1, stage = 0;
+        };
+        absl::flat_hash_map<long long, LastChange> last;
+        std::vector<std::pair<long long, long long>> entries;  // case, stage entered
         Sql moved;
-        moved << "SELECT e.stage_after, l.stage_after, COUNT(*) FROM report_events e JOIN "
-                 "report_events l ON l.case_id = e.case_id AND l.stage_after <> l.stage_before "
-                 "AND l.day <= ";
-        moved.Int(to);
-        moved << " AND l.next_change_day > ";
-        moved.Int(to);
-        moved << " WHERE";
+        moved << "SELECT e.case_id, e.seq, e.next_stage, CASE WHEN";
         entry_filters(moved);
-        moved << " AND e.next_change_day <= ";
+        moved << " THEN e.stage_after ELSE 0 END FROM report_events e"
+              << (store.backend() == Backend::kSqlite ? " INDEXED BY report_events_changed_again"
+                                                      : "")
+              << " WHERE e.stage_after <> e.stage_before AND e.next_change_day < "
+              << absl::StrCat(kNoLaterChange) << " AND e.next_change_day <= ";
         moved.Int(to);
-        moved << " GROUP BY e.stage_after, l.stage_after";
-        for (const Sql::Row& r : moved.Rows(sql, 0, 3)) {
-          Counts& c = by_stage[r.n[0]];
-          const long long end = r.n[1], n = r.n[2];
-          c.entered += n;
-          if (end == v1::STAGE_RESOLVED) c.resolved += n;
-          if (end == v1::STAGE_CLOSED) c.closed += n;
-          if (end == r.n[0]) c.still_there += n;
-          if (end >= v1::STAGE_REMINDER && end <= v1::STAGE_LEGAL_ACTION && end != r.n[0]) {
-            c.moved_on += n;
+        moved << " AND e.next_change_day >= ";
+        moved.Int(DayNumber(f.from));
+        PeriodFilter(moved, f, "e");
+        moved.ForEachRow(sql, 0, 4, [&](const Sql::Row& r) {
+          LastChange& l = last[r.n[0]];
+          if (r.n[1] > l.seq) l = {r.n[1], r.n[2]};
+          if (r.n[3] != 0) entries.push_back({r.n[0], r.n[3]});
+        });
+        for (const auto& [case_id, stage] : entries) {
+          Counts& c = by_stage[stage];
+          const long long end = last[case_id].stage;
+          c.entered += 1;
+          if (end == v1::STAGE_RESOLVED) c.resolved += 1;
+          if (end == v1::STAGE_CLOSED) c.closed += 1;
+          if (end == stage) c.still_there += 1;
+          if (end >= v1::STAGE_REMINDER && end <= v1::STAGE_LEGAL_ACTION && end != stage) {
+            c.moved_on += 1;
           }
         }
         for (v1::Stage stage : {v1::STAGE_REMINDER, v1::STAGE_COUNSELLING, v1::STAGE_REPAYMENT_PLAN,
@@ -199,6 +217,7 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
 absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery& f) {
   return ReadReport<v1::RollRateReport>(
       store, [&](soci::session& sql, v1::RollRateReport& out) -> absl::Status {
+        const ReadSnapshot snapshot(sql, store.backend());
         // The end: today's book live, or the snapshot of `to` (or the
         // newest before it).
         const bool live = IsLive(f, f.to);
@@ -237,12 +256,14 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         // cases did not change since the start: their interval is still
         // the current one, so the end row is the start row, bucketed on
         // the end day, summed by due day from report_book_current with no
-        // join. Only the intervals closed since the start are joined with
-        // the case's end row. Today's book is the current intervals (the
-        // cases as the last day's run recorded them), but for the cases
-        // marked as changed since (report_changed): their rows are taken
-        // out again and the case as it stands now put in. One statement,
-        // so that the parts see one state of the tables.
+        // join; so are those whose interval closed after the end day.
+        // Only the intervals closed between the two days are joined with
+        // the case's end row (below). Today's book is the current
+        // intervals (the cases as the last day's run recorded them), but
+        // for the cases marked as changed since (report_changed): their
+        // rows are taken out again and the case as it stands now put in.
+        // One read transaction, so that the parts see one state of the
+        // tables.
         const long long s_day = DayNumber(*start), e_day = DayNumber(end);
         const std::string start_bucket = BucketSql(s_day, "s.oldest_due_day");
         const std::string end_bucket = BucketSql(e_day, "e.oldest_due_day");
@@ -258,17 +279,12 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         q.Int(s_day);
         BookFilters(q, f, "s");
         q << " GROUP BY s.oldest_due_day";
-        // The end row of alias s's case: today's current interval, or the
-        // interval holding on the end day.
+        // The end row of alias s's case on a live end: its current interval.
         auto end_row = [&](Sql& part) {
-          if (live) {
-            part << " LEFT JOIN report_book e ON e.book_key > " << id << " * "
-                 << absl::StrCat(kBookKeyShift) << " AND e.book_key < (" << id << " + 1) * "
-                 << absl::StrCat(kBookKeyShift) << " AND +e.valid_to_day = " << open_ended;
-          } else {
-            part << " LEFT JOIN report_book e ON";
-            BookRowOf(part, "e", id, end);
-          }
+          part << " LEFT JOIN report_book e ON e.book_key > " << id << " * "
+               << absl::StrCat(kBookKeyShift) << " AND e.book_key < (" << id << " + 1) * "
+               << absl::StrCat(kBookKeyShift) << " AND " << NotIndexed(store, "e.valid_to_day")
+               << " = " << open_ended;
         };
         auto end_columns = [&](Sql& part, int sign, absl::string_view overdue) {
           part << " UNION ALL SELECT " << absl::StrCat(sign) << ", " << start_bucket
@@ -276,15 +292,19 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
                << " ELSE " << end_bucket << " END, COUNT(*), " << Sum("s.overdue_fen") << ", "
                << Sum(absl::StrCat("COALESCE(e.", overdue, ", 0)"));
         };
-        end_columns(q, +1, "overdue_fen");
-        q << " FROM report_book s";
-        end_row(q);
-        q << " WHERE s.valid_to_day >= ";
-        q.Int(s_day);
-        q << " AND s.valid_to_day < " << open_ended << " AND s.valid_from_day <= ";
-        q.Int(s_day);
-        BookFilters(q, f, "s");
-        q << " GROUP BY 2, 3";
+        if (!live) {
+          // Closed since the start but still holding on the end day: the
+          // end row is the start row, as above (migration 17's index).
+          q << " UNION ALL SELECT 1, " << start_bucket << ", "
+            << BucketSql(e_day, "s.oldest_due_day") << ", COUNT(*), " << Sum("s.overdue_fen")
+            << ", " << Sum("s.overdue_fen") << " FROM report_book s" << ClosedRolls(store)
+            << " WHERE s.valid_to_day >= ";
+          q.Int(e_day);
+          q << " AND s.valid_to_day < " << open_ended << " AND s.valid_from_day <= ";
+          q.Int(s_day);
+          BookFilters(q, f, "s");
+          q << " GROUP BY s.oldest_due_day";
+        }
         if (live) {
           constexpr char kMarked[] =
               " FROM (SELECT DISTINCT case_id FROM report_changed) m JOIN report_book s ON";
@@ -314,6 +334,68 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
           cell.n[0] = r.n[1];
           cell.n[1] = r.n[2];
           for (int i = 2; i < 5; ++i) cell.n[i] += sign * r.n[i + 1];
+        }
+        // The cases whose start interval ended before the end day (on a
+        // live end: any that ended): each one's end row is an interval
+        // that began after the start day. Both sides are one range of an
+        // index each (migration 17), joined here by case: a lookup per
+        // changed case in the database cost more than the rest of the
+        // report after ten days' runs (issue #17). Start rows by case:
+        // due day, overdue.
+        absl::flat_hash_map<long long, std::pair<long long, long long>> changed;
+        Sql started;
+        started << "SELECT s.book_key, s.oldest_due_day, s.overdue_fen FROM report_book s"
+                << ClosedRolls(store) << " WHERE s.valid_to_day >= ";
+        started.Int(s_day);
+        // The literal bound lets SQLite use the partial index.
+        started << " AND s.valid_to_day < " << open_ended;
+        if (!live) {
+          started << " AND s.valid_to_day < ";
+          started.Int(e_day);
+        }
+        started << " AND s.valid_from_day <= ";
+        started.Int(s_day);
+        BookFilters(started, f, "s");
+        started.ForEachRow(sql, 0, 3, [&](const Sql::Row& r) {
+          changed[r.n[0] / kBookKeyShift] = {r.n[1], r.n[2]};
+        });
+        auto add = [&](long long from_bucket, long long to_bucket, long long start_fen,
+                       long long end_fen) {
+          at_start[from_bucket].first += 1;
+          at_start[from_bucket].second += start_fen;
+          Sql::Row& cell = cells[{from_bucket, to_bucket}];
+          cell.n.resize(5, 0);
+          cell.n[0] = from_bucket;
+          cell.n[1] = to_bucket;
+          cell.n[2] += 1;
+          cell.n[3] += start_fen;
+          cell.n[4] += end_fen;
+        };
+        if (!changed.empty()) {
+          Sql ended;
+          ended << "SELECT e.book_key, e.oldest_due_day, e.overdue_fen FROM report_book e"
+                << (store.backend() == Backend::kSqlite ? " INDEXED BY report_book_began" : "")
+                << " WHERE e.valid_from_day > ";
+          ended.Int(s_day);
+          if (live) {
+            ended << " AND e.valid_to_day = " << open_ended;
+          } else {
+            ended << " AND e.valid_from_day <= ";
+            ended.Int(e_day);
+            ended << " AND e.valid_to_day >= ";
+            ended.Int(e_day);
+          }
+          ended.ForEachRow(sql, 0, 3, [&](const Sql::Row& r) {
+            auto it = changed.find(r.n[0] / kBookKeyShift);
+            if (it == changed.end()) return;
+            add(BucketOf(s_day, it->second.first), BucketOf(e_day, r.n[1]), it->second.second,
+                r.n[2]);
+            changed.erase(it);
+          });
+          // No end row: the case left the book.
+          for (const auto& [id, start_row] : changed) {
+            add(BucketOf(s_day, start_row.first), kResolved, start_row.second, 0);
+          }
         }
         for (auto it = cells.begin(); it != cells.end();) {
           it = it->second.n[2] == 0 ? cells.erase(it) : std::next(it);

@@ -604,6 +604,35 @@ const std::vector<Migration>& Migrations() {
                 created_by TEXT NOT NULL,
                 body TEXT NOT NULL))",
        }},
+      {17,
+       "reports at 1,000,000 cases: the book's changed intervals in index order",
+       {
+           // Roll rates over a period: the start intervals that closed
+           // since the start day, with the figures the report sums (an
+           // index-only range from the start day on), ...
+           "CREATE INDEX report_book_closed_rolls ON report_book (valid_to_day, valid_from_day, "
+           "oldest_due_day, overdue_fen, policy_version, product, region, queue, book_key) "
+           "WHERE valid_to_day < 1000000000",
+           // ... and the intervals that began after it, each case's end
+           // row; the report joins the two by case, instead of one lookup
+           // in the book per changed case.
+           "CREATE INDEX report_book_began ON report_book (valid_from_day, valid_to_day, "
+           "oldest_due_day, overdue_fen, book_key)",
+           // The stage funnel: each stage change followed by another
+           // records, besides that change's day (next_change_day), the
+           // stage it moved the case to; the funnel reads the changes
+           // followed by another within the period as one range by
+           // next_change_day (the last of each case says where the period
+           // left it), instead of one lookup per case that changed again.
+           "ALTER TABLE report_events ADD COLUMN next_stage INTEGER NOT NULL DEFAULT 0",
+           "UPDATE report_events SET next_stage = COALESCE((SELECT n.stage_after FROM "
+           "report_events n WHERE n.case_id = report_events.case_id AND n.seq > "
+           "report_events.seq AND n.stage_after <> n.stage_before ORDER BY n.seq LIMIT 1), 0) "
+           "WHERE stage_after <> stage_before AND next_change_day < 1000000000",
+           "CREATE INDEX report_events_changed_again ON report_events (next_change_day, day, "
+           "case_id, seq, stage_after, next_stage, prev_entry_day, policy_version, product, "
+           "region, queue) WHERE stage_after <> stage_before AND next_change_day < 1000000000",
+       }},
   };
   return *migrations;
 }

@@ -98,8 +98,16 @@ std::string Legend(double x, double y,
 // end of the period.
 std::string FunnelChart(const v1::StageFunnelReport& r) {
   int64_t most = 1;
-  for (const auto& row : r.rows()) most = std::max(most, row.entered());
+  size_t longest_label = 0;
+  for (const auto& row : r.rows()) {
+    most = std::max(most, row.entered());
+    longest_label = std::max(longest_label, absl::StrCat(row.entered(), " entered").size());
+  }
   const double left = 130, width = 560, bar = 26, gap = 14, top = 34;
+  // The label after the longest bar must fit: 7 px a character at the
+  // page's 11 px font, and a margin (a book's "361130 entered" was cut).
+  const int chart_width =
+      std::max(780, static_cast<int>(left + width + 6 + 7.0 * longest_label + 12));
   std::string body = Legend(
       left, 16,
       {{"still there", kBlue}, {"moved on", kAmber}, {"resolved", kGreen}, {"closed", kGrey}});
@@ -119,7 +127,7 @@ std::string FunnelChart(const v1::StageFunnelReport& r) {
     body += SvgText(x + 6, y + bar * 0.68, absl::StrCat(row.entered(), " entered"));
     y += bar + gap;
   }
-  return Svg(780, static_cast<int>(y + 6), "Stage funnel", body);
+  return Svg(chart_width, static_cast<int>(y + 6), "Stage funnel", body);
 }
 
 // Roll rates: share of each start bucket's cases by where they ended.

@@ -143,5 +143,66 @@ TEST_P(StoreTest, Migration13TurnsDailySnapshotsIntoIntervals) {
   EXPECT_EQ(rolls->cells(0).overdue_fen_at_end(), 2 * 3'000 * CNY + 1'000 * CNY);
 }
 
+// Migration 17: a stage change followed by another records the stage that
+// next change moved the case to (report_events.next_stage): the writer
+// sets it with the link to the next change, the migration backfills the
+// changes recorded before. The stage funnel reads where the period left a
+// case that changed again from it, the same answer either way.
+TEST_P(StoreTest, Migration17RecordsTheStageEachChangeLedTo) {
+  v1::Case a = Open("L-F1"), b = Open("L-F2");
+  auto move = [&](v1::Case& c, v1::Stage to) {
+    workflow::Transition t = Following(c);
+    t.event.set_stage_before(c.stage());
+    t.event.set_stage_after(to);
+    t.next.set_stage(to);
+    ASSERT_TRUE(Apply(t, c.version()).ok());
+    c = t.next;
+  };
+  ASSERT_NO_FATAL_FAILURE(move(a, v1::STAGE_COUNSELLING));
+  ASSERT_NO_FATAL_FAILURE(move(a, v1::STAGE_RESOLVED));
+  ASSERT_NO_FATAL_FAILURE(move(b, v1::STAGE_COUNSELLING));
+  auto sql = Raw();
+  auto links = [&] {
+    std::vector<std::string> out;
+    soci::rowset<std::string> rs =
+        (sql->prepare << "SELECT case_id || ':' || stage_after || '->' || next_stage FROM "
+                         "report_events WHERE stage_after <> stage_before ORDER BY case_id, seq");
+    for (const std::string& r : rs) out.push_back(r);
+    return out;
+  };
+  const std::string ia = absl::StrCat(a.case_id()), ib = absl::StrCat(b.case_id());
+  const std::vector<std::string> expected = {ia + ":1->2", ia + ":2->5", ia + ":5->0", ib + ":1->2",
+                                             ib + ":2->0"};
+  EXPECT_EQ(links(), expected);
+
+  ReportQuery q;
+  q.from = q.to = absl::CivilDay(2026, 11, 1);
+  auto funnel = [&] {
+    absl::StatusOr<v1::StageFunnelReport> f = ReadStageFunnel(*store_, q);
+    EXPECT_TRUE(f.ok()) << f.status();
+    std::vector<std::string> out;
+    for (const v1::FunnelRow& r : f->rows()) {
+      out.push_back(absl::StrCat(r.stage(), ": ", r.entered(), " entered, ", r.resolved(),
+                                 " resolved, ", r.moved_on(), " moved on, ", r.still_there(),
+                                 " still there, ", r.closed(), " closed"));
+    }
+    return out;
+  };
+  const std::vector<std::string> rows = {
+      "1: 2 entered, 1 resolved, 1 moved on, 0 still there, 0 closed",
+      "2: 2 entered, 1 resolved, 0 moved on, 1 still there, 0 closed",
+      "3: 0 entered, 0 resolved, 0 moved on, 0 still there, 0 closed",
+      "4: 0 entered, 0 resolved, 0 moved on, 0 still there, 0 closed"};
+  EXPECT_EQ(funnel(), rows);
+
+  // The same book recorded before migration 17: backfilled on opening.
+  store_.reset();
+  UndoMigration17(*sql);
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  EXPECT_EQ(links(), expected);
+  EXPECT_EQ(funnel(), rows);
+}
+
 }  // namespace
 }  // namespace collections::storage

@@ -171,7 +171,16 @@ workflow::Transition Following(const v1::Case& current, absl::Time at) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
+void UndoMigration17(soci::session& sql) {
+  sql << "DROP INDEX report_events_changed_again";
+  sql << "ALTER TABLE report_events DROP COLUMN next_stage";
+  sql << "DROP INDEX report_book_began";
+  sql << "DROP INDEX report_book_closed_rolls";
+  sql << "DELETE FROM schema_migrations WHERE version = 17";
+}
+
 void UndoMigration13(soci::session& sql) {
+  UndoMigration17(sql);
   if (sql.get_backend_name() == "postgresql") {
     sql << "DROP TRIGGER report_case_inserted ON cases";
     sql << "DROP TRIGGER report_case_updated ON cases";

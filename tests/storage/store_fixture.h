@@ -69,8 +69,12 @@ workflow::Transition Following(const v1::Case& current, absl::Time at = kNow + a
 void UndoMigrationsSince9(soci::session& sql);
 
 // Takes the report book of migration 13 back to migration 5's
-// report_snapshots (empty), the triggers and their tables dropped.
+// report_snapshots (empty), the triggers and their tables dropped (and
+// first what migration 17 added to the book and the report links).
 void UndoMigration13(soci::session& sql);
+
+// Drops migration 17's report indexes and report_events.next_stage.
+void UndoMigration17(soci::session& sql);
 
 // --- The fixture ------------------------------------------------------------
 

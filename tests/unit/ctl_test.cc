@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <string>
 
 #include "clients/ctl/args.h"
 #include "clients/ctl/feed_csv.h"
@@ -169,6 +170,29 @@ TEST(ReportViews, SayWhichDatesTheDataCovers) {
   v1::RollRateReport r;
   r.set_live(true);
   EXPECT_THAT(TableOf(View(r)), HasSubstr("book live"));
+}
+
+// The label after the longest bar of the funnel chart stays inside the
+// chart (a 1,000,000-case book's "361130 entered" was cut at its edge).
+TEST(ReportViews, FunnelChartFitsItsLongestLabel) {
+  v1::StageFunnelReport f;
+  v1::FunnelRow* row = f.add_rows();
+  row->set_stage(v1::STAGE_REMINDER);
+  row->set_entered(361130);
+  row->set_still_there(361130);
+  ReportSet set;
+  set.funnel = f;
+  const std::string page = HtmlPage(set, {}, "now");
+  const size_t chart = page.find(R"(aria-label="Stage funnel")");
+  ASSERT_NE(chart, std::string::npos);
+  const size_t width_at = page.find(R"(width=")", page.rfind("<svg", chart)) + 7;
+  const double width = std::stod(page.substr(width_at, page.find('"', width_at) - width_at));
+  const size_t label = page.find(">361130 entered</text>", chart);
+  ASSERT_NE(label, std::string::npos);
+  const size_t x_at = page.rfind(R"(<text x=")", label) + 9;
+  const double x = std::stod(page.substr(x_at, page.find('"', x_at) - x_at));
+  // About 7 px a character at the page's 11 px chart font.
+  EXPECT_LE(x + 7.0 * std::string("361130 entered").size(), width);
 }
 
 }  // namespace
