@@ -10,7 +10,10 @@
 #           Worker.getNextJob, complete = Job.moveToCompleted, timed like
 #           collections-taskbench times ClaimTasks), and peers/bullmq.mjs
 #           worker (BullMQ's own Worker loop, where a completion fetches the
-#           next job: no claim latency of its own).
+#           next job: no claim latency of its own). collectionsd runs a
+#           second time with CLAIM_NEXT=1 (each completion claims the next
+#           task in the same call), the like of that loop: the Worker loop's
+#           ratio is against that row.
 #   batch   TASKS tasks, BATCH_WORKERS workers claiming BATCH at a time.
 #           collectionsd: ClaimTasks max_tasks=BATCH. BullMQ has no batch
 #           claim outside BullMQ Pro: BATCH getNextJob calls at once per
@@ -172,6 +175,16 @@ for scenario in "${scenarios[@]}"; do
   echo "$scenario collectionsd sqlite: $ours"
   summaries+=("== $scenario: $TASKS tasks, $workers workers, claims of $batch ==")
   summaries+=("$(summary "collectionsd (SQLite, synchronous=FULL)" "$ours" "")")
+  ours_next=$ours
+  if [[ $batch == 1 ]]; then
+    # Like BullMQ's Worker loop: each completion claims the next task
+    # (CompleteTaskRequest.claim_next), one call a cycle.
+    out=$(CLAIM_NEXT=1 TASKS=$TASKS WORKERS=$workers BATCH=1 TMP_ROOT=$TMP_ROOT \
+      ./run_task_bench.sh cycles)
+    ours_next=$(sed -n 's/^cycles: cycles=/cycles=/p' <<<"$out")
+    echo "$scenario collectionsd sqlite claim_next: $ours_next"
+    summaries+=("$(summary "collectionsd, complete + claim next (SQLite)" "$ours_next" "")")
+  fi
   for persistence in $PERSISTENCE; do
     line=$(bullmq "$persistence" manual "$workers" "$batch")
     echo "$scenario bullmq redis-$persistence: $line"
@@ -179,7 +192,8 @@ for scenario in "${scenarios[@]}"; do
     if [[ $batch == 1 ]]; then
       line=$(bullmq "$persistence" worker "$workers" 1)
       echo "$scenario bullmq-worker redis-$persistence: $line"
-      summaries+=("$(summary "BullMQ $bullmq_version Worker loop (redis-$persistence)" "$line" "$ours")")
+      summaries+=("$(summary "BullMQ $bullmq_version Worker loop (redis-$persistence)" "$line" \
+        "$ours_next")")
     fi
   done
 done
