@@ -17,6 +17,7 @@
 #include "server/experiment_assignment.h"
 #include "server/logging.h"
 #include "server/transitions.h"
+#include "storage/case_batches.h"
 #include "storage/peer_link.h"
 #include "storage/reports.h"
 #include "workflow/dates.h"
@@ -89,12 +90,14 @@ class Pending {
 }  // namespace
 
 CaseEngine::CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
-                       absl::Duration idempotency_retention, const ExperimentRegistry* experiments)
+                       absl::Duration idempotency_retention, const ExperimentRegistry* experiments,
+                       int aging_batch)
     : store_(store),
       clock_(clock),
       policies_(policies),
       experiments_(experiments),
-      idempotency_retention_(idempotency_retention) {}
+      idempotency_retention_(idempotency_retention),
+      aging_batch_(std::max(1, aging_batch)) {}
 
 absl::Status CaseEngine::Start(const std::string& time_zone) {
   absl::StatusOr<absl::CivilDay> stored = store_->BusinessDate();
@@ -662,49 +665,103 @@ absl::Status CaseEngine::RunDay(absl::CivilDay day, const std::string& actor, Da
   return absl::OkStatus();
 }
 
+absl::Status CaseEngine::AgeCase(storage::UnitOfWork& uow, const std::optional<v1::Case>& c,
+                                 absl::CivilDay day, absl::Time at, const std::string& actor,
+                                 DayCounts& counts) {
+  // Moved on since it was listed (an event already aged it).
+  if (!c || !workflow::IsOpenStage(c->stage())) return absl::OkStatus();
+  auto last = DayFromProto(c->business_date(), "business_date");
+  if (last.ok() && *last >= day) return absl::OkStatus();
+  v1::CaseEvent event;
+  *event.mutable_business_date() = DayToProto(day);
+  event.set_actor(actor);
+  event.mutable_aged();
+  ASSIGN_OR_RETURN(workflow::Transition t, DecideAndApply(uow, *policies_, at, &*c, event));
+  ++counts.aged;
+  if (t.next.stage() != c->stage()) ++counts.stage_changes;
+  return absl::OkStatus();
+}
+
 absl::Status CaseEngine::AgeCases(absl::CivilDay day, const std::string& actor, DayCounts& counts) {
   // Pages through the due cases in (next aging day, case id) order, reading
-  // only the index; each case is its own command so that the writer groups
-  // them into commits and one bad case cannot stop the others. A case aged
-  // here moves its next aging day past `day`, out of the listing, and
-  // events on it meanwhile do the same, so the cursor never misses one.
+  // only the index, and ages them `aging_batch_` to a command: their cases
+  // read with one statement, the writer grouping the commands into commits.
+  // A batch that fails goes again one case per command, so that one bad
+  // case cannot stop the others. A case aged here moves its next aging day
+  // past `day`, out of the listing, and events on it meanwhile do the same,
+  // so the cursor never misses one.
   constexpr int kPage = 1000;
   const absl::Time at = TimeOfBusinessDay(day);
   Pending pending;
-  std::atomic<int64_t> aged{0}, moved{0};
+  absl::Mutex mu;
+  DayCounts done_counts;  // guarded by mu
+  auto add = [&mu, &done_counts](const DayCounts& n) {
+    absl::MutexLock lock(&mu);
+    done_counts.aged += n.aged;
+    done_counts.stage_changes += n.stage_changes;
+  };
+  // One case on its own command.
+  auto age_alone = [&, day, at](int64_t id) {
+    pending.Add();
+    SubmitFor<DayCounts>(
+        store_,
+        [this, id, day, at, &actor](storage::UnitOfWork& uow, DayCounts& n) -> absl::Status {
+          ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(id));
+          return AgeCase(uow, c, day, at, actor, n);
+        },
+        [&pending, &add](absl::StatusOr<DayCounts> n) {
+          if (n.ok()) add(*n);
+          pending.Done(n.status());
+        });
+  };
+  auto age_batch = [&, day, at](std::vector<int64_t> ids) {
+    if (ids.size() == 1) return age_alone(ids[0]);
+    pending.Add();
+    auto batch = std::make_shared<std::vector<int64_t>>(std::move(ids));
+    SubmitFor<DayCounts>(
+        store_,
+        [this, batch, day, at, &actor](storage::UnitOfWork& uow, DayCounts& n) -> absl::Status {
+          ASSIGN_OR_RETURN(std::vector<std::optional<v1::Case>> cases,
+                           storage::LoadCases(uow, *batch));
+          for (const std::optional<v1::Case>& c : cases) {
+            RETURN_IF_ERROR(AgeCase(uow, c, day, at, actor, n));
+          }
+          return absl::OkStatus();
+        },
+        [&pending, &add, &age_alone, batch](absl::StatusOr<DayCounts> n) {
+          if (n.ok()) {
+            add(*n);
+          } else {
+            // One case's trouble is not the others': each on its own
+            // (added before this batch is done, so Wait still waits).
+            for (int64_t id : *batch) age_alone(id);
+          }
+          pending.Done(absl::OkStatus());
+        });
+  };
   storage::AgingCursor after;
+  std::vector<int64_t> ids;
   while (true) {
     ASSIGN_OR_RETURN(std::vector<storage::AgingCursor> page,
                      store_->ListAgingDue(day, after, kPage));
     for (const storage::AgingCursor& listed : page) {
       after = listed;
-      pending.WaitBelow(4 * kPage);
-      pending.Add();
-      store_->Submit(
-          [this, id = listed.case_id, day, at, actor, &aged,
-           &moved](storage::UnitOfWork& uow) -> absl::Status {
-            ASSIGN_OR_RETURN(std::optional<v1::Case> c, uow.LoadCase(id));
-            // Moved on since it was listed (an event already aged it).
-            if (!c || !workflow::IsOpenStage(c->stage())) return absl::OkStatus();
-            auto last = DayFromProto(c->business_date(), "business_date");
-            if (last.ok() && *last >= day) return absl::OkStatus();
-            v1::CaseEvent event;
-            *event.mutable_business_date() = DayToProto(day);
-            event.set_actor(actor);
-            event.mutable_aged();
-            ASSIGN_OR_RETURN(workflow::Transition t,
-                             DecideAndApply(uow, *policies_, at, &*c, event));
-            aged.fetch_add(1);
-            if (t.next.stage() != c->stage()) moved.fetch_add(1);
-            return absl::OkStatus();
-          },
-          [&pending](absl::Status s) { pending.Done(s); });
+      ids.push_back(listed.case_id);
+      if (static_cast<int>(ids.size()) < aging_batch_) continue;
+      // Flow control: a few pages' worth of commands at most.
+      pending.WaitBelow(std::max(2, 4 * kPage / aging_batch_));
+      age_batch(std::move(ids));
+      ids.clear();
     }
     if (static_cast<int>(page.size()) < kPage) break;
   }
+  if (!ids.empty()) age_batch(std::move(ids));
   absl::Status status = pending.Wait();
-  counts.aged += aged.load();
-  counts.stage_changes += moved.load();
+  {
+    absl::MutexLock lock(&mu);
+    counts.aged += done_counts.aged;
+    counts.stage_changes += done_counts.stage_changes;
+  }
   if (!status.ok()) {
     LogError("aging %s: %s (the run can be resumed)", workflow::FormatDay(day), status.ToString());
   }

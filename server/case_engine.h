@@ -36,10 +36,12 @@ class CaseEngine {
  public:
   // Idempotent answers older than `idempotency_retention` are purged by each
   // business-date run. New cases join the live experiment of `experiments`
-  // (null: none) when in its scope (experiment_assignment.h).
+  // (null: none) when in its scope (experiment_assignment.h). A run ages
+  // up to `aging_batch` due cases per storage command (1: one per case).
+  static constexpr int kAgingBatch = 128;
   CaseEngine(storage::Store* store, const Clock* clock, PolicyRegistry* policies,
              absl::Duration idempotency_retention = absl::Hours(7 * 24),
-             const ExperimentRegistry* experiments = nullptr);
+             const ExperimentRegistry* experiments = nullptr, int aging_batch = kAgingBatch);
 
   // Loads the business date (the first start sets it to today in
   // `time_zone`). Quick at any book size: one read (one write the first
@@ -149,6 +151,11 @@ class CaseEngine {
   absl::Status RunDay(absl::CivilDay day, const std::string& actor, DayCounts& counts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(aging_mu_);
   absl::Status AgeCases(absl::CivilDay day, const std::string& actor, DayCounts& counts);
+  // Inside a command: ages one listed case as read (none, closed, or aged
+  // already since it was listed: nothing), adding to `counts`.
+  absl::Status AgeCase(storage::UnitOfWork& uow, const std::optional<v1::Case>& c,
+                       absl::CivilDay day, absl::Time at, const std::string& actor,
+                       DayCounts& counts);
   absl::Status FireTimers(absl::CivilDay day, DayCounts& counts);
   // Deletes the expired idempotent answers in bounded batches (each its own
   // commit, so the writer is never held long); returns how many.
@@ -159,6 +166,7 @@ class CaseEngine {
   PolicyRegistry* const policies_;
   const ExperimentRegistry* const experiments_;
   const absl::Duration idempotency_retention_;
+  const int aging_batch_;
   absl::TimeZone zone_ = absl::UTCTimeZone();  // set by Start, before any aging
 
   absl::Mutex aging_mu_;  // one AdvanceTo at a time

@@ -19,6 +19,7 @@
 #include "storage/codec.h"
 #include "storage/report_sql.h"
 #include "storage/reports.h"
+#include "storage/store_internal.h"
 #include "workflow/dates.h"
 #include "workflow/state_machine.h"
 
@@ -71,28 +72,31 @@ void Count(PortfolioDeltas& deltas, const Figures& f, long long day, long long c
 }
 
 // Adds `deltas` to day `d`'s portfolio rows; a row left with no case goes.
+// One statement prepared once for all the cells (a day changes thousands).
 void ApplyDeltas(soci::session& sql, long long d, const PortfolioDeltas& deltas) {
+  long long day = d, stage = 0, case_class = 0, bucket = 0, policy_version = 0, cases = 0,
+            overdue = 0, principal = 0;
+  std::string product, region, queue;
+  soci::statement upsert =
+      (sql.prepare << "INSERT INTO report_portfolio (day, stage, case_class, bucket, "
+                      "policy_version, product, region, queue, cases, overdue_fen, principal_fen) "
+                      "VALUES (:day, :stage, :class, :bucket, :pv, :product, :region, :queue, "
+                      ":cases, :overdue, :principal) "
+                      "ON CONFLICT (day, stage, case_class, bucket, policy_version, product, "
+                      "region, queue) DO UPDATE SET cases = report_portfolio.cases + "
+                      "excluded.cases, overdue_fen = report_portfolio.overdue_fen + "
+                      "excluded.overdue_fen, principal_fen = report_portfolio.principal_fen + "
+                      "excluded.principal_fen",
+       soci::use(day), soci::use(stage), soci::use(case_class), soci::use(bucket),
+       soci::use(policy_version), soci::use(product), soci::use(region), soci::use(queue),
+       soci::use(cases), soci::use(overdue), soci::use(principal));
   for (const auto& [key, delta] : deltas) {
     if (delta[0] == 0 && delta[1] == 0 && delta[2] == 0) continue;
-    Sql q;
-    q << "INSERT INTO report_portfolio (day, stage, case_class, bucket, policy_version, product, "
-         "region, queue, cases, overdue_fen, principal_fen) VALUES (";
-    q.Int(d) << ", ";
-    q.Int(std::get<0>(key)) << ", ";
-    q.Int(std::get<1>(key)) << ", ";
-    q.Int(std::get<2>(key)) << ", ";
-    q.Int(std::get<3>(key)) << ", ";
-    q.Text(std::get<4>(key)) << ", ";
-    q.Text(std::get<5>(key)) << ", ";
-    q.Text(std::get<6>(key)) << ", ";
-    q.Int(delta[0]) << ", ";
-    q.Int(delta[1]) << ", ";
-    q.Int(delta[2]);
-    q << ") ON CONFLICT (day, stage, case_class, bucket, policy_version, product, region, queue) "
-         "DO UPDATE SET cases = report_portfolio.cases + excluded.cases, "
-         "overdue_fen = report_portfolio.overdue_fen + excluded.overdue_fen, "
-         "principal_fen = report_portfolio.principal_fen + excluded.principal_fen";
-    q.Run(sql);
+    std::tie(stage, case_class, bucket, policy_version, product, region, queue) = key;
+    cases = delta[0];
+    overdue = delta[1];
+    principal = delta[2];
+    upsert.execute(true);
   }
   sql << "DELETE FROM report_portfolio WHERE day = " << d << " AND cases = 0";
 }
@@ -343,24 +347,24 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     }));
     GiveMemoryBack();
     // The day's writes (aging, this run) go into the WAL, which the
-    // writer checkpoints only past StoreOptions::sqlite_wal_autocheckpoint_
-    // pages (1 GiB, for imports); every read searches it, so a few days
-    // of it made each day's run slower than the last. Past kWalCheckpoint
-    // bytes, a passive checkpoint (from a reader: the writer's session is
-    // inside its transaction) copies it into the database without waiting
-    // for anyone; the WAL then starts over in the space it has.
+    // writer's hook hands to the WAL checkpointer only past StoreOptions::
+    // sqlite_wal_autocheckpoint_pages (1 GiB, for imports); every read
+    // searches the WAL, so a few days of it made each day's run slower
+    // than the last (17 s -> 60 s a day over seven days at 1,000,000
+    // cases). Past kWalCheckpoint bytes the checkpointer is asked now: a
+    // passive checkpoint on its own connection, so that the next day's
+    // writes start the WAL over. A smaller WAL is left alone: it costs
+    // reads nothing, and restarting it in its own space would let writes
+    // succeed on a full disk that the health check must see fail.
     constexpr std::uintmax_t kWalCheckpoint = 64 << 20;
-    RETURN_IF_ERROR(ReadForReport(store, [](soci::session& sql) {
+    RETURN_IF_ERROR(ReadForReport(store, [&store](soci::session& sql) {
       Sql main;
       main << "SELECT file FROM pragma_database_list WHERE name = 'main'";
       std::vector<Sql::Row> files = main.Rows(sql, 1, 0);
       if (files.empty() || files[0].s[0].empty()) return absl::OkStatus();
       std::error_code error;
       const std::uintmax_t wal = std::filesystem::file_size(files[0].s[0] + "-wal", error);
-      if (error || wal < kWalCheckpoint) return absl::OkStatus();
-      int busy = 0, frames = 0, copied = 0;
-      sql << "PRAGMA wal_checkpoint(PASSIVE)", soci::into(busy), soci::into(frames),
-          soci::into(copied);
+      if (!error && wal >= kWalCheckpoint) RequestWalCheckpoint(store);
       return absl::OkStatus();
     }));
   }

@@ -92,10 +92,14 @@ absl::Status StoreInternals::Read(Store& store,
 
 absl::Time StoreInternals::Now(const Store& store) { return store.impl_->Now(); }
 
+void StoreInternals::RequestWalCheckpoint(Store& store) { store.impl_->RequestWalCheckpoint(); }
+
 absl::Status ReadForReport(Store& store, const std::function<absl::Status(soci::session&)>& read) {
   return StoreInternals::Read(store, read);
 }
 
 absl::Time StoreNow(const Store& store) { return StoreInternals::Now(store); }
+
+void RequestWalCheckpoint(Store& store) { StoreInternals::RequestWalCheckpoint(store); }
 
 }  // namespace collections::storage

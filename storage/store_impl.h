@@ -114,6 +114,13 @@ class Store::Impl {
     return out;
   }
 
+  // Asks the WAL checkpointer (SQLite) for a checkpoint soon, whatever the
+  // log's size (the day's run, storage/report_snapshots.cc); nothing on
+  // PostgreSQL.
+  void RequestWalCheckpoint() {
+    if (checkpointer_ != nullptr) checkpointer_->Request();
+  }
+
   // Runs `f(session)` on a pooled connection; exceptions become a Status.
   int readers_in_use() const { return readers_in_use_.load(); }
 

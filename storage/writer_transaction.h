@@ -106,6 +106,9 @@ class WriterConnection::Transaction final : public UnitOfWork {
   void NoteSharedStateChanged() override { shared_state_changed_ = true; }
   // The audit log (audit_log.cc).
   absl::Status AppendAudit(const AuditEntry& entry) override;
+  // The cases of many ids at once (see case_batches.h; writer_batches.cc).
+  absl::StatusOr<std::vector<std::optional<v1::Case>>> LoadCases(
+      const std::vector<int64_t>& case_ids);
   // Runs one step of a report snapshot on the writer's session (see
   // store_internal.h's RunReportStep).
   absl::Status RunReportStep(const std::function<void(soci::session&, Backend)>& step);
