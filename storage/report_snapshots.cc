@@ -197,8 +197,8 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
       in_chunk(current, "case_id");
       current << ") m JOIN report_book b ON b.book_key > m.case_id * "
               << absl::StrCat(kBookKeyShift) << " AND b.book_key < (m.case_id + 1) * "
-              << absl::StrCat(kBookKeyShift)
-              << " AND +b.valid_to_day = " << absl::StrCat(kOpenEnded);
+              << absl::StrCat(kBookKeyShift) << " AND " << NotIndexed(store, "b.valid_to_day")
+              << " = " << absl::StrCat(kOpenEnded);
       for (const Sql::Row& r : current.Rows(sql, 3, 7)) {
         old[r.n[0] / kBookKeyShift] = {r.n[0], FiguresOf(r, 1)};
       }
