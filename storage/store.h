@@ -390,9 +390,9 @@ class Store {
 
   // --- The book for the what-if simulation (book_history.cc) ---------------
   // Calls `page` with the open book, `page_size` cases at a time (1..10,000),
-  // each page read on its own pooled connection and handed over after the
-  // read has returned it, so that the callback's work holds no connection
-  // and memory stays one page whatever the book's size. Stops at the first
+  // each page read on a pooled connection (the next one while the callback
+  // works on this one), so that the callback's work holds no connection
+  // and memory stays two pages whatever the book's size. Stops at the first
   // error, the callback's included.
   absl::Status ForEachOpenBookPage(const std::function<absl::Status(const OpenBookPage&)>& page,
                                    int page_size = 1000);
