@@ -45,6 +45,7 @@ void TaskDispatcher::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    kicked_.Signal();
     for (auto& [id, w] : waiters_) fired.emplace_back(std::move(w.wake), Wake::kStopping);
     waiters_.clear();
     by_queue_.clear();
@@ -89,7 +90,7 @@ void TaskDispatcher::OnTasksReady(const std::vector<storage::ReadyTask>& ready) 
         Waiter& w = waiters_.at(id);
         if (r.not_before < w.recheck) {
           w.recheck = r.not_before;
-          kick_ = true;
+          Kick();
         }
       }
     }
@@ -134,7 +135,7 @@ bool TaskDispatcher::RegisterWait(uint64_t id, WaitSpec spec, WakeFn wake, Wake*
   for (const std::string& q : spec.queues) by_queue_[q].insert(id);
   waiters_.emplace(id, Waiter{std::move(spec.queues), std::move(spec.types), spec.recheck,
                               spec.deadline, std::move(wake)});
-  kick_ = true;
+  Kick();
   *waiting = waiters_.size();
   return true;
 }
@@ -249,9 +250,13 @@ void TaskDispatcher::Loop() {
     for (const auto& [id, w] : waiters_) {
       wake_at = std::min({wake_at, w.deadline, real_now + (w.recheck - clock_now)});
     }
+    // A condition variable, not Await with a condition: every release of
+    // mu_ (each commit that makes tasks ready takes it) would have this
+    // thread's condition looked at, and the thread woken to do it.
     kick_ = false;
-    auto kicked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return kick_ || stopping_; };
-    mu_.AwaitWithDeadline(absl::Condition(&kicked), wake_at);
+    while (!kick_ && !stopping_ && absl::Now() < wake_at) {
+      kicked_.WaitWithDeadline(&mu_, wake_at);
+    }
     if (stopping_) break;
     FireDueLocked(fired);
     bool reap = absl::Now() >= next_reap_ && !reaping_;
@@ -279,7 +284,7 @@ void TaskDispatcher::Loop() {
         // A full batch: more are waiting.
         if (*count == kReapBatch) {
           next_reap_ = absl::Now();
-          kick_ = true;
+          Kick();
         }
       });
     }

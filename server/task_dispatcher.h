@@ -125,7 +125,12 @@ class TaskDispatcher {
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool kick_ ABSL_GUARDED_BY(mu_) = false;     // the thread recomputes its wait
+  bool kick_ ABSL_GUARDED_BY(mu_) = false;  // the thread recomputes its wait
+  absl::CondVar kicked_;                    // signalled with kick_ or stopping_
+  void Kick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    kick_ = true;
+    kicked_.Signal();
+  }
   bool reaping_ ABSL_GUARDED_BY(mu_) = false;  // a reap is in flight
   absl::Time next_reap_ ABSL_GUARDED_BY(mu_);
   // Ids grow, so map order is arrival order.
