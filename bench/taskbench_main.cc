@@ -291,23 +291,26 @@ int Cycles() {
       claim.add_queues("sms");
       claim.set_max_tasks(batch);
       claim.mutable_lease()->set_seconds(120);
+      // One ClaimTasks call, timed; false when it failed (counted).
+      auto claim_once = [&](v1::ClaimTasksResponse* out) {
+        grpc::ClientContext context;
+        const absl::Time t0 = absl::Now();
+        grpc::Status s = stub->ClaimTasks(&context, claim, out);
+        claim_latency.Add(Us(absl::Now() - t0));
+        if (!s.ok()) {
+          Fail("claim", s);
+          ++errors;
+        }
+        return s.ok();
+      };
       if (claim_next) {
         // One call a cycle: the completion hands back the next task. A
         // plain claim only to start, and to make sure none is left.
         std::optional<v1::Task> task;
         while (true) {
           if (!task) {
-            grpc::ClientContext context;
             v1::ClaimTasksResponse out;
-            const absl::Time t0 = absl::Now();
-            grpc::Status s = stub->ClaimTasks(&context, claim, &out);
-            claim_latency.Add(Us(absl::Now() - t0));
-            if (!s.ok()) {
-              Fail("claim", s);
-              ++errors;
-              break;
-            }
-            if (out.tasks().empty()) break;
+            if (!claim_once(&out) || out.tasks().empty()) break;
             task = out.tasks(0);
           }
           grpc::ClientContext context;
@@ -333,17 +336,8 @@ int Cycles() {
         return;
       }
       while (true) {
-        grpc::ClientContext context;
         v1::ClaimTasksResponse out;
-        const absl::Time t0 = absl::Now();
-        grpc::Status s = stub->ClaimTasks(&context, claim, &out);
-        claim_latency.Add(Us(absl::Now() - t0));
-        if (!s.ok()) {
-          Fail("claim", s);
-          ++errors;
-          break;
-        }
-        if (out.tasks().empty()) break;
+        if (!claim_once(&out) || out.tasks().empty()) break;
         for (const v1::Task& t : out.tasks()) {
           CompleteAsync(stub.get(), t, &complete_latency, &in_flight);
         }

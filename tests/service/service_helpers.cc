@@ -145,7 +145,7 @@ std::unique_ptr<grpc::ClientContext> HolderContext(const v1::Task& task, absl::D
 
 grpc::Status CompleteTask(v1::TaskService::Stub& tasks, const v1::Task& task,
                           const v1::TaskOutcome& outcome, const std::string& request_id,
-                          v1::CompleteTaskResponse* out) {
+                          v1::CompleteTaskResponse* out, const v1::ClaimTasksRequest* claim_next) {
   auto context = HolderContext(task);
   v1::CompleteTaskRequest request;
   request.set_task_id(task.task_id());
@@ -153,6 +153,7 @@ grpc::Status CompleteTask(v1::TaskService::Stub& tasks, const v1::Task& task,
   request.set_lease_key(task.lease_key());
   request.set_request_id(request_id);
   *request.mutable_outcome() = outcome;
+  if (claim_next != nullptr) *request.mutable_claim_next() = *claim_next;
   return tasks.CompleteTask(context.get(), request, out);
 }
 

@@ -80,9 +80,12 @@ v1::Task ClaimTaskOfCase(v1::TaskService::Stub& tasks, const std::string& worker
 std::unique_ptr<grpc::ClientContext> HolderContext(const v1::Task& task,
                                                    absl::Duration timeout = absl::Seconds(30));
 
+// Completes `task` as its holder; with `claim_next`, claims the holder's
+// next tasks in the same call (CompleteTaskRequest.claim_next).
 grpc::Status CompleteTask(v1::TaskService::Stub& tasks, const v1::Task& task,
                           const v1::TaskOutcome& outcome, const std::string& request_id,
-                          v1::CompleteTaskResponse* out);
+                          v1::CompleteTaskResponse* out,
+                          const v1::ClaimTasksRequest* claim_next = nullptr);
 
 }  // namespace collections::testing
 

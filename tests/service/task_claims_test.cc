@@ -155,19 +155,11 @@ TEST_P(TaskServiceTest, StreamRejectsABadFirstMessage) {
 
 // --- Complete and claim the next task in one call ------------------------------
 
-// CompleteTask with claim_next, as the worker `task` is leased to.
+// CompleteTask of an SMS with claim_next, as the worker `task` is leased to.
 grpc::Status CompleteAndClaim(v1::TaskService::Stub& tasks, const v1::Task& task,
                               const std::string& request_id, const v1::ClaimTasksRequest& next,
                               v1::CompleteTaskResponse* out) {
-  auto context = testing::HolderContext(task);
-  v1::CompleteTaskRequest request;
-  request.set_task_id(task.task_id());
-  request.set_lease_token(task.lease_token());
-  request.set_lease_key(task.lease_key());
-  request.set_request_id(request_id);
-  *request.mutable_outcome() = Sms(true);
-  *request.mutable_claim_next() = next;
-  return tasks.CompleteTask(context.get(), request, out);
+  return testing::CompleteTask(tasks, task, Sms(true), request_id, out, &next);
 }
 
 TEST_P(TaskServiceTest, CompletingWithClaimNextLeasesTheNextTaskInTheSameCall) {
