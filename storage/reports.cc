@@ -393,7 +393,7 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
             changed.erase(it);
           });
           // No end row: the case left the book.
-          for (const auto& [id, start_row] : changed) {
+          for (const auto& [case_key, start_row] : changed) {
             add(BucketOf(s_day, start_row.first), kResolved, start_row.second, 0);
           }
         }
