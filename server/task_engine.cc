@@ -200,15 +200,9 @@ absl::Status TaskEngine::ClaimIn(storage::UnitOfWork& uow, const ClaimArgs& args
   if (!out.tasks.empty() && !args.audit.action.empty()) {
     RETURN_IF_ERROR(uow.AppendAudit(ClaimAudit(args.audit, out.tasks)));
   }
-  if (out.tasks.empty()) {
-    // Still moving held tasks aside: look again at once, for the
-    // claimable ones behind them.
-    if (deferred > 0) {
-      out.recheck = now;
-    } else {
-      ASSIGN_OR_RETURN(out.recheck, uow.NextReadyTime(args.queues, now));
-    }
-  }
+  // Still moving held tasks aside: look again at once, for the claimable
+  // ones behind them.
+  if (out.tasks.empty() && deferred > 0) out.recheck = now;
   return absl::OkStatus();
 }
 
@@ -217,7 +211,14 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
   SubmitFor<Claimed>(
       store_,
       [this, args](storage::UnitOfWork& uow, Claimed& out) -> absl::Status {
-        return ClaimIn(uow, args, clock_->Now(), out);
+        const absl::Time now = clock_->Now();
+        RETURN_IF_ERROR(ClaimIn(uow, args, now, out));
+        // Nothing leased, nothing held: when the next task will be ready,
+        // for a claim that waits (a completion's claim_next does not ask).
+        if (out.tasks.empty() && !out.recheck) {
+          ASSIGN_OR_RETURN(out.recheck, uow.NextReadyTime(args.queues, now));
+        }
+        return absl::OkStatus();
       },
       // Claims append to the audit log (the tasks carry personal data).
       std::move(done), std::move(alive), storage::WriteLane::kAudited);

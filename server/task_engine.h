@@ -93,7 +93,8 @@ class TaskEngine {
   absl::StatusOr<v1::ListTasksResponse> List(const v1::ListTasksRequest& request);
 
  private:
-  // Claim's command, inside any command's unit of work.
+  // Claim's command, inside any command's unit of work; sets `recheck`
+  // only while held tasks are being moved aside (Claim adds the rest).
   absl::Status ClaimIn(storage::UnitOfWork& uow, const ClaimArgs& args, absl::Time now,
                        Claimed& out);
   // A repeated completion's next tasks, as the tasks table has them now:

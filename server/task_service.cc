@@ -416,6 +416,21 @@ class StreamReactor final
   grpc::Status pending_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// The claim `request` asks for, checked (TaskEngine::CheckClaim), made by
+// `caller`: the lease belongs to the authenticated caller, not to the
+// worker_id it names (only that principal may complete, fail, extend or
+// release it), and a claim that leases is audited as a ClaimTasks.
+absl::StatusOr<ClaimArgs> ClaimFor(const TaskEngine& tasks, const security::Principal& caller,
+                                   const v1::ClaimTasksRequest& request) {
+  absl::StatusOr<ClaimArgs> args =
+      tasks.CheckClaim(request.worker_id(), request.queues(), request.task_types(),
+                       request.max_tasks(), request.has_lease() ? &request.lease() : nullptr);
+  if (!args.ok()) return args.status();
+  args->worker = caller.name;
+  args->audit = AuditEntryFor(caller, "ClaimTasks", 0, "");
+  return args;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(grpc::CallbackServerContext* context,
@@ -424,14 +439,8 @@ grpc::ServerUnaryReactor* TaskServiceImpl::ClaimTasks(grpc::CallbackServerContex
   absl::StatusOr<security::Principal> caller =
       context_.gate->Admit(*context, "/collections.v1.TaskService/ClaimTasks");
   if (!caller.ok()) return FinishUnary(context, ToGrpcStatus(caller.status()));
-  absl::StatusOr<ClaimArgs> args = context_.tasks->CheckClaim(
-      request->worker_id(), request->queues(), request->task_types(), request->max_tasks(),
-      request->has_lease() ? &request->lease() : nullptr);
+  absl::StatusOr<ClaimArgs> args = ClaimFor(*context_.tasks, *caller, *request);
   if (!args.ok()) return FinishUnary(context, ToGrpcStatus(args.status()));
-  // The lease belongs to the authenticated caller, not to the worker_id it
-  // names: only that principal may complete, fail, extend or release it.
-  args->worker = caller->name;
-  args->audit = AuditEntryFor(*caller, "ClaimTasks", 0, "");
   absl::Duration wait = absl::ZeroDuration();
   if (request->has_wait()) {
     absl::StatusOr<absl::Duration> w = workflow::DurationFromProto(request->wait(), "wait");
@@ -473,9 +482,7 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerCont
         context_.gate->Admit(*context, "/collections.v1.TaskService/ClaimTasks");
     if (!claimer.ok()) return FinishUnary(context, ToGrpcStatus(claimer.status()));
     const v1::ClaimTasksRequest& next = request->claim_next();
-    absl::StatusOr<ClaimArgs> args =
-        context_.tasks->CheckClaim(next.worker_id(), next.queues(), next.task_types(),
-                                   next.max_tasks(), next.has_lease() ? &next.lease() : nullptr);
+    absl::StatusOr<ClaimArgs> args = ClaimFor(*context_.tasks, *caller, next);
     if (args.ok() && next.has_wait()) {
       args = absl::InvalidArgumentError(
           "claim_next.wait must be unset: a completion does not wait for the next task "
@@ -486,8 +493,6 @@ grpc::ServerUnaryReactor* TaskServiceImpl::CompleteTask(grpc::CallbackServerCont
                                       args.status().code(),
                                       absl::StrCat("claim_next.", args.status().message()))));
     }
-    args->worker = caller->name;  // as in ClaimTasks: the lease is the caller's
-    args->audit = AuditEntryFor(*caller, "ClaimTasks", 0, "");
     claim_next = *std::move(args);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,21 +50,38 @@ absl::StatusOr<std::optional<v1::Case>> WriterConnection::Transaction::LoadCaseB
 
 absl::StatusOr<std::vector<std::optional<v1::Case>>>
 WriterConnection::Transaction::LoadCasesByLoans(const std::vector<std::string>& loan_ids) {
-  return Guard("load cases by loan", [&]() -> absl::StatusOr<std::vector<std::optional<v1::Case>>> {
-    std::vector<std::optional<v1::Case>> found(loan_ids.size());
-    if (loan_ids.empty()) return found;
-    std::string text = "SELECT body FROM cases WHERE loan_id IN (";
+  return LoadCasesIn("load cases by loan", "loan_id", loan_ids,
+                     [](const v1::Case& c) { return c.loan_id(); });
+}
+
+absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transaction::LoadCases(
+    const std::vector<int64_t>& case_ids) {
+  return LoadCasesIn("load cases", "case_id", case_ids,
+                     [](const v1::Case& c) { return static_cast<int64_t>(c.case_id()); });
+}
+
+template <typename Key, typename KeyOf>
+absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transaction::LoadCasesIn(
+    const char* what, const char* column, const std::vector<Key>& keys, KeyOf key_of) {
+  return Guard(what, [&]() -> absl::StatusOr<std::vector<std::optional<v1::Case>>> {
+    std::vector<std::optional<v1::Case>> found(keys.size());
+    if (keys.empty()) return found;
+    std::string text = absl::StrCat("SELECT body FROM cases WHERE ", column, " IN (");
     soci::statement st(w_.sql_);
-    for (size_t i = 0; i < loan_ids.size(); ++i) {
-      if (w_.backend() == Backend::kPostgres) {
-        absl::StrAppend(&text, i == 0 ? ":l" : ", :l", i);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if constexpr (std::is_same_v<Key, std::string>) {
+        if (w_.backend() == Backend::kPostgres) {
+          absl::StrAppend(&text, i == 0 ? ":k" : ", :k", i);
+        } else {
+          text += i == 0 ? "?" : ", ?";  // see MultiRowInsert::Flush
+        }
+        st.exchange(soci::use(keys[i]));
       } else {
-        text += i == 0 ? "?" : ", ?";  // see MultiRowInsert::Flush
+        absl::StrAppend(&text, i == 0 ? "" : ", ", keys[i]);  // numbers: written in the text
       }
-      st.exchange(soci::use(loan_ids[i]));
     }
     // On PostgreSQL locked in one order on every writer, so that two
-    // writers locking overlapping loans take turns instead of deadlocking.
+    // writers locking overlapping cases take turns instead of deadlocking.
     // (Not on SQLite, one writer: there an ORDER BY makes the planner walk
     // the whole table in case_id order instead of looking the loans up.)
     absl::StrAppend(&text,
@@ -71,18 +89,19 @@ WriterConnection::Transaction::LoadCasesByLoans(const std::vector<std::string>& 
     std::string body;
     st.exchange(soci::into(body));
     st.alloc();
+    // One-time: PostgreSQL runs it in one round trip, unprepared.
     st.prepare(text, soci::details::st_one_time_query);
     st.define_and_bind();
-    absl::flat_hash_map<std::string, v1::Case> by_loan;
+    absl::flat_hash_map<Key, v1::Case> by_key;
     for (bool row = st.execute(true); row; row = st.fetch()) {
       v1::Case c;
       RETURN_IF_ERROR(DecodeMessage(body, &c, "case"));
-      std::string loan = c.loan_id();
-      by_loan.emplace(std::move(loan), std::move(c));
+      Key key = key_of(c);
+      by_key.emplace(std::move(key), std::move(c));
     }
-    for (size_t i = 0; i < loan_ids.size(); ++i) {
-      auto it = by_loan.find(loan_ids[i]);
-      if (it != by_loan.end()) found[i] = it->second;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      auto it = by_key.find(keys[i]);
+      if (it != by_key.end()) found[i] = it->second;
     }
     return found;
   });

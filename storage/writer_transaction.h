@@ -106,7 +106,8 @@ class WriterConnection::Transaction final : public UnitOfWork {
   void NoteSharedStateChanged() override { shared_state_changed_ = true; }
   // The audit log (audit_log.cc).
   absl::Status AppendAudit(const AuditEntry& entry) override;
-  // The cases of many ids at once (see case_batches.h; writer_batches.cc).
+  // The cases of many ids at once, as LoadCasesByLoans reads loans (see
+  // case_batches.h).
   absl::StatusOr<std::vector<std::optional<v1::Case>>> LoadCases(
       const std::vector<int64_t>& case_ids);
   // Runs one step of a report snapshot on the writer's session (see
@@ -114,6 +115,13 @@ class WriterConnection::Transaction final : public UnitOfWork {
   absl::Status RunReportStep(const std::function<void(soci::session&, Backend)>& step);
 
  private:
+  // LoadCasesByLoans and LoadCases: the cases whose `column` is one of
+  // `keys`, in one statement, one entry per key in the keys' order.
+  template <typename Key, typename KeyOf>
+  absl::StatusOr<std::vector<std::optional<v1::Case>>> LoadCasesIn(const char* what,
+                                                                   const char* column,
+                                                                   const std::vector<Key>& keys,
+                                                                   KeyOf key_of);
   // Runs `f`, turning a SOCI exception into a Status that also poisons this
   // unit of work.
   template <typename F>
