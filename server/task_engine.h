@@ -8,7 +8,7 @@
 // so that it stops crowding the head of its queue. Completion records the
 // outcome and runs it through the state machine in the same command.
 //
-// Thread-safe. Callbacks run on the writer thread and must not block.
+// Thread-safe. Callbacks run on the store's answer thread and must not block.
 #ifndef COLLECTIONS_SERVER_TASK_ENGINE_H_
 #define COLLECTIONS_SERVER_TASK_ENGINE_H_
 

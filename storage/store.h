@@ -319,12 +319,12 @@ class Store {
 
   // --- The write path -----------------------------------------------------
   // Runs `command` in a transaction (its own savepoint when batched with
-  // others). `done` is called exactly once, from the writer thread, after the
-  // commit is durable (OK) or with the error that rolled the command back.
-  // A command's failure never affects another command of the same batch.
-  // If the command returns OK but one of its UnitOfWork calls hit a database
-  // error, the command fails with that error (nothing half-written).
-  // `done` must not block on the writer (e.g. call Write): it runs on it.
+  // others). `done` is called exactly once, on the store's answer thread (in
+  // commit order), once the commit is durable (OK) or with the error that
+  // rolled the command back; a failure never affects another command of the
+  // batch. A command returning OK after one of its UnitOfWork calls hit a
+  // database error fails with that error (nothing half-written). `done` must
+  // be short and must not wait on the writer (Write): other answers wait.
   void Submit(Command command, std::function<void(absl::Status)> done,
               WriteLane lane = WriteLane::kAny);
   // Submit and wait. Must not be called from a command or a `done`.

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "soci/connection-pool.h"
 #include "soci/soci.h"
+#include "storage/answer_thread.h"
 #include "storage/sql.h"
 #include "storage/store.h"
 #include "storage/wal_checkpointer.h"
@@ -68,6 +69,7 @@ class Store::Impl {
     wake_.notify_all();
     wake_first_.notify_all();
     for (std::thread& t : threads_) t.join();
+    answers_.reset();  // answers what the writers handed over, then stops
   }
 
   Backend backend() const { return backend_; }
@@ -387,9 +389,12 @@ class Store::Impl {
         WakeFor(lane);
       }
     }
+    std::vector<AnswerThread::Answer> answers;
+    answers.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].done) batch[i].done(std::move(results[i]));
+      if (batch[i].done) answers.push_back({std::move(batch[i].done), std::move(results[i])});
     }
+    answers_->Hand(std::move(answers));
   }
 
   // Reopens a writer's connection after it was lost.
@@ -451,6 +456,8 @@ class Store::Impl {
   // Whether the first writer keeps to audited commands (there are others
   // for the rest).
   const bool audited_writer_;
+  // Runs the commands' `done` once their batch is over (Finish).
+  std::unique_ptr<AnswerThread> answers_ = std::make_unique<AnswerThread>();
 
   std::mutex mu_;
   std::condition_variable wake_;        // the writers after the first

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -602,6 +603,48 @@ TEST_P(StoreTest, ConcurrentWritersAllLand) {
   WriterStats stats = store_->writer_stats();
   EXPECT_EQ(stats.commands, 2 * kThreads * kPerThread);
   EXPECT_LE(stats.commits, stats.commands);
+}
+
+// The writer hands each batch's answers to the store's answer thread: a
+// caller hears of its command once, after the commit, in commit order, and
+// closing the store answers every command it had accepted.
+TEST_P(StoreTest, EveryAcceptedCommandIsAnsweredOnceInOrderBeforeTheStoreCloses) {
+  StoreOptions options;
+  options.writer_connections = 1;  // one writer: commit order is submit order
+  store_.reset();
+  OpenStore(options);
+  std::promise<void> started, release;
+  std::shared_future<void> gate = release.get_future().share();
+  store_->Submit(
+      [&started, gate](UnitOfWork&) {
+        started.set_value();
+        gate.wait();
+        return absl::OkStatus();
+      },
+      [](absl::Status) {});
+  started.get_future().wait();
+  constexpr int kCommands = 200;
+  std::mutex mu;
+  std::vector<std::pair<int, absl::Status>> answers;
+  for (int i = 0; i < kCommands; ++i) {
+    store_->Submit(
+        [i](UnitOfWork& uow) { return uow.Apply(Opening(1000 + i, absl::StrCat("L-", i)), 0); },
+        [&, i](absl::Status s) {
+          std::lock_guard<std::mutex> lock(mu);
+          answers.push_back({i, std::move(s)});
+        });
+  }
+  release.set_value();
+  store_.reset();  // closes while most commands still wait for the writer
+  ASSERT_EQ(answers.size(), size_t{kCommands});
+  for (int i = 0; i < kCommands; ++i) {
+    EXPECT_EQ(answers[i].first, i);
+    EXPECT_TRUE(answers[i].second.ok()) << i << ": " << answers[i].second;
+  }
+  OpenStore(options);
+  CaseFilter f;
+  f.limit = 1000;
+  EXPECT_EQ(store_->ListCases(f)->size(), size_t{kCommands});
 }
 
 // The parallel write path (several writers on PostgreSQL, one on SQLite):
