@@ -173,12 +173,15 @@ start_server() {  # $1: scenario; REPLICAS servers on one database
 
 stop_server() {  # $1: scenario
   if [[ -n $perf_pid ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=""; fi
-  local i=0
+  local i=0 cpu
   for pid in "${server_pids[@]}"; do
     i=$((i + 1))
+    # The server's CPU over the whole scenario (its import included): what
+    # a change saves shows here even when a loaded machine blurs the rates.
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
     kill -TERM "$pid"
     wait "$pid" || { echo "collectionsd exited with $?" >&2; return 1; }
-    echo "$1: replica $i $(grep -o 'writer: .*' "$run_dir/$1.server$i.log")"
+    echo "$1: replica $i $(grep -o 'writer: .*' "$run_dir/$1.server$i.log"), server CPU ${cpu} s"
   done
   server_pids=()
 }

@@ -328,6 +328,9 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
         std::make_unique<soci::statement>(sql.prepare << "RELEASE SAVEPOINT command");
     rollback_to_savepoint =
         std::make_unique<soci::statement>(sql.prepare << "ROLLBACK TO SAVEPOINT command");
+    begin = std::make_unique<soci::statement>(sql.prepare << "BEGIN IMMEDIATE");
+    commit = std::make_unique<soci::statement>(sql.prepare << "COMMIT");
+    rollback = std::make_unique<soci::statement>(sql.prepare << "ROLLBACK");
   }
 }
 

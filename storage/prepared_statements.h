@@ -128,9 +128,10 @@ struct WriterConnection::Statements {
   soci::statement last_audit, insert_audit;
   ReportFactWriter report_facts;          // rows for the reports, with each transition
   ExperimentFactWriter experiment_facts;  // assigned cases' figures, with each transition
-  // Group-commit control, run around every command of a batch: prepared
-  // once on SQLite (null on PostgreSQL, which runs them as plain statements).
+  // Group-commit control, run around every batch and command of a batch:
+  // prepared once on SQLite (null on PostgreSQL: plain statements there).
   std::unique_ptr<soci::statement> savepoint, release_savepoint, rollback_to_savepoint;
+  std::unique_ptr<soci::statement> begin, commit, rollback;
 };
 
 }  // namespace collections::storage

@@ -53,13 +53,14 @@ absl::Status WriterConnection::Execute(const char* sql, const char* what) {
 }
 
 absl::Status WriterConnection::Begin() {
-  return Execute(backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN", "begin transaction");
+  return Execute(st_->begin.get(), backend_ == Backend::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN",
+                 "begin transaction");
 }
 absl::Status WriterConnection::Commit() {
   RETURN_IF_ERROR(AppendPendingAudit());
   RETURN_IF_ERROR(NotifyPeers());
   shared_state_changed_ = false;  // told; only the peers needed to hear it
-  return Execute("COMMIT", "commit");
+  return Execute(st_->commit.get(), "COMMIT", "commit");
 }
 
 absl::Status WriterConnection::NotifyPeers() {
@@ -78,7 +79,7 @@ void WriterConnection::Rollback() {
   DropIdBlocks();
   shared_state_changed_ = false;
   audit_pending_.clear();
-  Execute("ROLLBACK", "rollback").IgnoreError();
+  Execute(st_->rollback.get(), "ROLLBACK", "rollback").IgnoreError();
 }
 absl::Status WriterConnection::Execute(soci::statement* prepared, const char* sql,
                                        const char* what) {
