@@ -246,7 +246,11 @@ void TaskDispatcher::Loop() {
     // real time) or reap, or until a new wait or stop kicks us.
     const absl::Time clock_now = clock_->Now();
     const absl::Time real_now = absl::Now();
-    absl::Time wake_at = next_reap_;
+    // While a reap is in flight next_reap_ may be past (the reap waits
+    // behind other commands, e.g. a day's aging): waiting for it would not
+    // wait at all, and the thread would spin until the reap is done. Its
+    // answer kicks the thread instead.
+    absl::Time wake_at = reaping_ ? absl::InfiniteFuture() : next_reap_;
     for (const auto& [id, w] : waiters_) {
       wake_at = std::min({wake_at, w.deadline, real_now + (w.recheck - clock_now)});
     }
@@ -282,10 +286,8 @@ void TaskDispatcher::Loop() {
         absl::MutexLock lock(&mu_);
         reaping_ = false;
         // A full batch: more are waiting.
-        if (*count == kReapBatch) {
-          next_reap_ = absl::Now();
-          Kick();
-        }
+        if (*count == kReapBatch) next_reap_ = absl::Now();
+        Kick();  // the thread waits for the next reap again
       });
     }
     mu_.Lock();
