@@ -122,8 +122,11 @@ timed() {  # prints the wall seconds of the command; its output goes to $run_dir
 today=$(TZ=Asia/Shanghai date +%F)
 if [[ -n $REUSE_DB ]]; then
   cp "$REUSE_DB" "$run_dir/collections.db"
-  echo "import: reused $REUSE_DB (business date $(sqlite3 "$run_dir/collections.db" \
-    "SELECT day FROM business_date" 2>/dev/null || echo '?'))"
+  reused_day=$(sqlite3 "$run_dir/collections.db" "SELECT day FROM business_date" 2>/dev/null || true)
+  echo "import: reused $REUSE_DB (business date ${reused_day:-?})"
+  # The days go on from the book's own business date (a kept book may have
+  # been advanced already).
+  if [[ -n $reused_day ]]; then today=$(date -u -d "@$((reused_day * 86400))" +%F); fi
 else
   start_server import
   echo "import (load before $(load1)): $("$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
