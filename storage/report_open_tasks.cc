@@ -31,10 +31,13 @@ absl::Status FoldOpenTaskChanges(Store& store) {
         sql << "DELETE FROM report_open_task_changes";
       } else {
         // Other writers append meanwhile: only the rows deleted here are
-        // added, in one statement; rows committed after it stay.
+        // added, in one statement; rows committed after it stay. In key
+        // order, so that two replicas' runs folding at once (a start-up
+        // catch-up beside the leader's run) lock the counts in one order.
         sql << "WITH moved AS (DELETE FROM report_open_task_changes RETURNING " << columns
             << ", tasks) INSERT INTO report_open_tasks (" << columns << ", tasks) SELECT "
-            << columns << ", SUM(tasks) FROM moved GROUP BY " << columns << upsert;
+            << columns << ", SUM(tasks) FROM moved GROUP BY " << columns << " ORDER BY " << columns
+            << upsert;
       }
       sql << "DELETE FROM report_open_tasks WHERE tasks = 0";
     });
