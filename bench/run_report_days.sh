@@ -26,7 +26,9 @@
 #   TMP_ROOT=/tmp     where the run directory (database, logs) is made
 #   KEEP=0            1: keep the run directory
 #   REUSE_DB=         a SQLite file a kept run imported (KEEP=1): copied into
-#                     the run directory and used instead of importing again
+#                     the run directory and used instead of importing again;
+#                     with DB=, any non-empty value: DB's database holds an
+#                     earlier run's import, used as it is (no copy)
 #   IMPORT_TIMEOUT=120m  the import RPC's deadline (collections-loadgen's
 #                     default, 30 minutes, cut a 1,000,000-row import short
 #                     at 804,591 rows on a machine at load 15)
@@ -120,7 +122,9 @@ timed() {  # prints the wall seconds of the command; its output goes to $run_dir
 }
 
 today=$(TZ=Asia/Shanghai date +%F)
-if [[ -n $REUSE_DB ]]; then
+if [[ -n $REUSE_DB && -n $DB ]]; then
+  echo "import: reused the PostgreSQL database of DB"
+elif [[ -n $REUSE_DB ]]; then
   cp "$REUSE_DB" "$run_dir/collections.db"
   reused_day=$(sqlite3 "$run_dir/collections.db" "SELECT day FROM business_date" 2>/dev/null || true)
   echo "import: reused $REUSE_DB (business date ${reused_day:-?})"

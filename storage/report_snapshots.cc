@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
+#include "storage/report_open_tasks.h"
 #include "storage/report_sql.h"
 #include "storage/reports.h"
 #include "storage/store_internal.h"
@@ -312,6 +313,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
           << " FROM report_portfolio WHERE day = " << d;
     });
   }));
+  RETURN_IF_ERROR(FoldOpenTaskChanges(store));
 
   // Retention: old days keep their case figures only on the first and
   // last day of each month. An interval goes once no day that kept them

@@ -640,6 +640,133 @@ const std::vector<Migration>& Migrations() {
            "case_id, seq, stage_after, next_stage, prev_entry_day, policy_version, product, "
            "region, queue) WHERE stage_after <> stage_before AND next_change_day < 1000000000",
        }},
+      {18,
+       "reports at 1,000,000 cases: open tasks counted by queue, filter and deadline day",
+       {
+           // The SLA report's open work, counted: open_state 1 for READY
+           // and LEASED, 5 for INCIDENT; deadline_day the UTC day of a
+           // READY or LEASED task's deadline (deadline_us / 86400000000),
+           // -1 without one and for incidents. The day's run folds
+           // report_open_task_changes into these counts
+           // (report_open_tasks.h).
+           R"(CREATE TABLE report_open_tasks (
+                queue TEXT NOT NULL,
+                region TEXT NOT NULL,
+                product TEXT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                open_state INTEGER NOT NULL,
+                deadline_day BIGINT NOT NULL,
+                tasks BIGINT NOT NULL,
+                PRIMARY KEY (queue, region, product, policy_version, open_state, deadline_day)))",
+           // What changed since the fold: +1 / -1 rows appended by the
+           // triggers below with every insert, update or delete of a task
+           // that moves it into, out of or between counts, and with every
+           // change of an open task's case's region, product or policy
+           // version. Appended, never updated: parallel writers on
+           // PostgreSQL share no row and take no lock on the counts.
+           R"(CREATE TABLE report_open_task_changes (
+                queue TEXT NOT NULL,
+                region TEXT NOT NULL,
+                product TEXT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                open_state INTEGER NOT NULL,
+                deadline_day BIGINT NOT NULL,
+                tasks BIGINT NOT NULL))",
+           "INSERT INTO report_open_tasks (queue, region, product, policy_version, open_state, "
+           "deadline_day, tasks) SELECT t.queue, c.region, c.product, c.policy_version, CASE "
+           "WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 AND t.deadline_us > 0 "
+           "THEN t.deadline_us / 86400000000 ELSE -1 END, COUNT(*) FROM tasks t JOIN cases c ON "
+           "c.case_id = t.case_id WHERE t.state IN (1, 2, 5) GROUP BY t.queue, c.region, "
+           "c.product, c.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN "
+           "t.state <> 5 AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END",
+           // A task leaves its count (OLD) and joins another (NEW) only
+           // when its state group, queue, deadline day or case changes: a
+           // claim (READY -> LEASED) appends nothing. On SQLite the open
+           // states are spelled as equalities, not IN (1, 2, 5): a list of
+           // more than two values is a temporary B-tree built at every
+           // row's trigger run (see version 20).
+           "{sqlite}CREATE TRIGGER report_open_task_inserted AFTER INSERT ON tasks WHEN "
+           "(NEW.state = 1 OR NEW.state = 2 OR NEW.state = 5) BEGIN INSERT INTO "
+           "report_open_task_changes SELECT "
+           "NEW.queue, c.region, c.product, c.policy_version, CASE WHEN NEW.state = 5 THEN 5 "
+           "ELSE 1 END, CASE WHEN NEW.state <> 5 AND NEW.deadline_us > 0 THEN NEW.deadline_us / "
+           "86400000000 ELSE -1 END, 1 FROM cases c WHERE c.case_id = NEW.case_id; END",
+           "{sqlite}CREATE TRIGGER report_open_task_updated AFTER UPDATE ON tasks WHEN "
+           "((OLD.state = 1 OR OLD.state = 2 OR OLD.state = 5) OR (NEW.state = 1 OR NEW.state = 2 "
+           "OR NEW.state = 5)) AND (OLD.case_id <> NEW.case_id "
+           "OR OLD.queue <> NEW.queue OR (CASE WHEN OLD.state IN (1, 2) THEN 1 WHEN OLD.state = "
+           "5 THEN 5 ELSE 0 END) <> (CASE WHEN NEW.state IN (1, 2) THEN 1 WHEN NEW.state = 5 "
+           "THEN 5 ELSE 0 END) OR (NEW.state IN (1, 2) AND (CASE WHEN OLD.deadline_us > 0 THEN "
+           "OLD.deadline_us / 86400000000 ELSE -1 END) <> (CASE WHEN NEW.deadline_us > 0 THEN "
+           "NEW.deadline_us / 86400000000 ELSE -1 END))) BEGIN "
+           "INSERT INTO report_open_task_changes SELECT OLD.queue, c.region, c.product, "
+           "c.policy_version, CASE WHEN OLD.state = 5 THEN 5 ELSE 1 END, CASE WHEN OLD.state <> "
+           "5 AND OLD.deadline_us > 0 THEN OLD.deadline_us / 86400000000 ELSE -1 END, -1 FROM "
+           "cases c WHERE c.case_id = OLD.case_id AND (OLD.state = 1 OR OLD.state = 2 OR OLD.state "
+           "= 5); "
+           "INSERT INTO report_open_task_changes SELECT NEW.queue, c.region, c.product, "
+           "c.policy_version, CASE WHEN NEW.state = 5 THEN 5 ELSE 1 END, CASE WHEN NEW.state <> "
+           "5 AND NEW.deadline_us > 0 THEN NEW.deadline_us / 86400000000 ELSE -1 END, 1 FROM "
+           "cases c WHERE c.case_id = NEW.case_id AND (NEW.state = 1 OR NEW.state = 2 OR NEW.state "
+           "= 5); END",
+           "{sqlite}CREATE TRIGGER report_open_task_deleted AFTER DELETE ON tasks WHEN "
+           "(OLD.state = 1 OR OLD.state = 2 OR OLD.state = 5) BEGIN INSERT INTO "
+           "report_open_task_changes SELECT "
+           "OLD.queue, c.region, c.product, c.policy_version, CASE WHEN OLD.state = 5 THEN 5 "
+           "ELSE 1 END, CASE WHEN OLD.state <> 5 AND OLD.deadline_us > 0 THEN OLD.deadline_us / "
+           "86400000000 ELSE -1 END, -1 FROM cases c WHERE c.case_id = OLD.case_id; END",
+           "{sqlite}CREATE TRIGGER report_open_task_case_moved AFTER UPDATE ON cases WHEN "
+           "OLD.region <> NEW.region OR OLD.product <> NEW.product OR OLD.policy_version <> "
+           "NEW.policy_version BEGIN "
+           "INSERT INTO report_open_task_changes SELECT t.queue, OLD.region, OLD.product, "
+           "OLD.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
+           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, -1 FROM tasks t "
+           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); "
+           "INSERT INTO report_open_task_changes SELECT t.queue, NEW.region, NEW.product, "
+           "NEW.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
+           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, 1 FROM tasks t "
+           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); END",
+           "{postgres}CREATE FUNCTION report_open_task_changed() RETURNS trigger LANGUAGE "
+           "plpgsql AS $$ BEGIN "
+           "IF TG_OP <> 'INSERT' AND OLD.state IN (1, 2, 5) THEN "
+           "INSERT INTO report_open_task_changes SELECT OLD.queue, c.region, c.product, "
+           "c.policy_version, CASE WHEN OLD.state = 5 THEN 5 ELSE 1 END, CASE WHEN OLD.state <> "
+           "5 AND OLD.deadline_us > 0 THEN OLD.deadline_us / 86400000000 ELSE -1 END, -1 FROM "
+           "cases c WHERE c.case_id = OLD.case_id; END IF; "
+           "IF TG_OP <> 'DELETE' AND NEW.state IN (1, 2, 5) THEN "
+           "INSERT INTO report_open_task_changes SELECT NEW.queue, c.region, c.product, "
+           "c.policy_version, CASE WHEN NEW.state = 5 THEN 5 ELSE 1 END, CASE WHEN NEW.state <> "
+           "5 AND NEW.deadline_us > 0 THEN NEW.deadline_us / 86400000000 ELSE -1 END, 1 FROM "
+           "cases c WHERE c.case_id = NEW.case_id; END IF; "
+           "RETURN NULL; END $$",
+           "{postgres}CREATE TRIGGER report_open_task_inserted AFTER INSERT ON tasks FOR EACH "
+           "ROW WHEN (NEW.state IN (1, 2, 5)) EXECUTE FUNCTION report_open_task_changed()",
+           "{postgres}CREATE TRIGGER report_open_task_updated AFTER UPDATE ON tasks FOR EACH ROW "
+           "WHEN ((OLD.state IN (1, 2, 5) OR NEW.state IN (1, 2, 5)) AND (OLD.case_id <> "
+           "NEW.case_id OR OLD.queue <> NEW.queue OR (CASE WHEN OLD.state IN (1, 2) THEN 1 WHEN "
+           "OLD.state = 5 THEN 5 ELSE 0 END) <> (CASE WHEN NEW.state IN (1, 2) THEN 1 WHEN "
+           "NEW.state = 5 THEN 5 ELSE 0 END) OR (NEW.state IN (1, 2) AND (CASE WHEN "
+           "OLD.deadline_us > 0 THEN OLD.deadline_us / 86400000000 ELSE -1 END) <> (CASE WHEN "
+           "NEW.deadline_us > 0 THEN NEW.deadline_us / 86400000000 ELSE -1 END)))) "
+           "EXECUTE FUNCTION report_open_task_changed()",
+           "{postgres}CREATE TRIGGER report_open_task_deleted AFTER DELETE ON tasks FOR EACH ROW "
+           "WHEN (OLD.state IN (1, 2, 5)) EXECUTE FUNCTION report_open_task_changed()",
+           "{postgres}CREATE FUNCTION report_open_task_case_moved() RETURNS trigger LANGUAGE "
+           "plpgsql AS $$ BEGIN "
+           "INSERT INTO report_open_task_changes SELECT t.queue, OLD.region, OLD.product, "
+           "OLD.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
+           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, -1 FROM tasks t "
+           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); "
+           "INSERT INTO report_open_task_changes SELECT t.queue, NEW.region, NEW.product, "
+           "NEW.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
+           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, 1 FROM tasks t "
+           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); "
+           "RETURN NULL; END $$",
+           "{postgres}CREATE TRIGGER report_open_task_case_moved AFTER UPDATE ON cases FOR EACH "
+           "ROW WHEN (OLD.region <> NEW.region OR OLD.product <> NEW.product OR "
+           "OLD.policy_version <> NEW.policy_version) "
+           "EXECUTE FUNCTION report_open_task_case_moved()",
+       }},
       {20,
        "sqlite: partial indexes that decide membership without a temporary table",
        {

@@ -204,5 +204,104 @@ TEST_P(StoreTest, Migration17RecordsTheStageEachChangeLedTo) {
   EXPECT_EQ(funnel(), rows);
 }
 
+// Migration 18: the SLA report's open work comes from counts the database
+// keeps with every change of a task or of its case's filters, folded by the
+// day's run. Whatever changes and whenever the fold runs, the report says
+// what counting the open tasks themselves says.
+TEST_P(StoreTest, Migration18KeepsTheSlaReportsOpenWorkCounted) {
+  // Three cases, each with an SMS task (deadline a day after kNow) and a
+  // reminder call (not before a day after kNow, deadline a day later).
+  std::vector<v1::Case> cases;
+  for (int i = 0; i < 3; ++i) cases.push_back(Open(absl::StrCat("L-S", i)));
+  auto sql = Raw();
+  auto counted = [&](const ReportQuery& q) {
+    absl::StatusOr<v1::SlaReport> sla = ReadSlaBreaches(*store_, q);
+    EXPECT_TRUE(sla.ok()) << sla.status();
+    std::vector<std::string> out;
+    for (const v1::SlaRow& r : sla->rows()) {
+      out.push_back(absl::StrCat(r.queue(), ": ", r.open(), " open, ", r.past_deadline(), " late, ",
+                                 r.held_back(), " held, ", r.incidents(), " incidents"));
+    }
+    return out;
+  };
+  // The same figures from every open task (what the report read before).
+  auto recounted = [&](const ReportQuery& q) {
+    const long long now = absl::ToUnixMicros(q.now);
+    std::vector<std::string> out;
+    soci::rowset<std::string> rs =
+        (sql->prepare << "SELECT t.queue || ': ' || SUM(CASE WHEN t.state IN (1, 2) THEN 1 "
+                         "ELSE 0 END) || ' open, ' || SUM(CASE WHEN t.state IN (1, 2) AND "
+                         "t.deadline_us > 0 AND t.deadline_us < "
+                      << now
+                      << " THEN 1 ELSE 0 END) || ' late, ' || SUM(CASE WHEN t.state = 1 AND "
+                         "t.hold_reason <> '' AND t.not_before_us > "
+                      << now
+                      << " THEN 1 ELSE 0 END) || ' held, ' || SUM(CASE WHEN t.state = 5 THEN 1 "
+                         "ELSE 0 END) || ' incidents' FROM tasks t JOIN cases c ON c.case_id = "
+                         "t.case_id WHERE t.state IN (1, 2, 5) AND c.region LIKE '"
+                      << (q.region.empty() ? "%" : q.region) << "' GROUP BY t.queue ORDER BY "
+                      << "t.queue");
+    for (const std::string& r : rs) out.push_back(r);
+    return out;
+  };
+  auto changes = [&] {
+    long long n = -1;
+    *sql << "SELECT COUNT(*) FROM report_open_task_changes", soci::into(n);
+    return n;
+  };
+  // Before the first deadline, on its day before and after it, two days on;
+  // every region and one.
+  auto check = [&](const std::string& when) {
+    for (const absl::Duration at : {absl::ZeroDuration(), absl::Hours(23), absl::Hours(25),
+                                    absl::Hours(48) + absl::Minutes(2), absl::Hours(72)}) {
+      for (const std::string region : {"", "ZJ", "SH"}) {
+        ReportQuery q;
+        q.from = q.to = absl::CivilDay(2026, 11, 1);
+        q.now = kNow + at;
+        q.region = region;
+        EXPECT_EQ(counted(q), recounted(q))
+            << when << ", now + " << at << ", region '" << region << "'";
+      }
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(check("opened"));
+  EXPECT_GT(changes(), 0);
+
+  // Every kind of change the counts follow, through the tables themselves:
+  // a claim, a completion, an incident, a cancellation, a hold, a new
+  // deadline, another queue, and a case moved to another region.
+  const std::string c0 = absl::StrCat(cases[0].case_id()), c1 = absl::StrCat(cases[1].case_id()),
+                    c2 = absl::StrCat(cases[2].case_id());
+  const long long day = 86'400'000'000LL;
+  *sql << "UPDATE tasks SET state = 2 WHERE case_id = " << c0 << " AND queue = 'sms'";
+  *sql << "UPDATE tasks SET state = 3 WHERE case_id = " << c0 << " AND queue = 'call.early'";
+  *sql << "UPDATE tasks SET state = 5 WHERE case_id = " << c1 << " AND queue = 'sms'";
+  *sql << "UPDATE tasks SET state = 4 WHERE case_id = " << c1 << " AND queue = 'call.early'";
+  *sql << "UPDATE tasks SET hold_reason = 'call cap reached', not_before_us = not_before_us + "
+       << day << " WHERE case_id = " << c2 << " AND queue = 'call.early'";
+  *sql << "UPDATE tasks SET deadline_us = deadline_us + " << day << " WHERE case_id = " << c2
+       << " AND queue = 'sms'";
+  *sql << "UPDATE tasks SET queue = 'call.late' WHERE case_id = " << c0 << " AND queue = 'sms'";
+  *sql << "UPDATE cases SET region = 'SH' WHERE case_id = " << c2;
+  ASSERT_NO_FATAL_FAILURE(check("changed"));
+
+  // The day's run folds the changes into the counts: the same answers.
+  ASSERT_TRUE(TakeReportSnapshot(*store_, absl::CivilDay(2026, 11, 1)).ok());
+  EXPECT_EQ(changes(), 0);
+  ASSERT_NO_FATAL_FAILURE(check("folded"));
+  *sql << "UPDATE tasks SET state = 1 WHERE case_id = " << c1 << " AND queue = 'sms'";
+  *sql << "UPDATE cases SET region = 'ZJ' WHERE case_id = " << c2;
+  ASSERT_NO_FATAL_FAILURE(check("changed after the fold"));
+
+  // Counted by the migration on a book opened before it.
+  store_.reset();
+  UndoMigration18(*sql);
+  *sql << "UPDATE tasks SET state = 3 WHERE case_id = " << c2 << " AND queue = 'sms'";
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  EXPECT_EQ(changes(), 0);
+  ASSERT_NO_FATAL_FAILURE(check("migrated"));
+}
+
 }  // namespace
 }  // namespace collections::storage

@@ -203,7 +203,24 @@ void UndoMigration13(soci::session& sql) {
   sql << "DELETE FROM schema_migrations WHERE version = 13";
 }
 
+void UndoMigration18(soci::session& sql) {
+  const bool postgres = sql.get_backend_name() == "postgresql";
+  for (const char* trigger :
+       {"report_open_task_inserted", "report_open_task_updated", "report_open_task_deleted"}) {
+    sql << "DROP TRIGGER " << trigger << (postgres ? " ON tasks" : "");
+  }
+  sql << "DROP TRIGGER report_open_task_case_moved" << (postgres ? " ON cases" : "");
+  if (postgres) {
+    sql << "DROP FUNCTION report_open_task_changed()";
+    sql << "DROP FUNCTION report_open_task_case_moved()";
+  }
+  sql << "DROP TABLE report_open_task_changes";
+  sql << "DROP TABLE report_open_tasks";
+  sql << "DELETE FROM schema_migrations WHERE version = 18";
+}
+
 void UndoMigrationsSince9(soci::session& sql) {
+  UndoMigration18(sql);
   sql << "DROP TABLE access_rules";
   sql << "DELETE FROM schema_migrations WHERE version = 15";
   // Migration 14 only added columns and an index to case_arms.

@@ -76,6 +76,9 @@ void UndoMigration13(soci::session& sql);
 // Drops migration 17's report indexes and report_events.next_stage.
 void UndoMigration17(soci::session& sql);
 
+// Drops migration 18's open-task counts, their triggers and functions.
+void UndoMigration18(soci::session& sql);
+
 // --- The fixture ------------------------------------------------------------
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
