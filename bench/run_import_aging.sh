@@ -31,6 +31,11 @@
 #   CENSUS=1          0: skip counting cases per stage afterwards
 #   AGING=1           0: import only (no aging pass)
 #   REV=...           what to print as the source revision (default: git's)
+#   REUSE_DB=FILE     a SQLite file a kept run imported (KEEP=1 AGING=0): copied
+#                     into the run directory and aged instead of importing
+#                     again, so that two binaries age the same book
+#   SERVER=FILE       the collectionsd binary to run (default: the build's;
+#                     e.g. a copy of an earlier revision's, for a before/after)
 #   COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_CA, ...  read by collections-loadgen
 #                     as its connection flags' defaults (README, "Credentials
 #                     for the clients")
@@ -58,7 +63,8 @@ case "$build_type" in
      exit 2 ;;
 esac
 cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-loadgen >/dev/null
-SERVER=$BUILD_DIR/server/collectionsd
+SERVER=${SERVER:-$BUILD_DIR/server/collectionsd}
+REUSE_DB=${REUSE_DB:-}
 LOADGEN=$BUILD_DIR/bench/collections-loadgen
 
 # Identity is never off: the development credentials of
@@ -104,6 +110,10 @@ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) rev=$rev" \
 start_server() {  # $1: scenario name
   local db="$run_dir/$1.db" log="$run_dir/$1.server.log"
   rm -f "$db" "$db-wal" "$db-shm"
+  if [[ -n $REUSE_DB ]]; then
+    cp "$REUSE_DB" "$db"
+    [[ -f $REUSE_DB-wal ]] && cp "$REUSE_DB-wal" "$db-wal"
+  fi
   "$SERVER" --listen=127.0.0.1:0 --db="sqlite3://db=$db timeout=5" "${SERVER_SECURITY[@]}" \
     --daily_aging_time=off --log_level=info >"$log" 2>&1 &
   server_pid=$!
@@ -180,8 +190,12 @@ for scenario in "${scenarios[@]}"; do
   # feed's as-of date, and aging moves one day on.
   today=$(TZ=Asia/Shanghai date +%F)
   tomorrow=$(TZ=Asia/Shanghai date -d "$today + 1 day" +%F)
-  measure "$scenario" import "$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
-    --as_of="$today" "${feed[@]}"
+  if [[ -n $REUSE_DB ]]; then
+    echo "$scenario: import: reused $REUSE_DB ($(stat -c %s "$REUSE_DB") bytes)"
+  else
+    measure "$scenario" import "$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
+      --as_of="$today" "${feed[@]}"
+  fi
   if [[ $AGING == 1 ]]; then
     measure "$scenario" aging "$LOADGEN" advance --server="$ADDR" --to="$tomorrow"
   fi

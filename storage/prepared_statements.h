@@ -11,9 +11,11 @@
 #ifndef COLLECTIONS_STORAGE_PREPARED_STATEMENTS_H_
 #define COLLECTIONS_STORAGE_PREPARED_STATEMENTS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/experiment_facts.h"
@@ -30,6 +32,23 @@ inline constexpr char kCaseColumns[] =
     "case_id, loan_id, version, stage, case_class, days_past_due, overdue_total_fen, "
     "principal_outstanding_fen, assigned_queue, policy_version, as_of_day, business_day, "
     "product, region, updated_at_us, oldest_due_day, next_aging_day, body";
+// The columns of cases an update sets only when their value changes (every
+// update sets version and body), in kCaseColumns' order: SQLite rewrites
+// the entry of every index on a column an UPDATE sets, changed or not.
+inline constexpr const char* kCaseUpdateColumns[] = {"stage",
+                                                     "case_class",
+                                                     "days_past_due",
+                                                     "overdue_total_fen",
+                                                     "principal_outstanding_fen",
+                                                     "assigned_queue",
+                                                     "policy_version",
+                                                     "as_of_day",
+                                                     "business_day",
+                                                     "product",
+                                                     "region",
+                                                     "updated_at_us",
+                                                     "oldest_due_day",
+                                                     "next_aging_day"};
 inline constexpr char kEventColumns[] =
     "case_id, seq, event_type, actor, occurred_at_us, business_day, policy_version, body";
 // Bound: task_id, case_id, task_type, queue, priority, not_before_us,
@@ -132,6 +151,10 @@ struct WriterConnection::Statements {
   // prepared once on SQLite (null on PostgreSQL: plain statements there).
   std::unique_ptr<soci::statement> savepoint, release_savepoint, rollback_to_savepoint;
   std::unique_ptr<soci::statement> begin, commit, rollback;
+  // Transaction::Apply's updates of a case row that set only the columns
+  // the transition changed (besides version and body), by the set of those
+  // columns (bit i: kCaseUpdateColumns[i]); each prepared on first use.
+  absl::flat_hash_map<uint32_t, std::unique_ptr<soci::statement>> update_case_columns;
 };
 
 }  // namespace collections::storage

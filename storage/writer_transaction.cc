@@ -5,6 +5,8 @@
 #include "storage/writer_transaction.h"
 
 #include <algorithm>
+#include <iterator>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -15,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "storage/codec.h"
 #include "storage/multi_row_insert.h"
@@ -66,7 +69,10 @@ absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transacti
   return Guard(what, [&]() -> absl::StatusOr<std::vector<std::optional<v1::Case>>> {
     std::vector<std::optional<v1::Case>> found(keys.size());
     if (keys.empty()) return found;
-    std::string text = absl::StrCat("SELECT body FROM cases WHERE ", column, " IN (");
+    // The columns too, as stored: Apply compares the transition's with them.
+    std::string text =
+        absl::StrCat("SELECT body, case_id, version, ", absl::StrJoin(kCaseUpdateColumns, ", "),
+                     " FROM cases WHERE ", column, " IN (");
     soci::statement st(w_.sql_);
     for (size_t i = 0; i < keys.size(); ++i) {
       if constexpr (std::is_same_v<Key, std::string>) {
@@ -87,7 +93,25 @@ absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transacti
     absl::StrAppend(&text,
                     w_.backend() == Backend::kPostgres ? ") ORDER BY case_id FOR UPDATE" : ")");
     std::string body;
+    long long case_id = 0;
+    StoredCaseRow stored;
     st.exchange(soci::into(body));
+    st.exchange(soci::into(case_id));
+    st.exchange(soci::into(stored.version));
+    st.exchange(soci::into(stored.stage));
+    st.exchange(soci::into(stored.case_class));
+    st.exchange(soci::into(stored.days_past_due));
+    st.exchange(soci::into(stored.overdue_total_fen));
+    st.exchange(soci::into(stored.principal_fen));
+    st.exchange(soci::into(stored.queue));
+    st.exchange(soci::into(stored.policy_version));
+    st.exchange(soci::into(stored.as_of_day));
+    st.exchange(soci::into(stored.business_day));
+    st.exchange(soci::into(stored.product));
+    st.exchange(soci::into(stored.region));
+    st.exchange(soci::into(stored.updated_at_us));
+    st.exchange(soci::into(stored.oldest_due_day));
+    st.exchange(soci::into(stored.next_aging_day));
     st.alloc();
     // One-time: PostgreSQL runs it in one round trip, unprepared.
     st.prepare(text, soci::details::st_one_time_query);
@@ -96,6 +120,7 @@ absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transacti
     for (bool row = st.execute(true); row; row = st.fetch()) {
       v1::Case c;
       RETURN_IF_ERROR(DecodeMessage(body, &c, "case"));
+      loaded_rows_[case_id] = stored;
       Key key = key_of(c);
       by_key.emplace(std::move(key), std::move(c));
     }
@@ -227,8 +252,17 @@ absl::Status WriterConnection::Transaction::Apply(const workflow::Transition& t,
       }
     } else {
       s_.c_expected_version = expected_version;
-      s_.update_case.execute(true);
-      if (s_.update_case.get_affected_rows() == 0) {
+      long long updated = 0;
+      auto loaded = loaded_rows_.find(c.case_id());
+      if (loaded != loaded_rows_.end() && loaded->second.version == expected_version) {
+        // Read in this command: only what changed (aging changes few).
+        updated = UpdateCaseColumns(ChangedColumns(loaded->second));
+        loaded->second = RowBeingWritten();
+      } else {
+        s_.update_case.execute(true);
+        updated = s_.update_case.get_affected_rows();
+      }
+      if (updated == 0) {
         return absl::AbortedError(absl::StrFormat(
             "case %d changed concurrently (expected version %d)", c.case_id(), expected_version));
       }
@@ -553,6 +587,105 @@ void WriterConnection::Transaction::SetCaseRow(
       workflow::OverdueTotal(c.overdue()) > 0 ? DayColumn(c.oldest_unpaid_due_date()) : 0;
   s_.c_next_aging_day = next_aging_day ? workflow::DayNumber(*next_aging_day) : 0;
   s_.c_body = EncodeMessage(c);
+}
+
+WriterConnection::Transaction::StoredCaseRow WriterConnection::Transaction::RowBeingWritten()
+    const {
+  return {s_.c_version,           s_.c_stage,          s_.c_class,         s_.c_days_past_due,
+          s_.c_overdue_total_fen, s_.c_principal_fen,  s_.c_queue,         s_.c_policy_version,
+          s_.c_as_of_day,         s_.c_business_day,   s_.c_product,       s_.c_region,
+          s_.c_updated_at_us,     s_.c_oldest_due_day, s_.c_next_aging_day};
+}
+
+uint32_t WriterConnection::Transaction::ChangedColumns(const StoredCaseRow& was) const {
+  // In kCaseUpdateColumns' order.
+  const bool changed[] = {was.stage != s_.c_stage,
+                          was.case_class != s_.c_class,
+                          was.days_past_due != s_.c_days_past_due,
+                          was.overdue_total_fen != s_.c_overdue_total_fen,
+                          was.principal_fen != s_.c_principal_fen,
+                          was.queue != s_.c_queue,
+                          was.policy_version != s_.c_policy_version,
+                          was.as_of_day != s_.c_as_of_day,
+                          was.business_day != s_.c_business_day,
+                          was.product != s_.c_product,
+                          was.region != s_.c_region,
+                          was.updated_at_us != s_.c_updated_at_us,
+                          was.oldest_due_day != s_.c_oldest_due_day,
+                          was.next_aging_day != s_.c_next_aging_day};
+  static_assert(std::size(changed) == std::size(kCaseUpdateColumns));
+  uint32_t mask = 0;
+  for (size_t i = 0; i < std::size(changed); ++i) {
+    if (changed[i]) mask |= 1u << i;
+  }
+  return mask;
+}
+
+long long WriterConnection::Transaction::UpdateCaseColumns(uint32_t changed) {
+  std::unique_ptr<soci::statement>& st = s_.update_case_columns[changed];
+  if (st == nullptr) {
+    auto prepared = std::make_unique<soci::statement>(w_.sql_);
+    std::string text = "UPDATE cases SET version = :version";
+    prepared->exchange(soci::use(s_.c_version));
+    for (size_t i = 0; i < std::size(kCaseUpdateColumns); ++i) {
+      if ((changed & (1u << i)) == 0) continue;
+      absl::StrAppend(&text, ", ", kCaseUpdateColumns[i], " = :", kCaseUpdateColumns[i]);
+      switch (i) {  // kCaseUpdateColumns[i]'s value
+        case 0:
+          prepared->exchange(soci::use(s_.c_stage));
+          break;
+        case 1:
+          prepared->exchange(soci::use(s_.c_class));
+          break;
+        case 2:
+          prepared->exchange(soci::use(s_.c_days_past_due));
+          break;
+        case 3:
+          prepared->exchange(soci::use(s_.c_overdue_total_fen));
+          break;
+        case 4:
+          prepared->exchange(soci::use(s_.c_principal_fen));
+          break;
+        case 5:
+          prepared->exchange(soci::use(s_.c_queue));
+          break;
+        case 6:
+          prepared->exchange(soci::use(s_.c_policy_version));
+          break;
+        case 7:
+          prepared->exchange(soci::use(s_.c_as_of_day));
+          break;
+        case 8:
+          prepared->exchange(soci::use(s_.c_business_day));
+          break;
+        case 9:
+          prepared->exchange(soci::use(s_.c_product));
+          break;
+        case 10:
+          prepared->exchange(soci::use(s_.c_region));
+          break;
+        case 11:
+          prepared->exchange(soci::use(s_.c_updated_at_us));
+          break;
+        case 12:
+          prepared->exchange(soci::use(s_.c_oldest_due_day));
+          break;
+        case 13:
+          prepared->exchange(soci::use(s_.c_next_aging_day));
+          break;
+      }
+    }
+    text += ", body = :body WHERE case_id = :case_id AND version = :expected";
+    prepared->exchange(soci::use(s_.c_body));
+    prepared->exchange(soci::use(s_.c_case_id));
+    prepared->exchange(soci::use(s_.c_expected_version));
+    prepared->alloc();
+    prepared->prepare(text);
+    prepared->define_and_bind();
+    st = std::move(prepared);
+  }
+  st->execute(true);
+  return st->get_affected_rows();
 }
 
 void WriterConnection::Transaction::SetEventRow(const v1::CaseEvent& event) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
@@ -159,6 +160,24 @@ class WriterConnection::Transaction final : public UnitOfWork {
                   long long created_at_us);
   // Everything of a transition after the case row. Throws soci_error.
   absl::Status ApplyEffects(const workflow::Transition& t);
+  // A cases row's columns as stored (kCaseUpdateColumns and the version).
+  struct StoredCaseRow {
+    long long version = 0;
+    int stage = 0, case_class = 0, days_past_due = 0;
+    long long overdue_total_fen = 0, principal_fen = 0;
+    std::string queue;
+    long long policy_version = 0, as_of_day = 0, business_day = 0;
+    std::string product, region;
+    long long updated_at_us = 0, oldest_due_day = 0, next_aging_day = 0;
+  };
+  // Which of kCaseUpdateColumns the row set by SetCaseRow changes in `was`
+  // (bit i: kCaseUpdateColumns[i]).
+  uint32_t ChangedColumns(const StoredCaseRow& was) const;
+  // The case row set by SetCaseRow as a StoredCaseRow.
+  StoredCaseRow RowBeingWritten() const;
+  // Updates the case row set by SetCaseRow, setting version, body and the
+  // `changed` columns only; returns the rows updated. Throws soci_error.
+  long long UpdateCaseColumns(uint32_t changed);
 
   WriterConnection& w_;
   Statements& s_;
@@ -167,6 +186,11 @@ class WriterConnection::Transaction final : public UnitOfWork {
   int handoffs_ = 0;  // handoffs this unit of work created
   bool shared_state_changed_ = false;
   std::vector<PendingAudit> audit_;
+  // The cases rows LoadCases and LoadCasesByLoans read in this command, as
+  // stored, by case id: Apply then writes only the columns a transition
+  // changes (an aged case's update leaves the indexes on its unchanged
+  // columns alone).
+  absl::flat_hash_map<int64_t, StoredCaseRow> loaded_rows_;
 };
 
 }  // namespace collections::storage

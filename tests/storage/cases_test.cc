@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
+#include "storage/case_batches.h"
 #include "storage/store_internal.h"
 #include "tests/storage/store_fixture.h"
 #include "workflow/dates.h"
@@ -96,6 +97,85 @@ TEST_P(StoreTest, OpeningTransitionReadsBack) {
   EXPECT_EQ(stage, v1::STAGE_REMINDER);
   EXPECT_EQ(queue, "sms");
   EXPECT_EQ(total, 3'000 * CNY);
+}
+
+// A case read by LoadCases (the day's aging) is updated in only the
+// columns its transition changes: SQLite rewrites the entry of every index
+// on a column an UPDATE sets, changed or not, and PostgreSQL fires
+// "UPDATE OF" triggers for every column set, so a probe trigger on columns
+// that aging leaves alone sees no write. Cases read otherwise still get
+// the whole row, and every changed column is written either way.
+TEST_P(StoreTest, ApplyAfterLoadCasesSetsOnlyTheColumnsThatChanged) {
+  const v1::Case a = Open("L-cols-a");
+  const v1::Case b = Open("L-cols-b");
+  const v1::Case c = Open("L-cols-c");
+  auto raw = Raw();
+  *raw << "CREATE TABLE column_writes (case_id BIGINT NOT NULL)";
+  if (GetParam() == Backend::kPostgres) {
+    *raw << "CREATE FUNCTION note_column_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO column_writes (case_id) VALUES (NEW.case_id); RETURN NULL; END $$";
+    *raw << "CREATE TRIGGER column_write AFTER UPDATE OF loan_id, region, product, "
+            "policy_version, assigned_queue ON cases FOR EACH ROW EXECUTE FUNCTION "
+            "note_column_write()";
+  } else {
+    *raw << "CREATE TRIGGER column_write AFTER UPDATE OF loan_id, region, product, "
+            "policy_version, assigned_queue ON cases BEGIN INSERT INTO column_writes "
+            "(case_id) VALUES (NEW.case_id); END";
+  }
+  // a: a note; b: a new stage and class, the day's aging's kind of change.
+  workflow::Transition note = Following(a);
+  workflow::Transition moved = Following(b);
+  moved.next.set_stage(v1::STAGE_COUNSELLING);
+  moved.next.mutable_classification()->set_case_class(v1::CASE_CLASS_SEVERE);
+  moved.next_aging_day = absl::CivilDay(2026, 12, 31);
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    auto loaded = LoadCases(uow, {a.case_id(), b.case_id()});
+                    if (!loaded.ok()) return loaded.status();
+                    EXPECT_EQ(loaded->size(), 2u);
+                    if (absl::Status s = uow.Apply(note, a.version()); !s.ok()) return s;
+                    return uow.Apply(moved, b.version());
+                  })
+                  .ok());
+  int writes = -1;
+  *raw << "SELECT COUNT(*) FROM column_writes", soci::into(writes);
+  EXPECT_EQ(writes, 0);
+
+  // Read back: the body and every column the transitions changed.
+  for (const workflow::Transition* t : {&note, &moved}) {
+    absl::StatusOr<v1::Case> got = store_->GetCase(t->next.case_id());
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_TRUE(MessageDifferencer::Equals(*got, t->next)) << got->DebugString();
+  }
+  long long version = 0, next_aging = 0;
+  int stage = 0, case_class = 0;
+  *raw << "SELECT version, stage, case_class, next_aging_day FROM cases WHERE case_id = "
+       << b.case_id(),
+      soci::into(version), soci::into(stage), soci::into(case_class), soci::into(next_aging);
+  EXPECT_EQ(version, b.version() + 1);
+  EXPECT_EQ(stage, v1::STAGE_COUNSELLING);
+  EXPECT_EQ(case_class, v1::CASE_CLASS_SEVERE);
+  EXPECT_EQ(next_aging, workflow::DayNumber(absl::CivilDay(2026, 12, 31)));
+
+  // A second transition of a case in the same command compares with the
+  // first one's row; a case read one at a time gets the whole row.
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    auto loaded = LoadCases(uow, {b.case_id()});
+                    if (!loaded.ok()) return loaded.status();
+                    workflow::Transition once = Following(moved.next);
+                    if (absl::Status s = uow.Apply(once, moved.next.version()); !s.ok()) return s;
+                    workflow::Transition again = Following(once.next);
+                    again.next.set_assigned_queue("legal-review");
+                    return uow.Apply(again, once.next.version());
+                  })
+                  .ok());
+  ASSERT_TRUE(Apply(Following(c), c.version()).ok());
+  std::string queue;
+  *raw << "SELECT assigned_queue FROM cases WHERE case_id = " << b.case_id(), soci::into(queue);
+  EXPECT_EQ(queue, "legal-review");
+  *raw << "SELECT COUNT(*) FROM column_writes", soci::into(writes);
+  EXPECT_EQ(writes, 2);  // b's queue, and c's update of the whole row
 }
 
 TEST_P(StoreTest, IdsAndAmountsAbove2To31RoundTripExactly) {
