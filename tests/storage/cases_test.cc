@@ -763,7 +763,9 @@ TEST_P(StoreTest, RacesOnOneCaseAllLandOneAfterAnother) {
   EXPECT_EQ(events->size(), size_t{1 + kThreads * kPerThread});
   WriterStats stats = store_->writer_stats();
   EXPECT_EQ(stats.failed_commands, 0);
-  if (GetParam() == Backend::kSqlite) EXPECT_EQ(stats.retried_commands, 0);
+  if (GetParam() == Backend::kSqlite) {
+    EXPECT_EQ(stats.retried_commands, 0);
+  }
 }
 
 TEST_P(StoreTest, ClaimsFromManyWritersNeverShareATask) {
