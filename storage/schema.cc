@@ -2,6 +2,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,22 @@ namespace collections::storage {
 namespace {
 
 // READY, LEASED or INCIDENT, for SQLite's partial indexes (migration 20).
+// The body of both backends' report_open_task_case_moved trigger
+// (migration 18): a case whose region, product or policy version changed
+// moves its open tasks from the old filter's counts to the new one's.
+std::string CaseMovedOpenTaskChanges() {
+  std::string changes;
+  for (const auto& [row, sign] : {std::pair{"OLD", "-1"}, std::pair{"NEW", "1"}}) {
+    absl::StrAppend(&changes, "INSERT INTO report_open_task_changes SELECT t.queue, ", row,
+                    ".region, ", row, ".product, ", row,
+                    ".policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN "
+                    "t.state <> 5 AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE "
+                    "-1 END, ",
+                    sign, " FROM tasks t WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); ");
+  }
+  return changes;
+}
+
 std::string SqliteOpenTaskStates() {
   return absl::StrCat("(state = ", kSqlTaskReady, " OR state = ", kSqlTaskLeased,
                       " OR state = ", kSqlTaskIncident, ") OR state IN (", kSqlTaskReady, ", ",
@@ -715,17 +732,12 @@ const std::vector<Migration>& Migrations() {
            "OLD.queue, c.region, c.product, c.policy_version, CASE WHEN OLD.state = 5 THEN 5 "
            "ELSE 1 END, CASE WHEN OLD.state <> 5 AND OLD.deadline_us > 0 THEN OLD.deadline_us / "
            "86400000000 ELSE -1 END, -1 FROM cases c WHERE c.case_id = OLD.case_id; END",
-           "{sqlite}CREATE TRIGGER report_open_task_case_moved AFTER UPDATE ON cases WHEN "
-           "OLD.region <> NEW.region OR OLD.product <> NEW.product OR OLD.policy_version <> "
-           "NEW.policy_version BEGIN "
-           "INSERT INTO report_open_task_changes SELECT t.queue, OLD.region, OLD.product, "
-           "OLD.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
-           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, -1 FROM tasks t "
-           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); "
-           "INSERT INTO report_open_task_changes SELECT t.queue, NEW.region, NEW.product, "
-           "NEW.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
-           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, 1 FROM tasks t "
-           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); END",
+           absl::StrCat(
+               "{sqlite}CREATE TRIGGER report_open_task_case_moved AFTER UPDATE ON cases "
+               "WHEN "
+               "OLD.region <> NEW.region OR OLD.product <> NEW.product OR OLD.policy_version <> "
+               "NEW.policy_version BEGIN ",
+               CaseMovedOpenTaskChanges(), "END"),
            "{postgres}CREATE FUNCTION report_open_task_changed() RETURNS trigger LANGUAGE "
            "plpgsql AS $$ BEGIN "
            "IF TG_OP <> 'INSERT' AND OLD.state IN (1, 2, 5) THEN "
@@ -751,17 +763,10 @@ const std::vector<Migration>& Migrations() {
            "EXECUTE FUNCTION report_open_task_changed()",
            "{postgres}CREATE TRIGGER report_open_task_deleted AFTER DELETE ON tasks FOR EACH ROW "
            "WHEN (OLD.state IN (1, 2, 5)) EXECUTE FUNCTION report_open_task_changed()",
-           "{postgres}CREATE FUNCTION report_open_task_case_moved() RETURNS trigger LANGUAGE "
-           "plpgsql AS $$ BEGIN "
-           "INSERT INTO report_open_task_changes SELECT t.queue, OLD.region, OLD.product, "
-           "OLD.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
-           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, -1 FROM tasks t "
-           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); "
-           "INSERT INTO report_open_task_changes SELECT t.queue, NEW.region, NEW.product, "
-           "NEW.policy_version, CASE WHEN t.state = 5 THEN 5 ELSE 1 END, CASE WHEN t.state <> 5 "
-           "AND t.deadline_us > 0 THEN t.deadline_us / 86400000000 ELSE -1 END, 1 FROM tasks t "
-           "WHERE t.case_id = NEW.case_id AND t.state IN (1, 2, 5); "
-           "RETURN NULL; END $$",
+           absl::StrCat("{postgres}CREATE FUNCTION report_open_task_case_moved() RETURNS trigger "
+                        "LANGUAGE "
+                        "plpgsql AS $$ BEGIN ",
+                        CaseMovedOpenTaskChanges(), "RETURN NULL; END $$"),
            "{postgres}CREATE TRIGGER report_open_task_case_moved AFTER UPDATE ON cases FOR EACH "
            "ROW WHEN (OLD.region <> NEW.region OR OLD.product <> NEW.product OR "
            "OLD.policy_version <> NEW.policy_version) "
