@@ -242,13 +242,12 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
   }
   const absl::CivilDay today = cases_->BusinessDate();
   // A completion that claims the next tasks is a claim too, and audited,
-  // but not on the claims' lane (storage::WriteLane): its transition's
-  // many statements are most of it, and on PostgreSQL's writer pool they
-  // then run in parallel, the audit chain's lock held only for each
-  // commit. On the first writer alone, one-task cycles with claim_next
+  // but it goes to any writer, not to the claims' lane (storage::WriteLane):
+  // its transition's many statements are most of it, and on PostgreSQL's
+  // writer pool they then run in parallel, the audit chain's lock held only
+  // for each commit. On the first writer alone, one-task cycles with claim_next
   // ran at 128-155/s on PostgreSQL against 297-332/s spread (5,000 tasks,
   // 16 workers). One writer on SQLite: the same either way.
-  const storage::WriteLane lane = storage::WriteLane::kAny;
   SubmitFor<v1::CompleteTaskResponse>(
       store_,
       [this, request = std::move(request), holder, today, claim_next = std::move(claim_next)](
@@ -320,7 +319,7 @@ void TaskEngine::Complete(v1::CompleteTaskRequest request, const std::string& ho
         }
         return SaveAnswer(uow, key, stored);
       },
-      std::move(done), std::move(alive), lane);
+      std::move(done), std::move(alive));
 }
 
 absl::Status TaskEngine::RefillNextTasks(storage::UnitOfWork& uow, absl::Time now,
