@@ -20,7 +20,8 @@
 # Environment: TASKS=50000 WORKERS=8 BATCH=32 RATE=1000 DURATION=20
 #   STREAMS=4 CLAIM_NEXT=0 (1, with BATCH=1: each completion claims the next task in the
 #   same call, CompleteTaskRequest.claim_next) SERVER_FLAGS= (more collectionsd flags, e.g.
-#   --sqlite_wal_checkpoint_mib=1024) BUILD_DIR=build TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
+#   --sqlite_wal_checkpoint_mib=1024) BUILD_DIR=build SERVER= (another collectionsd binary
+#   to measure, e.g. an earlier build kept aside) TMP_ROOT=/tmp PG_ADMIN= (a SOCI postgresql:// string
 #   of an admin database, e.g. scripts/pg.sh's COLLECTIONS_TEST_PG: each scenario then
 #   runs on a new PostgreSQL database instead of SQLite) DB_WRITERS=8 REPLICAS=1 (with
 #   PG_ADMIN: that many collectionsd on the one database, the workers' connections spread
@@ -58,7 +59,7 @@ case "$build_type" in
   *) echo "error: $BUILD_DIR is a '$build_type' build; measure an optimized one" >&2; exit 2 ;;
 esac
 cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-taskbench >/dev/null
-SERVER=$BUILD_DIR/server/collectionsd
+SERVER=${SERVER:-$BUILD_DIR/server/collectionsd}
 BENCH=$BUILD_DIR/bench/collections-taskbench
 
 # Identity is never off: the development credentials of

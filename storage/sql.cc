@@ -22,6 +22,16 @@ absl::StatusOr<Backend> BackendOf(const std::string& connection) {
 void RegisterBackends() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // Process-wide SQLite settings, before any connection opens (SQLite
+    // refuses them, harmlessly, once it is initialized). Debian's SQLite is
+    // built without lookaside memory, so every small allocation of a
+    // statement goes to malloc; by default each one also takes a global
+    // mutex to keep memory statistics nobody reads. And each connection
+    // here is used by one thread at a time (the writer's by its thread, a
+    // reader by whoever borrowed it from the pool), so SQLite's own mutex
+    // around every call on a connection ("serialized" mode) only costs.
+    sqlite_api::sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite_api::sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     soci::register_factory_sqlite3();
     soci::register_factory_postgresql();
   });
