@@ -23,6 +23,8 @@
 #   DB=               a PostgreSQL connection string to use instead of a new
 #                     SQLite file (its database must be empty)
 #   BUILD_DIR=build   an optimized build (Release or RelWithDebInfo)
+#   SERVER=           another collectionsd binary to measure (e.g. an
+#                     earlier build kept aside); the CLI stays BUILD_DIR's
 #   TMP_ROOT=/tmp     where the run directory (database, logs) is made
 #   KEEP=0            1: keep the run directory
 #   REUSE_DB=         a SQLite file a kept run imported (KEEP=1): copied into
@@ -50,7 +52,7 @@ case "$build_type" in
   *) echo "error: measure an optimized build (RelWithDebInfo), not '$build_type'" >&2; exit 2 ;;
 esac
 cmake --build "$BUILD_DIR" -j2 --target collectionsd collectionsctl collections-loadgen >/dev/null
-SERVER=$BUILD_DIR/server/collectionsd
+SERVER=${SERVER:-$BUILD_DIR/server/collectionsd}
 CTL=$BUILD_DIR/clients/collectionsctl
 LOADGEN=$BUILD_DIR/bench/collections-loadgen
 

@@ -83,9 +83,9 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                                          ") VALUES (:case_id, :seq, :type, :actor, "
                                          ":occurred_at_us, :business_day, :policy_version, "
                                          ":body)")),
-                    soci::use(e_case_id), soci::use(e_seq), soci::use(e_type), soci::use(e_actor),
-                    soci::use(e_occurred_at_us), soci::use(e_business_day),
-                    soci::use(e_policy_version), soci::use(e_body))),
+                    soci::use(e.case_id), soci::use(e.seq), soci::use(e.type), soci::use(e.actor),
+                    soci::use(e.occurred_at_us), soci::use(e.business_day),
+                    soci::use(e.policy_version), soci::use(e.body))),
       insert_payment((Prepare(sql, b,
                               "INSERT INTO payments (payment_id, case_id, amount_fen, "
                               "paid_day, recorded_at_us, body) VALUES (:payment_id, "
@@ -111,10 +111,10 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                                 ") VALUES (:task_id, :case_id, :type, :queue, ", kSqlTaskReady,
                                 ", :priority, :not_before_us, :deadline_us, 0, '', 0, "
                                 "0, :cost_fen, :payload, '', '', :created_at_us, 0)")),
-           soci::use(t_in.task_id), soci::use(t_in.case_id), soci::use(t_in.task_type),
-           soci::use(t_in.queue), soci::use(t_in.priority), soci::use(t_in.not_before_us),
-           soci::use(t_in.deadline_us), soci::use(t_cost_fen), soci::use(t_in.payload),
-           soci::use(t_created_at_us))),
+           soci::use(t_new.task_id), soci::use(t_new.case_id), soci::use(t_new.task_type),
+           soci::use(t_new.queue), soci::use(t_new.priority), soci::use(t_new.not_before_us),
+           soci::use(t_new.deadline_us), soci::use(t_new.cost_fen), soci::use(t_new.payload),
+           soci::use(t_new.created_at_us))),
       load_task((PrepareTaskSelect(sql, b, "WHERE task_id = :id", t_out), soci::use(key_id))),
       // Reads the tasks_ready partial index in its order.
       claim_candidates(

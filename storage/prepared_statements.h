@@ -19,6 +19,7 @@
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/experiment_facts.h"
+#include "storage/pending_rows.h"
 #include "storage/report_facts.h"
 #include "storage/store.h"
 #include "storage/writer_connection.h"
@@ -49,16 +50,6 @@ inline constexpr const char* kCaseUpdateColumns[] = {"stage",
                                                      "updated_at_us",
                                                      "oldest_due_day",
                                                      "next_aging_day"};
-inline constexpr char kEventColumns[] =
-    "case_id, seq, event_type, actor, occurred_at_us, business_day, policy_version, body";
-// Bound: task_id, case_id, task_type, queue, priority, not_before_us,
-// deadline_us, cost_fen, payload, created_at_us; the rest are a new task's
-// constants.
-inline constexpr char kNewTaskColumns[] =
-    "task_id, case_id, task_type, queue, state, priority, not_before_us, deadline_us, attempts, "
-    "lease_owner, lease_token, lease_expires_us, cost_fen, payload, outcome, hold_reason, "
-    "created_at_us, completed_at_us";
-
 struct WriterConnection::Statements {
   Statements(soci::session& sql, Backend backend);
 
@@ -83,10 +74,7 @@ struct WriterConnection::Statements {
   std::string c_body;
 
   // The case_events row.
-  long long e_case_id = 0, e_seq = 0;
-  std::string e_type, e_actor;
-  long long e_occurred_at_us = 0, e_business_day = 0, e_policy_version = 0;
-  std::string e_body;
+  EventRow e;
 
   // The payments row.
   std::string p_payment_id;
@@ -94,8 +82,7 @@ struct WriterConnection::Statements {
   std::string p_body;
 
   // Tasks: t_in is written, t_out read.
-  TaskRow t_in;
-  long long t_cost_fen = 0, t_created_at_us = 0;
+  NewTaskRow t_new;
   TaskRow t_out;
   long long t_now_us = 0, t_limit = 0, t_token = 0, t_new_token = 0, t_expires_us = 0,
             t_not_before_us = 0;

@@ -108,6 +108,7 @@ absl::Status WriterConnection::Run(const Command& command) {
   absl::Status status;
   try {
     status = command(uow);
+    if (status.ok()) status = uow.WritePendingRows();
   } catch (...) {
     status = StatusFromCurrentException("command");
   }

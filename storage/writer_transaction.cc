@@ -149,11 +149,6 @@ absl::Status WriterConnection::Transaction::OpenCases(
     MultiRowInsert cases(absl::StrCat("INSERT INTO cases (", kCaseColumns, ") VALUES"),
                          "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          " ON CONFLICT DO NOTHING");
-    MultiRowInsert events(absl::StrCat("INSERT INTO case_events (", kEventColumns, ") VALUES"),
-                          "(?, ?, ?, ?, ?, ?, ?, ?)");
-    MultiRowInsert tasks(absl::StrCat("INSERT INTO tasks (", kNewTaskColumns, ") VALUES"),
-                         absl::StrCat("(?, ?, ?, ?, ", kSqlTaskReady,
-                                      ", ?, ?, ?, 0, '', 0, 0, ?, ?, '', '', ?, 0)"));
     MultiRowInsert timers("INSERT INTO timers (case_id, kind, ref, due_day) VALUES",
                           "(?, ?, ?, ?)");
     MultiRowInsert facts = ReportFactWriter::OpeningRows();
@@ -166,17 +161,11 @@ absl::Status WriterConnection::Transaction::OpenCases(
             << s_.c_policy_version << s_.c_as_of_day << s_.c_business_day << s_.c_product
             << s_.c_region << s_.c_updated_at_us << s_.c_oldest_due_day << s_.c_next_aging_day
             << s_.c_body;
-      SetEventRow(t.event);
-      events << s_.e_case_id << s_.e_seq << s_.e_type << s_.e_actor << s_.e_occurred_at_us
-             << s_.e_business_day << s_.e_policy_version << s_.e_body;
+      pending_.AddEvent(EventRowOf(t.event));
       if (!t.create_tasks.empty()) {
         long long id = Allocate("task", t.create_tasks.size());
         for (const workflow::TaskSpec& spec : t.create_tasks) {
-          SetTaskRow(spec, id++, c.case_id(), MicrosOf(t.event.occurred_at()));
-          const TaskRow& row = s_.t_in;
-          tasks << row.task_id << row.case_id << row.task_type << row.queue << row.priority
-                << row.not_before_us << row.deadline_us << s_.t_cost_fen << row.payload
-                << s_.t_created_at_us;
+          pending_.AddTask(TaskRowOf(spec, id++, c.case_id(), MicrosOf(t.event.occurred_at())));
           ready.push_back({spec.queue, spec.type, spec.not_before});
         }
       }
@@ -201,8 +190,7 @@ absl::Status WriterConnection::Transaction::OpenCases(
           "a case for one of these loans (or one of their case ids) was opened concurrently");
       return poisoned_;
     }
-    events.Flush(w_.sql_);
-    tasks.Flush(w_.sql_);
+    pending_.Write(w_.sql_, /*multi_row=*/true);
     timers.Flush(w_.sql_);
     facts.Flush(w_.sql_);
     for (ReadyTask& r : ready) ready_.push_back(std::move(r));
@@ -242,37 +230,41 @@ absl::Status WriterConnection::Transaction::Apply(const workflow::Transition& t,
         "does not follow version %d",
         c.case_id(), c.version(), t.event.case_id(), t.event.sequence(), expected_version));
   }
-  return Guard("apply transition", [&]() -> absl::Status {
-    SetCaseRow(c, t.next_aging_day);
-    if (expected_version == 0) {
-      s_.insert_case.execute(true);
-      if (s_.insert_case.get_affected_rows() == 0) {
-        return absl::AlreadyExistsError(absl::StrFormat(
-            "case %d or a case for loan \"%s\" already exists", c.case_id(), c.loan_id()));
-      }
-    } else {
-      s_.c_expected_version = expected_version;
-      long long updated = 0;
-      auto loaded = loaded_rows_.find(c.case_id());
-      if (loaded != loaded_rows_.end() && loaded->second.version == expected_version) {
-        // Read in this command: only what changed (aging changes few).
-        updated = UpdateCaseColumns(ChangedColumns(loaded->second));
-        loaded->second = RowBeingWritten();
-      } else {
-        s_.update_case.execute(true);
-        updated = s_.update_case.get_affected_rows();
-      }
-      if (updated == 0) {
-        return absl::AbortedError(absl::StrFormat(
-            "case %d changed concurrently (expected version %d)", c.case_id(), expected_version));
-      }
-    }
-    // The case row is written: from here a failure must fail the whole
-    // command, whatever it does with the error.
-    absl::Status status = ApplyEffects(t);
-    if (!status.ok()) poisoned_ = status;
-    return status;
-  });
+  return Guard(
+      "apply transition",
+      [&]() -> absl::Status {
+        SetCaseRow(c, t.next_aging_day);
+        if (expected_version == 0) {
+          s_.insert_case.execute(true);
+          if (s_.insert_case.get_affected_rows() == 0) {
+            return absl::AlreadyExistsError(absl::StrFormat(
+                "case %d or a case for loan \"%s\" already exists", c.case_id(), c.loan_id()));
+          }
+        } else {
+          s_.c_expected_version = expected_version;
+          long long updated = 0;
+          auto loaded = loaded_rows_.find(c.case_id());
+          if (loaded != loaded_rows_.end() && loaded->second.version == expected_version) {
+            // Read in this command: only what changed (aging changes few).
+            updated = UpdateCaseColumns(ChangedColumns(loaded->second));
+            loaded->second = RowBeingWritten();
+          } else {
+            s_.update_case.execute(true);
+            updated = s_.update_case.get_affected_rows();
+          }
+          if (updated == 0) {
+            return absl::AbortedError(
+                absl::StrFormat("case %d changed concurrently (expected version %d)", c.case_id(),
+                                expected_version));
+          }
+        }
+        // The case row is written: from here a failure must fail the whole
+        // command, whatever it does with the error.
+        absl::Status status = ApplyEffects(t);
+        if (!status.ok()) poisoned_ = status;
+        return status;
+      },
+      /*write_pending=*/false);
 }
 
 absl::StatusOr<std::optional<StoredPayment>> WriterConnection::Transaction::FindPayment(
@@ -688,30 +680,30 @@ long long WriterConnection::Transaction::UpdateCaseColumns(uint32_t changed) {
   return st->get_affected_rows();
 }
 
-void WriterConnection::Transaction::SetEventRow(const v1::CaseEvent& event) {
-  s_.e_case_id = event.case_id();
-  s_.e_seq = event.sequence();
-  s_.e_type = workflow::EventKindName(event);
-  s_.e_actor = event.actor();
-  s_.e_occurred_at_us = MicrosOf(event.occurred_at());
-  s_.e_business_day = DayColumn(event.business_date());
-  s_.e_policy_version = event.policy_version();
-  s_.e_body = EncodeMessage(event);
+EventRow WriterConnection::Transaction::EventRowOf(const v1::CaseEvent& event) {
+  return {event.case_id(),
+          event.sequence(),
+          std::string(workflow::EventKindName(event)),
+          event.actor(),
+          MicrosOf(event.occurred_at()),
+          DayColumn(event.business_date()),
+          event.policy_version(),
+          EncodeMessage(event)};
 }
 
-void WriterConnection::Transaction::SetTaskRow(const workflow::TaskSpec& spec, long long task_id,
-                                               long long case_id, long long created_at_us) {
-  TaskRow& row = s_.t_in;
-  row.task_id = task_id;
-  row.case_id = case_id;
-  row.task_type = spec.type;
-  row.queue = spec.queue;
-  row.priority = spec.priority;
-  row.not_before_us = MicrosOf(spec.not_before);
-  row.deadline_us = MicrosOf(spec.deadline);
-  row.payload = EncodeMessage(spec.payload);
-  s_.t_cost_fen = spec.cost_fen;
-  s_.t_created_at_us = created_at_us;
+NewTaskRow WriterConnection::Transaction::TaskRowOf(const workflow::TaskSpec& spec,
+                                                    long long task_id, long long case_id,
+                                                    long long created_at_us) {
+  return {task_id,
+          case_id,
+          static_cast<int>(spec.type),
+          spec.queue,
+          spec.priority,
+          MicrosOf(spec.not_before),
+          MicrosOf(spec.deadline),
+          spec.cost_fen,
+          EncodeMessage(spec.payload),
+          created_at_us};
 }
 
 absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transition& t) {
@@ -720,8 +712,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   const long long case_id = c.case_id();
   const long long occurred_us = MicrosOf(event.occurred_at());
 
-  SetEventRow(event);
-  s_.insert_event.execute(true);
+  pending_.AddEvent(EventRowOf(event));
 
   if (event.has_payment()) {
     const v1::Payment& p = event.payment();
@@ -739,6 +730,8 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   }
 
   if (t.cancel_open_tasks) {
+    // Not the tasks an earlier transition of this command gave the case.
+    if (pending_.HasTasksOf(case_id)) pending_.Write(w_.sql_, /*multi_row=*/true);
     s_.key_id = case_id;
     s_.t_now_us = occurred_us;
     s_.cancel_tasks.execute(true);
@@ -746,8 +739,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   if (!t.create_tasks.empty()) {
     long long id = Allocate("task", t.create_tasks.size());
     for (const workflow::TaskSpec& spec : t.create_tasks) {
-      SetTaskRow(spec, id++, case_id, occurred_us);
-      s_.insert_task.execute(true);
+      pending_.AddTask(TaskRowOf(spec, id++, case_id, occurred_us));
       ready_.push_back({spec.queue, spec.type, spec.not_before});
     }
   }
@@ -779,6 +771,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   }
   s_.report_facts.Append(t);
   s_.experiment_facts.Append(t, s_.c_oldest_due_day);
+  if (!defer_rows_) pending_.Write(w_.sql_, /*multi_row=*/false);
   return absl::OkStatus();
 }
 

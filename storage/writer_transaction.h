@@ -33,8 +33,17 @@ namespace collections::storage {
 
 class WriterConnection::Transaction final : public UnitOfWork {
  public:
-  explicit Transaction(WriterConnection& writer) : w_(writer), s_(*writer.st_) {}
+  explicit Transaction(WriterConnection& writer)
+      : w_(writer),
+        s_(*writer.st_),
+        pending_(s_.insert_event, &s_.e, s_.insert_task, &s_.t_new),
+        defer_rows_(writer.backend_ == Backend::kPostgres) {}
   const absl::Status& poisoned() const { return poisoned_; }
+  // Writes the rows Apply left pending (WriterConnection::Run calls it when
+  // the command's body has returned OK).
+  absl::Status WritePendingRows() {
+    return Guard("write events and tasks", [] { return absl::OkStatus(); });
+  }
   // Tasks this unit of work made ready (see StoreOptions::on_tasks_ready).
   std::vector<ReadyTask>& ready() { return ready_; }
   int handoffs() const { return handoffs_; }
@@ -124,11 +133,14 @@ class WriterConnection::Transaction final : public UnitOfWork {
                                                                    const std::vector<Key>& keys,
                                                                    KeyOf key_of);
   // Runs `f`, turning a SOCI exception into a Status that also poisons this
-  // unit of work.
+  // unit of work. The rows Apply left pending are written first, so that
+  // whatever `f` reads or writes sees them; Apply itself passes
+  // write_pending = false.
   template <typename F>
-  auto Guard(const char* what, F&& f) -> decltype(f()) {
+  auto Guard(const char* what, F&& f, bool write_pending = true) -> decltype(f()) {
     if (!poisoned_.ok()) return poisoned_;
     try {
+      if (write_pending && !pending_.empty()) pending_.Write(w_.sql_, /*multi_row=*/true);
       return f();
     } catch (...) {
       poisoned_ = StatusFromCurrentException(what);
@@ -155,9 +167,9 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // got there first (PostgreSQL replicas).
   absl::Status OneRow(soci::statement& st, int64_t task_id);
   void SetCaseRow(const v1::Case& c, const std::optional<absl::CivilDay>& next_aging_day);
-  void SetEventRow(const v1::CaseEvent& event);
-  void SetTaskRow(const workflow::TaskSpec& spec, long long task_id, long long case_id,
-                  long long created_at_us);
+  static EventRow EventRowOf(const v1::CaseEvent& event);
+  static NewTaskRow TaskRowOf(const workflow::TaskSpec& spec, long long task_id, long long case_id,
+                              long long created_at_us);
   // Everything of a transition after the case row. Throws soci_error.
   absl::Status ApplyEffects(const workflow::Transition& t);
   // A cases row's columns as stored (kCaseUpdateColumns and the version).
@@ -191,6 +203,15 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // changes (an aged case's update leaves the indexes on its unchanged
   // columns alone).
   absl::flat_hash_map<int64_t, StoredCaseRow> loaded_rows_;
+  // The case_events and new tasks rows of this command's transitions not
+  // yet written. On PostgreSQL Apply leaves them here, and they are written
+  // together, one multi-row INSERT per table, before anything else this
+  // command does (Guard) and when it ends: an aging batch of 128 cases
+  // then costs two round trips for them instead of 250 to 400. On SQLite,
+  // which has no round trips to save, each transition writes its own with
+  // the prepared one-row statements.
+  PendingRows pending_;
+  const bool defer_rows_;
 };
 
 }  // namespace collections::storage

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
 #include "storage/case_batches.h"
@@ -442,6 +443,50 @@ TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
 
   // A transition that does not follow its expected version is a bug.
   EXPECT_EQ(Apply(Following(t2.next), 1).code(), absl::StatusCode::kInternal);
+}
+
+// Within one command each transition, and anything the command does after
+// it, sees the rows the earlier transitions wrote: a later transition of the
+// same case cancels the tasks an earlier one created, and a claim in the
+// same command can hand out a task a transition just made ready (as a
+// completion that claims the next task does).
+TEST_P(StoreTest, TransitionsOfOneCommandSeeEachOthersRows) {
+  v1::Case c1 = Open("L-1");
+  v1::Case c2 = Open("L-2");
+  workflow::Transition first = Following(c1);
+  first.create_tasks = {MakeTask(v1::TASK_TYPE_HOME_VISIT, "field", 900, kNow)};
+  workflow::Transition second = Following(first.next);
+  second.next.set_stage(v1::STAGE_COUNSELLING);
+  second.cancel_open_tasks = true;
+  second.create_tasks = {MakeTask(v1::TASK_TYPE_COUNSELLING_CALL, "call.counselling", 500, kNow)};
+  workflow::Transition other = Following(c2);
+  other.create_tasks = {MakeTask(v1::TASK_TYPE_SMS_REMINDER, "text.later", 1, kNow)};
+  std::vector<v1::Task> claimed;
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    RETURN_IF_ERROR(uow.Apply(first, 1));
+                    RETURN_IF_ERROR(uow.Apply(other, 1));
+                    RETURN_IF_ERROR(uow.Apply(second, 2));
+                    ClaimSpec spec;
+                    spec.queues = {"text.later"};
+                    spec.worker = "w1";
+                    spec.now = kNow;
+                    ASSIGN_OR_RETURN(claimed, uow.ClaimTasks(spec));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0].case_id(), c2.case_id());
+  EXPECT_EQ(claimed[0].type(), v1::TASK_TYPE_SMS_REMINDER);
+
+  EXPECT_EQ(Events(c1.case_id())->size(), 3u);
+  EXPECT_EQ(Events(c2.case_id())->size(), 2u);
+  std::vector<v1::Task> tasks = *store_->ListTasks(c1.case_id());
+  ASSERT_EQ(tasks.size(), 4u);  // the opening's two, the visit, the call
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(tasks[i].state(), v1::TASK_STATE_CANCELLED) << i;
+  EXPECT_EQ(tasks[2].type(), v1::TASK_TYPE_HOME_VISIT);
+  EXPECT_EQ(tasks[3].state(), v1::TASK_STATE_READY);
+  EXPECT_EQ(tasks[3].type(), v1::TASK_TYPE_COUNSELLING_CALL);
 }
 
 TEST_P(StoreTest, FailedCommandLeavesNothingHalfWritten) {

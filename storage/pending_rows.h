@@ -1,0 +1,81 @@
+// PendingRows: the case_events rows and new tasks rows of a command's
+// transitions, gathered in memory and then written together: one row with
+// the writer's prepared statement, several with one multi-row INSERT per
+// table. On PostgreSQL every statement is a round trip, and a day's aging
+// batch of 128 cases writes 128 events and up to 256 tasks; an import
+// opening cases writes thousands.
+//
+// Thread-safety: none; one writer thread uses it within one command.
+#ifndef COLLECTIONS_STORAGE_PENDING_ROWS_H_
+#define COLLECTIONS_STORAGE_PENDING_ROWS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "soci/soci.h"
+
+namespace collections::storage {
+
+// One row of case_events, in the shape SOCI binds.
+struct EventRow {
+  long long case_id = 0, seq = 0;
+  std::string type, actor;
+  long long occurred_at_us = 0, business_day = 0, policy_version = 0;
+  std::string body;
+};
+inline constexpr char kEventColumns[] =
+    "case_id, seq, event_type, actor, occurred_at_us, business_day, policy_version, body";
+
+// The bound columns of a new (READY) task, in kNewTaskColumns' order.
+struct NewTaskRow {
+  long long task_id = 0, case_id = 0;
+  int task_type = 0;
+  std::string queue;
+  long long priority = 0, not_before_us = 0, deadline_us = 0, cost_fen = 0;
+  std::string payload;
+  long long created_at_us = 0;
+};
+// Bound: task_id, case_id, task_type, queue, priority, not_before_us,
+// deadline_us, cost_fen, payload, created_at_us; the rest are a new task's
+// constants (kNewTaskValues).
+inline constexpr char kNewTaskColumns[] =
+    "task_id, case_id, task_type, queue, state, priority, not_before_us, deadline_us, attempts, "
+    "lease_owner, lease_token, lease_expires_us, cost_fen, payload, outcome, hold_reason, "
+    "created_at_us, completed_at_us";
+
+class PendingRows {
+ public:
+  // `insert_event` and `insert_task` are the writer's prepared one-row
+  // statements, bound to *event and *task.
+  PendingRows(soci::statement& insert_event, EventRow* event, soci::statement& insert_task,
+              NewTaskRow* task)
+      : insert_event_(insert_event), event_(event), insert_task_(insert_task), task_(task) {}
+
+  void AddEvent(EventRow row) { events_.push_back(std::move(row)); }
+  void AddTask(NewTaskRow row);
+  bool empty() const { return events_.empty() && tasks_.empty(); }
+  // Whether a task of the case is among them (a statement on the case's
+  // tasks must not run before they are written).
+  bool HasTasksOf(int64_t case_id) const { return task_cases_.contains(case_id); }
+
+  // Writes them all and forgets them: with multi_row, several rows of a
+  // table in one statement (a new statement text each time: on SQLite,
+  // worth it only for many rows); otherwise, and for one row, with the
+  // prepared statements. Throws soci_error.
+  void Write(soci::session& sql, bool multi_row);
+
+ private:
+  soci::statement& insert_event_;
+  EventRow* event_;
+  soci::statement& insert_task_;
+  NewTaskRow* task_;
+  std::vector<EventRow> events_;
+  std::vector<NewTaskRow> tasks_;
+  absl::flat_hash_set<int64_t> task_cases_;
+};
+
+}  // namespace collections::storage
+
+#endif  // COLLECTIONS_STORAGE_PENDING_ROWS_H_
