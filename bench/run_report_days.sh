@@ -101,6 +101,8 @@ stop_server() {
 }
 load1() { cut -d' ' -f1 /proc/loadavg; }  # the 1-minute load average, printed with each figure
 rss_mb() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$server_pid/status"; }
+# The server's CPU seconds so far (user + system): comparable on a busy machine.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$server_pid/stat"; }
 # Seconds between the first log lines matching $1 and $2 (their timestamps).
 log_gap() {
   python3 - "$log" "$1" "$2" <<'EOF'
@@ -128,6 +130,9 @@ if [[ -n $REUSE_DB && -n $DB ]]; then
   echo "import: reused the PostgreSQL database of DB"
 elif [[ -n $REUSE_DB ]]; then
   cp "$REUSE_DB" "$run_dir/collections.db"
+  # The copy's dirty pages written back now, not during the server's first
+  # fsync (which then waited seconds for them and counted them as start-up).
+  sync
   reused_day=$(sqlite3 "$run_dir/collections.db" "SELECT day FROM business_date" 2>/dev/null || true)
   echo "import: reused $REUSE_DB (business date ${reused_day:-?})"
   # The days go on from the book's own business date (a kept book may have
@@ -166,8 +171,10 @@ echo "report all --html: $(timed "$CTL" report all --html="$run_dir/report.html"
 day=$today
 for i in $(seq 1 "$DAYS"); do
   day=$(date -d "$day + 1 day" +%F)
+  c0=$(cpu_s)
   s=$(timed "$CTL" date advance --to="$day")
   echo "day $i ($day): date advance $s s ($(tr '\n' ' ' <"$run_dir/out" | cut -c1-160));" \
+    "server_cpu_s=$(awk -v a="$c0" -v b="$(cpu_s)" 'BEGIN {printf "%.1f", b - a}')" \
     "rss_mb=$(rss_mb) load=$(load1)"
 done
 reports "after $DAYS days"
