@@ -96,7 +96,8 @@ double SecondsBetween(absl::Time from, absl::Time to) {
 }  // namespace
 
 // The figures read at each scrape from the server's parts. The open work
-// (tasks, handoffs) is one grouped read, reused for kOpenWorkMaxAge.
+// (tasks, handoffs) is one grouped read, reused for kOpenWorkMaxAge or ten
+// times as long as it took.
 class Metrics::Snapshot final : public prometheus::Collectable {
  public:
   explicit Snapshot(Sources sources) : sources_(std::move(sources)) {}
@@ -171,12 +172,17 @@ class Metrics::Snapshot final : public prometheus::Collectable {
     const absl::Time now = sources_.now();
     storage::OpenWork work;
     int64_t failures = 0;
+    absl::Duration took, age;
     {
       absl::MutexLock lock(&mu_);
+      const absl::Duration max_age = std::min(
+          kOpenWorkLongestAge, std::max(kOpenWorkMaxAge, kOpenWorkReadsPerAge * read_took_));
       const bool fresh =
-          read_at_ != absl::InfinitePast() && now >= read_at_ && now - read_at_ < kOpenWorkMaxAge;
+          read_at_ != absl::InfinitePast() && now >= read_at_ && now - read_at_ < max_age;
       if (!fresh) {
         absl::StatusOr<storage::OpenWork> read = sources_.open_work(now);
+        // The server's clock, as for the ages: real time but in tests.
+        read_took_ = std::max(absl::ZeroDuration(), sources_.now() - now);
         if (read.ok()) {
           work_ = *std::move(read);
           read_at_ = now;
@@ -186,7 +192,19 @@ class Metrics::Snapshot final : public prometheus::Collectable {
       }
       work = work_;
       failures = read_failures_;
+      took = read_took_;
+      age = read_at_ == absl::InfinitePast() ? absl::ZeroDuration() : now - read_at_;
     }
+    FamilyBuilder("collections_open_work_read_seconds",
+                  "How long the last read of the open tasks and handoffs took (the counts "
+                  "are reused for ten times as long, at least 5 s and at most 60 s).",
+                  MetricType::Gauge)
+        .Add({}, absl::ToDoubleSeconds(took))
+        .AppendTo(out);
+    FamilyBuilder("collections_open_work_age_seconds",
+                  "How old the open task and handoff counts shown are.", MetricType::Gauge)
+        .Add({}, absl::ToDoubleSeconds(age))
+        .AppendTo(out);
     FamilyBuilder("collections_open_work_read_failures_total",
                   "Scrapes whose read of the open tasks and handoffs failed (the figures "
                   "shown are then the last ones read).",
@@ -265,6 +283,7 @@ class Metrics::Snapshot final : public prometheus::Collectable {
   mutable storage::OpenWork work_ ABSL_GUARDED_BY(mu_);
   mutable absl::Time read_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   mutable int64_t read_failures_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable absl::Duration read_took_ ABSL_GUARDED_BY(mu_);  // the last read's
 };
 
 absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Start(const std::string& listen, bool allow_open,

@@ -48,8 +48,15 @@ class Metrics {
     int writer_connections = 0;
   };
 
-  // How long a scrape reuses the open-work counts read by an earlier one.
+  // How long a scrape reuses the open-work counts read by an earlier one:
+  // kOpenWorkMaxAge, or kOpenWorkReadsPerAge times as long as that read
+  // took when it took longer (a large book: the read visits every READY
+  // task), at most kOpenWorkLongestAge. So the read costs the database at
+  // most a tenth of one connection's time, however often Prometheus
+  // scrapes.
   static constexpr absl::Duration kOpenWorkMaxAge = absl::Seconds(5);
+  static constexpr int kOpenWorkReadsPerAge = 10;
+  static constexpr absl::Duration kOpenWorkLongestAge = absl::Seconds(60);
 
   // Listens on `listen` (host:port; port 0 picks one). INVALID_ARGUMENT for
   // a non-loopback address unless `allow_open`; UNAVAILABLE when it cannot

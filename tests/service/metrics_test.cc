@@ -231,6 +231,54 @@ TEST_P(MetricsTest, OpenTasksHandoffsAndAgingMoveAsTheServerWorks) {
 
 COLLECTIONS_INSTANTIATE_BACKENDS(MetricsTest);
 
+// A read of the open work that takes long (a large book) is reused for ten
+// times as long as it took, at most a minute, so that frequent scrapes do
+// not keep the database busy; the figures say how old they are.
+TEST(MetricsOpenWork, ASlowReadIsReusedTenTimesAsLongAsItTook) {
+  server::FakeClock clock;
+  int reads = 0;
+  absl::Duration took = absl::Seconds(3);
+  server::Metrics::Sources sources;
+  sources.now = [&clock] { return clock.Now(); };
+  sources.open_work = [&](absl::Time) -> absl::StatusOr<storage::OpenWork> {
+    ++reads;
+    clock.Advance(took);  // the read's own time
+    storage::OpenWork work;
+    storage::OpenTaskGroup& group = work.tasks.emplace_back();
+    group.queue = "sms";
+    group.tasks = reads;
+    return work;
+  };
+  absl::StatusOr<std::unique_ptr<server::Metrics>> metrics =
+      server::Metrics::Start("127.0.0.1:0", /*allow_open=*/false, std::move(sources));
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const int port = (*metrics)->port();
+
+  std::string text = Scrape(port);  // read at t0, took 3 s: reused until t0 + 30 s
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(Figure(text, R"(collections_tasks_ready{queue="sms"})"), 1);
+  EXPECT_EQ(Figure(text, "collections_open_work_read_seconds"), 3);
+  EXPECT_EQ(Figure(text, "collections_open_work_age_seconds"), 0);
+  clock.Advance(absl::Seconds(26));  // t0 + 29 s: after 5 s it used to read again
+  text = Scrape(port);
+  EXPECT_EQ(reads, 1);
+  EXPECT_EQ(Figure(text, R"(collections_tasks_ready{queue="sms"})"), 1);
+  EXPECT_EQ(Figure(text, "collections_open_work_age_seconds"), 29);
+  took = absl::Seconds(10);
+  clock.Advance(absl::Seconds(1));  // t0 + 30 s: read again, taking 10 s
+  text = Scrape(port);
+  EXPECT_EQ(reads, 2);
+  EXPECT_EQ(Figure(text, R"(collections_tasks_ready{queue="sms"})"), 2);
+  EXPECT_EQ(Figure(text, "collections_open_work_read_seconds"), 10);
+  // Never more than a minute, however slow the read: reused until t0 + 90 s.
+  clock.Advance(absl::Seconds(49));  // t0 + 89 s
+  Scrape(port);
+  EXPECT_EQ(reads, 2);
+  clock.Advance(absl::Seconds(1));
+  Scrape(port);
+  EXPECT_EQ(reads, 3);
+}
+
 TEST(MetricsListen, AnOpenAddressNeedsTheOperatorsSay) {
   auto refused = server::Metrics::Start("0.0.0.0:0", /*allow_open=*/false, {});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
