@@ -290,6 +290,44 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
   return any;
 }
 
+// Counts the stage changes of the days before yesterday not counted yet
+// into report_stage_changes_by_day (migration 21; StageChangeCounts reads
+// them). Yesterday's stay in report_events until the next run: a change is
+// dated with its command's business date, and a command that read
+// yesterday's date may still commit while this runs. The state row is
+// locked first, so that two replicas' runs at once (a start-up catch-up
+// beside the leader's run) count each day once.
+absl::Status FoldStageChanges(Store& store, long long d) {
+  return store.Write([&](UnitOfWork& uow) {
+    return RunReportStep(uow, [&](soci::session& sql, Backend backend) {
+      Sql state;
+      state << "SELECT through_day FROM report_stage_changes_folded WHERE state_id = 1"
+            << (backend == Backend::kPostgres ? " FOR UPDATE" : "");
+      std::vector<Sql::Row> rows = state.Rows(sql, 0, 1);
+      const long long through = rows.empty() ? -1 : rows[0].n[0];
+      const long long upto = d - 2;
+      if (upto <= through) return;
+      const std::string prev_entry = absl::StrCat("CASE WHEN stage_after IN ", kOpenStages,
+                                                  " THEN prev_entry_day ELSE -1 END");
+      sql << "INSERT INTO report_stage_changes_by_day (day, stage_after, stage_before, "
+             "prev_entry_day, policy_version, product, region, queue, changes) SELECT day, "
+             "stage_after, stage_before, "
+          << prev_entry
+          << ", policy_version, product, region, queue, COUNT(*) FROM report_events WHERE "
+             "stage_after <> stage_before AND day > "
+          << through << " AND day <= " << upto << " GROUP BY day, stage_after, stage_before, "
+          << prev_entry << ", policy_version, product, region, queue";
+      if (rows.empty()) {
+        sql << "INSERT INTO report_stage_changes_folded (state_id, through_day) VALUES (1, " << upto
+            << ")";
+      } else {
+        sql << "UPDATE report_stage_changes_folded SET through_day = " << upto
+            << " WHERE state_id = 1";
+      }
+    });
+  });
+}
+
 }  // namespace
 
 absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
@@ -314,6 +352,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     });
   }));
   RETURN_IF_ERROR(FoldOpenTaskChanges(store));
+  RETURN_IF_ERROR(FoldStageChanges(store, d));
 
   // Retention: old days keep their case figures only on the first and
   // last day of each month. An interval goes once no day that kept them

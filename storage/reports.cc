@@ -144,17 +144,17 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
           long long entered = 0, resolved = 0, moved_on = 0, still_there = 0, closed = 0;
         };
         std::map<int, Counts> by_stage;
-        // Entries whose case did not change stage again by `to`: still
-        // there. Grouped in the index's order (day, stage): nothing to sort.
-        Sql stayed;
-        stayed << "SELECT e.day, e.stage_after, COUNT(*) FROM report_events e WHERE";
-        entry_filters(stayed);
-        stayed << " AND e.next_change_day > ";
-        stayed.Int(to);
-        stayed << " GROUP BY e.day, e.stage_after";
-        for (const Sql::Row& r : stayed.Rows(sql, 0, 3)) {
-          by_stage[r.n[1]].entered += r.n[2];
-          by_stage[r.n[1]].still_there += r.n[2];
+        // Every entry of the period, by stage, from the stage changes
+        // counted by day (StageChangeCounts): first still there, less
+        // below those whose case changed stage again by `to`.
+        Sql entered;
+        StageChangeCounts(entered, sql, f, "c.stage_after",
+                          absl::StrCat("c.stage_after IN ", kOpenStages, " AND c.prev_entry_day < ",
+                                       DayNumber(f.from)),
+                          /*with_queue=*/true);
+        for (const Sql::Row& r : entered.Rows(sql, 0, 2)) {
+          by_stage[r.n[0]].entered += r.n[1];
+          by_stage[r.n[0]].still_there += r.n[1];
         }
         // The others changed stage again by `to`. The changes of the
         // period followed by another on or before `to` are one range of
@@ -189,7 +189,7 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         for (const auto& [case_id, stage] : entries) {
           Counts& c = by_stage[stage];
           const long long end = last[case_id].stage;
-          c.entered += 1;
+          c.still_there -= 1;  // counted as an entry above
           if (end == v1::STAGE_RESOLVED) c.resolved += 1;
           if (end == v1::STAGE_CLOSED) c.closed += 1;
           if (end == stage) c.still_there += 1;
