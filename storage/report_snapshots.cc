@@ -102,6 +102,47 @@ void ApplyDeltas(soci::session& sql, long long d, const PortfolioDeltas& deltas)
   sql << "DELETE FROM report_portfolio WHERE day = " << d << " AND cases = 0";
 }
 
+// Changes to report_book_current_sums (migration 21), by (oldest due day,
+// policy version, product, region, queue): cases, overdue.
+using CurrentKey = std::tuple<long long, long long, std::string, std::string, std::string>;
+using CurrentDeltas = std::map<CurrentKey, std::array<long long, 2>>;
+
+void CountCurrent(CurrentDeltas& deltas, const Figures& f, long long sign) {
+  std::array<long long, 2>& d =
+      deltas[{f.oldest_due_day, f.policy_version, f.product, f.region, f.queue}];
+  d[0] += sign;
+  d[1] += sign * f.overdue_fen;
+}
+
+// Adds `deltas` to report_book_current_sums; a row left with no case goes.
+void ApplyCurrentDeltas(soci::session& sql, const CurrentDeltas& deltas) {
+  long long oldest_due_day = 0, policy_version = 0, cases = 0, overdue = 0;
+  std::string product, region, queue;
+  soci::statement upsert =
+      (sql.prepare << "INSERT INTO report_book_current_sums (oldest_due_day, policy_version, "
+                      "product, region, queue, cases, overdue_fen) VALUES (:due, :pv, :product, "
+                      ":region, :queue, :cases, :overdue) ON CONFLICT (oldest_due_day, "
+                      "policy_version, product, region, queue) DO UPDATE SET cases = "
+                      "report_book_current_sums.cases + excluded.cases, overdue_fen = "
+                      "report_book_current_sums.overdue_fen + excluded.overdue_fen",
+       soci::use(oldest_due_day), soci::use(policy_version), soci::use(product), soci::use(region),
+       soci::use(queue), soci::use(cases), soci::use(overdue));
+  soci::statement emptied =
+      (sql.prepare << "DELETE FROM report_book_current_sums WHERE oldest_due_day = :due AND "
+                      "policy_version = :pv AND product = :product AND region = :region AND "
+                      "queue = :queue AND cases = 0",
+       soci::use(oldest_due_day), soci::use(policy_version), soci::use(product), soci::use(region),
+       soci::use(queue));
+  for (const auto& [key, delta] : deltas) {
+    if (delta[0] == 0 && delta[1] == 0) continue;
+    std::tie(oldest_due_day, policy_version, product, region, queue) = key;
+    cases = delta[0];
+    overdue = delta[1];
+    upsert.execute(true);
+    if (cases < 0) emptied.execute(true);
+  }
+}
+
 constexpr char kFigureColumns[] =
     "product, region, queue, stage, case_class, oldest_due_day, overdue_fen, principal_fen, "
     "policy_version";
@@ -238,6 +279,7 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
       std::vector<long long> to_end, to_drop;
       std::vector<std::pair<long long, const Figures*>> to_begin;
       PortfolioDeltas deltas;
+      CurrentDeltas current_deltas;
       for (long long id : ids) {
         auto was = old.find(id);
         auto is = now.find(id);
@@ -246,11 +288,13 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
         if (!had && is == now.end()) continue;  // closed, and not in the book
         if (had) {
           Count(deltas, was->second.second, d, 1, -1);
+          CountCurrent(current_deltas, was->second.second, -1);
           const long long key = was->second.first;
           (key % kBookKeyShift == d ? to_drop : to_end).push_back(key);
         }
         if (is != now.end()) {
           Count(deltas, is->second, d, 1, +1);
+          CountCurrent(current_deltas, is->second, +1);
           to_begin.push_back({id * kBookKeyShift + d, &is->second});
         }
       }
@@ -284,6 +328,7 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
         insert.Run(sql);
       }
       ApplyDeltas(sql, d, deltas);
+      ApplyCurrentDeltas(sql, current_deltas);
     });
   }));
   after = last;

@@ -271,11 +271,20 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         const std::string open_ended = absl::StrCat(kOpenEnded);
         // Columns: sign, start bucket, end bucket, cases, overdue at the
         // start, overdue at the end.
+        // The current intervals that began on or before the start day:
+        // their sums by due day (report_book_current_sums, migration 21)
+        // less the current intervals that began after it (the cases that
+        // changed since, one range of report_book_current_began).
         Sql q;
-        q << "SELECT 1, " << start_bucket << ", " << BucketSql(e_day, "s.oldest_due_day")
-          << ", COUNT(*), " << Sum("s.overdue_fen") << ", " << Sum("s.overdue_fen")
-          << " FROM report_book s WHERE s.valid_to_day = " << open_ended
-          << " AND s.valid_from_day <= ";
+        q << "SELECT 1, " << start_bucket << ", " << BucketSql(e_day, "s.oldest_due_day") << ", "
+          << Sum("s.cases") << ", " << Sum("s.overdue_fen") << ", " << Sum("s.overdue_fen")
+          << " FROM report_book_current_sums s WHERE 1 = 1";
+        BookFilters(q, f, "s");
+        q << " GROUP BY s.oldest_due_day UNION ALL SELECT -1, " << start_bucket << ", "
+          << BucketSql(e_day, "s.oldest_due_day") << ", COUNT(*), " << Sum("s.overdue_fen") << ", "
+          << Sum("s.overdue_fen") << " FROM report_book s"
+          << (store.backend() == Backend::kSqlite ? " INDEXED BY report_book_current_began" : "")
+          << " WHERE s.valid_to_day = " << open_ended << " AND s.valid_from_day > ";
         q.Int(s_day);
         BookFilters(q, f, "s");
         q << " GROUP BY s.oldest_due_day";

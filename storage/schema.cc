@@ -838,6 +838,27 @@ const std::vector<Migration>& Migrations() {
            "report_stage_changes_folded WHERE state_id = 1) GROUP BY day, stage_after, "
            "stage_before, CASE WHEN stage_after IN (1, 2, 3, 4) THEN prev_entry_day ELSE -1 END, "
            "policy_version, product, region, queue",
+           // The current intervals of report_book summed by oldest due day
+           // and filter, kept by the day's run with the intervals it
+           // writes: roll rates read the cases that did not change since
+           // the start day as these sums less the current intervals that
+           // began after it (by start day, below), not as every case.
+           R"(CREATE TABLE report_book_current_sums (
+                oldest_due_day BIGINT NOT NULL,
+                policy_version BIGINT NOT NULL,
+                product TEXT NOT NULL,
+                region TEXT NOT NULL,
+                queue TEXT NOT NULL,
+                cases BIGINT NOT NULL,
+                overdue_fen BIGINT NOT NULL,
+                PRIMARY KEY (oldest_due_day, policy_version, product, region, queue)))",
+           "INSERT INTO report_book_current_sums (oldest_due_day, policy_version, product, "
+           "region, queue, cases, overdue_fen) SELECT oldest_due_day, policy_version, product, "
+           "region, queue, COUNT(*), SUM(overdue_fen) FROM report_book WHERE valid_to_day = "
+           "1000000000 GROUP BY oldest_due_day, policy_version, product, region, queue",
+           "CREATE INDEX report_book_current_began ON report_book (valid_from_day, "
+           "oldest_due_day, overdue_fen, policy_version, product, region, queue) WHERE "
+           "valid_to_day = 1000000000",
        }},
   };
   return *migrations;

@@ -1,6 +1,7 @@
 // The report book (issue 17, migration 13): each case's snapshot figures
 // as validity intervals, written by a day's run only for the cases whose
 // figures changed, and the day's portfolio kept by their difference.
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -296,19 +297,48 @@ TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
             counts("report_events", "COUNT(*)", through));
   EXPECT_FALSE(counts("report_events", "COUNT(*)", through).empty());
   EXPECT_EQ(answers(), expected);
+  // The current intervals' sums (roll rates read them) are the intervals'.
+  auto sums = [&](const std::string& from) {
+    std::vector<std::string> out;
+    soci::rowset<soci::row> rs = (sql->prepare << "SELECT oldest_due_day || ' ' || region || ' ' "
+                                                  "|| queue || ' ' || "
+                                               << from);
+    for (const soci::row& r : rs) out.push_back(r.get<std::string>(0));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::string current_sums = "cases || ' ' || overdue_fen FROM report_book_current_sums";
+  const std::string current_intervals =
+      "COUNT(*) || ' ' || SUM(overdue_fen) FROM report_book WHERE valid_to_day = 1000000000 "
+      "GROUP BY oldest_due_day, policy_version, product, region, queue";
+  EXPECT_EQ(sums(current_sums), sums(current_intervals));
+  EXPECT_FALSE(sums(current_sums).empty());
+  auto rolls = [&] {
+    std::vector<std::string> out;
+    for (int from = 0; from < 5; ++from) {
+      ReportQuery q;
+      q.from = d0 + from;
+      q.to = d0 + 4;
+      absl::StatusOr<v1::RollRateReport> r = ReadRollRates(*store_, q);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (r.ok()) out.push_back(r->ShortDebugString());
+    }
+    return out;
+  };
+  const std::vector<std::string> expected_rolls = rolls();
 
   // The same book before migration 21: counted on opening, through the
-  // day before the last run's yesterday.
+  // day before the last run's yesterday, and summed.
   store_.reset();
-  *sql << "DROP TABLE report_stage_changes_by_day";
-  *sql << "DROP TABLE report_stage_changes_folded";
-  *sql << "DELETE FROM schema_migrations WHERE version = 21";
+  UndoMigration21(*sql);
   OpenStore();
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
   EXPECT_EQ(folded(), through);
   EXPECT_EQ(counts("report_stage_changes_by_day", "SUM(changes)", through),
             counts("report_events", "COUNT(*)", through));
   EXPECT_EQ(answers(), expected);
+  EXPECT_EQ(sums(current_sums), sums(current_intervals));
+  EXPECT_EQ(rolls(), expected_rolls);
 }
 
 // Migration 18: the SLA report's open work comes from counts the database
