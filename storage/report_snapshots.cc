@@ -72,33 +72,59 @@ void Count(PortfolioDeltas& deltas, const Figures& f, long long day, long long c
   d[2] += sign * cases * f.principal_fen;
 }
 
+// A row of sums to add to: its key's integer and text columns, and the
+// amounts.
+struct SumsRow {
+  std::vector<long long> ints;
+  std::vector<std::string> texts;
+  std::vector<long long> amounts;
+};
+
+// Adds each row's amounts to `table`'s row of the same key (`int_keys`
+// then `text_keys`, the table's primary key in order), or inserts it.
+// Many rows a statement: one round trip per cell cost most of a day's
+// book on PostgreSQL (thousands of cells a chunk, issue #17). The keys are
+// distinct (a statement may not update one row twice).
+void AddToSums(soci::session& sql, absl::string_view table,
+               const std::vector<std::string>& int_keys, const std::vector<std::string>& text_keys,
+               const std::vector<std::string>& amounts, const std::vector<SumsRow>& rows) {
+  constexpr size_t kRows = 500;
+  std::vector<std::string> keys = int_keys;
+  keys.insert(keys.end(), text_keys.begin(), text_keys.end());
+  std::vector<std::string> updates;
+  for (const std::string& a : amounts) {
+    updates.push_back(absl::StrCat(a, " = ", table, ".", a, " + excluded.", a));
+  }
+  const std::string head = absl::StrCat("INSERT INTO ", table, " (", absl::StrJoin(keys, ", "),
+                                        ", ", absl::StrJoin(amounts, ", "), ") VALUES ");
+  const std::string tail = absl::StrCat(" ON CONFLICT (", absl::StrJoin(keys, ", "),
+                                        ") DO UPDATE SET ", absl::StrJoin(updates, ", "));
+  for (size_t i = 0; i < rows.size(); i += kRows) {
+    Sql insert;
+    insert << head;
+    for (size_t j = i; j < std::min(rows.size(), i + kRows); ++j) {
+      const SumsRow& r = rows[j];
+      insert << (j == i ? "(" : ", (") << absl::StrJoin(r.ints, ", ");
+      for (const std::string& t : r.texts) (insert << ", ").Text(t);
+      insert << ", " << absl::StrJoin(r.amounts, ", ") << ")";
+    }
+    insert << tail;
+    insert.Run(sql);
+  }
+}
+
 // Adds `deltas` to day `d`'s portfolio rows; a row left with no case goes.
-// One statement prepared once for all the cells (a day changes thousands).
 void ApplyDeltas(soci::session& sql, long long d, const PortfolioDeltas& deltas) {
-  long long day = d, stage = 0, case_class = 0, bucket = 0, policy_version = 0, cases = 0,
-            overdue = 0, principal = 0;
-  std::string product, region, queue;
-  soci::statement upsert =
-      (sql.prepare << "INSERT INTO report_portfolio (day, stage, case_class, bucket, "
-                      "policy_version, product, region, queue, cases, overdue_fen, principal_fen) "
-                      "VALUES (:day, :stage, :class, :bucket, :pv, :product, :region, :queue, "
-                      ":cases, :overdue, :principal) "
-                      "ON CONFLICT (day, stage, case_class, bucket, policy_version, product, "
-                      "region, queue) DO UPDATE SET cases = report_portfolio.cases + "
-                      "excluded.cases, overdue_fen = report_portfolio.overdue_fen + "
-                      "excluded.overdue_fen, principal_fen = report_portfolio.principal_fen + "
-                      "excluded.principal_fen",
-       soci::use(day), soci::use(stage), soci::use(case_class), soci::use(bucket),
-       soci::use(policy_version), soci::use(product), soci::use(region), soci::use(queue),
-       soci::use(cases), soci::use(overdue), soci::use(principal));
+  std::vector<SumsRow> rows;
   for (const auto& [key, delta] : deltas) {
     if (delta[0] == 0 && delta[1] == 0 && delta[2] == 0) continue;
-    std::tie(stage, case_class, bucket, policy_version, product, region, queue) = key;
-    cases = delta[0];
-    overdue = delta[1];
-    principal = delta[2];
-    upsert.execute(true);
+    const auto& [stage, case_class, bucket, policy_version, product, region, queue] = key;
+    rows.push_back({{d, stage, case_class, bucket, policy_version},
+                    {product, region, queue},
+                    {delta[0], delta[1], delta[2]}});
   }
+  AddToSums(sql, "report_portfolio", {"day", "stage", "case_class", "bucket", "policy_version"},
+            {"product", "region", "queue"}, {"cases", "overdue_fen", "principal_fen"}, rows);
   sql << "DELETE FROM report_portfolio WHERE day = " << d << " AND cases = 0";
 }
 
@@ -116,31 +142,18 @@ void CountCurrent(CurrentDeltas& deltas, const Figures& f, long long sign) {
 
 // Adds `deltas` to report_book_current_sums; a row left with no case goes.
 void ApplyCurrentDeltas(soci::session& sql, const CurrentDeltas& deltas) {
-  long long oldest_due_day = 0, policy_version = 0, cases = 0, overdue = 0;
-  std::string product, region, queue;
-  soci::statement upsert =
-      (sql.prepare << "INSERT INTO report_book_current_sums (oldest_due_day, policy_version, "
-                      "product, region, queue, cases, overdue_fen) VALUES (:due, :pv, :product, "
-                      ":region, :queue, :cases, :overdue) ON CONFLICT (oldest_due_day, "
-                      "policy_version, product, region, queue) DO UPDATE SET cases = "
-                      "report_book_current_sums.cases + excluded.cases, overdue_fen = "
-                      "report_book_current_sums.overdue_fen + excluded.overdue_fen",
-       soci::use(oldest_due_day), soci::use(policy_version), soci::use(product), soci::use(region),
-       soci::use(queue), soci::use(cases), soci::use(overdue));
-  soci::statement emptied =
-      (sql.prepare << "DELETE FROM report_book_current_sums WHERE oldest_due_day = :due AND "
-                      "policy_version = :pv AND product = :product AND region = :region AND "
-                      "queue = :queue AND cases = 0",
-       soci::use(oldest_due_day), soci::use(policy_version), soci::use(product), soci::use(region),
-       soci::use(queue));
+  std::vector<SumsRow> rows;
+  bool emptied = false;
   for (const auto& [key, delta] : deltas) {
     if (delta[0] == 0 && delta[1] == 0) continue;
-    std::tie(oldest_due_day, policy_version, product, region, queue) = key;
-    cases = delta[0];
-    overdue = delta[1];
-    upsert.execute(true);
-    if (cases < 0) emptied.execute(true);
+    const auto& [oldest_due_day, policy_version, product, region, queue] = key;
+    rows.push_back(
+        {{oldest_due_day, policy_version}, {product, region, queue}, {delta[0], delta[1]}});
+    emptied = emptied || delta[0] < 0;
   }
+  AddToSums(sql, "report_book_current_sums", {"oldest_due_day", "policy_version"},
+            {"product", "region", "queue"}, {"cases", "overdue_fen"}, rows);
+  if (emptied) sql << "DELETE FROM report_book_current_sums WHERE cases = 0";
 }
 
 constexpr char kFigureColumns[] =
