@@ -129,12 +129,16 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         // Each case's first entry into each stage in the period (no
         // earlier entry into that stage on or after `from`), and the stage
         // the period left the case in. The filters apply to the entry, not
-        // to the later changes. The entries come from one range of
-        // report_events_changes, never ordered by case (migration 11).
+        // to the later changes. The entries are counted by day
+        // (StageChangeCounts, migration 21), never ordered by case.
         const ReadSnapshot snapshot(sql, store.backend());
         const long long to = DayNumber(f.to);
+        // An entry among the rows of report_events_changed_again (stage
+        // changes of the period): no column outside that index, so that
+        // reading them needs no table row on SQLite (an index-only scan
+        // on PostgreSQL where the pages allow).
         auto entry_filters = [&](Sql& q) {
-          q << " e.stage_after <> e.stage_before AND e.prev_entry_day < ";
+          q << " e.prev_entry_day < ";
           q.Int(DayNumber(f.from));
           q << " AND e.stage_after IN " << kOpenStages;
           EventFilters(q, f, "e");
