@@ -190,17 +190,17 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
                           /*with_queue=*/false);
         for (const Sql::Row& r : flow.Rows(sql, 0, 4)) {
           const long long before = r.n[1], after = r.n[2];
-          const long long cured = after == v1::STAGE_RESOLVED ? r.n[3] : 0;
-          const long long entered = (before == 0 || before == v1::STAGE_RESOLVED) &&
+          const long long cures = after == v1::STAGE_RESOLVED ? r.n[3] : 0;
+          const long long entries = (before == 0 || before == v1::STAGE_RESOLVED) &&
                                             after >= v1::STAGE_REMINDER &&
                                             after <= v1::STAGE_LEGAL_ACTION
                                         ? r.n[3]
                                         : 0;
-          totals.set_cured(totals.cured() + cured);
-          totals.set_entered(totals.entered() + entered);
+          totals.set_cured(totals.cured() + cures);
+          totals.set_entered(totals.entered() + entries);
           if (v1::TrendPoint* p = point((r.n[0] - DayNumber(f.from)) / steps.step)) {
-            p->set_cured(p->cured() + cured);
-            p->set_entered(p->entered() + entered);
+            p->set_cured(p->cured() + cures);
+            p->set_entered(p->entered() + entries);
           }
         }
 
