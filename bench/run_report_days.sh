@@ -127,7 +127,11 @@ timed() {  # prints the wall seconds of the command; its output goes to $run_dir
 
 today=$(TZ=Asia/Shanghai date +%F)
 if [[ -n $REUSE_DB && -n $DB ]]; then
-  echo "import: reused the PostgreSQL database of DB"
+  # The days go on from the database's business date (psql, when there is
+  # one; DB without its "postgresql://" is a libpq connection string).
+  reused_day=$(psql "${DB#postgresql://}" -Atc "SELECT day FROM business_date" 2>/dev/null || true)
+  echo "import: reused the PostgreSQL database of DB (business date ${reused_day:-?})"
+  if [[ -n $reused_day ]]; then today=$(date -u -d "@$((reused_day * 86400))" +%F); fi
 elif [[ -n $REUSE_DB ]]; then
   cp "$REUSE_DB" "$run_dir/collections.db"
   # The copy's dirty pages written back now, not during the server's first

@@ -183,21 +183,24 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
         // is about tasks and does not apply.
         ReportQuery no_queue = f;
         no_queue.queue.clear();
-        // Grouped by day, the order of report_events_changes (no sort);
-        // days are summed into steps here.
+        // By day and change, from the stage changes counted by day
+        // (StageChangeCounts); days are summed into steps here.
         Sql flow;
-        flow << "SELECT r.day, " << Sum("CASE WHEN r.stage_after = 5 THEN 1 ELSE 0 END") << ", "
-             << Sum("CASE WHEN r.stage_before IN (0, 5) AND r.stage_after IN (1, 2, 3, 4) "
-                    "THEN 1 ELSE 0 END")
-             << " FROM report_events r WHERE r.stage_after <> r.stage_before";
-        EventFilters(flow, no_queue, "r");
-        flow << " GROUP BY r.day";
-        for (const Sql::Row& r : flow.Rows(sql, 0, 3)) {
-          totals.set_cured(totals.cured() + r.n[1]);
-          totals.set_entered(totals.entered() + r.n[2]);
+        StageChangeCounts(flow, sql, no_queue, "c.day, c.stage_before, c.stage_after", "",
+                          /*with_queue=*/false);
+        for (const Sql::Row& r : flow.Rows(sql, 0, 4)) {
+          const long long before = r.n[1], after = r.n[2];
+          const long long cures = after == v1::STAGE_RESOLVED ? r.n[3] : 0;
+          const long long entries = (before == 0 || before == v1::STAGE_RESOLVED) &&
+                                            after >= v1::STAGE_REMINDER &&
+                                            after <= v1::STAGE_LEGAL_ACTION
+                                        ? r.n[3]
+                                        : 0;
+          totals.set_cured(totals.cured() + cures);
+          totals.set_entered(totals.entered() + entries);
           if (v1::TrendPoint* p = point((r.n[0] - DayNumber(f.from)) / steps.step)) {
-            p->set_cured(p->cured() + r.n[1]);
-            p->set_entered(p->entered() + r.n[2]);
+            p->set_cured(p->cured() + cures);
+            p->set_entered(p->entered() + entries);
           }
         }
 

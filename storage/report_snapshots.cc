@@ -72,34 +72,88 @@ void Count(PortfolioDeltas& deltas, const Figures& f, long long day, long long c
   d[2] += sign * cases * f.principal_fen;
 }
 
+// A row of sums to add to: its key's integer and text columns, and the
+// amounts.
+struct SumsRow {
+  std::vector<long long> ints;
+  std::vector<std::string> texts;
+  std::vector<long long> amounts;
+};
+
+// Adds each row's amounts to `table`'s row of the same key (`int_keys`
+// then `text_keys`, the table's primary key in order), or inserts it.
+// Many rows a statement: one round trip per cell cost most of a day's
+// book on PostgreSQL (thousands of cells a chunk, issue #17). The keys are
+// distinct (a statement may not update one row twice).
+void AddToSums(soci::session& sql, absl::string_view table,
+               const std::vector<std::string>& int_keys, const std::vector<std::string>& text_keys,
+               const std::vector<std::string>& amounts, const std::vector<SumsRow>& rows) {
+  constexpr size_t kRows = 500;
+  std::vector<std::string> keys = int_keys;
+  keys.insert(keys.end(), text_keys.begin(), text_keys.end());
+  std::vector<std::string> updates;
+  for (const std::string& a : amounts) {
+    updates.push_back(absl::StrCat(a, " = ", table, ".", a, " + excluded.", a));
+  }
+  const std::string head = absl::StrCat("INSERT INTO ", table, " (", absl::StrJoin(keys, ", "),
+                                        ", ", absl::StrJoin(amounts, ", "), ") VALUES ");
+  const std::string tail = absl::StrCat(" ON CONFLICT (", absl::StrJoin(keys, ", "),
+                                        ") DO UPDATE SET ", absl::StrJoin(updates, ", "));
+  for (size_t i = 0; i < rows.size(); i += kRows) {
+    Sql insert;
+    insert << head;
+    for (size_t j = i; j < std::min(rows.size(), i + kRows); ++j) {
+      const SumsRow& r = rows[j];
+      insert << (j == i ? "(" : ", (") << absl::StrJoin(r.ints, ", ");
+      for (const std::string& t : r.texts) (insert << ", ").Text(t);
+      insert << ", " << absl::StrJoin(r.amounts, ", ") << ")";
+    }
+    insert << tail;
+    insert.Run(sql);
+  }
+}
+
 // Adds `deltas` to day `d`'s portfolio rows; a row left with no case goes.
-// One statement prepared once for all the cells (a day changes thousands).
 void ApplyDeltas(soci::session& sql, long long d, const PortfolioDeltas& deltas) {
-  long long day = d, stage = 0, case_class = 0, bucket = 0, policy_version = 0, cases = 0,
-            overdue = 0, principal = 0;
-  std::string product, region, queue;
-  soci::statement upsert =
-      (sql.prepare << "INSERT INTO report_portfolio (day, stage, case_class, bucket, "
-                      "policy_version, product, region, queue, cases, overdue_fen, principal_fen) "
-                      "VALUES (:day, :stage, :class, :bucket, :pv, :product, :region, :queue, "
-                      ":cases, :overdue, :principal) "
-                      "ON CONFLICT (day, stage, case_class, bucket, policy_version, product, "
-                      "region, queue) DO UPDATE SET cases = report_portfolio.cases + "
-                      "excluded.cases, overdue_fen = report_portfolio.overdue_fen + "
-                      "excluded.overdue_fen, principal_fen = report_portfolio.principal_fen + "
-                      "excluded.principal_fen",
-       soci::use(day), soci::use(stage), soci::use(case_class), soci::use(bucket),
-       soci::use(policy_version), soci::use(product), soci::use(region), soci::use(queue),
-       soci::use(cases), soci::use(overdue), soci::use(principal));
+  std::vector<SumsRow> rows;
   for (const auto& [key, delta] : deltas) {
     if (delta[0] == 0 && delta[1] == 0 && delta[2] == 0) continue;
-    std::tie(stage, case_class, bucket, policy_version, product, region, queue) = key;
-    cases = delta[0];
-    overdue = delta[1];
-    principal = delta[2];
-    upsert.execute(true);
+    const auto& [stage, case_class, bucket, policy_version, product, region, queue] = key;
+    rows.push_back({{d, stage, case_class, bucket, policy_version},
+                    {product, region, queue},
+                    {delta[0], delta[1], delta[2]}});
   }
+  AddToSums(sql, "report_portfolio", {"day", "stage", "case_class", "bucket", "policy_version"},
+            {"product", "region", "queue"}, {"cases", "overdue_fen", "principal_fen"}, rows);
   sql << "DELETE FROM report_portfolio WHERE day = " << d << " AND cases = 0";
+}
+
+// Changes to report_book_current_sums (migration 21), by (oldest due day,
+// policy version, product, region, queue): cases, overdue.
+using CurrentKey = std::tuple<long long, long long, std::string, std::string, std::string>;
+using CurrentDeltas = std::map<CurrentKey, std::array<long long, 2>>;
+
+void CountCurrent(CurrentDeltas& deltas, const Figures& f, long long sign) {
+  std::array<long long, 2>& d =
+      deltas[{f.oldest_due_day, f.policy_version, f.product, f.region, f.queue}];
+  d[0] += sign;
+  d[1] += sign * f.overdue_fen;
+}
+
+// Adds `deltas` to report_book_current_sums; a row left with no case goes.
+void ApplyCurrentDeltas(soci::session& sql, const CurrentDeltas& deltas) {
+  std::vector<SumsRow> rows;
+  bool emptied = false;
+  for (const auto& [key, delta] : deltas) {
+    if (delta[0] == 0 && delta[1] == 0) continue;
+    const auto& [oldest_due_day, policy_version, product, region, queue] = key;
+    rows.push_back(
+        {{oldest_due_day, policy_version}, {product, region, queue}, {delta[0], delta[1]}});
+    emptied = emptied || delta[0] < 0;
+  }
+  AddToSums(sql, "report_book_current_sums", {"oldest_due_day", "policy_version"},
+            {"product", "region", "queue"}, {"cases", "overdue_fen"}, rows);
+  if (emptied) sql << "DELETE FROM report_book_current_sums WHERE cases = 0";
 }
 
 constexpr char kFigureColumns[] =
@@ -238,6 +292,7 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
       std::vector<long long> to_end, to_drop;
       std::vector<std::pair<long long, const Figures*>> to_begin;
       PortfolioDeltas deltas;
+      CurrentDeltas current_deltas;
       for (long long id : ids) {
         auto was = old.find(id);
         auto is = now.find(id);
@@ -246,11 +301,13 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
         if (!had && is == now.end()) continue;  // closed, and not in the book
         if (had) {
           Count(deltas, was->second.second, d, 1, -1);
+          CountCurrent(current_deltas, was->second.second, -1);
           const long long key = was->second.first;
           (key % kBookKeyShift == d ? to_drop : to_end).push_back(key);
         }
         if (is != now.end()) {
           Count(deltas, is->second, d, 1, +1);
+          CountCurrent(current_deltas, is->second, +1);
           to_begin.push_back({id * kBookKeyShift + d, &is->second});
         }
       }
@@ -284,10 +341,49 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
         insert.Run(sql);
       }
       ApplyDeltas(sql, d, deltas);
+      ApplyCurrentDeltas(sql, current_deltas);
     });
   }));
   after = last;
   return any;
+}
+
+// Counts the stage changes of the days before yesterday not counted yet
+// into report_stage_changes_by_day (migration 21; StageChangeCounts reads
+// them). Yesterday's stay in report_events until the next run: a change is
+// dated with its command's business date, and a command that read
+// yesterday's date may still commit while this runs. The state row is
+// locked first, so that two replicas' runs at once (a start-up catch-up
+// beside the leader's run) count each day once.
+absl::Status FoldStageChanges(Store& store, long long d) {
+  return store.Write([&](UnitOfWork& uow) {
+    return RunReportStep(uow, [&](soci::session& sql, Backend backend) {
+      Sql state;
+      state << "SELECT through_day FROM report_stage_changes_folded WHERE state_id = 1"
+            << (backend == Backend::kPostgres ? " FOR UPDATE" : "");
+      std::vector<Sql::Row> rows = state.Rows(sql, 0, 1);
+      const long long through = rows.empty() ? -1 : rows[0].n[0];
+      const long long upto = d - 2;
+      if (upto <= through) return;
+      const std::string prev_entry = absl::StrCat("CASE WHEN stage_after IN ", kOpenStages,
+                                                  " THEN prev_entry_day ELSE -1 END");
+      sql << "INSERT INTO report_stage_changes_by_day (day, stage_after, stage_before, "
+             "prev_entry_day, policy_version, product, region, queue, changes) SELECT day, "
+             "stage_after, stage_before, "
+          << prev_entry
+          << ", policy_version, product, region, queue, COUNT(*) FROM report_events WHERE "
+             "stage_after <> stage_before AND day > "
+          << through << " AND day <= " << upto << " GROUP BY day, stage_after, stage_before, "
+          << prev_entry << ", policy_version, product, region, queue";
+      if (rows.empty()) {
+        sql << "INSERT INTO report_stage_changes_folded (state_id, through_day) VALUES (1, " << upto
+            << ")";
+      } else {
+        sql << "UPDATE report_stage_changes_folded SET through_day = " << upto
+            << " WHERE state_id = 1";
+      }
+    });
+  });
 }
 
 }  // namespace
@@ -314,6 +410,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     });
   }));
   RETURN_IF_ERROR(FoldOpenTaskChanges(store));
+  RETURN_IF_ERROR(FoldStageChanges(store, d));
 
   // Retention: old days keep their case figures only on the first and
   // last day of each month. An interval goes once no day that kept them

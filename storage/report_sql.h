@@ -215,6 +215,42 @@ inline void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
   CaseFilters(q, f, a);
 }
 
+// The period's stage changes (stage_after <> stage_before) counted by
+// `columns` (alias c; any of report_stage_changes_by_day's key columns)
+// where `where` holds (alias c), under the case filters and, when
+// `with_queue`, the queue filter. The days the day's run folded come from
+// their counts (migration 21), the later ones from report_events: the cost
+// is the period's days times their groups, not its changes (an import's
+// day is a million). Rows: the columns, then the count; a group may come
+// once from each source. c.prev_entry_day is only meaningful where
+// c.stage_after is an open stage.
+inline void StageChangeCounts(Sql& q, soci::session& sql, const ReportQuery& f,
+                              absl::string_view columns, absl::string_view where, bool with_queue) {
+  Sql state;
+  state << "SELECT COALESCE(MAX(through_day), -1) FROM report_stage_changes_folded";
+  std::vector<Sql::Row> rows = state.Rows(sql, 0, 1);
+  const long long folded = rows.empty() ? -1 : rows[0].n[0];
+  const long long from = workflow::DayNumber(f.from), to = workflow::DayNumber(f.to);
+  auto filters = [&](Sql& part) {
+    if (!where.empty()) part << " AND " << where;
+    CaseFilters(part, f, "c");
+    if (with_queue && !f.queue.empty()) (part << " AND c.queue = ").Text(f.queue);
+    part << " GROUP BY " << columns;
+  };
+  q << "SELECT " << columns << ", " << Sum("c.changes")
+    << " FROM report_stage_changes_by_day c WHERE c.day >= ";
+  q.Int(from);
+  q << " AND c.day <= ";
+  q.Int(std::min(to, folded));
+  filters(q);
+  q << " UNION ALL SELECT " << columns
+    << ", COUNT(*) FROM report_events c WHERE c.stage_after <> c.stage_before AND c.day >= ";
+  q.Int(std::max(from, folded + 1));
+  q << " AND c.day <= ";
+  q.Int(to);
+  filters(q);
+}
+
 // The case filters on a book table alias (report_book or
 // report_portfolio).
 inline void BookFilters(Sql& q, const ReportQuery& f, absl::string_view a) {

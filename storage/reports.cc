@@ -129,12 +129,16 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         // Each case's first entry into each stage in the period (no
         // earlier entry into that stage on or after `from`), and the stage
         // the period left the case in. The filters apply to the entry, not
-        // to the later changes. The entries come from one range of
-        // report_events_changes, never ordered by case (migration 11).
+        // to the later changes. The entries are counted by day
+        // (StageChangeCounts, migration 21), never ordered by case.
         const ReadSnapshot snapshot(sql, store.backend());
         const long long to = DayNumber(f.to);
+        // An entry among the rows of report_events_changed_again (stage
+        // changes of the period): no column outside that index, so that
+        // reading them needs no table row on SQLite (an index-only scan
+        // on PostgreSQL where the pages allow).
         auto entry_filters = [&](Sql& q) {
-          q << " e.stage_after <> e.stage_before AND e.prev_entry_day < ";
+          q << " e.prev_entry_day < ";
           q.Int(DayNumber(f.from));
           q << " AND e.stage_after IN " << kOpenStages;
           EventFilters(q, f, "e");
@@ -144,17 +148,17 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
           long long entered = 0, resolved = 0, moved_on = 0, still_there = 0, closed = 0;
         };
         std::map<int, Counts> by_stage;
-        // Entries whose case did not change stage again by `to`: still
-        // there. Grouped in the index's order (day, stage): nothing to sort.
-        Sql stayed;
-        stayed << "SELECT e.day, e.stage_after, COUNT(*) FROM report_events e WHERE";
-        entry_filters(stayed);
-        stayed << " AND e.next_change_day > ";
-        stayed.Int(to);
-        stayed << " GROUP BY e.day, e.stage_after";
-        for (const Sql::Row& r : stayed.Rows(sql, 0, 3)) {
-          by_stage[r.n[1]].entered += r.n[2];
-          by_stage[r.n[1]].still_there += r.n[2];
+        // Every entry of the period, by stage, from the stage changes
+        // counted by day (StageChangeCounts): first still there, less
+        // below those whose case changed stage again by `to`.
+        Sql entered;
+        StageChangeCounts(entered, sql, f, "c.stage_after",
+                          absl::StrCat("c.stage_after IN ", kOpenStages, " AND c.prev_entry_day < ",
+                                       DayNumber(f.from)),
+                          /*with_queue=*/true);
+        for (const Sql::Row& r : entered.Rows(sql, 0, 2)) {
+          by_stage[r.n[0]].entered += r.n[1];
+          by_stage[r.n[0]].still_there += r.n[1];
         }
         // The others changed stage again by `to`. The changes of the
         // period followed by another on or before `to` are one range of
@@ -189,7 +193,7 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         for (const auto& [case_id, stage] : entries) {
           Counts& c = by_stage[stage];
           const long long end = last[case_id].stage;
-          c.entered += 1;
+          c.still_there -= 1;  // counted as an entry above
           if (end == v1::STAGE_RESOLVED) c.resolved += 1;
           if (end == v1::STAGE_CLOSED) c.closed += 1;
           if (end == stage) c.still_there += 1;
@@ -271,11 +275,20 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         const std::string open_ended = absl::StrCat(kOpenEnded);
         // Columns: sign, start bucket, end bucket, cases, overdue at the
         // start, overdue at the end.
+        // The current intervals that began on or before the start day:
+        // their sums by due day (report_book_current_sums, migration 21)
+        // less the current intervals that began after it (the cases that
+        // changed since, one range of report_book_current_began).
         Sql q;
-        q << "SELECT 1, " << start_bucket << ", " << BucketSql(e_day, "s.oldest_due_day")
-          << ", COUNT(*), " << Sum("s.overdue_fen") << ", " << Sum("s.overdue_fen")
-          << " FROM report_book s WHERE s.valid_to_day = " << open_ended
-          << " AND s.valid_from_day <= ";
+        q << "SELECT 1, " << start_bucket << ", " << BucketSql(e_day, "s.oldest_due_day") << ", "
+          << Sum("s.cases") << ", " << Sum("s.overdue_fen") << ", " << Sum("s.overdue_fen")
+          << " FROM report_book_current_sums s WHERE 1 = 1";
+        BookFilters(q, f, "s");
+        q << " GROUP BY s.oldest_due_day UNION ALL SELECT -1, " << start_bucket << ", "
+          << BucketSql(e_day, "s.oldest_due_day") << ", COUNT(*), " << Sum("s.overdue_fen") << ", "
+          << Sum("s.overdue_fen") << " FROM report_book s"
+          << (store.backend() == Backend::kSqlite ? " INDEXED BY report_book_current_began" : "")
+          << " WHERE s.valid_to_day = " << open_ended << " AND s.valid_from_day > ";
         q.Int(s_day);
         BookFilters(q, f, "s");
         q << " GROUP BY s.oldest_due_day";

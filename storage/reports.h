@@ -7,6 +7,10 @@
 //   written by TakeReportSnapshot: each case's figures as validity
 //   intervals (migration 13), and each day's sums. The portfolio and roll
 //   rates come from here.
+// - Kept by the day's run too (migration 21): the stage changes counted by
+//   day (the funnel's entries, the effectiveness flow) and the current
+//   figures summed by due day and filter (roll rates), so that neither
+//   reads every change of a period or every case of the book.
 //
 // Migration 11 indexes each report's rows (stage changes, completed tasks,
 // money, promises, open tasks) so that none reads a period's other events,

@@ -1,6 +1,7 @@
 // The report book (issue 17, migration 13): each case's snapshot figures
 // as validity intervals, written by a day's run only for the cases whose
 // figures changed, and the day's portfolio kept by their difference.
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -202,6 +203,142 @@ TEST_P(StoreTest, Migration17RecordsTheStageEachChangeLedTo) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
   EXPECT_EQ(links(), expected);
   EXPECT_EQ(funnel(), rows);
+}
+
+// Migration 21: the stage changes counted by day. The day's run folds the
+// days before yesterday into report_stage_changes_by_day; the stage funnel
+// and the effectiveness report's flow read those counts for the folded
+// days and report_events for the later ones. Their answers, for periods
+// before, across and after the folded days, with and without a filter,
+// are those of report_events alone (no run yet), and so are the counts;
+// the migration counts the days an earlier run would have folded.
+TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
+  const absl::CivilDay d0(2026, 11, 1);
+  std::vector<v1::Case> cases;
+  for (int i = 0; i < 6; ++i) cases.push_back(Open(absl::StrCat("L-C", i)));
+  // Case i moves on day d0 + i % 4: to counselling, then legal action or
+  // back to reminder (a re-entry), or resolved.
+  auto move = [&](v1::Case& c, v1::Stage to, absl::CivilDay day) {
+    workflow::Transition t = Following(c);
+    *t.event.mutable_business_date() = workflow::DayToProto(day);
+    *t.next.mutable_business_date() = workflow::DayToProto(day);
+    t.event.set_stage_before(c.stage());
+    t.event.set_stage_after(to);
+    t.next.set_stage(to);
+    ASSERT_TRUE(Apply(t, c.version()).ok());
+    c = t.next;
+  };
+  const v1::Stage next[] = {v1::STAGE_LEGAL_ACTION, v1::STAGE_REMINDER, v1::STAGE_RESOLVED};
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_NO_FATAL_FAILURE(move(cases[i], v1::STAGE_COUNSELLING, d0 + i % 4));
+    ASSERT_NO_FATAL_FAILURE(move(cases[i], next[i % 3], d0 + i % 4 + 1));
+  }
+  auto sql = Raw();
+  auto answers = [&] {
+    std::vector<std::string> out;
+    for (int from = 0; from < 6; ++from) {
+      for (int to = from; to < 6; ++to) {
+        for (const char* region : {"", "ZJ", "SH"}) {
+          ReportQuery q;
+          q.from = d0 + from;
+          q.to = d0 + to;
+          q.region = region;
+          absl::StatusOr<v1::StageFunnelReport> f = ReadStageFunnel(*store_, q);
+          EXPECT_TRUE(f.ok()) << f.status();
+          absl::StatusOr<v1::EffectivenessReport> e = ReadEffectiveness(*store_, q);
+          EXPECT_TRUE(e.ok()) << e.status();
+          if (!f.ok() || !e.ok()) return out;
+          std::string line = absl::StrCat(from, "..", to, " ", region, ":");
+          for (const v1::FunnelRow& r : f->rows()) {
+            absl::StrAppend(&line, " ", r.stage(), "=", r.entered(), "/", r.resolved(), "/",
+                            r.moved_on(), "/", r.still_there(), "/", r.closed());
+          }
+          absl::StrAppend(&line, " cured ", e->totals().cured(), " entered ", e->totals().entered(),
+                          " trend");
+          for (const v1::TrendPoint& p : e->trend()) {
+            absl::StrAppend(&line, " ", p.cured(), "/", p.entered());
+          }
+          out.push_back(line);
+        }
+      }
+    }
+    return out;
+  };
+  auto folded = [&] {
+    long long through = -2;
+    *sql << "SELECT through_day FROM report_stage_changes_folded", soci::into(through);
+    return through;
+  };
+  // report_events counted by day, and the kept counts, through `day`.
+  auto counts = [&](const std::string& table, const std::string& count, long long day) {
+    std::vector<std::string> out;
+    soci::rowset<soci::row> rs =
+        (sql->prepare << "SELECT day || ' ' || stage_before || '->' || stage_after || ' ' || "
+                         "CASE WHEN stage_after IN (1, 2, 3, 4) THEN prev_entry_day ELSE -1 "
+                         "END || ' ' || region || ' ' || CAST("
+                      << count << " AS BIGINT) FROM " << table
+                      << " WHERE stage_after <> stage_before AND day <= " << day
+                      << " GROUP BY day, stage_before, stage_after, CASE WHEN stage_after IN "
+                         "(1, 2, 3, 4) THEN prev_entry_day ELSE -1 END, region ORDER BY 1");
+    for (const soci::row& r : rs) out.push_back(r.get<std::string>(0));
+    return out;
+  };
+  EXPECT_EQ(folded(), -1);
+  const std::vector<std::string> expected = answers();
+  ASSERT_EQ(expected.size(), 63u);
+
+  // The runs of days d0 .. d0 + 4: the last folds d0 .. d0 + 2.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(TakeReportSnapshot(*store_, d0 + i).ok());
+    EXPECT_EQ(folded(), workflow::DayNumber(d0 + i) - 2);
+  }
+  const long long through = workflow::DayNumber(d0 + 2);
+  EXPECT_EQ(counts("report_stage_changes_by_day", "SUM(changes)", through),
+            counts("report_events", "COUNT(*)", through));
+  EXPECT_FALSE(counts("report_events", "COUNT(*)", through).empty());
+  EXPECT_EQ(answers(), expected);
+  // The current intervals' sums (roll rates read them) are the intervals'.
+  auto sums = [&](const std::string& from) {
+    std::vector<std::string> out;
+    soci::rowset<soci::row> rs = (sql->prepare << "SELECT oldest_due_day || ' ' || region || ' ' "
+                                                  "|| queue || ' ' || "
+                                               << from);
+    for (const soci::row& r : rs) out.push_back(r.get<std::string>(0));
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::string current_sums = "cases || ' ' || overdue_fen FROM report_book_current_sums";
+  const std::string current_intervals =
+      "COUNT(*) || ' ' || SUM(overdue_fen) FROM report_book WHERE valid_to_day = 1000000000 "
+      "GROUP BY oldest_due_day, policy_version, product, region, queue";
+  EXPECT_EQ(sums(current_sums), sums(current_intervals));
+  EXPECT_FALSE(sums(current_sums).empty());
+  auto rolls = [&] {
+    std::vector<std::string> out;
+    for (int from = 0; from < 5; ++from) {
+      ReportQuery q;
+      q.from = d0 + from;
+      q.to = d0 + 4;
+      absl::StatusOr<v1::RollRateReport> r = ReadRollRates(*store_, q);
+      EXPECT_TRUE(r.ok()) << r.status();
+      if (r.ok()) out.push_back(r->ShortDebugString());
+    }
+    return out;
+  };
+  const std::vector<std::string> expected_rolls = rolls();
+
+  // The same book before migration 21: counted on opening, through the
+  // day before the last run's yesterday, and summed.
+  store_.reset();
+  UndoMigration21(*sql);
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  EXPECT_EQ(folded(), through);
+  EXPECT_EQ(counts("report_stage_changes_by_day", "SUM(changes)", through),
+            counts("report_events", "COUNT(*)", through));
+  EXPECT_EQ(answers(), expected);
+  EXPECT_EQ(sums(current_sums), sums(current_intervals));
+  EXPECT_EQ(rolls(), expected_rolls);
 }
 
 // Migration 18: the SLA report's open work comes from counts the database

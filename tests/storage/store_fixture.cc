@@ -171,7 +171,16 @@ workflow::Transition Following(const v1::Case& current, absl::Time at) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
+void UndoMigration21(soci::session& sql) {
+  sql << "DROP INDEX IF EXISTS report_book_current_began";
+  sql << "DROP TABLE IF EXISTS report_book_current_sums";
+  sql << "DROP TABLE IF EXISTS report_stage_changes_folded";
+  sql << "DROP TABLE IF EXISTS report_stage_changes_by_day";
+  sql << "DELETE FROM schema_migrations WHERE version = 21";
+}
+
 void UndoMigration17(soci::session& sql) {
+  UndoMigration21(sql);
   sql << "DROP INDEX report_events_changed_again";
   sql << "ALTER TABLE report_events DROP COLUMN next_stage";
   sql << "DROP INDEX report_book_began";
@@ -204,6 +213,7 @@ void UndoMigration13(soci::session& sql) {
 }
 
 void UndoMigration18(soci::session& sql) {
+  UndoMigration21(sql);
   const bool postgres = sql.get_backend_name() == "postgresql";
   for (const char* trigger :
        {"report_open_task_inserted", "report_open_task_updated", "report_open_task_deleted"}) {

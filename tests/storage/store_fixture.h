@@ -78,6 +78,8 @@ void UndoMigration17(soci::session& sql);
 
 // Drops migration 18's open-task counts, their triggers and functions.
 void UndoMigration18(soci::session& sql);
+// Migration 21's tables and index gone (IF EXISTS: the other undos call it).
+void UndoMigration21(soci::session& sql);
 
 // --- The fixture ------------------------------------------------------------
 
