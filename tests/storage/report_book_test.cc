@@ -2,6 +2,7 @@
 // as validity intervals, written by a day's run only for the cases whose
 // figures changed, and the day's portfolio kept by their difference.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,21 @@
 
 namespace collections::storage {
 namespace {
+
+// The transition that moves `c` to stage `to`, on its business date or on
+// `day`.
+workflow::Transition StageMove(const v1::Case& c, v1::Stage to,
+                               std::optional<absl::CivilDay> day = std::nullopt) {
+  workflow::Transition t = Following(c);
+  if (day) {
+    *t.event.mutable_business_date() = workflow::DayToProto(*day);
+    *t.next.mutable_business_date() = workflow::DayToProto(*day);
+  }
+  t.event.set_stage_before(c.stage());
+  t.event.set_stage_after(to);
+  t.next.set_stage(to);
+  return t;
+}
 
 TEST_P(StoreTest, DayRunWritesBookRowsOnlyForTheCasesThatChanged) {
   std::vector<v1::Case> cases;
@@ -152,10 +168,7 @@ TEST_P(StoreTest, Migration13TurnsDailySnapshotsIntoIntervals) {
 TEST_P(StoreTest, Migration17RecordsTheStageEachChangeLedTo) {
   v1::Case a = Open("L-F1"), b = Open("L-F2");
   auto move = [&](v1::Case& c, v1::Stage to) {
-    workflow::Transition t = Following(c);
-    t.event.set_stage_before(c.stage());
-    t.event.set_stage_after(to);
-    t.next.set_stage(to);
+    workflow::Transition t = StageMove(c, to);
     ASSERT_TRUE(Apply(t, c.version()).ok());
     c = t.next;
   };
@@ -219,12 +232,7 @@ TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
   // Case i moves on day d0 + i % 4: to counselling, then legal action or
   // back to reminder (a re-entry), or resolved.
   auto move = [&](v1::Case& c, v1::Stage to, absl::CivilDay day) {
-    workflow::Transition t = Following(c);
-    *t.event.mutable_business_date() = workflow::DayToProto(day);
-    *t.next.mutable_business_date() = workflow::DayToProto(day);
-    t.event.set_stage_before(c.stage());
-    t.event.set_stage_after(to);
-    t.next.set_stage(to);
+    workflow::Transition t = StageMove(c, to, day);
     ASSERT_TRUE(Apply(t, c.version()).ok());
     c = t.next;
   };
