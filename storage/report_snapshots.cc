@@ -189,17 +189,35 @@ absl::StatusOr<bool> MoveBookTo(Store& store, long long d) {
             << ", stage, case_class, bucket, policy_version, product, region, queue, cases, "
                "overdue_fen, principal_fen FROM report_portfolio WHERE day = "
             << p;
+        // The current intervals whose oldest due day crossed a bucket
+        // bound between p and d. Moved by 30 days or less (a day's run),
+        // the bounds' ranges are disjoint and read as one index range each
+        // (UNION ALL): as one OR, SQLite scanned the whole current book's
+        // index for them.
         Sql moved;
-        moved << "SELECT " << kFigureColumns
-              << ", COUNT(*) FROM report_book WHERE valid_to_day = " << absl::StrCat(kOpenEnded)
-              << " AND (";
-        const char* separator = "";
-        for (long long bound : {0, 30, 60, 90, 180}) {
-          moved << separator << "(oldest_due_day >= " << absl::StrCat(p - bound)
-                << " AND oldest_due_day < " << absl::StrCat(d - bound) << ")";
-          separator = " OR ";
+        if (d - p <= 30) {
+          moved << "SELECT " << kFigureColumns << ", COUNT(*) FROM (";
+          const char* separator = "";
+          for (long long bound : {0, 30, 60, 90, 180}) {
+            moved << separator << "SELECT " << kFigureColumns
+                  << " FROM report_book WHERE valid_to_day = " << absl::StrCat(kOpenEnded)
+                  << " AND oldest_due_day >= " << absl::StrCat(p - bound)
+                  << " AND oldest_due_day < " << absl::StrCat(d - bound);
+            separator = " UNION ALL ";
+          }
+          moved << ") m GROUP BY " << kFigureColumns;
+        } else {
+          moved << "SELECT " << kFigureColumns
+                << ", COUNT(*) FROM report_book WHERE valid_to_day = " << absl::StrCat(kOpenEnded)
+                << " AND (";
+          const char* separator = "";
+          for (long long bound : {0, 30, 60, 90, 180}) {
+            moved << separator << "(oldest_due_day >= " << absl::StrCat(p - bound)
+                  << " AND oldest_due_day < " << absl::StrCat(d - bound) << ")";
+            separator = " OR ";
+          }
+          moved << ") GROUP BY " << kFigureColumns;
         }
-        moved << ") GROUP BY " << kFigureColumns;
         PortfolioDeltas deltas;
         for (const Sql::Row& r : moved.Rows(sql, 3, 7)) {
           const Figures f = FiguresOf(r, 0);
