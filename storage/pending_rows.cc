@@ -1,5 +1,6 @@
 #include "storage/pending_rows.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,17 +9,15 @@
 
 namespace collections::storage {
 
-void PendingRows::AddTask(NewTaskRow row) {
-  task_cases_.insert(row.case_id);
-  tasks_.push_back(std::move(row));
+bool PendingRows::HasTasksOf(int64_t case_id) const {
+  return std::any_of(tasks_.begin(), tasks_.end(),
+                     [case_id](const NewTaskRow& t) { return t.case_id == case_id; });
 }
 
-void PendingRows::Write(soci::session& sql, bool multi_row) {
-  if (!multi_row || events_.size() == 1) {
-    for (EventRow& e : events_) {
-      *event_ = std::move(e);
-      insert_event_.execute(true);
-    }
+void PendingRows::Write(soci::session& sql) {
+  if (events_.size() == 1) {
+    *event_ = std::move(events_.front());
+    insert_event_.execute(true);
   } else if (!events_.empty()) {
     MultiRowInsert rows(absl::StrCat("INSERT INTO case_events (", kEventColumns, ") VALUES"),
                         "(?, ?, ?, ?, ?, ?, ?, ?)");
@@ -29,11 +28,9 @@ void PendingRows::Write(soci::session& sql, bool multi_row) {
     rows.Flush(sql);
   }
   events_.clear();
-  if (!multi_row || tasks_.size() == 1) {
-    for (NewTaskRow& t : tasks_) {
-      *task_ = std::move(t);
-      insert_task_.execute(true);
-    }
+  if (tasks_.size() == 1) {
+    *task_ = std::move(tasks_.front());
+    insert_task_.execute(true);
   } else if (!tasks_.empty()) {
     MultiRowInsert rows(absl::StrCat("INSERT INTO tasks (", kNewTaskColumns, ") VALUES"),
                         absl::StrCat("(?, ?, ?, ?, ", kSqlTaskReady,
@@ -46,7 +43,6 @@ void PendingRows::Write(soci::session& sql, bool multi_row) {
     rows.Flush(sql);
   }
   tasks_.clear();
-  task_cases_.clear();
 }
 
 }  // namespace collections::storage

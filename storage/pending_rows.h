@@ -11,9 +11,9 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "soci/soci.h"
 
 namespace collections::storage {
@@ -54,17 +54,16 @@ class PendingRows {
       : insert_event_(insert_event), event_(event), insert_task_(insert_task), task_(task) {}
 
   void AddEvent(EventRow row) { events_.push_back(std::move(row)); }
-  void AddTask(NewTaskRow row);
+  void AddTask(NewTaskRow row) { tasks_.push_back(std::move(row)); }
   bool empty() const { return events_.empty() && tasks_.empty(); }
   // Whether a task of the case is among them (a statement on the case's
   // tasks must not run before they are written).
-  bool HasTasksOf(int64_t case_id) const { return task_cases_.contains(case_id); }
+  bool HasTasksOf(int64_t case_id) const;
 
-  // Writes them all and forgets them: with multi_row, several rows of a
-  // table in one statement (a new statement text each time: on SQLite,
-  // worth it only for many rows); otherwise, and for one row, with the
-  // prepared statements. Throws soci_error.
-  void Write(soci::session& sql, bool multi_row);
+  // Writes them all and forgets them: a table's one row with its prepared
+  // statement, several with one multi-row statement (a new statement text
+  // each time). Throws soci_error.
+  void Write(soci::session& sql);
 
  private:
   soci::statement& insert_event_;
@@ -73,7 +72,6 @@ class PendingRows {
   NewTaskRow* task_;
   std::vector<EventRow> events_;
   std::vector<NewTaskRow> tasks_;
-  absl::flat_hash_set<int64_t> task_cases_;
 };
 
 }  // namespace collections::storage

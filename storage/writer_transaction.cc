@@ -190,7 +190,7 @@ absl::Status WriterConnection::Transaction::OpenCases(
           "a case for one of these loans (or one of their case ids) was opened concurrently");
       return poisoned_;
     }
-    pending_.Write(w_.sql_, /*multi_row=*/true);
+    pending_.Write(w_.sql_);
     timers.Flush(w_.sql_);
     facts.Flush(w_.sql_);
     for (ReadyTask& r : ready) ready_.push_back(std::move(r));
@@ -683,7 +683,7 @@ long long WriterConnection::Transaction::UpdateCaseColumns(uint32_t changed) {
 EventRow WriterConnection::Transaction::EventRowOf(const v1::CaseEvent& event) {
   return {event.case_id(),
           event.sequence(),
-          std::string(workflow::EventKindName(event)),
+          workflow::EventKindName(event),
           event.actor(),
           MicrosOf(event.occurred_at()),
           DayColumn(event.business_date()),
@@ -706,13 +706,31 @@ NewTaskRow WriterConnection::Transaction::TaskRowOf(const workflow::TaskSpec& sp
           created_at_us};
 }
 
+void WriterConnection::Transaction::WriteEvent(EventRow row) {
+  if (w_.backend_ == Backend::kPostgres) {
+    pending_.AddEvent(std::move(row));
+  } else {
+    s_.e = std::move(row);
+    s_.insert_event.execute(true);
+  }
+}
+
+void WriterConnection::Transaction::WriteTask(NewTaskRow row) {
+  if (w_.backend_ == Backend::kPostgres) {
+    pending_.AddTask(std::move(row));
+  } else {
+    s_.t_new = std::move(row);
+    s_.insert_task.execute(true);
+  }
+}
+
 absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transition& t) {
   const v1::Case& c = t.next;
   const v1::CaseEvent& event = t.event;
   const long long case_id = c.case_id();
   const long long occurred_us = MicrosOf(event.occurred_at());
 
-  pending_.AddEvent(EventRowOf(event));
+  WriteEvent(EventRowOf(event));
 
   if (event.has_payment()) {
     const v1::Payment& p = event.payment();
@@ -731,7 +749,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
 
   if (t.cancel_open_tasks) {
     // Not the tasks an earlier transition of this command gave the case.
-    if (pending_.HasTasksOf(case_id)) pending_.Write(w_.sql_, /*multi_row=*/true);
+    if (pending_.HasTasksOf(case_id)) pending_.Write(w_.sql_);
     s_.key_id = case_id;
     s_.t_now_us = occurred_us;
     s_.cancel_tasks.execute(true);
@@ -739,7 +757,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   if (!t.create_tasks.empty()) {
     long long id = Allocate("task", t.create_tasks.size());
     for (const workflow::TaskSpec& spec : t.create_tasks) {
-      pending_.AddTask(TaskRowOf(spec, id++, case_id, occurred_us));
+      WriteTask(TaskRowOf(spec, id++, case_id, occurred_us));
       ready_.push_back({spec.queue, spec.type, spec.not_before});
     }
   }
@@ -771,7 +789,6 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   }
   s_.report_facts.Append(t);
   s_.experiment_facts.Append(t, s_.c_oldest_due_day);
-  if (!defer_rows_) pending_.Write(w_.sql_, /*multi_row=*/false);
   return absl::OkStatus();
 }
 

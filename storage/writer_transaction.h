@@ -34,10 +34,7 @@ namespace collections::storage {
 class WriterConnection::Transaction final : public UnitOfWork {
  public:
   explicit Transaction(WriterConnection& writer)
-      : w_(writer),
-        s_(*writer.st_),
-        pending_(s_.insert_event, &s_.e, s_.insert_task, &s_.t_new),
-        defer_rows_(writer.backend_ == Backend::kPostgres) {}
+      : w_(writer), s_(*writer.st_), pending_(s_.insert_event, &s_.e, s_.insert_task, &s_.t_new) {}
   const absl::Status& poisoned() const { return poisoned_; }
   // Writes the rows Apply left pending (WriterConnection::Run calls it when
   // the command's body has returned OK).
@@ -140,7 +137,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   auto Guard(const char* what, F&& f, bool write_pending = true) -> decltype(f()) {
     if (!poisoned_.ok()) return poisoned_;
     try {
-      if (write_pending && !pending_.empty()) pending_.Write(w_.sql_, /*multi_row=*/true);
+      if (write_pending && !pending_.empty()) pending_.Write(w_.sql_);
       return f();
     } catch (...) {
       poisoned_ = StatusFromCurrentException(what);
@@ -170,6 +167,11 @@ class WriterConnection::Transaction final : public UnitOfWork {
   static EventRow EventRowOf(const v1::CaseEvent& event);
   static NewTaskRow TaskRowOf(const workflow::TaskSpec& spec, long long task_id, long long case_id,
                               long long created_at_us);
+  // A transition's case_events row and new tasks rows: pending on
+  // PostgreSQL (pending_), written at once with the prepared one-row
+  // statements on SQLite. Throw soci_error.
+  void WriteEvent(EventRow row);
+  void WriteTask(NewTaskRow row);
   // Everything of a transition after the case row. Throws soci_error.
   absl::Status ApplyEffects(const workflow::Transition& t);
   // A cases row's columns as stored (kCaseUpdateColumns and the version).
@@ -209,9 +211,9 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // command does (Guard) and when it ends: an aging batch of 128 cases
   // then costs two round trips for them instead of 250 to 400. On SQLite,
   // which has no round trips to save, each transition writes its own with
-  // the prepared one-row statements.
+  // the prepared one-row statements. An import's openings (OpenCases)
+  // go through it on both.
   PendingRows pending_;
-  const bool defer_rows_;
 };
 
 }  // namespace collections::storage
