@@ -132,6 +132,7 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::CheckLease(int64_t task_
   return Guard("check lease", [&]() -> absl::StatusOr<v1::Task> {
     ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
     if (lease_key != nullptr) *lease_key = s_.t_out.lease_key;  // the row Leased read
+    checked_task_ = task_id;
     return task;
   });
 }
@@ -141,7 +142,7 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::CompleteTask(int64_t tas
                                                                      const v1::TaskOutcome& outcome,
                                                                      absl::Time now) {
   return Guard("complete task", [&]() -> absl::StatusOr<v1::Task> {
-    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
+    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now, /*reuse_checked=*/true));
     s_.t_text = EncodeMessage(outcome);
     s_.t_now_us = MicrosOf(now);
     s_.key_id = task_id;
@@ -156,7 +157,7 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::ReturnTask(
     int64_t task_id, int64_t lease_token, absl::Time not_before, bool incident,
     const std::string& reason, absl::Time now) {
   return Guard("return task", [&]() -> absl::StatusOr<v1::Task> {
-    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
+    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now, /*reuse_checked=*/true));
     s_.t_state = incident ? v1::TASK_STATE_INCIDENT : v1::TASK_STATE_READY;
     s_.t_not_before_us = MicrosOf(not_before);
     s_.t_text = reason;
@@ -177,7 +178,7 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::ExtendLease(int64_t task
     return absl::InvalidArgumentError("a lease must be extended into the future");
   }
   return Guard("extend lease", [&]() -> absl::StatusOr<v1::Task> {
-    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
+    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now, /*reuse_checked=*/true));
     s_.t_expires_us = MicrosOf(new_expiry);
     s_.key_id = task_id;
     s_.t_token = lease_token;
@@ -216,7 +217,7 @@ absl::StatusOr<v1::Task> WriterConnection::Transaction::ReleaseTask(int64_t task
                                                                     int64_t lease_token,
                                                                     absl::Time now) {
   return Guard("release task", [&]() -> absl::StatusOr<v1::Task> {
-    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now));
+    ASSIGN_OR_RETURN(v1::Task task, Leased(task_id, lease_token, now, /*reuse_checked=*/true));
     s_.key_id = task_id;
     s_.t_token = lease_token;
     s_.release_task.execute(true);
@@ -342,9 +343,9 @@ absl::StatusOr<CallCounts> WriterConnection::Transaction::CountCalls(const std::
 }
 
 absl::StatusOr<v1::Task> WriterConnection::Transaction::Leased(int64_t task_id, int64_t lease_token,
-                                                               absl::Time now) {
+                                                               absl::Time now, bool reuse_checked) {
   s_.key_id = task_id;
-  if (!FetchOne(s_.load_task)) {
+  if (!(reuse_checked && just_checked_ == task_id) && !FetchOne(s_.load_task)) {
     return absl::NotFoundError(absl::StrCat("task ", task_id, " not found"));
   }
   const TaskRow& row = s_.t_out;

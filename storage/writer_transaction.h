@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -136,6 +137,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
   template <typename F>
   auto Guard(const char* what, F&& f, bool write_pending = true) -> decltype(f()) {
     if (!poisoned_.ok()) return poisoned_;
+    just_checked_ = std::exchange(checked_task_, 0);
     try {
       if (write_pending && !pending_.empty()) pending_.Write(w_.sql_);
       return f();
@@ -159,7 +161,13 @@ class WriterConnection::Transaction final : public UnitOfWork {
   long long Allocate(const std::string& sequence, int64_t n);
   // Bumps the sequence's row by n in one statement; throws.
   long long Reserve(const std::string& sequence, int64_t n);
-  absl::StatusOr<v1::Task> Leased(int64_t task_id, int64_t lease_token, absl::Time now);
+  // The task as leased under lease_token at `now`, or why not. Reads its row
+  // into s_.t_out, unless `reuse_checked` and the call just before this one
+  // was CheckLease of the same task: that row is still in s_.t_out, and the
+  // UPDATE that follows (its WHERE on state and token, OneRow) still
+  // catches a change since, so the lease's change pays one read, not two.
+  absl::StatusOr<v1::Task> Leased(int64_t task_id, int64_t lease_token, absl::Time now,
+                                  bool reuse_checked = false);
   // The row Leased() just checked changed under us only if another writer
   // got there first (PostgreSQL replicas).
   absl::Status OneRow(soci::statement& st, int64_t task_id);
@@ -196,6 +204,11 @@ class WriterConnection::Transaction final : public UnitOfWork {
   WriterConnection& w_;
   Statements& s_;
   absl::Status poisoned_;
+  // The task CheckLease read and checked last (0: none), and the same as
+  // seen by the current call: Guard moves the one into the other, so the
+  // row is reused only by the call right after the check (Leased).
+  int64_t checked_task_ = 0;
+  int64_t just_checked_ = 0;
   std::vector<ReadyTask> ready_;
   int handoffs_ = 0;  // handoffs this unit of work created
   bool shared_state_changed_ = false;
