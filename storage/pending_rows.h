@@ -39,7 +39,8 @@ struct NewTaskRow {
 };
 // Bound: task_id, case_id, task_type, queue, priority, not_before_us,
 // deadline_us, cost_fen, payload, created_at_us; the rest are a new task's
-// constants (kNewTaskValues).
+// constants, spelled in the writer's prepared insert_task (named values)
+// and in PendingRows::Write (anonymous '?' values): change both together.
 inline constexpr char kNewTaskColumns[] =
     "task_id, case_id, task_type, queue, state, priority, not_before_us, deadline_us, attempts, "
     "lease_owner, lease_token, lease_expires_us, cost_fen, payload, outcome, hold_reason, "
