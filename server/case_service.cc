@@ -44,9 +44,15 @@ std::string FieldOf(absl::string_view message) {
 // the trailing metadata "collections-import-bad-frame" carries the index.
 class ImportReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  // Rows awaiting their commit before reading pauses; enough to fill the
-  // writer's group commits, small enough to bound memory.
-  static constexpr int kMaxInFlight = 2048;
+  // Rows awaiting their commit before reading pauses. A group commit takes
+  // what waits for the writer, so this also sizes an import's commits (about
+  // half of it each): new rows land at random places in indexes ordered by
+  // priority or due day (tasks_ready, cases_book), and a commit writes each
+  // index page it touched once, however many of its rows went there. At
+  // 2,048 a 300,000-row import wrote 5.6 GB and took 48 s; at 16,384 it
+  // wrote 2.1 GB and took 27 s (bench/RESULTS.md). The price: a command
+  // queued behind an import's commit waits for it (up to about a second).
+  static constexpr int kMaxInFlight = 16384;
   // Rows per command at most (CaseEngine::ImportMany): their new cases are
   // written with a few multi-row statements instead of several each. Rows
   // gather only while an earlier chunk is with the writer.

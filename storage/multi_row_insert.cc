@@ -13,7 +13,34 @@ namespace {
 // 65,535 and SQLite's 32,766 (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
 constexpr int kMaxValuesPerStatement = 30000;
 
+[[noreturn]] void ThrowSqlite(sqlite_api::sqlite3* db, const std::string& what) {
+  throw soci::sqlite3_soci_error(absl::StrCat(what, ": ", sqlite_api::sqlite3_errmsg(db)),
+                                 sqlite_api::sqlite3_extended_errcode(db));
+}
+
 }  // namespace
+
+InsertSession::InsertSession(soci::session& sql) : sql_(sql) {
+  if (sql.get_backend_name() == "sqlite3") {
+    sqlite_ = static_cast<soci::sqlite3_session_backend*>(sql.get_backend())->conn_;
+  }
+}
+
+InsertSession::~InsertSession() {
+  for (auto& [text, statement] : prepared_) sqlite_api::sqlite3_finalize(statement);
+}
+
+sqlite_api::sqlite3_stmt* InsertSession::Prepared(const std::string& text) {
+  auto it = prepared_.find(text);
+  if (it != prepared_.end()) return it->second;
+  sqlite_api::sqlite3_stmt* statement = nullptr;
+  if (sqlite_api::sqlite3_prepare_v3(sqlite_, text.data(), static_cast<int>(text.size()),
+                                     SQLITE_PREPARE_PERSISTENT, &statement, nullptr) != SQLITE_OK) {
+    ThrowSqlite(sqlite_, absl::StrCat("preparing \"", text, "\""));
+  }
+  prepared_.emplace(text, statement);
+  return statement;
+}
 
 MultiRowInsert::MultiRowInsert(std::string head, std::string row, std::string tail)
     : head_(std::move(head)), row_(std::move(row)), tail_(std::move(tail)) {
@@ -31,17 +58,15 @@ MultiRowInsert& MultiRowInsert::operator<<(std::string value) {
   return *this;
 }
 
-long long MultiRowInsert::Flush(soci::session& sql) {
+long long MultiRowInsert::Flush(InsertSession& to) {
   if (values_.size() % per_row_ != 0) {
     throw std::logic_error(
         absl::StrCat("MultiRowInsert: ", values_.size(), " values do not fill rows of ", per_row_));
   }
+  if (to.sqlite() != nullptr) return FlushSqlite(to);
+  soci::session& sql = to.sql();
   const int total_rows = rows();
   const int rows_per_statement = std::max(1, kMaxValuesPerStatement / per_row_);
-  // SOCI hands PostgreSQL ":v0".. as $1..; SQLite gets anonymous "?"s:
-  // it looks every named parameter up by name in a list, which costs the
-  // square of their number at this size.
-  const bool named = sql.get_backend_name() != "sqlite3";
   long long inserted = 0;
   for (int first = 0; first < total_rows; first += rows_per_statement) {
     const int n = std::min(rows_per_statement, total_rows - first);
@@ -51,7 +76,7 @@ long long MultiRowInsert::Flush(soci::session& sql) {
     for (int r = 0; r < n; ++r) {
       text += r == 0 ? " " : ", ";
       for (char ch : row_) {
-        if (ch == '?' && named) {
+        if (ch == '?') {  // SOCI hands PostgreSQL ":v0".. as $1..
           absl::StrAppend(&text, ":v", placeholder++);
         } else {
           text += ch;
@@ -76,6 +101,39 @@ long long MultiRowInsert::Flush(soci::session& sql) {
     st.execute(true);
     inserted += st.get_affected_rows();
   }
+  values_.clear();
+  return inserted;
+}
+
+long long MultiRowInsert::FlushSqlite(InsertSession& to) {
+  sqlite_api::sqlite3* db = to.sqlite();
+  sqlite_api::sqlite3_stmt* statement = to.Prepared(absl::StrCat(head_, " ", row_, tail_));
+  const auto kStatic = static_cast<sqlite_api::sqlite3_destructor_type>(nullptr);  // SQLITE_STATIC
+  long long inserted = 0;
+  for (size_t first = 0; first < values_.size(); first += per_row_) {
+    for (int i = 0; i < per_row_; ++i) {
+      const Value& v = values_[first + i];
+      // The strings outlive the step (SQLITE_STATIC: not copied).
+      const int rc = v.text
+                         ? sqlite_api::sqlite3_bind_text(statement, i + 1, v.string.data(),
+                                                         static_cast<int>(v.string.size()), kStatic)
+                         : sqlite_api::sqlite3_bind_int64(statement, i + 1, v.number);
+      if (rc != SQLITE_OK) ThrowSqlite(db, "binding a row's value");
+    }
+    const int rc = sqlite_api::sqlite3_step(statement);
+    if (rc != SQLITE_DONE) {
+      // The error is the connection's until the next call; reset after.
+      soci::sqlite3_soci_error error(
+          absl::StrCat("inserting a row (", head_, "): ", sqlite_api::sqlite3_errmsg(db)),
+          sqlite_api::sqlite3_extended_errcode(db));
+      sqlite_api::sqlite3_reset(statement);
+      values_.clear();
+      throw error;
+    }
+    inserted += sqlite_api::sqlite3_changes(db);
+    sqlite_api::sqlite3_reset(statement);
+  }
+  sqlite_api::sqlite3_clear_bindings(statement);  // no pointer into values_ kept
   values_.clear();
   return inserted;
 }

@@ -14,7 +14,7 @@ bool PendingRows::HasTasksOf(int64_t case_id) const {
                      [case_id](const NewTaskRow& t) { return t.case_id == case_id; });
 }
 
-void PendingRows::Write(soci::session& sql) {
+void PendingRows::Write(InsertSession& to) {
   if (events_.size() == 1) {
     *event_ = std::move(events_.front());
     insert_event_.execute(true);
@@ -25,7 +25,7 @@ void PendingRows::Write(soci::session& sql) {
       rows << e.case_id << e.seq << std::move(e.type) << std::move(e.actor) << e.occurred_at_us
            << e.business_day << e.policy_version << std::move(e.body);
     }
-    rows.Flush(sql);
+    rows.Flush(to);
   }
   events_.clear();
   if (tasks_.size() == 1) {
@@ -40,7 +40,7 @@ void PendingRows::Write(soci::session& sql) {
            << t.priority << t.not_before_us << t.deadline_us << t.cost_fen << std::move(t.payload)
            << t.created_at_us;
     }
-    rows.Flush(sql);
+    rows.Flush(to);
   }
   tasks_.clear();
 }

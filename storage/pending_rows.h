@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "soci/soci.h"
+#include "storage/multi_row_insert.h"
 
 namespace collections::storage {
 
@@ -62,9 +63,8 @@ class PendingRows {
   bool HasTasksOf(int64_t case_id) const;
 
   // Writes them all and forgets them: a table's one row with its prepared
-  // statement, several with one multi-row statement (a new statement text
-  // each time). Throws soci_error.
-  void Write(soci::session& sql);
+  // statement, several with a MultiRowInsert. Throws soci_error.
+  void Write(InsertSession& to);
 
  private:
   soci::statement& insert_event_;

@@ -321,7 +321,8 @@ WriterConnection::Statements::Statements(soci::session& sql, Backend b)
                     soci::use(a_case_id), soci::use(a_detail), soci::use(a_previous_hash),
                     soci::use(a_hash))),
       report_facts(sql, b),
-      experiment_facts(sql, b) {
+      experiment_facts(sql, b),
+      inserts(sql) {
   if (b == Backend::kSqlite) {
     savepoint = std::make_unique<soci::statement>(sql.prepare << "SAVEPOINT command");
     release_savepoint =

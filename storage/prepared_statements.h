@@ -19,6 +19,7 @@
 #include "soci/soci.h"
 #include "storage/codec.h"
 #include "storage/experiment_facts.h"
+#include "storage/multi_row_insert.h"
 #include "storage/pending_rows.h"
 #include "storage/report_facts.h"
 #include "storage/store.h"
@@ -142,6 +143,9 @@ struct WriterConnection::Statements {
   // the transition changed (besides version and body), by the set of those
   // columns (bit i: kCaseUpdateColumns[i]); each prepared on first use.
   absl::flat_hash_map<uint32_t, std::unique_ptr<soci::statement>> update_case_columns;
+  // Where multi-row inserts (imports, a batch's events and tasks) go, with
+  // SQLite's one-row inserts prepared on first use.
+  InsertSession inserts;
 };
 
 }  // namespace collections::storage

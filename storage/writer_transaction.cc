@@ -184,15 +184,15 @@ absl::Status WriterConnection::Transaction::OpenCases(
       s_.report_facts.AppendOpening(t, facts);
     }
     const long long expected = cases.rows();
-    if (cases.Flush(w_.sql_) != expected) {
+    if (cases.Flush(s_.inserts) != expected) {
       // Some of these rows went in: the command must not keep any.
       poisoned_ = absl::AbortedError(
           "a case for one of these loans (or one of their case ids) was opened concurrently");
       return poisoned_;
     }
-    pending_.Write(w_.sql_);
-    timers.Flush(w_.sql_);
-    facts.Flush(w_.sql_);
+    pending_.Write(s_.inserts);
+    timers.Flush(s_.inserts);
+    facts.Flush(s_.inserts);
     for (ReadyTask& r : ready) ready_.push_back(std::move(r));
     return absl::OkStatus();
   });
@@ -749,7 +749,7 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
 
   if (t.cancel_open_tasks) {
     // Not the tasks an earlier transition of this command gave the case.
-    if (pending_.HasTasksOf(case_id)) pending_.Write(w_.sql_);
+    if (pending_.HasTasksOf(case_id)) pending_.Write(s_.inserts);
     s_.key_id = case_id;
     s_.t_now_us = occurred_us;
     s_.cancel_tasks.execute(true);

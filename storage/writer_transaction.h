@@ -139,7 +139,7 @@ class WriterConnection::Transaction final : public UnitOfWork {
     if (!poisoned_.ok()) return poisoned_;
     just_checked_ = std::exchange(checked_task_, 0);
     try {
-      if (write_pending && !pending_.empty()) pending_.Write(w_.sql_);
+      if (write_pending && !pending_.empty()) pending_.Write(s_.inserts);
       return f();
     } catch (...) {
       poisoned_ = StatusFromCurrentException(what);
