@@ -63,6 +63,12 @@ long long MultiRowInsert::Flush(InsertSession& to) {
     throw std::logic_error(
         absl::StrCat("MultiRowInsert: ", values_.size(), " values do not fill rows of ", per_row_));
   }
+  // The rows are forgotten however the write ends: a failed command is
+  // rolled back and run again from its start, which adds them again.
+  struct Forget {
+    std::vector<Value>& values;
+    ~Forget() { values.clear(); }
+  } forget{values_};
   if (to.sqlite() != nullptr) return FlushSqlite(to);
   soci::session& sql = to.sql();
   const int total_rows = rows();
@@ -101,7 +107,6 @@ long long MultiRowInsert::Flush(InsertSession& to) {
     st.execute(true);
     inserted += st.get_affected_rows();
   }
-  values_.clear();
   return inserted;
 }
 
@@ -127,14 +132,13 @@ long long MultiRowInsert::FlushSqlite(InsertSession& to) {
           absl::StrCat("inserting a row (", head_, "): ", sqlite_api::sqlite3_errmsg(db)),
           sqlite_api::sqlite3_extended_errcode(db));
       sqlite_api::sqlite3_reset(statement);
-      values_.clear();
+      sqlite_api::sqlite3_clear_bindings(statement);
       throw error;
     }
     inserted += sqlite_api::sqlite3_changes(db);
     sqlite_api::sqlite3_reset(statement);
   }
   sqlite_api::sqlite3_clear_bindings(statement);  // no pointer into values_ kept
-  values_.clear();
   return inserted;
 }
 

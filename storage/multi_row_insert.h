@@ -65,9 +65,10 @@ class MultiRowInsert {
 
   // Writes the rows and forgets them; returns the rows the database
   // reports as inserted. Throws soci_error, and std::logic_error when the
-  // values added do not fill whole rows (a bug). On SQLite a failure may
-  // leave some of the rows written: the caller fails its command, and the
-  // writer rolls the command back (as for any failed statement).
+  // values added do not fill whole rows (a bug). The rows are forgotten
+  // either way. On SQLite a failure may leave some of the rows written: the
+  // caller fails its command, and the writer rolls the command back (as for
+  // any failed statement).
   long long Flush(InsertSession& to);
 
  private:

@@ -15,6 +15,8 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
 #include "storage/case_batches.h"
+#include "storage/multi_row_insert.h"
+#include "storage/sql.h"
 #include "storage/store_internal.h"
 #include "tests/storage/store_fixture.h"
 #include "workflow/dates.h"
@@ -362,6 +364,51 @@ TEST_P(StoreTest, OpenCasesWritesTheRowsApplyWrites) {
     with_tasks += !store_->ListTasks(b)->empty();
   }
   EXPECT_EQ(with_tasks, kCases - 1);
+}
+
+// MultiRowInsert carries an import's rows and a group commit's events and
+// tasks. It counts only the rows that went in (OpenCases checks that count
+// to refuse a loan opened meanwhile), stops at a row the table refuses,
+// writes text as given (an empty string is not NULL), and its statement
+// serves the next batch of the same shape (on SQLite, a one-row statement
+// prepared once per connection).
+TEST_P(StoreTest, MultiRowInsertsCountTheRowsThatWentInAndStopAtARefusedOne) {
+  std::unique_ptr<soci::session> sql = Raw();
+  *sql << "CREATE TABLE batch_rows (id BIGINT PRIMARY KEY, name TEXT NOT NULL)";
+  InsertSession session(*sql);
+  MultiRowInsert some("INSERT INTO batch_rows (id, name) VALUES", "(?, ?)",
+                      " ON CONFLICT DO NOTHING");
+  some << 1LL << std::string("one") << 2LL << std::string("") << 1LL << std::string("again");
+  EXPECT_EQ(some.Flush(session), 2);
+  EXPECT_EQ(some.rows(), 0);
+  some << 3LL << std::string("three") << 2LL << std::string("two again");
+  EXPECT_EQ(some.Flush(session), 1);
+
+  MultiRowInsert strict("INSERT INTO batch_rows (id, name) VALUES", "(?, ?)");
+  {
+    soci::transaction command(*sql);
+    strict << 4LL << std::string("four") << 3LL << std::string("three again");
+    absl::Status status;
+    try {
+      strict.Flush(session);
+    } catch (...) {
+      status = StatusFromCurrentException("insert");
+    }
+    EXPECT_EQ(status.code(), absl::StatusCode::kInternal) << status;
+    EXPECT_EQ(strict.rows(), 0);  // forgotten either way
+    command.rollback();           // as the writer does with a failed command
+  }
+  strict << 4LL << std::string("four");
+  EXPECT_EQ(strict.Flush(session), 1);
+
+  std::vector<std::string> names(4);
+  std::vector<long long> ids(4);
+  *sql << "SELECT id, name FROM batch_rows ORDER BY id", soci::into(ids), soci::into(names);
+  EXPECT_EQ(ids, (std::vector<long long>{1, 2, 3, 4}));
+  EXPECT_EQ(names, (std::vector<std::string>{"one", "", "three", "four"}));
+  long long nulls = -1;
+  *sql << "SELECT COUNT(*) FROM batch_rows WHERE name IS NULL", soci::into(nulls);
+  EXPECT_EQ(nulls, 0);
 }
 
 TEST_P(StoreTest, OpenCasesOfATakenLoanIsAbortedAndKeepsNothing) {
