@@ -123,7 +123,12 @@ long long MultiRowInsert::FlushSqlite(InsertSession& to) {
                          ? sqlite_api::sqlite3_bind_text(statement, i + 1, v.string.data(),
                                                          static_cast<int>(v.string.size()), kStatic)
                          : sqlite_api::sqlite3_bind_int64(statement, i + 1, v.number);
-      if (rc != SQLITE_OK) ThrowSqlite(db, "binding a row's value");
+      if (rc != SQLITE_OK) {
+        soci::sqlite3_soci_error error(
+            absl::StrCat("binding a row's value: ", sqlite_api::sqlite3_errmsg(db)), rc);
+        sqlite_api::sqlite3_clear_bindings(statement);  // none left pointing into values_
+        throw error;
+      }
     }
     const int rc = sqlite_api::sqlite3_step(statement);
     if (rc != SQLITE_DONE) {
