@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 
 namespace collections::storage {
@@ -13,9 +14,18 @@ namespace {
 // 65,535 and SQLite's 32,766 (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
 constexpr int kMaxValuesPerStatement = 30000;
 
-[[noreturn]] void ThrowSqlite(sqlite_api::sqlite3* db, const std::string& what) {
-  throw soci::sqlite3_soci_error(absl::StrCat(what, ": ", sqlite_api::sqlite3_errmsg(db)),
+// Throws the connection's last error. A statement given is reset and its
+// bindings cleared first (after the message is read: reset may replace it),
+// so that none is left pointing into rows its caller forgets.
+[[noreturn]] void ThrowSqlite(sqlite_api::sqlite3* db, const std::string& what,
+                              sqlite_api::sqlite3_stmt* statement = nullptr) {
+  soci::sqlite3_soci_error error(absl::StrCat(what, ": ", sqlite_api::sqlite3_errmsg(db)),
                                  sqlite_api::sqlite3_extended_errcode(db));
+  if (statement != nullptr) {
+    sqlite_api::sqlite3_reset(statement);
+    sqlite_api::sqlite3_clear_bindings(statement);
+  }
+  throw error;
 }
 
 }  // namespace
@@ -65,10 +75,7 @@ long long MultiRowInsert::Flush(InsertSession& to) {
   }
   // The rows are forgotten however the write ends: a failed command is
   // rolled back and run again from its start, which adds them again.
-  struct Forget {
-    std::vector<Value>& values;
-    ~Forget() { values.clear(); }
-  } forget{values_};
+  absl::Cleanup forget = [this] { values_.clear(); };
   if (to.sqlite() != nullptr) return FlushSqlite(to);
   soci::session& sql = to.sql();
   const int total_rows = rows();
@@ -123,22 +130,10 @@ long long MultiRowInsert::FlushSqlite(InsertSession& to) {
                          ? sqlite_api::sqlite3_bind_text(statement, i + 1, v.string.data(),
                                                          static_cast<int>(v.string.size()), kStatic)
                          : sqlite_api::sqlite3_bind_int64(statement, i + 1, v.number);
-      if (rc != SQLITE_OK) {
-        soci::sqlite3_soci_error error(
-            absl::StrCat("binding a row's value: ", sqlite_api::sqlite3_errmsg(db)), rc);
-        sqlite_api::sqlite3_clear_bindings(statement);  // none left pointing into values_
-        throw error;
-      }
+      if (rc != SQLITE_OK) ThrowSqlite(db, "binding a row's value", statement);
     }
-    const int rc = sqlite_api::sqlite3_step(statement);
-    if (rc != SQLITE_DONE) {
-      // The error is the connection's until the next call; reset after.
-      soci::sqlite3_soci_error error(
-          absl::StrCat("inserting a row (", head_, "): ", sqlite_api::sqlite3_errmsg(db)),
-          sqlite_api::sqlite3_extended_errcode(db));
-      sqlite_api::sqlite3_reset(statement);
-      sqlite_api::sqlite3_clear_bindings(statement);
-      throw error;
+    if (sqlite_api::sqlite3_step(statement) != SQLITE_DONE) {
+      ThrowSqlite(db, absl::StrCat("inserting a row (", head_, ")"), statement);
     }
     inserted += sqlite_api::sqlite3_changes(db);
     sqlite_api::sqlite3_reset(statement);

@@ -34,10 +34,9 @@ class InsertSession {
   InsertSession(const InsertSession&) = delete;
   InsertSession& operator=(const InsertSession&) = delete;
 
-  soci::session& sql() { return sql_; }
-
  private:
   friend class MultiRowInsert;
+  soci::session& sql() { return sql_; }
   // SQLite's connection; null on PostgreSQL.
   sqlite_api::sqlite3* sqlite() const { return sqlite_; }
   // The prepared statement of `text`, prepared now if it is new. Throws
