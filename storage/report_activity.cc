@@ -186,7 +186,7 @@ absl::StatusOr<v1::EffectivenessReport> ReadEffectiveness(Store& store, const Re
         // By day and change, from the stage changes counted by day
         // (StageChangeCounts); days are summed into steps here.
         Sql flow;
-        StageChangeCounts(flow, sql, no_queue, "c.day, c.stage_before, c.stage_after", "",
+        StageChangeCounts(flow, no_queue, "c.day, c.stage_before, c.stage_after", "",
                           /*with_queue=*/false);
         for (const Sql::Row& r : flow.Rows(sql, 0, 4)) {
           const long long before = r.n[1], after = r.n[2];

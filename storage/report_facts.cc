@@ -111,6 +111,34 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
     link_change_.execute(true);
   }
   insert_event_.execute(true);
+  if (stage_before_ != stage_after_) CountStageChange();
+}
+
+void ReportFactWriter::CountStageChange() {
+  StageChangeKey key;
+  key.day = day_;
+  key.stage_after = stage_after_;
+  key.stage_before = stage_before_;
+  key.prev_entry_day =
+      workflow::IsOpenStage(static_cast<v1::Stage>(stage_after_)) ? prev_entry_day_ : -1;
+  key.policy_version = policy_version_;
+  key.product = product_;
+  key.region = region_;
+  key.queue = queue_;
+  ++stage_changes_[std::move(key)];
+}
+
+void WriteStageChanges(const StageChangeTally& tally, InsertSession& to) {
+  if (tally.empty()) return;
+  MultiRowInsert rows(
+      "INSERT INTO report_stage_change_deltas (day, stage_after, stage_before, prev_entry_day, "
+      "policy_version, product, region, queue, changes) VALUES",
+      "(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const auto& [k, n] : tally) {
+    rows << k.day << static_cast<long long>(k.stage_after) << static_cast<long long>(k.stage_before)
+         << k.prev_entry_day << k.policy_version << k.product << k.region << k.queue << n;
+  }
+  rows.Flush(to);
 }
 
 MultiRowInsert ReportFactWriter::OpeningRows() {
@@ -124,6 +152,7 @@ void ReportFactWriter::AppendOpening(const workflow::Transition& t, MultiRowInse
        << case_class_ << close_reason_ << task_id_ << task_type_ << contact_ << right_party_
        << reason_ << promise_fen_ << recovered_fen_ << waived_fen_ << policy_version_ << product_
        << region_ << queue_ << unallocated_fen_ << -1LL;  // no earlier entry: a new case
+  if (stage_before_ != stage_after_) CountStageChange();  // prev_entry_day_ is -1 (Fill)
 }
 
 bool ReportFactWriter::Fill(const workflow::Transition& t) {

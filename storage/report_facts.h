@@ -17,6 +17,12 @@
 // reads these instead of ordering a period's changes by case, or looking
 // up where each case that changed again ended.
 //
+// A stage-change row is also counted (StageChangeTally), by the columns
+// report_stage_changes_by_day counts it by; the writer adds the counts of
+// the commands that succeeded to report_stage_change_deltas in the same
+// commit (WriteStageChanges, migration 23), so that the funnel and the
+// effectiveness report read counts, never a period's rows.
+//
 // Internal to storage/. Thread-safety: none; owned by the writer's
 // statements and used only on the writer thread.
 #ifndef COLLECTIONS_STORAGE_REPORT_FACTS_H_
@@ -24,7 +30,10 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "soci/soci.h"
 #include "storage/multi_row_insert.h"
 #include "storage/store.h"
@@ -42,6 +51,33 @@ bool LeavesReportEvent(const v1::CaseEvent& e);
 // recovery paid of what was owed; 0 for other events.
 int64_t RecoveredFen(const v1::CaseEvent& e);
 
+// A stage change as report_stage_changes_by_day and
+// report_stage_change_deltas count it: prev_entry_day only for an entry
+// into an open stage (-1 for the others: no report asks).
+struct StageChangeKey {
+  long long day = 0;
+  int stage_after = 0, stage_before = 0;
+  long long prev_entry_day = -1, policy_version = 0;
+  std::string product, region, queue;
+
+  auto Tied() const {
+    return std::tie(day, stage_after, stage_before, prev_entry_day, policy_version, product, region,
+                    queue);
+  }
+  bool operator==(const StageChangeKey& o) const { return Tied() == o.Tied(); }
+  template <typename H>
+  friend H AbslHashValue(H h, const StageChangeKey& k) {
+    return H::combine(std::move(h), k.day, k.stage_after, k.stage_before, k.prev_entry_day,
+                      k.policy_version, k.product, k.region, k.queue);
+  }
+};
+// Stage changes counted by key.
+using StageChangeTally = absl::flat_hash_map<StageChangeKey, long long>;
+
+// Adds `tally` to report_stage_change_deltas (one row per key), in the
+// open transaction. Throws soci_error.
+void WriteStageChanges(const StageChangeTally& tally, InsertSession& to);
+
 class ReportFactWriter {
  public:
   // Prepares the statements on the writer's session. Throws soci_error.
@@ -56,7 +92,15 @@ class ReportFactWriter {
   void AppendOpening(const workflow::Transition& t, MultiRowInsert& rows);
   static MultiRowInsert OpeningRows();
 
+  // The stage changes Append and AppendOpening recorded since the last
+  // call, counted; the writer keeps those of the commands that succeeded
+  // for their commit, and drops the others'.
+  StageChangeTally TakeStageChanges() { return std::exchange(stage_changes_, {}); }
+
  private:
+  // Counts the stage change Fill (and previous_entry_) set.
+  void CountStageChange();
+
   // Sets the report_events row's values for `t`; false when `t` leaves none.
   bool Fill(const workflow::Transition& t);
 
@@ -72,6 +116,8 @@ class ReportFactWriter {
   long long promise_id_ = 0, resolved_day_ = 0;
   int promise_state_ = 0;
   long long prev_entry_day_ = -1;
+
+  StageChangeTally stage_changes_;
 
   soci::statement insert_event_;
   soci::statement upsert_promise_;

@@ -366,39 +366,35 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
   return any;
 }
 
-// Counts the stage changes of the days before yesterday not counted yet
-// into report_stage_changes_by_day (migration 21; StageChangeCounts reads
-// them). Yesterday's stay in report_events until the next run: a change is
-// dated with its command's business date, and a command that read
-// yesterday's date may still commit while this runs. The state row is
-// locked first, so that two replicas' runs at once (a start-up catch-up
-// beside the leader's run) count each day once.
-absl::Status FoldStageChanges(Store& store, long long d) {
+// Moves the stage changes counted as they committed
+// (report_stage_change_deltas, migration 23) into
+// report_stage_changes_by_day, one row per day and group, so that the
+// deltas a report sums stay a day's worth. The reports read both tables,
+// so a count is never in neither nor in both: on SQLite the one writer
+// moves them in one transaction; on PostgreSQL the DELETE ... RETURNING
+// takes exactly the rows it moves, and rows a writer commits meanwhile
+// wait for the next run (a second run at once, such as a start-up catch-up
+// beside the leader's run, waits for the first's row locks and then finds
+// those rows gone).
+absl::Status FoldStageChanges(Store& store) {
   return store.Write([&](UnitOfWork& uow) {
     return RunReportStep(uow, [&](soci::session& sql, Backend backend) {
-      Sql state;
-      state << "SELECT through_day FROM report_stage_changes_folded WHERE state_id = 1"
-            << (backend == Backend::kPostgres ? " FOR UPDATE" : "");
-      std::vector<Sql::Row> rows = state.Rows(sql, 0, 1);
-      const long long through = rows.empty() ? -1 : rows[0].n[0];
-      const long long upto = d - 2;
-      if (upto <= through) return;
-      const std::string prev_entry = absl::StrCat("CASE WHEN stage_after IN ", kOpenStages,
-                                                  " THEN prev_entry_day ELSE -1 END");
-      sql << "INSERT INTO report_stage_changes_by_day (day, stage_after, stage_before, "
-             "prev_entry_day, policy_version, product, region, queue, changes) SELECT day, "
-             "stage_after, stage_before, "
-          << prev_entry
-          << ", policy_version, product, region, queue, COUNT(*) FROM report_events WHERE "
-             "stage_after <> stage_before AND day > "
-          << through << " AND day <= " << upto << " GROUP BY day, stage_after, stage_before, "
-          << prev_entry << ", policy_version, product, region, queue";
-      if (rows.empty()) {
-        sql << "INSERT INTO report_stage_changes_folded (state_id, through_day) VALUES (1, " << upto
-            << ")";
+      constexpr char kKey[] =
+          "day, stage_after, stage_before, prev_entry_day, policy_version, product, region, queue";
+      const std::string insert =
+          absl::StrCat("INSERT INTO report_stage_changes_by_day (", kKey, ", changes) SELECT ",
+                       kKey, ", CAST(SUM(changes) AS BIGINT) FROM ");
+      const std::string add = absl::StrCat(
+          " GROUP BY ", kKey, " ON CONFLICT (", kKey,
+          ") DO UPDATE SET changes = report_stage_changes_by_day.changes + excluded.changes");
+      if (backend == Backend::kPostgres) {
+        sql << "WITH moved AS (DELETE FROM report_stage_change_deltas RETURNING *) " << insert
+            << "moved" << add;
       } else {
-        sql << "UPDATE report_stage_changes_folded SET through_day = " << upto
-            << " WHERE state_id = 1";
+        // "WHERE true": SQLite's parser would otherwise read ON CONFLICT
+        // as a join constraint of the SELECT.
+        sql << insert << "report_stage_change_deltas WHERE true" << add;
+        sql << "DELETE FROM report_stage_change_deltas";
       }
     });
   });
@@ -428,7 +424,7 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
     });
   }));
   RETURN_IF_ERROR(FoldOpenTaskChanges(store));
-  RETURN_IF_ERROR(FoldStageChanges(store, d));
+  RETURN_IF_ERROR(FoldStageChanges(store));
 
   // Retention: old days keep their case figures only on the first and
   // last day of each month. An interval goes once no day that kept them

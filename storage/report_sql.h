@@ -240,37 +240,29 @@ inline void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
 // The period's stage changes (stage_after <> stage_before) counted by
 // `columns` (alias c; any of report_stage_changes_by_day's key columns)
 // where `where` holds (alias c), under the case filters and, when
-// `with_queue`, the queue filter. The days the day's run folded come from
-// their counts (migration 21), the later ones from report_events: the cost
+// `with_queue`, the queue filter. They are counted as they commit
+// (report_stage_change_deltas, migration 23) and the day's run folds those
+// counts into report_stage_changes_by_day; both are read, so that the cost
 // is the period's days times their groups, not its changes (an import's
 // day is a million). Rows: the columns, then the count; a group may come
-// once from each source. c.prev_entry_day is only meaningful where
+// once from each table. c.prev_entry_day is only meaningful where
 // c.stage_after is an open stage.
-inline void StageChangeCounts(Sql& q, soci::session& sql, const ReportQuery& f,
-                              absl::string_view columns, absl::string_view where, bool with_queue) {
-  Sql state;
-  state << "SELECT COALESCE(MAX(through_day), -1) FROM report_stage_changes_folded";
-  std::vector<Sql::Row> rows = state.Rows(sql, 0, 1);
-  const long long folded = rows.empty() ? -1 : rows[0].n[0];
-  const long long from = workflow::DayNumber(f.from), to = workflow::DayNumber(f.to);
-  auto filters = [&](Sql& part) {
-    if (!where.empty()) part << " AND " << where;
-    CaseFilters(part, f, "c");
-    if (with_queue && !f.queue.empty()) (part << " AND c.queue = ").Text(f.queue);
-    part << " GROUP BY " << columns;
-  };
-  q << "SELECT " << columns << ", " << Sum("c.changes")
-    << " FROM report_stage_changes_by_day c WHERE c.day >= ";
-  q.Int(from);
-  q << " AND c.day <= ";
-  q.Int(std::min(to, folded));
-  filters(q);
-  q << " UNION ALL SELECT " << columns
-    << ", COUNT(*) FROM report_events c WHERE c.stage_after <> c.stage_before AND c.day >= ";
-  q.Int(std::max(from, folded + 1));
-  q << " AND c.day <= ";
-  q.Int(to);
-  filters(q);
+inline void StageChangeCounts(Sql& q, const ReportQuery& f, absl::string_view columns,
+                              absl::string_view where, bool with_queue) {
+  bool first = true;
+  for (const char* table : {"report_stage_changes_by_day", "report_stage_change_deltas"}) {
+    if (!first) q << " UNION ALL ";
+    first = false;
+    q << "SELECT " << columns << ", " << Sum("c.changes") << " FROM " << table
+      << " c WHERE c.day >= ";
+    q.Int(workflow::DayNumber(f.from));
+    q << " AND c.day <= ";
+    q.Int(workflow::DayNumber(f.to));
+    if (!where.empty()) q << " AND " << where;
+    CaseFilters(q, f, "c");
+    if (with_queue && !f.queue.empty()) (q << " AND c.queue = ").Text(f.queue);
+    q << " GROUP BY " << columns;
+  }
 }
 
 // The case filters on a book table alias (report_book or

@@ -152,7 +152,7 @@ absl::StatusOr<v1::StageFunnelReport> ReadStageFunnel(Store& store, const Report
         // counted by day (StageChangeCounts): first still there, less
         // below those whose case changed stage again by `to`.
         Sql entered;
-        StageChangeCounts(entered, sql, f, "c.stage_after",
+        StageChangeCounts(entered, f, "c.stage_after",
                           absl::StrCat("c.stage_after IN ", kOpenStages, " AND c.prev_entry_day < ",
                                        DayNumber(f.from)),
                           /*with_queue=*/true);

@@ -57,6 +57,7 @@ absl::Status WriterConnection::Begin() {
                  "begin transaction");
 }
 absl::Status WriterConnection::Commit() {
+  RETURN_IF_ERROR(WritePendingStageChanges());
   RETURN_IF_ERROR(AppendPendingAudit());
   RETURN_IF_ERROR(NotifyPeers());
   shared_state_changed_ = false;  // told; only the peers needed to hear it
@@ -75,8 +76,20 @@ absl::Status WriterConnection::NotifyPeers() {
     return StatusFromCurrentException("notify the other replicas");
   }
 }
+absl::Status WriterConnection::WritePendingStageChanges() {
+  if (stage_changes_pending_.empty()) return absl::OkStatus();
+  try {
+    WriteStageChanges(stage_changes_pending_, st_->inserts);
+  } catch (...) {
+    return StatusFromCurrentException("count the stage changes");
+  }
+  // Written: a COMMIT that fails now rolls them back with the rest.
+  stage_changes_pending_.clear();
+  return absl::OkStatus();
+}
 void WriterConnection::Rollback() {
   DropIdBlocks();
+  stage_changes_pending_.clear();
   shared_state_changed_ = false;
   audit_pending_.clear();
   Execute(st_->rollback.get(), "ROLLBACK", "rollback").IgnoreError();
@@ -104,6 +117,7 @@ absl::Status WriterConnection::ReleaseSavepoint() {
 }
 
 absl::Status WriterConnection::Run(const Command& command) {
+  st_->report_facts.TakeStageChanges();  // a failed command's, if any
   Transaction uow(*this);
   absl::Status status;
   try {
@@ -118,6 +132,7 @@ absl::Status WriterConnection::Run(const Command& command) {
     handoffs_ += uow.handoffs();
     shared_state_changed_ = shared_state_changed_ || uow.shared_state_changed();
     for (PendingAudit& a : uow.audit()) audit_pending_.push_back(std::move(a));
+    for (auto& [key, n] : st_->report_facts.TakeStageChanges()) stage_changes_pending_[key] += n;
   }
   return status;
 }

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "soci/soci.h"
+#include "storage/report_facts.h"
 #include "storage/store.h"
 
 namespace collections::storage {
@@ -100,6 +101,9 @@ class WriterConnection {
   // Appends the audit entries of the commands since the last commit to the
   // chain, in the open transaction (audit_log.cc).
   absl::Status AppendPendingAudit();
+  // Adds the stage changes of the commands since the last commit to
+  // report_stage_change_deltas, in the open transaction.
+  absl::Status WritePendingStageChanges();
   // Runs `prepared` when there is one, else `sql` as a one-off statement.
   absl::Status Execute(soci::statement* prepared, const char* sql, const char* what);
 
@@ -125,6 +129,7 @@ class WriterConnection {
   int handoffs_ = 0;
   bool shared_state_changed_ = false;
   std::vector<PendingAudit> audit_pending_;
+  StageChangeTally stage_changes_pending_;
   std::map<std::string, IdBlock> id_blocks_;
   IdReserver id_reserver_;
   WalHook wal_hook_;

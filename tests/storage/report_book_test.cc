@@ -218,14 +218,15 @@ TEST_P(StoreTest, Migration17RecordsTheStageEachChangeLedTo) {
   EXPECT_EQ(funnel(), rows);
 }
 
-// Migration 21: the stage changes counted by day. The day's run folds the
-// days before yesterday into report_stage_changes_by_day; the stage funnel
-// and the effectiveness report's flow read those counts for the folded
-// days and report_events for the later ones. Their answers, for periods
-// before, across and after the folded days, with and without a filter,
-// are those of report_events alone (no run yet), and so are the counts;
-// the migration counts the days an earlier run would have folded.
-TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
+// Migrations 21 and 23: the stage changes counted by day. The writer
+// counts each commit's stage changes into report_stage_change_deltas, the
+// day's run moves them into report_stage_changes_by_day, and the stage
+// funnel and the effectiveness report's flow read both. At every step (no
+// run yet, after each run, a command that failed, a database of version
+// 22 or of version 20 opened) the counts are report_events' own, and the
+// answers, for periods before, across and after the folded days, with and
+// without a filter, stay the same.
+TEST_P(StoreTest, StageChangesAreCountedAsTheyCommitAndMovedByTheDaysRun) {
   const absl::CivilDay d0(2026, 11, 1);
   std::vector<v1::Case> cases;
   for (int i = 0; i < 6; ++i) cases.push_back(Open(absl::StrCat("L-C", i)));
@@ -272,11 +273,15 @@ TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
     }
     return out;
   };
-  auto folded = [&] {
-    long long through = -2;
-    *sql << "SELECT through_day FROM report_stage_changes_folded", soci::into(through);
-    return through;
+  // Rows waiting in report_stage_change_deltas for the day's run.
+  auto deltas = [&] {
+    long long n = -1;
+    *sql << "SELECT COUNT(*) FROM report_stage_change_deltas", soci::into(n);
+    return n;
   };
+  constexpr char kKept[] =
+      "(SELECT * FROM report_stage_changes_by_day UNION ALL SELECT * FROM "
+      "report_stage_change_deltas) k";
   // report_events counted by day, and the kept counts, through `day`.
   auto counts = [&](const std::string& table, const std::string& count, long long day) {
     std::vector<std::string> out;
@@ -291,20 +296,49 @@ TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
     for (const soci::row& r : rs) out.push_back(r.get<std::string>(0));
     return out;
   };
-  EXPECT_EQ(folded(), -1);
+  // Every change of every day, counted as it committed (no run yet).
+  const long long all = workflow::DayNumber(d0 + 10);
+  EXPECT_GT(deltas(), 0);
+  EXPECT_EQ(counts(kKept, "SUM(changes)", all), counts("report_events", "COUNT(*)", all));
+  EXPECT_FALSE(counts("report_events", "COUNT(*)", all).empty());
   const std::vector<std::string> expected = answers();
   ASSERT_EQ(expected.size(), 63u);
 
-  // The runs of days d0 .. d0 + 4: the last folds d0 .. d0 + 2.
+  // A command that fails after its stage change leaves no count.
+  {
+    v1::Case c = cases[0];
+    workflow::Transition failed = StageMove(c, v1::STAGE_RESOLVED, d0 + 5);
+    const std::vector<std::string> before = counts(kKept, "SUM(changes)", all);
+    absl::Status s = store_->Write([&](UnitOfWork& uow) -> absl::Status {
+      absl::Status applied = uow.Apply(failed, c.version());
+      if (!applied.ok()) return applied;
+      return absl::FailedPreconditionError("changed its mind");
+    });
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_EQ(counts(kKept, "SUM(changes)", all), before);
+    EXPECT_EQ(counts("report_events", "COUNT(*)", all), before);
+  }
+
+  // The runs of days d0 .. d0 + 4: each moves every count into the kept
+  // counts by day.
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(TakeReportSnapshot(*store_, d0 + i).ok());
-    EXPECT_EQ(folded(), workflow::DayNumber(d0 + i) - 2);
+    EXPECT_EQ(deltas(), 0);
+    EXPECT_EQ(counts(kKept, "SUM(changes)", all), counts("report_events", "COUNT(*)", all));
   }
-  const long long through = workflow::DayNumber(d0 + 2);
-  EXPECT_EQ(counts("report_stage_changes_by_day", "SUM(changes)", through),
-            counts("report_events", "COUNT(*)", through));
-  EXPECT_FALSE(counts("report_events", "COUNT(*)", through).empty());
   EXPECT_EQ(answers(), expected);
+  // A change after the runs is counted at once.
+  {
+    v1::Case c = cases[1];
+    ASSERT_NO_FATAL_FAILURE(move(c, v1::STAGE_RESOLVED, d0 + 4));
+    EXPECT_EQ(deltas(), 1);
+    EXPECT_EQ(counts(kKept, "SUM(changes)", all), counts("report_events", "COUNT(*)", all));
+    ASSERT_TRUE(TakeReportSnapshot(*store_, d0 + 5).ok());
+    EXPECT_EQ(deltas(), 0);
+    EXPECT_EQ(counts(kKept, "SUM(changes)", all), counts("report_events", "COUNT(*)", all));
+  }
+  const std::vector<std::string> expected_after = answers();
+  EXPECT_NE(expected_after, expected);
   // The current intervals' sums (roll rates read them) are the intervals'.
   auto sums = [&](const std::string& from) {
     std::vector<std::string> out;
@@ -335,16 +369,28 @@ TEST_P(StoreTest, Migration21CountsEachDaysStageChanges) {
   };
   const std::vector<std::string> expected_rolls = rolls();
 
+  // The same book at version 22, version 21's counts kept through d0 + 2
+  // and the later days only in report_events: counted on opening.
+  store_.reset();
+  UndoMigration23(*sql, workflow::DayNumber(d0 + 2));
+  EXPECT_NE(counts("report_stage_changes_by_day", "SUM(changes)", all),
+            counts("report_events", "COUNT(*)", all));
+  OpenStore();
+  EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
+  EXPECT_EQ(deltas(), 0);
+  EXPECT_EQ(counts(kKept, "SUM(changes)", all), counts("report_events", "COUNT(*)", all));
+  EXPECT_EQ(answers(), expected_after);
+
   // The same book before migration 21: counted on opening, through the
-  // day before the last run's yesterday, and summed.
+  // day before the last run's yesterday (version 21), then the rest
+  // (version 23).
   store_.reset();
   UndoMigration21(*sql);
   OpenStore();
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
-  EXPECT_EQ(folded(), through);
-  EXPECT_EQ(counts("report_stage_changes_by_day", "SUM(changes)", through),
-            counts("report_events", "COUNT(*)", through));
-  EXPECT_EQ(answers(), expected);
+  EXPECT_EQ(deltas(), 0);
+  EXPECT_EQ(counts(kKept, "SUM(changes)", all), counts("report_events", "COUNT(*)", all));
+  EXPECT_EQ(answers(), expected_after);
   EXPECT_EQ(sums(current_sums), sums(current_intervals));
   EXPECT_EQ(rolls(), expected_rolls);
 }

@@ -171,7 +171,20 @@ workflow::Transition Following(const v1::Case& current, absl::Time at) {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
                          ::testing::Values(Backend::kSqlite, Backend::kPostgres), BackendName);
 
+void UndoMigration23(soci::session& sql, long long through_day) {
+  sql << "DROP TABLE IF EXISTS report_stage_change_deltas";
+  sql << "CREATE TABLE IF NOT EXISTS report_stage_changes_folded (state_id INTEGER PRIMARY KEY, "
+         "through_day BIGINT NOT NULL)";
+  sql << "DELETE FROM report_stage_changes_folded";
+  sql << "INSERT INTO report_stage_changes_folded (state_id, through_day) VALUES (1, "
+      << through_day << ")";
+  sql << "DELETE FROM report_stage_changes_by_day WHERE day > " << through_day;
+  sql << "DELETE FROM schema_migrations WHERE version = 23";
+}
+
 void UndoMigration21(soci::session& sql) {
+  sql << "DROP TABLE IF EXISTS report_stage_change_deltas";
+  sql << "DELETE FROM schema_migrations WHERE version = 23";
   // Migration 22 only dropped an index (tasks_open_case), which reopening
   // drops again if an earlier migration made it anew.
   sql << "DELETE FROM schema_migrations WHERE version = 22";

@@ -78,8 +78,13 @@ void UndoMigration17(soci::session& sql);
 
 // Drops migration 18's open-task counts, their triggers and functions.
 void UndoMigration18(soci::session& sql);
-// Migration 21's tables and index gone (IF EXISTS: the other undos call it).
+// Migration 21's tables and index gone (IF EXISTS: the other undos call it),
+// and what later migrations built on them.
 void UndoMigration21(soci::session& sql);
+// The stage changes as migrations 21 and 22 kept them: counted through
+// `through_day` (report_stage_changes_folded), the later days only in
+// report_events.
+void UndoMigration23(soci::session& sql, long long through_day);
 
 // --- The fixture ------------------------------------------------------------
 
