@@ -918,6 +918,17 @@ const std::vector<Migration>& Migrations() {
                                    "report_stage_changes_folded WHERE state_id = 1), -1)"),
            "DROP TABLE report_stage_changes_folded",
        }},
+      {24,
+       "reports: no index of every stage change by day",
+       {
+           // report_events_changes (version 11) served the funnel's
+           // entries and the effectiveness report's flow, which since
+           // version 23 read counts. Every stage change still wrote a
+           // ten-column entry into it, and the link to the case's next
+           // change (next_change_day, one of its columns) moved that entry
+           // again.
+           "DROP INDEX IF EXISTS report_events_changes",
+       }},
   };
   return *migrations;
 }

@@ -183,6 +183,8 @@ void UndoMigration23(soci::session& sql, long long through_day) {
 }
 
 void UndoMigration21(soci::session& sql) {
+  // Migration 24 only dropped an index, which reopening drops again.
+  sql << "DELETE FROM schema_migrations WHERE version = 24";
   sql << "DROP TABLE IF EXISTS report_stage_change_deltas";
   sql << "DELETE FROM schema_migrations WHERE version = 23";
   // Migration 22 only dropped an index (tasks_open_case), which reopening
