@@ -91,14 +91,15 @@ int Close(sqlite3_file* file) {
 
 int Read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
   File* f = Of(file);
-  if (f->wal) {
-    std::lock_guard<std::mutex> lock(f->mu);
-    if (f->failed != SQLITE_OK) return f->failed;
-    const sqlite3_int64 end = f->start + static_cast<sqlite3_int64>(f->pending.size());
-    if (!f->pending.empty() && offset < end && offset + amount > f->start) {
-      const int rc = FlushLocked(f);
-      if (rc != SQLITE_OK) return rc;
-    }
+  if (!f->wal) return Real(f).xRead(f->real, out, amount, offset);
+  // Held across the read too: another connection's barrier may flush what
+  // this one gathered, and the two calls on one file must not overlap.
+  std::lock_guard<std::mutex> lock(f->mu);
+  if (f->failed != SQLITE_OK) return f->failed;
+  const sqlite3_int64 end = f->start + static_cast<sqlite3_int64>(f->pending.size());
+  if (!f->pending.empty() && offset < end && offset + amount > f->start) {
+    const int rc = FlushLocked(f);
+    if (rc != SQLITE_OK) return rc;
   }
   return Real(f).xRead(f->real, out, amount, offset);
 }
