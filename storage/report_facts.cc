@@ -130,10 +130,9 @@ void ReportFactWriter::CountStageChange() {
 
 void WriteStageChanges(const StageChangeTally& tally, InsertSession& to) {
   if (tally.empty()) return;
-  MultiRowInsert rows(
-      "INSERT INTO report_stage_change_deltas (day, stage_after, stage_before, prev_entry_day, "
-      "policy_version, product, region, queue, changes) VALUES",
-      "(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  MultiRowInsert rows(absl::StrCat("INSERT INTO report_stage_change_deltas (",
+                                   kStageChangeKeyColumns, ", changes) VALUES"),
+                      "(?, ?, ?, ?, ?, ?, ?, ?, ?)");
   for (const auto& [k, n] : tally) {
     rows << k.day << static_cast<long long>(k.stage_after) << static_cast<long long>(k.stage_before)
          << k.prev_entry_day << k.policy_version << k.product << k.region << k.queue << n;

@@ -71,6 +71,10 @@ struct StageChangeKey {
                       k.policy_version, k.product, k.region, k.queue);
   }
 };
+// StageChangeKey's columns, in its order, in report_stage_changes_by_day
+// and report_stage_change_deltas.
+inline constexpr char kStageChangeKeyColumns[] =
+    "day, stage_after, stage_before, prev_entry_day, policy_version, product, region, queue";
 // Stage changes counted by key.
 using StageChangeTally = absl::flat_hash_map<StageChangeKey, long long>;
 

@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "soci/soci.h"
 #include "storage/codec.h"
+#include "storage/report_facts.h"
 #include "storage/report_open_tasks.h"
 #include "storage/report_sql.h"
 #include "storage/reports.h"
@@ -379,13 +380,11 @@ absl::StatusOr<bool> RecordChangedCases(Store& store, long long d, long long& af
 absl::Status FoldStageChanges(Store& store) {
   return store.Write([&](UnitOfWork& uow) {
     return RunReportStep(uow, [&](soci::session& sql, Backend backend) {
-      constexpr char kKey[] =
-          "day, stage_after, stage_before, prev_entry_day, policy_version, product, region, queue";
-      const std::string insert =
-          absl::StrCat("INSERT INTO report_stage_changes_by_day (", kKey, ", changes) SELECT ",
-                       kKey, ", CAST(SUM(changes) AS BIGINT) FROM ");
+      const std::string insert = absl::StrCat(
+          "INSERT INTO report_stage_changes_by_day (", kStageChangeKeyColumns, ", changes) SELECT ",
+          kStageChangeKeyColumns, ", CAST(SUM(changes) AS BIGINT) FROM ");
       const std::string add = absl::StrCat(
-          " GROUP BY ", kKey, " ON CONFLICT (", kKey,
+          " GROUP BY ", kStageChangeKeyColumns, " ON CONFLICT (", kStageChangeKeyColumns,
           ") DO UPDATE SET changes = report_stage_changes_by_day.changes + excluded.changes");
       if (backend == Backend::kPostgres) {
         sql << "WITH moved AS (DELETE FROM report_stage_change_deltas RETURNING *) " << insert

@@ -249,11 +249,9 @@ inline void EventFilters(Sql& q, const ReportQuery& f, absl::string_view a) {
 // c.stage_after is an open stage.
 inline void StageChangeCounts(Sql& q, const ReportQuery& f, absl::string_view columns,
                               absl::string_view where, bool with_queue) {
-  bool first = true;
+  const char* separator = "";
   for (const char* table : {"report_stage_changes_by_day", "report_stage_change_deltas"}) {
-    if (!first) q << " UNION ALL ";
-    first = false;
-    q << "SELECT " << columns << ", " << Sum("c.changes") << " FROM " << table
+    q << separator << "SELECT " << columns << ", " << Sum("c.changes") << " FROM " << table
       << " c WHERE c.day >= ";
     q.Int(workflow::DayNumber(f.from));
     q << " AND c.day <= ";
@@ -262,6 +260,7 @@ inline void StageChangeCounts(Sql& q, const ReportQuery& f, absl::string_view co
     CaseFilters(q, f, "c");
     if (with_queue && !f.queue.empty()) (q << " AND c.queue = ").Text(f.queue);
     q << " GROUP BY " << columns;
+    separator = " UNION ALL ";
   }
 }
 

@@ -117,7 +117,6 @@ absl::Status WriterConnection::ReleaseSavepoint() {
 }
 
 absl::Status WriterConnection::Run(const Command& command) {
-  st_->report_facts.TakeStageChanges();  // a failed command's, if any
   Transaction uow(*this);
   absl::Status status;
   try {
@@ -127,12 +126,14 @@ absl::Status WriterConnection::Run(const Command& command) {
     status = StatusFromCurrentException("command");
   }
   if (status.ok() && !uow.poisoned().ok()) status = uow.poisoned();
+  // Taken whatever the outcome: a failed command's counts go with it.
+  StageChangeTally counted = st_->report_facts.TakeStageChanges();
   if (status.ok()) {
     for (ReadyTask& r : uow.ready()) ready_.push_back(std::move(r));
     handoffs_ += uow.handoffs();
     shared_state_changed_ = shared_state_changed_ || uow.shared_state_changed();
     for (PendingAudit& a : uow.audit()) audit_pending_.push_back(std::move(a));
-    for (auto& [key, n] : st_->report_facts.TakeStageChanges()) stage_changes_pending_[key] += n;
+    for (auto& [key, n] : counted) stage_changes_pending_[key] += n;
   }
   return status;
 }
