@@ -13,6 +13,7 @@
 #include "soci/soci.h"
 #include "storage/reports.h"
 #include "storage/schema.h"
+#include "storage/store_internal.h"
 #include "tests/storage/store_fixture.h"
 #include "workflow/dates.h"
 
@@ -32,6 +33,30 @@ workflow::Transition StageMove(const v1::Case& c, v1::Stage to,
   t.event.set_stage_after(to);
   t.next.set_stage(to);
   return t;
+}
+
+// SQLite: the day's run gives back part of the writer's page cache and
+// keeps the rest for the next day; the cache's limit is the configured one
+// again afterwards, so that the next import has the whole cache.
+TEST_P(StoreTest, DayRunLeavesTheWritersPageCacheLimitAsConfigured) {
+  if (GetParam() != Backend::kSqlite) GTEST_SKIP() << "SQLite's page cache";
+  StoreOptions options = OneWriter();
+  options.sqlite_writer_cache_kib = 3 * 1024;
+  store_.reset();
+  OpenStore(options);
+  for (int i = 0; i < 20; ++i) Open(absl::StrCat("L-C", i));
+  const absl::CivilDay first(2026, 11, 19);
+  ASSERT_TRUE(TakeReportSnapshot(*store_, first).ok());
+  ASSERT_TRUE(TakeReportSnapshot(*store_, first + 1).ok());
+  long long cache_size = 0;
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) {
+                    return RunReportStep(uow, [&](soci::session& sql, Backend) {
+                      sql << "PRAGMA cache_size", soci::into(cache_size);
+                    });
+                  })
+                  .ok());
+  EXPECT_EQ(cache_size, -3 * 1024);
 }
 
 TEST_P(StoreTest, DayRunWritesBookRowsOnlyForTheCasesThatChanged) {
