@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "soci/soci.h"
 #include "tests/storage/store_fixture.h"
 
@@ -66,6 +67,45 @@ TEST_P(StoreTest, AuditChainIsLinkedAndVerifies) {
   EXPECT_EQ(v->rows_checked, 5);
   EXPECT_EQ(v->last_id, 5);
   EXPECT_EQ(v->last_hash, all->back().hash);
+}
+
+// Several rows of one commit (claims sharing a group commit) go in one
+// multi-row statement: the same chain, in the order they were appended.
+TEST_P(StoreTest, AuditRowsOfOneCommitAreLinkedInTheirOrder) {
+  store_.reset();
+  StoreOptions fixed = OneWriter();
+  fixed.now = [] { return kNow; };
+  OpenStore(fixed);
+  AppendRows(*store_, 1);
+  ASSERT_TRUE(store_
+                  ->Write([](UnitOfWork& uow) {
+                    for (int i = 2; i <= 5; ++i) {
+                      AuditEntry e = Entry("carol", "ClaimTasks", 0, absl::StrCat("tasks ", i));
+                      e.certificate = absl::StrCat("CN=agent-", i);
+                      RETURN_IF_ERROR(uow.AppendAudit(e));
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  AppendRows(*store_, 1);
+  absl::StatusOr<std::vector<AuditRecord>> all = store_->ListAuditRecords(AuditFilter());
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 6u);
+  for (size_t i = 0; i < all->size(); ++i) {
+    const AuditRecord& r = (*all)[i];
+    EXPECT_EQ(r.id, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ(r.hash, AuditHash(r));
+    if (i > 0) EXPECT_EQ(r.previous_hash, (*all)[i - 1].hash);
+    if (i >= 1 && i <= 4) {
+      EXPECT_EQ(r.entry.detail, absl::StrCat("tasks ", i + 1));
+      EXPECT_EQ(r.entry.certificate, absl::StrCat("CN=agent-", i + 1));
+      EXPECT_EQ(r.entry.principal, "carol");
+    }
+  }
+  absl::StatusOr<AuditVerification> v = store_->VerifyAuditChain();
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->problem, AuditVerification::Problem::kNone) << v->reason;
+  EXPECT_EQ(v->rows_checked, 6);
 }
 
 TEST_P(StoreTest, AuditListFiltersByPrincipalCaseAndTimeAndPages) {
