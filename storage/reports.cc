@@ -416,11 +416,17 @@ absl::StatusOr<v1::RollRateReport> ReadRollRates(Store& store, const ReportQuery
         // Of those that left, the ones closed in the period: CLOSED is
         // final, so one closing event in the period settles it; the rest
         // were cured (and may have fallen overdue again since).
+        // The period's closing events first, then each one's start row:
+        // without statistics SQLite chose the other order, a pass over the
+        // whole book probing the events (0.4 s at 1,000,000 cases with no
+        // closing at all); CROSS JOIN keeps the order as written there.
         Sql closed;
         closed << "SELECT " << start_bucket << ", COUNT(*), " << Sum("s.overdue_fen")
-               << " FROM report_events g JOIN report_book s ON";
+               << " FROM report_events g"
+               << (store.backend() == Backend::kSqlite ? " INDEXED BY report_events_closed" : "")
+               << " CROSS JOIN report_book s WHERE";
         BookRowOf(closed, "s", "g.case_id", *start);
-        closed << " WHERE g.stage_after = 6 AND g.stage_before <> 6 AND g.day >= ";
+        closed << " AND g.stage_after = 6 AND g.stage_before <> 6 AND g.day >= ";
         closed.Int(DayNumber(*start));
         closed << " AND g.day <= ";
         closed.Int(DayNumber(end));
