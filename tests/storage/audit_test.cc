@@ -40,10 +40,7 @@ void AppendRows(Store& store, int n) {
 }
 
 TEST_P(StoreTest, AuditChainIsLinkedAndVerifies) {
-  store_.reset();
-  StoreOptions fixed = OneWriter();
-  fixed.now = [] { return kNow; };
-  OpenStore(fixed);
+  ReopenAt(kNow);
   AppendRows(*store_, 5);
   absl::StatusOr<std::vector<AuditRecord>> all = store_->ListAuditRecords(AuditFilter());
   ASSERT_TRUE(all.ok()) << all.status();
@@ -72,10 +69,7 @@ TEST_P(StoreTest, AuditChainIsLinkedAndVerifies) {
 // Several rows of one commit (claims sharing a group commit) go in one
 // multi-row statement: the same chain, in the order they were appended.
 TEST_P(StoreTest, AuditRowsOfOneCommitAreLinkedInTheirOrder) {
-  store_.reset();
-  StoreOptions fixed = OneWriter();
-  fixed.now = [] { return kNow; };
-  OpenStore(fixed);
+  ReopenAt(kNow);
   AppendRows(*store_, 1);
   ASSERT_TRUE(store_
                   ->Write([](UnitOfWork& uow) {
@@ -109,10 +103,7 @@ TEST_P(StoreTest, AuditRowsOfOneCommitAreLinkedInTheirOrder) {
 }
 
 TEST_P(StoreTest, AuditListFiltersByPrincipalCaseAndTimeAndPages) {
-  store_.reset();
-  StoreOptions fixed = OneWriter();
-  fixed.now = [] { return kNow; };
-  OpenStore(fixed);
+  ReopenAt(kNow);
   AppendRows(*store_, 6);
   AuditFilter by_ada;
   by_ada.principal = "ada";

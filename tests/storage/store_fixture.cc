@@ -307,6 +307,13 @@ void StoreTest::OpenStore(StoreOptions options) {
   store_ = *std::move(store);
 }
 
+void StoreTest::ReopenAt(absl::Time now) {
+  store_.reset();
+  StoreOptions options = OneWriter();
+  options.now = [now] { return now; };
+  OpenStore(options);
+}
+
 absl::StatusOr<std::vector<v1::CaseEvent>> StoreTest::Events(int64_t case_id) {
   return store_->ListEventsPage(case_id, 0, 0, kMaxListRows, /*newest=*/false);
 }

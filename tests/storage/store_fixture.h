@@ -97,6 +97,9 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   // tests assert dense ids and what one group commit does, which hold with
   // one writer; the tests of the parallel write path ask for more.
   void OpenStore(StoreOptions options = OneWriter());
+  // Closes the store and opens it again with one writer whose clock
+  // stands at `now`.
+  void ReopenAt(absl::Time now);
   static StoreOptions OneWriter() {
     StoreOptions options;
     options.writer_connections = 1;
