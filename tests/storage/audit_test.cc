@@ -66,8 +66,8 @@ TEST_P(StoreTest, AuditChainIsLinkedAndVerifies) {
   EXPECT_EQ(v->last_hash, all->back().hash);
 }
 
-// Several rows of one commit (claims sharing a group commit) go in one
-// multi-row statement: the same chain, in the order they were appended.
+// Several rows of one commit (claims sharing a group commit): one chain,
+// linked in the order they were appended.
 TEST_P(StoreTest, AuditRowsOfOneCommitAreLinkedInTheirOrder) {
   ReopenAt(kNow);
   AppendRows(*store_, 1);
