@@ -455,21 +455,18 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   // cache emptied every day was filled again by the next day's aging one
   // page at a time, each page a fresh allocation and a page fault: 15 % of
   // a typical day at 1,000,000 cases (bench/RESULTS.md). Keeping half holds
-  // the server at about 215 MB between days instead of 36 MB, within the
-  // 300 MB the operators plan for.
+  // the server at 190-230 MB between days instead of 36 MB, within the 300
+  // MB the operators plan for.
   if (store.backend() == Backend::kSqlite) {
     RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
       return RunReportStep(uow, [&](soci::session& sql, Backend) {
-        // Negative: KiB. Lowering the limit frees the least recently used
-        // pages beyond it at once; the limit then goes back up.
+        // The limit as ConfigureSession set it (negative: KiB). Lowering
+        // it frees the least recently used pages beyond it at once; it
+        // then goes back up.
         long long configured = 0;
         sql << "PRAGMA cache_size", soci::into(configured);
-        if (configured < 0) {
-          sql << "PRAGMA cache_size = " << configured / 2;
-          sql << "PRAGMA cache_size = " << configured;
-        } else {
-          sql << "PRAGMA shrink_memory";
-        }
+        sql << "PRAGMA cache_size = " << configured / 2;
+        sql << "PRAGMA cache_size = " << configured;
       });
     }));
     GiveMemoryBack();
