@@ -166,21 +166,29 @@ constexpr char kFigureColumns[] =
 // copied, then the cases whose bucket the date moved re-bucketed (an
 // oldest due day in [p - t, d - t) for each bucket bound t). Nothing when
 // the book is kept on `d` already. One command, so that a crash leaves the
-// book on one day or the other. false: the book is kept on a later day.
-absl::StatusOr<bool> MoveBookTo(Store& store, long long d) {
-  bool forward = true;
+// book on one day or the other.
+enum class BookMove {
+  kMoved,     // the book was on an earlier day (or none) and is now on d
+  kAlready,   // the book was on d: a second run of the same day
+  kLaterDay,  // the book is kept on a later day; nothing moved
+};
+absl::StatusOr<BookMove> MoveBookTo(Store& store, long long d) {
+  BookMove move = BookMove::kMoved;
   RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-    forward = true;
+    move = BookMove::kMoved;
     return RunReportStep(uow, [&](soci::session& sql, Backend) {
       sql << "DELETE FROM report_snapshot_days WHERE day = " << d;
       Sql state;
       state << "SELECT day FROM report_book_state WHERE state_id = 1";
       std::vector<Sql::Row> kept = state.Rows(sql, 0, 1);
       if (!kept.empty() && kept[0].n[0] > d) {
-        forward = false;
+        move = BookMove::kLaterDay;
         return;
       }
-      if (!kept.empty() && kept[0].n[0] == d) return;
+      if (!kept.empty() && kept[0].n[0] == d) {
+        move = BookMove::kAlready;
+        return;
+      }
       sql << "DELETE FROM report_portfolio WHERE day = " << d;
       if (!kept.empty()) {
         const long long p = kept[0].n[0];
@@ -231,7 +239,7 @@ absl::StatusOr<bool> MoveBookTo(Store& store, long long d) {
       sql << "INSERT INTO report_book_state (state_id, day) VALUES (1, " << d << ")";
     });
   }));
-  return forward;
+  return move;
 }
 
 // Records the next chunk of marked cases (report_changed) on day `d`: each
@@ -403,8 +411,8 @@ absl::Status FoldStageChanges(Store& store) {
 
 absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   const long long d = DayNumber(day);
-  ASSIGN_OR_RETURN(const bool forward, MoveBookTo(store, d));
-  if (!forward) {
+  ASSIGN_OR_RETURN(const BookMove move, MoveBookTo(store, d));
+  if (move == BookMove::kLaterDay) {
     return absl::FailedPreconditionError(
         absl::StrCat("report snapshot of ", FormatDay(day),
                      ": the book is kept on a later day; snapshots only move forward"));
@@ -456,8 +464,13 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   // page at a time, each page a fresh allocation and a page fault: 15 % of
   // a typical day at 1,000,000 cases (bench/RESULTS.md). Keeping half holds
   // the server at 190-230 MB between days instead of 36 MB, within the 300
-  // MB the operators plan for.
-  if (store.backend() == Backend::kSqlite) {
+  // MB the operators plan for. Once a day: a second run of the same day
+  // (every AdvanceBusinessDate finishes the current day first) records
+  // what changed since, and giving memory back again would cost the next
+  // day's aging the pages it is about to read (and a malloc_trim, a tenth
+  // of a second at 1,000,000 cases).
+  if (store.backend() != Backend::kSqlite) return absl::OkStatus();
+  if (move == BookMove::kMoved) {
     RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
       return RunReportStep(uow, [&](soci::session& sql, Backend) {
         // The limit as ConfigureSession set it (negative: KiB). Lowering
@@ -470,28 +483,28 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
       });
     }));
     GiveMemoryBack();
-    // The day's writes (aging, this run) go into the WAL, which the
-    // writer's hook hands to the WAL checkpointer only past StoreOptions::
-    // sqlite_wal_autocheckpoint_pages (1 GiB, for imports); every read
-    // searches the WAL, so a few days of it made each day's run slower
-    // than the last (17 s -> 60 s a day over seven days at 1,000,000
-    // cases). Past kWalCheckpoint bytes the checkpointer is asked now: a
-    // passive checkpoint on its own connection, so that the next day's
-    // writes start the WAL over. A smaller WAL is left alone: it costs
-    // reads nothing, and restarting it in its own space would let writes
-    // succeed on a full disk that the health check must see fail.
-    constexpr std::uintmax_t kWalCheckpoint = 64 << 20;
-    RETURN_IF_ERROR(ReadForReport(store, [&store](soci::session& sql) {
-      Sql main;
-      main << "SELECT file FROM pragma_database_list WHERE name = 'main'";
-      std::vector<Sql::Row> files = main.Rows(sql, 1, 0);
-      if (files.empty() || files[0].s[0].empty()) return absl::OkStatus();
-      std::error_code error;
-      const std::uintmax_t wal = std::filesystem::file_size(files[0].s[0] + "-wal", error);
-      if (!error && wal >= kWalCheckpoint) RequestWalCheckpoint(store);
-      return absl::OkStatus();
-    }));
   }
+  // The day's writes (aging, this run) go into the WAL, which the
+  // writer's hook hands to the WAL checkpointer only past StoreOptions::
+  // sqlite_wal_autocheckpoint_pages (1 GiB, for imports); every read
+  // searches the WAL, so a few days of it made each day's run slower
+  // than the last (17 s -> 60 s a day over seven days at 1,000,000
+  // cases). Past kWalCheckpoint bytes the checkpointer is asked now: a
+  // passive checkpoint on its own connection, so that the next day's
+  // writes start the WAL over. A smaller WAL is left alone: it costs
+  // reads nothing, and restarting it in its own space would let writes
+  // succeed on a full disk that the health check must see fail.
+  constexpr std::uintmax_t kWalCheckpoint = 64 << 20;
+  RETURN_IF_ERROR(ReadForReport(store, [&store](soci::session& sql) {
+    Sql main;
+    main << "SELECT file FROM pragma_database_list WHERE name = 'main'";
+    std::vector<Sql::Row> files = main.Rows(sql, 1, 0);
+    if (files.empty() || files[0].s[0].empty()) return absl::OkStatus();
+    std::error_code error;
+    const std::uintmax_t wal = std::filesystem::file_size(files[0].s[0] + "-wal", error);
+    if (!error && wal >= kWalCheckpoint) RequestWalCheckpoint(store);
+    return absl::OkStatus();
+  }));
   return absl::OkStatus();
 }
 
