@@ -3,9 +3,14 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <mutex>
 #include <new>
 #include <set>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace collections::storage {
@@ -14,23 +19,45 @@ namespace {
 sqlite3_vfs* base_vfs = nullptr;  // the VFS wrapped; set once, before use
 sqlite3_vfs wrapping_vfs;
 
+// Gathered bytes and where in the file they belong.
+struct Chunk {
+  std::vector<char> bytes;
+  sqlite3_int64 start = 0;
+};
+
 // A file of this VFS: the base VFS's file follows it in the same
 // allocation (SQLite's szOsFile covers both).
 struct File {
   sqlite3_file base;  // first: SQLite sees this struct as its sqlite3_file
   sqlite3_file* real = nullptr;
   bool wal = false;
-  // WAL files: the bytes written but not yet passed on, which belong at
-  // `start`. Guarded by mu (the flush on another connection's barrier).
+  // WAL files only; all guarded by mu (the flush on another connection's
+  // barrier).
   std::mutex mu;
-  std::vector<char> pending;
-  sqlite3_int64 start = 0;
+  std::condition_variable changed;  // a chunk queued or written, or stop
+  // The bytes being gathered (pending.bytes empty: none).
+  Chunk pending;
+  // Full chunks for the file's writing thread, in file order, and how many
+  // were ever queued and written (the one being written is out of
+  // `queued` and not yet in `written`).
+  std::deque<Chunk> queued;
+  uint64_t queued_count = 0, written_count = 0;
+  std::vector<std::vector<char>> spare;  // written chunks' buffers, reused
+  std::thread writer;                    // started by the first full chunk
+  bool stop = false;
+  // The thread of the last Write: the connection that commits, when it
+  // reaches the barrier.
+  std::thread::id last_writer;
   // The error of a write that failed where it could not be reported (the
-  // barrier): every later write, read and sync of the file fails with it.
+  // writing thread, the barrier): every later write, read and sync of the
+  // file fails with it.
   int failed = SQLITE_OK;
 };
 static_assert(kWalWriteBufferBytes < 0x1ffff, "the system VFS writes less than 128 KiB a call");
 constexpr size_t kRealOffset = (sizeof(File) + 15) & ~size_t{15};
+// Full chunks a file may have waiting for its writing thread; past it the
+// connection waits for one to be written.
+constexpr size_t kMaxQueuedChunks = 64;
 
 // The open WAL files, for the barrier. Leaked: SQLite may close files
 // during static destruction.
@@ -43,29 +70,95 @@ std::set<File*>& OpenWal() {
 File* Of(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
 const sqlite3_io_methods& Real(File* f) { return *f->real->pMethods; }
 
-// Writes what `f` gathered. Callers hold f->mu. The bytes are forgotten
-// whatever the outcome: a failed write fails the call that flushed, and
-// SQLite then abandons the frames of that transaction.
-int FlushLocked(File* f) {
-  if (f->failed != SQLITE_OK) return f->failed;
-  if (f->pending.empty()) return SQLITE_OK;
-  const int rc =
-      Real(f).xWrite(f->real, f->pending.data(), static_cast<int>(f->pending.size()), f->start);
-  f->pending.clear();
-  return rc;
-}
-int Flush(File* f) {
-  if (!f->wal) return SQLITE_OK;
-  std::lock_guard<std::mutex> lock(f->mu);
-  return FlushLocked(f);
+// The writing thread of a WAL file: writes its full chunks in order, while
+// the connection goes on computing and gathering the frames after them.
+void WriteQueued(File* f) {
+  std::unique_lock<std::mutex> lock(f->mu);
+  for (;;) {
+    f->changed.wait(lock, [f] { return f->stop || !f->queued.empty(); });
+    if (f->queued.empty()) return;
+    Chunk chunk = std::move(f->queued.front());
+    f->queued.pop_front();
+    const bool skip = f->failed != SQLITE_OK;
+    lock.unlock();
+    // The real file's other calls wait for `written_count` to catch up
+    // (Drain), so this write is its only call in flight.
+    const int rc = skip ? SQLITE_OK
+                        : Real(f).xWrite(f->real, chunk.bytes.data(),
+                                         static_cast<int>(chunk.bytes.size()), chunk.start);
+    lock.lock();
+    if (rc != SQLITE_OK && f->failed == SQLITE_OK) f->failed = rc;
+    ++f->written_count;
+    chunk.bytes.clear();
+    f->spare.push_back(std::move(chunk.bytes));
+    f->changed.notify_all();
+  }
 }
 
+// Hands the gathered bytes to the writing thread. Callers hold f->mu.
+void QueueLocked(File* f, std::unique_lock<std::mutex>& lock) {
+  f->changed.wait(lock, [f] { return f->queued.size() < kMaxQueuedChunks; });
+  f->queued.push_back(std::move(f->pending));
+  ++f->queued_count;
+  f->pending = Chunk{};
+  if (!f->spare.empty()) {
+    f->pending.bytes = std::move(f->spare.back());
+    f->spare.pop_back();
+  }
+  if (!f->writer.joinable()) f->writer = std::thread(WriteQueued, f);
+  f->changed.notify_all();
+}
+
+// Every byte written before the call reaches the file: queued chunks by
+// the writing thread, in order (waited for); gathered bytes here when
+// nothing is queued, else queued after the rest. The bytes are forgotten
+// whatever the outcome: a failed write fails the call that flushed, and
+// SQLite then abandons the frames of that transaction. Callers hold f->mu;
+// on return nothing of the calling connection is left in flight, so that
+// the caller's call of the real file is its only one.
+int DrainLocked(File* f, std::unique_lock<std::mutex>& lock) {
+  if (f->queued_count != f->written_count && !f->pending.bytes.empty()) QueueLocked(f, lock);
+  const uint64_t upto = f->queued_count;
+  f->changed.wait(lock, [f, upto] { return f->written_count >= upto; });
+  if (f->failed != SQLITE_OK) {
+    f->pending.bytes.clear();
+    return f->failed;
+  }
+  // Another connection's barrier may find more queued meanwhile (bytes
+  // written after its call): those are the writing thread's to write.
+  if (f->pending.bytes.empty() || f->queued_count != f->written_count) return SQLITE_OK;
+  const int rc = Real(f).xWrite(f->real, f->pending.bytes.data(),
+                                static_cast<int>(f->pending.bytes.size()), f->pending.start);
+  f->pending.bytes.clear();
+  return rc;
+}
+
+// Runs `call` on the real file once every byte written so far is there
+// (nothing, and SQLITE_OK, for a file that is not a WAL's).
+template <typename Call>
+int Drained(File* f, Call call) {
+  if (!f->wal) return call();
+  std::unique_lock<std::mutex> lock(f->mu);
+  const int rc = DrainLocked(f, lock);
+  return rc != SQLITE_OK ? rc : call();
+}
+
+// For the barrier, which SQLite calls on the database file, not knowing
+// which WAL file is the calling connection's: a commit's frames and its
+// barrier are written and called on one thread, within one call of SQLite,
+// so the WAL files last written on this thread are drained (waited for).
+// Another connection's file is written out only when nothing of it is in
+// flight; it is in the middle of a commit of its own otherwise, and its own
+// barrier drains it before that commit is published, so that a reader
+// starting a transaction does not wait for another connection's commit.
 int FlushAllWal() {
   int rc = SQLITE_OK;
+  const std::thread::id self = std::this_thread::get_id();
   std::lock_guard<std::mutex> lock(open_wal_mu);
   for (File* f : OpenWal()) {
-    std::lock_guard<std::mutex> file_lock(f->mu);
-    const int one = FlushLocked(f);
+    std::unique_lock<std::mutex> file_lock(f->mu);
+    if (f->last_writer != self && f->queued_count != f->written_count) continue;
+    const int one = DrainLocked(f, file_lock);
     if (one != SQLITE_OK) f->failed = one;
     if (rc == SQLITE_OK) rc = one;
   }
@@ -82,7 +175,13 @@ int Close(sqlite3_file* file) {
       std::lock_guard<std::mutex> lock(open_wal_mu);
       OpenWal().erase(f);
     }
-    rc = Flush(f);
+    {
+      std::unique_lock<std::mutex> lock(f->mu);
+      rc = DrainLocked(f, lock);
+      f->stop = true;
+      f->changed.notify_all();
+    }
+    if (f->writer.joinable()) f->writer.join();
   }
   const int closed = Real(f).xClose(f->real);
   f->~File();
@@ -91,58 +190,57 @@ int Close(sqlite3_file* file) {
 
 int Read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
   File* f = Of(file);
-  if (!f->wal) return Real(f).xRead(f->real, out, amount, offset);
-  // Held across the read too: another connection's barrier may flush what
-  // this one gathered, and the two calls on one file must not overlap.
-  std::lock_guard<std::mutex> lock(f->mu);
-  if (f->failed != SQLITE_OK) return f->failed;
-  const sqlite3_int64 end = f->start + static_cast<sqlite3_int64>(f->pending.size());
-  if (!f->pending.empty() && offset < end && offset + amount > f->start) {
-    const int rc = FlushLocked(f);
-    if (rc != SQLITE_OK) return rc;
-  }
-  return Real(f).xRead(f->real, out, amount, offset);
+  // Held across the read too (Drained): another connection's barrier may
+  // flush what this one gathered, and the two calls on one file must not
+  // overlap. Between commits nothing is queued, so a read waits for
+  // nothing.
+  return Drained(f, [&] { return Real(f).xRead(f->real, out, amount, offset); });
 }
 
 int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   File* f = Of(file);
   if (!f->wal) return Real(f).xWrite(f->real, data, amount, offset);
-  std::lock_guard<std::mutex> lock(f->mu);
+  std::unique_lock<std::mutex> lock(f->mu);
   if (f->failed != SQLITE_OK) return f->failed;
+  f->last_writer = std::this_thread::get_id();
   const char* bytes = static_cast<const char*>(data);
   const size_t n = static_cast<size_t>(amount);
-  // An append to what is gathered: keep it.
-  if (!f->pending.empty() && offset == f->start + static_cast<sqlite3_int64>(f->pending.size()) &&
-      f->pending.size() + n <= kWalWriteBufferBytes) {
-    f->pending.insert(f->pending.end(), bytes, bytes + n);
+  Chunk& p = f->pending;
+  const bool append =
+      !p.bytes.empty() && offset == p.start + static_cast<sqlite3_int64>(p.bytes.size());
+  if (append && p.bytes.size() + n <= kWalWriteBufferBytes) {
+    p.bytes.insert(p.bytes.end(), bytes, bytes + n);
     return SQLITE_OK;
   }
-  // Anything else goes after what was gathered, in order.
-  const int rc = FlushLocked(f);
-  if (rc != SQLITE_OK) return rc;
-  if (n >= kWalWriteBufferBytes) return Real(f).xWrite(f->real, data, amount, offset);
-  if (f->pending.capacity() < kWalWriteBufferBytes) f->pending.reserve(kWalWriteBufferBytes);
-  f->start = offset;
-  f->pending.assign(bytes, bytes + n);
+  if (append && n < kWalWriteBufferBytes) {
+    // A full chunk of a commit's frames: written by the file's thread
+    // while SQLite computes the next ones.
+    QueueLocked(f, lock);
+  } else {
+    // Anything else goes after what was gathered, in order.
+    const int rc = DrainLocked(f, lock);
+    if (rc != SQLITE_OK) return rc;
+    if (n >= kWalWriteBufferBytes) return Real(f).xWrite(f->real, data, amount, offset);
+  }
+  if (p.bytes.capacity() < kWalWriteBufferBytes) p.bytes.reserve(kWalWriteBufferBytes);
+  p.start = offset;
+  p.bytes.assign(bytes, bytes + n);
   return SQLITE_OK;
 }
 
 int Truncate(sqlite3_file* file, sqlite3_int64 size) {
   File* f = Of(file);
-  const int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : Real(f).xTruncate(f->real, size);
+  return Drained(f, [&] { return Real(f).xTruncate(f->real, size); });
 }
 
 int Sync(sqlite3_file* file, int flags) {
   File* f = Of(file);
-  const int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : Real(f).xSync(f->real, flags);
+  return Drained(f, [&] { return Real(f).xSync(f->real, flags); });
 }
 
 int FileSize(sqlite3_file* file, sqlite3_int64* size) {
   File* f = Of(file);
-  const int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : Real(f).xFileSize(f->real, size);
+  return Drained(f, [&] { return Real(f).xFileSize(f->real, size); });
 }
 
 int Lock(sqlite3_file* file, int level) { return Real(Of(file)).xLock(Of(file)->real, level); }
@@ -153,8 +251,7 @@ int CheckReservedLock(sqlite3_file* file, int* out) {
 
 int FileControl(sqlite3_file* file, int op, void* arg) {
   File* f = Of(file);
-  const int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : Real(f).xFileControl(f->real, op, arg);
+  return Drained(f, [&] { return Real(f).xFileControl(f->real, op, arg); });
 }
 
 int SectorSize(sqlite3_file* file) { return Real(Of(file)).xSectorSize(Of(file)->real); }
@@ -173,8 +270,9 @@ int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
   return Real(f).xShmLock(f->real, offset, n, flags);
 }
 // SQLite calls this between writing new frames' entries into the WAL index
-// and publishing them: every gathered WAL byte of the process reaches its
-// file first, so no connection learns of a frame that is not there.
+// and publishing them: the committing connection's WAL bytes reach its
+// file first (FlushAllWal), so no connection learns of a frame that is not
+// there.
 void ShmBarrier(sqlite3_file* file) {
   File* f = Of(file);
   // A failed write cannot be reported here; its file fails every write,
@@ -192,8 +290,7 @@ int Fetch(sqlite3_file* file, sqlite3_int64 offset, int amount, void** out) {
   File* f = Of(file);
   *out = nullptr;
   if (Real(f).iVersion < 3) return SQLITE_OK;
-  const int rc = Flush(f);
-  return rc != SQLITE_OK ? rc : Real(f).xFetch(f->real, offset, amount, out);
+  return Drained(f, [&] { return Real(f).xFetch(f->real, offset, amount, out); });
 }
 int Unfetch(sqlite3_file* file, sqlite3_int64 offset, void* page) {
   File* f = Of(file);
