@@ -457,33 +457,13 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
       });
     }));
   }
-  // The writer's page cache is sized for bulk imports (256 MiB by
-  // default). Half of what the day's aging and this run read into it is
-  // given back; the most recently used half stays for the next day. A
-  // cache emptied every day was filled again by the next day's aging one
-  // page at a time, each page a fresh allocation and a page fault: 15 % of
-  // a typical day at 1,000,000 cases (bench/RESULTS.md). Keeping half holds
-  // the server at 190-230 MB between days instead of 36 MB, within the 300
-  // MB the operators plan for. Once a day: a second run of the same day
-  // (every AdvanceBusinessDate finishes the current day first) records
-  // what changed since, and giving memory back again would cost the next
-  // day's aging the pages it is about to read (and a malloc_trim, a tenth
-  // of a second at 1,000,000 cases).
+  // The writer's page cache is not given back here. It is bounded by its
+  // limit (StoreOptions::sqlite_writer_cache_kib, 192 MiB: the server
+  // stays at about 240 MB at 1,000,000 cases, day after day), and what a
+  // day's run freed and trimmed the next day's aging had to allocate and
+  // fault in again one page at a time: giving half back each day, typical
+  // days at 1,000,000 cases took 5.6 s against 4.7 s (bench/RESULTS.md).
   if (store.backend() != Backend::kSqlite) return absl::OkStatus();
-  if (move == BookMove::kMoved) {
-    RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-      return RunReportStep(uow, [&](soci::session& sql, Backend) {
-        // The limit as ConfigureSession set it (negative: KiB). Lowering
-        // it frees the least recently used pages beyond it at once; it
-        // then goes back up.
-        long long configured = 0;
-        sql << "PRAGMA cache_size", soci::into(configured);
-        sql << "PRAGMA cache_size = " << configured / 2;
-        sql << "PRAGMA cache_size = " << configured;
-      });
-    }));
-    GiveMemoryBack();
-  }
   // The day's writes (aging, this run) go into the WAL, which the
   // writer's hook hands to the WAL checkpointer only past StoreOptions::
   // sqlite_wal_autocheckpoint_pages (1 GiB, for imports); every read
