@@ -48,12 +48,19 @@ struct File {
   // The thread of the last Write: the connection that commits, when it
   // reaches the barrier.
   std::thread::id last_writer;
+  // The last write was the header of a commit frame: the next, its page,
+  // ends the commit's frames.
+  bool commit_page_next = false;
   // The error of a write that failed where it could not be reported (the
-  // writing thread, the barrier): every later write, read and sync of the
-  // file fails with it.
+  // writing thread, the barrier): the file's next call fails with it, and
+  // the bytes queued or gathered until then are dropped unwritten.
   int failed = SQLITE_OK;
 };
 static_assert(kWalWriteBufferBytes < 0x1ffff, "the system VFS writes less than 128 KiB a call");
+// A WAL frame's header: page number, database size after the commit (0
+// for a frame that does not end a commit), salts and checksums, written by
+// SQLite in a call of its own before the frame's page.
+constexpr size_t kFrameHeaderBytes = 24;
 constexpr size_t kRealOffset = (sizeof(File) + 15) & ~size_t{15};
 // Full chunks a file may have waiting for its writing thread; past it the
 // connection waits for one to be written.
@@ -121,8 +128,14 @@ int DrainLocked(File* f, std::unique_lock<std::mutex>& lock) {
   const uint64_t upto = f->queued_count;
   f->changed.wait(lock, [f, upto] { return f->written_count >= upto; });
   if (f->failed != SQLITE_OK) {
+    // Reported now, to the connection's call: SQLite abandons the frames
+    // of the transaction, and the file is usable again (the next frames
+    // overwrite the unwritten ones, as after a failed write of its own).
+    // The barrier, which cannot report it, keeps it for the next call.
+    const int rc = f->failed;
+    f->failed = SQLITE_OK;
     f->pending.bytes.clear();
-    return f->failed;
+    return rc;
   }
   // Another connection's barrier may find more queued meanwhile (bytes
   // written after its call): those are the writing thread's to write.
@@ -197,14 +210,10 @@ int Read(sqlite3_file* file, void* out, int amount, sqlite3_int64 offset) {
   return Drained(f, [&] { return Real(f).xRead(f->real, out, amount, offset); });
 }
 
-int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
-  File* f = Of(file);
-  if (!f->wal) return Real(f).xWrite(f->real, data, amount, offset);
-  std::unique_lock<std::mutex> lock(f->mu);
-  if (f->failed != SQLITE_OK) return f->failed;
-  f->last_writer = std::this_thread::get_id();
-  const char* bytes = static_cast<const char*>(data);
-  const size_t n = static_cast<size_t>(amount);
+// Keeps `n` bytes written at `offset` among the gathered ones, or writes
+// them, in file order. Callers hold f->mu.
+int Gather(File* f, std::unique_lock<std::mutex>& lock, const char* bytes, size_t n,
+           sqlite3_int64 offset) {
   Chunk& p = f->pending;
   const bool append =
       !p.bytes.empty() && offset == p.start + static_cast<sqlite3_int64>(p.bytes.size());
@@ -220,12 +229,37 @@ int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset
     // Anything else goes after what was gathered, in order.
     const int rc = DrainLocked(f, lock);
     if (rc != SQLITE_OK) return rc;
-    if (n >= kWalWriteBufferBytes) return Real(f).xWrite(f->real, data, amount, offset);
+    if (n >= kWalWriteBufferBytes) {
+      return Real(f).xWrite(f->real, bytes, static_cast<int>(n), offset);
+    }
   }
   if (p.bytes.capacity() < kWalWriteBufferBytes) p.bytes.reserve(kWalWriteBufferBytes);
   p.start = offset;
   p.bytes.assign(bytes, bytes + n);
   return SQLITE_OK;
+}
+
+int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
+  File* f = Of(file);
+  if (!f->wal) return Real(f).xWrite(f->real, data, amount, offset);
+  std::unique_lock<std::mutex> lock(f->mu);
+  if (f->failed != SQLITE_OK) return DrainLocked(f, lock);
+  f->last_writer = std::this_thread::get_id();
+  const char* bytes = static_cast<const char*>(data);
+  const size_t n = static_cast<size_t>(amount);
+  // The page of a commit frame ends the commit's frames: every byte of
+  // them is written before this call returns, so that a failed write fails
+  // the commit itself whatever the synchronous setting (at NORMAL no sync
+  // follows, and the barrier that publishes the commit cannot fail it).
+  if (f->commit_page_next) {
+    f->commit_page_next = false;
+    const int rc = Gather(f, lock, bytes, n, offset);
+    return rc != SQLITE_OK ? rc : DrainLocked(f, lock);
+  }
+  const int rc = Gather(f, lock, bytes, n, offset);
+  f->commit_page_next =
+      rc == SQLITE_OK && n == kFrameHeaderBytes && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+  return rc;
 }
 
 int Truncate(sqlite3_file* file, sqlite3_int64 size) {
@@ -275,8 +309,8 @@ int ShmLock(sqlite3_file* file, int offset, int n, int flags) {
 // there.
 void ShmBarrier(sqlite3_file* file) {
   File* f = Of(file);
-  // A failed write cannot be reported here; its file fails every write,
-  // read and sync after it (File::failed), so SQLite stops using it.
+  // A failed write cannot be reported here; its file's next call fails
+  // with it (File::failed), the commit's sync at the latest.
   FlushAllWal();
   if (Real(f).iVersion >= 2) Real(f).xShmBarrier(f->real);
 }

@@ -22,8 +22,10 @@
 // this process publishes new frames to the WAL index (the database file's
 // shared-memory barrier, which SQLite calls at every commit whatever its
 // synchronous setting). A write that fails on the file's thread fails the
-// next call of the file (the commit's sync at the latest), and every call
-// after it.
+// next call of the file (the commit's sync at the latest) and drops the
+// transaction's bytes after it; SQLite then abandons that transaction's
+// frames, as after a failed write of its own, and the file is used again
+// (a disk that was full and has room again).
 //
 // Thread-safety: the VFS is registered once (RegisterWalWriteBuffer, from
 // RegisterBackends, before any connection opens); its files may be used

@@ -5,10 +5,14 @@
 // before the commit), a rollback, or a checkpoint that restarts the WAL;
 // and the file stays sound for a connection that opens it afresh; and a
 // reader on another thread, starting read after read while large commits
-// are written, sees only whole commits.
+// are written, sees only whole commits; and a commit whose frames cannot
+// be written fails, leaves nothing, and the next one goes through.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -174,6 +178,40 @@ TEST_P(WalWriteBufferTest, AReaderOnAnotherThreadSeesOnlyWholeCommits) {
   }
   EXPECT_EQ(seen.back(), kRows * kCommits);
   EXPECT_EQ(Integrity(reader_), "ok");
+}
+
+TEST_P(WalWriteBufferTest, ACommitWhoseFramesCannotBeWrittenFailsAndTheNextOneGoesThrough) {
+  Insert(100);
+  // Files of this process may not grow past the WAL's size plus 256 KiB (a
+  // full disk as far as SQLite can tell): the frames of a 2 MiB commit fail
+  // to be written, most of them on the WAL file's writing thread.
+  struct stat wal {};
+  ASSERT_EQ(stat((path_ + "-wal").c_str(), &wal), 0);
+  rlimit unlimited{};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &unlimited), 0);
+  const auto ignored = signal(SIGXFSZ, SIG_IGN);  // else the write kills the process
+  rlimit limited = unlimited;
+  limited.rlim_cur = static_cast<rlim_t>(wal.st_size) + (256 << 10);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  Exec(writer_, "BEGIN");
+  Exec(writer_, "INSERT INTO t (v) SELECT printf('%.1000c', 'z') FROM t, t AS u LIMIT 2000");
+  EXPECT_NE(sqlite3_exec(writer_, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK)
+      << "a commit whose frames were not written succeeded";
+  sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+  EXPECT_EQ(Rows(reader_), 100);
+  EXPECT_EQ(Rows(writer_), 100);
+  // Room again: the file is used again, and nothing of the failed commit
+  // shows.
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &unlimited), 0);
+  signal(SIGXFSZ, ignored);
+  Insert(2000);
+  EXPECT_EQ(Rows(reader_), 2100);
+  EXPECT_EQ(Count(reader_, "SELECT COUNT(*) FROM t WHERE v LIKE 'z%'"), 0);
+  EXPECT_EQ(Integrity(reader_), "ok");
+  sqlite3* fresh = Open();
+  EXPECT_EQ(Rows(fresh), 2100);
+  EXPECT_EQ(Integrity(fresh), "ok");
+  sqlite3_close(fresh);
 }
 
 INSTANTIATE_TEST_SUITE_P(Synchronous, WalWriteBufferTest, ::testing::Values("FULL", "NORMAL"),
