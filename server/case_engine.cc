@@ -207,7 +207,7 @@ void CaseEngine::Import(v1::DelinquencyRecord record, const std::string& actor,
         ASSIGN_OR_RETURN(kind, ImportRow(uow, record, actor, today, current, nullptr));
         return absl::OkStatus();
       },
-      std::move(done), std::move(alive));
+      std::move(done), std::move(alive), storage::WriteLane::kBulk);
 }
 
 void CaseEngine::ImportMany(std::vector<v1::DelinquencyRecord> records, const std::string& actor,
@@ -283,7 +283,7 @@ void CaseEngine::ImportMany(std::vector<v1::DelinquencyRecord> records, const st
               alive);
         }
       },
-      alive);
+      alive, storage::WriteLane::kBulk);
 }
 
 void CaseEngine::RecordPayment(v1::RecordPaymentRequest request, const std::string& actor,

@@ -66,6 +66,8 @@ class CaseEngine {
 
   // Opens or updates the case of one feed row. Bad rows fail with
   // INVALID_ARGUMENT (message starting with the field) and write nothing.
+  // Imports go to the store's bulk lane (storage::WriteLane::kBulk): other
+  // commands do not queue behind an import's rows.
   void Import(v1::DelinquencyRecord record, const std::string& actor,
               std::function<void(absl::StatusOr<ImportKind>)> done, CallAlive alive = nullptr);
   // The same for many rows in one command: their cases read with one

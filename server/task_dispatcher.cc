@@ -273,22 +273,28 @@ void TaskDispatcher::Loop() {
     Run(fired);
     if (reap) {
       // Asynchronous: the thread keeps serving deadlines meanwhile. Expired
-      // leases wake their queues' waits through OnTasksReady.
+      // leases wake their queues' waits through OnTasksReady. In the bulk
+      // lane: nobody waits for it, and a reap each second must not keep an
+      // import's commits as short as those beside a caller's commands
+      // (storage::WriteLane).
       auto count = std::make_shared<int>(0);
-      store_->Submit(ReapCommand(clock_->Now(), count), [this, count](absl::Status s) {
-        // Database failures are logged, rate-limited, by ServingHealth.
-        if (!s.ok() && s.code() != absl::StatusCode::kInternal &&
-            s.code() != absl::StatusCode::kUnavailable &&
-            s.code() != absl::StatusCode::kResourceExhausted) {
-          LogWarning("lease reaper: %s", s.ToString());
-        }
-        if (*count > 0) LogDebug("lease reaper: %d leases expired", *count);
-        absl::MutexLock lock(&mu_);
-        reaping_ = false;
-        // A full batch: more are waiting.
-        if (*count == kReapBatch) next_reap_ = absl::Now();
-        Kick();  // the thread waits for the next reap again
-      });
+      store_->Submit(
+          ReapCommand(clock_->Now(), count),
+          [this, count](absl::Status s) {
+            // Database failures are logged, rate-limited, by ServingHealth.
+            if (!s.ok() && s.code() != absl::StatusCode::kInternal &&
+                s.code() != absl::StatusCode::kUnavailable &&
+                s.code() != absl::StatusCode::kResourceExhausted) {
+              LogWarning("lease reaper: %s", s.ToString());
+            }
+            if (*count > 0) LogDebug("lease reaper: %d leases expired", *count);
+            absl::MutexLock lock(&mu_);
+            reaping_ = false;
+            // A full batch: more are waiting.
+            if (*count == kReapBatch) next_reap_ = absl::Now();
+            Kick();  // the thread waits for the next reap again
+          },
+          storage::WriteLane::kBulk);
     }
     mu_.Lock();
   }

@@ -303,7 +303,18 @@ using Command = std::function<absl::Status(UnitOfWork&)>;
 // the other writers commit everything else in parallel. A hint, not a
 // rule: a kAny command that appends to the audit log is still correct.
 // With one writer (SQLite, or writer_connections = 1) both are the one.
-enum class WriteLane { kAny, kAudited };
+//
+// kBulk commands (an import's rows; the lease reaper, which nobody waits
+// for) are served like kAny, but a writer
+// whose last batch was of other commands takes the bulk ones first, and
+// one whose last batch was bulk takes the others first: a claim queued
+// behind an import waits for at most the import's commit in progress, not
+// for every import row queued ahead of it, and an import under a steady
+// flow of other commands still gets every other commit. While other
+// commands come, bulk commits are kept short (a few tenths of a second);
+// otherwise they take all that waits (an import's commits are cheaper per
+// row the larger they are).
+enum class WriteLane { kAny, kAudited, kBulk };
 
 class Store {
  public:

@@ -83,7 +83,7 @@ class Store::Impl {
       if (stopping_) {
         // Falls through to answer outside the lock.
       } else if (options_.max_queued_commands > 0 &&
-                 queue_.size() + audited_.size() >=
+                 queue_.size() + audited_.size() + bulk_.size() >=
                      static_cast<size_t>(options_.max_queued_commands)) {
         std::lock_guard<std::mutex> stats_lock(stats_mu_);
         ++stats_.rejected_commands;
@@ -110,7 +110,7 @@ class Store::Impl {
       out = stats_;
     }
     std::lock_guard<std::mutex> lock(mu_);
-    out.queued_commands = static_cast<int64_t>(queue_.size() + audited_.size());
+    out.queued_commands = static_cast<int64_t>(queue_.size() + audited_.size() + bulk_.size());
     if (checkpointer_ != nullptr) out.background_checkpoints = checkpointer_->checkpoints();
     out.writer_checkpoints = writer_checkpoints_.load();
     return out;
@@ -153,6 +153,13 @@ class Store::Impl {
   // what the winner committed.
   static constexpr int kMaxAttempts = 8;
   static constexpr int kCarefulBatches = 16;
+  // A bulk batch (WriteLane::kBulk) within this many bulk batches of a
+  // batch of other commands takes at most kBulkBatchBesideOthers commands:
+  // an import's 128-row commands, about 4,096 rows, a few tenths of a
+  // second of commit that a claim arriving meanwhile waits for. Without
+  // other commands lately it takes up to max_batch_.
+  static constexpr int kBulkBatchesBesideOthers = 4;
+  static constexpr int kBulkBatchBesideOthers = 32;
 
   struct Pending {
     Command command;
@@ -163,9 +170,18 @@ class Store::Impl {
 
   // The queue a lane's commands wait in, and waking a writer that serves
   // it. The first writer serves audited_ (and, when it is the only one,
-  // queue_ too, after audited_); the others serve queue_. Callers hold mu_.
+  // queue_ and bulk_ too, after audited_); the others serve queue_ and
+  // bulk_. Callers hold mu_.
   std::deque<Pending>& QueueFor(WriteLane lane) {
-    return lane == WriteLane::kAudited ? audited_ : queue_;
+    switch (lane) {
+      case WriteLane::kAudited:
+        return audited_;
+      case WriteLane::kBulk:
+        return bulk_;
+      case WriteLane::kAny:
+        break;
+    }
+    return queue_;
   }
   void WakeFor(WriteLane lane) {
     if (lane == WriteLane::kAudited || !audited_writer_) {
@@ -195,30 +211,47 @@ class Store::Impl {
     std::condition_variable& wake = first ? wake_first_ : wake_;
     std::vector<Pending> batch;
     int careful_batches = 0;  // see RunBatch
+    bool bulk_turn = false;   // the last batch was not bulk (WriteLane::kBulk)
+    // Bulk batches since the last batch of other commands (capped).
+    int bulk_since_others = kBulkBatchesBesideOthers;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);
         wake.wait(lock, [&] {
-          return (first && !audited_.empty()) || (serves_any && !queue_.empty()) || stopping_;
+          return (first && !audited_.empty()) ||
+                 (serves_any && (!queue_.empty() || !bulk_.empty())) || stopping_;
         });
-        std::deque<Pending>* from = nullptr;
-        if (first && !audited_.empty()) {
-          from = &audited_;
-        } else if (serves_any && !queue_.empty()) {
-          from = &queue_;
+        const bool others = (first && !audited_.empty()) || (serves_any && !queue_.empty());
+        if (serves_any && !bulk_.empty() && (bulk_turn || !others)) {
+          // Other commands lately: they will wait for this commit, so it
+          // stays short; none: as large as what waits (an import's commits
+          // write each index page they touch once, so larger is cheaper).
+          const bool beside_others = bulk_since_others < kBulkBatchesBesideOthers;
+          TakeInto(batch, bulk_, beside_others ? kBulkBatchBesideOthers : max_batch_);
+          bulk_since_others = std::min(bulk_since_others + 1, kBulkBatchesBesideOthers);
+          bulk_turn = false;
         } else {
-          return;  // stopping, and everything ran
+          if (first) TakeInto(batch, audited_, max_batch_);
+          if (serves_any) TakeInto(batch, queue_, max_batch_);
+          if (batch.empty()) return;  // stopping, and everything ran
+          bulk_since_others = 0;
+          bulk_turn = true;
         }
-        const size_t n = std::min<size_t>(from->size(), max_batch_);
-        batch.assign(std::make_move_iterator(from->begin()),
-                     std::make_move_iterator(from->begin() + n));
-        from->erase(from->begin(), from->begin() + n);
         // More left: another writer may take them now.
-        if (!queue_.empty()) WakeFor(WriteLane::kAny);
+        if (!queue_.empty() || !bulk_.empty()) WakeFor(WriteLane::kAny);
       }
       RunBatch(writers_[index], batch, careful_batches);
       batch.clear();
     }
+  }
+
+  // Moves the oldest commands of `from` into `batch`, up to `most` in all.
+  // Callers hold mu_.
+  void TakeInto(std::vector<Pending>& batch, std::deque<Pending>& from, int most) {
+    const size_t n = std::min(from.size(), static_cast<size_t>(most) - batch.size());
+    batch.insert(batch.end(), std::make_move_iterator(from.begin()),
+                 std::make_move_iterator(from.begin() + n));
+    from.erase(from.begin(), from.begin() + n);
   }
 
   // One transaction for the whole batch. Tried first without savepoints
@@ -464,6 +497,7 @@ class Store::Impl {
   std::condition_variable wake_first_;  // the first writer
   std::deque<Pending> queue_;           // guarded by mu_
   std::deque<Pending> audited_;         // guarded by mu_
+  std::deque<Pending> bulk_;            // guarded by mu_
   bool stopping_ = false;               // guarded by mu_
 
   mutable std::mutex stats_mu_;

@@ -588,6 +588,75 @@ TEST_P(StoreTest, FailedCommandLeavesNothingHalfWritten) {
   EXPECT_EQ(store_->ListTasks(c1.case_id())->size(), 2u);
 }
 
+// An import's rows go to the bulk lane (WriteLane::kBulk): a command queued
+// behind them runs first, the import still has every other turn, and its
+// commits stay short while other commands come.
+TEST_P(StoreTest, BulkCommandsLetOthersGoFirstAndStillTakeTurns) {
+  std::mutex mu;
+  std::vector<std::string> order;
+  std::vector<std::future<absl::Status>> done;
+  std::vector<std::shared_ptr<std::promise<absl::Status>>> promises;
+  auto submit = [&](const std::string& name, WriteLane lane, std::shared_future<void> gate = {}) {
+    auto promise = std::make_shared<std::promise<absl::Status>>();
+    done.push_back(promise->get_future());
+    store_->Submit(
+        [&, name, gate](UnitOfWork&) {
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            order.push_back(name);
+          }
+          if (gate.valid()) gate.wait();
+          return absl::OkStatus();
+        },
+        [promise](absl::Status s) { promise->set_value(s); }, lane);
+  };
+  auto hold_writer = [&](const std::string& name, WriteLane lane, std::promise<void>& release) {
+    submit(name, lane, release.get_future().share());
+    while (true) {  // until the writer runs it: a state, not a time
+      std::lock_guard<std::mutex> lock(mu);
+      if (!order.empty() && order.back() == name) break;
+    }
+  };
+
+  // After another command's batch the bulk lane has its turn, however many
+  // other commands wait.
+  std::promise<void> first;
+  hold_writer("claim 1", WriteLane::kAudited, first);
+  submit("import rows 1", WriteLane::kBulk);
+  submit("import rows 2", WriteLane::kBulk);
+  submit("claim 2", WriteLane::kAudited);
+  submit("signal 1", WriteLane::kAny);
+  first.set_value();
+  for (auto& f : done) ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"claim 1", "import rows 1", "import rows 2", "claim 2",
+                                             "signal 1"}));
+
+  // After a bulk batch, commands queued behind more import rows go first.
+  order.clear();
+  done.clear();
+  std::promise<void> second;
+  hold_writer("import rows 3", WriteLane::kBulk, second);
+  submit("import rows 4", WriteLane::kBulk);
+  submit("claim 3", WriteLane::kAudited);
+  submit("signal 2", WriteLane::kAny);
+  second.set_value();
+  for (auto& f : done) ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(order,
+            (std::vector<std::string>{"import rows 3", "claim 3", "signal 2", "import rows 4"}));
+
+  // Soon after other commands, a bulk commit is kept short (32 commands):
+  // 40 queued import commands commit in two.
+  done.clear();
+  std::promise<void> third;
+  hold_writer("claim 4", WriteLane::kAudited, third);
+  for (int i = 0; i < 40; ++i) submit(absl::StrCat("import rows ", 5 + i), WriteLane::kBulk);
+  const int64_t commits_before = store_->writer_stats().commits;
+  third.set_value();
+  for (auto& f : done) ASSERT_TRUE(f.get().ok());
+  EXPECT_EQ(store_->writer_stats().commits - commits_before, 3);  // the claim's, 32, 8
+  EXPECT_EQ(store_->writer_stats().queued_commands, 0);
+}
+
 TEST_P(StoreTest, FailingCommandsInABatchDoNotAffectTheOthers) {
   // Case 1 holds handoff sequence 1, so that a command rewinding the
   // sequence hits a real database error (a primary key violation) in the
