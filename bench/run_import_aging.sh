@@ -34,6 +34,10 @@
 #   REUSE_DB=FILE     a SQLite file a kept run imported (KEEP=1 AGING=0): copied
 #                     into the run directory and aged instead of importing
 #                     again, so that two binaries age the same book
+#   PROBE=0           1: while the import runs, an agent's write beside it:
+#                     `collectionsctl signal note --case=1` every quarter
+#                     second; prints the wall time of each (process start
+#                     included) as p50 / p90 / max after the import
 #   SERVER=FILE       the collectionsd binary to run (default: the build's;
 #                     e.g. a copy of an earlier revision's, for a before/after)
 #   COLLECTIONS_TOKEN_FILE, COLLECTIONS_TLS_CA, ...  read by collections-loadgen
@@ -62,7 +66,7 @@ case "$build_type" in
           "(cmake -S . -B $BUILD_DIR -DCMAKE_BUILD_TYPE=RelWithDebInfo)" >&2
      exit 2 ;;
 esac
-cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-loadgen >/dev/null
+cmake --build "$BUILD_DIR" -j2 --target collectionsd collections-loadgen collectionsctl >/dev/null
 SERVER=${SERVER:-$BUILD_DIR/server/collectionsd}
 REUSE_DB=${REUSE_DB:-}
 LOADGEN=$BUILD_DIR/bench/collections-loadgen
@@ -86,6 +90,7 @@ run_dir=$(mktemp -d "$TMP_ROOT/collections-bench.XXXXXX")
 server_pid=""
 perf_pid=""
 cleanup() {
+  [[ -n ${probe_pid:-} ]] && kill "$probe_pid" 2>/dev/null || true
   [[ -n $perf_pid ]] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null || true
   if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -TERM "$server_pid" 2>/dev/null || true
@@ -163,6 +168,35 @@ measure() {  # $1: scenario, $2: profile name, rest: the loadgen command
     "loadavg=$(cut -d' ' -f1 /proc/loadavg)"
 }
 
+# PROBE=1: a signal on case 1 every quarter second until probe_stop; the
+# wall milliseconds of each that succeeded (the first ones fail until the
+# import's first commit) go to $run_dir/$1.probe.
+probe_pid=""
+probe_start() {  # $1: scenario
+  [[ ${PROBE:-0} == 1 ]] || return 0
+  local out="$run_dir/$1.probe" ctl=$BUILD_DIR/clients/collectionsctl t0
+  : >"$out"
+  (
+    while true; do
+      t0=$(date +%s%N)
+      if "$ctl" signal note --case=1 --text=probe --server="$ADDR" >/dev/null 2>&1; then
+        echo $(( ($(date +%s%N) - t0) / 1000000 )) >>"$out"
+      fi
+      sleep 0.25
+    done
+  ) &
+  probe_pid=$!
+}
+probe_stop() {  # $1: scenario
+  [[ -n $probe_pid ]] || return 0
+  kill "$probe_pid" 2>/dev/null
+  wait "$probe_pid" 2>/dev/null || true
+  probe_pid=""
+  sort -n "$run_dir/$1.probe" | awk -v s="$1" '{a[NR] = $1}
+    END {if (NR) printf "%s: probe signals=%d p50_ms=%d p90_ms=%d max_ms=%d\n", s, NR,
+         a[int(NR * 0.5) + 1], a[int(NR * 0.9) + 1], a[NR]}'
+}
+
 perf_start() {  # $1: profile name
   [[ $PERF == 1 ]] || return 0
   # DWARF unwinding: Debian's libsqlite3 has no frame pointers.
@@ -193,8 +227,10 @@ for scenario in "${scenarios[@]}"; do
   if [[ -n $REUSE_DB ]]; then
     echo "$scenario: import: reused $REUSE_DB ($(stat -c %s "$REUSE_DB") bytes)"
   else
+    probe_start "$scenario"
     measure "$scenario" import "$LOADGEN" import --server="$ADDR" --rows="$ROWS" \
       --as_of="$today" "${feed[@]}"
+    probe_stop "$scenario"
   fi
   if [[ $AGING == 1 ]]; then
     measure "$scenario" aging "$LOADGEN" advance --server="$ADDR" --to="$tomorrow"
