@@ -166,29 +166,21 @@ constexpr char kFigureColumns[] =
 // copied, then the cases whose bucket the date moved re-bucketed (an
 // oldest due day in [p - t, d - t) for each bucket bound t). Nothing when
 // the book is kept on `d` already. One command, so that a crash leaves the
-// book on one day or the other.
-enum class BookMove {
-  kMoved,     // the book was on an earlier day (or none) and is now on d
-  kAlready,   // the book was on d: a second run of the same day
-  kLaterDay,  // the book is kept on a later day; nothing moved
-};
-absl::StatusOr<BookMove> MoveBookTo(Store& store, long long d) {
-  BookMove move = BookMove::kMoved;
+// book on one day or the other. false: the book is kept on a later day.
+absl::StatusOr<bool> MoveBookTo(Store& store, long long d) {
+  bool forward = true;
   RETURN_IF_ERROR(store.Write([&](UnitOfWork& uow) {
-    move = BookMove::kMoved;
+    forward = true;
     return RunReportStep(uow, [&](soci::session& sql, Backend) {
       sql << "DELETE FROM report_snapshot_days WHERE day = " << d;
       Sql state;
       state << "SELECT day FROM report_book_state WHERE state_id = 1";
       std::vector<Sql::Row> kept = state.Rows(sql, 0, 1);
       if (!kept.empty() && kept[0].n[0] > d) {
-        move = BookMove::kLaterDay;
+        forward = false;
         return;
       }
-      if (!kept.empty() && kept[0].n[0] == d) {
-        move = BookMove::kAlready;
-        return;
-      }
+      if (!kept.empty() && kept[0].n[0] == d) return;
       sql << "DELETE FROM report_portfolio WHERE day = " << d;
       if (!kept.empty()) {
         const long long p = kept[0].n[0];
@@ -239,7 +231,7 @@ absl::StatusOr<BookMove> MoveBookTo(Store& store, long long d) {
       sql << "INSERT INTO report_book_state (state_id, day) VALUES (1, " << d << ")";
     });
   }));
-  return move;
+  return forward;
 }
 
 // Records the next chunk of marked cases (report_changed) on day `d`: each
@@ -411,8 +403,8 @@ absl::Status FoldStageChanges(Store& store) {
 
 absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   const long long d = DayNumber(day);
-  ASSIGN_OR_RETURN(const BookMove move, MoveBookTo(store, d));
-  if (move == BookMove::kLaterDay) {
+  ASSIGN_OR_RETURN(const bool forward, MoveBookTo(store, d));
+  if (!forward) {
     return absl::FailedPreconditionError(
         absl::StrCat("report snapshot of ", FormatDay(day),
                      ": the book is kept on a later day; snapshots only move forward"));

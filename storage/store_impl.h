@@ -211,8 +211,8 @@ class Store::Impl {
     std::condition_variable& wake = first ? wake_first_ : wake_;
     std::vector<Pending> batch;
     int careful_batches = 0;  // see RunBatch
-    bool bulk_turn = false;   // the last batch was not bulk (WriteLane::kBulk)
-    // Bulk batches since the last batch of other commands (capped).
+    // Bulk batches (WriteLane::kBulk) since the last batch of other
+    // commands, capped; 0: the last batch was of others, the bulk lane's turn.
     int bulk_since_others = kBulkBatchesBesideOthers;
     for (;;) {
       {
@@ -222,20 +222,18 @@ class Store::Impl {
                  (serves_any && (!queue_.empty() || !bulk_.empty())) || stopping_;
         });
         const bool others = (first && !audited_.empty()) || (serves_any && !queue_.empty());
-        if (serves_any && !bulk_.empty() && (bulk_turn || !others)) {
+        if (serves_any && !bulk_.empty() && (bulk_since_others == 0 || !others)) {
           // Other commands lately: they will wait for this commit, so it
           // stays short; none: as large as what waits (an import's commits
           // write each index page they touch once, so larger is cheaper).
           const bool beside_others = bulk_since_others < kBulkBatchesBesideOthers;
           TakeInto(batch, bulk_, beside_others ? kBulkBatchBesideOthers : max_batch_);
           bulk_since_others = std::min(bulk_since_others + 1, kBulkBatchesBesideOthers);
-          bulk_turn = false;
         } else {
           if (first) TakeInto(batch, audited_, max_batch_);
           if (serves_any) TakeInto(batch, queue_, max_batch_);
           if (batch.empty()) return;  // stopping, and everything ran
           bulk_since_others = 0;
-          bulk_turn = true;
         }
         // More left: another writer may take them now.
         if (!queue_.empty() || !bulk_.empty()) WakeFor(WriteLane::kAny);

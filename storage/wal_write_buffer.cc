@@ -251,15 +251,11 @@ int Write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset
   // them is written before this call returns, so that a failed write fails
   // the commit itself whatever the synchronous setting (at NORMAL no sync
   // follows, and the barrier that publishes the commit cannot fail it).
-  if (f->commit_page_next) {
-    f->commit_page_next = false;
-    const int rc = Gather(f, lock, bytes, n, offset);
-    return rc != SQLITE_OK ? rc : DrainLocked(f, lock);
-  }
+  const bool ends_commit = f->commit_page_next;
   const int rc = Gather(f, lock, bytes, n, offset);
-  f->commit_page_next =
-      rc == SQLITE_OK && n == kFrameHeaderBytes && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
-  return rc;
+  f->commit_page_next = !ends_commit && rc == SQLITE_OK && n == kFrameHeaderBytes &&
+                        (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+  return rc != SQLITE_OK || !ends_commit ? rc : DrainLocked(f, lock);
 }
 
 int Truncate(sqlite3_file* file, sqlite3_int64 size) {

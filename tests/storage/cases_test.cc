@@ -595,7 +595,6 @@ TEST_P(StoreTest, BulkCommandsLetOthersGoFirstAndStillTakeTurns) {
   std::mutex mu;
   std::vector<std::string> order;
   std::vector<std::future<absl::Status>> done;
-  std::vector<std::shared_ptr<std::promise<absl::Status>>> promises;
   auto submit = [&](const std::string& name, WriteLane lane, std::shared_future<void> gate = {}) {
     auto promise = std::make_shared<std::promise<absl::Status>>();
     done.push_back(promise->get_future());
