@@ -6,6 +6,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "storage/sql.h"
 
 namespace collections::storage {
 namespace {
@@ -119,7 +120,8 @@ long long MultiRowInsert::Flush(InsertSession& to) {
 
 long long MultiRowInsert::FlushSqlite(InsertSession& to) {
   sqlite_api::sqlite3* db = to.sqlite();
-  sqlite_api::sqlite3_stmt* statement = to.Prepared(absl::StrCat(head_, " ", row_, tail_));
+  sqlite_api::sqlite3_stmt* statement =
+      to.Prepared(WriterSql(absl::StrCat(head_, " ", row_, tail_), Backend::kSqlite));
   const auto kStatic = static_cast<sqlite_api::sqlite3_destructor_type>(nullptr);  // SQLITE_STATIC
   long long inserted = 0;
   for (size_t first = 0; first < values_.size(); first += per_row_) {

@@ -11,10 +11,10 @@
 namespace collections::storage {
 namespace {
 
-// `sql.prepare << Dialect(text)`, the start of every prepared statement.
+// `sql.prepare << WriterSql(text)`, the start of every prepared statement.
 soci::details::prepare_temp_type Prepare(soci::session& sql, Backend backend,
                                          absl::string_view text) {
-  return sql.prepare << Dialect(text, backend);
+  return sql.prepare << WriterSql(text, backend);
 }
 
 soci::details::prepare_temp_type PrepareTaskSelect(soci::session& sql, Backend backend,

@@ -47,29 +47,33 @@ int64_t RecoveredFen(const v1::CaseEvent& e) {
 }
 
 ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
-    : insert_event_(
-          (sql.prepare << "INSERT INTO report_events (" << kColumns
-                       << ") VALUES (:case_id, :seq, "
-                          ":day, :type, :actor, :sb, :sa, :class, :close, :task_id, :task_type, "
-                          ":contact, :rpc, :reason, :promise, :recovered, :waived, :pv, "
-                          ":product, :region, :queue, :unallocated, :prev_entry)",
-           soci::use(case_id_), soci::use(seq_), soci::use(day_), soci::use(event_type_),
-           soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
-           soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_),
-           soci::use(task_type_), soci::use(contact_), soci::use(right_party_), soci::use(reason_),
-           soci::use(promise_fen_), soci::use(recovered_fen_), soci::use(waived_fen_),
-           soci::use(policy_version_), soci::use(product_), soci::use(region_), soci::use(queue_),
-           soci::use(unallocated_fen_), soci::use(prev_entry_day_))),
+    : insert_event_((sql.prepare << WriterSql(
+                         absl::StrCat("INSERT INTO report_events (", kColumns,
+                                      ") VALUES (:case_id, :seq, :day, :type, :actor, :sb, "
+                                      ":sa, :class, :close, :task_id, :task_type, :contact, "
+                                      ":rpc, :reason, :promise, :recovered, :waived, :pv, "
+                                      ":product, :region, :queue, :unallocated, :prev_entry)"),
+                         backend),
+                     soci::use(case_id_), soci::use(seq_), soci::use(day_), soci::use(event_type_),
+                     soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
+                     soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_),
+                     soci::use(task_type_), soci::use(contact_), soci::use(right_party_),
+                     soci::use(reason_), soci::use(promise_fen_), soci::use(recovered_fen_),
+                     soci::use(waived_fen_), soci::use(policy_version_), soci::use(product_),
+                     soci::use(region_), soci::use(queue_), soci::use(unallocated_fen_),
+                     soci::use(prev_entry_day_))),
       // A promise is inserted when taken and updated when its state moves
       // on; an unchanged one is left alone.
-      upsert_promise_((sql.prepare
-                           << "INSERT INTO report_promises (case_id, promise_id, state, "
-                              "resolved_day) VALUES (:case_id, :promise_id, :state, :day) "
-                              "ON CONFLICT (case_id, promise_id) DO UPDATE SET "
-                              "state = excluded.state, resolved_day = excluded.resolved_day "
-                              "WHERE report_promises.state <> excluded.state",
-                       soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
-                       soci::use(resolved_day_))),
+      upsert_promise_(
+          (sql.prepare << WriterSql("INSERT INTO report_promises (case_id, promise_id, state, "
+                                    "resolved_day) VALUES (:case_id, :promise_id, :state, "
+                                    ":day) ON CONFLICT (case_id, promise_id) DO UPDATE SET "
+                                    "state = excluded.state, resolved_day = "
+                                    "excluded.resolved_day WHERE report_promises.state <> "
+                                    "excluded.state",
+                                    backend),
+           soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
+           soci::use(resolved_day_))),
       // Both read the case's rows by the primary key's prefix: a handful.
       // "+stage_after": compared as it was, SQLite weighs ":sa" against
       // partial indexes' constants (report_events_closed: stage_after = 6)
@@ -79,13 +83,14 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                                       "case_id = :case_id AND +stage_after = :sa AND "
                                       "stage_after <> stage_before",
                        soci::use(case_id_), soci::use(stage_after_), soci::into(prev_entry_day_))),
-      link_change_((sql.prepare << "UPDATE report_events SET next_change_day = :day, "
-                                   "next_stage = :sa WHERE case_id = :case_id AND "
-                                   "stage_after <> stage_before AND next_change_day = "
-                                << kNoLaterChange,
-                    soci::use(day_), soci::use(stage_after_), soci::use(case_id_))) {
-  (void)backend;  // the same SQL runs on both
-}
+      link_change_(
+          (sql.prepare << WriterSql(absl::StrCat("UPDATE report_events SET next_change_day = "
+                                                 ":day, next_stage = :sa WHERE case_id = "
+                                                 ":case_id AND stage_after <> stage_before "
+                                                 "AND next_change_day = ",
+                                                 kNoLaterChange),
+                                    backend),
+           soci::use(day_), soci::use(stage_after_), soci::use(case_id_))) {}
 
 void ReportFactWriter::Append(const workflow::Transition& t) {
   const v1::CaseEvent& e = t.event;

@@ -52,12 +52,21 @@ void ConfigureSession(soci::session& sql, Backend backend, const StoreOptions& o
   if (options.connection.find("timeout=") == std::string::npos) {
     sql << "PRAGMA busy_timeout = " << options.sqlite_busy_timeout_ms;
   }
-  sql << "PRAGMA foreign_keys = ON";
   sql << "PRAGMA synchronous = FULL";
   if (reader) {
     sql << "PRAGMA query_only = ON";
     return;
   }
+  // No foreign-key checks on the writer: SQLite compiles an immediate
+  // foreign key of a statement that may write several rows (any insert
+  // into a table with a trigger, any update) into "this statement may
+  // abort halfway", and such a statement keeps a statement journal (see
+  // WriterSql). The references still hold: the writer writes a child row
+  // only for a case it has just read or written in the same transaction,
+  // cases are never deleted, and PostgreSQL checks the same foreign keys
+  // under the same storage suite, whose SQLite runs end with
+  // PRAGMA foreign_key_check.
+  sql << "PRAGMA foreign_keys = OFF";
   // The writer (see StoreOptions): its page cache, how often it
   // checkpoints, and the size the WAL file shrinks back to after one.
   sql << "PRAGMA cache_size = -" << options.sqlite_writer_cache_kib;
@@ -142,6 +151,18 @@ bool FetchOne(soci::statement& st) {
   if (!st.execute(true)) return false;
   st.fetch();  // steps past the last row: SQLite resets nothing until then
   return true;
+}
+
+std::string WriterSql(absl::string_view sql, Backend backend) {
+  std::string text = Dialect(sql, backend);
+  if (backend != Backend::kSqlite) return text;
+  for (absl::string_view verb : {"INSERT INTO ", "UPDATE "}) {
+    if (absl::StartsWith(text, verb)) {
+      text.insert(verb.find(' '), " OR FAIL");
+      break;
+    }
+  }
+  return text;
 }
 
 std::string Dialect(absl::string_view sql, Backend backend) {

@@ -672,7 +672,7 @@ long long WriterConnection::Transaction::UpdateCaseColumns(uint32_t changed) {
     prepared->exchange(soci::use(s_.c_case_id));
     prepared->exchange(soci::use(s_.c_expected_version));
     prepared->alloc();
-    prepared->prepare(text);
+    prepared->prepare(WriterSql(text, w_.backend_));
     prepared->define_and_bind();
     st = std::move(prepared);
   }

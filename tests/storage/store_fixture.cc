@@ -297,6 +297,17 @@ void StoreTest::SetUp() {
 
 void StoreTest::TearDown() {
   store_.reset();
+  // SQLite's writer does not check foreign keys (storage/sql.h, WriterSql):
+  // whatever a test wrote must still hold them.
+  if (GetParam() == Backend::kSqlite && db_ != nullptr) {
+    std::unique_ptr<soci::session> sql = Raw();
+    std::string table;
+    soci::statement st = (sql->prepare << "PRAGMA foreign_key_check", soci::into(table));
+    st.execute();
+    int dangling = 0;
+    while (st.fetch()) ++dangling;
+    EXPECT_EQ(dangling, 0) << "rows whose foreign key points at nothing, e.g. in " << table;
+  }
   db_.reset();
 }
 
