@@ -8,6 +8,7 @@
 #include "absl/strings/str_replace.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/sqlite3/soci-sqlite3.h"
+#include "storage/page_cache.h"
 #include "storage/wal_write_buffer.h"
 
 namespace collections::storage {
@@ -33,6 +34,7 @@ void RegisterBackends() {
     // around every call on a connection ("serialized" mode) only costs.
     sqlite_api::sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sqlite_api::sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    InstallPageCache();  // see storage/page_cache.h
     // After the settings above: finding the default VFS initializes SQLite.
     // Without it (no default VFS to wrap) SQLite's own is used as it is.
     RegisterWalWriteBuffer();
