@@ -10,13 +10,12 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include <random>
 #include <string>
 
 #include "storage/sql.h"
+#include "tests/storage/sqlite_shell.h"
 
 namespace collections::storage {
 namespace {
@@ -25,44 +24,21 @@ class PageCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
     RegisterBackends();  // installs the wrapper before SQLite starts
-    char dir[] = "/tmp/page-cache-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    path_ = dir_ + "/t.db";
     db_ = Open();
     Exec(db_,
          "CREATE TABLE t (id INTEGER PRIMARY KEY, k INTEGER NOT NULL, v TEXT NOT NULL);"
          "CREATE INDEX t_k ON t (k, v)");
   }
-  void TearDown() override {
-    sqlite3_close(db_);
-    for (const char* suffix : {"", "-wal", "-shm"}) unlink((path_ + suffix).c_str());
-    rmdir(dir_.c_str());
-  }
+  void TearDown() override { sqlite3_close(db_); }
 
   sqlite3* Open() {
     sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_open(file_.path().c_str(), &db), SQLITE_OK);
     Exec(db, "PRAGMA journal_mode = WAL");
     return db;
   }
-  static void Exec(sqlite3* db, const std::string& sql) {
-    char* error = nullptr;
-    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-        << sql << ": " << (error ? error : "");
-    sqlite3_free(error);
-  }
-  static std::string Text(sqlite3* db, const std::string& sql) {
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      const unsigned char* text = sqlite3_column_text(st, 0);
-      out = text ? reinterpret_cast<const char*>(text) : "";
-    }
-    sqlite3_finalize(st);
-    return out;
-  }
+  static void Exec(sqlite3* db, const std::string& sql) { SqliteExec(db, sql); }
+  static std::string Text(sqlite3* db, const std::string& sql) { return SqliteText(db, sql); }
   // Rows with keys at random places in t_k, `width` bytes of text each.
   static void Insert(sqlite3* db, int first_id, int rows, int width, char fill) {
     static std::mt19937 random(7);
@@ -72,8 +48,7 @@ class PageCacheTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
-  std::string path_;
+  SqliteTestFile file_;
   sqlite3* db_ = nullptr;
 };
 

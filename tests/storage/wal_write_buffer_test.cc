@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "storage/sql.h"
+#include "tests/storage/sqlite_shell.h"
 
 namespace collections::storage {
 namespace {
@@ -31,10 +32,6 @@ class WalWriteBufferTest : public ::testing::TestWithParam<const char*> {
     RegisterBackends();  // registers the buffer as SQLite's default VFS
     ASSERT_NE(sqlite3_vfs_find("collections-wal-write-buffer"), nullptr);
     ASSERT_EQ(sqlite3_vfs_find(nullptr), sqlite3_vfs_find("collections-wal-write-buffer"));
-    char dir[] = "/tmp/wal-buffer-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    path_ = dir_ + "/t.db";
     writer_ = Open();
     reader_ = Open();
     Exec(writer_, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
@@ -42,13 +39,11 @@ class WalWriteBufferTest : public ::testing::TestWithParam<const char*> {
   void TearDown() override {
     sqlite3_close(reader_);
     sqlite3_close(writer_);
-    for (const char* suffix : {"", "-wal", "-shm"}) unlink((path_ + suffix).c_str());
-    rmdir(dir_.c_str());
   }
 
   sqlite3* Open() {
     sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_open(file_.path().c_str(), &db), SQLITE_OK);
     // As the server's connections: a read or write that meets another
     // connection's lock for a moment waits instead of failing.
     sqlite3_busy_timeout(db, 5000);
@@ -57,19 +52,10 @@ class WalWriteBufferTest : public ::testing::TestWithParam<const char*> {
     Exec(db, "PRAGMA wal_autocheckpoint = 0");
     return db;
   }
-  static void Exec(sqlite3* db, const std::string& sql) {
-    char* error = nullptr;
-    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
-        << sql << ": " << (error ? error : "");
-    sqlite3_free(error);
-  }
+  static void Exec(sqlite3* db, const std::string& sql) { SqliteExec(db, sql); }
   static long long Count(sqlite3* db, const std::string& sql) {
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
-    long long n = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    const std::string n = SqliteText(db, sql);
+    return n.empty() ? -1 : std::stoll(n);
   }
   // Inserts `rows` rows of about 1 KiB in one transaction; commits unless
   // told to roll back.
@@ -81,18 +67,9 @@ class WalWriteBufferTest : public ::testing::TestWithParam<const char*> {
     Exec(writer_, commit ? "COMMIT" : "ROLLBACK");
   }
   long long Rows(sqlite3* db) { return Count(db, "SELECT COUNT(*) FROM t"); }
-  std::string Integrity(sqlite3* db) {
-    sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr), SQLITE_OK);
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    }
-    sqlite3_finalize(st);
-    return out;
-  }
+  std::string Integrity(sqlite3* db) { return SqliteText(db, "PRAGMA integrity_check"); }
 
-  std::string dir_, path_;
+  SqliteTestFile file_;
   sqlite3* writer_ = nullptr;
   sqlite3* reader_ = nullptr;
 };
@@ -186,7 +163,7 @@ TEST_P(WalWriteBufferTest, ACommitWhoseFramesCannotBeWrittenFailsAndTheNextOneGo
   // full disk as far as SQLite can tell): the frames of a 2 MiB commit fail
   // to be written, most of them on the WAL file's writing thread.
   struct stat wal {};
-  ASSERT_EQ(stat((path_ + "-wal").c_str(), &wal), 0);
+  ASSERT_EQ(stat((file_.path() + "-wal").c_str(), &wal), 0);
   rlimit unlimited{};
   ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &unlimited), 0);
   const auto ignored = signal(SIGXFSZ, SIG_IGN);  // else the write kills the process
