@@ -45,7 +45,9 @@ sqlite_api::sqlite3_stmt* InsertSession::Prepared(const std::string& text) {
   auto it = prepared_.find(text);
   if (it != prepared_.end()) return it->second;
   sqlite_api::sqlite3_stmt* statement = nullptr;
-  if (sqlite_api::sqlite3_prepare_v3(sqlite_, text.data(), static_cast<int>(text.size()),
+  const std::string writer_text = WriterSql(text, Backend::kSqlite);
+  if (sqlite_api::sqlite3_prepare_v3(sqlite_, writer_text.data(),
+                                     static_cast<int>(writer_text.size()),
                                      SQLITE_PREPARE_PERSISTENT, &statement, nullptr) != SQLITE_OK) {
     ThrowSqlite(sqlite_, absl::StrCat("preparing \"", text, "\""));
   }
@@ -120,8 +122,7 @@ long long MultiRowInsert::Flush(InsertSession& to) {
 
 long long MultiRowInsert::FlushSqlite(InsertSession& to) {
   sqlite_api::sqlite3* db = to.sqlite();
-  sqlite_api::sqlite3_stmt* statement =
-      to.Prepared(WriterSql(absl::StrCat(head_, " ", row_, tail_), Backend::kSqlite));
+  sqlite_api::sqlite3_stmt* statement = to.Prepared(absl::StrCat(head_, " ", row_, tail_));
   const auto kStatic = static_cast<sqlite_api::sqlite3_destructor_type>(nullptr);  // SQLITE_STATIC
   long long inserted = 0;
   for (size_t first = 0; first < values_.size(); first += per_row_) {

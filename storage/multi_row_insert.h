@@ -39,8 +39,8 @@ class InsertSession {
   soci::session& sql() { return sql_; }
   // SQLite's connection; null on PostgreSQL.
   sqlite_api::sqlite3* sqlite() const { return sqlite_; }
-  // The prepared statement of `text`, prepared now if it is new. Throws
-  // soci::sqlite3_soci_error.
+  // The prepared statement of `text` in its writer's form (WriterSql),
+  // prepared now if it is new. Throws soci::sqlite3_soci_error.
   sqlite_api::sqlite3_stmt* Prepared(const std::string& text);
 
   soci::session& sql_;

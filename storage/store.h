@@ -304,9 +304,9 @@ using Command = std::function<absl::Status(UnitOfWork&)>;
 // rule: a kAny command that appends to the audit log is still correct.
 // With one writer (SQLite, or writer_connections = 1) both are the one.
 //
-// kBulk commands (an import's rows; the lease reaper, which nobody waits
-// for) are served like kAny, but a writer
-// whose last batch was of other commands takes the bulk ones first, and
+// kBulk commands (an import's rows, the day's aging, the lease reaper:
+// work nobody waits for command by command) are served like kAny, but a
+// writer whose last batch was of other commands takes the bulk ones first, and
 // one whose last batch was bulk takes the others first: a claim queued
 // behind an import waits for at most the import's commit in progress, not
 // for every import row queued ahead of it, and an import under a steady
