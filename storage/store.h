@@ -93,9 +93,13 @@ struct StoreOptions {
   // of a WAL that readers and crash recovery read through. Durability is
   // the same either way: a commit is acknowledged once the WAL is synced.
   int sqlite_wal_autocheckpoint_pages = 262144;
-  // Called on the writer thread after each commit that made tasks ready,
-  // before the commands' `done` callbacks, so that waiting claims can wake.
-  // Like `done`, it must not block on the writer.
+  // Called on the writer thread for the tasks a batch of commands made
+  // ready, so that waiting claims can wake; like `done`, it must not block
+  // on the writer. With several writers (PostgreSQL's pool) after the
+  // batch's commit, before the commands' `done` callbacks. With one writer
+  // (SQLite) before the commit: the commands it submits then (the woken
+  // claims) join the same transaction, so that a new task reaches a waiting
+  // worker in one commit; if that commit fails, they fail with it.
   std::function<void(const std::vector<ReadyTask>&)> on_tasks_ready;
   // Called on the writer thread after a commit that created handoffs, so
   // that waiting StreamHandoffs streams look again. Must not block.

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "soci/connection-pool.h"
 #include "soci/soci.h"
 #include "storage/answer_thread.h"
@@ -246,6 +247,7 @@ class Store::Impl {
   // Moves the oldest commands of `from` into `batch`, up to `most` in all.
   // Callers hold mu_.
   void TakeInto(std::vector<Pending>& batch, std::deque<Pending>& from, int most) {
+    if (batch.size() >= static_cast<size_t>(most)) return;
     const size_t n = std::min(from.size(), static_cast<size_t>(most) - batch.size());
     batch.insert(batch.end(), std::make_move_iterator(from.begin()),
                  std::make_move_iterator(from.begin() + n));
@@ -273,12 +275,18 @@ class Store::Impl {
       --careful_batches;
     } else if (fatal.ok() && savepoints) {
       if (RunWithoutSavepoints(*writer, batch)) {
+        const size_t joined = batch.size();
+        bool any_ok = true;
+        fatal = RunWoken(*writer, batch, results, ran, any_ok);
         // As in the savepoint pass: a failed COMMIT fails every command
         // (it may have committed: never run them again here).
-        fatal = writer->Commit();
+        if (fatal.ok()) fatal = writer->Commit();
         if (!fatal.ok()) writer->Rollback();
-        for (absl::Status& r : results) r = fatal;
-        Finish(writer, batch, results, fatal, /*any_ok=*/true);
+        for (size_t i = 0; i < results.size(); ++i) {
+          // A joined command that failed on its own keeps its error.
+          if (i < joined || !fatal.ok() || !ran[i] || results[i].ok()) results[i] = fatal;
+        }
+        Finish(writer, batch, results, fatal, any_ok);
         return;
       }
       careful_batches = kCarefulBatches;
@@ -304,6 +312,11 @@ class Store::Impl {
         fatal = results[i];  // the connection is gone: so is the batch
       }
     }
+    // Without savepoints (one command) only a command that succeeded
+    // leaves the transaction fit to take others.
+    if (fatal.ok() && began && (savepoints || (!results.empty() && results[0].ok()))) {
+      fatal = RunWoken(*writer, batch, results, ran, any_ok);
+    }
     if (fatal.ok() && began) {
       if (any_ok) {
         fatal = writer->Commit();
@@ -320,6 +333,48 @@ class Store::Impl {
       }
     }
     Finish(writer, batch, results, fatal, any_ok);
+  }
+
+  // With one writer (SQLite's always), the tasks a batch's commands made ready are
+  // announced (StoreOptions::on_tasks_ready) before the batch commits, and
+  // the commands that wakes -- a waiting stream's or long poll's claim --
+  // join the transaction with whatever else is queued by then, each in a
+  // savepoint of its own (one failing leaves the rest), so that a task
+  // created and handed to a waiting worker costs one commit instead of two.
+  // Nothing is answered before the commit; a claim that ran here fails with
+  // the commit if the commit fails. With several writers (PostgreSQL's
+  // pool) a woken claim could run on another writer before this commit and
+  // miss the task: the tasks are announced after the commit there, in
+  // Finish. Appends to `batch`, `results` and `ran`; returns the error that
+  // ends the transaction (a failed savepoint statement), else OK.
+  absl::Status RunWoken(WriterConnection& writer, std::vector<Pending>& batch,
+                        std::vector<absl::Status>& results, std::vector<bool>& ran, bool& any_ok) {
+    if (writers_.size() != 1 || !options_.on_tasks_ready || !writer.HasReady()) {
+      return absl::OkStatus();
+    }
+    options_.on_tasks_ready(writer.TakeReady());
+    const size_t start = batch.size();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      TakeInto(batch, audited_, max_batch_);
+      TakeInto(batch, queue_, max_batch_);
+    }
+    results.resize(batch.size());
+    ran.resize(batch.size(), false);
+    for (size_t i = start; i < batch.size(); ++i) {
+      RETURN_IF_ERROR(writer.Savepoint());
+      results[i] = writer.Run(batch[i].command);
+      ran[i] = true;
+      if (results[i].ok()) {
+        any_ok = true;
+        RETURN_IF_ERROR(writer.ReleaseSavepoint());
+      } else {
+        RETURN_IF_ERROR(writer.RollbackToSavepoint());
+        RETURN_IF_ERROR(writer.ReleaseSavepoint());
+      }
+      if (results[i].code() == absl::StatusCode::kUnavailable) return results[i];
+    }
+    return absl::OkStatus();
   }
 
   // The first pass of RunBatch: every command in one transaction without

@@ -56,6 +56,7 @@ class WriterConnection {
   // The tasks made ready by the commands that succeeded since the last call
   // (see StoreOptions::on_tasks_ready); the caller drops them when the
   // transaction rolls back.
+  bool HasReady() const { return !ready_.empty(); }
   std::vector<ReadyTask> TakeReady() {
     std::vector<ReadyTask> out;
     out.swap(ready_);

@@ -1,10 +1,14 @@
 // The storage suite: tasks (leases, fencing, holds, readiness, call counts) and due timers.
 // See store_fixture.h for the backends and the fixture.
+#include <atomic>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/status_macros.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "soci/soci.h"
 #include "storage/schema.h"
@@ -155,6 +159,64 @@ TEST_P(StoreTest, TasksAreLeasedFencedAndExpire) {
               }).ok());
   EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_INCIDENT);
   (void)a;
+}
+
+// With one writer, a claim that new tasks wake (a waiting stream's) runs in
+// the transaction that created them: the worker gets the task after one
+// commit, not two. Each joined command has a savepoint of its own, so one
+// that fails leaves the tasks and the claim in place.
+TEST_P(StoreTest, AClaimWokenByNewTasksJoinsTheirCommit) {
+  store_.reset();
+  StoreOptions options = OneWriter();
+  std::promise<absl::StatusOr<std::vector<v1::Task>>> claimed;
+  std::promise<absl::Status> refused;
+  std::atomic<bool> armed{true};
+  Store* store = nullptr;
+  options.on_tasks_ready = [&](const std::vector<ReadyTask>&) {
+    if (!armed.exchange(false)) return;
+    // What a woken waiter does: submit a claim, without blocking.
+    auto leased = std::make_shared<std::vector<v1::Task>>();
+    store->Submit(
+        [leased](UnitOfWork& u) -> absl::Status {
+          ClaimSpec spec;
+          spec.queues = {"sms"};
+          spec.worker = "w1";
+          spec.now = kNow;
+          ASSIGN_OR_RETURN(*leased, u.ClaimTasks(spec));
+          return absl::OkStatus();
+        },
+        [&claimed, leased](absl::Status s) {
+          if (s.ok()) {
+            claimed.set_value(*leased);
+          } else {
+            claimed.set_value(s);
+          }
+        },
+        WriteLane::kAudited);
+    store->Submit(
+        [](UnitOfWork& u) -> absl::Status {
+          EXPECT_TRUE(u.Apply(Opening(9, "L-refused"), 0).ok());
+          return absl::FailedPreconditionError("refused after writing");
+        },
+        [&refused](absl::Status s) { refused.set_value(s); });
+  };
+  OpenStore(options);
+  store = store_.get();
+  const int64_t commits = store_->writer_stats().commits;
+  v1::Case a = Open("L-a");  // tasks 1 (sms, now), 2 (call.early, +24h)
+
+  absl::StatusOr<std::vector<v1::Task>> leased = claimed.get_future().get();
+  ASSERT_TRUE(leased.ok()) << leased.status();
+  ASSERT_EQ(leased->size(), 1u);
+  EXPECT_EQ((*leased)[0].task_id(), 1);
+  EXPECT_EQ((*leased)[0].case_id(), a.case_id());
+  EXPECT_EQ(refused.get_future().get().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->writer_stats().commits, commits + 1);
+  EXPECT_EQ(store_->GetTask(1)->state(), v1::TASK_STATE_LEASED);
+  EXPECT_EQ(store_->GetTask(2)->state(), v1::TASK_STATE_READY);
+  EXPECT_TRUE(store_->GetCase(a.case_id()).ok());
+  // The refused command's writes went with its savepoint.
+  EXPECT_EQ(store_->GetCase(9).status().code(), absl::StatusCode::kNotFound);
 }
 
 // What TaskService builds on: the ready-task report after commits, release,
