@@ -287,32 +287,47 @@ class StreamReactor final
         credits_ -= static_cast<int64_t>(r->tasks.size());
         for (v1::Task& t : r->tasks) outbox_.push_back(std::move(t));
         WriteNextLocked();
-        again = true;  // more may be ready
+        // Credits left: claim again at once while more may be ready; wait
+        // for the next ready task when the claim found the queues drained
+        // (an empty claim after every task was a command for nothing).
+        if (credits_ > 0 && r->drained && !reads_done_) {
+          again = WaitLocked(epoch, r->recheck);
+        } else {
+          again = true;
+        }
       } else if (reads_done_) {
         EndIfIdleLocked();
       } else {
-        const uint64_t id = dispatcher_->NewWaitId();
-        wait_id_ = id;
-        ++refs_;  // the wait's
-        TaskDispatcher::WaitSpec spec;
-        spec.queues = args_.queues;
-        spec.epoch = epoch;
-        spec.recheck = r->recheck.value_or(absl::InfiniteFuture());
-        Wake now;
-        if (!dispatcher_->Wait(
-                id, std::move(spec), [this, id](Wake why) { OnWake(id, why); }, &now)) {
-          wait_id_ = 0;
-          --refs_;  // the claim's reference is still held: never the last
-          if (now == Wake::kReady) {
-            again = true;
-          } else {
-            FinishLocked(Stopping());
-          }
-        }
+        again = WaitLocked(epoch, r->recheck);
       }
     }
     if (!undelivered.empty()) engine_->ReleaseUndelivered(undelivered);
     if (again) Pump();
+  }
+
+  // Waits for ready tasks of the stream's queues (no claim in flight);
+  // `epoch` is the dispatcher's before the claim that found them drained.
+  // True when the stream should claim again at once instead (tasks became
+  // ready since `epoch`).
+  bool WaitLocked(uint64_t epoch, std::optional<absl::Time> recheck)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const uint64_t id = dispatcher_->NewWaitId();
+    wait_id_ = id;
+    ++refs_;  // the wait's
+    TaskDispatcher::WaitSpec spec;
+    spec.queues = args_.queues;
+    spec.epoch = epoch;
+    spec.recheck = recheck.value_or(absl::InfiniteFuture());
+    Wake now;
+    if (dispatcher_->Wait(
+            id, std::move(spec), [this, id](Wake why) { OnWake(id, why); }, &now)) {
+      return false;
+    }
+    wait_id_ = 0;
+    --refs_;  // the claim's reference is still held: never the last
+    if (now == Wake::kReady) return true;
+    FinishLocked(Stopping());
+    return false;
   }
 
   void OnWake(uint64_t id, Wake why) {

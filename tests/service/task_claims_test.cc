@@ -139,6 +139,49 @@ TEST_P(TaskServiceTest, StreamPushesTasksAsCreditsAllow) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
+// A stream whose claim emptied its queue waits for the next ready task
+// instead of claiming again at once (with one writer, which knows nothing
+// was skipped): one claim per pushed task, not two.
+TEST_P(TaskServiceTest, AStreamThatEmptiedItsQueueWaitsWithoutClaimingAgain) {
+  // The start-up's catch-up writes too: done before the commands are counted.
+  ASSERT_TRUE(server_->WaitForCatchUp(absl::Seconds(60)));
+  auto context = ContextAs("gateway-1", "agent");
+  auto stream = tasks_->StreamTasks(context.get());
+  v1::StreamTasksRequest hello;
+  hello.set_worker_id("gateway-1");
+  hello.add_queues("sms");
+  hello.set_credits(5);
+  ASSERT_TRUE(stream->Write(hello));
+  // Readiness, not time: until the stream's wait is registered.
+  auto waiting = [&] {
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (server_->task_dispatcher()->waiting() == 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    ASSERT_EQ(server_->task_dispatcher()->waiting(), 1u);
+  };
+  waiting();
+  storage::Store* store = server_->store();
+  const int64_t before = store->writer_stats().commands;
+  Import({Mild("DRAIN-1")});
+  v1::StreamTasksResponse pushed;
+  ASSERT_TRUE(stream->Read(&pushed));
+  waiting();
+  // The import's command and the claim that leased its task; with several
+  // writers (SKIP LOCKED may hide rows) one more claim that found nothing.
+  EXPECT_EQ(store->writer_stats().commands - before, store->writer_connections() == 1 ? 2 : 3);
+  EXPECT_EQ(pushed.task().case_id(), CaseId("DRAIN-1"));  // a read the audit log records
+
+  // Waiting, it still takes the next task at once.
+  Import({Mild("DRAIN-2")});
+  ASSERT_TRUE(stream->Read(&pushed));
+  EXPECT_EQ(pushed.task().case_id(), CaseId("DRAIN-2"));
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&pushed));
+  grpc::Status status = stream->Finish();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 TEST_P(TaskServiceTest, StreamRejectsABadFirstMessage) {
   auto context = Context();
   auto stream = tasks_->StreamTasks(context.get());
