@@ -463,9 +463,11 @@ absl::Status TakeReportSnapshot(Store& store, absl::CivilDay day) {
   // than the last (17 s -> 60 s a day over seven days at 1,000,000
   // cases). Past kWalCheckpoint bytes the checkpointer is asked now: a
   // passive checkpoint on its own connection, so that the next day's
-  // writes start the WAL over. A smaller WAL is left alone: it costs
-  // reads nothing, and restarting it in its own space would let writes
-  // succeed on a full disk that the health check must see fail.
+  // writes start the WAL over. The file's size bounds the log's length
+  // from above (the writer never shrinks the file: storage/sql.cc), so a
+  // file that once grew past it asks every day; a passive checkpoint of a
+  // short log costs little. A smaller file is left alone: it costs reads
+  // nothing.
   constexpr std::uintmax_t kWalCheckpoint = 64 << 20;
   RETURN_IF_ERROR(ReadForReport(store, [&store](soci::session& sql) {
     Sql main;

@@ -70,7 +70,7 @@ void ConfigureSession(soci::session& sql, Backend backend, const StoreOptions& o
   // PRAGMA foreign_key_check.
   sql << "PRAGMA foreign_keys = OFF";
   // The writer (see StoreOptions): its page cache, how often it
-  // checkpoints, and the size the WAL file shrinks back to after one.
+  // checkpoints, and that it never shrinks the WAL file (below).
   sql << "PRAGMA cache_size = -" << options.sqlite_writer_cache_kib;
   // Savepoint journals (one per command of a group commit: the original of
   // every page the command changes) in memory. By default SQLite keeps
@@ -82,7 +82,14 @@ void ConfigureSession(soci::session& sql, Backend backend, const StoreOptions& o
   // the whole group commit; see bench/RESULTS.md.)
   sql << "PRAGMA temp_store = MEMORY";
   sql << "PRAGMA wal_autocheckpoint = " << options.sqlite_wal_autocheckpoint_pages;
-  sql << "PRAGMA journal_size_limit = " << (64 << 20);
+  // The WAL file keeps the size it grew to: SQLite truncates it, when
+  // asked to, in the commit that restarts the log, on the writer's thread,
+  // and freeing a large file's cached pages there held every caller for
+  // 280-520 ms (one-task deliveries, bench/RESULTS.md); the restarted log
+  // then writes into pages the kernel already holds. The checkpoint
+  // threshold bounds the file (docs/operations-notes.md), and the last
+  // connection to close removes it.
+  sql << "PRAGMA journal_size_limit = -1";
 }
 
 absl::Status EnableWal(soci::session& sql) {
