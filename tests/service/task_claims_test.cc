@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -102,14 +103,21 @@ TEST_P(TaskServiceTest, LongPollWakesWhenATaskIsReleasedOrItsLeaseExpires) {
   EXPECT_EQ(third.tasks(0).task_id(), first.task_id());
 }
 
-TEST_P(TaskServiceTest, StreamPushesTasksAsCreditsAllow) {
-  auto context = ContextAs("gateway-1", "agent");
-  auto stream = tasks_->StreamTasks(context.get());
+// Opens a StreamTasks stream on the sms queue as gateway-1, with `credits`.
+std::unique_ptr<grpc::ClientReaderWriter<v1::StreamTasksRequest, v1::StreamTasksResponse>>
+OpenSmsStream(v1::TaskService::Stub& tasks, grpc::ClientContext* context, int credits) {
+  auto stream = tasks.StreamTasks(context);
   v1::StreamTasksRequest hello;
   hello.set_worker_id("gateway-1");
   hello.add_queues("sms");
-  hello.set_credits(2);
-  ASSERT_TRUE(stream->Write(hello));
+  hello.set_credits(credits);
+  EXPECT_TRUE(stream->Write(hello));
+  return stream;
+}
+
+TEST_P(TaskServiceTest, StreamPushesTasksAsCreditsAllow) {
+  auto context = ContextAs("gateway-1", "agent");
+  auto stream = OpenSmsStream(*tasks_, context.get(), 2);
 
   Import({Mild("P1"), Mild("P2"), Mild("P3")});
   std::set<int64_t> seen;
@@ -146,12 +154,7 @@ TEST_P(TaskServiceTest, AStreamThatEmptiedItsQueueWaitsWithoutClaimingAgain) {
   // The start-up's catch-up writes too: done before the commands are counted.
   ASSERT_TRUE(server_->WaitForCatchUp(absl::Seconds(60)));
   auto context = ContextAs("gateway-1", "agent");
-  auto stream = tasks_->StreamTasks(context.get());
-  v1::StreamTasksRequest hello;
-  hello.set_worker_id("gateway-1");
-  hello.add_queues("sms");
-  hello.set_credits(5);
-  ASSERT_TRUE(stream->Write(hello));
+  auto stream = OpenSmsStream(*tasks_, context.get(), 5);
   // Readiness, not time: until the stream's wait is registered.
   auto waiting = [&] {
     const absl::Time give_up = absl::Now() + absl::Seconds(10);
