@@ -47,14 +47,15 @@ struct ClaimArgs {
 
 struct Claimed {
   std::vector<v1::Task> tasks;  // leased, most urgent first
-  // When nothing was leased, or (with one writer) fewer than asked: the
+  // When nothing was leased, or (on SQLite) fewer than asked: the
   // earliest time a task of these queues becomes ready by time alone (a
   // not_before, a hold lifting).
   std::optional<absl::Time> recheck;
-  // Fewer leased than asked and none held aside, on a store with one
-  // writer (which ran every earlier command, so nothing claimable was
-  // skipped): nothing else of these queues is ready now. A stream then
-  // waits for the next ready task instead of claiming again at once.
+  // Fewer leased than asked and none held aside, on SQLite (whose one
+  // writer ran every earlier command, so nothing claimable was skipped;
+  // on PostgreSQL SKIP LOCKED may have hidden rows another writer or
+  // replica held): nothing else of these queues is ready now. A stream
+  // then waits for the next ready task instead of claiming again at once.
   bool drained = false;
 };
 
