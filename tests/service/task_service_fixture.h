@@ -230,11 +230,20 @@ class TaskServiceTest : public testing::ServerFixture {
     return tasks_->FailTask(context.get(), request, out);
   }
 
+  // The case's open task of `type` (ready, leased or an incident), else its
+  // last one. Not simply the highest task id: on PostgreSQL each writer of
+  // the pool hands out ids from a block of its own, so a later task may
+  // have a lower id (a call's retry did, now and then, in CI).
   v1::Task TaskOf(const std::string& loan, v1::TaskType type) {
     v1::Task found;
+    bool open_found = false;
     const v1::GetCaseResponse file = File(loan);
     for (const v1::Task& t : file.tasks()) {
-      if (t.type() == type) found = t;  // the newest
+      if (t.type() != type) continue;
+      const bool open = t.state() == v1::TASK_STATE_READY || t.state() == v1::TASK_STATE_LEASED ||
+                        t.state() == v1::TASK_STATE_INCIDENT;
+      if (open || !open_found) found = t;
+      open_found = open_found || open;
     }
     return found;
   }
