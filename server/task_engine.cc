@@ -213,14 +213,16 @@ void TaskEngine::Claim(const ClaimArgs& args, std::function<void(absl::StatusOr<
       [this, args](storage::UnitOfWork& uow, Claimed& out) -> absl::Status {
         const absl::Time now = clock_->Now();
         RETURN_IF_ERROR(ClaimIn(uow, args, now, out));
-        // Nothing (or, on SQLite, fewer than asked) leased, nothing held:
-        // when the next task will be ready, for a claim that waits (a
-        // completion's claim_next does not ask). On PostgreSQL another
-        // writer's or replica's locks may have hidden claimable rows (SKIP
-        // LOCKED); SQLite's one writer ran every earlier command.
+        // Nothing (or, a stream's claim on SQLite, fewer than asked)
+        // leased, nothing held: when the next task will be ready, for a
+        // claim that waits (a completion's claim_next does not ask). On
+        // PostgreSQL another writer's or replica's locks may have hidden
+        // claimable rows (SKIP LOCKED); SQLite's one writer ran every
+        // earlier command.
         const bool short_of_asked = static_cast<int>(out.tasks.size()) < args.max_tasks;
         if (short_of_asked && !out.recheck &&
-            (out.tasks.empty() || store_->backend() == storage::Backend::kSqlite)) {
+            (out.tasks.empty() ||
+             (args.stream && store_->backend() == storage::Backend::kSqlite))) {
           ASSIGN_OR_RETURN(out.recheck, uow.NextReadyTime(args.queues, now));
           out.drained = true;
         }

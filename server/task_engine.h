@@ -43,19 +43,25 @@ struct ClaimArgs {
   // the task and case ids as its detail, in the claim's transaction. An
   // empty action records nothing.
   storage::AuditEntry audit;
+  // A stream's claim: on SQLite, one that leases fewer than asked also
+  // looks up the next ready time and reports the queues drained (Claimed),
+  // so that the stream waits instead of claiming again at once. A unary
+  // claim answers with what it leased and needs neither.
+  bool stream = false;
 };
 
 struct Claimed {
   std::vector<v1::Task> tasks;  // leased, most urgent first
-  // When nothing was leased, or (on SQLite) fewer than asked: the
-  // earliest time a task of these queues becomes ready by time alone (a
-  // not_before, a hold lifting).
+  // When nothing was leased, or (a stream's claim on SQLite) fewer than
+  // asked: the earliest time a task of these queues becomes ready by time
+  // alone (a not_before, a hold lifting).
   std::optional<absl::Time> recheck;
-  // Fewer leased than asked and none held aside, on SQLite (whose one
-  // writer ran every earlier command, so nothing claimable was skipped;
-  // on PostgreSQL SKIP LOCKED may have hidden rows another writer or
-  // replica held): nothing else of these queues is ready now. A stream
-  // then waits for the next ready task instead of claiming again at once.
+  // Nothing leased, or (a stream's claim on SQLite, whose one writer ran
+  // every earlier command, so nothing claimable was skipped; on PostgreSQL
+  // SKIP LOCKED may have hidden rows another writer or replica held) fewer
+  // than asked, and none held aside: nothing else of these queues is ready
+  // now. The stream then waits for the next ready task instead of claiming
+  // again at once.
   bool drained = false;
 };
 

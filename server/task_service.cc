@@ -243,6 +243,7 @@ class StreamReactor final
       args_ = *std::move(args);
       args_.worker = holder_;  // leases belong to the authenticated caller
       args_.audit = audit_;
+      args_.stream = true;
       started_ = true;
     }
     if (in_.credits() < 0 || credits_ + in_.credits() > kMaxCredits) {

@@ -267,24 +267,23 @@ class Store::Impl {
   // called once COMMIT has returned, i.e. once the batch is durable.
   void RunBatch(std::unique_ptr<WriterConnection>& writer, std::vector<Pending>& batch,
                 int& careful_batches) {
+    // A command that never ran keeps OK here, and takes the batch's error.
     std::vector<absl::Status> results(batch.size());
-    std::vector<bool> ran(batch.size(), false);
     absl::Status fatal = EnsureWriter(writer);
     const bool savepoints = batch.size() > 1;
     if (fatal.ok() && savepoints && careful_batches > 0) {
       --careful_batches;
     } else if (fatal.ok() && savepoints) {
       if (RunWithoutSavepoints(*writer, batch)) {
-        const size_t joined = batch.size();
         bool any_ok = true;
-        fatal = RunWoken(*writer, batch, results, ran, any_ok);
+        fatal = RunWoken(*writer, batch, results, any_ok);
         // As in the savepoint pass: a failed COMMIT fails every command
-        // (it may have committed: never run them again here).
+        // (it may have committed: never run them again here). A joined
+        // command that failed on its own keeps its error.
         if (fatal.ok()) fatal = writer->Commit();
         if (!fatal.ok()) writer->Rollback();
-        for (size_t i = 0; i < results.size(); ++i) {
-          // A joined command that failed on its own keeps its error.
-          if (i < joined || !fatal.ok() || !ran[i] || results[i].ok()) results[i] = fatal;
+        for (absl::Status& r : results) {
+          if (!fatal.ok() || r.ok()) r = fatal;
         }
         Finish(writer, batch, results, fatal, any_ok);
         return;
@@ -295,27 +294,12 @@ class Store::Impl {
     bool began = fatal.ok();
     bool any_ok = false;
     for (size_t i = 0; i < batch.size() && fatal.ok(); ++i) {
-      if (savepoints) {
-        fatal = writer->Savepoint();
-        if (!fatal.ok()) break;
-      }
-      results[i] = writer->Run(batch[i].command);
-      ran[i] = true;
-      if (results[i].ok()) {
-        any_ok = true;
-        if (savepoints) fatal = writer->ReleaseSavepoint();
-      } else if (savepoints) {
-        fatal = writer->RollbackToSavepoint();
-        if (fatal.ok()) fatal = writer->ReleaseSavepoint();
-      }
-      if (results[i].code() == absl::StatusCode::kUnavailable) {
-        fatal = results[i];  // the connection is gone: so is the batch
-      }
+      fatal = RunOne(*writer, batch[i], savepoints, results[i], any_ok);
     }
     // Without savepoints (one command) only a command that succeeded
     // leaves the transaction fit to take others.
-    if (fatal.ok() && began && (savepoints || (!results.empty() && results[0].ok()))) {
-      fatal = RunWoken(*writer, batch, results, ran, any_ok);
+    if (fatal.ok() && began && (savepoints || any_ok)) {
+      fatal = RunWoken(*writer, batch, results, any_ok);
     }
     if (fatal.ok() && began) {
       if (any_ok) {
@@ -328,15 +312,15 @@ class Store::Impl {
       if (began) writer->Rollback();
       // Commands that failed on their own keep their error; the others'
       // writes are lost with the transaction.
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (!ran[i] || results[i].ok()) results[i] = fatal;
+      for (absl::Status& r : results) {
+        if (r.ok()) r = fatal;
       }
     }
     Finish(writer, batch, results, fatal, any_ok);
   }
 
-  // With one writer (SQLite's always), the tasks a batch's commands made ready are
-  // announced (StoreOptions::on_tasks_ready) before the batch commits, and
+  // With one writer (SQLite's always), the tasks a batch's commands made
+  // ready are announced (StoreOptions::on_tasks_ready) before it commits, and
   // the commands that wakes -- a waiting stream's or long poll's claim --
   // join the transaction with whatever else is queued by then, each in a
   // savepoint of its own (one failing leaves the rest), so that a task
@@ -345,10 +329,11 @@ class Store::Impl {
   // the commit if the commit fails. With several writers (PostgreSQL's
   // pool) a woken claim could run on another writer before this commit and
   // miss the task: the tasks are announced after the commit there, in
-  // Finish. Appends to `batch`, `results` and `ran`; returns the error that
-  // ends the transaction (a failed savepoint statement), else OK.
+  // Finish. Appends to `batch` and `results`; returns the error that ends
+  // the transaction (a failed savepoint statement, a lost connection), else
+  // OK.
   absl::Status RunWoken(WriterConnection& writer, std::vector<Pending>& batch,
-                        std::vector<absl::Status>& results, std::vector<bool>& ran, bool& any_ok) {
+                        std::vector<absl::Status>& results, bool& any_ok) {
     if (writers_.size() != 1 || !options_.on_tasks_ready || !writer.HasReady()) {
       return absl::OkStatus();
     }
@@ -360,20 +345,30 @@ class Store::Impl {
       TakeInto(batch, queue_, max_batch_);
     }
     results.resize(batch.size());
-    ran.resize(batch.size(), false);
     for (size_t i = start; i < batch.size(); ++i) {
-      RETURN_IF_ERROR(writer.Savepoint());
-      results[i] = writer.Run(batch[i].command);
-      ran[i] = true;
-      if (results[i].ok()) {
-        any_ok = true;
-        RETURN_IF_ERROR(writer.ReleaseSavepoint());
-      } else {
-        RETURN_IF_ERROR(writer.RollbackToSavepoint());
-        RETURN_IF_ERROR(writer.ReleaseSavepoint());
-      }
-      if (results[i].code() == absl::StatusCode::kUnavailable) return results[i];
+      RETURN_IF_ERROR(RunOne(writer, batch[i], /*savepoint=*/true, results[i], any_ok));
     }
+    return absl::OkStatus();
+  }
+
+  // Runs one command in the open transaction, in a savepoint of its own
+  // when `savepoint` (a failed command then leaves nothing), setting its
+  // `result` (left OK when it never ran) and `any_ok`. Returns the error
+  // that ends the transaction: a failed savepoint statement, or the
+  // command's own UNAVAILABLE (the connection is gone: so is the batch).
+  static absl::Status RunOne(WriterConnection& writer, Pending& command, bool savepoint,
+                             absl::Status& result, bool& any_ok) {
+    if (savepoint) RETURN_IF_ERROR(writer.Savepoint());
+    result = writer.Run(command.command);
+    if (result.ok()) {
+      any_ok = true;
+      if (savepoint) RETURN_IF_ERROR(writer.ReleaseSavepoint());
+    } else if (savepoint) {
+      absl::Status undone = writer.RollbackToSavepoint();
+      if (undone.ok()) undone = writer.ReleaseSavepoint();
+      if (result.code() != absl::StatusCode::kUnavailable) return undone;
+    }
+    if (result.code() == absl::StatusCode::kUnavailable) return result;
     return absl::OkStatus();
   }
 
