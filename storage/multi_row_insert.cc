@@ -5,15 +5,13 @@
 #include <utility>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "storage/sql.h"
 
 namespace collections::storage {
 namespace {
-
-// Below both backends' limits on bound values per statement: PostgreSQL's
-// 65,535 and SQLite's 32,766 (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
-constexpr int kMaxValuesPerStatement = 30000;
 
 // Throws the connection's last error. A statement given is reset and its
 // bindings cleared first (after the message is read: reset may replace it),
@@ -55,10 +53,27 @@ sqlite_api::sqlite3_stmt* InsertSession::Prepared(const std::string& text) {
   return statement;
 }
 
+InsertSession::ArrayInsert& InsertSession::PreparedArrays(const std::string& text, int columns) {
+  auto it = prepared_arrays_.find(text);
+  if (it != prepared_arrays_.end()) return *it->second;
+  auto insert = std::make_unique<ArrayInsert>(sql_);
+  insert->arrays.resize(columns);  // never resized again: bound by address
+  for (std::string& array : insert->arrays) insert->statement.exchange(soci::use(array));
+  insert->statement.alloc();
+  insert->statement.prepare(text, soci::details::st_repeatable_query);
+  insert->statement.define_and_bind();
+  return *prepared_arrays_.emplace(text, std::move(insert)).first->second;
+}
+
 MultiRowInsert::MultiRowInsert(std::string head, std::string row, std::string tail)
     : head_(std::move(head)), row_(std::move(row)), tail_(std::move(tail)) {
   per_row_ = static_cast<int>(std::count(row_.begin(), row_.end(), '?'));
   if (per_row_ == 0) throw std::logic_error("MultiRowInsert: a row binds no value");
+  if (!absl::EndsWith(head_, " VALUES") || !absl::StartsWith(row_, "(") ||
+      !absl::EndsWith(row_, ")")) {
+    throw std::logic_error(
+        absl::StrCat("MultiRowInsert: not \"... VALUES\" and \"(...)\": ", head_, " ", row_));
+  }
 }
 
 MultiRowInsert& MultiRowInsert::operator<<(long long value) {
@@ -79,45 +94,68 @@ long long MultiRowInsert::Flush(InsertSession& to) {
   // The rows are forgotten however the write ends: a failed command is
   // rolled back and run again from its start, which adds them again.
   absl::Cleanup forget = [this] { values_.clear(); };
-  if (to.sqlite() != nullptr) return FlushSqlite(to);
-  soci::session& sql = to.sql();
-  const int total_rows = rows();
-  const int rows_per_statement = std::max(1, kMaxValuesPerStatement / per_row_);
-  long long inserted = 0;
-  for (int first = 0; first < total_rows; first += rows_per_statement) {
-    const int n = std::min(rows_per_statement, total_rows - first);
-    std::string text = head_;
-    text.reserve(head_.size() + n * (row_.size() + 8 * per_row_) + tail_.size());
-    int placeholder = 0;
-    for (int r = 0; r < n; ++r) {
-      text += r == 0 ? " " : ", ";
-      for (char ch : row_) {
-        if (ch == '?') {  // SOCI hands PostgreSQL ":v0".. as $1..
-          absl::StrAppend(&text, ":v", placeholder++);
-        } else {
-          text += ch;
-        }
-      }
+  return to.sqlite() != nullptr ? FlushSqlite(to) : FlushPostgres(to);
+}
+
+std::string MultiRowInsert::ArrayInsertText(const std::vector<bool>& text) const {
+  // "INSERT INTO t (a, b, c) VALUES" + "(?, 0, ?)" + tail becomes
+  // "INSERT INTO t (a, b, c) SELECT u.c0, 0, u.c1 FROM unnest(CAST(:a0 AS
+  // bigint[]), CAST(:a1 AS text[])) AS u(c0, c1)" + tail. (CAST, not "::":
+  // SOCI reads ":name" as a placeholder.)
+  std::string sql(absl::StripSuffix(head_, "VALUES"));
+  sql += "SELECT ";
+  int column = 0;
+  for (char ch : absl::StripSuffix(absl::StripPrefix(row_, "("), ")")) {
+    if (ch == '?') {
+      absl::StrAppend(&sql, "u.c", column++);
+    } else {
+      sql += ch;
     }
-    text += tail_;
-    soci::statement st(sql);
-    for (int i = first * per_row_; i < (first + n) * per_row_; ++i) {
-      Value& v = values_[i];
-      if (v.text) {
-        st.exchange(soci::use(v.string));
-      } else {
-        st.exchange(soci::use(v.number));
-      }
-    }
-    st.alloc();
-    // One-time: PostgreSQL runs it with its values in one round trip
-    // instead of preparing, executing and deallocating a named statement.
-    st.prepare(text, soci::details::st_one_time_query);
-    st.define_and_bind();
-    st.execute(true);
-    inserted += st.get_affected_rows();
   }
-  return inserted;
+  sql += " FROM unnest(";
+  for (int i = 0; i < per_row_; ++i) {
+    absl::StrAppend(&sql, i == 0 ? "" : ", ", "CAST(:a", i, " AS ", text[i] ? "text" : "bigint",
+                    "[])");
+  }
+  sql += ") AS u(";
+  for (int i = 0; i < per_row_; ++i) absl::StrAppend(&sql, i == 0 ? "c" : ", c", i);
+  sql += ")";
+  sql += tail_;
+  return sql;
+}
+
+long long MultiRowInsert::FlushPostgres(InsertSession& to) {
+  if (values_.empty()) return 0;
+  std::vector<bool> text(per_row_);
+  for (int i = 0; i < per_row_; ++i) text[i] = values_[i].text;
+  InsertSession::ArrayInsert& insert = to.PreparedArrays(ArrayInsertText(text), per_row_);
+  for (int i = 0; i < per_row_; ++i) {
+    std::string& array = insert.arrays[i];
+    array.clear();
+    array += '{';
+    for (size_t v = i; v < values_.size(); v += per_row_) {
+      const Value& value = values_[v];
+      if (value.text != text[i]) {
+        throw std::logic_error(
+            absl::StrCat("MultiRowInsert: column ", i, " of ", head_, " mixes text and numbers"));
+      }
+      if (v != static_cast<size_t>(i)) array += ',';
+      if (!value.text) {
+        absl::StrAppend(&array, value.number);
+        continue;
+      }
+      // An array element in double quotes: only '"' and '\' are escaped.
+      array += '"';
+      for (char ch : value.string) {
+        if (ch == '"' || ch == '\\') array += '\\';
+        array += ch;
+      }
+      array += '"';
+    }
+    array += '}';
+  }
+  insert.statement.execute(true);
+  return insert.statement.get_affected_rows();
 }
 
 long long MultiRowInsert::FlushSqlite(InsertSession& to) {

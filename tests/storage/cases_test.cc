@@ -373,7 +373,8 @@ TEST_P(StoreTest, OpenCasesWritesTheRowsApplyWrites) {
 // to refuse a loan opened meanwhile), stops at a row the table refuses,
 // writes text as given (an empty string is not NULL), and its statement
 // serves the next batch of the same shape (on SQLite, a one-row statement
-// prepared once per connection).
+// prepared once per connection; on PostgreSQL an unnest() of one array per
+// column, whose text elements must come back exactly as given).
 TEST_P(StoreTest, MultiRowInsertsCountTheRowsThatWentInAndStopAtARefusedOne) {
   std::unique_ptr<soci::session> sql = Raw();
   *sql << "CREATE TABLE batch_rows (id BIGINT PRIMARY KEY, name TEXT NOT NULL)";
@@ -402,12 +403,24 @@ TEST_P(StoreTest, MultiRowInsertsCountTheRowsThatWentInAndStopAtARefusedOne) {
   }
   strict << 4LL << std::string("four");
   EXPECT_EQ(strict.Flush(session), 1);
+  // What an array literal would otherwise read as quotes, escapes,
+  // separators, nested arrays or NULL; and a number past 32 bits.
+  const std::vector<std::string> awkward = {
+      "a \"quoted\" \\ back\\slash", "x,y", "{nested}", "NULL", " padded ", "贷款-7\n"};
+  for (size_t i = 0; i < awkward.size(); ++i) {
+    strict << static_cast<long long>(5 + i) << awkward[i];
+  }
+  strict << 5'000'000'000LL << std::string("big");
+  EXPECT_EQ(strict.Flush(session), static_cast<long long>(awkward.size()) + 1);
 
-  std::vector<std::string> names(4);
-  std::vector<long long> ids(4);
+  std::vector<std::string> names(11);
+  std::vector<long long> ids(11);
   *sql << "SELECT id, name FROM batch_rows ORDER BY id", soci::into(ids), soci::into(names);
-  EXPECT_EQ(ids, (std::vector<long long>{1, 2, 3, 4}));
-  EXPECT_EQ(names, (std::vector<std::string>{"one", "", "three", "four"}));
+  EXPECT_EQ(ids, (std::vector<long long>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 5'000'000'000LL}));
+  std::vector<std::string> expected = {"one", "", "three", "four"};
+  expected.insert(expected.end(), awkward.begin(), awkward.end());
+  expected.push_back("big");
+  EXPECT_EQ(names, expected);
   long long nulls = -1;
   *sql << "SELECT COUNT(*) FROM batch_rows WHERE name IS NULL", soci::into(nulls);
   EXPECT_EQ(nulls, 0);
