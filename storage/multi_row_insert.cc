@@ -29,6 +29,15 @@ namespace {
 
 }  // namespace
 
+void AppendArrayText(std::string& array, const std::string& value) {
+  array += '"';
+  for (char ch : value) {
+    if (ch == '"' || ch == '\\') array += '\\';
+    array += ch;
+  }
+  array += '"';
+}
+
 InsertSession::InsertSession(soci::session& sql) : sql_(sql) {
   if (sql.get_backend_name() == "sqlite3") {
     sqlite_ = static_cast<soci::sqlite3_session_backend*>(sql.get_backend())->conn_;
@@ -144,13 +153,7 @@ long long MultiRowInsert::FlushPostgres(InsertSession& to) {
         absl::StrAppend(&array, value.number);
         continue;
       }
-      // An array element in double quotes: only '"' and '\' are escaped.
-      array += '"';
-      for (char ch : value.string) {
-        if (ch == '"' || ch == '\\') array += '\\';
-        array += ch;
-      }
-      array += '"';
+      AppendArrayText(array, value.string);
     }
     array += '}';
   }

@@ -68,6 +68,10 @@ class InsertSession {
   absl::flat_hash_map<std::string, std::unique_ptr<ArrayInsert>> prepared_arrays_;
 };
 
+// Appends `value` to a PostgreSQL array literal as one text element: in
+// double quotes, '"' and '\' escaped.
+void AppendArrayText(std::string& array, const std::string& value);
+
 class MultiRowInsert {
  public:
   // head: "INSERT INTO t (a, b, c) VALUES"; row: one row with '?' for each

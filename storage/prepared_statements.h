@@ -51,6 +51,17 @@ inline constexpr const char* kCaseUpdateColumns[] = {"stage",
                                                      "updated_at_us",
                                                      "oldest_due_day",
                                                      "next_aging_day"};
+// A cases row's columns as stored (kCaseUpdateColumns and the version).
+struct StoredCaseRow {
+  long long version = 0;
+  int stage = 0, case_class = 0, days_past_due = 0;
+  long long overdue_total_fen = 0, principal_fen = 0;
+  std::string queue;
+  long long policy_version = 0, as_of_day = 0, business_day = 0;
+  std::string product, region;
+  long long updated_at_us = 0, oldest_due_day = 0, next_aging_day = 0;
+};
+
 struct WriterConnection::Statements {
   Statements(soci::session& sql, Backend backend);
 
@@ -143,6 +154,15 @@ struct WriterConnection::Statements {
   // the transition changed (besides version and body), by the set of those
   // columns (bit i: kCaseUpdateColumns[i]); each prepared on first use.
   absl::flat_hash_map<uint32_t, std::unique_ptr<soci::statement>> update_case_columns;
+  // PostgreSQL: Transaction::LoadCases' and LoadCasesByLoans' reads, the
+  // keys bound as one array literal (`keys`) and each row read into the
+  // `loaded_` values; each prepared on first use (SQLite runs its IN (...)
+  // list unprepared: no round trip to save, no statement to parse anew).
+  std::unique_ptr<soci::statement> load_cases_by_id, load_cases_by_loan;
+  std::string keys;
+  std::string loaded_body;
+  long long loaded_case_id = 0;
+  StoredCaseRow loaded_row;
   // Where multi-row inserts (imports, a batch's events and tasks) go, with
   // SQLite's one-row inserts prepared on first use.
   InsertSession inserts;

@@ -66,63 +66,97 @@ absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transacti
 template <typename Key, typename KeyOf>
 absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transaction::LoadCasesIn(
     const char* what, const char* column, const std::vector<Key>& keys, KeyOf key_of) {
+  constexpr bool kText = std::is_same_v<Key, std::string>;
   return Guard(what, [&]() -> absl::StatusOr<std::vector<std::optional<v1::Case>>> {
     std::vector<std::optional<v1::Case>> found(keys.size());
     if (keys.empty()) return found;
     // The columns too, as stored: Apply compares the transition's with them.
     std::string text =
         absl::StrCat("SELECT body, case_id, version, ", absl::StrJoin(kCaseUpdateColumns, ", "),
-                     " FROM cases WHERE ", column, " IN (");
-    soci::statement st(w_.sql_);
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if constexpr (std::is_same_v<Key, std::string>) {
-        if (w_.backend() == Backend::kPostgres) {
-          absl::StrAppend(&text, i == 0 ? ":k" : ", :k", i);
-        } else {
-          text += i == 0 ? "?" : ", ?";  // see MultiRowInsert::Flush
-        }
-        st.exchange(soci::use(keys[i]));
-      } else {
-        absl::StrAppend(&text, i == 0 ? "" : ", ", keys[i]);  // numbers: written in the text
-      }
-    }
-    // On PostgreSQL locked in one order on every writer, so that two
-    // writers locking overlapping cases take turns instead of deadlocking.
-    // (Not on SQLite, one writer: there an ORDER BY makes the planner walk
-    // the whole table in case_id order instead of looking the loans up.)
-    absl::StrAppend(&text,
-                    w_.backend() == Backend::kPostgres ? ") ORDER BY case_id FOR UPDATE" : ")");
-    std::string body;
-    long long case_id = 0;
-    StoredCaseRow stored;
-    st.exchange(soci::into(body));
-    st.exchange(soci::into(case_id));
-    st.exchange(soci::into(stored.version));
-    st.exchange(soci::into(stored.stage));
-    st.exchange(soci::into(stored.case_class));
-    st.exchange(soci::into(stored.days_past_due));
-    st.exchange(soci::into(stored.overdue_total_fen));
-    st.exchange(soci::into(stored.principal_fen));
-    st.exchange(soci::into(stored.queue));
-    st.exchange(soci::into(stored.policy_version));
-    st.exchange(soci::into(stored.as_of_day));
-    st.exchange(soci::into(stored.business_day));
-    st.exchange(soci::into(stored.product));
-    st.exchange(soci::into(stored.region));
-    st.exchange(soci::into(stored.updated_at_us));
-    st.exchange(soci::into(stored.oldest_due_day));
-    st.exchange(soci::into(stored.next_aging_day));
-    st.alloc();
-    // One-time: PostgreSQL runs it in one round trip, unprepared.
-    st.prepare(text, soci::details::st_one_time_query);
-    st.define_and_bind();
+                     " FROM cases WHERE ", column);
+    auto bind_row = [](soci::statement& st, std::string& body, long long& case_id,
+                       StoredCaseRow& stored) {
+      st.exchange(soci::into(body));
+      st.exchange(soci::into(case_id));
+      st.exchange(soci::into(stored.version));
+      st.exchange(soci::into(stored.stage));
+      st.exchange(soci::into(stored.case_class));
+      st.exchange(soci::into(stored.days_past_due));
+      st.exchange(soci::into(stored.overdue_total_fen));
+      st.exchange(soci::into(stored.principal_fen));
+      st.exchange(soci::into(stored.queue));
+      st.exchange(soci::into(stored.policy_version));
+      st.exchange(soci::into(stored.as_of_day));
+      st.exchange(soci::into(stored.business_day));
+      st.exchange(soci::into(stored.product));
+      st.exchange(soci::into(stored.region));
+      st.exchange(soci::into(stored.updated_at_us));
+      st.exchange(soci::into(stored.oldest_due_day));
+      st.exchange(soci::into(stored.next_aging_day));
+    };
     absl::flat_hash_map<Key, v1::Case> by_key;
-    for (bool row = st.execute(true); row; row = st.fetch()) {
-      v1::Case c;
-      RETURN_IF_ERROR(DecodeMessage(body, &c, "case"));
-      loaded_rows_[case_id] = stored;
-      Key key = key_of(c);
-      by_key.emplace(std::move(key), std::move(c));
+    auto read_rows = [&](soci::statement& st, const std::string& body, const long long& case_id,
+                         const StoredCaseRow& stored) -> absl::Status {
+      for (bool row = st.execute(true); row; row = st.fetch()) {
+        v1::Case c;
+        RETURN_IF_ERROR(DecodeMessage(body, &c, "case"));
+        loaded_rows_[case_id] = stored;
+        Key key = key_of(c);
+        by_key.emplace(std::move(key), std::move(c));
+      }
+      return absl::OkStatus();
+    };
+    if (w_.backend() == Backend::kPostgres) {
+      // One statement prepared once, the keys bound as one array. Locked
+      // in one order on every writer, so that two writers locking
+      // overlapping cases take turns instead of deadlocking.
+      std::unique_ptr<soci::statement>& st = kText ? s_.load_cases_by_loan : s_.load_cases_by_id;
+      if (st == nullptr) {
+        auto prepared = std::make_unique<soci::statement>(w_.sql_);
+        prepared->exchange(soci::use(s_.keys));
+        bind_row(*prepared, s_.loaded_body, s_.loaded_case_id, s_.loaded_row);
+        prepared->alloc();
+        prepared->prepare(absl::StrCat(text, " = ANY(CAST(:keys AS ", kText ? "text" : "bigint",
+                                       "[])) ORDER BY case_id FOR UPDATE"),
+                          soci::details::st_repeatable_query);
+        prepared->define_and_bind();
+        st = std::move(prepared);
+      }
+      s_.keys = "{";
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (i > 0) s_.keys += ',';
+        if constexpr (kText) {
+          AppendArrayText(s_.keys, keys[i]);
+        } else {
+          absl::StrAppend(&s_.keys, keys[i]);
+        }
+      }
+      s_.keys += '}';
+      RETURN_IF_ERROR(read_rows(*st, s_.loaded_body, s_.loaded_case_id, s_.loaded_row));
+    } else {
+      // SQLite: an IN (...) list, unprepared (no round trip to save; see
+      // MultiRowInsert::Flush for the '?'). Not in case_id order: there an
+      // ORDER BY makes the planner walk the whole table in case_id order
+      // instead of looking the loans up.
+      soci::statement st(w_.sql_);
+      text += " IN (";
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if constexpr (kText) {
+          text += i == 0 ? "?" : ", ?";
+          st.exchange(soci::use(keys[i]));
+        } else {
+          absl::StrAppend(&text, i == 0 ? "" : ", ", keys[i]);  // numbers: written in the text
+        }
+      }
+      text += ")";
+      std::string body;
+      long long case_id = 0;
+      StoredCaseRow stored;
+      bind_row(st, body, case_id, stored);
+      st.alloc();
+      st.prepare(text, soci::details::st_one_time_query);
+      st.define_and_bind();
+      RETURN_IF_ERROR(read_rows(st, body, case_id, stored));
     }
     for (size_t i = 0; i < keys.size(); ++i) {
       auto it = by_key.find(keys[i]);
@@ -581,8 +615,7 @@ void WriterConnection::Transaction::SetCaseRow(
   s_.c_body = EncodeMessage(c);
 }
 
-WriterConnection::Transaction::StoredCaseRow WriterConnection::Transaction::RowBeingWritten()
-    const {
+StoredCaseRow WriterConnection::Transaction::RowBeingWritten() const {
   return {s_.c_version,           s_.c_stage,          s_.c_class,         s_.c_days_past_due,
           s_.c_overdue_total_fen, s_.c_principal_fen,  s_.c_queue,         s_.c_policy_version,
           s_.c_as_of_day,         s_.c_business_day,   s_.c_product,       s_.c_region,

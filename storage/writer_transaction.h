@@ -182,16 +182,6 @@ class WriterConnection::Transaction final : public UnitOfWork {
   void WriteTask(NewTaskRow row);
   // Everything of a transition after the case row. Throws soci_error.
   absl::Status ApplyEffects(const workflow::Transition& t);
-  // A cases row's columns as stored (kCaseUpdateColumns and the version).
-  struct StoredCaseRow {
-    long long version = 0;
-    int stage = 0, case_class = 0, days_past_due = 0;
-    long long overdue_total_fen = 0, principal_fen = 0;
-    std::string queue;
-    long long policy_version = 0, as_of_day = 0, business_day = 0;
-    std::string product, region;
-    long long updated_at_us = 0, oldest_due_day = 0, next_aging_day = 0;
-  };
   // Which of kCaseUpdateColumns the row set by SetCaseRow changes in `was`
   // (bit i: kCaseUpdateColumns[i]).
   uint32_t ChangedColumns(const StoredCaseRow& was) const;

@@ -446,17 +446,21 @@ TEST_P(StoreTest, OpenCasesOfATakenLoanIsAbortedAndKeepsNothing) {
 }
 
 TEST_P(StoreTest, LoadCasesByLoansAnswersInTheLoansOrder) {
+  // Loan ids are the bank's: on PostgreSQL they travel as one array
+  // literal, whose quotes, escapes and separators they must not upset.
+  const std::string awkward = "L-\"4\\,{x} NULL";
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(Apply(Opening(i, absl::StrCat("L-", i)), 0).ok());
+  ASSERT_TRUE(Apply(Opening(4, awkward), 0).ok());
   std::vector<std::optional<v1::Case>> found;
   ASSERT_TRUE(store_
                   ->Write([&](UnitOfWork& uow) -> absl::Status {
-                    auto cases = uow.LoadCasesByLoans({"L-3", "nobody", "L-1", "L-3"});
+                    auto cases = uow.LoadCasesByLoans({"L-3", "nobody", "L-1", "L-3", awkward});
                     if (!cases.ok()) return cases.status();
                     found = *std::move(cases);
                     return absl::OkStatus();
                   })
                   .ok());
-  ASSERT_EQ(found.size(), 4u);
+  ASSERT_EQ(found.size(), 5u);
   ASSERT_TRUE(found[0].has_value());
   EXPECT_EQ(found[0]->case_id(), 3);
   EXPECT_FALSE(found[1].has_value());
@@ -464,6 +468,9 @@ TEST_P(StoreTest, LoadCasesByLoansAnswersInTheLoansOrder) {
   EXPECT_EQ(found[2]->case_id(), 1);
   ASSERT_TRUE(found[3].has_value());
   EXPECT_EQ(found[3]->case_id(), 3);
+  ASSERT_TRUE(found[4].has_value());
+  EXPECT_EQ(found[4]->case_id(), 4);
+  EXPECT_EQ(found[4]->loan_id(), awkward);
 }
 
 TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
