@@ -134,10 +134,9 @@ absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transacti
       s_.keys += '}';
       RETURN_IF_ERROR(read_rows(*st, s_.loaded_body, s_.loaded_case_id, s_.loaded_row));
     } else {
-      // SQLite: an IN (...) list, unprepared (no round trip to save; see
-      // MultiRowInsert::Flush for the '?'). Not in case_id order: there an
-      // ORDER BY makes the planner walk the whole table in case_id order
-      // instead of looking the loans up.
+      // SQLite: an IN (...) list, unprepared (no round trip to save). Not
+      // in case_id order: there an ORDER BY makes the planner walk the
+      // whole table in case_id order instead of looking the loans up.
       soci::statement st(w_.sql_);
       text += " IN (";
       for (size_t i = 0; i < keys.size(); ++i) {
