@@ -90,7 +90,31 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                                                  "AND next_change_day = ",
                                                  kNoLaterChange),
                                     backend),
-           soci::use(day_), soci::use(stage_after_), soci::use(case_id_))) {}
+           soci::use(day_), soci::use(stage_after_), soci::use(case_id_))) {
+  if (backend != Backend::kPostgres) return;
+  // The earlier entry's day read and the last change linked before the new
+  // row goes in, as the three statements do (the statement's parts share
+  // one snapshot: neither sees the row inserted). Each placeholder bound
+  // once, in the text's order; the VALUES list types them by column.
+  record_change_ = std::make_unique<soci::statement>(
+      (sql.prepare << absl::StrCat(
+           "WITH prev AS (SELECT COALESCE(MAX(day), -1) AS day FROM report_events WHERE "
+           "case_id = :p_case_id AND stage_after = :p_sa AND stage_after <> stage_before), "
+           "link AS (UPDATE report_events SET next_change_day = :l_day, next_stage = :l_sa "
+           "WHERE case_id = :l_case_id AND stage_after <> stage_before AND next_change_day = ",
+           kNoLaterChange, ") INSERT INTO report_events (", kColumns,
+           ") VALUES (:case_id, :seq, :day, :type, :actor, :sb, :sa, :class, :close, :task_id, "
+           ":task_type, :contact, :rpc, :reason, :promise, :recovered, :waived, :pv, :product, "
+           ":region, :queue, :unallocated, (SELECT day FROM prev)) RETURNING prev_entry_day"),
+       soci::use(case_id_), soci::use(stage_after_), soci::use(day_), soci::use(stage_after_),
+       soci::use(case_id_), soci::use(case_id_), soci::use(seq_), soci::use(day_),
+       soci::use(event_type_), soci::use(actor_), soci::use(stage_before_), soci::use(stage_after_),
+       soci::use(case_class_), soci::use(close_reason_), soci::use(task_id_), soci::use(task_type_),
+       soci::use(contact_), soci::use(right_party_), soci::use(reason_), soci::use(promise_fen_),
+       soci::use(recovered_fen_), soci::use(waived_fen_), soci::use(policy_version_),
+       soci::use(product_), soci::use(region_), soci::use(queue_), soci::use(unallocated_fen_),
+       soci::into(prev_entry_day_)));
+}
 
 void ReportFactWriter::Append(const workflow::Transition& t) {
   const v1::CaseEvent& e = t.event;
@@ -111,12 +135,18 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
   }
 
   if (!Fill(t)) return;
-  if (stage_before_ != stage_after_) {
+  if (stage_before_ == stage_after_) {
+    insert_event_.execute(true);
+    return;
+  }
+  if (record_change_ != nullptr) {
+    record_change_->execute(true);
+  } else {
     FetchOne(previous_entry_);  // steps to the end: no read snapshot kept open
     link_change_.execute(true);
+    insert_event_.execute(true);
   }
-  insert_event_.execute(true);
-  if (stage_before_ != stage_after_) CountStageChange();
+  CountStageChange();
 }
 
 void ReportFactWriter::CountStageChange() {

@@ -29,6 +29,7 @@
 #define COLLECTIONS_STORAGE_REPORT_FACTS_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -127,6 +128,9 @@ class ReportFactWriter {
   soci::statement upsert_promise_;
   soci::statement previous_entry_;  // prev_entry_day_ of a stage change
   soci::statement link_change_;     // next_change_day, next_stage of the case's last change
+  // PostgreSQL: the three above for a stage change in one statement (one
+  // round trip instead of three); null on SQLite.
+  std::unique_ptr<soci::statement> record_change_;
 };
 
 }  // namespace collections::storage

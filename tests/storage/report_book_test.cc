@@ -11,6 +11,7 @@
 #include "absl/time/civil_time.h"
 #include "gtest/gtest.h"
 #include "soci/soci.h"
+#include "storage/report_facts.h"
 #include "storage/reports.h"
 #include "storage/schema.h"
 #include "storage/store_internal.h"
@@ -241,6 +242,39 @@ TEST_P(StoreTest, Migration17RecordsTheStageEachChangeLedTo) {
   EXPECT_EQ(store_->schema_version(), LatestSchemaVersion());
   EXPECT_EQ(links(), expected);
   EXPECT_EQ(funnel(), rows);
+}
+
+// Each stage change records the day its case last entered the new stage
+// before (prev_entry_day: the funnel counts a first entry of the period by
+// it) and closes the case's previous change (next_change_day, next_stage).
+// On PostgreSQL the read, the link and the insert are one statement; the
+// rows must be those of the three statements SQLite runs.
+TEST_P(StoreTest, AStageChangeRecordsWhenItsStageWasLastEnteredAndLinksTheOneBefore) {
+  v1::Case c = Open("L-R1");  // REMINDER on 2026-11-01
+  const absl::CivilDay d0(2026, 11, 1);
+  for (const auto& [to, day] :
+       {std::pair{v1::STAGE_COUNSELLING, d0 + 2}, std::pair{v1::STAGE_REMINDER, d0 + 4},
+        std::pair{v1::STAGE_COUNSELLING, d0 + 7}}) {
+    workflow::Transition t = StageMove(c, to, day);
+    ASSERT_TRUE(Apply(t, c.version()).ok());
+    c = t.next;
+  }
+  auto sql = Raw();
+  std::vector<std::string> rows;
+  soci::rowset<std::string> rs =
+      (sql->prepare << "SELECT stage_before || '->' || stage_after || ' on ' || day || ' prev ' "
+                       "|| prev_entry_day || ' next ' || next_change_day || ':' || next_stage "
+                       "FROM report_events WHERE case_id = :c AND stage_after <> stage_before "
+                       "ORDER BY seq",
+       soci::use(static_cast<long long>(c.case_id())));
+  for (const std::string& r : rs) rows.push_back(r);
+  const long long d = workflow::DayNumber(d0);
+  EXPECT_EQ(rows,
+            (std::vector<std::string>{
+                absl::StrCat("0->1 on ", d, " prev -1 next ", d + 2, ":2"),
+                absl::StrCat("1->2 on ", d + 2, " prev -1 next ", d + 4, ":1"),
+                absl::StrCat("2->1 on ", d + 4, " prev ", d, " next ", d + 7, ":2"),
+                absl::StrCat("1->2 on ", d + 7, " prev ", d + 2, " next ", kNoLaterChange, ":0")}));
 }
 
 // Migrations 21 and 23: the stage changes counted by day. The writer
