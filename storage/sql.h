@@ -26,7 +26,7 @@ void RegisterBackends();
 // synchronous=FULL (a commit is on disk before it is acknowledged), for
 // readers query_only, for the writer its cache, its checkpoints and no
 // foreign-key checks (see WriterSql). PostgreSQL: client_min_messages
-// WARNING.
+// WARNING, no JIT compilation.
 // Throws soci_error.
 void ConfigureSession(soci::session& sql, Backend backend, const StoreOptions& options,
                       bool reader);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "soci/soci.h"
+#include "storage/store_internal.h"
 #include "tests/storage/store_fixture.h"
 
 namespace collections::storage {
@@ -94,6 +95,27 @@ TEST_P(StoreTest, SqliteJournalIsWal) {
   std::string mode;
   *sql << "PRAGMA journal_mode", soci::into(mode);
   EXPECT_EQ(mode, "wal");
+}
+
+// PostgreSQL never compiles the server's statements with LLVM (JIT): the
+// planner's estimates for a join over key ranges put the day's run's
+// reads above jit_above_cost, and compiling them cost ten times their run.
+TEST_P(StoreTest, PostgresSessionsRunWithoutJit) {
+  if (GetParam() != Backend::kPostgres) GTEST_SKIP() << "PostgreSQL only";
+  std::string writer, reader;
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) {
+                    return StoreInternals::RunStep(uow, [&](soci::session& sql, Backend) {
+                      sql << "SHOW jit", soci::into(writer);
+                    });
+                  })
+                  .ok());
+  ASSERT_TRUE(StoreInternals::Read(*store_, [&](soci::session& sql) {
+                sql << "SHOW jit", soci::into(reader);
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(writer, "off");
+  EXPECT_EQ(reader, "off");
 }
 
 TEST_P(StoreTest, SqliteBusyIsAborted) {
