@@ -62,6 +62,13 @@ sqlite_api::sqlite3_stmt* InsertSession::Prepared(const std::string& text) {
   return statement;
 }
 
+long long InsertSession::RunWithArrays(const std::string& text, std::vector<std::string> arrays) {
+  ArrayInsert& run = PreparedArrays(text, static_cast<int>(arrays.size()));
+  for (size_t i = 0; i < arrays.size(); ++i) run.arrays[i] = std::move(arrays[i]);
+  run.statement.execute(true);
+  return run.statement.get_affected_rows();
+}
+
 InsertSession::ArrayInsert& InsertSession::PreparedArrays(const std::string& text, int columns) {
   auto it = prepared_arrays_.find(text);
   if (it != prepared_arrays_.end()) return *it->second;
@@ -137,10 +144,9 @@ long long MultiRowInsert::FlushPostgres(InsertSession& to) {
   if (values_.empty()) return 0;
   std::vector<bool> text(per_row_);
   for (int i = 0; i < per_row_; ++i) text[i] = values_[i].text;
-  InsertSession::ArrayInsert& insert = to.PreparedArrays(ArrayInsertText(text), per_row_);
+  std::vector<std::string> arrays(per_row_);
   for (int i = 0; i < per_row_; ++i) {
-    std::string& array = insert.arrays[i];
-    array.clear();
+    std::string& array = arrays[i];
     array += '{';
     for (size_t v = i; v < values_.size(); v += per_row_) {
       const Value& value = values_[v];
@@ -157,8 +163,7 @@ long long MultiRowInsert::FlushPostgres(InsertSession& to) {
     }
     array += '}';
   }
-  insert.statement.execute(true);
-  return insert.statement.get_affected_rows();
+  return to.RunWithArrays(ArrayInsertText(text), std::move(arrays));
 }
 
 long long MultiRowInsert::FlushSqlite(InsertSession& to) {

@@ -42,6 +42,11 @@ class InsertSession {
   InsertSession(const InsertSession&) = delete;
   InsertSession& operator=(const InsertSession&) = delete;
 
+  // PostgreSQL: runs `text`, whose placeholders take `arrays` in order
+  // (array literals, e.g. "{1,2}"), with its statement prepared on first
+  // use; returns the rows it changed. Throws soci_error.
+  long long RunWithArrays(const std::string& text, std::vector<std::string> arrays);
+
  private:
   friend class MultiRowInsert;
   soci::session& sql() { return sql_; }

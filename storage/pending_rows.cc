@@ -14,6 +14,13 @@ bool PendingRows::HasTasksOf(int64_t case_id) const {
                      [case_id](const NewTaskRow& t) { return t.case_id == case_id; });
 }
 
+void PendingRows::AddCancel(int64_t case_id, int64_t at_us) {
+  for (const Cancel& c : cancels_) {
+    if (c.case_id == case_id) return;
+  }
+  cancels_.push_back({case_id, at_us});
+}
+
 void PendingRows::Write(InsertSession& to) {
   if (events_.size() == 1) {
     *event_ = std::move(events_.front());
@@ -28,6 +35,27 @@ void PendingRows::Write(InsertSession& to) {
     rows.Flush(to);
   }
   events_.clear();
+  if (cancels_.size() == 1) {
+    *cancel_case_id_ = cancels_.front().case_id;
+    *cancel_at_us_ = cancels_.front().at_us;
+    cancel_tasks_.execute(true);
+  } else if (!cancels_.empty()) {
+    std::string ids = "{", ats = "{";
+    for (const Cancel& c : cancels_) {
+      absl::StrAppend(&ids, ids.size() > 1 ? "," : "", c.case_id);
+      absl::StrAppend(&ats, ats.size() > 1 ? "," : "", c.at_us);
+    }
+    ids += '}';
+    ats += '}';
+    to.RunWithArrays(absl::StrCat("UPDATE tasks SET state = ", kSqlTaskCancelled,
+                                  ", lease_expires_us = 0, hold_reason = '', completed_at_us = "
+                                  "u.at_us FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS "
+                                  "bigint[])) AS u(case_id, at_us) WHERE tasks.case_id = "
+                                  "u.case_id AND tasks.state IN ",
+                                  kSqlOpenTaskStates),
+                     {std::move(ids), std::move(ats)});
+  }
+  cancels_.clear();
   if (tasks_.size() == 1) {
     *task_ = std::move(tasks_.front());
     insert_task_.execute(true);

@@ -50,20 +50,37 @@ inline constexpr char kNewTaskColumns[] =
 class PendingRows {
  public:
   // `insert_event` and `insert_task` are the writer's prepared one-row
-  // statements, bound to *event and *task.
+  // statements, bound to *event and *task; `cancel_tasks` cancels the open
+  // tasks of case *cancel_case_id as of *cancel_at_us.
   PendingRows(soci::statement& insert_event, EventRow* event, soci::statement& insert_task,
-              NewTaskRow* task)
-      : insert_event_(insert_event), event_(event), insert_task_(insert_task), task_(task) {}
+              NewTaskRow* task, soci::statement& cancel_tasks, long long* cancel_case_id,
+              long long* cancel_at_us)
+      : insert_event_(insert_event),
+        event_(event),
+        insert_task_(insert_task),
+        task_(task),
+        cancel_tasks_(cancel_tasks),
+        cancel_case_id_(cancel_case_id),
+        cancel_at_us_(cancel_at_us) {}
 
   void AddEvent(EventRow row) { events_.push_back(std::move(row)); }
   void AddTask(NewTaskRow row) { tasks_.push_back(std::move(row)); }
-  bool empty() const { return events_.empty() && tasks_.empty(); }
+  // The case's open tasks are to be cancelled as of `at_us`: before the
+  // new tasks (Write writes them after), so add it before the new tasks of
+  // the same transition, and only when HasTasksOf(case_id) is false (the
+  // case's earlier new tasks written first). A case already waiting to be
+  // cancelled keeps its first time: the second would find nothing open.
+  // PostgreSQL only (several go as one statement of arrays).
+  void AddCancel(int64_t case_id, int64_t at_us);
+  bool empty() const { return events_.empty() && tasks_.empty() && cancels_.empty(); }
   // Whether a task of the case is among them (a statement on the case's
   // tasks must not run before they are written).
   bool HasTasksOf(int64_t case_id) const;
 
-  // Writes them all and forgets them: a table's one row with its prepared
-  // statement, several with a MultiRowInsert. Throws soci_error.
+  // Writes them all and forgets them, events, cancellations, then new
+  // tasks: one row with its prepared statement, several with a
+  // MultiRowInsert (cancellations: one UPDATE of arrays). Throws
+  // soci_error.
   void Write(InsertSession& to);
 
  private:
@@ -71,7 +88,14 @@ class PendingRows {
   EventRow* event_;
   soci::statement& insert_task_;
   NewTaskRow* task_;
+  soci::statement& cancel_tasks_;
+  long long* cancel_case_id_;
+  long long* cancel_at_us_;
+  struct Cancel {
+    int64_t case_id = 0, at_us = 0;
+  };
   std::vector<EventRow> events_;
+  std::vector<Cancel> cancels_;
   std::vector<NewTaskRow> tasks_;
 };
 

@@ -780,11 +780,18 @@ absl::Status WriterConnection::Transaction::ApplyEffects(const workflow::Transit
   }
 
   if (t.cancel_open_tasks) {
-    // Not the tasks an earlier transition of this command gave the case.
+    // Including the tasks an earlier transition of this command gave the
+    // case: written first.
     if (pending_.HasTasksOf(case_id)) pending_.Write(s_.inserts);
-    s_.key_id = case_id;
-    s_.t_now_us = occurred_us;
-    s_.cancel_tasks.execute(true);
+    if (w_.backend_ == Backend::kPostgres) {
+      // With the other pending rows: an aging batch's cancellations in
+      // one statement instead of a round trip per case.
+      pending_.AddCancel(case_id, occurred_us);
+    } else {
+      s_.key_id = case_id;
+      s_.t_now_us = occurred_us;
+      s_.cancel_tasks.execute(true);
+    }
   }
   if (!t.create_tasks.empty()) {
     long long id = Allocate("task", t.create_tasks.size());

@@ -35,7 +35,10 @@ namespace collections::storage {
 class WriterConnection::Transaction final : public UnitOfWork {
  public:
   explicit Transaction(WriterConnection& writer)
-      : w_(writer), s_(*writer.st_), pending_(s_.insert_event, &s_.e, s_.insert_task, &s_.t_new) {}
+      : w_(writer),
+        s_(*writer.st_),
+        pending_(s_.insert_event, &s_.e, s_.insert_task, &s_.t_new, s_.cancel_tasks, &s_.key_id,
+                 &s_.t_now_us) {}
   const absl::Status& poisoned() const { return poisoned_; }
   // Writes the rows Apply left pending (WriterConnection::Run calls it when
   // the command's body has returned OK).

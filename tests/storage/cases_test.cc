@@ -473,6 +473,58 @@ TEST_P(StoreTest, LoadCasesByLoansAnswersInTheLoansOrder) {
   EXPECT_EQ(found[4]->loan_id(), awkward);
 }
 
+// Several transitions of one command cancel open tasks (an aging batch:
+// on PostgreSQL the cancellations go together, one statement at the end).
+// Each cancels its own case's open tasks, as of its own time: also the
+// tasks an earlier transition of the same command gave that case, never
+// the tasks it creates itself; a second cancellation of a case with
+// nothing new leaves the first one's time.
+TEST_P(StoreTest, CancellationsOfOneCommandEachCancelTheirCasesOpenTasksAtTheirTime) {
+  v1::Case a = Open("L-C1"), b = Open("L-C2"), c = Open("L-C3"), d = Open("L-C4");
+  auto at = [](int minutes) { return kNow + absl::Minutes(minutes); };
+  auto moving = [&](const v1::Case& from, int minutes, bool cancel, bool create) {
+    workflow::Transition t = Following(from, at(minutes));
+    t.cancel_open_tasks = cancel;
+    if (create) {
+      t.create_tasks = {MakeTask(v1::TASK_TYPE_COUNSELLING_CALL, "call.counselling", 500, kNow)};
+    }
+    return t;
+  };
+  const workflow::Transition ta = moving(a, 1, true, true), tb = moving(b, 2, true, true);
+  const workflow::Transition tc1 = moving(c, 3, false, true);
+  const workflow::Transition tc2 = moving(tc1.next, 4, true, true);
+  const workflow::Transition td1 = moving(d, 5, true, false);
+  const workflow::Transition td2 = moving(td1.next, 6, true, false);
+  ASSERT_TRUE(store_
+                  ->Write([&](UnitOfWork& uow) -> absl::Status {
+                    for (const workflow::Transition* t : {&ta, &tb, &tc1, &tc2, &td1, &td2}) {
+                      RETURN_IF_ERROR(uow.Apply(*t, t->next.version() - 1));
+                    }
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  auto sql = Raw();
+  auto tasks_of = [&](const v1::Case& k) {
+    std::vector<std::string> out;
+    soci::rowset<std::string> rs =
+        (sql->prepare << "SELECT state || ' ' || completed_at_us FROM tasks WHERE case_id = :c "
+                         "ORDER BY task_id",
+         soci::use(static_cast<long long>(k.case_id())));
+    for (const std::string& r : rs) out.push_back(r);
+    return out;
+  };
+  auto cancelled = [&](int minutes) {
+    return absl::StrCat(static_cast<int>(v1::TASK_STATE_CANCELLED), " ",
+                        absl::ToUnixMicros(at(minutes)));
+  };
+  const std::string ready = absl::StrCat(static_cast<int>(v1::TASK_STATE_READY), " 0");
+  EXPECT_EQ(tasks_of(a), (std::vector<std::string>{cancelled(1), cancelled(1), ready}));
+  EXPECT_EQ(tasks_of(b), (std::vector<std::string>{cancelled(2), cancelled(2), ready}));
+  EXPECT_EQ(tasks_of(c),
+            (std::vector<std::string>{cancelled(4), cancelled(4), cancelled(4), ready}));
+  EXPECT_EQ(tasks_of(d), (std::vector<std::string>{cancelled(5), cancelled(5)}));
+}
+
 TEST_P(StoreTest, VersionConflictIsAbortedAndWritesNothing) {
   v1::Case c1 = Open("L-1");
   // Version 2: the stage moves on; open tasks are cancelled, a new one made.
