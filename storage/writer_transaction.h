@@ -211,11 +211,12 @@ class WriterConnection::Transaction final : public UnitOfWork {
   // changes (an aged case's update leaves the indexes on its unchanged
   // columns alone).
   absl::flat_hash_map<int64_t, StoredCaseRow> loaded_rows_;
-  // The case_events and new tasks rows of this command's transitions not
-  // yet written. On PostgreSQL Apply leaves them here, and they are written
-  // together, one multi-row INSERT per table, before anything else this
-  // command does (Guard) and when it ends: an aging batch of 128 cases
-  // then costs two round trips for them instead of 250 to 400. On SQLite,
+  // The case_events rows, task cancellations and new tasks rows of this
+  // command's transitions not yet written. On PostgreSQL Apply leaves them
+  // here, and they are written together, one statement per table, before
+  // anything else this command does (Guard) and when it ends: an aging
+  // batch of 128 cases then costs three round trips for them instead of
+  // 250 to 500. On SQLite,
   // which has no round trips to save, each transition writes its own with
   // the prepared one-row statements. An import's openings (OpenCases)
   // go through it on both.
