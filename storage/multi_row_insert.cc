@@ -29,13 +29,26 @@ namespace {
 
 }  // namespace
 
-void AppendArrayText(std::string& array, const std::string& value) {
-  array += '"';
-  for (char ch : value) {
-    if (ch == '"' || ch == '\\') array += '\\';
-    array += ch;
+void ArrayLiteral::Add(long long number) {
+  Separate();
+  absl::StrAppend(&text_, number);
+}
+
+void ArrayLiteral::Add(const std::string& text) {
+  Separate();
+  text_ += '"';
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') text_ += '\\';
+    text_ += ch;
   }
-  array += '"';
+  text_ += '"';
+}
+
+std::string ArrayLiteral::Take() {
+  std::string literal = text_.empty() ? "{" : std::move(text_);
+  literal += '}';
+  text_.clear();
+  return literal;
 }
 
 InsertSession::InsertSession(soci::session& sql) : sql_(sql) {
@@ -63,16 +76,16 @@ sqlite_api::sqlite3_stmt* InsertSession::Prepared(const std::string& text) {
 }
 
 long long InsertSession::RunWithArrays(const std::string& text, std::vector<std::string> arrays) {
-  ArrayInsert& run = PreparedArrays(text, static_cast<int>(arrays.size()));
+  ArrayStatement& run = PreparedArrays(text, static_cast<int>(arrays.size()));
   for (size_t i = 0; i < arrays.size(); ++i) run.arrays[i] = std::move(arrays[i]);
   run.statement.execute(true);
   return run.statement.get_affected_rows();
 }
 
-InsertSession::ArrayInsert& InsertSession::PreparedArrays(const std::string& text, int columns) {
+InsertSession::ArrayStatement& InsertSession::PreparedArrays(const std::string& text, int columns) {
   auto it = prepared_arrays_.find(text);
   if (it != prepared_arrays_.end()) return *it->second;
-  auto insert = std::make_unique<ArrayInsert>(sql_);
+  auto insert = std::make_unique<ArrayStatement>(sql_);
   insert->arrays.resize(columns);  // never resized again: bound by address
   for (std::string& array : insert->arrays) insert->statement.exchange(soci::use(array));
   insert->statement.alloc();
@@ -146,22 +159,20 @@ long long MultiRowInsert::FlushPostgres(InsertSession& to) {
   for (int i = 0; i < per_row_; ++i) text[i] = values_[i].text;
   std::vector<std::string> arrays(per_row_);
   for (int i = 0; i < per_row_; ++i) {
-    std::string& array = arrays[i];
-    array += '{';
+    ArrayLiteral array;
     for (size_t v = i; v < values_.size(); v += per_row_) {
       const Value& value = values_[v];
       if (value.text != text[i]) {
         throw std::logic_error(
             absl::StrCat("MultiRowInsert: column ", i, " of ", head_, " mixes text and numbers"));
       }
-      if (v != static_cast<size_t>(i)) array += ',';
-      if (!value.text) {
-        absl::StrAppend(&array, value.number);
-        continue;
+      if (value.text) {
+        array.Add(value.string);
+      } else {
+        array.Add(value.number);
       }
-      AppendArrayText(array, value.string);
     }
-    array += '}';
+    arrays[i] = array.Take();
   }
   return to.RunWithArrays(ArrayInsertText(text), std::move(arrays));
 }

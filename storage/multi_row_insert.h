@@ -32,7 +32,7 @@ namespace collections::storage {
 
 // The session a MultiRowInsert writes through and the statements prepared
 // on it, by text, each kept for the session's life: on SQLite one-row
-// INSERTs, on PostgreSQL the unnest() INSERTs with their bound arrays.
+// INSERTs, on PostgreSQL statements of arrays (unnest() INSERTs).
 // Destroy it before the session closes (SQLite does not close a connection
 // with statements left).
 class InsertSession {
@@ -56,26 +56,38 @@ class InsertSession {
   // prepared now if it is new. Throws soci::sqlite3_soci_error.
   sqlite_api::sqlite3_stmt* Prepared(const std::string& text);
 
-  // PostgreSQL: an unnest() INSERT and the array literals (one per bound
-  // column, "{1,2}" or "{\"a\",\"b\"}") its placeholders are bound to.
-  struct ArrayInsert {
-    explicit ArrayInsert(soci::session& sql) : statement(sql) {}
+  // PostgreSQL: a statement of arrays (an unnest() INSERT, say) and the
+  // array literals its placeholders are bound to, in order.
+  struct ArrayStatement {
+    explicit ArrayStatement(soci::session& sql) : statement(sql) {}
     soci::statement statement;
     std::vector<std::string> arrays;
   };
-  // The ArrayInsert of `text` for `columns` bound arrays, prepared now if it
-  // is new (and kept only once prepared). Throws soci_error.
-  ArrayInsert& PreparedArrays(const std::string& text, int columns);
+  // The ArrayStatement of `text` for `columns` bound arrays, prepared now if
+  // it is new (and kept only once prepared). Throws soci_error.
+  ArrayStatement& PreparedArrays(const std::string& text, int columns);
 
   soci::session& sql_;
   sqlite_api::sqlite3* sqlite_ = nullptr;
   absl::flat_hash_map<std::string, sqlite_api::sqlite3_stmt*> prepared_;
-  absl::flat_hash_map<std::string, std::unique_ptr<ArrayInsert>> prepared_arrays_;
+  absl::flat_hash_map<std::string, std::unique_ptr<ArrayStatement>> prepared_arrays_;
 };
 
-// Appends `value` to a PostgreSQL array literal as one text element: in
-// double quotes, '"' and '\' escaped.
-void AppendArrayText(std::string& array, const std::string& value);
+// A PostgreSQL array literal ("{1,2}", "{\"a\",\"b\"}") built one
+// element at a time, for InsertSession::RunWithArrays and other statements
+// that bind arrays. Text elements go in double quotes with '"' and '\'
+// escaped, so that no value is read as a separator, a nested array or NULL.
+class ArrayLiteral {
+ public:
+  void Add(long long number);
+  void Add(const std::string& text);
+  // The literal, closed; the builder starts over empty.
+  std::string Take();
+
+ private:
+  void Separate() { text_ += text_.empty() ? '{' : ','; }
+  std::string text_;
+};
 
 class MultiRowInsert {
  public:

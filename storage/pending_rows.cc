@@ -40,20 +40,18 @@ void PendingRows::Write(InsertSession& to) {
     *cancel_at_us_ = cancels_.front().at_us;
     cancel_tasks_.execute(true);
   } else if (!cancels_.empty()) {
-    std::string ids = "{", ats = "{";
+    ArrayLiteral ids, ats;
     for (const Cancel& c : cancels_) {
-      absl::StrAppend(&ids, ids.size() > 1 ? "," : "", c.case_id);
-      absl::StrAppend(&ats, ats.size() > 1 ? "," : "", c.at_us);
+      ids.Add(c.case_id);
+      ats.Add(c.at_us);
     }
-    ids += '}';
-    ats += '}';
     to.RunWithArrays(absl::StrCat("UPDATE tasks SET state = ", kSqlTaskCancelled,
                                   ", lease_expires_us = 0, hold_reason = '', completed_at_us = "
                                   "u.at_us FROM unnest(CAST(:ids AS bigint[]), CAST(:ats AS "
                                   "bigint[])) AS u(case_id, at_us) WHERE tasks.case_id = "
                                   "u.case_id AND tasks.state IN ",
                                   kSqlOpenTaskStates),
-                     {std::move(ids), std::move(ats)});
+                     {ids.Take(), ats.Take()});
   }
   cancels_.clear();
   if (tasks_.size() == 1) {

@@ -73,25 +73,28 @@ ReportFactWriter::ReportFactWriter(soci::session& sql, Backend backend)
                                     "excluded.state",
                                     backend),
            soci::use(case_id_), soci::use(promise_id_), soci::use(promise_state_),
-           soci::use(resolved_day_))),
-      // Both read the case's rows by the primary key's prefix: a handful.
-      // "+stage_after": compared as it was, SQLite weighs ":sa" against
-      // partial indexes' constants (report_events_closed: stage_after = 6)
-      // and so prepares the statement again whenever :sa is bound, i.e.
-      // on every run (25 µs against 6 µs, 9 % of a typical day's writer).
-      previous_entry_((sql.prepare << "SELECT COALESCE(MAX(day), -1) FROM report_events WHERE "
-                                      "case_id = :case_id AND +stage_after = :sa AND "
-                                      "stage_after <> stage_before",
-                       soci::use(case_id_), soci::use(stage_after_), soci::into(prev_entry_day_))),
-      link_change_(
-          (sql.prepare << WriterSql(absl::StrCat("UPDATE report_events SET next_change_day = "
-                                                 ":day, next_stage = :sa WHERE case_id = "
-                                                 ":case_id AND stage_after <> stage_before "
-                                                 "AND next_change_day = ",
-                                                 kNoLaterChange),
-                                    backend),
-           soci::use(day_), soci::use(stage_after_), soci::use(case_id_))) {
-  if (backend != Backend::kPostgres) return;
+           soci::use(resolved_day_))) {
+  if (backend == Backend::kSqlite) {
+    // Both read the case's rows by the primary key's prefix: a handful.
+    // "+stage_after": compared as it was, SQLite weighs ":sa" against
+    // partial indexes' constants (report_events_closed: stage_after = 6)
+    // and so prepares the statement again whenever :sa is bound, i.e.
+    // on every run (25 µs against 6 µs, 9 % of a typical day's writer).
+    previous_entry_ = std::make_unique<soci::statement>(
+        (sql.prepare << "SELECT COALESCE(MAX(day), -1) FROM report_events WHERE "
+                        "case_id = :case_id AND +stage_after = :sa AND "
+                        "stage_after <> stage_before",
+         soci::use(case_id_), soci::use(stage_after_), soci::into(prev_entry_day_)));
+    link_change_ = std::make_unique<soci::statement>(
+        (sql.prepare << WriterSql(absl::StrCat("UPDATE report_events SET next_change_day = "
+                                               ":day, next_stage = :sa WHERE case_id = "
+                                               ":case_id AND stage_after <> stage_before "
+                                               "AND next_change_day = ",
+                                               kNoLaterChange),
+                                  backend),
+         soci::use(day_), soci::use(stage_after_), soci::use(case_id_)));
+    return;
+  }
   // The earlier entry's day read and the last change linked before the new
   // row goes in, as the three statements do (the statement's parts share
   // one snapshot: neither sees the row inserted). Each placeholder bound
@@ -142,8 +145,8 @@ void ReportFactWriter::Append(const workflow::Transition& t) {
   if (record_change_ != nullptr) {
     record_change_->execute(true);
   } else {
-    FetchOne(previous_entry_);  // steps to the end: no read snapshot kept open
-    link_change_.execute(true);
+    FetchOne(*previous_entry_);  // steps to the end: no read snapshot kept open
+    link_change_->execute(true);
     insert_event_.execute(true);
   }
   CountStageChange();

@@ -126,10 +126,11 @@ class ReportFactWriter {
 
   soci::statement insert_event_;
   soci::statement upsert_promise_;
-  soci::statement previous_entry_;  // prev_entry_day_ of a stage change
-  soci::statement link_change_;     // next_change_day, next_stage of the case's last change
-  // PostgreSQL: the three above for a stage change in one statement (one
-  // round trip instead of three); null on SQLite.
+  // A stage change's row: on SQLite prev_entry_day_ read, the case's last
+  // change's next_change_day and next_stage set, then insert_event_; on
+  // PostgreSQL the three in one statement (one round trip instead of
+  // three). Each null on the other backend.
+  std::unique_ptr<soci::statement> previous_entry_, link_change_;
   std::unique_ptr<soci::statement> record_change_;
 };
 

@@ -122,16 +122,9 @@ absl::StatusOr<std::vector<std::optional<v1::Case>>> WriterConnection::Transacti
         prepared->define_and_bind();
         st = std::move(prepared);
       }
-      s_.keys = "{";
-      for (size_t i = 0; i < keys.size(); ++i) {
-        if (i > 0) s_.keys += ',';
-        if constexpr (kText) {
-          AppendArrayText(s_.keys, keys[i]);
-        } else {
-          absl::StrAppend(&s_.keys, keys[i]);
-        }
-      }
-      s_.keys += '}';
+      ArrayLiteral array;
+      for (const Key& key : keys) array.Add(key);
+      s_.keys = array.Take();
       RETURN_IF_ERROR(read_rows(*st, s_.loaded_body, s_.loaded_case_id, s_.loaded_row));
     } else {
       // SQLite: an IN (...) list, unprepared (no round trip to save). Not
